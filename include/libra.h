@@ -1,0 +1,6 @@
+/* libra: umbrella header. */
+#ifndef LIBRA_H
+#define LIBRA_H
+#include "libra/base.h"
+#include "libra/tensor.h"
+#endif

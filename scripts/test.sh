@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds with warnings as errors, runs every
+# Check suite and end-to-end test under ctest, then again in an ASan+UBSan build, then
+# valgrind memcheck over the tensor, data and loss suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test
+jobs=$(nproc)
+
+echo "== release build (-Werror) =="
+cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Release -DLIBRA_WERROR=ON >/dev/null
+cmake --build build/test -j"$jobs"
+ctest --test-dir build/test --output-on-failure -j"$jobs"
+
+echo "== sanitizer build (address + undefined) =="
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBRA_SANITIZE=ON -DLIBRA_WERROR=ON >/dev/null
+cmake --build build/asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j"$jobs" -LE nosan
+
+echo "== valgrind memcheck =="
+scripts/valgrind.sh build/test

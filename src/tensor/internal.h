@@ -1,0 +1,20 @@
+/* Shared by the tensor sources: argument checks and the gemm wrapper. */
+#ifndef LIBRA_TENSOR_INTERNAL_H
+#define LIBRA_TENSOR_INTERNAL_H
+
+#include "libra/tensor.h"
+
+/* Ops given a NULL input return NULL and keep the first error message. */
+#define LB_NEED(x) \
+    do {           \
+        if (!(x)) return NULL; \
+    } while (0)
+
+/* Row-major C (+)= op(A) op(B): op(A) is [M,K], op(B) is [K,N]; beta 0 overwrites, 1 accumulates. */
+void lb_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, const float *B, float beta,
+             float *C);
+
+/* Records "op: message (shape a[, shape b])" and returns NULL. */
+lb_node *lb_shape_error(const char *op, const lb_node *a, const lb_node *b, const char *what);
+
+#endif

@@ -1,0 +1,339 @@
+/* libra data: datasets (IDX, Fashion-MNIST, image folders), imbalance profiles, splits,
+ * samplers and the batcher. Pixels are loaded once as uint8 and never copied: everything
+ * after loading works on index lists, and the batcher writes one normalised float batch at
+ * a time into a buffer it reuses.
+ *
+ * The usual path (what every example does):
+ *   lb_data_opts o;
+ *   lb_data_opts_init(&o);
+ *   lb_data_opts_set(&o, "data", "fmnist");         // or a preset: lb_data_preset_load(...)
+ *   lb_data_opts_set(&o, "imbalance", "longtail:100");
+ *   lb_data_opts_set(&o, "val", "0.1");
+ *   lb_data *d;
+ *   if (lb_data_open(&o, &d) != LB_OK) { puts(lb_last_error()); ... }
+ *   lb_sampler *s;  lb_sampler_create("balanced", d->split.train_idx, d->split.train_y,
+ *                                     d->split.n_train, d->split.n_classes, seed, &s);
+ *   lb_batcher *b = lb_batcher_create(d->train, 128, d->mean, d->std, NULL);
+ *   const int *idx, *y;  int n = lb_sampler_next(s, 128, 0, &idx, &y);
+ *   lb_batcher_fill(b, idx, y, n, &aug_rng);   // b->x: float [n, c, h, w], b->t: int [n]
+ *
+ * Errors: every fallible call returns an lb_status (or NULL) and leaves a message in
+ * lb_last_error() naming the file, spec or value at fault. Nothing here prints. */
+#ifndef LIBRA_DATA_H
+#define LIBRA_DATA_H
+
+#include "libra/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================== IDX files */
+
+/* The only element type libra reads: unsigned bytes (IDX type code 0x08). */
+#define LB_IDX_UBYTE 0x08
+
+/* One IDX file in memory: dims[0] x dims[1] x ... bytes, row-major. */
+typedef struct lb_idx {
+    int ndim;          /* >= 1 */
+    uint32_t *dims;    /* ndim entries */
+    size_t count;      /* product of dims = bytes in data */
+    uint8_t *data;     /* count bytes (lb_malloc) */
+} lb_idx;
+
+/* Reads a raw or gzip-compressed IDX file (detected by its first bytes, not its name).
+ * Checks the magic (0 0 0x08 ndim), that the file holds exactly the bytes the header
+ * claims, and refuses a header claiming more than the file could hold before allocating
+ * (for gzip: more than the deflate limit of 1032:1 allows). Errors: LB_EIO (cannot open /
+ * read), LB_EFORMAT (magic, type, size, corrupt or truncated gzip). */
+int lb_idx_read(const char *path, lb_idx *out);
+/* Writes an IDX ubyte file; gzip != 0 writes it gzip-compressed. */
+int lb_idx_write(const char *path, const uint8_t *data, int ndim, const uint32_t *dims, int gzip);
+void lb_idx_free(lb_idx *x);
+
+/* ======================================================================== datasets */
+
+/* At most this many warning messages are kept; n_warnings counts all of them. */
+#define LB_DATA_MAX_WARNINGS 64
+
+/* Images as uint8 [n, c, h, w] (channel-planar), labels in [0, n_classes). */
+typedef struct lb_dataset {
+    int n, c, h, w;
+    uint8_t *pixels;       /* n * c * h * w bytes */
+    int *labels;           /* n */
+    int n_classes;
+    char **class_names;    /* n_classes strings */
+    char *source;          /* where it came from, e.g. "idx:/path/a.gz,/path/b.gz" */
+    /* Files skipped while loading (image folders, non-strict mode): the count, and the first
+     * LB_DATA_MAX_WARNINGS messages ("PATH: problem"). The library never prints them. */
+    int n_warnings;
+    int n_warnings_kept;
+    char **warnings;
+} lb_dataset;
+
+void lb_dataset_free(lb_dataset *ds);
+/* Number of images of each class (counts: n_classes ints). */
+void lb_dataset_class_counts(const lb_dataset *ds, int *counts);
+
+/* An IDX image file ([n, h, w] -> c = 1; [n, c, h, w] -> NCHW; [n, w] -> h = 1) and an IDX
+ * label file ([n], ubyte). n_classes > 0: labels must be below it; 0: n_classes = max label
+ * + 1. class_names may be NULL (names "0", "1", ...). Errors name both files when the
+ * counts disagree and the image index when a label is out of range. */
+int lb_dataset_load_idx(const char *images_path, const char *labels_path, int n_classes,
+                        const char *const *class_names, lb_dataset **out);
+
+/* Fashion-MNIST from `dir` (NULL: $LIBRA_FMNIST_DIR, else LB_FMNIST_DEFAULT_DIR).
+ * train != 0: the 60,000 training images, else the 10,000 test images. Files are
+ * train-images-idx3-ubyte.gz etc. (an uncompressed file without .gz is accepted too). When
+ * they are missing, the message names the path and the Debian package that installs them. */
+#define LB_FMNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
+#define LB_FMNIST_PACKAGE "dataset-fashion-mnist"
+int lb_dataset_load_fmnist(const char *dir, int train, lb_dataset **out);
+/* The ten Fashion-MNIST class names (T-shirt/top ... Ankle boot). */
+extern const char *const lb_fmnist_classes[10];
+/* The Fashion-MNIST directory in effect for `dir` (see above); never NULL. */
+const char *lb_fmnist_dir(const char *dir);
+
+/* Reads an image-folder tree ROOT/<class>/<image> (classes sorted by name, as torchvision's
+ * ImageFolder). Files are taken by extension (png jpg jpeg bmp gif tga pnm ppm pgm psd hdr
+ * pic, any case); other files and names starting with '.' are skipped silently. Every image
+ * is converted to `channels` (1 = gray, 3 = RGB; 0 = 3) and resized to h x w (0 = the size
+ * of the first image read). A file stb_image cannot decode (zero bytes, text named .png,
+ * ...) becomes a warning in the dataset (strict == 0) or an LB_EFORMAT error (strict != 0).
+ * An empty root, or a class folder with no readable image, is an LB_EINVAL error.
+ * class_names_from, if not NULL, is a dataset whose class names the folder's classes must
+ * match exactly (used to read a test tree with the training tree's classes). */
+int lb_dataset_load_folder(const char *root, int channels, int h, int w, int strict,
+                           const lb_dataset *class_names_from, lb_dataset **out);
+
+/* Converts every image to c channels (1 <-> 3: luma / replicate) and h x w (stb resize), in
+ * place (the pixel buffer is reallocated once). No-op if already c x h x w. */
+int lb_dataset_convert(lb_dataset *ds, int c, int h, int w);
+
+/* Per-channel mean and standard deviation (population) of the pixels / 255 of the images
+ * idx[0..n) (idx NULL: all images). mean, std: ds->c floats. A std of 0 is reported as 1
+ * so that normalising never divides by zero. */
+void lb_dataset_stats(const lb_dataset *ds, const int *idx, int n, float *mean, float *std);
+
+/* ======================================================================== sources */
+
+typedef enum {
+    LB_SOURCE_FMNIST = 0,  /* "fmnist" or "fmnist:DIR" */
+    LB_SOURCE_FOLDER,      /* "folder:PATH" */
+    LB_SOURCE_IDX          /* "idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS" */
+} lb_source_kind;
+
+typedef struct lb_source {
+    lb_source_kind kind;
+    char *path[4];   /* fmnist: [0] = dir or NULL; folder: [0] = root; idx: the four files */
+} lb_source;
+
+/* Parses a --data spec (see lb_source_kind). Errors name the spec. */
+int lb_source_parse(const char *spec, lb_source *out);
+void lb_source_free(lb_source *s);
+/* Parses "HxW" (or "N" for N x N) as given to --size. */
+int lb_parse_size(const char *s, int *h, int *w);
+
+/* ======================================================================== profiles */
+
+typedef enum {
+    LB_PROFILE_NONE = 0,   /* "none": every available training image */
+    LB_PROFILE_LONGTAIL,   /* "longtail:RHO": n_k = floor(n_max * RHO^(-k/(C-1))) */
+    LB_PROFILE_STEP,       /* "step:RHO,MU": the last round(MU*C) ranks keep floor(n_max/RHO) */
+    LB_PROFILE_BINARY,     /* "binary:CLASS,RATIO": CLASS (index or name) against the rest */
+    LB_PROFILE_COUNTS      /* "counts:n0,n1,...": exactly these counts per rank */
+} lb_profile_kind;
+
+typedef struct lb_profile {
+    lb_profile_kind kind;
+    double rho, mu;        /* longtail, step */
+    int pos_class;         /* binary: the positive class (source class index) */
+    double ratio;          /* binary: negatives per positive */
+    int n_counts;          /* counts */
+    int *counts;
+} lb_profile;
+
+/* Parses a profile spec for a source with n_classes classes (class_names may be NULL; with
+ * names, binary's CLASS may be a name). Out-of-range values (RHO < 1, MU outside (0,1),
+ * a counts list of the wrong length or with a negative entry, RATIO <= 0, an unknown
+ * class) are LB_EINVAL errors naming the value. */
+int lb_profile_parse(const char *spec, int n_classes, const char *const *class_names,
+                     lb_profile *out);
+void lb_profile_free(lb_profile *p);
+
+/* The rank order of the classes: order[k] = the class at rank k (rank 0 = the head).
+ * spec NULL, "" or "natural": 0, 1, ..., C-1; "random": a permutation drawn from `seed`;
+ * "3,1,...": an explicit permutation of all C classes. */
+int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order);
+
+/* How many training images of each source class a profile keeps, given the available
+ * counts per class (pure arithmetic, no data needed). targets: n_classes ints. n_max is
+ * the smallest available count, so every class can meet its target; longtail and step
+ * targets are floored but never below 1; counts asking more than available are LB_EINVAL;
+ * binary: n_pos = min(available[CLASS], floor(neg / RATIO)),
+ * negatives = round(n_pos * RATIO), spread over the other classes in proportion to what
+ * they have (largest remainder, ties to the lower class index). */
+int lb_profile_targets(const lb_profile *p, const int *available, int n_classes,
+                       const int *order, int *targets);
+
+/* ======================================================================== splits */
+
+/* Index lists after the profile. train/val index the training dataset, test indexes the
+ * test dataset (which may be the same dataset, for a single image-folder tree). The *_y
+ * arrays hold the task label of each entry (the source label, or 0/1 under binary). */
+typedef struct lb_split {
+    int n_classes;            /* task classes: source classes, or 2 under binary */
+    char **class_names;       /* n_classes; binary: { "rest", "<CLASS>" } */
+    int n_source_classes;
+    int *label_map;           /* source class -> task class */
+    uint64_t seed;            /* seed of every random choice made here */
+    char *profile;            /* the profile spec as given ("none" if none) */
+    int *order;               /* n_source_classes: rank -> source class */
+    int *available;           /* n_source_classes: training pool before the profile */
+    int *kept;                /* n_source_classes: kept by the profile (train + val) */
+    int n_train, n_val, n_test;
+    int *train_idx, *train_y;
+    int *val_idx, *val_y;
+    int *test_idx, *test_y;
+    int *train_counts, *val_counts, *test_counts;   /* n_classes each */
+} lb_split;
+
+/* Builds a split. pool: the indices of `train` that may be used for training (NULL: all);
+ * test_idx: indices of `test` (NULL: all of test). The profile picks, per class, a seeded
+ * random subset of the pool; val_frac of each kept class (rounded, at least 1 if the class
+ * has >= 2 images and val_frac > 0, never all of it) goes to validation. The test set is
+ * only relabelled (binary), never subsampled. Index lists are sorted ascending. */
+int lb_split_make(const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
+                  const int *test_idx, int n_test, const char *profile_spec,
+                  const char *order_spec, double val_frac, uint64_t seed, lb_split *out);
+void lb_split_free(lb_split *s);
+
+/* Seeded stratified split of the entries idx[0..n) with labels y (n_classes classes):
+ * round(frac * n_c) of each class go to `b` (at least 1 when n_c >= 2 and frac > 0,
+ * never all n_c), the rest to `a`. a and b must hold n ints each; both come out sorted. */
+int lb_stratified_split(const int *idx, const int *y, int n, int n_classes, double frac,
+                        lb_rng *rng, int *a, int *na, int *b, int *nb);
+
+/* ======================================================================== samplers */
+
+typedef enum {
+    LB_SAMPLER_SHUFFLE = 0,  /* "shuffle": every entry once, in random order */
+    LB_SAMPLER_UNDERSAMPLE,  /* "undersample[:ratio=R]": each class to min(n_c, floor(R * n_min)), R >= 1, default 1 */
+    LB_SAMPLER_OVERSAMPLE,   /* "oversample[:ratio=R]": each class up to max(n_c, ceil(n_max / R)), R >= 1, default 1 (with replacement) */
+    LB_SAMPLER_BALANCED,     /* "balanced": N draws: class uniform, then an image uniform in it */
+    LB_SAMPLER_SQRT,         /* "sqrt[:q=Q]": N draws with p_c proportional to n_c^Q, Q in [0,1], default 0.5 */
+    LB_SAMPLER_PROGRESSIVE   /* "progressive[:epochs=T]": p_c(t) = (1 - t/T) n_c/N + (t/T)/C */
+} lb_sampler_kind;
+
+typedef struct lb_sampler lb_sampler;
+
+/* A sampler over entries (idx[i], y[i]), i < n, y in [0, n_classes). idx and y are copied.
+ * Epoch e's list depends only on (spec, seed, e), so runs are reproducible and any epoch
+ * can be regenerated. Unknown sampler names or parameters, and values out of range, are
+ * LB_EINVAL errors naming them. All buffers are allocated here, none per epoch. */
+int lb_sampler_create(const char *spec, const int *idx, const int *y, int n, int n_classes,
+                      uint64_t seed, lb_sampler **out);
+void lb_sampler_free(lb_sampler *s);
+lb_sampler_kind lb_sampler_kind_of(const lb_sampler *s);
+/* The sampler's name with its parameters, e.g. "undersample:ratio=2". */
+const char *lb_sampler_name(const lb_sampler *s);
+/* progressive: the number of epochs T over which it moves from instance-balanced to
+ * class-balanced (t >= T: class-balanced). Overrides epochs=T of the spec. T >= 1. */
+int lb_sampler_set_horizon(lb_sampler *s, int total_epochs);
+/* The number of entries an epoch of this sampler has (fixed per sampler). */
+int lb_sampler_epoch_len(const lb_sampler *s);
+/* Generates epoch `epoch` (0-based): *idx and *y point at lb_sampler_epoch_len() entries,
+ * valid until the next call. Returns LB_OK or an error (progressive without a horizon). */
+int lb_sampler_epoch(lb_sampler *s, int epoch, const int **idx, const int **y);
+/* Per-class counts of the last generated epoch (n_classes ints). */
+const int *lb_sampler_counts(const lb_sampler *s);
+/* The next batch of at most `batch` entries; when the current epoch runs out the next
+ * epoch is generated (the first call makes epoch 0). drop_last != 0 skips an epoch's last
+ * partial batch (unless the whole epoch is shorter than one batch). Returns the batch size
+ * (> 0) or a negative lb_status. */
+int lb_sampler_next(lb_sampler *s, int batch, int drop_last, const int **idx, const int **y);
+/* The epoch that lb_sampler_next is in (-1 before the first call). */
+int lb_sampler_current_epoch(const lb_sampler *s);
+
+/* ======================================================================== batches */
+
+/* Augmentation, off by default (zeroed struct): random crop of the image padded by
+ * crop_pad pixels of value 0 on each side (as torchvision's RandomCrop(padding=P)), and a
+ * horizontal flip with probability 1/2. */
+typedef struct lb_augment {
+    int crop_pad;
+    int hflip;
+} lb_augment;
+
+typedef struct lb_batcher {
+    const lb_dataset *ds;
+    int max_batch, c, h, w;
+    float mean[3], std[3];
+    lb_augment aug;
+    float *x;     /* [max_batch, c, h, w], reused */
+    int *t;       /* [max_batch] targets */
+    float *lut;   /* [c, 256]: (v/255 - mean[c]) / std[c], so a pixel costs one lookup */
+} lb_batcher;
+
+/* A batcher over `ds` writing at most max_batch images per batch. mean/std: ds->c floats
+ * each (NULL: 0 and 1); aug NULL: no augmentation. The two buffers are allocated here. */
+lb_batcher *lb_batcher_create(const lb_dataset *ds, int max_batch, const float *mean,
+                              const float *std, const lb_augment *aug);
+void lb_batcher_free(lb_batcher *b);
+/* Writes images idx[0..n) (n <= max_batch) into b->x as (pixel/255 - mean) / std and
+ * y[0..n) into b->t (y NULL: the dataset labels). rng drives the augmentation (may be NULL
+ * when there is none). Allocates nothing. */
+int lb_batcher_fill(lb_batcher *b, const int *idx, const int *y, int n, lb_rng *rng);
+/* The same into caller-owned buffers x ([n, c, h, w]) and t ([n], may be NULL). */
+int lb_batcher_fill_into(const lb_batcher *b, const int *idx, const int *y, int n,
+                         lb_rng *rng, float *x, int *t);
+
+/* ======================================================================== one call */
+
+/* Everything that selects the data of a run; the keys of lb_data_opts_set and of a preset
+ * are in brackets. Strings are owned (lb_data_opts_free). */
+typedef struct lb_data_opts {
+    char *data;          /* [data] source spec, default "fmnist" */
+    char *imbalance;     /* [imbalance] profile spec, default "none" */
+    char *order;         /* [order] tail order: "natural" (default), "random", "3,1,..." */
+    double val_frac;     /* [val] validation fraction of the training set, default 0 */
+    double test_frac;    /* [test] test fraction for a single image-folder tree, default 0.2 */
+    int channels;        /* [channels] 1 or 3; 0 = the source's own (folder: 3) */
+    int height, width;   /* [size] HxW; 0 = the source's own */
+    int strict;          /* [strict] unreadable image files are errors, default 0 */
+    uint64_t seed;       /* [seed] data seed (profile, order, val and test splits), default 1 */
+    char *name;          /* [name] preset name, if any */
+    char *description;   /* [description] preset description, if any */
+} lb_data_opts;
+
+void lb_data_opts_init(lb_data_opts *o);
+void lb_data_opts_free(lb_data_opts *o);
+/* Sets one option from strings (a command-line flag or a preset line). Unknown keys and
+ * bad values are LB_EINVAL errors naming the key and value. */
+int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value);
+
+/* Loads a preset into o: key = value lines, # comments, blank lines. `name` is a path to
+ * an existing file, or a NAME looked up as DIR/datasets/NAME.ini (DIR = search_dir, if not
+ * NULL) and then ./datasets/NAME.ini. Relative source paths in a preset are taken
+ * relative to the preset file's directory. Unknown keys are errors naming key, file and
+ * line. */
+int lb_data_preset_load(lb_data_opts *o, const char *name, const char *search_dir);
+
+/* A ready dataset + split. test may equal train (single image-folder tree). */
+typedef struct lb_data {
+    lb_dataset *train;
+    lb_dataset *test;
+    lb_split split;
+    float mean[3], std[3];   /* of the split's training images (train_idx) */
+    uint64_t seed;
+} lb_data;
+
+/* Loads the source, applies channel/size conversion, builds the split and computes the
+ * normalisation statistics. */
+int lb_data_open(const lb_data_opts *o, lb_data **out);
+void lb_data_free(lb_data *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

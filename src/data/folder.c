@@ -1,0 +1,280 @@
+/* Image folders as torchvision's ImageFolder: ROOT/<class>/<image>, classes sorted by name. */
+#include "data/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+/* Extensions stb_image decodes. Anything else is not an image and is skipped silently. */
+static const char *const image_ext[] = {"png", "jpg", "jpeg", "bmp", "gif", "tga", "pnm",
+                                        "ppm", "pgm", "psd", "hdr", "pic"};
+
+static int is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name) return 0;
+    for (size_t i = 0; i < sizeof image_ext / sizeof *image_ext; i++)
+        if (strcasecmp(dot + 1, image_ext[i]) == 0) return 1;
+    return 0;
+}
+
+typedef struct {
+    char **names;
+    int n;
+} name_list;
+
+static void names_free(name_list *l)
+{
+    for (int i = 0; i < l->n; i++) lb_free(l->names[i]);
+    lb_free(l->names);
+    l->names = NULL;
+    l->n = 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted non-hidden entries of `dir` that are directories (want_dirs) or regular image
+ * files (!want_dirs). */
+static int list_dir(const char *dir, int want_dirs, name_list *out)
+{
+    out->names = NULL;
+    out->n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return lb_error(LB_EIO, "%s: cannot open folder (%s)", dir, strerror(errno));
+    int cap = 0, rc = LB_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue; /* ".", "..", .DS_Store, hidden folders */
+        char *path = lb_data__fmt("%s/%s", dir, e->d_name);
+        if (!path) {
+            rc = lb_error(LB_ENOMEM, "%s: out of memory", dir);
+            break;
+        }
+        struct stat st;
+        int ok = stat(path, &st) == 0;
+        lb_free(path);
+        if (!ok) continue; /* dangling link: nothing to read */
+        if (want_dirs ? !S_ISDIR(st.st_mode) : (!S_ISREG(st.st_mode) || !is_image_name(e->d_name)))
+            continue;
+        if (out->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = lb_realloc(out->names, sizeof(char *) * (size_t)cap);
+            if (!nn) {
+                rc = lb_error(LB_ENOMEM, "%s: out of memory", dir);
+                break;
+            }
+            out->names = nn;
+        }
+        if (!(out->names[out->n] = lb_strdup(e->d_name))) {
+            rc = lb_error(LB_ENOMEM, "%s: out of memory", dir);
+            break;
+        }
+        out->n++;
+    }
+    closedir(d);
+    if (rc) {
+        names_free(out);
+        return rc;
+    }
+    if (out->n > 1) qsort(out->names, (size_t)out->n, sizeof(char *), cmp_str);
+    return LB_OK;
+}
+
+/* Decodes one file into dst (planar [c, h, w]). Returns 0, or -1 with `why` filled. */
+static int load_one(const char *path, int c, int h, int w, uint8_t *dst, uint8_t *tmp,
+                    char *why, size_t why_len)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(why, why_len, "cannot stat (%s)", strerror(errno));
+        return -1;
+    }
+    if (st.st_size == 0) {
+        snprintf(why, why_len, "empty file (0 bytes)");
+        return -1;
+    }
+    int x, y, comp;
+    unsigned char *img = stbi_load(path, &x, &y, &comp, c);
+    if (!img) {
+        const char *r = stbi_failure_reason();
+        snprintf(why, why_len, "not a readable image (%s)", r ? r : "unknown reason");
+        return -1;
+    }
+    const unsigned char *src = img;
+    if (x != w || y != h) {
+        if (!stbir_resize_uint8(img, x, y, 0, tmp, w, h, 0, c)) {
+            stbi_image_free(img);
+            snprintf(why, why_len, "resize from %dx%d to %dx%d failed", y, x, h, w);
+            return -1;
+        }
+        src = tmp;
+    }
+    size_t hw = (size_t)h * w;
+    for (size_t p = 0; p < hw; p++)
+        for (int ch = 0; ch < c; ch++) dst[ch * hw + p] = src[p * c + ch];
+    stbi_image_free(img);
+    return 0;
+}
+
+int lb_dataset_load_folder(const char *root, int channels, int h, int w, int strict,
+                           const lb_dataset *class_names_from, lb_dataset **out)
+{
+    *out = NULL;
+    if (channels == 0) channels = 3;
+    if (channels != 1 && channels != 3)
+        return lb_error(LB_EINVAL, "channels %d: must be 1 or 3", channels);
+    if (h < 0 || w < 0 || h > 65535 || w > 65535 || (h == 0) != (w == 0))
+        return lb_error(LB_EINVAL, "image size %dx%d: give both sides (1..65535) or neither", h, w);
+    struct stat st;
+    if (stat(root, &st) != 0)
+        return lb_error(LB_EIO, "%s: image folder not found (%s)", root, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return lb_error(LB_EINVAL, "%s: not a folder", root);
+
+    name_list classes;
+    int rc = list_dir(root, 1, &classes);
+    if (rc) return rc;
+    if (classes.n == 0) {
+        names_free(&classes);
+        return lb_error(LB_EINVAL, "%s: no class folders in the image folder (expected ROOT/<class>/<image>)",
+                        root);
+    }
+    if (class_names_from) {
+        int same = class_names_from->n_classes == classes.n;
+        for (int k = 0; same && k < classes.n; k++)
+            same = strcmp(class_names_from->class_names[k], classes.names[k]) == 0;
+        if (!same) {
+            int k = 0;
+            while (k < classes.n && k < class_names_from->n_classes &&
+                   strcmp(class_names_from->class_names[k], classes.names[k]) == 0)
+                k++;
+            rc = lb_error(LB_EINVAL, "%s: its %d class folders differ from the %d of %s (first difference: '%s' vs '%s')",
+                          root, classes.n, class_names_from->n_classes,
+                          class_names_from->source ? class_names_from->source : "the training set",
+                          k < classes.n ? classes.names[k] : "(none)",
+                          k < class_names_from->n_classes ? class_names_from->class_names[k] : "(none)");
+            names_free(&classes);
+            return rc;
+        }
+    }
+
+    /* Every class's file list, then one allocation for all images. */
+    const int nc = classes.n;
+    name_list *files = lb_calloc((size_t)classes.n, sizeof *files);
+    lb_dataset *ds = NULL;
+    uint8_t *tmp = NULL;
+    char *path = NULL;
+    if (!files) {
+        names_free(&classes);
+        return lb_error(LB_ENOMEM, "%s: out of memory", root);
+    }
+    long total = 0;
+    for (int k = 0; k < classes.n; k++) {
+        char *cdir = lb_data__fmt("%s/%s", root, classes.names[k]);
+        if (!cdir) {
+            rc = lb_error(LB_ENOMEM, "%s: out of memory", root);
+            goto done;
+        }
+        rc = list_dir(cdir, 0, &files[k]);
+        if (rc == LB_OK && files[k].n == 0)
+            rc = lb_error(LB_EINVAL, "%s: class folder '%s' holds no image files", cdir, classes.names[k]);
+        lb_free(cdir);
+        if (rc) goto done;
+        total += files[k].n;
+    }
+    if (total > 0x7fffffffL) {
+        rc = lb_error(LB_EINVAL, "%s: %ld images, more than libra can index", root, total);
+        goto done;
+    }
+    /* Default size: that of the first file stb_image can read. */
+    for (int k = 0; h == 0 && k < classes.n; k++)
+        for (int i = 0; h == 0 && i < files[k].n; i++) {
+            char *p = lb_data__fmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
+            int x, y, comp;
+            if (p && stbi_info(p, &x, &y, &comp) && x > 0 && y > 0 && x <= 65535 && y <= 65535) {
+                h = y;
+                w = x;
+            }
+            lb_free(p);
+        }
+    if (h == 0) h = w = 1; /* nothing decodes: the per-file loop below reports it */
+
+    ds = lb_data__dataset_new();
+    if (!ds) {
+        rc = LB_ENOMEM;
+        goto done;
+    }
+    size_t img_bytes = (size_t)channels * h * w;
+    ds->c = channels;
+    ds->h = h;
+    ds->w = w;
+    ds->n_classes = classes.n;
+    ds->pixels = lb_malloc(img_bytes * (size_t)total);
+    ds->labels = lb_malloc(sizeof(int) * (size_t)total);
+    ds->source = lb_data__fmt("folder:%s", root);
+    tmp = lb_malloc(img_bytes);
+    if (!ds->pixels || !ds->labels || !ds->source || !tmp) {
+        rc = lb_error(LB_ENOMEM, "%s: out of memory for %ld images of %dx%dx%d", root, total, channels, h, w);
+        goto done;
+    }
+    char why[256], first_bad[512];
+    for (int k = 0; k < classes.n; k++) {
+        int got = 0;
+        first_bad[0] = '\0';
+        for (int i = 0; i < files[k].n; i++) {
+            lb_free(path);
+            path = lb_data__fmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
+            if (!path) {
+                rc = lb_error(LB_ENOMEM, "%s: out of memory", root);
+                goto done;
+            }
+            if (load_one(path, channels, h, w, ds->pixels + img_bytes * (size_t)ds->n, tmp, why, sizeof why)) {
+                if (strict) {
+                    rc = lb_error(LB_EFORMAT, "%s: %s", path, why);
+                    goto done;
+                }
+                lb_data__warn(ds, "%s: %s (skipped)", path, why);
+                if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "%s: %s", files[k].names[i], why);
+                continue;
+            }
+            ds->labels[ds->n++] = k;
+            got++;
+        }
+        if (got == 0) {
+            rc = lb_error(LB_EINVAL, "%s/%s: class folder '%s' has no readable image (%d file%s could not be decoded; first: %s)",
+                          root, classes.names[k], classes.names[k], files[k].n, files[k].n == 1 ? "" : "s",
+                          first_bad);
+            goto done;
+        }
+    }
+    if (ds->n < total) { /* give back the slots of skipped files */
+        uint8_t *p = lb_realloc(ds->pixels, img_bytes * (size_t)ds->n);
+        if (p) ds->pixels = p;
+    }
+    ds->class_names = classes.names; /* the sorted folder names are the class names */
+    classes.names = NULL;
+    classes.n = 0;
+    *out = ds;
+    ds = NULL;
+done:
+    lb_free(path);
+    lb_free(tmp);
+    if (files)
+        for (int k = 0; k < nc; k++) names_free(&files[k]);
+    lb_free(files);
+    names_free(&classes);
+    if (ds) {
+        ds->n_classes = 0; /* class names are still owned by `classes` */
+        lb_dataset_free(ds);
+    }
+    return rc;
+}

@@ -1,0 +1,421 @@
+/* Command-line specs, options, presets, and lb_data_open: strings in, dataset + split out. */
+#include "data/internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+/* ---- sources ---- */
+
+void lb_source_free(lb_source *s)
+{
+    if (!s) return;
+    for (int i = 0; i < 4; i++) lb_free(s->path[i]);
+    memset(s, 0, sizeof *s);
+}
+
+#define SOURCE_FORMS "fmnist, fmnist:DIR, folder:PATH or idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS"
+
+int lb_source_parse(const char *spec, lb_source *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!spec || !*spec) return lb_error(LB_EINVAL, "empty data source (expected " SOURCE_FORMS ")");
+    if (strcmp(spec, "fmnist") == 0) {
+        out->kind = LB_SOURCE_FMNIST;
+        return LB_OK;
+    }
+    if (strncmp(spec, "fmnist:", 7) == 0) {
+        out->kind = LB_SOURCE_FMNIST;
+        if (!spec[7]) return lb_error(LB_EINVAL, "data source '%s': no folder after fmnist:", spec);
+        if (!(out->path[0] = lb_strdup(spec + 7))) return lb_error(LB_ENOMEM, "out of memory");
+        return LB_OK;
+    }
+    if (strncmp(spec, "folder:", 7) == 0) {
+        out->kind = LB_SOURCE_FOLDER;
+        if (!spec[7]) return lb_error(LB_EINVAL, "data source '%s': no path after folder:", spec);
+        if (!(out->path[0] = lb_strdup(spec + 7))) return lb_error(LB_ENOMEM, "out of memory");
+        return LB_OK;
+    }
+    if (strncmp(spec, "idx:", 4) == 0) {
+        out->kind = LB_SOURCE_IDX;
+        const char *p = spec + 4;
+        int k = 0;
+        while (k < 4) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (len == 0) break;
+            out->path[k] = lb_malloc(len + 1);
+            if (!out->path[k]) {
+                lb_source_free(out);
+                return lb_error(LB_ENOMEM, "out of memory");
+            }
+            memcpy(out->path[k], p, len);
+            out->path[k][len] = '\0';
+            k++;
+            if (!e) {
+                p = NULL;
+                break;
+            }
+            p = e + 1;
+        }
+        if (k != 4 || p != NULL) {
+            lb_source_free(out);
+            return lb_error(LB_EINVAL, "data source '%s': idx needs four comma-separated files "
+                                       "TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS", spec);
+        }
+        return LB_OK;
+    }
+    return lb_error(LB_EINVAL, "data source '%s': unknown (expected " SOURCE_FORMS ")", spec);
+}
+
+int lb_parse_size(const char *s, int *h, int *w)
+{
+    if (!s || !*s) return lb_error(LB_EINVAL, "size '': expected HxW, e.g. 28x28");
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *x = strchr(buf, 'x');
+    if (!x) x = strchr(buf, 'X');
+    int a, b;
+    if (x) {
+        *x = '\0';
+        if (lb_data__parse_int(buf, &a) || lb_data__parse_int(x + 1, &b))
+            return lb_error(LB_EINVAL, "size '%s': expected HxW, e.g. 28x28", s);
+    } else {
+        if (lb_data__parse_int(buf, &a)) return lb_error(LB_EINVAL, "size '%s': expected HxW, e.g. 28x28", s);
+        b = a;
+    }
+    if (a < 1 || b < 1 || a > 4096 || b > 4096)
+        return lb_error(LB_EINVAL, "size '%s': each side must be 1..4096", s);
+    *h = a;
+    *w = b;
+    return LB_OK;
+}
+
+/* ---- options ---- */
+
+void lb_data_opts_init(lb_data_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->test_frac = 0.2;
+    o->seed = 1;
+}
+
+void lb_data_opts_free(lb_data_opts *o)
+{
+    lb_free(o->data);
+    lb_free(o->imbalance);
+    lb_free(o->order);
+    lb_free(o->name);
+    lb_free(o->description);
+    memset(o, 0, sizeof *o);
+}
+
+static int set_str(char **slot, const char *v)
+{
+    char *d = lb_strdup(v);
+    if (!d) return lb_error(LB_ENOMEM, "out of memory");
+    lb_free(*slot);
+    *slot = d;
+    return LB_OK;
+}
+
+int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
+{
+    if (!key || !value) return lb_error(LB_EINVAL, "data option: missing key or value");
+    double d;
+    int i;
+    if (strcmp(key, "data") == 0 || strcmp(key, "source") == 0) {
+        lb_source s;
+        int rc = lb_source_parse(value, &s);
+        lb_source_free(&s);
+        return rc ? rc : set_str(&o->data, value);
+    }
+    if (strcmp(key, "imbalance") == 0 || strcmp(key, "profile") == 0) return set_str(&o->imbalance, value);
+    if (strcmp(key, "order") == 0) return set_str(&o->order, value);
+    if (strcmp(key, "name") == 0) return set_str(&o->name, value);
+    if (strcmp(key, "description") == 0) return set_str(&o->description, value);
+    if (strcmp(key, "val") == 0) {
+        if (lb_data__parse_double(value, &d) || !(d >= 0.0 && d < 1.0))
+            return lb_error(LB_EINVAL, "val = '%s': the validation fraction must be a number in [0, 1)", value);
+        o->val_frac = d;
+        return LB_OK;
+    }
+    if (strcmp(key, "test") == 0) {
+        if (lb_data__parse_double(value, &d) || !(d > 0.0 && d < 1.0))
+            return lb_error(LB_EINVAL, "test = '%s': the test fraction must be a number in (0, 1)", value);
+        o->test_frac = d;
+        return LB_OK;
+    }
+    if (strcmp(key, "channels") == 0) {
+        if (lb_data__parse_int(value, &i) || (i != 0 && i != 1 && i != 3))
+            return lb_error(LB_EINVAL, "channels = '%s': must be 1 (gray) or 3 (RGB)", value);
+        o->channels = i;
+        return LB_OK;
+    }
+    if (strcmp(key, "size") == 0) return lb_parse_size(value, &o->height, &o->width);
+    if (strcmp(key, "strict") == 0) {
+        if (!strcmp(value, "1") || !strcasecmp(value, "true") || !strcasecmp(value, "yes")) o->strict = 1;
+        else if (!strcmp(value, "0") || !strcasecmp(value, "false") || !strcasecmp(value, "no")) o->strict = 0;
+        else return lb_error(LB_EINVAL, "strict = '%s': must be 0/1, true/false or yes/no", value);
+        return LB_OK;
+    }
+    if (strcmp(key, "seed") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (!*value || *end || errno || value[0] == '-')
+            return lb_error(LB_EINVAL, "seed = '%s': must be a non-negative integer", value);
+        o->seed = (uint64_t)v;
+        return LB_OK;
+    }
+    return lb_error(LB_EINVAL,
+                    "unknown data option '%s' (known: data, imbalance, order, val, test, channels, size, "
+                    "strict, seed, name, description)", key);
+}
+
+/* ---- presets ---- */
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Rewrites the relative paths of a source spec as relative to `dir`. */
+static char *rebase_source(const char *spec, const char *dir)
+{
+    lb_source s;
+    if (lb_source_parse(spec, &s) != LB_OK) return NULL;
+    for (int k = 0; k < 4; k++) {
+        if (!s.path[k] || s.path[k][0] == '/') continue;
+        char *p = lb_data__fmt("%s/%s", dir, s.path[k]);
+        if (!p) {
+            lb_source_free(&s);
+            return NULL;
+        }
+        lb_free(s.path[k]);
+        s.path[k] = p;
+    }
+    char *out = NULL;
+    if (s.kind == LB_SOURCE_FMNIST) out = s.path[0] ? lb_data__fmt("fmnist:%s", s.path[0]) : lb_strdup("fmnist");
+    else if (s.kind == LB_SOURCE_FOLDER) out = lb_data__fmt("folder:%s", s.path[0]);
+    else out = lb_data__fmt("idx:%s,%s,%s,%s", s.path[0], s.path[1], s.path[2], s.path[3]);
+    lb_source_free(&s);
+    return out;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+int lb_data_preset_load(lb_data_opts *o, const char *name, const char *search_dir)
+{
+    if (!name || !*name) return lb_error(LB_EINVAL, "empty preset name");
+    char *path = NULL;
+    int looks_like_path = strchr(name, '/') != NULL ||
+                          (strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".ini") == 0);
+    char *tried1 = NULL, *tried2 = NULL;
+    if (looks_like_path) {
+        if (!file_exists(name)) return lb_error(LB_EIO, "preset '%s': file not found", name);
+        path = lb_strdup(name);
+    } else {
+        if (search_dir) tried1 = lb_data__fmt("%s/datasets/%s.ini", search_dir, name);
+        tried2 = lb_data__fmt("datasets/%s.ini", name);
+        if (tried1 && file_exists(tried1)) path = lb_strdup(tried1);
+        else if (tried2 && file_exists(tried2)) path = lb_strdup(tried2);
+        else {
+            int rc = lb_error(LB_EIO, "preset '%s' not found (looked for %s%s%s)", name, tried1 ? tried1 : "",
+                              tried1 ? " and " : "", tried2 ? tried2 : "");
+            lb_free(tried1);
+            lb_free(tried2);
+            return rc;
+        }
+    }
+    lb_free(tried1);
+    lb_free(tried2);
+    if (!path) return lb_error(LB_ENOMEM, "out of memory");
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int rc = lb_error(LB_EIO, "preset %s: cannot open (%s)", path, strerror(errno));
+        lb_free(path);
+        return rc;
+    }
+    /* The preset's folder, for its relative source paths. */
+    char *dir = lb_strdup(path);
+    if (!dir) {
+        fclose(f);
+        lb_free(path);
+        return lb_error(LB_ENOMEM, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+
+    int rc = LB_OK, line_no = 0, have_name = 0;
+    char line[1024];
+    while (rc == LB_OK && fgets(line, sizeof line, f)) {
+        line_no++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = lb_error(LB_EINVAL, "%s:%d: line longer than %d characters", path, line_no, (int)sizeof line - 2);
+            break;
+        }
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char *s = trim(line);
+        if (!*s) continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = lb_error(LB_EINVAL, "%s:%d: expected 'key = value', got '%s'", path, line_no, s);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *val = trim(eq + 1);
+        char *rebased = NULL;
+        if (strcmp(key, "data") == 0 || strcmp(key, "source") == 0) {
+            rebased = rebase_source(val, dir);
+            if (rebased) val = rebased;
+        }
+        rc = lb_data_opts_set(o, key, val);
+        lb_free(rebased);
+        if (rc) {
+            if (strncmp(lb_last_error(), "unknown data option", 19) == 0)
+                lb_error(LB_EINVAL, "%s:%d: unknown key '%s' (known: data, imbalance, order, val, test, channels, "
+                                    "size, strict, seed, name, description)", path, line_no, key);
+            else
+                lb_error_prefix("%s:%d", path, line_no);
+        }
+        if (strcmp(key, "name") == 0) have_name = 1;
+    }
+    if (rc == LB_OK && ferror(f)) rc = lb_error(LB_EIO, "%s: read error", path);
+    fclose(f);
+    if (rc == LB_OK && !have_name) {
+        /* The preset's name defaults to its file name without .ini. */
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        char *nm = lb_strdup(base);
+        if (nm) {
+            size_t L = strlen(nm);
+            if (L > 4 && strcmp(nm + L - 4, ".ini") == 0) nm[L - 4] = '\0';
+            lb_free(o->name);
+            o->name = nm;
+        }
+    }
+    lb_free(dir);
+    lb_free(path);
+    return rc;
+}
+
+/* ---- one call ---- */
+
+void lb_data_free(lb_data *d)
+{
+    if (!d) return;
+    if (d->test != d->train) lb_dataset_free(d->test);
+    lb_dataset_free(d->train);
+    lb_split_free(&d->split);
+    lb_free(d);
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int lb_data_open(const lb_data_opts *o, lb_data **out)
+{
+    *out = NULL;
+    lb_source src;
+    int rc = lb_source_parse(o->data ? o->data : "fmnist", &src);
+    if (rc) return rc;
+    lb_data *d = lb_calloc(1, sizeof *d);
+    int *pool = NULL, *test_idx = NULL, n_pool = 0, n_test = 0;
+    if (!d) {
+        lb_source_free(&src);
+        return lb_error(LB_ENOMEM, "out of memory");
+    }
+    d->seed = o->seed;
+    if (src.kind == LB_SOURCE_FMNIST || src.kind == LB_SOURCE_IDX) {
+        if (src.kind == LB_SOURCE_FMNIST) {
+            rc = lb_dataset_load_fmnist(src.path[0], 1, &d->train);
+            if (!rc) rc = lb_dataset_load_fmnist(src.path[0], 0, &d->test);
+        } else {
+            rc = lb_dataset_load_idx(src.path[0], src.path[1], 0, NULL, &d->train);
+            if (!rc) rc = lb_dataset_load_idx(src.path[2], src.path[3], d->train->n_classes, NULL, &d->test);
+            if (!rc && (d->test->c != d->train->c || d->test->h != d->train->h || d->test->w != d->train->w))
+                rc = lb_error(LB_EFORMAT, "%s holds %dx%dx%d images but %s holds %dx%dx%d", src.path[0],
+                              d->train->c, d->train->h, d->train->w, src.path[2], d->test->c, d->test->h,
+                              d->test->w);
+        }
+        if (!rc && (o->channels || o->height)) {
+            int c = o->channels ? o->channels : d->train->c;
+            int h = o->height ? o->height : d->train->h, w = o->height ? o->width : d->train->w;
+            rc = lb_dataset_convert(d->train, c, h, w);
+            if (!rc) rc = lb_dataset_convert(d->test, c, h, w);
+        }
+    } else {
+        const char *root = src.path[0];
+        char *tr = lb_data__fmt("%s/train", root), *te = lb_data__fmt("%s/test", root);
+        if (!tr || !te) {
+            rc = lb_error(LB_ENOMEM, "out of memory");
+        } else if (is_dir(tr) && is_dir(te)) {
+            /* ROOT/train/<class> and ROOT/test/<class>: the test tree must have the same classes
+             * and is read at the training tree's size. */
+            rc = lb_dataset_load_folder(tr, o->channels, o->height, o->width, o->strict, NULL, &d->train);
+            if (!rc)
+                rc = lb_dataset_load_folder(te, d->train->c, d->train->h, d->train->w, o->strict, d->train,
+                                            &d->test);
+        } else {
+            /* One tree: a seeded, stratified test fraction of it. */
+            rc = lb_dataset_load_folder(root, o->channels, o->height, o->width, o->strict, NULL, &d->train);
+            if (!rc) {
+                d->test = d->train;
+                int n = d->train->n;
+                int *all = lb_malloc(sizeof(int) * (size_t)n);
+                pool = lb_malloc(sizeof(int) * (size_t)n);
+                test_idx = lb_malloc(sizeof(int) * (size_t)n);
+                if (!all || !pool || !test_idx) {
+                    rc = lb_error(LB_ENOMEM, "out of memory");
+                } else {
+                    for (int i = 0; i < n; i++) all[i] = i;
+                    lb_rng r;
+                    lb_rng_derive(&r, o->seed, LB_DATA_STREAM_TEST);
+                    rc = lb_stratified_split(all, d->train->labels, n, d->train->n_classes, o->test_frac, &r, pool,
+                                             &n_pool, test_idx, &n_test);
+                }
+                lb_free(all);
+            }
+        }
+        lb_free(tr);
+        lb_free(te);
+    }
+    if (!rc)
+        rc = lb_split_make(d->train, pool, n_pool, d->test, test_idx, n_test, o->imbalance, o->order, o->val_frac,
+                           o->seed, &d->split);
+    if (!rc) {
+        for (int c = 0; c < d->split.n_classes; c++)
+            if (d->split.train_counts[c] == 0) {
+                rc = lb_error(LB_EINVAL, "%s: class '%s' has no training image after the split", d->train->source,
+                              d->split.class_names[c]);
+                break;
+            }
+    }
+    if (!rc) lb_dataset_stats(d->train, d->split.train_idx, d->split.n_train, d->mean, d->std);
+    lb_free(pool);
+    lb_free(test_idx);
+    lb_source_free(&src);
+    if (rc) {
+        lb_data_free(d);
+        return rc;
+    }
+    *out = d;
+    return LB_OK;
+}

@@ -1,0 +1,117 @@
+/* libra metrics: the confusion matrix and every metric computed from it, ranking and
+ * calibration metrics from score arrays, and the post-hoc corrections (prior correction,
+ * logit adjustment) applied to a trained model's logits.
+ *
+ * Definitions, including every 0/0 case, are in docs/metrics.md. In short:
+ * - precision, recall, F1 of a class with a zero denominator are 0 (sklearn's zero_division=0);
+ * - balanced accuracy, G-mean and the many/medium/few-shot accuracies average over the
+ *   classes that have at least one test sample; a value with nothing to average is NaN;
+ * - ROC-AUC of a class with no positives or no negatives is undefined and left out of the
+ *   macro mean (NaN when no class has it).
+ * Metric values are stored as float: results files print them with %.9g, which reads back
+ * to the same float, so a record survives a write/read round trip bit for bit. */
+#ifndef LIBRA_METRICS_H
+#define LIBRA_METRICS_H
+
+#include "libra/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- confusion matrix: counts[t * C + p], row = true class t, column = predicted p ---- */
+
+/* Adds (+=) n (true, predicted) pairs, so evaluation can accumulate batch by batch.
+ * LB_EINVAL if a label is outside [0, C). */
+int lb_confusion_add(int64_t *counts, int n_classes, const int *y_true, const int *y_pred,
+                     size_t n);
+/* pred[i] = index of the largest score in row i (the first one on ties). */
+void lb_argmax_rows(const float *scores, size_t n, int n_classes, int *pred);
+
+/* ---- options ---- */
+
+/* How training counts are split into many/medium/few-shot groups. */
+typedef enum {
+    LB_SHOT_ABSOLUTE = 0, /* thresholds are training-image counts (Kang et al. / Liu et al.) */
+    LB_SHOT_RELATIVE = 1  /* thresholds are fractions of the largest training count */
+} lb_shot_mode;
+
+typedef struct lb_metrics_opts {
+    lb_shot_mode shot_mode; /* default LB_SHOT_ABSOLUTE */
+    double many_above;      /* many-shot: train count > many_above (default 100) */
+    double few_below;       /* few-shot: train count < few_below (default 20); medium: the rest */
+    int ece_bins;           /* equal-width confidence bins for ECE (default 15) */
+    int pr_positive;        /* positive class of PR-AUC in binary tasks; -1 (default): the class
+                               with the fewest training images (class 1 without train counts) */
+} lb_metrics_opts;
+
+void lb_metrics_opts_default(lb_metrics_opts *o);
+/* 0 = many, 1 = medium, 2 = few for a class with `count` training images when the largest
+ * class has `max_count`. */
+int lb_shot_group(int64_t count, int64_t max_count, const lb_metrics_opts *o);
+
+/* ---- the metric set of one evaluation ---- */
+
+typedef struct lb_metrics {
+    int n_classes;
+    int64_t n; /* test samples counted */
+    float accuracy;
+    float balanced_accuracy; /* mean per-class recall */
+    float macro_f1, weighted_f1;
+    float g_mean;          /* geometric mean of per-class recall */
+    float minority_recall; /* mean recall of the class(es) with the fewest training images */
+    float many_shot_acc, medium_shot_acc, few_shot_acc;
+    float roc_auc;                  /* one-vs-rest macro ROC-AUC (NaN without scores) */
+    float pr_auc;                   /* average precision, binary tasks only (NaN otherwise) */
+    float ece;                      /* expected calibration error, top label (NaN without scores) */
+    float *precision, *recall, *f1; /* [n_classes] */
+    int64_t *confusion;             /* [n_classes * n_classes] */
+} lb_metrics;
+
+/* Allocates the arrays (zeroed) and sets every scalar to NaN. */
+int lb_metrics_init(lb_metrics *m, int n_classes);
+void lb_metrics_free(lb_metrics *m);
+/* dst gets its own copy of src's arrays (dst is overwritten, not freed). */
+int lb_metrics_copy(lb_metrics *dst, const lb_metrics *src);
+
+/* Every metric from a confusion matrix; ROC-AUC, PR-AUC and ECE are NaN (they need scores).
+ * train_counts [C] may be NULL: then minority recall and the shot groups are NaN.
+ * opts may be NULL (defaults). m is initialised here; free it with lb_metrics_free. */
+int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_classes,
+                              const int64_t *train_counts, const lb_metrics_opts *opts);
+/* Every metric from class probabilities [n, C] (e.g. softmax outputs; rows in [0,1]):
+ * predictions are the row argmax. */
+int lb_metrics_from_scores(lb_metrics *m, const float *probs, const int *y_true, size_t n,
+                           int n_classes, const int64_t *train_counts, const lb_metrics_opts *opts);
+
+/* ---- ranking and calibration metrics from scores [n, C] ---- */
+
+/* One-vs-rest ROC-AUC of each class (ties count one half) and their macro mean over the
+ * classes where it is defined. per_class [C] may be NULL. */
+int lb_roc_auc_ovr(const float *scores, const int *y_true, size_t n, int n_classes, double *macro,
+                   double *per_class);
+/* Average precision of class `positive` against the rest, ranking by scores[:, positive]:
+ * sum over distinct thresholds of (R_k - R_{k-1}) * P_k. NaN when there is no positive. */
+int lb_average_precision(const float *scores, const int *y_true, size_t n, int n_classes,
+                         int positive, double *out);
+/* Top-label expected calibration error with n_bins equal-width bins over (0, 1]:
+ * sum_b |B_b|/n * |accuracy(B_b) - mean confidence(B_b)|. */
+int lb_expected_calibration_error(const float *probs, const int *y_true, size_t n, int n_classes,
+                                  int n_bins, double *out);
+
+/* ---- post-hoc corrections of a trained model's logits [n, C] ---- */
+
+/* Row-wise softmax (max-subtracted). */
+int lb_softmax_rows(const float *logits, size_t n, int n_classes, float *probs);
+/* Prior correction ("thresholding", Buda et al.): softmax(logits) / pi, renormalised per row
+ * to sum to 1; pi = train_counts / sum(train_counts). Every count must be > 0. */
+int lb_posthoc_prior_correction(const float *logits, size_t n, int n_classes,
+                                const int64_t *train_counts, float *probs);
+/* Post-hoc logit adjustment (Menon et al.): softmax(logits - tau * log pi). */
+int lb_posthoc_logit_adjust(const float *logits, size_t n, int n_classes,
+                            const int64_t *train_counts, double tau, float *probs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

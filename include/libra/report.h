@@ -1,0 +1,121 @@
+/* libra report: the results of a study (dataset, flags, one record per strategy x seed run)
+ * and its writers: results.json, results.csv, a self-contained report.html, plus one run
+ * record alone as JSON (written when a run finishes, read back by --resume).
+ *
+ * Formats: docs/formats.md. Every writer builds the whole file in memory, writes it to a
+ * temporary file in the target's directory, fsyncs it and renames it over the target, so a
+ * reader never sees a half-written file. Every real number is a float printed with %.9g
+ * (which reads back to the same float); NaN and infinities are written as null and read
+ * back as NaN. Strings are stored as given (UTF-8 expected) and escaped for each format.
+ *
+ * Ownership: every char* and array below belongs to its struct and is released by the
+ * matching _free (allocated with lb_malloc). Fill the structs with the helpers below or
+ * directly with lb_malloc'd memory. */
+#ifndef LIBRA_REPORT_H
+#define LIBRA_REPORT_H
+
+#include "libra/base.h"
+#include "libra/metrics.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lb_kv {
+    char *key, *value;
+} lb_kv;
+
+/* What the models were trained and tested on. */
+typedef struct lb_dataset_info {
+    char *source;  /* e.g. "idx:/usr/share/datasets/fashion-mnist" */
+    char *profile; /* imbalance profile spec, e.g. "exp:ratio=100" */
+    uint64_t split_seed;
+    int n_classes;
+    char **class_names;                               /* [n_classes] */
+    int64_t *train_counts, *val_counts, *test_counts; /* [n_classes] */
+} lb_dataset_info;
+
+/* A series of (step, value) points, e.g. the training loss. */
+typedef struct lb_curve {
+    size_t n, cap;
+    int64_t *step;
+    float *value;
+} lb_curve;
+
+/* One point of a strategy's tuning grid and its validation balanced accuracy. */
+typedef struct lb_grid_point {
+    char *spec;
+    float val_balanced_accuracy;
+} lb_grid_point;
+
+/* Metrics of the same trained model after a post-hoc correction. */
+typedef struct lb_posthoc_result {
+    char *name; /* e.g. "prior_correction", "logit_adjust" */
+    float tau;  /* the correction's strength (NaN if it has none) */
+    lb_metrics metrics;
+} lb_posthoc_result;
+
+/* One (strategy, seed) run. */
+typedef struct lb_run_record {
+    char *strategy; /* the full spec, e.g. "focal:gamma=2" */
+    uint64_t seed;
+    int64_t steps;
+    float wall_seconds, images_per_sec;
+    lb_metrics metrics; /* on the test split */
+    lb_curve loss;      /* training loss at logged steps */
+    lb_curve val_bacc;  /* validation balanced accuracy at evaluation points */
+    size_t n_grid;
+    lb_grid_point *grid; /* the tuning grid, if the strategy has one */
+    int grid_chosen;     /* index into grid of the chosen point; -1 if none */
+    size_t n_posthoc;
+    lb_posthoc_result *posthoc;
+} lb_run_record;
+
+typedef struct lb_study {
+    char *title;    /* NULL: "libra imbalance study" */
+    char *baseline; /* strategy the summary table compares against; NULL: "ce" */
+    lb_dataset_info dataset;
+    lb_metrics_opts metrics_opts; /* the shot-group thresholds the report shows (defaults
+                                     from lb_study_init; set them as the metrics used) */
+    size_t n_flags;
+    lb_kv *flags; /* the command-line flags, in order */
+    size_t n_runs;
+    lb_run_record *runs;
+} lb_study;
+
+/* ---- building ---- */
+void lb_study_init(lb_study *s);
+void lb_study_free(lb_study *s);
+/* Copies everything. class_names may be NULL ("0", "1", ...); val/test counts may be NULL (0). */
+int lb_study_set_dataset(lb_study *s, const char *source, const char *profile, uint64_t split_seed,
+                         int n_classes, const char *const *class_names, const int64_t *train_counts,
+                         const int64_t *val_counts, const int64_t *test_counts);
+/* Sets (or replaces) a flag. */
+int lb_study_set_flag(lb_study *s, const char *key, const char *value);
+/* Moves *r into the study (r is left initialised and empty). */
+int lb_study_take_run(lb_study *s, lb_run_record *r);
+
+void lb_run_record_init(lb_run_record *r);
+void lb_run_record_free(lb_run_record *r);
+int lb_run_record_set_strategy(lb_run_record *r, const char *spec);
+int lb_curve_append(lb_curve *c, int64_t step, float value);
+int lb_run_record_add_grid(lb_run_record *r, const char *spec, float val_balanced_accuracy);
+/* Moves *m into the record (m is left empty). */
+int lb_run_record_add_posthoc(lb_run_record *r, const char *name, float tau, lb_metrics *m);
+
+/* ---- one run record as JSON (for --resume) ---- */
+int lb_run_record_write_json(const lb_run_record *r, const char *path);
+/* Reads what lb_run_record_write_json wrote, exactly. r is initialised here; on error it is
+ * left empty and the message names the file, line and column. */
+int lb_run_record_read_json(lb_run_record *r, const char *path);
+
+/* ---- the study's files ---- */
+int lb_report_write_json(const lb_study *s, const char *path);
+/* One row per run and variant: the raw metrics ("raw") and each post-hoc correction. */
+int lb_report_write_csv(const lb_study *s, const char *path);
+int lb_report_write_html(const lb_study *s, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,69 @@
+/* results.csv: one row per run and variant with the scalar metrics (RFC 4180 quoting). */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "report/report_internal.h"
+
+static void csv_field(lb_buf *b, const char *s)
+{
+    s = s ? s : "";
+    if (!strpbrk(s, ",\"\r\n")) {
+        lb_buf_puts(b, s);
+        return;
+    }
+    lb_buf_put(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"') lb_buf_put(b, "\"", 1); /* a quote inside is doubled */
+        lb_buf_put(b, s, 1);
+    }
+    lb_buf_put(b, "\"", 1);
+}
+
+/* An empty field stands for NaN. */
+static void csv_float(lb_buf *b, float v)
+{
+    lb_buf_put(b, ",", 1);
+    if (isfinite(v)) lb_buf_printf(b, "%.9g", (double)v);
+}
+
+static void csv_row(lb_buf *b, const lb_run_record *r, const char *variant, float tau,
+                    const lb_metrics *m)
+{
+    csv_field(b, r->strategy);
+    lb_buf_printf(b, ",%" PRIu64 ",", r->seed);
+    csv_field(b, variant);
+    csv_float(b, tau);
+    lb_buf_printf(b, ",%" PRId64, r->steps);
+    csv_float(b, r->wall_seconds);
+    csv_float(b, r->images_per_sec);
+    lb_buf_printf(b, ",%" PRId64, m->n);
+    const float v[] = {m->accuracy,     m->balanced_accuracy, m->macro_f1,      m->weighted_f1,
+                       m->g_mean,       m->minority_recall,   m->many_shot_acc, m->medium_shot_acc,
+                       m->few_shot_acc, m->roc_auc,           m->pr_auc,        m->ece};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) csv_float(b, v[i]);
+    lb_buf_puts(b, "\r\n");
+}
+
+int lb_report_write_csv(const lb_study *s, const char *path)
+{
+    lb_buf b = {0};
+    lb_buf_puts(&b, "strategy,seed,variant,tau,steps,wall_seconds,images_per_sec,n,accuracy,"
+                    "balanced_accuracy,macro_f1,weighted_f1,g_mean,minority_recall,"
+                    "many_shot_accuracy,medium_shot_accuracy,few_shot_accuracy,roc_auc,pr_auc,"
+                    "ece\r\n");
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const lb_run_record *r = &s->runs[i];
+        if (r->metrics.n_classes < 1) {
+            lb_buf_free(&b);
+            return lb_error(LB_EINVAL, "%s: run %zu (strategy \"%s\") has no metrics", path, i,
+                            r->strategy ? r->strategy : "");
+        }
+        csv_row(&b, r, "raw", NAN, &r->metrics);
+        for (size_t k = 0; k < r->n_posthoc; k++)
+            csv_row(&b, r, r->posthoc[k].name, r->posthoc[k].tau, &r->posthoc[k].metrics);
+    }
+    int st = lb_buf_write_atomic(&b, path);
+    lb_buf_free(&b);
+    return st;
+}

@@ -1,0 +1,531 @@
+/* report.html: one self-contained page (inline CSS and SVG, no script, nothing fetched). */
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "report/svg.h"
+
+static const char css[] =
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;"
+    "max-width:1120px;padding:0 16px;color:#1d2330;background:#fff}\n"
+    "h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:30px 0 4px;border-bottom:1px solid "
+    "#dde1e8;padding-bottom:4px}\n"
+    ".how{color:#555;margin:2px 0 10px;font-size:13px}.note{color:#777;font-style:italic}\n"
+    "table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}\n"
+    "th,td{padding:4px 8px;border-bottom:1px solid #e6e8ee;text-align:right}"
+    "th:first-child,td:first-child,.l{text-align:left}th{background:#f4f5f8}\n"
+    ".summary td{white-space:nowrap}.summary small{display:block;font-size:11px}\n"
+    "td.best{font-weight:700;background:#e6f3e6}small{margin-left:4px}small.up{color:#2f7d3a}"
+    "small.down{color:#b3372f}\n"
+    ".meta td{text-align:left;border:none;padding:1px 14px 1px 0}\n"
+    ".legend{margin:4px 0 8px}.legend "
+    "span{display:inline-flex;align-items:center;margin-right:14px;"
+    "font-size:13px}.legend i{width:12px;height:12px;display:inline-block;margin-right:5px;"
+    "border-radius:2px}\n"
+    ".scroll{overflow-x:auto}svg.chart{max-width:100%;height:auto;display:block}svg text{font:11px "
+    "system-ui,sans-serif;"
+    "fill:#333}svg .axis{font-size:12px;fill:#111}svg .cell{font-size:10px}\n"
+    "svg .grid{stroke:#e3e5ea}svg .line{fill:none;stroke-width:1.6}svg .frame{fill:none;"
+    "stroke:#999}\n"
+    ".figs{display:flex;flex-wrap:wrap;gap:22px}figure{margin:0}figcaption{font-weight:600;"
+    "margin-bottom:4px}\n";
+
+/* The metric columns of the summary table; a column that is NaN everywhere is left out. */
+static const struct {
+    const char *head;
+    size_t off;
+    int lower_is_better;
+} cols[] = {{"accuracy", offsetof(lb_metrics, accuracy), 0},
+            {"balanced acc.", offsetof(lb_metrics, balanced_accuracy), 0},
+            {"macro-F1", offsetof(lb_metrics, macro_f1), 0},
+            {"G-mean", offsetof(lb_metrics, g_mean), 0},
+            {"ROC-AUC", offsetof(lb_metrics, roc_auc), 0},
+            {"PR-AUC", offsetof(lb_metrics, pr_auc), 0},
+            {"minority recall", offsetof(lb_metrics, minority_recall), 0},
+            {"many-shot", offsetof(lb_metrics, many_shot_acc), 0},
+            {"medium-shot", offsetof(lb_metrics, medium_shot_acc), 0},
+            {"few-shot", offsetof(lb_metrics, few_shot_acc), 0},
+            {"ECE", offsetof(lb_metrics, ece), 1}};
+#define NCOLS (sizeof cols / sizeof *cols)
+
+typedef struct {
+    const char *strategy, *variant; /* variant NULL: the raw model */
+    double mean[NCOLS], std[NCOLS];
+    int n; /* runs */
+} row;
+
+static const lb_metrics *metrics_of(const lb_run_record *r, const char *variant)
+{
+    if (!variant) return &r->metrics;
+    for (size_t i = 0; i < r->n_posthoc; i++)
+        if (!strcmp(r->posthoc[i].name, variant)) return &r->posthoc[i].metrics;
+    return NULL;
+}
+
+static const char *str(const char *s) { return s ? s : ""; }
+
+static float col_value(const lb_metrics *m, size_t c)
+{
+    float v;
+    memcpy(&v, (const char *)m + cols[c].off, sizeof v);
+    return v;
+}
+
+/* Mean and sample standard deviation of each column over the runs of one row. */
+static void aggregate(const lb_study *s, row *w)
+{
+    for (size_t c = 0; c < NCOLS; c++) {
+        double sum = 0, sq = 0;
+        int n = 0;
+        w->n = 0;
+        for (size_t i = 0; i < s->n_runs; i++) {
+            const lb_metrics *m;
+            if (strcmp(str(s->runs[i].strategy), w->strategy) ||
+                !(m = metrics_of(&s->runs[i], w->variant)))
+                continue;
+            w->n++;
+            float v = col_value(m, c);
+            if (!isfinite(v)) continue;
+            sum += v;
+            n++;
+        }
+        w->mean[c] = n ? sum / n : NAN;
+        for (size_t i = 0; n && i < s->n_runs; i++) {
+            const lb_metrics *m;
+            if (strcmp(str(s->runs[i].strategy), w->strategy) ||
+                !(m = metrics_of(&s->runs[i], w->variant)))
+                continue;
+            float v = col_value(m, c);
+            if (isfinite(v)) sq += (v - w->mean[c]) * (v - w->mean[c]);
+        }
+        w->std[c] = n > 1 ? sqrt(sq / (n - 1)) : NAN;
+    }
+}
+
+static void section(lb_buf *b, const char *id, const char *title, const char *how)
+{
+    lb_buf_printf(b, "<section id=\"%s\">\n<h2>%s</h2>\n<p class=\"how\">%s</p>\n", id, title, how);
+}
+
+static void dataset_section(lb_buf *b, const lb_study *s)
+{
+    const lb_dataset_info *d = &s->dataset;
+    int64_t tr = 0, va = 0, te = 0, mx = 0, mn = INT64_MAX;
+    for (int c = 0; c < d->n_classes; c++) {
+        tr += d->train_counts[c];
+        va += d->val_counts[c];
+        te += d->test_counts[c];
+        if (d->train_counts[c] > mx) mx = d->train_counts[c];
+        if (d->train_counts[c] < mn) mn = d->train_counts[c];
+    }
+    const lb_metrics_opts *o = &s->metrics_opts;
+    char how[512];
+    if (o->shot_mode == LB_SHOT_RELATIVE)
+        snprintf(
+            how, sizeof how,
+            "Images per class in the training split, before any resampling. "
+            "Shot groups: many &gt; %.3g, few &lt; %.3g training images (%.3g%% and %.3g%% of the "
+            "largest class).",
+            o->many_above * (double)mx, o->few_below * (double)mx, 100 * o->many_above,
+            100 * o->few_below);
+    else
+        snprintf(how, sizeof how,
+                 "Images per class in the training split, before any resampling. "
+                 "Shot groups: many &gt; %.6g, few &lt; %.6g training images.",
+                 o->many_above, o->few_below);
+    section(b, "dataset", "Training set", how);
+    lb_buf_printf(b,
+                  "<p>%d classes; %" PRId64 " training, %" PRId64 " validation, %" PRId64
+                  " test images; largest class %" PRId64 ", smallest %" PRId64,
+                  d->n_classes, tr, va, te, mx, mn);
+    if (mn > 0) lb_buf_printf(b, " (imbalance ratio %.3g)", (double)mx / (double)mn);
+    lb_buf_puts(b, ".</p>\n");
+    double *v = lb_malloc((size_t)d->n_classes * sizeof *v);
+    if (!v) {
+        b->oom = 1;
+        return;
+    }
+    for (int c = 0; c < d->n_classes; c++) v[c] = (double)d->train_counts[c];
+    const char *color = lb_palette[0];
+    lb_svg_bar_chart(b, (const char *const *)d->class_names, (size_t)d->n_classes, NULL, &color, 1,
+                     v, "training images", NAN, d->n_classes <= 30);
+    lb_free(v);
+    static const char *const group[] = {"many", "medium", "few"};
+    lb_buf_puts(b,
+                "<details><summary>Counts per class</summary>\n<table><tr><th>class</th><th>#</th>"
+                "<th>train</th><th>val</th><th>test</th><th>shot group</th></tr>\n");
+    for (int c = 0; c < d->n_classes; c++) {
+        lb_buf_puts(b, "<tr><td>");
+        lb_html_escape(b, d->class_names[c], 0);
+        lb_buf_printf(b,
+                      "</td><td>%d</td><td>%" PRId64 "</td><td>%" PRId64 "</td><td>%" PRId64
+                      "</td><td>%s</td></tr>\n",
+                      c, d->train_counts[c], d->val_counts[c], d->test_counts[c],
+                      group[lb_shot_group(d->train_counts[c], mx, o)]);
+    }
+    lb_buf_puts(b, "</table></details>\n</section>\n");
+}
+
+static void row_name(lb_buf *b, const row *w)
+{
+    lb_html_escape(b, w->strategy, 0);
+    if (w->variant) {
+        lb_buf_puts(b, " <em>+ ");
+        lb_html_escape(b, w->variant, 0);
+        lb_buf_puts(b, "</em>");
+    }
+}
+
+static void summary_section(lb_buf *b, const lb_study *s, row *rows, size_t nr)
+{
+    const char *base = s->baseline ? s->baseline : "ce";
+    const row *bl = NULL;
+    for (size_t i = 0; i < nr; i++)
+        if (!rows[i].variant && !strcmp(rows[i].strategy, base)) bl = &rows[i];
+    section(b, "summary", "Summary",
+            "Test-set metrics in %, mean &#177; standard deviation over seeds. The best value of "
+            "each column is shaded; the small number is the difference from the baseline in "
+            "points (green: better). Rows marked + are post-hoc corrections of the same trained "
+            "models. ECE: lower is better.");
+    lb_buf_puts(b, "<p class=\"how\">Baseline: <b>");
+    lb_html_escape(b, base, 0);
+    lb_buf_puts(b,
+                bl ? "</b></p>\n" : "</b> (not among the runs, so no differences are shown)</p>\n");
+    int show[NCOLS];
+    double best[NCOLS];
+    for (size_t c = 0; c < NCOLS; c++) {
+        show[c] = 0;
+        best[c] = NAN;
+        for (size_t i = 0; i < nr; i++) {
+            double m = rows[i].mean[c];
+            if (!isfinite(m)) continue;
+            show[c] = 1;
+            if (!isfinite(best[c]) || (cols[c].lower_is_better ? m < best[c] : m > best[c]))
+                best[c] = m;
+        }
+    }
+    lb_buf_puts(
+        b, "<div class=\"scroll\"><table class=\"summary\"><tr><th>strategy</th><th>runs</th>");
+    for (size_t c = 0; c < NCOLS; c++)
+        if (show[c]) lb_buf_printf(b, "<th>%s</th>", cols[c].head);
+    lb_buf_puts(b, "</tr>\n");
+    for (size_t i = 0; i < nr; i++) {
+        const row *w = &rows[i];
+        lb_buf_puts(b, "<tr><td>");
+        row_name(b, w);
+        lb_buf_printf(b, "</td><td>%d</td>", w->n);
+        for (size_t c = 0; c < NCOLS; c++) {
+            if (!show[c]) continue;
+            double m = w->mean[c];
+            if (!isfinite(m)) {
+                lb_buf_puts(b, "<td>&#8211;</td>");
+                continue;
+            }
+            lb_buf_printf(b, "<td%s>%.1f", m == best[c] ? " class=\"best\"" : "", 100 * m);
+            if (isfinite(w->std[c])) lb_buf_printf(b, " &#177; %.1f", 100 * w->std[c]);
+            if (bl && w != bl && isfinite(bl->mean[c])) {
+                double dlt = 100 * (m - bl->mean[c]);
+                int good = cols[c].lower_is_better ? dlt < 0 : dlt > 0;
+                lb_buf_printf(b, "<small class=\"%s\">%+.1f</small>",
+                              dlt == 0 ? ""
+                              : good   ? "up"
+                                       : "down",
+                              dlt);
+            }
+            lb_buf_puts(b, "</td>");
+        }
+        lb_buf_puts(b, "</tr>\n");
+    }
+    lb_buf_puts(b, "</table></div>\n</section>\n");
+}
+
+/* Per-class recall (mean over seeds) of each strategy's raw model. */
+static void recall_section(lb_buf *b, const lb_study *s, const char **strat, const char **colors,
+                           size_t ns)
+{
+    int C = s->dataset.n_classes;
+    section(b, "recall", "Recall per class",
+            "Share of each class's test images classified correctly, mean over seeds, one bar per "
+            "strategy. Imbalance usually shows as tall bars for the large classes and short ones "
+            "for the small classes; a good strategy evens them out.");
+    double *v = lb_calloc((size_t)C * ns, sizeof *v);
+    if (!v) {
+        b->oom = 1;
+        return;
+    }
+    for (size_t k = 0; k < ns; k++) {
+        int n = 0;
+        for (size_t i = 0; i < s->n_runs; i++) {
+            if (strcmp(str(s->runs[i].strategy), strat[k])) continue;
+            n++;
+            for (int c = 0; c < C; c++) v[(size_t)c * ns + k] += s->runs[i].metrics.recall[c];
+        }
+        for (int c = 0; c < C; c++) v[(size_t)c * ns + k] /= n;
+    }
+    lb_html_legend(b, strat, colors, ns);
+    lb_svg_bar_chart(b, (const char *const *)s->dataset.class_names, (size_t)C, strat, colors, ns,
+                     v, "recall", 1.0, 0);
+    lb_free(v);
+    lb_buf_puts(b, "</section>\n");
+}
+
+static void confusion_section(lb_buf *b, const lb_study *s, const char **strat, size_t ns)
+{
+    int C = s->dataset.n_classes;
+    section(
+        b, "confusion", "Confusion matrices",
+        "Rows are the true classes, columns the predicted ones; each cell is the % of the row's "
+        "test images (summed over seeds), so a perfect model is a dark diagonal. Hover a cell "
+        "for its count.");
+    int64_t *cm = lb_malloc((size_t)C * (size_t)C * sizeof *cm);
+    if (!cm) {
+        b->oom = 1;
+        return;
+    }
+    lb_buf_puts(b, "<div class=\"figs\">\n");
+    for (size_t k = 0; k < ns; k++) {
+        int n = 0;
+        memset(cm, 0, (size_t)C * (size_t)C * sizeof *cm);
+        for (size_t i = 0; i < s->n_runs; i++) {
+            if (strcmp(str(s->runs[i].strategy), strat[k])) continue;
+            n++;
+            for (size_t j = 0; j < (size_t)C * (size_t)C; j++)
+                cm[j] += s->runs[i].metrics.confusion[j];
+        }
+        lb_buf_puts(b, "<figure><figcaption>");
+        lb_html_escape(b, strat[k], 0);
+        lb_buf_printf(b, " <span class=\"note\">(%d run%s)</span></figcaption>\n", n,
+                      n == 1 ? "" : "s");
+        lb_svg_heatmap(b, (const char *const *)s->dataset.class_names, C, cm, strat[k]);
+        lb_buf_puts(b, "</figure>\n");
+    }
+    lb_buf_puts(b, "</div>\n</section>\n");
+    lb_free(cm);
+}
+
+/* One line per run, coloured by strategy; the legend names each strategy once. */
+static void curve_chart(lb_buf *b, const lb_study *s, const char **strat, const char **colors,
+                        size_t ns, int which, const char *ylabel)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < s->n_runs; i++)
+        total += (which ? s->runs[i].val_bacc : s->runs[i].loss).n;
+    lb_series *ser = lb_calloc(s->n_runs ? s->n_runs : 1, sizeof *ser);
+    double *xy = lb_malloc((2 * total + 1) * sizeof *xy);
+    char *titles = lb_malloc(s->n_runs * 96 + 1);
+    if (!ser || !xy || !titles) {
+        lb_free(ser);
+        lb_free(xy);
+        lb_free(titles);
+        b->oom = 1;
+        return;
+    }
+    double *p = xy;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const lb_run_record *r = &s->runs[i];
+        const lb_curve *c = which ? &r->val_bacc : &r->loss;
+        size_t k = 0;
+        while (k < ns && strcmp(strat[k], str(r->strategy))) k++;
+        int first = 1; /* only the strategy's first run is named in the legend */
+        for (size_t j = 0; j < i; j++) first &= strcmp(str(s->runs[j].strategy), strat[k]) != 0;
+        snprintf(titles + i * 96, 96, "%.70s, seed %" PRIu64, str(r->strategy), r->seed);
+        ser[i] =
+            (lb_series){first ? strat[k] : NULL, titles + i * 96, colors[k], p, p + c->n, c->n, 0};
+        for (size_t j = 0; j < c->n; j++) {
+            p[j] = (double)c->step[j];
+            p[c->n + j] = c->value[j];
+        }
+        p += 2 * c->n;
+    }
+    const char **names = lb_malloc((s->n_runs + 1) * sizeof *names),
+               **cl = lb_malloc((s->n_runs + 1) * sizeof *cl);
+    if (names && cl) {
+        for (size_t i = 0; i < s->n_runs; i++) {
+            names[i] = ser[i].name;
+            cl[i] = ser[i].color;
+        }
+        lb_html_legend(b, names, cl, s->n_runs);
+    } else {
+        b->oom = 1;
+    }
+    lb_svg_line_chart(b, ser, s->n_runs, "training step", ylabel, !which);
+    lb_free(names);
+    lb_free(cl);
+    lb_free(ser);
+    lb_free(xy);
+    lb_free(titles);
+}
+
+static void grid_section(lb_buf *b, const lb_study *s)
+{
+    int any = 0;
+    for (size_t i = 0; i < s->n_runs; i++) any |= s->runs[i].n_grid > 0;
+    if (!any) return;
+    section(b, "grids", "Tuning grids",
+            "Strategies with a hyper-parameter grid tried each point on the validation split; "
+            "the chosen point (highest validation balanced accuracy) is marked &#9733;.");
+    lb_buf_puts(b, "<table><tr><th>run</th><th class=\"l\">grid point</th><th>val. balanced acc. "
+                   "(%)</th></tr>\n");
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const lb_run_record *r = &s->runs[i];
+        for (size_t g = 0; g < r->n_grid; g++) {
+            lb_buf_puts(b, "<tr><td>");
+            if (g == 0) {
+                lb_html_escape(b, r->strategy, 0);
+                lb_buf_printf(b, ", seed %" PRIu64, r->seed);
+            }
+            lb_buf_puts(b, "</td><td class=\"l\">");
+            lb_html_escape(b, r->grid[g].spec, 0);
+            lb_buf_printf(b, "%s</td><td>%.1f</td></tr>\n",
+                          (int)g == r->grid_chosen ? " &#9733;" : "",
+                          100.0 * r->grid[g].val_balanced_accuracy);
+        }
+    }
+    lb_buf_puts(b, "</table>\n</section>\n");
+}
+
+static void focal_section(lb_buf *b)
+{
+    enum { NP = 101 };
+    static const double gammas[] = {0, 0.5, 1, 2, 5};
+    /* legend text with HTML entities, hover titles in plain text */
+    static const char *const names[] = {"&#947; = 0 (cross-entropy)", "&#947; = 0.5", "&#947; = 1",
+                                        "&#947; = 2", "&#947; = 5"};
+    static const char *const titles[] = {"gamma 0", "gamma 0.5", "gamma 1", "gamma 2", "gamma 5"};
+    double x[NP], y[5][NP];
+    lb_series ser[5];
+    section(
+        b, "focal", "Focal loss: the modulating factor",
+        "Focal loss multiplies each sample's cross-entropy by (1 &#8722; "
+        "p<sub>t</sub>)<sup>&#947;</sup>, "
+        "where p<sub>t</sub> is the probability the model gives the true class: well-classified "
+        "samples (p<sub>t</sub> near 1) are down-weighted more as &#947; grows.");
+    for (int i = 0; i < NP; i++) x[i] = i / (double)(NP - 1);
+    lb_buf_puts(b, "<div class=\"legend\">");
+    for (int g = 0; g < 5; g++) {
+        for (int i = 0; i < NP; i++) y[g][i] = pow(1 - x[i], gammas[g]);
+        ser[g] = (lb_series){NULL, titles[g], lb_palette[g], x, y[g], NP, 0};
+        lb_buf_printf(b, "<span><i style=\"background:%s\"></i>%s</span>", lb_palette[g], names[g]);
+    }
+    lb_buf_puts(b, "</div>\n");
+    lb_svg_line_chart(b, ser, 5, "p_t (probability of the true class)", "(1 - p_t)^gamma", 1);
+    lb_buf_puts(b, "</section>\n");
+}
+
+static void flags_section(lb_buf *b, const lb_study *s)
+{
+    section(b, "flags", "Settings",
+            "The flags the study ran with; rerun with the same flags (and "
+            "seeds) to reproduce it.");
+    lb_buf_puts(b, "<table class=\"meta\">\n");
+    for (size_t i = 0; i < s->n_flags; i++) {
+        lb_buf_puts(b, "<tr><td>--");
+        lb_html_escape(b, s->flags[i].key, 0);
+        lb_buf_puts(b, "</td><td>");
+        lb_html_escape(b, s->flags[i].value, 0);
+        lb_buf_puts(b, "</td></tr>\n");
+    }
+    if (!s->n_flags) lb_buf_puts(b, "<tr><td class=\"note\">none recorded</td></tr>\n");
+    lb_buf_puts(b, "</table>\n</section>\n");
+}
+
+int lb_report_write_html(const lb_study *s, const char *path)
+{
+    const lb_dataset_info *d = &s->dataset;
+    if (d->n_classes < 1)
+        return lb_error(LB_EINVAL,
+                        "%s: the study has no dataset description (call lb_study_set_dataset)",
+                        path);
+    size_t max_rows = 0;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const lb_run_record *r = &s->runs[i];
+        int bad = r->metrics.n_classes != d->n_classes;
+        for (size_t k = 0; k < r->n_posthoc; k++)
+            bad |= r->posthoc[k].metrics.n_classes != d->n_classes;
+        if (bad)
+            return lb_error(
+                LB_EINVAL,
+                "%s: run %zu (strategy \"%s\") has metrics for %d classes, the dataset has %d",
+                path, i, str(r->strategy), r->metrics.n_classes, d->n_classes);
+        max_rows += 1 + r->n_posthoc;
+    }
+    /* strategies in order of first appearance, and the summary rows (raw, then variants) */
+    const char **strat = lb_malloc((s->n_runs + 1) * sizeof *strat);
+    const char **colors = lb_malloc((s->n_runs + 1) * sizeof *colors);
+    row *rows = lb_calloc(max_rows + 1, sizeof *rows);
+    if (!strat || !colors || !rows) {
+        lb_free(strat);
+        lb_free(colors);
+        lb_free(rows);
+        return lb_error(LB_ENOMEM, "%s: out of memory", path);
+    }
+    size_t ns = 0, nr = 0;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        size_t k = 0;
+        while (k < ns && strcmp(strat[k], str(s->runs[i].strategy))) k++;
+        if (k == ns) {
+            colors[ns] = lb_palette[ns % LB_PALETTE_N];
+            strat[ns++] = str(s->runs[i].strategy);
+        }
+    }
+    for (size_t k = 0; k < ns; k++) {
+        rows[nr++] = (row){.strategy = strat[k]};
+        for (size_t i = 0; i < s->n_runs; i++) {
+            const lb_run_record *r = &s->runs[i];
+            if (strcmp(str(r->strategy), strat[k])) continue;
+            for (size_t v = 0; v < r->n_posthoc; v++) {
+                size_t j = 0;
+                while (j < nr && !(rows[j].variant && !strcmp(rows[j].strategy, strat[k]) &&
+                                   !strcmp(rows[j].variant, r->posthoc[v].name)))
+                    j++;
+                if (j == nr)
+                    rows[nr++] = (row){.strategy = strat[k], .variant = r->posthoc[v].name};
+            }
+        }
+    }
+    for (size_t i = 0; i < nr; i++) aggregate(s, &rows[i]);
+
+    lb_buf b = {0};
+    const char *title = s->title ? s->title : "libra imbalance study";
+    lb_buf_puts(
+        &b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+    lb_html_escape(&b, title, 0);
+    lb_buf_printf(&b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>", css);
+    lb_html_escape(&b, title, 0);
+    lb_buf_puts(&b, "</h1>\n<table class=\"meta\">\n<tr><td>data</td><td>");
+    lb_html_escape(&b, d->source, 0);
+    lb_buf_puts(&b, "</td></tr>\n<tr><td>imbalance profile</td><td>");
+    lb_html_escape(&b, d->profile, 0);
+    lb_buf_printf(&b,
+                  "</td></tr>\n<tr><td>split seed</td><td>%" PRIu64 "</td></tr>\n"
+                  "<tr><td>runs</td><td>%zu (%zu strateg%s)</td></tr>\n"
+                  "<tr><td>libra</td><td>%s</td></tr>\n</table>\n</header>\n",
+                  d->split_seed, s->n_runs, ns, ns == 1 ? "y" : "ies", lb_version());
+    dataset_section(&b, s);
+    if (ns) {
+        summary_section(&b, s, rows, nr);
+        recall_section(&b, s, strat, colors, ns);
+        confusion_section(&b, s, strat, ns);
+        section(&b, "curves", "Training curves",
+                "Training loss (top) and validation balanced accuracy at each evaluation point "
+                "(bottom), one line per run, coloured by strategy. Hover a line for its run.");
+        curve_chart(&b, s, strat, colors, ns, 0, "training loss");
+        curve_chart(&b, s, strat, colors, ns, 1, "validation balanced accuracy");
+        lb_buf_puts(&b, "</section>\n");
+        grid_section(&b, s);
+    } else {
+        lb_buf_puts(&b, "<p class=\"note\">No run has finished yet.</p>\n");
+    }
+    focal_section(&b);
+    flags_section(&b, s);
+    lb_buf_puts(&b, "</body>\n</html>\n");
+    int st = lb_buf_write_atomic(&b, path);
+    lb_buf_free(&b);
+    lb_free(strat);
+    lb_free(colors);
+    lb_free(rows);
+    return st;
+}

@@ -1,0 +1,577 @@
+/* results.json, the per-run record files, and reading a record back (for --resume). */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/report_internal.h"
+
+#define FORMAT_VERSION 1
+
+/* ---- writing ---- */
+
+static void nl(lb_buf *b, int indent)
+{
+    lb_buf_put(b, "\n", 1);
+    for (int i = 0; i < indent; i++) lb_buf_put(b, "  ", 2);
+}
+
+/* `"key": ` on a new line, with a comma before it unless it is the first member */
+static void key(lb_buf *b, int indent, int *first, const char *k)
+{
+    if (!*first) lb_buf_put(b, ",", 1);
+    *first = 0;
+    nl(b, indent);
+    lb_buf_json_string(b, k);
+    lb_buf_puts(b, ": ");
+}
+
+static void float_array(lb_buf *b, const float *v, size_t n)
+{
+    lb_buf_put(b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i) lb_buf_puts(b, ", ");
+        lb_buf_json_float(b, v[i]);
+    }
+    lb_buf_put(b, "]", 1);
+}
+
+static void put_metrics(lb_buf *b, const lb_metrics *m, int indent)
+{
+    int first = 1;
+    size_t C = (size_t)m->n_classes;
+    lb_buf_put(b, "{", 1);
+    key(b, indent + 1, &first, "n_classes");
+    lb_buf_printf(b, "%d", m->n_classes);
+    key(b, indent + 1, &first, "n");
+    lb_buf_printf(b, "%" PRId64, m->n);
+    const struct {
+        const char *name;
+        float v;
+    } scalars[] = {{"accuracy", m->accuracy},
+                   {"balanced_accuracy", m->balanced_accuracy},
+                   {"macro_f1", m->macro_f1},
+                   {"weighted_f1", m->weighted_f1},
+                   {"g_mean", m->g_mean},
+                   {"minority_recall", m->minority_recall},
+                   {"many_shot_accuracy", m->many_shot_acc},
+                   {"medium_shot_accuracy", m->medium_shot_acc},
+                   {"few_shot_accuracy", m->few_shot_acc},
+                   {"roc_auc", m->roc_auc},
+                   {"pr_auc", m->pr_auc},
+                   {"ece", m->ece}};
+    for (size_t i = 0; i < sizeof scalars / sizeof *scalars; i++) {
+        key(b, indent + 1, &first, scalars[i].name);
+        lb_buf_json_float(b, scalars[i].v);
+    }
+    key(b, indent + 1, &first, "per_class_precision");
+    float_array(b, m->precision, C);
+    key(b, indent + 1, &first, "per_class_recall");
+    float_array(b, m->recall, C);
+    key(b, indent + 1, &first, "per_class_f1");
+    float_array(b, m->f1, C);
+    key(b, indent + 1, &first, "confusion");
+    lb_buf_put(b, "[", 1);
+    for (size_t t = 0; t < C; t++) {
+        if (t) lb_buf_put(b, ",", 1);
+        nl(b, indent + 2);
+        lb_buf_put(b, "[", 1);
+        for (size_t p = 0; p < C; p++)
+            lb_buf_printf(b, "%s%" PRId64, p ? ", " : "", m->confusion[t * C + p]);
+        lb_buf_put(b, "]", 1);
+    }
+    nl(b, indent + 1);
+    lb_buf_put(b, "]", 1);
+    nl(b, indent);
+    lb_buf_put(b, "}", 1);
+}
+
+static void put_curve(lb_buf *b, const lb_curve *c)
+{
+    lb_buf_put(b, "[", 1);
+    for (size_t i = 0; i < c->n; i++) {
+        lb_buf_printf(b, "%s[%" PRId64 ", ", i ? ", " : "", c->step[i]);
+        lb_buf_json_float(b, c->value[i]);
+        lb_buf_put(b, "]", 1);
+    }
+    lb_buf_put(b, "]", 1);
+}
+
+void lb_json_put_record(lb_buf *b, const lb_run_record *r, int indent, int with_format)
+{
+    int first = 1;
+    lb_buf_put(b, "{", 1);
+    if (with_format) {
+        key(b, indent + 1, &first, "format");
+        lb_buf_json_string(b, "libra-run");
+        key(b, indent + 1, &first, "format_version");
+        lb_buf_printf(b, "%d", FORMAT_VERSION);
+        key(b, indent + 1, &first, "libra_version");
+        lb_buf_json_string(b, lb_version());
+    }
+    key(b, indent + 1, &first, "strategy");
+    lb_buf_json_string(b, r->strategy);
+    key(b, indent + 1, &first, "seed");
+    lb_buf_printf(b, "%" PRIu64, r->seed);
+    key(b, indent + 1, &first, "steps");
+    lb_buf_printf(b, "%" PRId64, r->steps);
+    key(b, indent + 1, &first, "wall_seconds");
+    lb_buf_json_float(b, r->wall_seconds);
+    key(b, indent + 1, &first, "images_per_sec");
+    lb_buf_json_float(b, r->images_per_sec);
+    key(b, indent + 1, &first, "metrics");
+    put_metrics(b, &r->metrics, indent + 1);
+
+    key(b, indent + 1, &first, "posthoc");
+    lb_buf_put(b, "[", 1);
+    for (size_t i = 0; i < r->n_posthoc; i++) {
+        const lb_posthoc_result *p = &r->posthoc[i];
+        int pf = 1;
+        lb_buf_puts(b, i ? ", {" : "{");
+        key(b, indent + 2, &pf, "name");
+        lb_buf_json_string(b, p->name);
+        key(b, indent + 2, &pf, "tau");
+        lb_buf_json_float(b, p->tau);
+        key(b, indent + 2, &pf, "metrics");
+        put_metrics(b, &p->metrics, indent + 2);
+        nl(b, indent + 1);
+        lb_buf_put(b, "}", 1);
+    }
+    lb_buf_put(b, "]", 1);
+
+    key(b, indent + 1, &first, "curves");
+    int cf = 1;
+    lb_buf_put(b, "{", 1);
+    key(b, indent + 2, &cf, "loss");
+    put_curve(b, &r->loss);
+    key(b, indent + 2, &cf, "val_balanced_accuracy");
+    put_curve(b, &r->val_bacc);
+    nl(b, indent + 1);
+    lb_buf_put(b, "}", 1);
+
+    key(b, indent + 1, &first, "grid");
+    int gf = 1;
+    lb_buf_put(b, "{", 1);
+    key(b, indent + 2, &gf, "chosen");
+    lb_buf_printf(b, "%d", r->grid_chosen);
+    key(b, indent + 2, &gf, "points");
+    lb_buf_put(b, "[", 1);
+    for (size_t i = 0; i < r->n_grid; i++) {
+        if (i) lb_buf_put(b, ",", 1);
+        nl(b, indent + 3);
+        lb_buf_puts(b, "{\"spec\": ");
+        lb_buf_json_string(b, r->grid[i].spec);
+        lb_buf_puts(b, ", \"val_balanced_accuracy\": ");
+        lb_buf_json_float(b, r->grid[i].val_balanced_accuracy);
+        lb_buf_put(b, "}", 1);
+    }
+    lb_buf_put(b, "]", 1);
+    nl(b, indent + 1);
+    lb_buf_put(b, "}", 1);
+    nl(b, indent);
+    lb_buf_put(b, "}", 1);
+}
+
+/* What every writer checks before it formats a record. */
+static int check_record(const lb_run_record *r, int n_classes, const char *path, size_t index)
+{
+    const char *what = NULL;
+    int got = r->metrics.n_classes;
+    if (got < 1)
+        what = "has no metrics";
+    else if (n_classes > 0 && got != n_classes)
+        what = "has metrics for another class count";
+    for (size_t i = 0; !what && i < r->n_posthoc; i++)
+        if (r->posthoc[i].metrics.n_classes != got)
+            what = "has a post-hoc variant with another class count";
+    if (!what && r->grid_chosen >= 0 && (size_t)r->grid_chosen >= r->n_grid)
+        what = "chooses a grid point it does not have";
+    if (!what && r->grid_chosen < -1) what = "has grid_chosen < -1";
+    if (!what) return LB_OK;
+    return lb_error(LB_EINVAL,
+                    "%s: run %zu (strategy \"%s\", seed %" PRIu64
+                    ") %s (metrics classes %d, dataset %d)",
+                    path, index, r->strategy ? r->strategy : "", r->seed, what, got, n_classes);
+}
+
+int lb_run_record_write_json(const lb_run_record *r, const char *path)
+{
+    int st = check_record(r, 0, path, 0);
+    if (st) return st;
+    lb_buf b = {0};
+    lb_json_put_record(&b, r, 0, 1);
+    lb_buf_put(&b, "\n", 1);
+    st = lb_buf_write_atomic(&b, path);
+    lb_buf_free(&b);
+    return st;
+}
+
+int lb_report_write_json(const lb_study *s, const char *path)
+{
+    const lb_dataset_info *d = &s->dataset;
+    if (d->n_classes < 1)
+        return lb_error(LB_EINVAL,
+                        "%s: the study has no dataset description (call lb_study_set_dataset)",
+                        path);
+    for (size_t i = 0; i < s->n_runs; i++) {
+        int st = check_record(&s->runs[i], d->n_classes, path, i);
+        if (st) return st;
+    }
+    lb_buf b = {0};
+    int first = 1;
+    lb_buf_put(&b, "{", 1);
+    key(&b, 1, &first, "format");
+    lb_buf_json_string(&b, "libra-results");
+    key(&b, 1, &first, "format_version");
+    lb_buf_printf(&b, "%d", FORMAT_VERSION);
+    key(&b, 1, &first, "libra_version");
+    lb_buf_json_string(&b, lb_version());
+    key(&b, 1, &first, "title");
+    lb_buf_json_string(&b, s->title ? s->title : "libra imbalance study");
+    key(&b, 1, &first, "baseline");
+    lb_buf_json_string(&b, s->baseline ? s->baseline : "ce");
+
+    key(&b, 1, &first, "dataset");
+    int df = 1;
+    lb_buf_put(&b, "{", 1);
+    key(&b, 2, &df, "source");
+    lb_buf_json_string(&b, d->source);
+    key(&b, 2, &df, "profile");
+    lb_buf_json_string(&b, d->profile);
+    key(&b, 2, &df, "split_seed");
+    lb_buf_printf(&b, "%" PRIu64, d->split_seed);
+    key(&b, 2, &df, "n_classes");
+    lb_buf_printf(&b, "%d", d->n_classes);
+    key(&b, 2, &df, "classes");
+    lb_buf_put(&b, "[", 1);
+    for (int c = 0; c < d->n_classes; c++) {
+        if (c) lb_buf_put(&b, ",", 1);
+        nl(&b, 3);
+        lb_buf_puts(&b, "{\"name\": ");
+        lb_buf_json_string(&b, d->class_names[c]);
+        lb_buf_printf(&b, ", \"train\": %" PRId64 ", \"val\": %" PRId64 ", \"test\": %" PRId64 "}",
+                      d->train_counts[c], d->val_counts[c], d->test_counts[c]);
+    }
+    nl(&b, 2);
+    lb_buf_puts(&b, "]");
+    nl(&b, 1);
+    lb_buf_put(&b, "}", 1);
+
+    key(&b, 1, &first, "flags");
+    int ff = 1;
+    lb_buf_put(&b, "{", 1);
+    for (size_t i = 0; i < s->n_flags; i++) {
+        key(&b, 2, &ff, s->flags[i].key);
+        lb_buf_json_string(&b, s->flags[i].value);
+    }
+    if (s->n_flags) nl(&b, 1);
+    lb_buf_put(&b, "}", 1);
+
+    key(&b, 1, &first, "runs");
+    lb_buf_put(&b, "[", 1);
+    for (size_t i = 0; i < s->n_runs; i++) {
+        if (i) lb_buf_put(&b, ",", 1);
+        nl(&b, 2);
+        lb_json_put_record(&b, &s->runs[i], 2, 0);
+    }
+    if (s->n_runs) nl(&b, 1);
+    lb_buf_put(&b, "]", 1);
+    nl(&b, 0);
+    lb_buf_puts(&b, "}\n");
+    int st = lb_buf_write_atomic(&b, path);
+    lb_buf_free(&b);
+    return st;
+}
+
+/* ---- reading a record back ---- */
+
+#define MAX_CLASSES 100000
+
+static int bad(const char *path, const lb_json *at, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int bad(const char *path, const lb_json *at, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lb_error(LB_EFORMAT, "%s:%d:%d: %s", path, at->line, at->col, msg);
+}
+
+/* Every key of obj must be one of `allowed` (a NULL-terminated list). */
+static int only_keys(const char *path, const lb_json *obj, const char *where,
+                     const char *const *allowed)
+{
+    for (size_t i = 0; i < obj->n; i++) {
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, obj->keys[i])) a++;
+        if (!*a) return bad(path, &obj->items[i], "unknown key \"%s\" in %s", obj->keys[i], where);
+    }
+    return LB_OK;
+}
+
+static int member(const char *path, const lb_json *obj, const char *k, lb_json_type t,
+                  const lb_json **out)
+{
+    const lb_json *v = lb_json_get(obj, k);
+    if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
+    if (v->type != t)
+        return bad(path, v, "\"%s\" must be %s %s, found %s", k,
+                   t == LB_JSON_ARRAY || t == LB_JSON_OBJECT ? "an" : "a", lb_json_type_name(t),
+                   lb_json_type_name(v->type));
+    *out = v;
+    return LB_OK;
+}
+
+/* A number (or null = NaN) as a float. */
+static int to_float(const char *path, const lb_json *v, const char *what, float *out)
+{
+    if (v->type == LB_JSON_NULL) {
+        *out = NAN;
+        return LB_OK;
+    }
+    if (v->type != LB_JSON_NUMBER)
+        return bad(path, v, "%s must be a number or null, found %s", what,
+                   lb_json_type_name(v->type));
+    *out = strtof(v->str, NULL);
+    if (!isfinite(*out)) return bad(path, v, "%s = %s does not fit a float", what, v->str);
+    return LB_OK;
+}
+
+static int to_int64(const char *path, const lb_json *v, const char *what, int64_t lo, int64_t *out)
+{
+    if (v->type != LB_JSON_NUMBER || strpbrk(v->str, ".eE"))
+        return bad(path, v, "%s must be an integer, found %s", what,
+                   v->type == LB_JSON_NUMBER ? v->str : lb_json_type_name(v->type));
+    errno = 0;
+    long long x = strtoll(v->str, NULL, 10);
+    if (errno == ERANGE || x < lo) return bad(path, v, "%s = %s is out of range", what, v->str);
+    *out = (int64_t)x;
+    return LB_OK;
+}
+
+static int get_float(const char *path, const lb_json *obj, const char *k, float *out)
+{
+    const lb_json *v = lb_json_get(obj, k);
+    if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
+    return to_float(path, v, k, out);
+}
+
+static int get_int64(const char *path, const lb_json *obj, const char *k, int64_t lo, int64_t *out)
+{
+    const lb_json *v = lb_json_get(obj, k);
+    if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
+    return to_int64(path, v, k, lo, out);
+}
+
+static int get_string(const char *path, const lb_json *obj, const char *k, char **out)
+{
+    const lb_json *v = NULL;
+    int st = member(path, obj, k, LB_JSON_STRING, &v);
+    if (st) return st;
+    *out = lb_strdup(v->str);
+    return *out ? LB_OK : lb_error(LB_ENOMEM, "%s: out of memory", path);
+}
+
+static int get_float_array(const char *path, const lb_json *obj, const char *k, size_t n,
+                           float *out)
+{
+    const lb_json *v = NULL;
+    int st = member(path, obj, k, LB_JSON_ARRAY, &v);
+    if (st) return st;
+    if (v->n != n)
+        return bad(path, v, "\"%s\" has %zu values, expected %zu (one per class)", k, v->n, n);
+    for (size_t i = 0; i < n && !st; i++) st = to_float(path, &v->items[i], k, &out[i]);
+    return st;
+}
+
+static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
+{
+    static const char *const keys[] = {"n_classes",
+                                       "n",
+                                       "accuracy",
+                                       "balanced_accuracy",
+                                       "macro_f1",
+                                       "weighted_f1",
+                                       "g_mean",
+                                       "minority_recall",
+                                       "many_shot_accuracy",
+                                       "medium_shot_accuracy",
+                                       "few_shot_accuracy",
+                                       "roc_auc",
+                                       "pr_auc",
+                                       "ece",
+                                       "per_class_precision",
+                                       "per_class_recall",
+                                       "per_class_f1",
+                                       "confusion",
+                                       NULL};
+    int64_t C = 0;
+    int st = only_keys(path, obj, "metrics", keys);
+    if (!st) st = get_int64(path, obj, "n_classes", 1, &C);
+    if (!st && C > MAX_CLASSES)
+        st = bad(path, lb_json_get(obj, "n_classes"), "n_classes = %" PRId64 " is more than %d", C,
+                 MAX_CLASSES);
+    if (!st) st = lb_metrics_init(m, (int)C);
+    if (st) return st;
+    if (!st) st = get_int64(path, obj, "n", 0, &m->n);
+    float *scalars[] = {
+        &m->accuracy,     &m->balanced_accuracy, &m->macro_f1,      &m->weighted_f1,
+        &m->g_mean,       &m->minority_recall,   &m->many_shot_acc, &m->medium_shot_acc,
+        &m->few_shot_acc, &m->roc_auc,           &m->pr_auc,        &m->ece};
+    for (size_t i = 0; i < 12 && !st; i++) st = get_float(path, obj, keys[2 + i], scalars[i]);
+    if (!st) st = get_float_array(path, obj, "per_class_precision", (size_t)C, m->precision);
+    if (!st) st = get_float_array(path, obj, "per_class_recall", (size_t)C, m->recall);
+    if (!st) st = get_float_array(path, obj, "per_class_f1", (size_t)C, m->f1);
+    const lb_json *cm = NULL;
+    if (!st) st = member(path, obj, "confusion", LB_JSON_ARRAY, &cm);
+    if (!st && cm->n != (size_t)C)
+        st = bad(path, cm, "\"confusion\" has %zu rows, expected %" PRId64, cm->n, C);
+    for (size_t t = 0; !st && t < (size_t)C; t++) {
+        const lb_json *row = &cm->items[t];
+        if (row->type != LB_JSON_ARRAY || row->n != (size_t)C)
+            st = bad(path, row, "confusion row %zu must be an array of %" PRId64 " counts", t, C);
+        for (size_t p = 0; !st && p < (size_t)C; p++)
+            st = to_int64(path, &row->items[p], "a confusion count", 0,
+                          &m->confusion[t * (size_t)C + p]);
+    }
+    if (st) lb_metrics_free(m);
+    return st;
+}
+
+static int read_curve(const char *path, const lb_json *obj, const char *k, lb_curve *c)
+{
+    const lb_json *v = NULL;
+    int st = member(path, obj, k, LB_JSON_ARRAY, &v);
+    for (size_t i = 0; !st && i < v->n; i++) {
+        const lb_json *pt = &v->items[i];
+        int64_t step = 0;
+        float val = 0;
+        if (pt->type != LB_JSON_ARRAY || pt->n != 2)
+            return bad(path, pt, "a point of curve \"%s\" must be [step, value]", k);
+        st = to_int64(path, &pt->items[0], "a curve step", INT64_MIN, &step);
+        if (!st) st = to_float(path, &pt->items[1], "a curve value", &val);
+        if (!st) st = lb_curve_append(c, step, val);
+    }
+    return st;
+}
+
+static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
+{
+    static const char *const keys[] = {
+        "format",  "format_version", "libra_version", "strategy",
+        "seed",    "steps",          "wall_seconds",  "images_per_sec",
+        "metrics", "posthoc",        "curves",        "grid",
+        NULL};
+    const lb_json *v = NULL, *seed = NULL, *arr = NULL;
+    int64_t x = 0;
+    int st = only_keys(path, obj, "the run record", keys);
+    if (!st) st = member(path, obj, "format", LB_JSON_STRING, &v);
+    if (!st && strcmp(v->str, "libra-run"))
+        st = bad(path, v, "format is \"%s\", expected \"libra-run\"", v->str);
+    if (!st) st = get_int64(path, obj, "format_version", 0, &x);
+    if (!st && x != FORMAT_VERSION)
+        st = bad(path, lb_json_get(obj, "format_version"),
+                 "format_version %" PRId64 " is not %d (this libra's)", x, FORMAT_VERSION);
+    if (!st) st = get_string(path, obj, "strategy", &r->strategy);
+    if (!st) st = member(path, obj, "seed", LB_JSON_NUMBER, &seed);
+    if (!st) {
+        errno = 0;
+        char *end;
+        r->seed = strtoull(seed->str, &end, 10);
+        if (seed->str[0] == '-' || *end || errno == ERANGE)
+            st = bad(path, seed, "seed must be an integer in [0, 2^64), found %s", seed->str);
+    }
+    if (!st) st = get_int64(path, obj, "steps", 0, &r->steps);
+    if (!st) st = get_float(path, obj, "wall_seconds", &r->wall_seconds);
+    if (!st) st = get_float(path, obj, "images_per_sec", &r->images_per_sec);
+    if (!st) st = member(path, obj, "metrics", LB_JSON_OBJECT, &v);
+    if (!st) st = read_metrics(path, v, &r->metrics);
+
+    if (!st) st = member(path, obj, "posthoc", LB_JSON_ARRAY, &arr);
+    for (size_t i = 0; !st && i < arr->n; i++) {
+        static const char *const pkeys[] = {"name", "tau", "metrics", NULL};
+        const lb_json *p = &arr->items[i], *pm = NULL;
+        char *name = NULL;
+        float tau = 0;
+        lb_metrics m = {0};
+        if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a post-hoc entry must be an object");
+        if (!st) st = only_keys(path, p, "a post-hoc entry", pkeys);
+        if (!st) st = get_string(path, p, "name", &name);
+        if (!st) st = get_float(path, p, "tau", &tau);
+        if (!st) st = member(path, p, "metrics", LB_JSON_OBJECT, &pm);
+        if (!st) st = read_metrics(path, pm, &m);
+        if (!st && m.n_classes != r->metrics.n_classes)
+            st = bad(path, pm, "post-hoc metrics have %d classes, the run has %d", m.n_classes,
+                     r->metrics.n_classes);
+        if (!st) st = lb_run_record_add_posthoc(r, name, tau, &m);
+        lb_free(name);
+        lb_metrics_free(&m);
+    }
+
+    if (!st) st = member(path, obj, "curves", LB_JSON_OBJECT, &v);
+    static const char *const ckeys[] = {"loss", "val_balanced_accuracy", NULL};
+    if (!st) st = only_keys(path, v, "curves", ckeys);
+    if (!st) st = read_curve(path, v, "loss", &r->loss);
+    if (!st) st = read_curve(path, v, "val_balanced_accuracy", &r->val_bacc);
+
+    static const char *const gkeys[] = {"chosen", "points", NULL};
+    if (!st) st = member(path, obj, "grid", LB_JSON_OBJECT, &v);
+    if (!st) st = only_keys(path, v, "grid", gkeys);
+    if (!st) st = member(path, v, "points", LB_JSON_ARRAY, &arr);
+    for (size_t i = 0; !st && i < arr->n; i++) {
+        static const char *const pkeys[] = {"spec", "val_balanced_accuracy", NULL};
+        const lb_json *p = &arr->items[i];
+        char *spec = NULL;
+        float acc = 0;
+        if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a grid point must be an object");
+        if (!st) st = only_keys(path, p, "a grid point", pkeys);
+        if (!st) st = get_string(path, p, "spec", &spec);
+        if (!st) st = get_float(path, p, "val_balanced_accuracy", &acc);
+        if (!st) st = lb_run_record_add_grid(r, spec, acc);
+        lb_free(spec);
+    }
+    if (!st) st = get_int64(path, v, "chosen", -1, &x);
+    if (!st && x >= (int64_t)r->n_grid && !(x == -1))
+        st = bad(path, lb_json_get(v, "chosen"), "chosen = %" PRId64 " but the grid has %zu points",
+                 x, r->n_grid);
+    if (!st) r->grid_chosen = (int)x;
+    return st;
+}
+
+int lb_run_record_read_json(lb_run_record *r, const char *path)
+{
+    lb_run_record_init(r);
+    FILE *f = fopen(path, "rb");
+    if (!f) return lb_error(LB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    lb_buf b = {0};
+    char chunk[65536];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) lb_buf_put(&b, chunk, k);
+    int read_err = ferror(f);
+    fclose(f);
+    if (read_err) {
+        lb_buf_free(&b);
+        return lb_error(LB_EIO, "%s: read failed", path);
+    }
+    if (b.oom) {
+        lb_buf_free(&b);
+        return lb_error(LB_ENOMEM, "%s: out of memory reading the file", path);
+    }
+    lb_json root;
+    int st = lb_json_parse(b.p ? b.p : "", b.n, path, &root);
+    lb_buf_free(&b);
+    if (st) return st;
+    if (root.type != LB_JSON_OBJECT) st = bad(path, &root, "a run record must be a JSON object");
+    if (!st) st = read_record(path, &root, r);
+    lb_json_free(&root);
+    if (st) lb_run_record_free(r);
+    return st;
+}

@@ -1,0 +1,202 @@
+/* Building and freeing the study and its run records. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "report/report_internal.h"
+
+void lb_study_init(lb_study *s)
+{
+    memset(s, 0, sizeof *s);
+    lb_metrics_opts_default(&s->metrics_opts);
+}
+
+static void dataset_free(lb_dataset_info *d)
+{
+    if (d->class_names)
+        for (int c = 0; c < d->n_classes; c++) lb_free(d->class_names[c]);
+    lb_free(d->class_names);
+    lb_free(d->train_counts);
+    lb_free(d->val_counts);
+    lb_free(d->test_counts);
+    lb_free(d->source);
+    lb_free(d->profile);
+    memset(d, 0, sizeof *d);
+}
+
+void lb_study_free(lb_study *s)
+{
+    if (!s) return;
+    dataset_free(&s->dataset);
+    for (size_t i = 0; i < s->n_flags; i++) {
+        lb_free(s->flags[i].key);
+        lb_free(s->flags[i].value);
+    }
+    lb_free(s->flags);
+    for (size_t i = 0; i < s->n_runs; i++) lb_run_record_free(&s->runs[i]);
+    lb_free(s->runs);
+    lb_free(s->title);
+    lb_free(s->baseline);
+    lb_study_init(s);
+}
+
+static char *dup_or_empty(const char *s) { return lb_strdup(s ? s : ""); }
+
+int lb_study_set_dataset(lb_study *s, const char *source, const char *profile, uint64_t split_seed,
+                         int n_classes, const char *const *class_names, const int64_t *train_counts,
+                         const int64_t *val_counts, const int64_t *test_counts)
+{
+    if (n_classes < 1 || !train_counts)
+        return lb_error(LB_EINVAL, "lb_study_set_dataset: n_classes=%d, train_counts %s", n_classes,
+                        train_counts ? "given" : "NULL");
+    lb_dataset_info d = {0};
+    size_t C = (size_t)n_classes;
+    d.n_classes = n_classes;
+    d.split_seed = split_seed;
+    d.source = dup_or_empty(source);
+    d.profile = dup_or_empty(profile);
+    d.class_names = lb_calloc(C, sizeof(char *));
+    d.train_counts = lb_calloc(C, sizeof(int64_t));
+    d.val_counts = lb_calloc(C, sizeof(int64_t));
+    d.test_counts = lb_calloc(C, sizeof(int64_t));
+    int ok =
+        d.source && d.profile && d.class_names && d.train_counts && d.val_counts && d.test_counts;
+    for (size_t c = 0; ok && c < C; c++) {
+        char num[24];
+        snprintf(num, sizeof num, "%zu", c);
+        d.class_names[c] = lb_strdup(class_names && class_names[c] ? class_names[c] : num);
+        ok = d.class_names[c] != NULL;
+        d.train_counts[c] = train_counts[c];
+        d.val_counts[c] = val_counts ? val_counts[c] : 0;
+        d.test_counts[c] = test_counts ? test_counts[c] : 0;
+    }
+    if (!ok) {
+        dataset_free(&d);
+        return lb_error(LB_ENOMEM, "lb_study_set_dataset: out of memory for %d classes", n_classes);
+    }
+    dataset_free(&s->dataset);
+    s->dataset = d;
+    return LB_OK;
+}
+
+int lb_study_set_flag(lb_study *s, const char *key, const char *value)
+{
+    if (!key || !*key) return lb_error(LB_EINVAL, "lb_study_set_flag: empty key");
+    char *v = dup_or_empty(value);
+    if (!v) return lb_error(LB_ENOMEM, "lb_study_set_flag: out of memory for --%s", key);
+    for (size_t i = 0; i < s->n_flags; i++)
+        if (!strcmp(s->flags[i].key, key)) {
+            lb_free(s->flags[i].value);
+            s->flags[i].value = v;
+            return LB_OK;
+        }
+    char *k = lb_strdup(key);
+    lb_kv *f = lb_realloc(s->flags, (s->n_flags + 1) * sizeof *f);
+    if (!k || !f) {
+        lb_free(k);
+        lb_free(v);
+        if (f) s->flags = f;
+        return lb_error(LB_ENOMEM, "lb_study_set_flag: out of memory for --%s", key);
+    }
+    s->flags = f;
+    s->flags[s->n_flags++] = (lb_kv){k, v};
+    return LB_OK;
+}
+
+int lb_study_take_run(lb_study *s, lb_run_record *r)
+{
+    lb_run_record *runs = lb_realloc(s->runs, (s->n_runs + 1) * sizeof *runs);
+    if (!runs)
+        return lb_error(LB_ENOMEM, "lb_study_take_run: out of memory for run %zu", s->n_runs);
+    s->runs = runs;
+    runs[s->n_runs++] = *r;
+    lb_run_record_init(r);
+    return LB_OK;
+}
+
+void lb_run_record_init(lb_run_record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->wall_seconds = r->images_per_sec = NAN;
+    r->grid_chosen = -1;
+}
+
+static void curve_free(lb_curve *c)
+{
+    lb_free(c->step);
+    lb_free(c->value);
+    memset(c, 0, sizeof *c);
+}
+
+void lb_run_record_free(lb_run_record *r)
+{
+    if (!r) return;
+    lb_free(r->strategy);
+    lb_metrics_free(&r->metrics);
+    curve_free(&r->loss);
+    curve_free(&r->val_bacc);
+    for (size_t i = 0; i < r->n_grid; i++) lb_free(r->grid[i].spec);
+    lb_free(r->grid);
+    for (size_t i = 0; i < r->n_posthoc; i++) {
+        lb_free(r->posthoc[i].name);
+        lb_metrics_free(&r->posthoc[i].metrics);
+    }
+    lb_free(r->posthoc);
+    lb_run_record_init(r);
+}
+
+int lb_run_record_set_strategy(lb_run_record *r, const char *spec)
+{
+    char *d = dup_or_empty(spec);
+    if (!d) return lb_error(LB_ENOMEM, "lb_run_record_set_strategy: out of memory");
+    lb_free(r->strategy);
+    r->strategy = d;
+    return LB_OK;
+}
+
+int lb_curve_append(lb_curve *c, int64_t step, float value)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        int64_t *s = lb_realloc(c->step, cap * sizeof *s);
+        if (s) c->step = s;
+        float *v = lb_realloc(c->value, cap * sizeof *v);
+        if (v) c->value = v;
+        if (!s || !v)
+            return lb_error(LB_ENOMEM, "lb_curve_append: out of memory at %zu points", c->n);
+        c->cap = cap;
+    }
+    c->step[c->n] = step;
+    c->value[c->n++] = value;
+    return LB_OK;
+}
+
+int lb_run_record_add_grid(lb_run_record *r, const char *spec, float val_balanced_accuracy)
+{
+    char *d = dup_or_empty(spec);
+    lb_grid_point *g = d ? lb_realloc(r->grid, (r->n_grid + 1) * sizeof *g) : NULL;
+    if (!g) {
+        lb_free(d);
+        return lb_error(LB_ENOMEM, "lb_run_record_add_grid: out of memory");
+    }
+    r->grid = g;
+    g[r->n_grid++] = (lb_grid_point){d, val_balanced_accuracy};
+    return LB_OK;
+}
+
+int lb_run_record_add_posthoc(lb_run_record *r, const char *name, float tau, lb_metrics *m)
+{
+    char *d = dup_or_empty(name);
+    lb_posthoc_result *p = d ? lb_realloc(r->posthoc, (r->n_posthoc + 1) * sizeof *p) : NULL;
+    if (!p) {
+        lb_free(d);
+        return lb_error(LB_ENOMEM, "lb_run_record_add_posthoc: out of memory");
+    }
+    r->posthoc = p;
+    p[r->n_posthoc].name = d;
+    p[r->n_posthoc].tau = tau;
+    p[r->n_posthoc].metrics = *m;
+    r->n_posthoc++;
+    memset(m, 0, sizeof *m);
+    return LB_OK;
+}

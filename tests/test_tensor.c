@@ -1,0 +1,1279 @@
+/* The tensor core: a hand-computed forward value for every op, per-element finite-difference
+ * gradient checks in double, conv/pool against the naive oracles in naive_ops.h, shape
+ * errors, the tape's state rules, arena/tape reuse over 1000 steps, and the RNG.
+ *
+ * Gradient checks (the way ggml's test-grad0 does them). For an op with inputs x, a fixed
+ * random r (uniform in [-1, 1], one value per output element) and
+ *     L(x) = sum_k r_k * op(x)_k,
+ * the analytic dL/dx comes from lb_backward on the tape sum(mul(r, op(x))). The numeric one
+ * is the central difference (L(x + h e_j) - L(x - h e_j)) / (x_j+ - x_j-), per element j,
+ * where each L is a fresh float forward of the op whose weighted sum is accumulated in
+ * double (so the outputs the perturbation does not touch cancel exactly), and x_j+/- are the
+ * float values actually used. Element j passes when
+ *     |num - ana| <= atol + rtol * max(|num|, |ana|).
+ * Inputs avoid kinks: relu/leaky_relu inputs stay at least 0.1 away from 0 (> eps), max-pool
+ * inputs are distinct with gaps of 0.05 (> 2 eps), log inputs are in [0.5, 2].
+ *
+ *   op(s)                       eps    rtol   atol   why
+ *   add sub mul scale matmul    1e-2   1e-4   5e-5   linear in each input: float rounding only
+ *   reshape flatten pick        1e-2   1e-5   1e-5   copies: exact
+ *   sum mean relu leaky_relu    1e-2   1e-4   1e-5   linear / piecewise linear off the kink
+ *   dropout maxpool2d           1e-2   1e-4   1e-5   linear with a fixed mask / argmax
+ *   avgpool2d global_avgpool    1e-2   1e-4   2e-5   linear
+ *   conv2d                      1e-2   1e-3   1e-4   linear; C*KH*KW float products per output
+ *   sigmoid tanh exp log        3e-3   2e-4   5e-5   curved: smaller eps, O(eps^2) truncation
+ *   softmax log_softmax         1e-2   5e-4   1e-4   a whole row moves per perturbation
+ *   batchnorm2d (train)         1e-2   1e-3   1e-4   every output of the channel moves
+ *   batchnorm2d (eval)          1e-2   2e-4   5e-5   affine in x with running statistics
+ * eps was chosen per op from measured errors at 1e-2, 3e-3 and 1e-3 (rounding grows as eps
+ * shrinks, truncation as it grows); the tolerances leave about 5x or more over the worst
+ * |num - ana| measured (LIBRA_GRADCHECK_VERBOSE=1 prints the worst |num - ana| / allowed per
+ * case). A 0.1% error in an analytic gradient (e.g. d log x = 1/(x + 1e-3)) fails.
+ *
+ * Hand-computed values are worked out in the comment next to each. */
+#include "check_util.h"
+#include "libra/tensor.h"
+#include "naive_ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+static void expect_vals(const lb_node *y, const double *want, size_t n, double tol)
+{
+    ck_assert_ptr_nonnull(y);
+    ck_assert_uint_eq(y->size, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(y->val[i] - want[i]) <= tol * (1.0 + fabs(want[i])),
+                      "%s: element %zu is %.9g, expected %.9g", y->op, i, (double)y->val[i], want[i]);
+}
+
+static void expect_shape(const lb_node *y, int ndim, int d0, int d1, int d2, int d3)
+{
+    int d[4] = {d0, d1, d2, d3};
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->ndim, ndim);
+    for (int i = 0; i < ndim; i++) ck_assert_int_eq(y->shape[i], d[i]);
+}
+
+static lb_node *leaf(lb_graph *g, int ndim, int d0, int d1, int d2, int d3, const float *v)
+{
+    int shape[4] = {d0, d1, d2, d3};
+    return lb_leaf(g, ndim, shape, v, 1);
+}
+
+static float *fill_uniform(lb_rng *r, float *x, size_t n, double lo, double hi)
+{
+    for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * lb_rng_uniform(r));
+    return x;
+}
+
+/* magnitudes in [lo, hi], random signs: keeps relu inputs off the kink */
+static void fill_away_from_zero(lb_rng *r, float *x, size_t n, double lo, double hi)
+{
+    fill_uniform(r, x, n, lo, hi);
+    for (size_t i = 0; i < n; i++)
+        if (lb_rng_below(r, 2)) x[i] = -x[i];
+}
+
+/* distinct values 0.05 apart in random order: max-pool has no ties */
+static void fill_distinct(lb_rng *r, float *x, size_t n)
+{
+    int *perm = malloc(n * sizeof *perm);
+    for (size_t i = 0; i < n; i++) perm[i] = (int)i;
+    lb_rng_shuffle(r, perm, n);
+    for (size_t i = 0; i < n; i++) x[i] = 0.05f * (float)(perm[i] - (int)n / 2) + 0.013f;
+    free(perm);
+}
+
+static int contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+
+/* ---------------------------------------------------------------- gradient checks */
+
+typedef struct {
+    const char *op;
+    double eps, rtol, atol;
+} gc_tol;
+
+/* The table at the top of this file. */
+static const gc_tol TOLS[] = {
+    {"add", 1e-2, 1e-4, 5e-5},          {"sub", 1e-2, 1e-4, 5e-5},        {"mul", 1e-2, 1e-4, 5e-5},
+    {"scale", 1e-2, 1e-4, 5e-5},        {"matmul", 1e-2, 1e-4, 5e-5},     {"reshape", 1e-2, 1e-5, 1e-5},
+    {"flatten", 1e-2, 1e-5, 1e-5},      {"pick", 1e-2, 1e-5, 1e-5},       {"sum", 1e-2, 1e-4, 1e-5},
+    {"mean", 1e-2, 1e-4, 1e-5},         {"relu", 1e-2, 1e-4, 1e-5},       {"leaky_relu", 1e-2, 1e-4, 1e-5},
+    {"dropout", 1e-2, 1e-4, 1e-5},      {"maxpool2d", 1e-2, 1e-4, 1e-5},  {"avgpool2d", 1e-2, 1e-4, 2e-5},
+    {"global_avgpool", 1e-2, 1e-4, 2e-5}, {"conv2d", 1e-2, 1e-3, 1e-4},   {"sigmoid", 3e-3, 2e-4, 5e-5},
+    {"tanh", 3e-3, 2e-4, 5e-5},         {"exp", 3e-3, 2e-4, 5e-5},        {"log", 3e-3, 2e-4, 5e-5},
+    {"softmax", 1e-2, 5e-4, 1e-4},      {"log_softmax", 1e-2, 5e-4, 1e-4}, {"batchnorm2d_train", 1e-2, 1e-3, 1e-4},
+    {"batchnorm2d_eval", 1e-2, 2e-4, 5e-5},
+};
+
+static const gc_tol *tol_of(const char *op)
+{
+    for (size_t i = 0; i < sizeof TOLS / sizeof TOLS[0]; i++)
+        if (!strcmp(TOLS[i].op, op)) return &TOLS[i];
+    ck_abort_msg("no tolerance row for '%s'", op);
+    return NULL;
+}
+
+#define GC_MAX_IN 3
+
+typedef struct gc gc;
+typedef lb_node *(*gc_build)(lb_graph *g, lb_node **in, gc *c);
+
+/* One gradient-check case: the op (as a build function), its inputs and arguments. */
+struct gc {
+    const char *tol;          /* row of TOLS */
+    gc_build build;
+    int n_in;
+    int ndim[GC_MAX_IN];
+    int shape[GC_MAX_IN][LB_MAX_DIMS];
+    float *x[GC_MAX_IN];      /* input values (malloc'd) */
+    int check[GC_MAX_IN];     /* check this input's gradient */
+    int iarg[8];
+    float farg[2];
+    int index[64];            /* pick */
+    lb_rng rng;               /* dropout: a copy is used for each forward, so the mask repeats */
+    float rmean[16], rvar[16]; /* batchnorm running statistics */
+};
+
+static size_t shape_size(int ndim, const int *shape)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    return n;
+}
+
+/* Adds an input of the given shape (gradient-checked) and returns its values to fill. */
+static float *gc_input(gc *c, int ndim, int d0, int d1, int d2, int d3)
+{
+    int i = c->n_in++, d[4] = {d0, d1, d2, d3};
+    c->ndim[i] = ndim;
+    memcpy(c->shape[i], d, sizeof d);
+    c->check[i] = 1;
+    c->x[i] = calloc(shape_size(ndim, d), sizeof(float));
+    return c->x[i];
+}
+
+static size_t gc_size(const gc *c, int i) { return shape_size(c->ndim[i], c->shape[i]); }
+
+static void gc_free(gc *c)
+{
+    for (int i = 0; i < c->n_in; i++) free(c->x[i]);
+}
+
+/* L(x) for the current input values, summed in double. */
+static double gc_loss(lb_graph *g, gc *c, const float *r, size_t ny)
+{
+    lb_graph_reset(g);
+    lb_node *in[GC_MAX_IN];
+    for (int i = 0; i < c->n_in; i++) in[i] = lb_leaf(g, c->ndim[i], c->shape[i], c->x[i], 0);
+    lb_node *y = c->build(g, in, c);
+    ck_assert_msg(y != NULL, "%s: %s", c->tol, lb_last_error());
+    ck_assert_uint_eq(y->size, ny);
+    double s = 0.0;
+    for (size_t k = 0; k < ny; k++) s += (double)r[k] * (double)y->val[k];
+    return s;
+}
+
+static void gradcheck(gc *c)
+{
+    const gc_tol *t = tol_of(c->tol);
+    lb_graph *g = lb_graph_new();
+    ck_assert_ptr_nonnull(g);
+    lb_node *in[GC_MAX_IN];
+    for (int i = 0; i < c->n_in; i++) in[i] = lb_leaf(g, c->ndim[i], c->shape[i], c->x[i], c->check[i]);
+    lb_node *y = c->build(g, in, c);
+    ck_assert_msg(y != NULL, "%s: %s", c->tol, lb_last_error());
+
+    lb_rng rr;
+    lb_rng_seed(&rr, 20240611);
+    float *r = fill_uniform(&rr, malloc(y->size * sizeof(float)), y->size, -1.0, 1.0);
+    size_t ny = y->size;
+    lb_node *L = lb_sum(g, lb_mul(g, lb_leaf(g, y->ndim, y->shape, r, 0), y));
+    ck_assert_int_eq(lb_backward(g, L), LB_OK);
+    float *ana[GC_MAX_IN] = {0};
+    for (int i = 0; i < c->n_in; i++)
+        if (c->check[i]) {
+            ana[i] = malloc(gc_size(c, i) * sizeof(float));
+            memcpy(ana[i], in[i]->grad, gc_size(c, i) * sizeof(float));
+        }
+
+    double worst = 0.0, wabs = 0.0;
+    for (int i = 0; i < c->n_in; i++) {
+        if (!c->check[i]) continue;
+        double gmax = 0.0;
+        for (size_t j = 0; j < gc_size(c, i); j++) {
+            float x0 = c->x[i][j], xp = x0 + (float)t->eps, xm = x0 - (float)t->eps;
+            c->x[i][j] = xp;
+            double lp = gc_loss(g, c, r, ny);
+            c->x[i][j] = xm;
+            double lm = gc_loss(g, c, r, ny);
+            c->x[i][j] = x0;
+            double num = (lp - lm) / ((double)xp - (double)xm), a = ana[i][j];
+            double allowed = t->atol + t->rtol * fmax(fabs(num), fabs(a)), err = fabs(num - a);
+            ck_assert_msg(err <= allowed, "%s: input %d element %zu: analytic %.8g, numeric %.8g (|diff| %.3g > %.3g)",
+                          c->tol, i, j, a, num, err, allowed);
+            worst = fmax(worst, err / allowed);
+            wabs = fmax(wabs, err);
+            gmax = fmax(gmax, fabs(a));
+        }
+        /* a gradient that is zero everywhere would pass vacuously */
+        ck_assert_msg(gmax > 1e-3, "%s: gradient of input %d is all ~0", c->tol, i);
+    }
+    if (getenv("LIBRA_GRADCHECK_VERBOSE"))
+        fprintf(stderr, "gradcheck %-18s worst |num - ana| %.2e, / allowed %.3f\n", c->tol, wabs, worst);
+    for (int i = 0; i < c->n_in; i++) free(ana[i]);
+    free(r);
+    lb_graph_free(g);
+    gc_free(c);
+}
+
+/* build functions: one per op family */
+static lb_node *b_add(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_add(g, in[0], in[1]); }
+static lb_node *b_sub(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_sub(g, in[0], in[1]); }
+static lb_node *b_mul(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_mul(g, in[0], in[1]); }
+static lb_node *b_scale(lb_graph *g, lb_node **in, gc *c) { return lb_scale(g, in[0], c->farg[0]); }
+static lb_node *b_matmul(lb_graph *g, lb_node **in, gc *c)
+{
+    return lb_matmul(g, in[0], in[1], c->iarg[0], c->iarg[1]);
+}
+static lb_node *b_relu(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_relu(g, in[0]); }
+static lb_node *b_leaky(lb_graph *g, lb_node **in, gc *c) { return lb_leaky_relu(g, in[0], c->farg[0]); }
+static lb_node *b_sigmoid(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_sigmoid(g, in[0]); }
+static lb_node *b_tanh(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_tanh(g, in[0]); }
+static lb_node *b_exp(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_exp(g, in[0]); }
+static lb_node *b_log(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_log(g, in[0]); }
+static lb_node *b_softmax(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_softmax(g, in[0]); }
+static lb_node *b_log_softmax(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_log_softmax(g, in[0]); }
+static lb_node *b_sum(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_sum(g, in[0]); }
+static lb_node *b_mean(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_mean(g, in[0]); }
+static lb_node *b_reshape(lb_graph *g, lb_node **in, gc *c) { return lb_reshape(g, in[0], c->iarg[0], c->iarg + 1); }
+static lb_node *b_flatten(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_flatten(g, in[0]); }
+static lb_node *b_pick(lb_graph *g, lb_node **in, gc *c) { return lb_pick(g, in[0], c->index); }
+static lb_node *b_gap(lb_graph *g, lb_node **in, gc *c) { (void)c; return lb_global_avgpool(g, in[0]); }
+static lb_node *b_maxpool(lb_graph *g, lb_node **in, gc *c)
+{
+    return lb_maxpool2d(g, in[0], c->iarg[0], c->iarg[1], c->iarg[2]);
+}
+static lb_node *b_avgpool(lb_graph *g, lb_node **in, gc *c)
+{
+    return lb_avgpool2d(g, in[0], c->iarg[0], c->iarg[1], c->iarg[2]);
+}
+/* iarg: stride h, stride w, pad top, bottom, left, right, 1 = call lb_conv2d_ex */
+static lb_node *b_conv(lb_graph *g, lb_node **in, gc *c)
+{
+    lb_node *b = c->n_in > 2 ? in[2] : NULL;
+    if (c->iarg[6])
+        return lb_conv2d_ex(g, in[0], in[1], b, c->iarg[0], c->iarg[1], c->iarg[2], c->iarg[3], c->iarg[4], c->iarg[5]);
+    return lb_conv2d(g, in[0], in[1], b, c->iarg[0], c->iarg[2]);
+}
+static lb_node *b_dropout(lb_graph *g, lb_node **in, gc *c)
+{
+    lb_graph_set_training(g, c->iarg[0]);
+    lb_rng r = c->rng; /* the same mask on every forward */
+    return lb_dropout(g, in[0], c->farg[0], &r);
+}
+static lb_node *b_batchnorm(lb_graph *g, lb_node **in, gc *c)
+{
+    lb_graph_set_training(g, c->iarg[0]);
+    return lb_batchnorm2d(g, in[0], in[1], in[2], c->rmean, c->rvar, 0.1f, 1e-5f);
+}
+
+/* A random shape: 2-D [N, C] or 4-D [N, C, H, W], batch 1 included, odd sizes likely. */
+static int random_shape(lb_rng *r, int four_d, int *shape)
+{
+    shape[0] = 1 + (int)lb_rng_below(r, 3);
+    shape[1] = 1 + (int)lb_rng_below(r, 4);
+    shape[2] = 1 + (int)lb_rng_below(r, 5);
+    shape[3] = 1 + (int)lb_rng_below(r, 5);
+    return four_d ? 4 : 2;
+}
+
+/* add/sub/mul: _i picks op (i % 3) and form (i / 3): 0 same shape 2-D, 1 same shape 4-D,
+ * 2 bias [C] over N of [N, C], 3 bias [C] over N, H, W of [N, C, H, W]. */
+START_TEST(test_grad_binary)
+{
+    static const gc_build builds[3] = {b_add, b_sub, b_mul};
+    static const char *names[3] = {"add", "sub", "mul"};
+    int op = _i % 3, form = _i / 3;
+    lb_rng r;
+    lb_rng_seed(&r, 100 + (uint64_t)_i);
+    gc c = {.tol = names[op], .build = builds[op]};
+    int s[4];
+    int nd = random_shape(&r, form == 1 || form == 3, s);
+    if (form == 3) s[0] = 2, s[1] = 3; /* make the broadcast cover several N, H, W */
+    float *a = gc_input(&c, nd, s[0], s[1], s[2], s[3]);
+    fill_uniform(&r, a, gc_size(&c, 0), -1.5, 1.5);
+    float *b = form >= 2 ? gc_input(&c, 1, s[1], 0, 0, 0) : gc_input(&c, nd, s[0], s[1], s[2], s[3]);
+    fill_uniform(&r, b, gc_size(&c, 1), -1.5, 1.5);
+    gradcheck(&c);
+}
+END_TEST
+
+START_TEST(test_grad_scale)
+{
+    lb_rng r;
+    lb_rng_seed(&r, 200);
+    gc c = {.tol = "scale", .build = b_scale, .farg = {-1.7f}};
+    fill_uniform(&r, gc_input(&c, 4, 1, 3, 2, 5), 30, -1, 1);
+    gradcheck(&c);
+}
+END_TEST
+
+/* all four transpose combinations; A is stored [K, M] when transposed, B [N, K] */
+START_TEST(test_grad_matmul)
+{
+    int ta = _i & 1, tb = _i >> 1, M = 3 + _i % 2, K = 5, N = 1 + _i;
+    lb_rng r;
+    lb_rng_seed(&r, 300 + (uint64_t)_i);
+    gc c = {.tol = "matmul", .build = b_matmul, .iarg = {ta, tb}};
+    float *a = ta ? gc_input(&c, 2, K, M, 0, 0) : gc_input(&c, 2, M, K, 0, 0);
+    float *b = tb ? gc_input(&c, 2, N, K, 0, 0) : gc_input(&c, 2, K, N, 0, 0);
+    fill_uniform(&r, a, gc_size(&c, 0), -1, 1);
+    fill_uniform(&r, b, gc_size(&c, 1), -1, 1);
+    gradcheck(&c);
+}
+END_TEST
+
+/* unary activations: 0 relu, 1 leaky_relu, 2 sigmoid, 3 tanh, 4 exp, 5 log */
+START_TEST(test_grad_unary)
+{
+    static const gc_build builds[6] = {b_relu, b_leaky, b_sigmoid, b_tanh, b_exp, b_log};
+    static const char *names[6] = {"relu", "leaky_relu", "sigmoid", "tanh", "exp", "log"};
+    lb_rng r;
+    lb_rng_seed(&r, 400 + (uint64_t)_i);
+    gc c = {.tol = names[_i], .build = builds[_i], .farg = {0.1f}};
+    int s[4];
+    int nd = random_shape(&r, _i % 2, s);
+    float *x = gc_input(&c, nd, s[0], s[1] + 1, s[2], s[3]);
+    size_t n = gc_size(&c, 0);
+    if (_i <= 1)
+        fill_away_from_zero(&r, x, n, 0.1, 2.0);
+    else if (_i == 5)
+        fill_uniform(&r, x, n, 0.5, 2.0);
+    else
+        fill_uniform(&r, x, n, -2.0, 2.0);
+    gradcheck(&c);
+}
+END_TEST
+
+START_TEST(test_grad_softmax)
+{
+    lb_rng r;
+    lb_rng_seed(&r, 500 + (uint64_t)_i);
+    gc c = {.tol = _i ? "log_softmax" : "softmax", .build = _i ? b_log_softmax : b_softmax};
+    /* batch 1 and an odd class count, then a batch of 3 with shifted logits */
+    float *x = _i ? gc_input(&c, 2, 3, 5, 0, 0) : gc_input(&c, 2, 1, 7, 0, 0);
+    fill_uniform(&r, x, gc_size(&c, 0), -2.0 + 3 * _i, 2.0 + 3 * _i);
+    gradcheck(&c);
+}
+END_TEST
+
+/* 0 sum, 1 mean, 2 reshape, 3 flatten, 4 pick, 5 global_avgpool */
+START_TEST(test_grad_reduce_reshape)
+{
+    lb_rng r;
+    lb_rng_seed(&r, 600 + (uint64_t)_i);
+    gc c = {0};
+    float *x;
+    switch (_i) {
+    case 0: c.tol = "sum", c.build = b_sum, x = gc_input(&c, 4, 2, 3, 1, 3); break;
+    case 1: c.tol = "mean", c.build = b_mean, x = gc_input(&c, 2, 3, 5, 0, 0); break;
+    case 2:
+        c.tol = "reshape", c.build = b_reshape, x = gc_input(&c, 2, 3, 4, 0, 0);
+        c.iarg[0] = 3, c.iarg[1] = 2, c.iarg[2] = 3, c.iarg[3] = 2; /* [3, 4] -> [2, 3, 2] */
+        break;
+    case 3: c.tol = "flatten", c.build = b_flatten, x = gc_input(&c, 4, 2, 3, 3, 1); break;
+    case 4:
+        c.tol = "pick", c.build = b_pick, x = gc_input(&c, 2, 5, 3, 0, 0);
+        for (int n = 0; n < 5; n++) c.index[n] = (int)lb_rng_below(&r, 3);
+        break;
+    default: c.tol = "global_avgpool", c.build = b_gap, x = gc_input(&c, 4, 2, 3, 3, 5); break;
+    }
+    fill_uniform(&r, x, gc_size(&c, 0), -1, 1);
+    gradcheck(&c);
+}
+END_TEST
+
+/* Convolution shapes: the first cover the required corners, the rest are random.
+ * {N, C, H, W, F, KH, KW, sh, sw, pt, pb, pl, pr, use_ex, bias} */
+static const int CONV_CASES[][15] = {
+    {1, 1, 5, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1}, /* batch 1, pad 1, kernel 3 */
+    {2, 3, 7, 5, 2, 5, 5, 2, 2, 2, 2, 2, 2, 0, 1}, /* odd sizes, stride 2, pad 2, kernel 5 */
+    {1, 2, 6, 7, 3, 1, 1, 2, 2, 0, 0, 0, 0, 0, 0}, /* kernel 1, stride 2, pad 0, no bias */
+    {2, 2, 5, 6, 2, 3, 2, 2, 1, 0, 2, 1, 0, 1, 1}, /* asymmetric padding and kernel, _ex */
+    {1, 1, 4, 5, 2, 3, 3, 1, 2, 2, 1, 0, 1, 1, 1}, /* asymmetric the other way, stride 1x2 */
+};
+#define N_CONV_FIXED 5
+#define N_CONV_CASES 9
+
+static void conv_case(int i, int *k)
+{
+    if (i < N_CONV_FIXED) {
+        memcpy(k, CONV_CASES[i], 15 * sizeof(int));
+        return;
+    }
+    lb_rng r;
+    lb_rng_seed(&r, 700 + (uint64_t)i);
+    static const int ks[3] = {1, 3, 5};
+    k[0] = 1 + (int)lb_rng_below(&r, 2);
+    k[1] = 1 + (int)lb_rng_below(&r, 3);
+    k[4] = 1 + (int)lb_rng_below(&r, 3);
+    k[5] = ks[lb_rng_below(&r, 3)];
+    k[6] = ks[lb_rng_below(&r, 3)];
+    k[7] = 1 + (int)lb_rng_below(&r, 2);
+    k[8] = 1 + (int)lb_rng_below(&r, 2);
+    for (int j = 9; j < 13; j++) k[j] = (int)lb_rng_below(&r, 3);
+    k[2] = k[5] + (int)lb_rng_below(&r, 4); /* never smaller than the kernel */
+    k[3] = k[6] + (int)lb_rng_below(&r, 4);
+    k[13] = 1;
+    k[14] = (int)lb_rng_below(&r, 2);
+}
+
+START_TEST(test_grad_conv2d)
+{
+    int k[15];
+    conv_case(_i, k);
+    lb_rng r;
+    lb_rng_seed(&r, 800 + (uint64_t)_i);
+    gc c = {.tol = "conv2d", .build = b_conv, .iarg = {k[7], k[8], k[9], k[10], k[11], k[12], k[13]}};
+    fill_uniform(&r, gc_input(&c, 4, k[0], k[1], k[2], k[3]), (size_t)k[0] * k[1] * k[2] * k[3], -1, 1);
+    fill_uniform(&r, gc_input(&c, 4, k[4], k[1], k[5], k[6]), (size_t)k[4] * k[1] * k[5] * k[6], -1, 1);
+    if (k[14]) fill_uniform(&r, gc_input(&c, 1, k[4], 0, 0, 0), (size_t)k[4], -1, 1);
+    if (_i == 2) c.check[0] = 0; /* a first layer: the input needs no gradient, the weight does */
+    gradcheck(&c);
+}
+END_TEST
+
+/* Pooling shapes {N, C, H, W, k, stride, pad}: fixed corners, then random. */
+static const int POOL_CASES[][7] = {
+    {1, 1, 4, 4, 2, 2, 0}, {2, 3, 5, 7, 3, 2, 1}, {1, 2, 5, 5, 3, 1, 1}, {2, 1, 7, 6, 5, 2, 2}, {1, 2, 3, 5, 1, 2, 0},
+};
+#define N_POOL_FIXED 5
+#define N_POOL_CASES 8
+
+static void pool_case(int i, int *k)
+{
+    if (i < N_POOL_FIXED) {
+        memcpy(k, POOL_CASES[i], 7 * sizeof(int));
+        return;
+    }
+    lb_rng r;
+    lb_rng_seed(&r, 900 + (uint64_t)i);
+    k[0] = 1 + (int)lb_rng_below(&r, 2);
+    k[1] = 1 + (int)lb_rng_below(&r, 3);
+    k[4] = 1 + (int)lb_rng_below(&r, 3);
+    k[5] = 1 + (int)lb_rng_below(&r, 2);
+    k[6] = (int)lb_rng_below(&r, (uint64_t)k[4] / 2 + 1);
+    k[2] = k[4] + (int)lb_rng_below(&r, 5);
+    k[3] = k[4] + (int)lb_rng_below(&r, 5);
+}
+
+/* _i: case index * 2 + (0 max, 1 average) */
+START_TEST(test_grad_pool)
+{
+    int k[7], avg = _i % 2;
+    pool_case(_i / 2, k);
+    lb_rng r;
+    lb_rng_seed(&r, 1000 + (uint64_t)_i);
+    gc c = {.tol = avg ? "avgpool2d" : "maxpool2d", .build = avg ? b_avgpool : b_maxpool, .iarg = {k[4], k[5], k[6]}};
+    float *x = gc_input(&c, 4, k[0], k[1], k[2], k[3]);
+    if (avg)
+        fill_uniform(&r, x, gc_size(&c, 0), -1, 1);
+    else
+        fill_distinct(&r, x, gc_size(&c, 0));
+    gradcheck(&c);
+}
+END_TEST
+
+START_TEST(test_grad_dropout)
+{
+    int train = _i;
+    gc c = {.tol = "dropout", .build = b_dropout, .iarg = {train}, .farg = {0.4f}};
+    lb_rng_seed(&c.rng, 77);
+    lb_rng r;
+    lb_rng_seed(&r, 1100);
+    fill_uniform(&r, gc_input(&c, 4, 2, 3, 3, 3), 54, -1, 1);
+    if (train) {
+        /* the fixed mask has both dropped and kept elements, or the check proves little */
+        lb_graph *g = lb_graph_new();
+        lb_node *x = leaf(g, 4, 2, 3, 3, 3, c.x[0]);
+        lb_node *y = b_dropout(g, &x, &c);
+        int zeros = 0;
+        for (size_t i = 0; i < y->size; i++) zeros += y->val[i] == 0.0f;
+        ck_assert_int_gt(zeros, 5);
+        ck_assert_int_lt(zeros, 49);
+        lb_graph_free(g);
+    }
+    gradcheck(&c);
+}
+END_TEST
+
+/* _i: 0 train 4-D, 1 train 2-D, 2 eval 4-D, 3 eval 2-D */
+START_TEST(test_grad_batchnorm)
+{
+    int train = _i < 2, four = _i % 2 == 0;
+    lb_rng r;
+    lb_rng_seed(&r, 1200 + (uint64_t)_i);
+    gc c = {.tol = train ? "batchnorm2d_train" : "batchnorm2d_eval", .build = b_batchnorm, .iarg = {train}};
+    int C = 3;
+    float *x = four ? gc_input(&c, 4, 2, C, 3, 3) : gc_input(&c, 2, 5, C, 0, 0);
+    fill_uniform(&r, x, gc_size(&c, 0), -2, 2);
+    fill_uniform(&r, gc_input(&c, 1, C, 0, 0, 0), C, 0.5, 1.5);
+    fill_uniform(&r, gc_input(&c, 1, C, 0, 0, 0), C, -0.5, 0.5);
+    for (int i = 0; i < C; i++) c.rmean[i] = 0.2f * (float)i - 0.1f, c.rvar[i] = 0.5f + 0.4f * (float)i;
+    gradcheck(&c);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- hand-computed forwards */
+
+START_TEST(test_forward_elementwise)
+{
+    lb_graph *g = lb_graph_new();
+    static const float a[4] = {1, 2, 3, 4}, b[4] = {3, 4.5f, -1, 0.5f}, bias[2] = {10, 20};
+    lb_node *A = leaf(g, 2, 2, 2, 0, 0, a), *B = leaf(g, 2, 2, 2, 0, 0, b), *V = leaf(g, 1, 2, 0, 0, 0, bias);
+    /* same shape: a+b = {4, 6.5, 2, 4.5}; a-b = {-2, -2.5, 4, 3.5}; a*b = {3, 9, -3, 2} */
+    expect_vals(lb_add(g, A, B), (double[]){4, 6.5, 2, 4.5}, 4, 1e-6);
+    expect_vals(lb_sub(g, A, B), (double[]){-2, -2.5, 4, 3.5}, 4, 1e-6);
+    expect_vals(lb_mul(g, A, B), (double[]){3, 9, -3, 2}, 4, 1e-6);
+    /* bias over N of [2, 2] (rows [1 2], [3 4]): column c gets bias[c]:
+     * + -> {11, 22, 13, 24}; - -> {-9, -18, -7, -16}; * -> {10, 40, 30, 80} */
+    expect_vals(lb_add(g, A, V), (double[]){11, 22, 13, 24}, 4, 1e-6);
+    expect_vals(lb_sub(g, A, V), (double[]){-9, -18, -7, -16}, 4, 1e-6);
+    expect_vals(lb_mul(g, A, V), (double[]){10, 40, 30, 80}, 4, 1e-6);
+    /* bias over N, H, W of [1, 2, 1, 2]: channel 0 = {1, 2}, channel 1 = {3, 4}:
+     * + -> {11, 12, 23, 24}; * -> {10, 20, 60, 80} */
+    lb_node *A4 = leaf(g, 4, 1, 2, 1, 2, a);
+    expect_vals(lb_add(g, A4, V), (double[]){11, 12, 23, 24}, 4, 1e-6);
+    expect_vals(lb_mul(g, A4, V), (double[]){10, 20, 60, 80}, 4, 1e-6);
+    expect_shape(lb_add(g, A4, V), 4, 1, 2, 1, 2);
+    /* scale by -0.5: {-0.5, -1, -1.5, -2} */
+    expect_vals(lb_scale(g, A, -0.5f), (double[]){-0.5, -1, -1.5, -2}, 4, 1e-6);
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_forward_matmul)
+{
+    lb_graph *g = lb_graph_new();
+    /* A = [[1 2 3], [4 5 6]], B = [[7 8], [9 10], [11 12]]:
+     * AB = [[1*7+2*9+3*11, 1*8+2*10+3*12], [4*7+5*9+6*11, 4*8+5*10+6*12]] = [[58, 64], [139, 154]].
+     * The transposed forms store A^T = [[1 4], [2 5], [3 6]] and B^T = [[7 9 11], [8 10 12]]
+     * and must give the same product. */
+    static const float a[6] = {1, 2, 3, 4, 5, 6}, at[6] = {1, 4, 2, 5, 3, 6};
+    static const float b[6] = {7, 8, 9, 10, 11, 12}, bt[6] = {7, 9, 11, 8, 10, 12};
+    static const double want[4] = {58, 64, 139, 154};
+    lb_node *A = leaf(g, 2, 2, 3, 0, 0, a), *At = leaf(g, 2, 3, 2, 0, 0, at);
+    lb_node *B = leaf(g, 2, 3, 2, 0, 0, b), *Bt = leaf(g, 2, 2, 3, 0, 0, bt);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            lb_node *y = lb_matmul(g, ta ? At : A, tb ? Bt : B, ta, tb);
+            expect_shape(y, 2, 2, 2, 0, 0);
+            expect_vals(y, want, 4, 1e-6);
+        }
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_forward_unary)
+{
+    lb_graph *g = lb_graph_new();
+    static const float x[3] = {-1.0f, 0.0f, 0.5f};
+    lb_node *X = leaf(g, 1, 3, 0, 0, 0, x);
+    /* relu {-1, 0, 0.5} = {0, 0, 0.5}; leaky slope 0.1 = {-0.1, 0, 0.5} */
+    expect_vals(lb_relu(g, X), (double[]){0, 0, 0.5}, 3, 1e-7);
+    expect_vals(lb_leaky_relu(g, X, 0.1f), (double[]){-0.1, 0, 0.5}, 3, 1e-7);
+    /* sigmoid(t) = 1/(1+e^-t): sigmoid(ln 3) = 1/(1+1/3) = 3/4, sigmoid(-ln 3) = 1/4,
+     * sigmoid(0) = 1/2; sigmoid(-100) underflows to ~0 without NaN */
+    static const float s[4] = {1.0986123f, -1.0986123f, 0.0f, -100.0f};
+    expect_vals(lb_sigmoid(g, leaf(g, 1, 4, 0, 0, 0, s)), (double[]){0.75, 0.25, 0.5, 0}, 4, 1e-6);
+    /* tanh(ln 2) = (2 - 1/2)/(2 + 1/2) = 0.6; tanh is odd: tanh(-ln 2) = -0.6 */
+    static const float t[2] = {0.69314718f, -0.69314718f};
+    expect_vals(lb_tanh(g, leaf(g, 1, 2, 0, 0, 0, t)), (double[]){0.6, -0.6}, 2, 1e-6);
+    /* exp(ln 2) = 2, exp(0) = 1; log(4) = 2 ln 2 = 1.3862944, log(1) = 0 */
+    expect_vals(lb_exp(g, leaf(g, 1, 2, 0, 0, 0, (float[]){0.69314718f, 0.0f})), (double[]){2, 1}, 2, 1e-6);
+    expect_vals(lb_log(g, leaf(g, 1, 2, 0, 0, 0, (float[]){4.0f, 1.0f})), (double[]){1.3862944, 0}, 2, 1e-6);
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_forward_softmax)
+{
+    lb_graph *g = lb_graph_new();
+    /* row 0 = [0, ln 3]: e^0 : e^ln3 = 1 : 3, so softmax = [1/4, 3/4] and log_softmax =
+     * [ln(1/4), ln(3/4)] = [-1.3862944, -0.2876821]. Row 1 is row 0 + 100: the same answer.
+     * Row 2 = [-1000, 0]: softmax [e^-1000 ~ 0, 1], log_softmax exactly [-1000, 0]; only
+     * subtracting the row maximum avoids exp(1000) = inf (even in double). */
+    static const float x[6] = {0.0f, 1.0986123f, 100.0f, 101.0986123f, -1000.0f, 0.0f};
+    lb_node *X = leaf(g, 2, 3, 2, 0, 0, x);
+    expect_vals(lb_softmax(g, X), (double[]){0.25, 0.75, 0.25, 0.75, 0, 1}, 6, 1e-5);
+    expect_vals(lb_log_softmax(g, X), (double[]){-1.3862944, -0.2876821, -1.3862944, -0.2876821, -1000, 0}, 6,
+                1e-5);
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_forward_reduce_reshape)
+{
+    lb_graph *g = lb_graph_new();
+    static const float x[6] = {1, 2, 3, 4, 5, 6};
+    lb_node *X = leaf(g, 2, 2, 3, 0, 0, x);
+    /* sum 1..6 = 21, mean = 21/6 = 3.5 */
+    expect_vals(lb_sum(g, X), (double[]){21}, 1, 1e-7);
+    expect_vals(lb_mean(g, X), (double[]){3.5}, 1, 1e-7);
+    expect_shape(lb_sum(g, X), 1, 1, 0, 0, 0);
+    /* reshape [2, 3] -> [3, 2] keeps row-major order */
+    lb_node *R = lb_reshape(g, X, 2, (int[]){3, 2});
+    expect_shape(R, 2, 3, 2, 0, 0);
+    expect_vals(R, (double[]){1, 2, 3, 4, 5, 6}, 6, 0);
+    /* flatten [2, 3, 1, 1] -> [2, 3] */
+    lb_node *F = lb_flatten(g, leaf(g, 4, 2, 3, 1, 1, x));
+    expect_shape(F, 2, 2, 3, 0, 0);
+    expect_vals(F, (double[]){1, 2, 3, 4, 5, 6}, 6, 0);
+    /* pick rows [1 2 3], [4 5 6] at columns {2, 0}: {3, 4} */
+    expect_vals(lb_pick(g, X, (int[]){2, 0}), (double[]){3, 4}, 2, 0);
+    /* global average of channel planes {1, 2, 3, 4} and {10, 20, 30, 40}: {2.5, 25} */
+    static const float p[8] = {1, 2, 3, 4, 10, 20, 30, 40};
+    lb_node *G = lb_global_avgpool(g, leaf(g, 4, 1, 2, 2, 2, p));
+    expect_shape(G, 2, 1, 2, 0, 0);
+    expect_vals(G, (double[]){2.5, 25}, 2, 1e-7);
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_forward_conv2d)
+{
+    lb_graph *g = lb_graph_new();
+    static const float x9[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}; /* rows [1 2 3], [4 5 6], [7 8 9] */
+    lb_node *X = leaf(g, 4, 1, 1, 3, 3, x9);
+    /* kernel [[1 2], [3 4]], bias 0.5, stride 1, no padding: the window at (0,0) is
+     * [[1 2], [4 5]] -> 1 + 4 + 12 + 20 + 0.5 = 37.5; each step right adds 1+2+3+4 = 10,
+     * each step down adds 3*10 = 30: {37.5, 47.5, 67.5, 77.5} */
+    lb_node *W = leaf(g, 4, 1, 1, 2, 2, (float[]){1, 2, 3, 4}), *B = leaf(g, 1, 1, 0, 0, 0, (float[]){0.5f});
+    lb_node *y = lb_conv2d(g, X, W, B, 1, 0);
+    expect_shape(y, 4, 1, 1, 2, 2);
+    expect_vals(y, (double[]){37.5, 47.5, 67.5, 77.5}, 4, 1e-6);
+    /* 3x3 ones kernel, stride 2, padding 1: windows centred on (0,0), (0,2), (2,0), (2,2)
+     * cover 1+2+4+5 = 12, 2+3+5+6 = 16, 4+5+7+8 = 24, 5+6+8+9 = 28 */
+    static const float ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    y = lb_conv2d(g, X, leaf(g, 4, 1, 1, 3, 3, ones), NULL, 2, 1);
+    expect_shape(y, 4, 1, 1, 2, 2);
+    expect_vals(y, (double[]){12, 16, 24, 28}, 4, 1e-6);
+    /* asymmetric: x = [[1 2], [3 4]], pad top 1, bottom 0, left 0, right 1, 2x2 ones:
+     * padded [[0 0 0], [1 2 0], [3 4 0]] -> windows 0+0+1+2 = 3, 0+0+2+0 = 2,
+     * 1+2+3+4 = 10, 2+0+4+0 = 6 */
+    y = lb_conv2d_ex(g, leaf(g, 4, 1, 1, 2, 2, x9), leaf(g, 4, 1, 1, 2, 2, ones), NULL, 1, 1, 1, 0, 0, 1);
+    expect_shape(y, 4, 1, 1, 2, 2);
+    expect_vals(y, (double[]){3, 2, 10, 6}, 4, 1e-6);
+    /* two input channels sum, two filters: x channels {1,2,3,4} and {10,20,30,40} (2x2),
+     * 1x1 kernels w0 = (1, 1), w1 = (1, -1): f0 = {11, 22, 33, 44}, f1 = {-9, -18, -27, -36} */
+    static const float x2[8] = {1, 2, 3, 4, 10, 20, 30, 40};
+    y = lb_conv2d(g, leaf(g, 4, 1, 2, 2, 2, x2), leaf(g, 4, 2, 2, 1, 1, (float[]){1, 1, 1, -1}), NULL, 1, 0);
+    expect_shape(y, 4, 1, 2, 2, 2);
+    expect_vals(y, (double[]){11, 22, 33, 44, -9, -18, -27, -36}, 8, 1e-6);
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_forward_pool)
+{
+    lb_graph *g = lb_graph_new();
+    float x16[16];
+    for (int i = 0; i < 16; i++) x16[i] = (float)(i + 1); /* rows [1..4], [5..8], [9..12], [13..16] */
+    lb_node *X = leaf(g, 4, 1, 1, 4, 4, x16);
+    /* 2x2 stride 2: max of each block {6, 8, 14, 16}; mean (1+2+5+6)/4 = 3.5, then +2, +8, +10 */
+    expect_vals(lb_maxpool2d(g, X, 2, 2, 0), (double[]){6, 8, 14, 16}, 4, 0);
+    expect_vals(lb_avgpool2d(g, X, 2, 2, 0), (double[]){3.5, 5.5, 11.5, 13.5}, 4, 1e-7);
+    /* 3x3 stride 2 pad 1 over [[1 2 3], [4 5 6], [7 8 9]]: windows as in the conv test;
+     * max {5, 6, 8, 9}; average counts the padding: {12/9, 16/9, 24/9, 28/9} */
+    static const float x9[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    lb_node *X9 = leaf(g, 4, 1, 1, 3, 3, x9);
+    expect_vals(lb_maxpool2d(g, X9, 3, 2, 1), (double[]){5, 6, 8, 9}, 4, 0);
+    expect_vals(lb_avgpool2d(g, X9, 3, 2, 1), (double[]){12 / 9.0, 16 / 9.0, 24 / 9.0, 28 / 9.0}, 4, 1e-6);
+    /* padding is -inf for max, not 0: all-negative input keeps its own maximum */
+    static const float neg[4] = {-4, -3, -2, -1};
+    expect_vals(lb_maxpool2d(g, leaf(g, 4, 1, 1, 2, 2, neg), 3, 1, 1), (double[]){-1, -1, -1, -1}, 4, 0);
+    /* ties: the first maximum in row-major window order takes the whole gradient (as PyTorch);
+     * windows of [[1 7 7], [7 2 7]] with k 2 stride 1 are [[1 7], [7 2]] and [[7 7], [2 7]],
+     * whose first maxima are elements 1 and 1 again: gradient {0, 2, 0, 0, 0, 0} */
+    static const float tie[6] = {1, 7, 7, 7, 2, 7};
+    lb_node *T = leaf(g, 4, 1, 1, 2, 3, tie), *M = lb_maxpool2d(g, T, 2, 1, 0);
+    expect_vals(M, (double[]){7, 7}, 2, 0);
+    ck_assert_int_eq(lb_backward(g, lb_sum(g, M)), LB_OK);
+    static const float want_tie[6] = {0, 2, 0, 0, 0, 0};
+    ck_assert_mem_eq(T->grad, want_tie, sizeof want_tie);
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_forward_dropout)
+{
+    lb_graph *g = lb_graph_new();
+    enum { n = 10000 };
+    float *x = malloc(n * sizeof *x);
+    for (int i = 0; i < n; i++) x[i] = 1.0f + (float)(i % 7);
+    lb_node *X = lb_leaf(g, 1, (int[]){n}, x, 1);
+    lb_rng r;
+    lb_rng_seed(&r, 5);
+    /* training, p = 0.25: each element is 0 or x/(1 - 0.25) = x * 4/3, and about a quarter
+     * are 0 (binomial sd = sqrt(10000 * 0.25 * 0.75) = 43, so 2500 +- 250 is > 5 sd) */
+    lb_node *y = lb_dropout(g, X, 0.25f, &r);
+    ck_assert_ptr_nonnull(y);
+    int zeros = 0;
+    for (int i = 0; i < n; i++) {
+        if (y->val[i] == 0.0f)
+            zeros++;
+        else
+            ck_assert_float_eq_tol(y->val[i], x[i] * 4.0f / 3.0f, 1e-5f);
+    }
+    ck_assert_int_gt(zeros, 2250);
+    ck_assert_int_lt(zeros, 2750);
+    /* the same RNG state gives the same mask */
+    lb_rng_seed(&r, 5);
+    lb_node *y2 = lb_dropout(g, X, 0.25f, &r);
+    ck_assert_mem_eq(y->val, y2->val, n * sizeof(float));
+    /* p = 0 in training and any p in evaluation are the identity (no RNG needed) */
+    expect_vals(lb_dropout(g, leaf(g, 1, 2, 0, 0, 0, (float[]){3, -2}), 0.0f, NULL), (double[]){3, -2}, 2, 0);
+    lb_graph_set_training(g, 0);
+    ck_assert_int_eq(lb_graph_training(g), 0);
+    expect_vals(lb_dropout(g, leaf(g, 1, 2, 0, 0, 0, (float[]){3, -2}), 0.9f, NULL), (double[]){3, -2}, 2, 0);
+    free(x);
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_forward_batchnorm)
+{
+    lb_graph *g = lb_graph_new();
+    /* 2-D [4, 1] = {1, 2, 3, 4}: mean 2.5, biased variance (2.25+0.25+0.25+2.25)/4 = 1.25;
+     * eps 2.75 makes var + eps = 4, invstd 1/2; gamma 2, beta 1: y = 2 (x-2.5)/2 + 1 = x - 1.5.
+     * Running (momentum 0.1, from 0 and 1): mean 0.1*2.5 = 0.25; unbiased variance 5/3,
+     * var 0.9*1 + 0.1*5/3 = 1.0666667. */
+    float rm[2] = {0, 0}, rv[2] = {1, 1};
+    lb_node *G1 = leaf(g, 1, 1, 0, 0, 0, (float[]){2}), *B1 = leaf(g, 1, 1, 0, 0, 0, (float[]){1});
+    lb_node *y = lb_batchnorm2d(g, leaf(g, 2, 4, 1, 0, 0, (float[]){1, 2, 3, 4}), G1, B1, rm, rv, 0.1f, 2.75f);
+    expect_vals(y, (double[]){-0.5, 0.5, 1.5, 2.5}, 4, 1e-6);
+    ck_assert_float_eq_tol(rm[0], 0.25f, 1e-6f);
+    ck_assert_float_eq_tol(rv[0], 1.0666667f, 1e-6f);
+    /* 4-D [1, 2, 1, 2]: channel 0 {1, 3} mean 2 var 1, channel 1 {10, 14} mean 12 var 4;
+     * eps 0: xhat = {-1, 1} in both; gamma {1, 2}, beta {0, 5}: {-1, 1, 3, 7}. Momentum 1
+     * copies the batch statistics: mean {2, 12}, unbiased variance {2, 8}. */
+    lb_node *G2 = leaf(g, 1, 2, 0, 0, 0, (float[]){1, 2}), *B2 = leaf(g, 1, 2, 0, 0, 0, (float[]){0, 5});
+    y = lb_batchnorm2d(g, leaf(g, 4, 1, 2, 1, 2, (float[]){1, 3, 10, 14}), G2, B2, rm, rv, 1.0f, 0.0f);
+    expect_vals(y, (double[]){-1, 1, 3, 7}, 4, 1e-6);
+    ck_assert_float_eq_tol(rm[0], 2.0f, 1e-6f);
+    ck_assert_float_eq_tol(rm[1], 12.0f, 1e-6f);
+    ck_assert_float_eq_tol(rv[0], 2.0f, 1e-6f);
+    ck_assert_float_eq_tol(rv[1], 8.0f, 1e-6f);
+    /* evaluation uses the running statistics (mean {2, 12}, var {2, 8}) and leaves them
+     * alone; eps 2, x {4, 0, 12, 16}: channel 0 (x-2)/sqrt(4) = {1, -1}; channel 1
+     * (x-12)/sqrt(10) = {0, 1.2649111}; times gamma {1, 2} plus beta {0, 5}: {1, -1, 5, 7.5298221} */
+    lb_graph_set_training(g, 0);
+    y = lb_batchnorm2d(g, leaf(g, 4, 1, 2, 1, 2, (float[]){4, 0, 12, 16}), G2, B2, rm, rv, 0.1f, 2.0f);
+    expect_vals(y, (double[]){1, -1, 5, 7.5298221}, 4, 1e-6);
+    ck_assert_float_eq(rm[0], 2.0f);
+    ck_assert_float_eq(rv[1], 8.0f);
+    lb_graph_free(g);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- naive oracles */
+
+/* 1e-4 relative to the naive value (absolute below magnitude 1, where sums cancel) */
+static void expect_close_arrays(const char *what, const float *got, const float *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(got[i] - want[i]) <= 1e-4f * fmaxf(1.0f, fabsf(want[i])),
+                      "%s: element %zu is %.8g, naive %.8g", what, i, (double)got[i], (double)want[i]);
+}
+
+/* Larger shapes than the gradient checks, forward and all three gradients. */
+START_TEST(test_conv2d_vs_naive)
+{
+    static const naive_conv Q[] = {
+        {3, 4, 11, 13, 5, 3, 3, 2, 2, 1, 1, 1, 1}, {1, 3, 9, 8, 4, 5, 5, 1, 1, 2, 2, 2, 2},
+        {2, 2, 7, 7, 3, 1, 1, 2, 2, 0, 0, 0, 0},   {2, 3, 8, 9, 2, 3, 2, 2, 1, 0, 2, 1, 0},
+        {4, 1, 12, 10, 6, 5, 3, 3, 2, 1, 2, 0, 1},
+    };
+    const naive_conv *q = &Q[_i];
+    int OH = naive_conv_oh(q), OW = naive_conv_ow(q);
+    size_t nx = (size_t)q->N * q->C * q->H * q->W, nw = (size_t)q->F * q->C * q->KH * q->KW;
+    size_t ny = (size_t)q->N * q->F * OH * OW;
+    lb_rng r;
+    lb_rng_seed(&r, 1300 + (uint64_t)_i);
+    float *x = fill_uniform(&r, malloc(nx * 4), nx, -1, 1), *w = fill_uniform(&r, malloc(nw * 4), nw, -1, 1);
+    float *b = fill_uniform(&r, malloc((size_t)q->F * 4), (size_t)q->F, -1, 1);
+    float *dy = fill_uniform(&r, malloc(ny * 4), ny, -1, 1), *y = malloc(ny * 4);
+    float *dx = malloc(nx * 4), *dw = malloc(nw * 4), *db = malloc((size_t)q->F * 4);
+    naive_conv2d_forward(q, x, w, b, y);
+    naive_conv2d_backward(q, x, w, dy, dx, dw, db);
+
+    lb_graph *g = lb_graph_new();
+    lb_node *X = leaf(g, 4, q->N, q->C, q->H, q->W, x), *Wn = leaf(g, 4, q->F, q->C, q->KH, q->KW, w);
+    lb_node *B = leaf(g, 1, q->F, 0, 0, 0, b);
+    lb_node *Y = _i % 2 ? lb_conv2d_ex(g, X, Wn, B, q->sh, q->sw, q->pt, q->pb, q->pl, q->pr)
+                        : (q->sh == q->sw && q->pt == q->pb && q->pb == q->pl && q->pl == q->pr
+                               ? lb_conv2d(g, X, Wn, B, q->sh, q->pt)
+                               : lb_conv2d_ex(g, X, Wn, B, q->sh, q->sw, q->pt, q->pb, q->pl, q->pr));
+    expect_shape(Y, 4, q->N, q->F, OH, OW);
+    expect_close_arrays("conv2d forward", Y->val, y, ny);
+    /* d sum(dy * Y) / dY = dy */
+    lb_node *L = lb_sum(g, lb_mul(g, lb_leaf(g, 4, Y->shape, dy, 0), Y));
+    ck_assert_int_eq(lb_backward(g, L), LB_OK);
+    expect_close_arrays("conv2d dx", X->grad, dx, nx);
+    expect_close_arrays("conv2d dw", Wn->grad, dw, nw);
+    expect_close_arrays("conv2d db", B->grad, db, (size_t)q->F);
+    lb_graph_free(g);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
+}
+END_TEST
+
+/* _i: case * 2 + (0 max, 1 average) */
+START_TEST(test_pool_vs_naive)
+{
+    static const naive_pool Q[] = {
+        {3, 4, 11, 13, 3, 2, 1}, {1, 3, 9, 8, 2, 2, 0}, {2, 2, 7, 7, 5, 1, 2},
+        {2, 3, 8, 9, 3, 3, 0},   {1, 2, 6, 5, 1, 1, 0},
+    };
+    const naive_pool *q = &Q[_i / 2];
+    int avg = _i % 2, OH = naive_pool_oh(q), OW = naive_pool_ow(q);
+    size_t nx = (size_t)q->N * q->C * q->H * q->W, ny = (size_t)q->N * q->C * OH * OW;
+    lb_rng r;
+    lb_rng_seed(&r, 1400 + (uint64_t)_i);
+    float *x = malloc(nx * 4), *dy = fill_uniform(&r, malloc(ny * 4), ny, -1, 1), *y = malloc(ny * 4);
+    float *dx = malloc(nx * 4);
+    fill_uniform(&r, x, nx, -1, 1); /* random floats: ties are (almost surely) absent */
+    if (avg) {
+        naive_avgpool_forward(q, x, y);
+        naive_avgpool_backward(q, dy, dx);
+    } else {
+        naive_maxpool_forward(q, x, y);
+        naive_maxpool_backward(q, x, dy, dx);
+    }
+    lb_graph *g = lb_graph_new();
+    lb_node *X = leaf(g, 4, q->N, q->C, q->H, q->W, x);
+    lb_node *Y = avg ? lb_avgpool2d(g, X, q->k, q->s, q->p) : lb_maxpool2d(g, X, q->k, q->s, q->p);
+    expect_shape(Y, 4, q->N, q->C, OH, OW);
+    expect_close_arrays(avg ? "avgpool forward" : "maxpool forward", Y->val, y, ny);
+    lb_node *L = lb_sum(g, lb_mul(g, lb_leaf(g, 4, Y->shape, dy, 0), Y));
+    ck_assert_int_eq(lb_backward(g, L), LB_OK);
+    expect_close_arrays(avg ? "avgpool dx" : "maxpool dx", X->grad, dx, nx);
+    lb_graph_free(g);
+    free(x), free(dy), free(y), free(dx);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- errors */
+
+static void expect_error(lb_node *y, const char *a, const char *b, const char *c)
+{
+    ck_assert_ptr_null(y);
+    const char *m = lb_last_error();
+    ck_assert_msg(contains(m, a) && contains(m, b) && contains(m, c), "message '%s' lacks '%s' / '%s' / '%s'", m, a,
+                  b, c);
+}
+
+START_TEST(test_shape_errors)
+{
+    lb_graph *g = lb_graph_new();
+    lb_node *a23 = leaf(g, 2, 2, 3, 0, 0, NULL), *a45 = leaf(g, 2, 4, 5, 0, 0, NULL);
+    lb_node *a32 = leaf(g, 2, 3, 2, 0, 0, NULL), *v4 = leaf(g, 1, 4, 0, 0, 0, NULL);
+    lb_node *x4 = leaf(g, 4, 1, 3, 5, 5, NULL), *w4 = leaf(g, 4, 2, 2, 3, 3, NULL);
+    lb_node *a234 = leaf(g, 3, 2, 3, 4, 0, NULL);
+    expect_error(lb_matmul(g, a23, a45, 0, 0), "matmul", "[2, 3]", "[4, 5]");
+    expect_error(lb_matmul(g, a23, a32, 1, 0), "matmul", "[2, 3]", "[3, 2]"); /* [3,2]x[3,2] */
+    expect_error(lb_add(g, a23, a32), "add", "[2, 3]", "[3, 2]");
+    expect_error(lb_sub(g, a23, a45), "sub", "[2, 3]", "[4, 5]");
+    expect_error(lb_mul(g, x4, v4), "mul", "[1, 3, 5, 5]", "[4]"); /* bias length 4 != C 3 */
+    expect_error(lb_conv2d(g, x4, w4, NULL, 1, 0), "conv2d", "[1, 3, 5, 5]", "[2, 2, 3, 3]");
+    expect_error(lb_conv2d(g, a23, w4, NULL, 1, 0), "conv2d", "[2, 3]", "[2, 2, 3, 3]");
+    lb_node *w7 = leaf(g, 4, 1, 3, 7, 7, NULL);
+    expect_error(lb_conv2d(g, x4, w7, NULL, 1, 0), "conv2d", "[1, 3, 5, 5]", "[1, 3, 7, 7]");
+    expect_error(lb_conv2d(g, x4, leaf(g, 4, 1, 3, 3, 3, NULL), v4, 1, 0), "conv2d", "[1, 3, 3, 3]", "[4]");
+    expect_error(lb_softmax(g, a234), "softmax", "[2, 3, 4]", "2-D");
+    expect_error(lb_log_softmax(g, v4), "log_softmax", "[4]", "2-D");
+    expect_error(lb_reshape(g, a23, 2, (int[]){4, 2}), "reshape", "[2, 3]", "[4, 2]");
+    expect_error(lb_maxpool2d(g, a23, 2, 2, 0), "maxpool2d", "[2, 3]", "4-D");
+    expect_error(lb_avgpool2d(g, leaf(g, 4, 1, 1, 2, 2, NULL), 3, 1, 0), "avgpool2d", "[1, 1, 2, 2]", "window");
+    expect_error(lb_global_avgpool(g, a23), "global_avgpool", "[2, 3]", "4-D");
+    expect_error(lb_pick(g, a234, (int[]){0, 0}), "pick", "[2, 3, 4]", "2-D");
+    float rm[4] = {0}, rv[4] = {1, 1, 1, 1};
+    expect_error(lb_batchnorm2d(g, x4, v4, v4, rm, rv, 0.1f, 1e-5f), "batchnorm2d", "[1, 3, 5, 5]", "[4]");
+    /* argument (not shape) errors name the op and the value */
+    expect_error(lb_pick(g, a23, (int[]){1, 3}), "pick", "index[1] = 3", "[0, 3)");
+    expect_error(lb_dropout(g, a23, 1.0f, NULL), "dropout", "p = 1", "[0, 1)");
+    expect_error(lb_maxpool2d(g, x4, 2, 1, 2), "maxpool2d", "padding 2", "window 2");
+    expect_error(lb_conv2d(g, x4, leaf(g, 4, 1, 3, 3, 3, NULL), NULL, 0, 0), "conv2d", "stride", "0x0");
+    expect_error(lb_dropout(g, a23, 0.5f, NULL), "dropout", "training", "RNG");
+    /* batch statistics of one value per channel are undefined (unbiased variance / 0) */
+    lb_node *g3 = leaf(g, 1, 3, 0, 0, 0, NULL);
+    expect_error(lb_batchnorm2d(g, leaf(g, 2, 1, 3, 0, 0, NULL), g3, g3, rm, rv, 0.1f, 1e-5f), "batchnorm2d", "[1, 3]",
+                 "more than one");
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_null_propagates)
+{
+    lb_graph *g = lb_graph_new();
+    lb_node *a = leaf(g, 2, 2, 3, 0, 0, NULL), *x = leaf(g, 4, 1, 1, 4, 4, NULL);
+    lb_node *w = leaf(g, 4, 1, 1, 3, 3, NULL), *v = leaf(g, 1, 3, 0, 0, 0, NULL);
+    lb_node *bad = lb_matmul(g, a, a, 0, 0); /* [2, 3] x [2, 3] */
+    ck_assert_ptr_null(bad);
+    char first[1024];
+    snprintf(first, sizeof first, "%s", lb_last_error());
+    ck_assert(contains(first, "matmul"));
+    float rm[3] = {0}, rv[3] = {1, 1, 1};
+    lb_rng r;
+    lb_rng_seed(&r, 1);
+    lb_node *results[] = {
+        lb_add(g, bad, a), lb_add(g, a, bad), lb_sub(g, bad, a), lb_mul(g, a, bad), lb_scale(g, bad, 2.0f),
+        lb_matmul(g, bad, a, 0, 1), lb_matmul(g, a, bad, 0, 1), lb_relu(g, bad), lb_leaky_relu(g, bad, 0.1f),
+        lb_sigmoid(g, bad), lb_tanh(g, bad), lb_exp(g, bad), lb_log(g, bad), lb_softmax(g, bad),
+        lb_log_softmax(g, bad), lb_sum(g, bad), lb_mean(g, bad), lb_reshape(g, bad, 1, (int[]){6}),
+        lb_flatten(g, bad), lb_pick(g, bad, (int[]){0, 0}), lb_conv2d(g, bad, w, NULL, 1, 0),
+        lb_conv2d(g, x, bad, NULL, 1, 0), lb_conv2d_ex(g, bad, w, NULL, 1, 1, 0, 0, 0, 0),
+        lb_maxpool2d(g, bad, 2, 2, 0), lb_avgpool2d(g, bad, 2, 2, 0), lb_global_avgpool(g, bad),
+        lb_dropout(g, bad, 0.5f, &r), lb_batchnorm2d(g, bad, v, v, rm, rv, 0.1f, 1e-5f),
+        lb_batchnorm2d(g, a, bad, v, rm, rv, 0.1f, 1e-5f), lb_batchnorm2d(g, a, v, bad, rm, rv, 0.1f, 1e-5f),
+        /* nesting: the innermost failure's message survives the whole chain */
+        lb_mean(g, lb_log_softmax(g, lb_add(g, lb_matmul(g, a, a, 0, 0), v))),
+    };
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+        ck_assert_msg(results[i] == NULL, "call %zu did not return NULL", i);
+        ck_assert_str_eq(lb_last_error(), first);
+    }
+    lb_graph_free(g);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- tape state and reuse */
+
+/* conv(3x3, pad 1) + relu + maxpool 2 + flatten + matmul + add + log_softmax + pick + mean:
+ * the mean negative log-likelihood of a batch [4, 1, 8, 8] over 3 classes. */
+enum { NB = 4, NCLS = 3, NF = 4 };
+typedef struct {
+    lb_params *P;
+    int cw, cb, fw, fb;
+    float x[4][NB * 64];
+    int y[4][NB];
+} tiny_net;
+
+static void tiny_init(tiny_net *t)
+{
+    t->P = lb_params_new();
+    t->cw = lb_params_add(t->P, "conv.w", 4, (int[]){NF, 1, 3, 3});
+    t->cb = lb_params_add(t->P, "conv.b", 1, (int[]){NF});
+    t->fw = lb_params_add(t->P, "fc.w", 2, (int[]){NF * 16, NCLS});
+    t->fb = lb_params_add(t->P, "fc.b", 1, (int[]){NCLS});
+    ck_assert_int_eq(t->fb, 3);
+    lb_rng r;
+    lb_rng_seed(&r, 42);
+    for (size_t i = 0; i < t->P->size; i++) t->P->data[i] = (float)(0.3 * lb_rng_normal(&r));
+    for (int b = 0; b < 4; b++) {
+        fill_uniform(&r, t->x[b], NB * 64, -1, 1);
+        for (int n = 0; n < NB; n++) t->y[b][n] = (int)lb_rng_below(&r, NCLS);
+    }
+}
+
+static lb_node *tiny_loss(lb_graph *g, tiny_net *t, int batch)
+{
+    lb_node *x = lb_input(g, 4, (int[]){NB, 1, 8, 8}, t->x[batch]);
+    lb_node *h = lb_conv2d(g, x, lb_param(g, t->P, t->cw), lb_param(g, t->P, t->cb), 1, 1);
+    h = lb_flatten(g, lb_maxpool2d(g, lb_relu(g, h), 2, 2, 0));
+    lb_node *logits = lb_add(g, lb_matmul(g, h, lb_param(g, t->P, t->fw), 0, 0), lb_param(g, t->P, t->fb));
+    return lb_scale(g, lb_mean(g, lb_pick(g, lb_log_softmax(g, logits), t->y[batch])), -1.0f);
+}
+
+static void sgd(lb_params *P, float lr)
+{
+    for (size_t i = 0; i < P->size; i++) P->data[i] -= lr * P->grad[i];
+}
+
+START_TEST(test_backward_twice)
+{
+    tiny_net t;
+    tiny_init(&t);
+    lb_graph *g = lb_graph_new();
+    lb_node *L = tiny_loss(g, &t, 0);
+    ck_assert_ptr_nonnull(L);
+    lb_params_zero_grad(t.P);
+    ck_assert_int_eq(lb_backward(g, L), LB_OK);
+    float *saved = malloc(t.P->size * sizeof(float));
+    memcpy(saved, t.P->grad, t.P->size * sizeof(float));
+    double norm = 0.0;
+    for (size_t i = 0; i < t.P->size; i++) norm += fabs(saved[i]);
+    ck_assert(norm > 0.0);
+    ck_assert_int_eq(lb_backward(g, L), LB_ESTATE);
+    ck_assert(contains(lb_last_error(), "backward"));
+    ck_assert_mem_eq(t.P->grad, saved, t.P->size * sizeof(float));
+    /* after a reset the same step runs again and (gradients zeroed) reproduces them */
+    lb_graph_reset(g);
+    L = tiny_loss(g, &t, 0);
+    lb_params_zero_grad(t.P);
+    ck_assert_int_eq(lb_backward(g, L), LB_OK);
+    ck_assert_mem_eq(t.P->grad, saved, t.P->size * sizeof(float));
+    /* without zeroing, a second step accumulates: exactly twice the gradient */
+    lb_graph_reset(g);
+    L = tiny_loss(g, &t, 0);
+    ck_assert_int_eq(lb_backward(g, L), LB_OK);
+    for (size_t i = 0; i < t.P->size; i++) /* not bitwise: sgemm may add into C block by block */
+        ck_assert_float_eq_tol(t.P->grad[i], 2.0f * saved[i], 1e-5f * (1.0f + fabsf(saved[i])));
+    /* with gradients off nothing gets a gradient buffer and backward is refused */
+    lb_graph_reset(g);
+    lb_graph_set_grad(g, 0);
+    L = tiny_loss(g, &t, 0);
+    ck_assert_ptr_nonnull(L);
+    ck_assert_ptr_null(L->grad);
+    ck_assert_int_eq(lb_backward(g, L), LB_ESTATE);
+    free(saved);
+    lb_graph_free(g);
+    lb_params_free(t.P);
+}
+END_TEST
+
+enum { STEPS = 1000, WARMUP = 3 };
+
+/* 1000 SGD steps on one reused graph: after WARMUP steps nothing is allocated and the arena
+ * stays the same size; the parameters match bitwise a run with a fresh graph per step. */
+START_TEST(test_tape_reuse)
+{
+    tiny_net a, b;
+    tiny_init(&a);
+    tiny_init(&b);
+    lb_graph *g = lb_graph_new();
+    uint64_t allocs = 0;
+    size_t reserved = 0;
+    double first = 0.0, last = 0.0;
+    for (int s = 0; s < STEPS; s++) {
+        lb_graph_reset(g);
+        lb_node *L = tiny_loss(g, &a, s % 4);
+        ck_assert_msg(L != NULL, "%s", lb_last_error());
+        lb_params_zero_grad(a.P);
+        ck_assert_int_eq(lb_backward(g, L), LB_OK);
+        sgd(a.P, 0.05f);
+        if (s < 4) first += L->val[0];
+        if (s >= STEPS - 4) last += L->val[0];
+        if (s == WARMUP - 1) {
+            allocs = lb_alloc_count();
+            reserved = lb_graph_arena_reserved(g);
+        } else if (s >= WARMUP) {
+            ck_assert_msg(lb_alloc_count() == allocs, "step %d allocated", s);
+            ck_assert_uint_eq(lb_graph_arena_reserved(g), reserved);
+        }
+    }
+    ck_assert_uint_gt(reserved, 0);
+    ck_assert_uint_le(lb_graph_arena_peak(g), reserved);
+    ck_assert_msg(last < 0.5 * first, "training did not reduce the loss: %g -> %g", first / 4, last / 4);
+    lb_graph_free(g);
+    for (int s = 0; s < STEPS; s++) {
+        lb_graph *fresh = lb_graph_new();
+        lb_node *L = tiny_loss(fresh, &b, s % 4);
+        lb_params_zero_grad(b.P);
+        ck_assert_int_eq(lb_backward(fresh, L), LB_OK);
+        sgd(b.P, 0.05f);
+        lb_graph_free(fresh);
+    }
+    ck_assert_uint_eq(a.P->size, b.P->size);
+    ck_assert_mem_eq(a.P->data, b.P->data, a.P->size * sizeof(float));
+    lb_params_free(a.P);
+    lb_params_free(b.P);
+}
+END_TEST
+
+/* A step that outgrows the first arena chunk: the reset merges the chunks into one of the
+ * high-water size, so the next identical step allocates nothing. */
+START_TEST(test_arena_growth)
+{
+    lb_graph *g = lb_graph_new();
+    size_t reserved = 0;
+    for (int step = 0; step < 3; step++) {
+        lb_graph_reset(g);
+        uint64_t before = lb_alloc_count();
+        /* 6 x 700 kB outgrows 1 MB, then 2 MB, then 4 MB chunks: no single old chunk holds a step */
+        for (int i = 0; i < 6; i++) {
+            unsigned char *p = lb_graph_alloc(g, 700000);
+            ck_assert_ptr_nonnull(p);
+            ck_assert_uint_eq((uintptr_t)p % 64, 0);
+            memset(p, i, 700000); /* ASan/valgrind: the whole block is usable */
+        }
+        float *z = lb_graph_zeros(g, 1000);
+        for (int i = 0; i < 1000; i++) ck_assert_float_eq(z[i], 0.0f);
+        if (step > 0) {
+            ck_assert_uint_eq(lb_alloc_count(), before);
+            ck_assert_uint_eq(lb_graph_arena_reserved(g), reserved);
+        }
+        reserved = lb_graph_arena_reserved(g);
+        ck_assert_uint_ge(lb_graph_arena_peak(g), 6 * 700000);
+    }
+    ck_assert_uint_ge(lb_graph_arena_reserved(g), lb_graph_arena_peak(g));
+    lb_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_params)
+{
+    lb_params *P = lb_params_new();
+    ck_assert_int_eq(lb_params_add(P, "w", 2, (int[]){2, 3}), 0);
+    ck_assert_int_eq(lb_params_add(P, "b", 1, (int[]){3}), 1);
+    ck_assert_int_eq(lb_params_add(P, "bad", 2, (int[]){2, 0}), -1);
+    ck_assert(contains(lb_last_error(), "bad"));
+    ck_assert_uint_eq(P->size, 9);
+    ck_assert_ptr_eq(lb_params_value(P, 1), P->data + 6);
+    ck_assert_ptr_eq(lb_params_gradient(P, 1), P->grad + 6);
+    ck_assert_ptr_null(lb_params_value(P, 2));
+    for (int i = 0; i < 9; i++) ck_assert_float_eq(P->data[i], 0.0f);
+    lb_graph *g = lb_graph_new();
+    lb_node *w = lb_param(g, P, 0);
+    expect_shape(w, 2, 2, 3, 0, 0);
+    ck_assert_ptr_eq(w->val, P->data);
+    ck_assert_ptr_eq(w->grad, P->grad);
+    ck_assert_ptr_null(lb_param(g, P, 5));
+    ck_assert(contains(lb_last_error(), "5"));
+    /* y = sum(w) + sum(b): every gradient is 1; zero_grad clears them */
+    lb_node *sw = lb_sum(g, w), *b = lb_param(g, P, 1), *sb = lb_sum(g, b);
+    ck_assert_int_eq(lb_backward(g, lb_add(g, sw, sb)), LB_OK);
+    for (int i = 0; i < 9; i++) ck_assert_float_eq(P->grad[i], 1.0f);
+    lb_params_zero_grad(P);
+    for (int i = 0; i < 9; i++) ck_assert_float_eq(P->grad[i], 0.0f);
+    ck_assert_int_eq(lb_graph_n_nodes(g), 5);
+    ck_assert_str_eq(lb_graph_node(g, 1)->op, "sum");
+    ck_assert_str_eq(lb_graph_node(g, 2)->op, "param");
+    ck_assert_ptr_null(lb_graph_node(g, 5));
+    lb_graph_free(g);
+    lb_params_free(P);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- RNG */
+
+START_TEST(test_rng)
+{
+    lb_rng a, b, c;
+    lb_rng_seed(&a, 123);
+    lb_rng_seed(&b, 123);
+    lb_rng_seed(&c, 124);
+    int differ = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t va = lb_rng_next(&a);
+        ck_assert_uint_eq(va, lb_rng_next(&b));
+        differ += va != lb_rng_next(&c);
+    }
+    ck_assert_int_gt(differ, 990);
+    /* a copy of the state continues the same sequence */
+    lb_rng d = a;
+    for (int i = 0; i < 10; i++) ck_assert_uint_eq(lb_rng_next(&a), lb_rng_next(&d));
+
+    /* below(n) stays in [0, n) and, for small n, hits every value */
+    static const uint64_t ns[] = {1, 2, 3, 7, 10, 1000, (1ULL << 63) + 12345};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        int seen[10] = {0};
+        for (int i = 0; i < 2000; i++) {
+            uint64_t v = lb_rng_below(&a, ns[k]);
+            ck_assert_uint_lt(v, ns[k]);
+            if (ns[k] <= 10) seen[v] = 1;
+        }
+        for (uint64_t v = 0; ns[k] <= 10 && v < ns[k]; v++)
+            ck_assert_msg(seen[v], "below(%llu) never gave %llu", (unsigned long long)ns[k], (unsigned long long)v);
+    }
+    /* uniform in [0, 1) with mean near 1/2 (sd of the mean of 10000 is 0.0029); normal
+     * with mean near 0 and variance near 1 */
+    double su = 0.0, sn = 0.0, sn2 = 0.0;
+    for (int i = 0; i < 10000; i++) {
+        double u = lb_rng_uniform(&a), z = lb_rng_normal(&a);
+        ck_assert(u >= 0.0 && u < 1.0);
+        su += u, sn += z, sn2 += z * z;
+    }
+    ck_assert_double_eq_tol(su / 10000, 0.5, 0.015);
+    ck_assert_double_eq_tol(sn / 10000, 0.0, 0.05);
+    ck_assert_double_eq_tol(sn2 / 10000, 1.0, 0.06);
+
+    /* derive: same (seed, stream) => same stream; different stream or seed => different */
+    lb_rng s0, s0b, s1, t0;
+    lb_rng_derive(&s0, 7, 0);
+    lb_rng_derive(&s0b, 7, 0);
+    lb_rng_derive(&s1, 7, 1);
+    lb_rng_derive(&t0, 8, 0);
+    int d01 = 0, dseed = 0;
+    for (int i = 0; i < 100; i++) {
+        uint64_t v = lb_rng_next(&s0);
+        ck_assert_uint_eq(v, lb_rng_next(&s0b));
+        d01 += v != lb_rng_next(&s1);
+        dseed += v != lb_rng_next(&t0);
+    }
+    ck_assert_int_gt(d01, 95);
+    ck_assert_int_gt(dseed, 95);
+    /* a derived stream is not the plainly seeded one */
+    lb_rng plain;
+    lb_rng_seed(&plain, 7);
+    lb_rng_derive(&s0, 7, 0);
+    ck_assert_uint_ne(lb_rng_next(&s0), lb_rng_next(&plain));
+
+    /* shuffle is a permutation and depends on the seed */
+    int p[50], q[50];
+    for (int i = 0; i < 50; i++) p[i] = q[i] = i;
+    lb_rng_seed(&a, 9);
+    lb_rng_seed(&b, 10);
+    lb_rng_shuffle(&a, p, 50);
+    lb_rng_shuffle(&b, q, 50);
+    int seen[50] = {0}, same = 0;
+    for (int i = 0; i < 50; i++) seen[p[i]]++, same += p[i] == q[i];
+    for (int i = 0; i < 50; i++) ck_assert_int_eq(seen[i], 1);
+    ck_assert_int_lt(same, 50);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tensor");
+    TCase *fwd = tcase_create("forward");
+    tcase_add_test(fwd, test_forward_elementwise);
+    tcase_add_test(fwd, test_forward_matmul);
+    tcase_add_test(fwd, test_forward_unary);
+    tcase_add_test(fwd, test_forward_softmax);
+    tcase_add_test(fwd, test_forward_reduce_reshape);
+    tcase_add_test(fwd, test_forward_conv2d);
+    tcase_add_test(fwd, test_forward_pool);
+    tcase_add_test(fwd, test_forward_dropout);
+    tcase_add_test(fwd, test_forward_batchnorm);
+    suite_add_tcase(s, fwd);
+
+    TCase *grad = tcase_create("gradcheck");
+    tcase_set_timeout(grad, 120); /* valgrind */
+    tcase_add_loop_test(grad, test_grad_binary, 0, 12);
+    tcase_add_test(grad, test_grad_scale);
+    tcase_add_loop_test(grad, test_grad_matmul, 0, 4);
+    tcase_add_loop_test(grad, test_grad_unary, 0, 6);
+    tcase_add_loop_test(grad, test_grad_softmax, 0, 2);
+    tcase_add_loop_test(grad, test_grad_reduce_reshape, 0, 6);
+    tcase_add_loop_test(grad, test_grad_conv2d, 0, N_CONV_CASES);
+    tcase_add_loop_test(grad, test_grad_pool, 0, 2 * N_POOL_CASES);
+    tcase_add_loop_test(grad, test_grad_dropout, 0, 2);
+    tcase_add_loop_test(grad, test_grad_batchnorm, 0, 4);
+    suite_add_tcase(s, grad);
+
+    TCase *naive = tcase_create("naive");
+    tcase_set_timeout(naive, 120);
+    tcase_add_loop_test(naive, test_conv2d_vs_naive, 0, 5);
+    tcase_add_loop_test(naive, test_pool_vs_naive, 0, 10);
+    suite_add_tcase(s, naive);
+
+    TCase *err = tcase_create("errors");
+    tcase_add_test(err, test_shape_errors);
+    tcase_add_test(err, test_null_propagates);
+    suite_add_tcase(s, err);
+
+    TCase *tape = tcase_create("tape");
+    tcase_set_timeout(tape, 300);
+    tcase_add_test(tape, test_backward_twice);
+    tcase_add_test(tape, test_tape_reuse);
+    tcase_add_test(tape, test_arena_growth);
+    tcase_add_test(tape, test_params);
+    tcase_add_test(tape, test_rng);
+    suite_add_tcase(s, tape);
+    return lb_run_suite(s);
+}

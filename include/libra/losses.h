@@ -1,0 +1,130 @@
+/* libra losses: a registry of losses named by spec strings ("focal:gamma=2,alpha=0.75,0.25"),
+ * each a scalar node on the tape with a closed-form backward.
+ *
+ * Every loss takes logits [N, C] and integer targets in [0, C), never probabilities. A loss
+ * is a per-sample function l(z_i, y_i) with its gradient dl/dz_i; libra multiplies it by the
+ * class weight w_{y_i} when the loss has class weights (weights=, alpha=, DRW) and reduces:
+ *   mean: sum_i w_{y_i} l_i / sum_i d_i, with d_i = w_{y_i} for losses whose mean follows
+ *         PyTorch's weighted mean (wce, ldam, logit_adjust, balanced_softmax, custom losses
+ *         that ask for it) and d_i = 1 otherwise (ce, bce, focal, sigmoid_focal, cb_focal);
+ *   sum:  sum_i w_{y_i} l_i;
+ *   none: the per-sample values w_{y_i} l_i (lb_loss_forward then returns an [N] node).
+ * docs/losses.md has every formula, default, reduction and source paper. */
+#ifndef LIBRA_LOSSES_H
+#define LIBRA_LOSSES_H
+
+#include "libra/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- spec strings: "name" or "name:key=value,key=value,..." ----
+ * A value may itself be a comma list ("weights=1,2,4,beta=0.9"): a comma-separated part
+ * without '=' continues the previous value. '|' is refused (grids such as "gamma=0.5|1|2"
+ * are expanded by the study code before a spec reaches a parser). Keys may not repeat. */
+typedef struct lb_spec lb_spec;
+
+lb_spec *lb_spec_parse(const char *text);          /* NULL + message on a malformed spec */
+void lb_spec_free(lb_spec *s);
+const char *lb_spec_name(const lb_spec *s);
+int lb_spec_count(const lb_spec *s);
+const char *lb_spec_key(const lb_spec *s, int i);
+const char *lb_spec_value(const lb_spec *s, int i);
+const char *lb_spec_get(const lb_spec *s, const char *key);   /* NULL if absent */
+/* The value of `key` as one finite number in [lo, hi]; errors name the spec's name and key. */
+int lb_spec_number(const lb_spec *s, const char *key, double lo, double hi, double *out);
+/* The value of `key` as a comma list of finite numbers (at most max); *count gets the number. */
+int lb_spec_numbers(const lb_spec *s, const char *key, double *out, int max, int *count);
+/* Shortest "%g"-style text that reads back as exactly v (e.g. 2 -> "2", 0.9999 -> "0.9999"). */
+const char *lb_format_number(double v, char *buf, size_t size);
+
+/* ---- losses ---- */
+typedef struct lb_loss lb_loss;
+
+/* Parses a spec such as "focal:gamma=2,alpha=0.25". class_counts (n_classes ints, the training
+ * set's counts) may be NULL only for losses that do not need them; the error names the loss.
+ * Unknown names, unknown keys and out-of-range values are errors naming the key.
+ * An lb_loss keeps a small scratch buffer: use one from one thread at a time. */
+lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts);
+void lb_loss_free(lb_loss *loss);
+/* The canonical spec with every parameter spelled out (defaults resolved, numbers in
+ * shortest form); lb_loss_create reads it back to the same loss. For result files. */
+const char *lb_loss_spec(const lb_loss *loss);
+const char *lb_loss_name(const lb_loss *loss);
+int lb_loss_classes(const lb_loss *loss);
+
+typedef enum { LB_REDUCE_MEAN = 0, LB_REDUCE_SUM = 1, LB_REDUCE_NONE = 2 } lb_reduction;
+lb_reduction lb_loss_reduction(const lb_loss *loss);
+/* Whether the mean divides by sum_i w_{y_i} (1) or by N (0). */
+int lb_loss_weighted_mean(const lb_loss *loss);
+/* Class weight w_c in force at this step (1 for every class when the loss has no class
+ * weights, or before a DRW switch). */
+double lb_loss_class_weight(const lb_loss *loss, int c, long step, long total_steps);
+
+/* Loss node on the tape: a scalar [1] for reduction mean or sum, [N] for none. logits must
+ * be [N, C]; targets N ints in [0, C) (an out-of-range target is an error naming its index).
+ * step/total_steps drive schedules such as DRW (deferred re-weighting); pass 0, 0 when the
+ * loss has none. Memory comes from the graph's arena: no malloc per step. A non-finite loss
+ * or gradient is reported as LB_ENUMERIC naming the sample. */
+lb_node *lb_loss_forward(lb_loss *loss, lb_graph *g, lb_node *logits, const int *targets,
+                         long step, long total_steps);
+/* Unreduced per-sample losses w_{y_i} l_i and their gradients with respect to each sample's
+ * logits (n*C, same layout as logits); either output may be NULL. *mean_out (may be NULL)
+ * gets the loss reduced by the loss's mean convention, whatever its reduction= key. */
+int lb_loss_eval(lb_loss *loss, const float *logits, const int *targets, int n,
+                 float *loss_per_sample, float *dlogits, double *mean_out, long step,
+                 long total_steps);
+/* The same, with the numerator sum_i w_{y_i} l_i and denominator sum_i d_i in double
+ * (mean = *sum_out / *denom_out). Finite-difference checks use *sum_out. */
+int lb_loss_eval_ex(lb_loss *loss, const float *logits, const int *targets, int n,
+                    float *loss_per_sample, float *dlogits, double *sum_out, double *denom_out,
+                    long step, long total_steps);
+
+/* ---- user-defined losses ---- */
+typedef struct lb_loss_param {
+    const char *key;
+    const char *default_value;   /* text, as it would appear in a spec */
+    const char *help;
+} lb_loss_param;
+
+enum {
+    LB_LOSS_NEEDS_COUNTS = 1,    /* lb_loss_create refuses class_counts == NULL */
+    LB_LOSS_WEIGHTED_MEAN = 2,   /* mean divides by sum_i w_{y_i} (PyTorch) instead of N */
+    LB_LOSS_NORMALIZE_LIST = 4   /* an explicit weight list is scaled to sum to C */
+};
+
+/* What a loss is. The loss itself computes the unweighted per-sample value and gradient;
+ * class weights (the key weight_key: "none", one number for every class, a list of C
+ * numbers, or inverse|sqrt|effective from the class counts, normalised to sum to C), the
+ * keys beta (effective number), drw and drw_step (deferred re-weighting) and reduction are
+ * parsed and applied by libra for every loss whose weight_key is not NULL. */
+typedef struct lb_loss_kind {
+    const char *summary;            /* one line, for --help listings */
+    const lb_loss_param *params;    /* the loss's own keys, ending with {NULL, NULL, NULL} */
+    const char *weight_key;         /* "weights", "alpha", ...; NULL: no class weights */
+    const char *weight_default;     /* e.g. "none" or "inverse" */
+    double beta_default;            /* for weights=effective, e.g. 0.999 */
+    int flags;                      /* LB_LOSS_* */
+    /* Reads the loss's own parameters from `spec` (every key of params present, defaults
+     * filled in) into a state; returns LB_OK or an error naming the key. May be NULL. */
+    int (*init)(const lb_spec *spec, int n_classes, const int *class_counts, void **state);
+    /* One sample: returns l(z, y) and writes dl/dz (n_classes doubles). Required. */
+    double (*sample)(const void *state, int n_classes, const float *logits, int target,
+                     double *dlogits);
+    void (*destroy)(void *state);   /* may be NULL */
+} lb_loss_kind;
+
+/* Adds a loss under `name` ([a-z0-9_], at most 31 chars, not yet taken); the kind is copied,
+ * its strings and params are not (keep them alive, e.g. static). Every spec parser then
+ * knows it: --loss name:key=value works like a built-in loss. Not thread-safe: register at
+ * start-up. */
+int lb_loss_register(const char *name, const lb_loss_kind *kind);
+/* Number of registered losses; names[0..min(count,max)-1] get their names (built-ins first). */
+int lb_loss_list(const char **names, int max);
+const lb_loss_kind *lb_loss_find(const char *name);   /* NULL if unknown (no error set) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

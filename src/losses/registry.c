@@ -1,0 +1,546 @@
+/* The loss registry, lb_loss_create (spec -> loss with its class weights and DRW schedule),
+ * evaluation and the tape node with its closed-form backward. */
+#include "losses/internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CUSTOM 64
+#define MAX_CLASSES 100000
+
+typedef struct {
+    const char *name;
+    const lb_loss_kind *kind;
+} kind_entry;
+
+/* Built-ins are constant (no lazy set-up, so creating losses from several threads is safe);
+ * user losses are appended by lb_loss_register at start-up. */
+static const kind_entry g_builtin[] = {
+    {"ce", &lb_kind_ce},
+    {"bce", &lb_kind_bce},
+    {"wce", &lb_kind_wce},
+    {"focal", &lb_kind_focal},
+    {"sigmoid_focal", &lb_kind_sigmoid_focal},
+    {"cb_focal", &lb_kind_cb_focal},
+    {"ldam", &lb_kind_ldam},
+    {"logit_adjust", &lb_kind_logit_adjust},
+    {"balanced_softmax", &lb_kind_balanced_softmax},
+};
+#define N_BUILTIN ((int)(sizeof g_builtin / sizeof g_builtin[0]))
+
+static struct {
+    char name[32];
+    lb_loss_kind kind;
+} g_custom[MAX_CUSTOM];
+static int g_ncustom;
+
+struct lb_loss {
+    char name[32];
+    const char *op;     /* the registry's copy of the name: outlives the loss, for tape nodes */
+    const lb_loss_kind *kind;
+    void *state;
+    int C;
+    lb_reduction reduction;
+    double *weights;    /* C class weights, or NULL when the loss has none */
+    double drw_frac;    /* switch weights on at this fraction of total_steps; < 0: not set */
+    long drw_step;      /* ... or at this step; < 0: not set */
+    double *scratch;    /* C doubles: one sample's gradient */
+    char *spec;         /* canonical */
+};
+
+static int n_kinds(void) { return N_BUILTIN + g_ncustom; }
+
+static kind_entry kind_at(int i)
+{
+    if (i < N_BUILTIN) return g_builtin[i];
+    kind_entry e = {g_custom[i - N_BUILTIN].name, &g_custom[i - N_BUILTIN].kind};
+    return e;
+}
+
+static int find_entry(const char *name, kind_entry *out)
+{
+    for (int i = 0; i < n_kinds(); i++) {
+        kind_entry e = kind_at(i);
+        if (strcmp(e.name, name) == 0) {
+            if (out) *out = e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const lb_loss_kind *lb_loss_find(const char *name)
+{
+    kind_entry e;
+    return name && find_entry(name, &e) ? e.kind : NULL;
+}
+
+int lb_loss_list(const char **names, int max)
+{
+    for (int i = 0; i < n_kinds() && i < max; i++) names[i] = kind_at(i).name;
+    return n_kinds();
+}
+
+/* Keys that libra handles for every weighted loss (and reduction for all). */
+static int is_framework_key(const lb_loss_kind *k, const char *key)
+{
+    if (strcmp(key, "reduction") == 0) return 1;
+    if (!k->weight_key) return 0;
+    return strcmp(key, k->weight_key) == 0 || strcmp(key, "beta") == 0 ||
+           strcmp(key, "drw") == 0 || strcmp(key, "drw_step") == 0;
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= 32) return 0;
+    for (; *s; s++)
+        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_')) return 0;
+    return 1;
+}
+
+int lb_loss_register(const char *name, const lb_loss_kind *kind)
+{
+    if (!name || !valid_name(name))
+        return lb_error(LB_EINVAL, "lb_loss_register: bad name '%s' (1-31 chars of a-z, 0-9, _)",
+                        name ? name : "(null)");
+    if (!kind || !kind->sample || !kind->params)
+        return lb_error(LB_EINVAL, "lb_loss_register('%s'): the kind needs sample and params", name);
+    if (find_entry(name, NULL)) return lb_error(LB_EINVAL, "lb_loss_register: loss '%s' already exists", name);
+    if (g_ncustom == MAX_CUSTOM)
+        return lb_error(LB_ENOMEM, "lb_loss_register('%s'): at most %d user losses", name, MAX_CUSTOM);
+    if (kind->weight_key && (!valid_name(kind->weight_key) || !kind->weight_default))
+        return lb_error(LB_EINVAL, "lb_loss_register('%s'): bad weight_key or no weight_default", name);
+    for (const lb_loss_param *p = kind->params; p->key; p++) {
+        if (!valid_name(p->key) || !p->default_value || !*p->default_value)
+            return lb_error(LB_EINVAL, "lb_loss_register('%s'): parameter '%s' needs a name and a default",
+                            name, p->key);
+        if (is_framework_key(kind, p->key))
+            return lb_error(LB_EINVAL, "lb_loss_register('%s'): key '%s' is one libra handles itself",
+                            name, p->key);
+    }
+    snprintf(g_custom[g_ncustom].name, sizeof g_custom[0].name, "%s", name);
+    g_custom[g_ncustom].kind = *kind;
+    g_ncustom++;
+    return LB_OK;
+}
+
+/* ---- canonical spec text ---- */
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+} strbuf;
+
+static int sb_add(strbuf *b, const char *t)
+{
+    size_t n = strlen(t);
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *s = lb_realloc(b->s, cap);
+        if (!s) return lb_error(LB_ENOMEM, "loss: out of memory");
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, t, n + 1);
+    b->len += n;
+    return LB_OK;
+}
+
+/* Appends ",key=value" with each number of a number list in shortest form; other values
+ * (inverse, none, ...) as given. */
+static int sb_add_kv(strbuf *b, const char *key, const char *value)
+{
+    int rc = sb_add(b, b->s && b->s[b->len - 1] != ':' ? "," : "");
+    if (rc == LB_OK) rc = sb_add(b, key);
+    if (rc == LB_OK) rc = sb_add(b, "=");
+    if (rc != LB_OK) return rc;
+    /* all parts numbers? */
+    int numeric = 1;
+    for (const char *p = value; *p && numeric;) {
+        const char *e = strchr(p, ',');
+        if (!e) e = p + strlen(p);
+        char tmp[64];
+        size_t n = (size_t)(e - p);
+        char *end;
+        if (n == 0 || n >= sizeof tmp) {
+            numeric = 0;
+            break;
+        }
+        memcpy(tmp, p, n);
+        tmp[n] = '\0';
+        double v = strtod(tmp, &end);
+        if (*end || end == tmp || !isfinite(v)) numeric = 0;
+        p = *e ? e + 1 : e;
+    }
+    if (!numeric) return sb_add(b, value);
+    for (const char *p = value; *p;) {
+        const char *e = strchr(p, ',');
+        if (!e) e = p + strlen(p);
+        char tmp[64], num[40];
+        memcpy(tmp, p, (size_t)(e - p));
+        tmp[e - p] = '\0';
+        lb_format_number(strtod(tmp, NULL), num, sizeof num);
+        rc = sb_add(b, num);
+        if (rc == LB_OK && *e) rc = sb_add(b, ",");
+        if (rc != LB_OK) return rc;
+        p = *e ? e + 1 : e;
+    }
+    return LB_OK;
+}
+
+static const char *value_or(const lb_spec *s, const char *key, const char *def)
+{
+    const char *v = lb_spec_get(s, key);
+    return v ? v : def;
+}
+
+/* ---- class weights ---- */
+
+int lb_loss_check_counts(const lb_spec *spec, int n_classes, const int *counts)
+{
+    if (!counts)
+        return lb_error(LB_EINVAL, "loss '%s' needs the training set's class counts", lb_spec_name(spec));
+    for (int c = 0; c < n_classes; c++)
+        if (counts[c] <= 0)
+            return lb_error(LB_EINVAL, "loss '%s': class %d has count %d; every class needs at least one "
+                            "training sample", lb_spec_name(spec), c, counts[c]);
+    return LB_OK;
+}
+
+/* Weights from the value of the weight key; *out NULL for "none". */
+static int make_weights(lb_loss *L, const lb_spec *fs, const char *wkey, const int *counts)
+{
+    const char *v = lb_spec_get(fs, wkey);
+    int C = L->C;
+    double beta;
+    int rc = lb_spec_number(fs, "beta", 0.0, 1.0, &beta);
+    if (rc != LB_OK) return rc;
+    if (beta >= 1.0) return lb_error(LB_EINVAL, "%s: beta=1 is out of range [0, 1)", L->name);
+    if (strcmp(v, "none") == 0) return LB_OK;
+    L->weights = lb_malloc((size_t)C * sizeof(double));
+    if (!L->weights) return lb_error(LB_ENOMEM, "loss: out of memory");
+    int named = strcmp(v, "inverse") == 0 || strcmp(v, "sqrt") == 0 || strcmp(v, "effective") == 0;
+    int normalize = named;
+    if (named) {
+        if ((rc = lb_loss_check_counts(fs, C, counts)) != LB_OK) {
+            lb_error_prefix("%s=%s", wkey, v);
+            return rc;
+        }
+        for (int c = 0; c < C; c++) {
+            double n = counts[c];
+            if (v[0] == 'i') L->weights[c] = 1.0 / n;
+            else if (v[0] == 's') L->weights[c] = 1.0 / sqrt(n);
+            else L->weights[c] = (1.0 - beta) / (1.0 - pow(beta, n)); /* Cui et al.'s effective number */
+        }
+    } else {
+        int n = 1;
+        for (const char *p = v; *p; p++) n += *p == ',';
+        if (n != 1 && n != C)
+            return lb_error(LB_EINVAL, "%s: %s has %d values; give one per class (%d) or one for all",
+                            L->name, wkey, n, C);
+        if (lb_spec_numbers(fs, wkey, L->weights, C, &n) != LB_OK)
+            return lb_error(LB_EINVAL, "%s: %s=%s must be none, inverse, sqrt, effective, one number or "
+                            "%d numbers", L->name, wkey, v, C);
+        for (int c = 0; c < n; c++)
+            if (!(L->weights[c] > 0))
+                return lb_error(LB_EINVAL, "%s: %s value %d (%g) must be > 0", L->name, wkey, c + 1,
+                                L->weights[c]);
+        if (n == 1)
+            for (int c = 1; c < C; c++) L->weights[c] = L->weights[0];
+        else
+            normalize = (L->kind->flags & LB_LOSS_NORMALIZE_LIST) != 0;
+    }
+    if (normalize) {
+        double s = 0;
+        for (int c = 0; c < C; c++) s += L->weights[c];
+        for (int c = 0; c < C; c++) L->weights[c] *= C / s;
+    }
+    return LB_OK;
+}
+
+static int parse_drw(lb_loss *L, const lb_spec *fs)
+{
+    const char *f = lb_spec_get(fs, "drw"), *st = lb_spec_get(fs, "drw_step");
+    L->drw_frac = -1;
+    L->drw_step = -1;
+    if (strcmp(f, "none") != 0) {
+        int rc = lb_spec_number(fs, "drw", 0.0, 1.0, &L->drw_frac);
+        if (rc != LB_OK) return rc;
+    }
+    if (strcmp(st, "none") != 0) {
+        double x;
+        int rc = lb_spec_number(fs, "drw_step", 0.0, 1e15, &x);
+        if (rc != LB_OK) return rc;
+        if (x != floor(x)) return lb_error(LB_EINVAL, "%s: drw_step=%s is not a whole number", L->name, st);
+        L->drw_step = (long)x;
+    }
+    if (L->drw_frac >= 0 && L->drw_step >= 0)
+        return lb_error(LB_EINVAL, "%s: give drw (fraction of the budget) or drw_step, not both", L->name);
+    return LB_OK;
+}
+
+/* Builds the canonical spec (defaults filled in, DRW's default weights resolved). */
+static int canonical_spec(const lb_loss_kind *k, const char *name, const lb_spec *s, strbuf *b)
+{
+    int rc = sb_add(b, name);
+    if (rc == LB_OK) rc = sb_add(b, ":");
+    for (const lb_loss_param *p = k->params; p->key && rc == LB_OK; p++)
+        rc = sb_add_kv(b, p->key, value_or(s, p->key, p->default_value));
+    if (k->weight_key && rc == LB_OK) {
+        const char *w = value_or(s, k->weight_key, k->weight_default);
+        const char *drw = value_or(s, "drw", "none"), *drw_step = value_or(s, "drw_step", "none");
+        char beta[40];
+        lb_format_number(k->beta_default, beta, sizeof beta);
+        /* DRW switches weights on; with none given, Cao et al.'s effective-number weights */
+        if (strcmp(w, "none") == 0 && (strcmp(drw, "none") != 0 || strcmp(drw_step, "none") != 0))
+            w = "effective";
+        rc = sb_add_kv(b, k->weight_key, w);
+        if (rc == LB_OK) rc = sb_add_kv(b, "beta", value_or(s, "beta", beta));
+        if (rc == LB_OK) rc = sb_add_kv(b, "drw", drw);
+        if (rc == LB_OK) rc = sb_add_kv(b, "drw_step", drw_step);
+    }
+    if (rc == LB_OK) rc = sb_add_kv(b, "reduction", value_or(s, "reduction", "mean"));
+    if (rc == LB_OK && b->s[b->len - 1] == ':') b->s[--b->len] = '\0';
+    return rc;
+}
+
+static int check_keys(const lb_loss_kind *k, const char *name, const lb_spec *s)
+{
+    for (int i = 0; i < lb_spec_count(s); i++) {
+        const char *key = lb_spec_key(s, i);
+        int ok = is_framework_key(k, key);
+        for (const lb_loss_param *p = k->params; p->key && !ok; p++) ok = strcmp(p->key, key) == 0;
+        if (ok) continue;
+        char keys[256] = "";
+        size_t len = 0;
+        for (const lb_loss_param *p = k->params; p->key; p++)
+            len += (size_t)snprintf(keys + len, sizeof keys - len, "%s, ", p->key);
+        if (k->weight_key && len < sizeof keys)
+            len += (size_t)snprintf(keys + len, sizeof keys - len, "%s, beta, drw, drw_step, ", k->weight_key);
+        if (len < sizeof keys) snprintf(keys + len, sizeof keys - len, "reduction");
+        return lb_error(LB_EINVAL, "loss '%s': unknown key '%s' (keys: %s)", name, key, keys);
+    }
+    return LB_OK;
+}
+
+static void known_list(char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n_kinds() && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", kind_at(i).name);
+}
+
+lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts)
+{
+    lb_spec *s = lb_spec_parse(spec);
+    if (!s) {
+        lb_error_prefix("loss");
+        return NULL;
+    }
+    kind_entry ke;
+    const kind_entry *e = find_entry(lb_spec_name(s), &ke) ? &ke : NULL;
+    lb_loss *L = NULL;
+    lb_spec *fs = NULL;
+    strbuf b = {0};
+    int rc = LB_OK;
+    if (!e) {
+        char known[512];
+        known_list(known, sizeof known);
+        rc = lb_error(LB_EINVAL, "unknown loss '%s' (known: %s)", lb_spec_name(s), known);
+    } else if (n_classes < 2 || n_classes > MAX_CLASSES) {
+        rc = lb_error(LB_EINVAL, "loss '%s': %d classes (need 2 to %d)", e->name, n_classes, MAX_CLASSES);
+    } else {
+        rc = check_keys(e->kind, e->name, s);
+    }
+    if (rc == LB_OK) rc = canonical_spec(e->kind, e->name, s, &b);
+    if (rc == LB_OK && !(fs = lb_spec_parse(b.s))) rc = LB_EINVAL;
+    if (rc == LB_OK) {
+        L = lb_calloc(1, sizeof *L);
+        if (!L) rc = lb_error(LB_ENOMEM, "loss: out of memory");
+    }
+    if (rc == LB_OK) {
+        snprintf(L->name, sizeof L->name, "%s", e->name);
+        L->kind = e->kind;
+        L->op = e->name;
+        L->C = n_classes;
+        L->spec = b.s;
+        b.s = NULL;
+        L->drw_frac = L->drw_step = -1;
+        L->scratch = lb_malloc((size_t)n_classes * sizeof(double));
+        if (!L->scratch) rc = lb_error(LB_ENOMEM, "loss: out of memory");
+    }
+    if (rc == LB_OK) {
+        const char *red = lb_spec_get(fs, "reduction");
+        if (strcmp(red, "mean") == 0) L->reduction = LB_REDUCE_MEAN;
+        else if (strcmp(red, "sum") == 0) L->reduction = LB_REDUCE_SUM;
+        else if (strcmp(red, "none") == 0) L->reduction = LB_REDUCE_NONE;
+        else rc = lb_error(LB_EINVAL, "%s: reduction=%s must be mean, sum or none", L->name, red);
+    }
+    if (rc == LB_OK && (e->kind->flags & LB_LOSS_NEEDS_COUNTS))
+        rc = lb_loss_check_counts(fs, n_classes, class_counts);
+    if (rc == LB_OK && e->kind->weight_key) {
+        rc = parse_drw(L, fs);
+        if (rc == LB_OK) rc = make_weights(L, fs, e->kind->weight_key, class_counts);
+    }
+    if (rc == LB_OK && e->kind->init) rc = e->kind->init(fs, n_classes, class_counts, &L->state);
+    lb_spec_free(s);
+    lb_spec_free(fs);
+    lb_free(b.s);
+    if (rc != LB_OK) {
+        lb_loss_free(L);
+        return NULL;
+    }
+    return L;
+}
+
+void lb_loss_free(lb_loss *L)
+{
+    if (!L) return;
+    if (L->state && L->kind->destroy) L->kind->destroy(L->state);
+    lb_free(L->weights);
+    lb_free(L->scratch);
+    lb_free(L->spec);
+    lb_free(L);
+}
+
+const char *lb_loss_spec(const lb_loss *L) { return L->spec; }
+const char *lb_loss_name(const lb_loss *L) { return L->name; }
+int lb_loss_classes(const lb_loss *L) { return L->C; }
+lb_reduction lb_loss_reduction(const lb_loss *L) { return L->reduction; }
+int lb_loss_weighted_mean(const lb_loss *L) { return (L->kind->flags & LB_LOSS_WEIGHTED_MEAN) != 0; }
+
+/* Whether the class weights are in force at this step (*on), or an error. */
+static int weights_on(const lb_loss *L, long step, long total, int *on)
+{
+    *on = L->weights != NULL;
+    if (!*on) return LB_OK;
+    if (L->drw_step >= 0) {
+        *on = step >= L->drw_step;
+    } else if (L->drw_frac >= 0) {
+        if (total <= 0)
+            return lb_error(LB_EINVAL, "%s: drw=%g needs the total number of steps (got %ld)", L->name,
+                            L->drw_frac, total);
+        *on = (double)step >= L->drw_frac * (double)total;
+    }
+    return LB_OK;
+}
+
+double lb_loss_class_weight(const lb_loss *L, int c, long step, long total_steps)
+{
+    int on;
+    if (c < 0 || c >= L->C || weights_on(L, step, total_steps, &on) != LB_OK || !on) return 1.0;
+    return L->weights[c];
+}
+
+/* Per-sample values (weighted) and gradients (weighted, unreduced), and the mean's
+ * numerator and denominator in double. */
+static int eval_core(lb_loss *L, const float *z, const int *y, int n, float *per, float *dz,
+                     double *sum_out, double *den_out, long step, long total)
+{
+    if (!z || !y) return lb_error(LB_EINVAL, "%s: NULL logits or targets", L->name);
+    if (n <= 0) return lb_error(LB_EINVAL, "%s: %d samples", L->name, n);
+    int on, C = L->C, wmean = (L->kind->flags & LB_LOSS_WEIGHTED_MEAN) != 0;
+    int rc = weights_on(L, step, total, &on);
+    if (rc != LB_OK) return rc;
+    double sum = 0, den = 0;
+    for (int i = 0; i < n; i++) {
+        int t = y[i];
+        if (t < 0 || t >= C)
+            return lb_error(LB_EINVAL, "%s: target %d of sample %d is out of range [0, %d)", L->name, t, i, C);
+        const float *zi = z + (size_t)i * C;
+        double l = L->kind->sample(L->state, C, zi, t, L->scratch);
+        double w = on ? L->weights[t] : 1.0;
+        if (!isfinite(l))
+            return lb_error(LB_ENUMERIC, "%s: loss of sample %d is %g (are its logits finite?)", L->name, i, l);
+        sum += w * l;
+        den += wmean ? w : 1.0;
+        if (per) per[i] = (float)(w * l);
+        if (dz) {
+            for (int c = 0; c < C; c++) {
+                double g = w * L->scratch[c];
+                if (!isfinite(g))
+                    return lb_error(LB_ENUMERIC, "%s: gradient of sample %d, class %d is %g", L->name, i, c, g);
+                dz[(size_t)i * C + c] = (float)g;
+            }
+        }
+    }
+    if (sum_out) *sum_out = sum;
+    if (den_out) *den_out = den;
+    return LB_OK;
+}
+
+int lb_loss_eval_ex(lb_loss *L, const float *logits, const int *targets, int n, float *per,
+                    float *dlogits, double *sum_out, double *denom_out, long step, long total_steps)
+{
+    return eval_core(L, logits, targets, n, per, dlogits, sum_out, denom_out, step, total_steps);
+}
+
+int lb_loss_eval(lb_loss *L, const float *logits, const int *targets, int n, float *per,
+                 float *dlogits, double *mean_out, long step, long total_steps)
+{
+    double sum, den;
+    int rc = eval_core(L, logits, targets, n, per, dlogits, &sum, &den, step, total_steps);
+    if (rc == LB_OK && mean_out) *mean_out = sum / den;
+    return rc;
+}
+
+/* ---- the tape node ---- */
+
+/* aux holds d(output)/d(logits) already scaled by the reduction: [N, C]. For mean and sum
+ * every logit's gradient is grad[0] * d; for none, sample i's row is scaled by grad[i]. */
+static void loss_backward(lb_node *self)
+{
+    lb_node *x = self->in[0];
+    if (!x->requires_grad) return;
+    const float *d = self->aux;
+    int N = x->shape[0], C = x->shape[1];
+    if (self->iarg[0] != LB_REDUCE_NONE) {
+        float g = self->grad[0];
+        for (size_t k = 0; k < (size_t)N * C; k++) x->grad[k] += g * d[k];
+    } else {
+        for (int i = 0; i < N; i++) {
+            float g = self->grad[i];
+            for (int c = 0; c < C; c++) x->grad[(size_t)i * C + c] += g * d[(size_t)i * C + c];
+        }
+    }
+}
+
+lb_node *lb_loss_forward(lb_loss *L, lb_graph *g, lb_node *logits, const int *targets, long step,
+                         long total_steps)
+{
+    if (!logits) return NULL; /* an earlier op failed; keep its message */
+    if (!L || !g) {
+        lb_error(LB_EINVAL, "loss forward: NULL loss or graph");
+        return NULL;
+    }
+    char buf[64];
+    if (logits->ndim != 2 || logits->shape[1] != L->C) {
+        lb_error(LB_ESHAPE, "%s: logits are %s, expected [N, %d]", L->name,
+                 lb_shape_str(logits, buf, sizeof buf), L->C);
+        return NULL;
+    }
+    int N = logits->shape[0];
+    int shape[1] = {L->reduction == LB_REDUCE_NONE ? N : 1};
+    lb_node *out = lb_node_new(g, L->op, 1, shape, 1, &logits, loss_backward);
+    if (!out) return NULL;
+    float *d = NULL;
+    if (out->requires_grad) {
+        d = lb_graph_floats(g, (size_t)N * L->C);
+        if (!d) return NULL;
+    }
+    double sum, den;
+    float *per = L->reduction == LB_REDUCE_NONE ? out->val : NULL;
+    if (eval_core(L, logits->val, targets, N, per, d, &sum, &den, step, total_steps) != LB_OK) return NULL;
+    double scale = L->reduction == LB_REDUCE_MEAN ? 1.0 / den : 1.0;
+    if (L->reduction != LB_REDUCE_NONE) out->val[0] = (float)(sum * scale);
+    if (d && scale != 1.0)
+        for (size_t k = 0; k < (size_t)N * L->C; k++) d[k] = (float)(d[k] * scale);
+    out->aux = d;
+    out->iarg[0] = (int)L->reduction;
+    return out;
+}

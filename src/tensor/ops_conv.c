@@ -17,6 +17,19 @@ static conv_geom geom_of(const lb_node *y)
     return q;
 }
 
+/* The output columns ow whose input column iw = ow*sw - pl + kw lies inside [0, W):
+ * [*lo, *hi). Computing the range once per row keeps the inner loops free of bounds checks. */
+static void valid_cols(const conv_geom *q, int kw, int *lo, int *hi)
+{
+    int a = q->pl - kw; /* ow*sw >= a */
+    int l = a <= 0 ? 0 : (a + q->sw - 1) / q->sw;
+    int b = q->W - 1 + q->pl - kw; /* ow*sw <= b */
+    int h = b < 0 ? 0 : b / q->sw + 1;
+    *lo = l < q->OW ? l : q->OW;
+    *hi = h < q->OW ? h : q->OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
 /* col [C*KH*KW, N*OH*OW] from x [N,C,H,W]; padding reads as zero. */
 static void im2col(const conv_geom *q, const float *x, float *col)
 {
@@ -25,6 +38,8 @@ static void im2col(const conv_geom *q, const float *x, float *col)
         for (int kh = 0; kh < q->KH; kh++)
             for (int kw = 0; kw < q->KW; kw++) {
                 float *row = col + ((size_t)(c * q->KH + kh) * q->KW + kw) * NP;
+                int lo, hi;
+                valid_cols(q, kw, &lo, &hi);
                 for (int n = 0; n < q->N; n++) {
                     const float *xc = x + ((size_t)n * q->C + c) * q->H * q->W;
                     float *r = row + (size_t)n * P;
@@ -35,11 +50,14 @@ static void im2col(const conv_geom *q, const float *x, float *col)
                             memset(ro, 0, (size_t)q->OW * sizeof(float));
                             continue;
                         }
-                        const float *xr = xc + (size_t)ih * q->W;
-                        for (int ow = 0; ow < q->OW; ow++) {
-                            int iw = ow * q->sw - q->pl + kw;
-                            ro[ow] = iw >= 0 && iw < q->W ? xr[iw] : 0.0f;
-                        }
+                        /* input column of output column lo; no pointer before the row is formed */
+                        const float *xr = xc + (size_t)ih * q->W + (lo * q->sw - q->pl + kw);
+                        for (int ow = 0; ow < lo; ow++) ro[ow] = 0.0f;
+                        if (q->sw == 1)
+                            memcpy(ro + lo, xr, (size_t)(hi - lo) * sizeof(float));
+                        else
+                            for (int ow = lo; ow < hi; ow++) ro[ow] = xr[(ow - lo) * q->sw];
+                        for (int ow = hi; ow < q->OW; ow++) ro[ow] = 0.0f;
                     }
                 }
             }
@@ -53,18 +71,21 @@ static void col2im(const conv_geom *q, const float *col, float *dx)
         for (int kh = 0; kh < q->KH; kh++)
             for (int kw = 0; kw < q->KW; kw++) {
                 const float *row = col + ((size_t)(c * q->KH + kh) * q->KW + kw) * NP;
+                int lo, hi;
+                valid_cols(q, kw, &lo, &hi);
                 for (int n = 0; n < q->N; n++) {
                     float *xc = dx + ((size_t)n * q->C + c) * q->H * q->W;
                     const float *r = row + (size_t)n * P;
                     for (int oh = 0; oh < q->OH; oh++) {
                         int ih = oh * q->sh - q->pt + kh;
                         if (ih < 0 || ih >= q->H) continue;
-                        float *xr = xc + (size_t)ih * q->W;
-                        const float *ro = r + (size_t)oh * q->OW;
-                        for (int ow = 0; ow < q->OW; ow++) {
-                            int iw = ow * q->sw - q->pl + kw;
-                            if (iw >= 0 && iw < q->W) xr[iw] += ro[ow];
-                        }
+                        float *restrict xr = xc + (size_t)ih * q->W + (lo * q->sw - q->pl + kw);
+                        const float *restrict ro = r + (size_t)oh * q->OW + lo;
+                        int n_ok = hi - lo;
+                        if (q->sw == 1)
+                            for (int i = 0; i < n_ok; i++) xr[i] += ro[i];
+                        else
+                            for (int i = 0; i < n_ok; i++) xr[i * q->sw] += ro[i];
                     }
                 }
             }

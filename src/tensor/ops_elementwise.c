@@ -116,9 +116,13 @@ lb_node *lb_scale(lb_graph *g, lb_node *a, float s)
  * side's (0 for relu), as PyTorch. */
 static void leaky_backward(lb_node *y)
 {
-    lb_node *a = y->in[0];
+    /* restrict locals and a branch-free body let the loop vectorise; a branch per element
+     * mispredicts on random signs (it was 18% of a training step) */
+    const float *restrict x = y->in[0]->val, *restrict dy = y->grad;
+    float *restrict dx = y->in[0]->grad;
     float s = y->farg[0];
-    for (size_t i = 0; i < y->size; i++) a->grad[i] += a->val[i] > 0.0f ? y->grad[i] : s * y->grad[i];
+    /* a select of constants, then one multiplication: the form GCC vectorises */
+    for (size_t i = 0; i < y->size; i++) dx[i] += dy[i] * (x[i] > 0.0f ? 1.0f : s);
 }
 
 lb_node *lb_leaky_relu(lb_graph *g, lb_node *a, float slope)
@@ -126,7 +130,12 @@ lb_node *lb_leaky_relu(lb_graph *g, lb_node *a, float slope)
     lb_node *y = unary_new(g, slope == 0.0f ? "relu" : "leaky_relu", a, leaky_backward);
     if (!y) return NULL;
     y->farg[0] = slope;
-    for (size_t i = 0; i < y->size; i++) y->val[i] = a->val[i] > 0.0f ? a->val[i] : slope * a->val[i];
+    const float *restrict x = a->val;
+    float *restrict v = y->val;
+    for (size_t i = 0; i < y->size; i++) {
+        float u = x[i];
+        v[i] = u * (u > 0.0f ? 1.0f : slope); /* NaN stays NaN */
+    }
     return y;
 }
 

@@ -40,6 +40,39 @@ lb_node *lb_maxpool2d(lb_graph *g, lb_node *x, int k, int stride, int pad)
     if (!arg) return NULL;
     y->aux = arg;
     int NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
+    if (k == 2 && stride == 2 && pad == 0) {
+        /* The reference network's pool: same rule as below (first maximum wins, NaN is
+         * chosen), written with selects so it runs without unpredictable branches. */
+        for (int nc = 0; nc < NC; nc++) {
+            const float *xp = x->val + (size_t)nc * H * W;
+            int base = nc * H * W;
+            for (int oh = 0; oh < OH; oh++) {
+                const float *r0 = xp + (size_t)(2 * oh) * W, *r1 = r0 + W;
+                float *yo = y->val + ((size_t)nc * OH + oh) * OW;
+                int *ao = arg + ((size_t)nc * OH + oh) * OW;
+                for (int ow = 0; ow < OW; ow++) {
+                    int i0 = 2 * ow;
+                    float m = r0[i0];
+                    int best = 0;
+                    float v = r0[i0 + 1];
+                    int take = (v > m) | (v != v);
+                    m = take ? v : m;
+                    best = take ? 1 : best;
+                    v = r1[i0];
+                    take = (v > m) | (v != v);
+                    m = take ? v : m;
+                    best = take ? W : best;
+                    v = r1[i0 + 1];
+                    take = (v > m) | (v != v);
+                    m = take ? v : m;
+                    best = take ? W + 1 : best;
+                    yo[ow] = m;
+                    ao[ow] = base + 2 * oh * W + i0 + best;
+                }
+            }
+        }
+        return y;
+    }
     for (int nc = 0; nc < NC; nc++) {
         const float *xp = x->val + (size_t)nc * H * W;
         for (int oh = 0; oh < OH; oh++)

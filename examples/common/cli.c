@@ -1,0 +1,143 @@
+/* Flag values, errors and the data flags of the libra-* programs. */
+#include "common/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *cli_prog = "libra";
+
+void cli_init(const char *argv0)
+{
+    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    cli_prog = slash ? slash + 1 : argv0 ? argv0 : "libra";
+}
+
+void cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", cli_prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help'.\n", cli_prog);
+    exit(CLI_EXIT_USAGE);
+}
+
+void cli_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", cli_prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(CLI_EXIT_RUNTIME);
+}
+
+void cli_fatal_lib(const char *context)
+{
+    if (context) cli_fatal("%s: %s", context, lb_last_error());
+    cli_fatal("%s", lb_last_error());
+}
+
+long cli_long(const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno == ERANGE) cli_usage_error("--%s: '%s' is not an integer", flag, s);
+    if (v < lo || v > hi) cli_usage_error("--%s: %ld is outside [%ld, %ld]", flag, v, lo, hi);
+    return v;
+}
+
+double cli_double(const char *flag, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(v)) cli_usage_error("--%s: '%s' is not a number", flag, s);
+    if (v < lo || v > hi) cli_usage_error("--%s: %g is outside [%g, %g]", flag, v, lo, hi);
+    return v;
+}
+
+uint64_t cli_u64(const char *flag, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno == ERANGE || s[0] == '-')
+        cli_usage_error("--%s: '%s' is not a non-negative integer", flag, s);
+    return (uint64_t)v;
+}
+
+void cli_bad_option(void)
+{
+    /* getopt_long has already named the flag and the problem on stderr */
+    fprintf(stderr, "Try '%s --help'.\n", cli_prog);
+    exit(CLI_EXIT_USAGE);
+}
+
+const char cli_data_help[] =
+    "Data:\n"
+    "  --data SPEC            fmnist[:DIR] (default), folder:PATH, or idx:TRAIN_IMG,TRAIN_LBL,TEST_IMG,TEST_LBL\n"
+    "  --preset NAME          a dataset preset (datasets/NAME.ini); other data flags override it\n"
+    "  --imbalance SPEC       none (default), longtail:RHO, step:RHO,MU, binary:CLASS,RATIO, counts:n0,n1,...\n"
+    "  --order SPEC           which classes become the tail: natural (default), random, or 3,1,...\n"
+    "  --val-fraction F       share of the training images kept for validation (default 0)\n"
+    "  --test-fraction F      test share of a single image-folder tree (default 0.2)\n"
+    "  --channels N           1 (gray) or 3 (RGB); default: the source's own\n"
+    "  --size HxW             resize images to HxW; default: the source's own\n"
+    "  --data-seed N          seed of the imbalance subset and the splits (default 1)\n"
+    "  --strict               unreadable image files are errors instead of warnings\n";
+
+static const char *const data_flag_names[] = {"data", "imbalance", "order", "channels", "size", "preset",
+                                              "val-fraction", "test-fraction", "data-seed", "strict"};
+static const char *const data_keys[] = {"data", "imbalance", "order", "channels", "size", NULL,
+                                        "val", "test", "seed", "strict"};
+
+int cli_data_flag(cli_data_flags *f, int code, const char *arg)
+{
+    if (code < CLI_OPT_DATA || code >= CLI_OPT_DATA_END) return 0;
+    if (f->n == (int)(sizeof f->code / sizeof f->code[0])) cli_usage_error("too many data flags");
+    f->code[f->n] = code;
+    f->arg[f->n++] = code == CLI_OPT_STRICT ? "1" : arg;
+    return 1;
+}
+
+void cli_data_apply(const cli_data_flags *f, lb_data_opts *o)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < f->n; i++) {
+            int k = f->code[i] - CLI_OPT_DATA;
+            int is_preset = f->code[i] == CLI_OPT_PRESET;
+            if (is_preset != (pass == 0)) continue;
+            int rc = is_preset ? lb_data_preset_load(o, f->arg[i], NULL) : lb_data_opts_set(o, data_keys[k], f->arg[i]);
+            if (rc != LB_OK) {
+                /* a preset file that cannot be read is a runtime error, a bad value a usage one */
+                if (is_preset && rc == LB_EIO) cli_fatal("--preset: %s", lb_last_error());
+                cli_usage_error("--%s: %s", data_flag_names[k], lb_last_error());
+            }
+        }
+}
+
+void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o)
+{
+    static const char *const keys[][2] = {{"data", "data"}, {"imbalance", "imbalance"}, {"order", "order"},
+                                          {"val", "val"},   {"test", "test"},           {"channels", "channels"},
+                                          {"size", "size"}, {"data_seed", "seed"}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = lb_checkpoint_get(ck, keys[i][0]);
+        /* 0 channels / 0x0 size mean "the source's own" and are not values to set */
+        if (!v || !strcmp(v, "0x0") || (!strcmp(keys[i][0], "channels") && !strcmp(v, "0"))) continue;
+        if (lb_data_opts_set(o, keys[i][1], v) != LB_OK) cli_fatal("checkpoint's data options: %s", lb_last_error());
+    }
+}
+
+void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra)
+{
+    fprintf(out, "%s %s | seed %llu | threads %d%s%s\n", cli_prog, lb_version(), (unsigned long long)seed, threads,
+            extra && *extra ? " | " : "", extra ? extra : "");
+}

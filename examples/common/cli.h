@@ -1,0 +1,128 @@
+/* Helpers shared by the libra-* programs: flag values with clear errors, the data flags,
+ * the run header, the progress display and a small JSON writer.
+ *
+ * Conventions of every program: a bad flag or value prints "PROG: --flag: problem" and
+ * exits 2; a runtime error (file, data, numeric) prints "PROG: message" and exits 1;
+ * progress goes to stderr, results to stdout. */
+#ifndef LIBRA_EXAMPLES_CLI_H
+#define LIBRA_EXAMPLES_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "libra/data.h"
+#include "libra/metrics.h"
+#include "libra/train.h"
+
+#define CLI_EXIT_RUNTIME 1
+#define CLI_EXIT_USAGE 2
+
+/* The program name used in messages (set once by cli_init from argv[0]). */
+extern const char *cli_prog;
+void cli_init(const char *argv0);
+
+/* "PROG: message\nTry 'PROG --help'." on stderr, exit 2. */
+void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* "PROG: message" on stderr, exit 1. */
+void cli_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* The message of the last library error, exit 1. */
+void cli_fatal_lib(const char *context) __attribute__((noreturn));
+
+/* Flag values: on a bad value they exit 2 with "--flag: 'x' is not a number" or
+ * "--flag: 7 is outside [lo, hi]". */
+long cli_long(const char *flag, const char *s, long lo, long hi);
+double cli_double(const char *flag, const char *s, double lo, double hi);
+uint64_t cli_u64(const char *flag, const char *s);
+/* The error for an option getopt_long refused (unknown flag, missing value): exit 2. */
+void cli_bad_option(void) __attribute__((noreturn));
+
+/* ---- data flags, shared by every program that reads a dataset ----
+ * --data SPEC, --imbalance SPEC, --order SPEC, --channels N, --size HxW, --preset NAME,
+ * --val-fraction F, --test-fraction F, --data-seed N, --strict. */
+enum {
+    CLI_OPT_DATA = 1000,
+    CLI_OPT_IMBALANCE,
+    CLI_OPT_ORDER,
+    CLI_OPT_CHANNELS,
+    CLI_OPT_SIZE,
+    CLI_OPT_PRESET,
+    CLI_OPT_VAL,
+    CLI_OPT_TEST,
+    CLI_OPT_DATA_SEED,
+    CLI_OPT_STRICT,
+    CLI_OPT_DATA_END
+};
+#define CLI_DATA_LONGOPTS                                                                   \
+    {"data", required_argument, 0, CLI_OPT_DATA},                                           \
+        {"imbalance", required_argument, 0, CLI_OPT_IMBALANCE},                             \
+        {"order", required_argument, 0, CLI_OPT_ORDER},                                     \
+        {"channels", required_argument, 0, CLI_OPT_CHANNELS},                               \
+        {"size", required_argument, 0, CLI_OPT_SIZE},                                       \
+        {"preset", required_argument, 0, CLI_OPT_PRESET},                                   \
+        {"val-fraction", required_argument, 0, CLI_OPT_VAL},                                \
+        {"test-fraction", required_argument, 0, CLI_OPT_TEST},                              \
+        {"data-seed", required_argument, 0, CLI_OPT_DATA_SEED},                             \
+        {"strict", no_argument, 0, CLI_OPT_STRICT}
+extern const char cli_data_help[];
+
+/* Data flags are collected first and applied together, so that a --preset gives defaults
+ * that the other flags override whatever their order. */
+typedef struct cli_data_flags {
+    int n;
+    int code[32];
+    const char *arg[32];
+} cli_data_flags;
+/* Records the flag if `code` is a data flag (returns 1), else returns 0. */
+int cli_data_flag(cli_data_flags *f, int code, const char *arg);
+/* Applies the recorded flags to o (a --preset first); bad values exit 2 naming the flag. */
+void cli_data_apply(const cli_data_flags *f, lb_data_opts *o);
+/* The data options recorded in a checkpoint (data, imbalance, order, val, test, channels,
+ * size, data seed), as defaults for o; exit 1 if one does not parse. */
+void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o);
+
+/* ---- output ---- */
+/* "libra-train 0.1.0 | seed 42 | threads 1 | <extra>" */
+void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra);
+
+/* Progress of a training run on stderr: on a terminal a one-line bar redrawn in place
+ * (at most ~10 times a second), otherwise a plain line every `every` steps; nothing
+ * when quiet. */
+typedef struct cli_progress {
+    int quiet, tty;
+    long every;
+    double last_draw;
+    int drawn;   /* a bar is on screen (needs a newline before other output) */
+} cli_progress;
+void cli_progress_init(cli_progress *p, int quiet, long every);
+void cli_progress_step(cli_progress *p, const lb_train_progress *t);
+/* Ends the bar's line and prints the epoch summary line. */
+void cli_progress_epoch(cli_progress *p, const lb_train_progress *t);
+void cli_progress_clear(cli_progress *p);
+
+/* ---- a small JSON writer into a growing buffer ---- */
+typedef struct cli_json {
+    char *p;
+    size_t n, cap;
+    int depth;
+    int count[32];   /* members written at each depth (for commas) */
+    int oom;
+} cli_json;
+void cli_json_init(cli_json *j);
+void cli_json_free(cli_json *j);
+/* key is NULL inside arrays. */
+void cli_json_begin_object(cli_json *j, const char *key);
+void cli_json_end_object(cli_json *j);
+void cli_json_begin_array(cli_json *j, const char *key);
+void cli_json_end_array(cli_json *j);
+void cli_json_string(cli_json *j, const char *key, const char *s);
+void cli_json_number(cli_json *j, const char *key, double v);   /* NaN/Inf -> null */
+void cli_json_int(cli_json *j, const char *key, long long v);
+/* Short arrays on one line. */
+void cli_json_ints(cli_json *j, const char *key, const int *v, int n);
+void cli_json_floats(cli_json *j, const char *key, const float *v, int n);
+/* The metrics of an evaluation: accuracy, balanced_accuracy, macro_f1, ..., per-class
+ * arrays and the confusion matrix (rows = true class). */
+void cli_json_metrics(cli_json *j, const lb_metrics *m, const char *const *class_names);
+
+#endif

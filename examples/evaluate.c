@@ -1,0 +1,169 @@
+/* libra-evaluate: loads a checkpoint, evaluates its model on the test (or validation)
+ * split of the data it was trained on (or of the data flags given) and prints the
+ * metrics as JSON. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "libra/train.h"
+
+static const char usage[] =
+    "Usage: libra-evaluate --model FILE [options] [data flags]\n"
+    "Evaluates a checkpoint written by libra-train --save and prints the metrics as JSON.\n"
+    "The data flags default to those the model was trained with.\n"
+    "\n"
+    "  --model FILE           the checkpoint (required)\n"
+    "  --split NAME           test (default) or val\n"
+    "  --batch N              evaluation batch size (default 256)\n"
+    "  --threads N            threads for the matrix products (default 1)\n"
+    "  --out FILE             also write the JSON to FILE (temporary file + rename)\n"
+    "  --help                 this text\n"
+    "\n"
+    "%s"
+    "\n"
+    "Exit status: 0 success, 1 runtime error (file, data, model/data mismatch), 2 bad flag or value.\n";
+
+enum { OPT_MODEL = 1, OPT_SPLIT, OPT_BATCH, OPT_THREADS, OPT_OUT };
+
+static const struct option longopts[] = {{"model", required_argument, 0, OPT_MODEL},
+                                         {"split", required_argument, 0, OPT_SPLIT},
+                                         {"batch", required_argument, 0, OPT_BATCH},
+                                         {"threads", required_argument, 0, OPT_THREADS},
+                                         {"out", required_argument, 0, OPT_OUT},
+                                         {"help", no_argument, 0, 'h'},
+                                         CLI_DATA_LONGOPTS,
+                                         {0, 0, 0, 0}};
+
+/* "0.286,0.1" -> up to max floats; returns how many were read. */
+static int parse_floats(const char *s, float *out, int max)
+{
+    int n = 0;
+    while (s && *s && n < max) {
+        char *end;
+        out[n++] = strtof(s, &end);
+        if (end == s) return 0;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argv[0]);
+    const char *model_path = NULL, *out = NULL;
+    int val = 0, batch = 256, threads = 1, c;
+    cli_data_flags df = {0};
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': printf(usage, cli_data_help); return 0;
+        case OPT_MODEL: model_path = optarg; break;
+        case OPT_SPLIT:
+            if (!strcmp(optarg, "test")) val = 0;
+            else if (!strcmp(optarg, "val")) val = 1;
+            else cli_usage_error("--split: '%s' is not test or val", optarg);
+            break;
+        case OPT_BATCH: batch = (int)cli_long("batch", optarg, 1, 65536); break;
+        case OPT_THREADS: threads = (int)cli_long("threads", optarg, 1, 256); break;
+        case OPT_OUT: out = optarg; break;
+        default:
+            if (!cli_data_flag(&df, c, optarg)) cli_bad_option();
+        }
+    }
+    if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!model_path) cli_usage_error("--model FILE is required");
+    lb_set_threads(threads);
+
+    lb_checkpoint ck;
+    if (lb_checkpoint_load(model_path, &ck) != LB_OK) cli_fatal("--model: %s", lb_last_error());
+    lb_data_opts dopts;
+    lb_data_opts_init(&dopts);
+    cli_data_from_checkpoint(&ck, &dopts);
+    cli_data_apply(&df, &dopts);
+
+    lb_model *m = lb_checkpoint_model(&ck);
+    if (!m) cli_fatal("--model %s: %s", model_path, lb_last_error());
+    lb_data *d;
+    if (lb_data_open(&dopts, &d) != LB_OK) cli_fatal("data: %s", lb_last_error());
+    const lb_split *sp = &d->split;
+    const lb_dataset *ds = val ? d->train : d->test;
+    if (ds->c != m->in_c || ds->h != m->in_h || ds->w != m->in_w)
+        cli_fatal("the data's images are %dx%dx%d but the model takes %dx%dx%d (see --channels and --size)", ds->c,
+                  ds->h, ds->w, m->in_c, m->in_h, m->in_w);
+    int C = sp->n_classes;
+    if (C != lb_model_n_outputs(m))
+        cli_fatal("the data has %d classes but the model has %d outputs", C, lb_model_n_outputs(m));
+    int n = val ? sp->n_val : sp->n_test;
+    if (n == 0) cli_fatal("the %s split is empty%s", val ? "validation" : "test", val ? " (see --val-fraction)" : "");
+
+    /* normalise as in training: the statistics stored in the checkpoint */
+    float mean[3], std[3];
+    if (parse_floats(lb_checkpoint_get(&ck, "norm_mean"), mean, 3) != ds->c ||
+        parse_floats(lb_checkpoint_get(&ck, "norm_std"), std, 3) != ds->c) {
+        memcpy(mean, d->mean, sizeof mean);
+        memcpy(std, d->std, sizeof std);
+    }
+    int64_t *counts = calloc((size_t)C, sizeof *counts);
+    int *train_counts = calloc((size_t)C, sizeof *train_counts);
+    float *logits = malloc((size_t)n * C * sizeof(float)), *probs = malloc((size_t)n * C * sizeof(float));
+    if (!counts || !train_counts || !logits || !probs) cli_fatal("out of memory");
+    /* the model's training counts (for minority recall and shot groups) */
+    const char *tc = lb_checkpoint_get(&ck, "train_counts");
+    for (int k = 0; k < C; k++) {
+        train_counts[k] = sp->train_counts[k];
+        if (tc) {
+            train_counts[k] = (int)strtol(tc, (char **)&tc, 10);
+            if (*tc == ',') tc++;
+        }
+        counts[k] = train_counts[k];
+    }
+
+    double t0 = lb_now();
+    lb_batcher *b = lb_batcher_create(ds, batch, mean, std, NULL);
+    lb_graph *g = lb_graph_new();
+    if (!b || !g) cli_fatal("out of memory");
+    if (lb_predict(m, g, b, val ? sp->val_idx : sp->test_idx, n, logits) != LB_OK) cli_fatal_lib("evaluation");
+    double secs = lb_now() - t0;
+    const int *y = val ? sp->val_y : sp->test_y;
+    lb_metrics mt;
+    if (lb_softmax_rows(logits, (size_t)n, C, probs) != LB_OK ||
+        lb_metrics_from_scores(&mt, probs, y, (size_t)n, C, counts, NULL) != LB_OK)
+        cli_fatal_lib("metrics");
+
+    cli_json j;
+    cli_json_init(&j);
+    cli_json_begin_object(&j, NULL);
+    cli_json_string(&j, "program", "libra-evaluate");
+    cli_json_string(&j, "version", lb_version());
+    cli_json_string(&j, "model", model_path);
+    cli_json_string(&j, "arch", m->arch);
+    cli_json_int(&j, "steps", ck.step);
+    const char *seed = lb_checkpoint_get(&ck, "seed");
+    cli_json_int(&j, "seed", seed ? strtoll(seed, NULL, 10) : -1);
+    cli_json_string(&j, "loss", lb_checkpoint_get(&ck, "loss"));
+    cli_json_string(&j, "sampler", lb_checkpoint_get(&ck, "sampler"));
+    cli_json_string(&j, "data", dopts.data ? dopts.data : "fmnist");
+    cli_json_string(&j, "imbalance", dopts.imbalance ? dopts.imbalance : "none");
+    cli_json_string(&j, "split", val ? "val" : "test");
+    cli_json_ints(&j, "train_counts", train_counts, C);
+    cli_json_number(&j, "eval_seconds", secs);
+    cli_json_number(&j, "images_per_second", secs > 0 ? n / secs : 0);
+    cli_json_metrics(&j, &mt, (const char *const *)sp->class_names);
+    cli_json_end_object(&j);
+    if (j.oom) cli_fatal("out of memory");
+    fwrite(j.p, 1, j.n, stdout);
+    if (out && lb_write_file_atomic(out, j.p, j.n) != LB_OK) cli_fatal_lib("--out");
+
+    cli_json_free(&j);
+    lb_metrics_free(&mt);
+    lb_graph_free(g);
+    lb_batcher_free(b);
+    free(counts);
+    free(train_counts);
+    free(logits);
+    free(probs);
+    lb_data_free(d);
+    lb_model_free(m);
+    lb_data_opts_free(&dopts);
+    lb_checkpoint_free(&ck);
+    return 0;
+}

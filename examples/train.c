@@ -1,0 +1,405 @@
+/* libra-train: trains a model (by default the reference CNN on Fashion-MNIST), printing
+ * the model summary, the progress and the test metrics; optionally saves / resumes a
+ * checkpoint and writes metrics.json + loss.csv. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/cli.h"
+#include "libra/losses.h"
+#include "libra/train.h"
+
+static const char usage[] =
+    "Usage: libra-train [options]\n"
+    "Trains a model on an image dataset and reports its test metrics.\n"
+    "\n"
+    "Training:\n"
+    "  --epochs N             epochs to train (default 3)\n"
+    "  --steps N              a fixed step budget instead of epochs (with --resume: the total)\n"
+    "  --batch N              batch size (default 64)\n"
+    "  --optimizer NAME       sgd, adam (default) or adamw\n"
+    "  --lr X                 learning rate (default: sgd 0.01, adam/adamw 0.001)\n"
+    "  --momentum X           sgd momentum (default 0.9)\n"
+    "  --nesterov             sgd with Nesterov momentum\n"
+    "  --weight-decay X       L2 (sgd, adam) or decoupled (adamw, default 0.01) weight decay\n"
+    "  --clip X               clip the gradient to this global norm (default off)\n"
+    "  --schedule SPEC        constant (default), step[:every=N,gamma=G], cosine[:min=LR], each with ,warmup=N\n"
+    "  --loss SPEC            loss (default ce); e.g. wce:weights=inverse, focal:gamma=2\n"
+    "  --sampler SPEC         shuffle (default), undersample, oversample, balanced, sqrt, progressive\n"
+    "  --crop-pad N           augmentation: random crop with N pixels of padding (default 0 = off)\n"
+    "  --hflip                augmentation: random horizontal flip\n"
+    "  --seed N               seed of initialisation, dropout, sampling and augmentation (default 1)\n"
+    "  --threads N            threads for the matrix products (default 1)\n"
+    "Model:\n"
+    "  --arch SPEC            smallcnn[:bn,dropout=P,c1=32,c2=64,fc=128] (default smallcnn), mlp[:hidden=N], linear\n"
+    "  --init NAME            default (PyTorch's), kaiming-normal, kaiming-uniform, xavier-normal, xavier-uniform\n"
+    "  --prior-bias           set the last layer's bias to log(class prior)\n"
+    "Evaluation and files:\n"
+    "  --monitor WHERE        evaluate at each epoch end on: val (default when --val-fraction > 0), test, none\n"
+    "  --eval-batch N         batch size of evaluation (default 256)\n"
+    "  --save FILE            write a checkpoint at the end (and every --save-every steps)\n"
+    "  --save-every N         also write the checkpoint every N steps\n"
+    "  --resume FILE          continue a checkpoint; its settings are the defaults\n"
+    "  --out DIR              write DIR/metrics.json and DIR/loss.csv\n"
+    "  --log-every N          steps per loss-curve point (default 10)\n"
+    "  --progress-every N     steps per progress line when stderr is not a terminal (default 100)\n"
+    "  --quiet                no header, summary or progress: only the final result line\n"
+    "  --help                 this text\n"
+    "\n"
+    "%s"
+    "\n"
+    "Exit status: 0 success, 1 runtime error (data, file, numeric), 2 bad flag or value.\n"
+    "Ctrl-C stops after the current step, saves the checkpoint (if --save) and evaluates.\n";
+
+enum {
+    OPT_EPOCHS = 1, OPT_STEPS, OPT_BATCH, OPT_OPTIM, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_WD, OPT_CLIP,
+    OPT_SCHEDULE, OPT_LOSS, OPT_SAMPLER, OPT_CROP, OPT_HFLIP, OPT_SEED, OPT_THREADS, OPT_ARCH, OPT_INIT,
+    OPT_PRIOR, OPT_MONITOR, OPT_EVAL_BATCH, OPT_SAVE, OPT_SAVE_EVERY, OPT_RESUME, OPT_OUT, OPT_LOG_EVERY,
+    OPT_PROGRESS_EVERY, OPT_QUIET
+};
+
+static const struct option longopts[] = {
+    {"epochs", required_argument, 0, OPT_EPOCHS},
+    {"steps", required_argument, 0, OPT_STEPS},
+    {"batch", required_argument, 0, OPT_BATCH},
+    {"optimizer", required_argument, 0, OPT_OPTIM},
+    {"lr", required_argument, 0, OPT_LR},
+    {"momentum", required_argument, 0, OPT_MOMENTUM},
+    {"nesterov", no_argument, 0, OPT_NESTEROV},
+    {"weight-decay", required_argument, 0, OPT_WD},
+    {"clip", required_argument, 0, OPT_CLIP},
+    {"schedule", required_argument, 0, OPT_SCHEDULE},
+    {"loss", required_argument, 0, OPT_LOSS},
+    {"sampler", required_argument, 0, OPT_SAMPLER},
+    {"crop-pad", required_argument, 0, OPT_CROP},
+    {"hflip", no_argument, 0, OPT_HFLIP},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"threads", required_argument, 0, OPT_THREADS},
+    {"arch", required_argument, 0, OPT_ARCH},
+    {"init", required_argument, 0, OPT_INIT},
+    {"prior-bias", no_argument, 0, OPT_PRIOR},
+    {"monitor", required_argument, 0, OPT_MONITOR},
+    {"eval-batch", required_argument, 0, OPT_EVAL_BATCH},
+    {"save", required_argument, 0, OPT_SAVE},
+    {"save-every", required_argument, 0, OPT_SAVE_EVERY},
+    {"resume", required_argument, 0, OPT_RESUME},
+    {"out", required_argument, 0, OPT_OUT},
+    {"log-every", required_argument, 0, OPT_LOG_EVERY},
+    {"progress-every", required_argument, 0, OPT_PROGRESS_EVERY},
+    {"quiet", no_argument, 0, OPT_QUIET},
+    {"help", no_argument, 0, 'h'},
+    CLI_DATA_LONGOPTS,
+    {0, 0, 0, 0}};
+
+/* ---------------------------------------------------------------- hooks */
+
+static volatile sig_atomic_t stop_requested;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct {
+    cli_progress bar;
+    int quiet;
+} ui;
+
+static void hook_start(void *ctx, const lb_model *m, const lb_data *d, const lb_train_progress *p)
+{
+    ui *u = ctx;
+    if (u->quiet) return;
+    const lb_split *sp = &d->split;
+    int n = lb_model_summary(m, NULL, 0);
+    char *s = malloc((size_t)n + 1);
+    if (s) {
+        lb_model_summary(m, s, (size_t)n + 1);
+        printf("model %s\n%s", m->arch, s);
+        free(s);
+    }
+    printf("data: %d classes; train %d, val %d, test %d images of %dx%dx%d\n", sp->n_classes, sp->n_train, sp->n_val,
+           sp->n_test, d->train->c, d->train->h, d->train->w);
+    printf("train counts:");
+    for (int k = 0; k < sp->n_classes; k++) printf(" %d", sp->train_counts[k]);
+    printf("\n%ld steps per epoch, %ld steps in total", p->steps_per_epoch, p->total_steps);
+    if (p->start_step) printf(", resuming at step %ld", p->start_step);
+    printf("\n");
+    fflush(stdout);
+}
+
+static int hook_step(void *ctx, const lb_train_progress *p)
+{
+    ui *u = ctx;
+    cli_progress_step(&u->bar, p);
+    return stop_requested;
+}
+
+static int hook_epoch(void *ctx, const lb_train_progress *p)
+{
+    ui *u = ctx;
+    cli_progress_epoch(&u->bar, p);
+    return stop_requested;
+}
+
+/* ---------------------------------------------------------------- output files */
+
+static void write_or_die(const char *path, const char *text, size_t n)
+{
+    if (lb_write_file_atomic(path, text, n) != LB_OK) cli_fatal_lib(NULL);
+}
+
+static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data_opts *dopts, const lb_train_result *r,
+                          const lb_data *d, const char *loss_spec)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) cli_fatal("--out %s: cannot create the directory: %s", dir, strerror(errno));
+    size_t plen = strlen(dir) + 32;
+    char *path = malloc(plen);
+    if (!path) cli_fatal("out of memory");
+
+    cli_json j;
+    cli_json_init(&j);
+    cli_json_begin_object(&j, NULL);
+    cli_json_string(&j, "program", "libra-train");
+    cli_json_string(&j, "version", lb_version());
+    cli_json_int(&j, "seed", (long long)r->seed);
+    cli_json_int(&j, "steps", r->steps);
+    cli_json_int(&j, "epochs", r->epochs);
+    cli_json_int(&j, "stopped_early", r->stopped);
+    cli_json_number(&j, "wall_seconds", r->wall_seconds);
+    cli_json_number(&j, "train_seconds", r->train_seconds);
+    cli_json_number(&j, "images_per_second", r->images_per_second);
+    cli_json_number(&j, "final_loss", r->final_loss);
+    cli_json_int(&j, "threads", lb_get_threads());
+    cli_json_begin_object(&j, "config");
+    cli_json_string(&j, "arch", o->arch);
+    cli_json_string(&j, "init", o->init);
+    cli_json_string(&j, "optimizer", o->optimizer);
+    cli_json_number(&j, "lr", o->lr);
+    cli_json_int(&j, "batch", o->batch);
+    cli_json_string(&j, "schedule", o->schedule);
+    cli_json_string(&j, "loss", loss_spec);
+    cli_json_string(&j, "sampler", o->sampler);
+    cli_json_string(&j, "data", dopts->data ? dopts->data : "fmnist");
+    cli_json_string(&j, "imbalance", dopts->imbalance ? dopts->imbalance : "none");
+    cli_json_number(&j, "val_fraction", dopts->val_frac);
+    cli_json_int(&j, "data_seed", (long long)dopts->seed);
+    cli_json_end_object(&j);
+    const lb_split *sp = &d->split;
+    cli_json_ints(&j, "train_counts", sp->train_counts, sp->n_classes);
+    cli_json_floats(&j, "epoch_accuracy", r->epoch_acc, r->n_epoch_evals);
+    cli_json_floats(&j, "epoch_balanced_accuracy", r->epoch_bacc, r->n_epoch_evals);
+    cli_json_metrics(&j, &r->test, (const char *const *)sp->class_names);
+    cli_json_end_object(&j);
+    if (j.oom) cli_fatal("out of memory");
+    snprintf(path, plen, "%s/metrics.json", dir);
+    write_or_die(path, j.p, j.n);
+    cli_json_free(&j);
+
+    size_t cap = 32 + (size_t)r->n_curve * 40;
+    char *csv = malloc(cap);
+    if (!csv) cli_fatal("out of memory");
+    size_t n = (size_t)snprintf(csv, cap, "step,loss\n");
+    for (long i = 0; i < r->n_curve; i++) n += (size_t)snprintf(csv + n, cap - n, "%ld,%.9g\n", r->curve_step[i], r->curve_loss[i]);
+    snprintf(path, plen, "%s/loss.csv", dir);
+    write_or_die(path, csv, n);
+    free(csv);
+    free(path);
+}
+
+/* ---------------------------------------------------------------- main */
+
+/* Settings of the checkpoint become the defaults of a resumed run. */
+static void defaults_from_checkpoint(const lb_checkpoint *ck, lb_train_opts *o, lb_data_opts *dopts)
+{
+    const char *v;
+    if ((v = lb_checkpoint_get(ck, "arch"))) o->arch = v;
+    if ((v = lb_checkpoint_get(ck, "init"))) o->init = v;
+    if ((v = lb_checkpoint_get(ck, "prior_bias"))) o->prior_bias = atoi(v);
+    if ((v = lb_checkpoint_get(ck, "optimizer"))) o->optimizer = v;
+    if ((v = lb_checkpoint_get(ck, "lr"))) o->lr = atof(v);
+    if ((v = lb_checkpoint_get(ck, "momentum"))) o->momentum = atof(v);
+    if ((v = lb_checkpoint_get(ck, "nesterov"))) o->nesterov = atoi(v);
+    if ((v = lb_checkpoint_get(ck, "weight_decay"))) o->weight_decay = atof(v);
+    if ((v = lb_checkpoint_get(ck, "clip_norm"))) o->clip_norm = atof(v);
+    if ((v = lb_checkpoint_get(ck, "schedule"))) o->schedule = v;
+    if ((v = lb_checkpoint_get(ck, "batch"))) o->batch = atoi(v);
+    if ((v = lb_checkpoint_get(ck, "loss"))) o->loss = v;
+    if ((v = lb_checkpoint_get(ck, "sampler"))) o->sampler = v;
+    if ((v = lb_checkpoint_get(ck, "augment"))) sscanf(v, "crop_pad=%d,hflip=%d", &o->augment.crop_pad, &o->augment.hflip);
+    if ((v = lb_checkpoint_get(ck, "seed"))) o->seed = strtoull(v, NULL, 10);
+    cli_data_from_checkpoint(ck, dopts);
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argv[0]);
+    int codes[256];
+    const char *args[256];
+    int n_flags = 0, c;
+    const char *resume = NULL;
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == '?' || c == ':') cli_bad_option();
+        if (c == 'h') {
+            printf(usage, cli_data_help);
+            return 0;
+        }
+        if (n_flags == 256) cli_usage_error("too many flags");
+        codes[n_flags] = c;
+        args[n_flags++] = optarg;
+        if (c == OPT_RESUME) resume = optarg;
+    }
+    if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
+
+    lb_train_opts o;
+    lb_train_opts_init(&o);
+    o.threads = 1;
+    lb_data_opts dopts;
+    lb_data_opts_init(&dopts);
+    lb_checkpoint ck;
+    lb_checkpoint_init(&ck);
+    if (resume) {
+        if (lb_checkpoint_load(resume, &ck) != LB_OK) cli_fatal("--resume: %s", lb_last_error());
+        defaults_from_checkpoint(&ck, &o, &dopts);
+    }
+    int quiet = 0, monitor_set = 0, epochs_set = 0;
+    long progress_every = 100;
+    const char *out = NULL;
+    cli_data_flags df = {0};
+    for (int i = 0; i < n_flags; i++) {
+        const char *a = args[i];
+        switch (codes[i]) {
+        case OPT_EPOCHS: o.epochs = (int)cli_long("epochs", a, 1, 100000); epochs_set = 1; break;
+        case OPT_STEPS: o.steps = cli_long("steps", a, 1, 1000000000L); break;
+        case OPT_BATCH: o.batch = (int)cli_long("batch", a, 1, 65536); break;
+        case OPT_OPTIM: {
+            lb_optim_kind k;
+            if (lb_optim_kind_parse(a, &k) != LB_OK) cli_usage_error("--optimizer: %s", lb_last_error());
+            o.optimizer = a;
+            break;
+        }
+        case OPT_LR: o.lr = cli_double("lr", a, 0.0, 100.0); break;
+        case OPT_MOMENTUM: o.momentum = cli_double("momentum", a, 0.0, 0.999999); break;
+        case OPT_NESTEROV: o.nesterov = 1; break;
+        case OPT_WD: o.weight_decay = cli_double("weight-decay", a, 0.0, 10.0); break;
+        case OPT_CLIP: o.clip_norm = cli_double("clip", a, 0.0, 1e9); break;
+        case OPT_SCHEDULE: {
+            lb_schedule s;
+            if (lb_schedule_parse(a, 1.0, 1000, &s) != LB_OK) cli_usage_error("--schedule: %s", lb_last_error());
+            o.schedule = a;
+            break;
+        }
+        case OPT_LOSS: o.loss = a; break;
+        case OPT_SAMPLER: o.sampler = a; break;
+        case OPT_CROP: o.augment.crop_pad = (int)cli_long("crop-pad", a, 0, 64); break;
+        case OPT_HFLIP: o.augment.hflip = 1; break;
+        case OPT_SEED: o.seed = cli_u64("seed", a); break;
+        case OPT_THREADS: o.threads = (int)cli_long("threads", a, 1, 256); break;
+        case OPT_ARCH: o.arch = a; break;
+        case OPT_INIT: {
+            lb_init_kind k;
+            if (lb_init_parse(a, &k) != LB_OK) cli_usage_error("--init: %s", lb_last_error());
+            o.init = a;
+            break;
+        }
+        case OPT_PRIOR: o.prior_bias = 1; break;
+        case OPT_MONITOR:
+            monitor_set = 1;
+            if (!strcmp(a, "none")) o.monitor = LB_MONITOR_NONE;
+            else if (!strcmp(a, "val")) o.monitor = LB_MONITOR_VAL;
+            else if (!strcmp(a, "test")) o.monitor = LB_MONITOR_TEST;
+            else cli_usage_error("--monitor: '%s' is not one of val, test, none", a);
+            break;
+        case OPT_EVAL_BATCH: o.eval_batch = (int)cli_long("eval-batch", a, 1, 65536); break;
+        case OPT_SAVE: o.save = a; break;
+        case OPT_SAVE_EVERY: o.save_every = cli_long("save-every", a, 1, 1000000000L); break;
+        case OPT_RESUME: o.resume = a; break;
+        case OPT_OUT: out = a; break;
+        case OPT_LOG_EVERY: o.log_every = cli_long("log-every", a, 1, 1000000000L); break;
+        case OPT_PROGRESS_EVERY: progress_every = cli_long("progress-every", a, 1, 1000000000L); break;
+        case OPT_QUIET: quiet = 1; break;
+        default:
+            if (!cli_data_flag(&df, codes[i], a)) cli_usage_error("internal: unhandled flag %d", codes[i]);
+        }
+    }
+    if (o.steps > 0 && epochs_set) cli_usage_error("--epochs and --steps: give one budget, not both");
+    if (o.save_every && !o.save) cli_usage_error("--save-every needs --save FILE");
+    cli_data_apply(&df, &dopts);
+    if (!monitor_set) o.monitor = dopts.val_frac > 0 ? LB_MONITOR_VAL : LB_MONITOR_TEST;
+    if (o.threads > 0) lb_set_threads(o.threads);
+
+    /* Loss specs are checked before the data is loaded (class counts are not needed to
+     * parse one), so a typo fails at once with exit 2. */
+    {
+        lb_spec *s = lb_spec_parse(o.loss);
+        if (!s) cli_usage_error("--loss: %s", lb_last_error());
+        if (!lb_loss_find(lb_spec_name(s))) cli_usage_error("--loss: unknown loss '%s'", lb_spec_name(s));
+        lb_spec_free(s);
+    }
+
+    if (o.lr < 0) {
+        /* resolve the optimizer's default now, so the header and metrics.json show it */
+        lb_optim_kind k;
+        lb_optim_kind_parse(o.optimizer, &k);
+        o.lr = lb_optim_defaults(k).lr;
+    }
+    if (!quiet) {
+        char extra[512];
+        snprintf(extra, sizeof extra, "data %s | imbalance %s | loss %s | sampler %s | %s lr %g | batch %d",
+                 dopts.data ? dopts.data : "fmnist", dopts.imbalance ? dopts.imbalance : "none", o.loss, o.sampler,
+                 o.optimizer, o.lr, o.batch);
+        cli_print_header(stdout, o.seed, o.threads, extra);
+        fflush(stdout);
+    }
+
+    lb_data *data = NULL;
+    int drc = lb_data_open(&dopts, &data);
+    /* a spec the data module refuses (LB_EINVAL) is a bad flag value; files are runtime errors */
+    if (drc == LB_EINVAL) cli_usage_error("data: %s", lb_last_error());
+    if (drc != LB_OK) cli_fatal("data: %s", lb_last_error());
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the program at once */
+    sigaction(SIGINT, &sa, NULL);
+
+    ui u;
+    u.quiet = quiet;
+    cli_progress_init(&u.bar, quiet, progress_every);
+    lb_train_hooks hooks = {&u, hook_start, hook_step, hook_epoch, NULL};
+    lb_train_result r;
+    int rc = lb_train_run(&o, &dopts, data, &hooks, &r);
+    cli_progress_clear(&u.bar);
+    if (rc != LB_OK) {
+        /* option values only the library can check (arch, loss parameters, sampler,
+         * schedule) are usage errors; the rest are runtime errors */
+        fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
+        return rc == LB_EINVAL && !o.resume ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
+    }
+
+    const lb_metrics *m = &r.test;
+    if (!quiet && r.n_test > 0) {
+        printf("per-class recall:\n");
+        for (int k = 0; k < m->n_classes; k++)
+            printf("  %-16s %6d train  recall %.4f\n", data->split.class_names[k], data->split.train_counts[k], m->recall[k]);
+    }
+    printf("test accuracy %.4f | balanced accuracy %.4f | macro F1 %.4f | %ld steps%s in %.1f s (%.0f img/s)\n",
+           m->accuracy, m->balanced_accuracy, m->macro_f1, r.steps, r.stopped ? " (stopped early)" : "",
+           r.wall_seconds, r.images_per_second);
+    if (o.save && !quiet) printf("checkpoint: %s\n", o.save);
+    if (out) {
+        lb_loss *l = lb_loss_create(o.loss, data->split.n_classes, data->split.train_counts);
+        write_outputs(out, &o, &dopts, &r, data, l ? lb_loss_spec(l) : o.loss);
+        lb_loss_free(l);
+        if (!quiet) printf("results: %s/metrics.json, %s/loss.csv\n", out, out);
+    }
+    lb_train_result_free(&r);
+    lb_data_free(data);
+    lb_data_opts_free(&dopts);
+    lb_checkpoint_free(&ck);
+    return 0;
+}

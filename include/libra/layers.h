@@ -1,0 +1,135 @@
+/* libra layers: a sequential model of parameterised layers (conv2d, dense, batchnorm2d,
+ * dropout) and parameter-free ones (relu, pooling, flatten), with initialisation, a
+ * Keras-like summary, and the reference network `smallcnn` built by name.
+ *
+ * All parameters live in one flat lb_params buffer (values + gradients); the batchnorm
+ * running statistics, which are state but not parameters, live in a second flat buffer
+ * (model->state), so a checkpoint is two arrays.
+ *
+ *   lb_model *m = lb_model_build("smallcnn:bn", 1, 28, 28, 10);
+ *   lb_rng r; lb_rng_seed(&r, 42);
+ *   lb_model_init(m, LB_INIT_DEFAULT, &r);
+ *   lb_node *logits = lb_model_forward(m, g, x);   // x: [N, 1, 28, 28] -> [N, 10]
+ */
+#ifndef LIBRA_LAYERS_H
+#define LIBRA_LAYERS_H
+
+#include "libra/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    LB_LAYER_CONV2D = 0,
+    LB_LAYER_DENSE,
+    LB_LAYER_BATCHNORM2D,   /* per channel of [C,H,W], or per feature of [F] */
+    LB_LAYER_DROPOUT,
+    LB_LAYER_RELU,
+    LB_LAYER_MAXPOOL2D,
+    LB_LAYER_AVGPOOL2D,
+    LB_LAYER_GLOBAL_AVGPOOL,
+    LB_LAYER_FLATTEN
+} lb_layer_kind;
+
+/* Shapes are per sample (no batch dimension): [C, H, W] (ndim 3) or [F] (ndim 1). */
+typedef struct lb_layer {
+    lb_layer_kind kind;
+    char name[32];            /* "conv2d_1", "dense_2", ... */
+    int in_ndim, in_shape[3];
+    int out_ndim, out_shape[3];
+    int k, stride, pad;       /* conv2d, pooling */
+    float p;                  /* dropout probability */
+    float momentum, eps;      /* batchnorm (PyTorch's 0.1 and 1e-5) */
+    int w, b;                 /* parameter indices in model->params (-1: none) */
+    size_t state_offset;      /* batchnorm: running mean at state + offset, var after it */
+} lb_layer;
+
+typedef struct lb_model {
+    int in_c, in_h, in_w;     /* input per sample */
+    int n_layers, cap_layers;
+    lb_layer *layers;
+    lb_params *params;
+    float *state;             /* non-trainable buffers (batchnorm running statistics) */
+    size_t state_size;
+    int training;             /* 1 (default): dropout on, batchnorm on batch statistics */
+    lb_rng rng;               /* dropout's RNG (part of a checkpoint) */
+    char arch[160];           /* canonical spec it was built from; "" when built by hand */
+} lb_model;
+
+/* ---- building by hand ---- */
+/* An empty model for inputs of c x h x w. */
+lb_model *lb_model_new(int c, int h, int w);
+void lb_model_free(lb_model *m);
+/* Each add checks the layer against the current output shape and returns LB_OK or an
+ * error naming the layer and both shapes. Parameters are registered at once (values 0
+ * until lb_model_init). */
+int lb_model_add_conv2d(lb_model *m, int out_channels, int k, int stride, int pad, int bias);
+int lb_model_add_dense(lb_model *m, int units, int bias);   /* input [F]: flatten first */
+int lb_model_add_batchnorm2d(lb_model *m);
+int lb_model_add_dropout(lb_model *m, float p);
+int lb_model_add_relu(lb_model *m);
+int lb_model_add_maxpool2d(lb_model *m, int k, int stride);
+int lb_model_add_avgpool2d(lb_model *m, int k, int stride);
+int lb_model_add_global_avgpool(lb_model *m);
+int lb_model_add_flatten(lb_model *m);
+
+/* ---- building by name ---- */
+/* Architectures (options after ':', comma-separated, in any order):
+ *   smallcnn[:bn][,dropout=P][,c1=32][,c2=64][,fc=128]
+ *     conv(c->c1, 3x3, pad 1) [+BN] + ReLU + maxpool 2 -> conv(c1->c2, 3x3, pad 1) [+BN]
+ *     + ReLU + maxpool 2 -> flatten -> dense(c2*(h/4)*(w/4) -> fc) + ReLU [+ dropout P]
+ *     -> dense(fc -> n_classes). With bn the convolutions have no bias (BN's beta is one).
+ *   mlp[:hidden=128][,dropout=P]   flatten -> dense(hidden) + ReLU [+ dropout] -> dense(C)
+ *   linear                          flatten -> dense(C) (multinomial logistic regression)
+ * m->arch gets the canonical spec (every option spelled out), which checkpoints compare. */
+lb_model *lb_model_build(const char *arch, int c, int h, int w, int n_classes);
+
+/* ---- use ---- */
+/* 1: training (dropout active, batchnorm uses and updates batch statistics); 0: eval. */
+void lb_model_set_training(lb_model *m, int training);
+/* Records the forward pass of x [N, in_c, in_h, in_w] on g (in the model's mode, which
+ * is also set on g) and returns the output node ([N, F] for a classifier). */
+lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x);
+size_t lb_model_n_params(const lb_model *m);
+/* Output features per sample (the last layer's output size). */
+int lb_model_n_outputs(const lb_model *m);
+/* One line per layer (name, output shape with N for the batch, parameter count), then the
+ * totals, like Keras' model.summary(). Writes at most size bytes (NUL-terminated) and
+ * returns the full length, as snprintf. */
+int lb_model_summary(const lb_model *m, char *buf, size_t size);
+/* "conv2d_1.weight:32x1x3x3;conv2d_1.bias:32;..." : the parameter layout, which a
+ * checkpoint must match. Same contract as lb_model_summary. */
+int lb_model_layout(const lb_model *m, char *buf, size_t size);
+
+/* ---- initialisation (explicit RNG; same seed, same weights) ---- */
+typedef enum {
+    /* PyTorch's default for Conv2d/Linear: weight ~ U(+-1/sqrt(fan_in)) (kaiming_uniform_
+     * with a = sqrt(5)), bias ~ U(+-1/sqrt(fan_in)). */
+    LB_INIT_DEFAULT = 0,
+    LB_INIT_KAIMING_NORMAL,   /* N(0, 2/fan_in), bias 0 (He et al., ReLU gain) */
+    LB_INIT_KAIMING_UNIFORM,  /* U(+-sqrt(6/fan_in)), bias 0 */
+    LB_INIT_XAVIER_NORMAL,    /* N(0, 2/(fan_in+fan_out)), bias 0 (Glorot & Bengio) */
+    LB_INIT_XAVIER_UNIFORM    /* U(+-sqrt(6/(fan_in+fan_out))), bias 0 */
+} lb_init_kind;
+
+/* "default"/"pytorch", "kaiming-normal", "kaiming-uniform", "xavier-normal",
+ * "xavier-uniform" (underscores accepted too). */
+int lb_init_parse(const char *name, lb_init_kind *out);
+const char *lb_init_name(lb_init_kind kind);
+/* Initialises every parameter, layer by layer in order (fan_in of a conv is C*k*k, of a
+ * dense layer its inputs); batchnorm: gamma 1, beta 0, running mean 0, running var 1. */
+void lb_model_init(lb_model *m, lb_init_kind kind, lb_rng *rng);
+
+typedef enum {
+    LB_PRIOR_SOFTMAX = 0,  /* b_c = log(pi_c): softmax of the initial logits is the prior */
+    LB_PRIOR_SIGMOID = 1   /* b_c = -log((1 - pi_c)/pi_c) (Lin et al., focal loss paper) */
+} lb_prior_mode;
+/* Sets the bias of the last dense layer from class priors pi_c = counts_c / sum (every
+ * count > 0, n must equal the layer's outputs). */
+int lb_model_prior_bias(lb_model *m, const int *class_counts, int n, lb_prior_mode mode);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,212 @@
+/* libra train: the training step, evaluation, checkpoints, and a whole training run as a
+ * plain-data job (options in, result out).
+ *
+ * Three levels, each usable alone:
+ *   lb_trainer_step   one step on a batch you provide (zero grads, forward, loss, backward,
+ *                     optimizer step); allocates nothing once the graph's arena is warm.
+ *   lb_predict        logits of a list of images, batched, eval mode, no gradient.
+ *   lb_train_run      the job: data -> split -> sampler -> model -> loss -> loop ->
+ *                     test metrics, with hooks for progress, epoch-end validation and
+ *                     checkpoints. The study runner runs many of these.
+ *
+ * Nothing here prints: progress reaches the caller through hooks. */
+#ifndef LIBRA_TRAIN_H
+#define LIBRA_TRAIN_H
+
+#include "libra/data.h"
+#include "libra/layers.h"
+#include "libra/metrics.h"
+#include "libra/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================== the step */
+
+/* The loss as a callback: a scalar node from logits [N, C] and targets [N]. step and
+ * total_steps let a loss change with training (e.g. deferred re-weighting). lb_train_run
+ * uses the losses module's lb_loss_forward, which has this shape with ctx = the lb_loss. */
+typedef lb_node *(*lb_loss_fn)(void *ctx, lb_graph *g, lb_node *logits, const int *targets, long step,
+                              long total_steps);
+
+typedef struct lb_trainer {
+    lb_model *model;        /* borrowed */
+    lb_optim *optim;        /* owned */
+    lb_schedule schedule;   /* lr as a function of optim->step */
+    lb_loss_fn loss_fn;
+    void *loss_ctx;
+    lb_graph *graph;        /* owned, reused by every step */
+    long total_steps;       /* the run's budget, passed to the loss */
+    float loss;             /* loss of the last step */
+    double lr;              /* learning rate of the last step */
+} lb_trainer;
+
+/* sched NULL: constant at cfg->lr. */
+lb_trainer *lb_trainer_new(lb_model *m, const lb_optim_config *cfg, const lb_schedule *sched,
+                           lb_loss_fn loss_fn, void *loss_ctx, long total_steps);
+void lb_trainer_free(lb_trainer *t);
+/* One step on x [n, in_c, in_h, in_w] with targets y [n] (both read, not kept past the
+ * call): graph reset, forward in training mode, loss, zero grads, backward, optimizer step
+ * at lr = schedule(optim->step). A non-finite loss is LB_ENUMERIC and leaves the
+ * parameters and optimizer untouched (batchnorm's running statistics have moved). */
+int lb_trainer_step(lb_trainer *t, float *x, const int *y, int n);
+
+/* ======================================================================== evaluation */
+
+/* Logits of the images idx[0..n) of b->ds, in batches of b->max_batch, in evaluation mode
+ * with gradients off (g is reset before each batch; afterwards the model's mode is
+ * restored and g records gradients again). logits: n * lb_model_n_outputs(m) floats. */
+int lb_predict(lb_model *m, lb_graph *g, lb_batcher *b, const int *idx, int n, float *logits);
+
+/* ======================================================================== checkpoints */
+
+/* Everything needed to resume a run or rebuild its model. File format (docs/training.md):
+ * a 32-byte header (magic "LIBRACKP", version, payload size, CRC32 of the payload), then
+ * tagged little-endian sections. Strings describing the run are key/value pairs (meta). */
+typedef struct lb_checkpoint {
+    int n_meta, cap_meta;
+    char **meta_key, **meta_val;
+    size_t n_params;
+    float *params;          /* model->params->data */
+    size_t n_state;
+    float *state;           /* model->state (batchnorm running statistics) */
+    int has_optim;
+    int optim_kind;         /* lb_optim_kind */
+    int optim_k;            /* state floats per parameter: 0, 1 (m) or 2 (m, v) */
+    long optim_step;
+    float *optim_m, *optim_v;
+    long step;              /* training steps done */
+    lb_rng model_rng;       /* the model's dropout RNG */
+    lb_rng data_rng;        /* the run's augmentation RNG */
+    long n_curve;           /* the loss curve so far: (step, loss) pairs */
+    long *curve_step;
+    float *curve_loss;
+    double window_sum;      /* losses of the steps after the last curve point, */
+    long window_n;          /* so a resumed curve continues exactly */
+} lb_checkpoint;
+
+void lb_checkpoint_init(lb_checkpoint *c);
+void lb_checkpoint_free(lb_checkpoint *c);
+/* Sets (or replaces) a meta value; a value may not contain a NUL. */
+int lb_checkpoint_set(lb_checkpoint *c, const char *key, const char *value);
+/* The value of key, or NULL. */
+const char *lb_checkpoint_get(const lb_checkpoint *c, const char *key);
+/* Copies the model's parameters and buffers (and the optimizer's state if o is not NULL)
+ * into c, and records meta "arch", "input" (CxHxW), "n_outputs" and "layout". */
+int lb_checkpoint_capture(lb_checkpoint *c, const lb_model *m, const lb_optim *o, long step);
+/* Copies c back into the model (and optimizer, if both have one). Refuses, naming both
+ * values, a checkpoint of another architecture (arch, input, outputs or parameter layout)
+ * or of another optimizer kind. */
+int lb_checkpoint_restore(const lb_checkpoint *c, lb_model *m, lb_optim *o);
+/* A new model built from c's meta with c's parameters, in evaluation mode. */
+lb_model *lb_checkpoint_model(const lb_checkpoint *c);
+/* Writes c to path through a temporary file in the same directory (fsync, rename). */
+int lb_checkpoint_save(const char *path, const lb_checkpoint *c);
+/* Reads path into c (initialised here). Errors (LB_EIO, LB_EFORMAT) name the file and
+ * say what is wrong: not a checkpoint (magic), unsupported version, truncated, CRC
+ * mismatch, or a malformed section. */
+int lb_checkpoint_load(const char *path, lb_checkpoint *c);
+
+/* Writes n bytes to path atomically: a temporary file beside it, fsync, rename. */
+int lb_write_file_atomic(const char *path, const void *data, size_t n);
+
+/* ======================================================================== the job */
+
+typedef enum { LB_MONITOR_NONE = 0, LB_MONITOR_VAL, LB_MONITOR_TEST } lb_monitor;
+
+/* Options of one run. Strings are borrowed (not freed by libra); NULL means the default
+ * given in brackets. lb_train_opts_init sets every default. */
+typedef struct lb_train_opts {
+    const char *arch;        /* [smallcnn] lb_model_build spec */
+    const char *init;        /* [default] lb_init_parse name */
+    int prior_bias;          /* [0] set the last bias to log(prior) from the training counts */
+    const char *optimizer;   /* [adam] sgd | adam | adamw */
+    double lr;               /* [< 0: the optimizer's default] */
+    double momentum;         /* [0.9 for sgd when < 0] */
+    int nesterov;            /* [0] */
+    double weight_decay;     /* [< 0: the optimizer's default] */
+    double clip_norm;        /* [0 = off] */
+    const char *schedule;    /* [constant] lb_schedule_parse spec */
+    int batch;               /* [64] */
+    int epochs;              /* [3] used when steps == 0 */
+    long steps;              /* [0] total step budget; > 0 overrides epochs */
+    const char *loss;        /* [ce] losses module spec */
+    const char *sampler;     /* [shuffle] data module sampler spec */
+    lb_augment augment;      /* [off] */
+    uint64_t seed;           /* [1] init, dropout, sampling order, augmentation */
+    int threads;             /* [0 = leave as is] lb_set_threads */
+    int eval_batch;          /* [256] */
+    lb_monitor monitor;      /* [none] evaluate at each epoch end on val or test */
+    long log_every;          /* [10] a loss-curve point (mean of the window) every N steps */
+    const char *save;        /* [none] checkpoint written at the end (and every save_every) */
+    long save_every;         /* [0 = only at the end] */
+    const char *resume;      /* [none] checkpoint to continue; steps/epochs are the total */
+} lb_train_opts;
+
+void lb_train_opts_init(lb_train_opts *o);
+
+/* Passed to every hook. */
+typedef struct lb_train_progress {
+    long step;              /* steps done so far */
+    long total_steps;
+    long start_step;        /* > 0 when resumed */
+    int epoch;              /* 0-based epoch of the last step */
+    int epochs;             /* total epochs (the last may be partial under a step budget) */
+    long steps_per_epoch;
+    float loss;             /* of the last step */
+    double loss_avg;        /* mean loss since the epoch began */
+    double lr;
+    double images_per_second;  /* over this run's steps so far */
+    double elapsed;         /* seconds of training so far in this run */
+    double eta;             /* seconds to the end of the budget, estimated */
+    float monitor_acc;      /* on_epoch with a monitor: accuracy and balanced accuracy */
+    float monitor_bacc;     /* (NaN otherwise) */
+} lb_train_progress;
+
+/* Optional callbacks (any may be NULL). A nonzero return from on_step or on_epoch stops
+ * the run early (it still saves and evaluates, and result->stopped is set). */
+typedef struct lb_train_hooks {
+    void *ctx;
+    /* Before the first step: the model (for its summary) and the data. */
+    void (*on_start)(void *ctx, const lb_model *m, const lb_data *d, const lb_train_progress *p);
+    int (*on_step)(void *ctx, const lb_train_progress *p);
+    int (*on_epoch)(void *ctx, const lb_train_progress *p);
+    void (*on_checkpoint)(void *ctx, const char *path, long step);
+} lb_train_hooks;
+
+typedef struct lb_train_result {
+    uint64_t seed;
+    long steps;             /* total steps done (including those before a resume) */
+    long start_step;        /* where this run began (0, or the checkpoint's step) */
+    int epochs;             /* epochs begun */
+    int stopped;            /* a hook asked to stop */
+    double wall_seconds;    /* the whole job: data, training, evaluation */
+    double train_seconds;   /* the steps of this run only */
+    double images_per_second;  /* training images per train_seconds */
+    float final_loss;       /* mean loss over the last log window */
+    int n_classes;
+    lb_metrics test;        /* on the test split */
+    int n_test;
+    float *test_logits;     /* [n_test, n_classes], for post-hoc corrections */
+    int *test_labels;       /* [n_test] */
+    long n_curve;           /* loss curve: mean training loss of each log window */
+    long *curve_step;
+    float *curve_loss;
+    int n_epoch_evals;      /* one per epoch end with a monitor */
+    float *epoch_acc, *epoch_bacc;
+} lb_train_result;
+
+void lb_train_result_free(lb_train_result *r);
+
+/* Runs one job. data: an opened dataset to train on (NULL: opened here from data_opts);
+ * data_opts: the specs it came from (recorded in checkpoints; may be NULL if data is
+ * given). hooks may be NULL. result is initialised here and filled even when a step
+ * fails halfway (steps done so far); free it with lb_train_result_free. */
+int lb_train_run(const lb_train_opts *o, const lb_data_opts *data_opts, const lb_data *data,
+                 const lb_train_hooks *hooks, lb_train_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,645 @@
+/* Checkpoints: capture/restore of model + optimizer + training state, and the file format
+ * (header with magic, version, payload size and CRC32; tagged little-endian sections).
+ * Files are written to a temporary file beside the target, fsync'd, then renamed. */
+#include "libra/train.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define CKPT_MAGIC "LIBRACKP"
+#define CKPT_VERSION 1u
+#define CKPT_HEADER 32u
+
+/* ---------------------------------------------------------------- meta */
+
+void lb_checkpoint_init(lb_checkpoint *c) { memset(c, 0, sizeof *c); }
+
+void lb_checkpoint_free(lb_checkpoint *c)
+{
+    if (!c) return;
+    for (int i = 0; i < c->n_meta; i++) {
+        lb_free(c->meta_key[i]);
+        lb_free(c->meta_val[i]);
+    }
+    lb_free(c->meta_key);
+    lb_free(c->meta_val);
+    lb_free(c->params);
+    lb_free(c->state);
+    lb_free(c->optim_m);
+    lb_free(c->optim_v);
+    lb_free(c->curve_step);
+    lb_free(c->curve_loss);
+    memset(c, 0, sizeof *c);
+}
+
+const char *lb_checkpoint_get(const lb_checkpoint *c, const char *key)
+{
+    for (int i = 0; i < c->n_meta; i++)
+        if (strcmp(c->meta_key[i], key) == 0) return c->meta_val[i];
+    return NULL;
+}
+
+int lb_checkpoint_set(lb_checkpoint *c, const char *key, const char *value)
+{
+    char *v = lb_strdup(value ? value : "");
+    if (!v) return lb_error(LB_ENOMEM, "checkpoint: out of memory");
+    for (int i = 0; i < c->n_meta; i++)
+        if (strcmp(c->meta_key[i], key) == 0) {
+            lb_free(c->meta_val[i]);
+            c->meta_val[i] = v;
+            return LB_OK;
+        }
+    if (c->n_meta == c->cap_meta) {
+        int cap = c->cap_meta ? 2 * c->cap_meta : 32;
+        char **k = lb_realloc(c->meta_key, (size_t)cap * sizeof *k);
+        if (k) c->meta_key = k;
+        char **vv = k ? lb_realloc(c->meta_val, (size_t)cap * sizeof *vv) : NULL;
+        if (!vv) {
+            lb_free(v);
+            return lb_error(LB_ENOMEM, "checkpoint: out of memory");
+        }
+        c->meta_val = vv;
+        c->cap_meta = cap;
+    }
+    char *k = lb_strdup(key);
+    if (!k) {
+        lb_free(v);
+        return lb_error(LB_ENOMEM, "checkpoint: out of memory");
+    }
+    c->meta_key[c->n_meta] = k;
+    c->meta_val[c->n_meta++] = v;
+    return LB_OK;
+}
+
+/* ---------------------------------------------------------------- capture / restore */
+
+static float *dup_floats(const float *src, size_t n)
+{
+    float *d = lb_malloc((n ? n : 1) * sizeof(float));
+    if (d && n) memcpy(d, src, n * sizeof(float));
+    return d;
+}
+
+/* The strings by which a checkpoint and a model must agree. */
+static int model_identity(const lb_model *m, char *input, char *outputs, char **layout)
+{
+    sprintf(input, "%dx%dx%d", m->in_c, m->in_h, m->in_w);
+    sprintf(outputs, "%d", lb_model_n_outputs(m));
+    int n = lb_model_layout(m, NULL, 0);
+    *layout = lb_malloc((size_t)n + 1);
+    if (!*layout) return lb_error(LB_ENOMEM, "checkpoint: out of memory");
+    lb_model_layout(m, *layout, (size_t)n + 1);
+    return LB_OK;
+}
+
+int lb_checkpoint_capture(lb_checkpoint *c, const lb_model *m, const lb_optim *o, long step)
+{
+    char input[48], outputs[16], *layout;
+    if (model_identity(m, input, outputs, &layout) != LB_OK) return LB_ENOMEM;
+    int rc = lb_checkpoint_set(c, "arch", m->arch);
+    if (rc == LB_OK) rc = lb_checkpoint_set(c, "input", input);
+    if (rc == LB_OK) rc = lb_checkpoint_set(c, "n_outputs", outputs);
+    if (rc == LB_OK) rc = lb_checkpoint_set(c, "layout", layout);
+    lb_free(layout);
+    if (rc != LB_OK) return rc;
+
+    lb_free(c->params);
+    lb_free(c->state);
+    lb_free(c->optim_m);
+    lb_free(c->optim_v);
+    c->optim_m = c->optim_v = NULL;
+    c->n_params = m->params->size;
+    c->params = dup_floats(m->params->data, c->n_params);
+    c->n_state = m->state_size;
+    c->state = dup_floats(m->state, c->n_state);
+    if (!c->params || !c->state) return lb_error(LB_ENOMEM, "checkpoint: out of memory for %zu parameters", c->n_params);
+    c->has_optim = o != NULL;
+    if (o) {
+        c->optim_kind = (int)o->cfg.kind;
+        c->optim_k = lb_optim_state_per_param(o);
+        c->optim_step = o->step;
+        if (c->optim_k >= 1 && !(c->optim_m = dup_floats(o->m, o->n))) return lb_error(LB_ENOMEM, "checkpoint: out of memory");
+        if (c->optim_k >= 2 && !(c->optim_v = dup_floats(o->v, o->n))) return lb_error(LB_ENOMEM, "checkpoint: out of memory");
+    }
+    c->step = step;
+    c->model_rng = m->rng;
+    return LB_OK;
+}
+
+static int differs(const char *what, const char *ck, const char *model)
+{
+    return lb_error(LB_EINVAL, "checkpoint is of a different architecture: %s '%s' in the checkpoint, '%s' in the model",
+                    what, ck ? ck : "(missing)", model);
+}
+
+int lb_checkpoint_restore(const lb_checkpoint *c, lb_model *m, lb_optim *o)
+{
+    char input[48], outputs[16], *layout;
+    if (model_identity(m, input, outputs, &layout) != LB_OK) return LB_ENOMEM;
+    const char *keys[4] = {"arch", "input", "n_outputs", "layout"};
+    const char *mine[4] = {m->arch, input, outputs, layout};
+    for (int i = 0; i < 4; i++) {
+        const char *v = lb_checkpoint_get(c, keys[i]);
+        if (!v || strcmp(v, mine[i]) != 0) {
+            int rc = differs(keys[i], v, mine[i]);
+            lb_free(layout);
+            return rc;
+        }
+    }
+    lb_free(layout);
+    if (c->n_params != m->params->size || c->n_state != m->state_size)
+        return lb_error(LB_EFORMAT, "checkpoint holds %zu parameters and %zu buffers, the model %zu and %zu",
+                        c->n_params, c->n_state, m->params->size, m->state_size);
+    if (o) {
+        if (!c->has_optim) return lb_error(LB_EINVAL, "checkpoint has no optimizer state to resume from");
+        if (c->optim_kind != (int)o->cfg.kind)
+            return lb_error(LB_EINVAL, "checkpoint was trained with optimizer %s, not %s",
+                            lb_optim_kind_name((lb_optim_kind)c->optim_kind), lb_optim_kind_name(o->cfg.kind));
+        if (c->optim_k != lb_optim_state_per_param(o))
+            return lb_error(LB_EINVAL, "checkpoint's %s state has %d arrays, this optimizer %d (momentum on/off?)",
+                            lb_optim_kind_name(o->cfg.kind), c->optim_k, lb_optim_state_per_param(o));
+    }
+    memcpy(m->params->data, c->params, c->n_params * sizeof(float));
+    if (c->n_state) memcpy(m->state, c->state, c->n_state * sizeof(float));
+    m->rng = c->model_rng;
+    if (o) {
+        if (c->optim_k >= 1) memcpy(o->m, c->optim_m, o->n * sizeof(float));
+        if (c->optim_k >= 2) memcpy(o->v, c->optim_v, o->n * sizeof(float));
+        o->step = c->optim_step;
+    }
+    return LB_OK;
+}
+
+lb_model *lb_checkpoint_model(const lb_checkpoint *c)
+{
+    const char *arch = lb_checkpoint_get(c, "arch"), *input = lb_checkpoint_get(c, "input"),
+               *outs = lb_checkpoint_get(c, "n_outputs");
+    int ch, h, w, n;
+    if (!arch || !input || !outs || sscanf(input, "%dx%dx%d", &ch, &h, &w) != 3 || sscanf(outs, "%d", &n) != 1) {
+        lb_error(LB_EFORMAT, "checkpoint: meta arch/input/n_outputs missing or malformed");
+        return NULL;
+    }
+    lb_model *m = lb_model_build(arch, ch, h, w, n);
+    if (!m) return NULL;
+    if (lb_checkpoint_restore(c, m, NULL) != LB_OK) {
+        lb_model_free(m);
+        return NULL;
+    }
+    lb_model_set_training(m, 0);
+    return m;
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    int oom;
+} wbuf;
+
+static void wreserve(wbuf *b, size_t more)
+{
+    if (b->oom || b->n + more <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more) cap *= 2;
+    unsigned char *p = lb_realloc(b->p, cap);
+    if (!p) {
+        b->oom = 1;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+static void put_u32(wbuf *b, uint32_t v)
+{
+    wreserve(b, 4);
+    if (b->oom) return;
+    for (int i = 0; i < 4; i++) b->p[b->n++] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(wbuf *b, uint64_t v)
+{
+    wreserve(b, 8);
+    if (b->oom) return;
+    for (int i = 0; i < 8; i++) b->p[b->n++] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_bytes(wbuf *b, const void *src, size_t n)
+{
+    wreserve(b, n);
+    if (b->oom) return;
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void put_f32s(wbuf *b, const float *x, size_t n)
+{
+    wreserve(b, 4 * n);
+    for (size_t i = 0; i < n && !b->oom; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        put_u32(b, u);
+    }
+}
+
+/* A section: tag, 4 reserved bytes, u64 length, then the body written by the caller;
+ * returns the position of the length field to patch. */
+static size_t section_begin(wbuf *b, const char tag[4])
+{
+    put_bytes(b, tag, 4);
+    put_u32(b, 0);
+    size_t at = b->n;
+    put_u64(b, 0);
+    return at;
+}
+
+static void section_end(wbuf *b, size_t at)
+{
+    if (b->oom) return;
+    uint64_t len = b->n - at - 8;
+    for (int i = 0; i < 8; i++) b->p[at + i] = (unsigned char)(len >> (8 * i));
+}
+
+static uint32_t crc_of(const unsigned char *p, size_t n)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, k);
+        p += k;
+        n -= k;
+    }
+    return (uint32_t)crc;
+}
+
+int lb_checkpoint_save(const char *path, const lb_checkpoint *c)
+{
+    wbuf b = {0};
+    /* header, patched below once the payload is known */
+    put_bytes(&b, CKPT_MAGIC, 8);
+    put_u32(&b, CKPT_VERSION);
+    put_u32(&b, CKPT_HEADER);
+    put_u64(&b, 0);
+    put_u32(&b, 0);
+    put_u32(&b, 0);
+
+    size_t at = section_begin(&b, "META");
+    put_u32(&b, (uint32_t)c->n_meta);
+    for (int i = 0; i < c->n_meta; i++) {
+        size_t kl = strlen(c->meta_key[i]), vl = strlen(c->meta_val[i]);
+        put_u32(&b, (uint32_t)kl);
+        put_bytes(&b, c->meta_key[i], kl);
+        put_u32(&b, (uint32_t)vl);
+        put_bytes(&b, c->meta_val[i], vl);
+    }
+    section_end(&b, at);
+
+    at = section_begin(&b, "PARM");
+    put_u64(&b, c->n_params);
+    put_f32s(&b, c->params, c->n_params);
+    section_end(&b, at);
+
+    at = section_begin(&b, "STAT");
+    put_u64(&b, c->n_state);
+    put_f32s(&b, c->state, c->n_state);
+    section_end(&b, at);
+
+    if (c->has_optim) {
+        at = section_begin(&b, "OPTM");
+        put_u32(&b, (uint32_t)c->optim_kind);
+        put_u32(&b, (uint32_t)c->optim_k);
+        put_u64(&b, (uint64_t)c->optim_step);
+        put_u64(&b, c->n_params);
+        if (c->optim_k >= 1) put_f32s(&b, c->optim_m, c->n_params);
+        if (c->optim_k >= 2) put_f32s(&b, c->optim_v, c->n_params);
+        section_end(&b, at);
+    }
+
+    at = section_begin(&b, "TRST");
+    put_u64(&b, (uint64_t)c->step);
+    for (int i = 0; i < 4; i++) put_u64(&b, c->model_rng.s[i]);
+    for (int i = 0; i < 4; i++) put_u64(&b, c->data_rng.s[i]);
+    section_end(&b, at);
+
+    at = section_begin(&b, "CURV");
+    put_u64(&b, (uint64_t)c->n_curve);
+    for (long i = 0; i < c->n_curve; i++) {
+        put_u64(&b, (uint64_t)c->curve_step[i]);
+        put_f32s(&b, &c->curve_loss[i], 1);
+    }
+    uint64_t bits;
+    memcpy(&bits, &c->window_sum, 8);
+    put_u64(&b, bits);
+    put_u64(&b, (uint64_t)c->window_n);
+    section_end(&b, at);
+
+    if (b.oom) {
+        lb_free(b.p);
+        return lb_error(LB_ENOMEM, "%s: out of memory while encoding the checkpoint", path);
+    }
+    uint64_t payload = b.n - CKPT_HEADER;
+    uint32_t crc = crc_of(b.p + CKPT_HEADER, (size_t)payload);
+    for (int i = 0; i < 8; i++) b.p[16 + i] = (unsigned char)(payload >> (8 * i));
+    for (int i = 0; i < 4; i++) b.p[24 + i] = (unsigned char)(crc >> (8 * i));
+    int rc = lb_write_file_atomic(path, b.p, b.n);
+    lb_free(b.p);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+typedef struct {
+    const unsigned char *p;
+    size_t n, pos;
+    int bad;
+} rbuf;
+
+static int need(rbuf *r, size_t k)
+{
+    if (r->bad || r->n - r->pos < k) {
+        r->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static uint32_t get_u32(rbuf *r)
+{
+    if (!need(r, 4)) return 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)r->p[r->pos++] << (8 * i);
+    return v;
+}
+
+static uint64_t get_u64(rbuf *r)
+{
+    if (!need(r, 8)) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)r->p[r->pos++] << (8 * i);
+    return v;
+}
+
+/* n floats into a new array (NULL and r->bad if they are not all there). */
+static float *get_f32s(rbuf *r, uint64_t n)
+{
+    if (n > (r->n - r->pos) / 4) {
+        r->bad = 1;
+        return NULL;
+    }
+    float *x = lb_malloc((size_t)(n ? n : 1) * sizeof(float));
+    if (!x) {
+        r->bad = 1;
+        return NULL;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t u = get_u32(r);
+        memcpy(&x[i], &u, 4);
+    }
+    return x;
+}
+
+static char *get_str(rbuf *r)
+{
+    uint32_t len = get_u32(r);
+    if (!need(r, len)) return NULL;
+    if (memchr(r->p + r->pos, '\0', len)) {
+        r->bad = 1;
+        return NULL;
+    }
+    char *s = lb_malloc((size_t)len + 1);
+    if (!s) {
+        r->bad = 1;
+        return NULL;
+    }
+    memcpy(s, r->p + r->pos, len);
+    s[len] = '\0';
+    r->pos += len;
+    return s;
+}
+
+static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
+{
+    if (memcmp(tag, "META", 4) == 0) {
+        uint32_t n = get_u32(r);
+        for (uint32_t i = 0; i < n && !r->bad; i++) {
+            char *k = get_str(r), *v = k ? get_str(r) : NULL;
+            if (v && lb_checkpoint_set(c, k, v) != LB_OK) r->bad = 1;
+            lb_free(k);
+            lb_free(v);
+        }
+    } else if (memcmp(tag, "PARM", 4) == 0) {
+        c->n_params = (size_t)get_u64(r);
+        c->params = get_f32s(r, c->n_params);
+    } else if (memcmp(tag, "STAT", 4) == 0) {
+        c->n_state = (size_t)get_u64(r);
+        c->state = get_f32s(r, c->n_state);
+    } else if (memcmp(tag, "OPTM", 4) == 0) {
+        c->has_optim = 1;
+        c->optim_kind = (int)get_u32(r);
+        c->optim_k = (int)get_u32(r);
+        c->optim_step = (long)get_u64(r);
+        uint64_t n = get_u64(r);
+        if (c->optim_k < 0 || c->optim_k > 2 || (c->params && n != c->n_params)) r->bad = 1;
+        if (c->optim_k >= 1 && !r->bad) c->optim_m = get_f32s(r, n);
+        if (c->optim_k >= 2 && !r->bad) c->optim_v = get_f32s(r, n);
+    } else if (memcmp(tag, "TRST", 4) == 0) {
+        c->step = (long)get_u64(r);
+        for (int i = 0; i < 4; i++) c->model_rng.s[i] = get_u64(r);
+        for (int i = 0; i < 4; i++) c->data_rng.s[i] = get_u64(r);
+    } else if (memcmp(tag, "CURV", 4) == 0) {
+        uint64_t n = get_u64(r);
+        if (n > (r->n - r->pos) / 12) return r->bad = 1, LB_EFORMAT;
+        c->curve_step = lb_malloc((size_t)(n ? n : 1) * sizeof(long));
+        c->curve_loss = lb_malloc((size_t)(n ? n : 1) * sizeof(float));
+        if (!c->curve_step || !c->curve_loss) return r->bad = 1, LB_ENOMEM;
+        for (uint64_t i = 0; i < n; i++) {
+            c->curve_step[i] = (long)get_u64(r);
+            uint32_t u = get_u32(r);
+            memcpy(&c->curve_loss[i], &u, 4);
+        }
+        c->n_curve = (long)n;
+        uint64_t bits = get_u64(r);
+        memcpy(&c->window_sum, &bits, 8);
+        c->window_n = (long)get_u64(r);
+    }
+    /* unknown tags: skipped, so a later minor addition does not break older readers */
+    return r->bad ? LB_EFORMAT : LB_OK;
+}
+
+static int read_whole(const char *path, unsigned char **out, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return lb_error(LB_EIO, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return lb_error(LB_EIO, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    unsigned char *p = lb_malloc(size ? size : 1);
+    if (!p) {
+        fclose(f);
+        return lb_error(LB_ENOMEM, "%s: out of memory for %zu bytes", path, size);
+    }
+    size_t got = fread(p, 1, size, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err || got != size) {
+        lb_free(p);
+        return lb_error(LB_EIO, "%s: read failed", path);
+    }
+    *out = p;
+    *n = size;
+    return LB_OK;
+}
+
+int lb_checkpoint_load(const char *path, lb_checkpoint *c)
+{
+    lb_checkpoint_init(c);
+    unsigned char *p = NULL;
+    size_t size = 0;
+    int rc = read_whole(path, &p, &size);
+    if (rc != LB_OK) return rc;
+    rbuf r = {p, size, 0, 0};
+    if (size < 8 || memcmp(p, CKPT_MAGIC, 8) != 0) {
+        rc = lb_error(LB_EFORMAT, "%s: not a libra checkpoint (wrong magic; expected \"%s\")", path, CKPT_MAGIC);
+        goto done;
+    }
+    if (size < CKPT_HEADER) {
+        rc = lb_error(LB_EFORMAT, "%s: truncated: %zu bytes, shorter than the %u-byte header", path, size, CKPT_HEADER);
+        goto done;
+    }
+    r.pos = 8;
+    uint32_t version = get_u32(&r), header = get_u32(&r);
+    uint64_t payload = get_u64(&r);
+    uint32_t crc = get_u32(&r);
+    if (version != CKPT_VERSION) {
+        rc = lb_error(LB_EFORMAT, "%s: checkpoint version %u is not supported (this build reads version %u)", path,
+                      version, CKPT_VERSION);
+        goto done;
+    }
+    if (header != CKPT_HEADER) {
+        rc = lb_error(LB_EFORMAT, "%s: header size %u, expected %u", path, header, CKPT_HEADER);
+        goto done;
+    }
+    if (payload > size - CKPT_HEADER) {
+        rc = lb_error(LB_EFORMAT, "%s: truncated: the header announces %llu payload bytes, the file has %zu", path,
+                      (unsigned long long)payload, size - CKPT_HEADER);
+        goto done;
+    }
+    if (payload < size - CKPT_HEADER) {
+        rc = lb_error(LB_EFORMAT, "%s: %zu unexpected bytes after the payload", path,
+                      (size_t)(size - CKPT_HEADER - payload));
+        goto done;
+    }
+    uint32_t actual = crc_of(p + CKPT_HEADER, (size_t)payload);
+    if (actual != crc) {
+        rc = lb_error(LB_EFORMAT, "%s: CRC mismatch (stored %08x, computed %08x): the file is corrupt", path, crc,
+                      actual);
+        goto done;
+    }
+    r.pos = CKPT_HEADER;
+    int seen_meta = 0, seen_parm = 0, seen_trst = 0;
+    while (r.pos < size) {
+        if (!need(&r, 16)) break;
+        char tag[5] = {0};
+        memcpy(tag, p + r.pos, 4);
+        r.pos += 8;
+        uint64_t len = get_u64(&r);
+        if (len > size - r.pos) {
+            r.bad = 1;
+            rc = lb_error(LB_EFORMAT, "%s: section %s claims %llu bytes, %zu remain", path, tag,
+                          (unsigned long long)len, size - r.pos);
+            goto done;
+        }
+        rbuf sec = {p + r.pos, (size_t)len, 0, 0};
+        if (parse_section(&sec, tag, c) != LB_OK || sec.pos != sec.n) {
+            rc = lb_error(LB_EFORMAT, "%s: section %s is malformed", path, tag);
+            goto done;
+        }
+        seen_meta |= memcmp(tag, "META", 4) == 0;
+        seen_parm |= memcmp(tag, "PARM", 4) == 0;
+        seen_trst |= memcmp(tag, "TRST", 4) == 0;
+        r.pos += (size_t)len;
+    }
+    if (r.bad) rc = lb_error(LB_EFORMAT, "%s: a section header is cut short", path);
+    else if (!seen_meta || !seen_parm || !seen_trst)
+        rc = lb_error(LB_EFORMAT, "%s: missing section %s", path, !seen_meta ? "META" : !seen_parm ? "PARM" : "TRST");
+    else if (c->has_optim && c->optim_k >= 1 && !c->optim_m)
+        rc = lb_error(LB_EFORMAT, "%s: optimizer state without parameters", path);
+done:
+    lb_free(p);
+    if (rc != LB_OK) lb_checkpoint_free(c);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- atomic write */
+
+static void sync_dir_of(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == path) strcpy(dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    } else return;
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd); /* makes the rename itself durable; best effort */
+        close(fd);
+    }
+}
+
+int lb_write_file_atomic(const char *path, const void *data, size_t n)
+{
+    if (!path || !*path) return lb_error(LB_EINVAL, "write: empty path");
+    size_t len = strlen(path);
+    char *tmp = lb_malloc(len + 16);
+    if (!tmp) return lb_error(LB_ENOMEM, "%s: out of memory", path);
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".tmp.XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        lb_free(tmp);
+        return lb_error(LB_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+    }
+    const char *failed = NULL;
+    const unsigned char *p = data;
+    size_t done = 0;
+    while (!failed && done < n) {
+        ssize_t k = write(fd, p + done, n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) failed = "write";
+        else done += (size_t)k;
+    }
+    if (!failed && fchmod(fd, 0644) != 0) failed = "chmod"; /* mkstemp makes it 0600 */
+    if (!failed && fsync(fd) != 0) failed = "fsync";
+    int e = errno;
+    if (close(fd) != 0 && !failed) {
+        failed = "close";
+        e = errno;
+    }
+    if (!failed && rename(tmp, path) != 0) {
+        failed = "rename";
+        e = errno;
+    }
+    if (failed) {
+        unlink(tmp);
+        lb_free(tmp);
+        return lb_error(LB_EIO, "%s: %s failed: %s (the previous file, if any, is unchanged)", path, failed,
+                        strerror(e));
+    }
+    lb_free(tmp);
+    sync_dir_of(path);
+    return LB_OK;
+}

@@ -1,0 +1,366 @@
+/* Layers and the sequential model: shapes, parameter counts, the summary, the forward pass
+ * against PyTorch, initialisation statistics, prior bias and error messages. */
+#include "check_util.h"
+#include "libra/layers.h"
+
+#include <string.h>
+
+/* Fills parameter k with 0.3 sin(1.3 i + 0.5 k), as tests/ref/layers_ref.py does. */
+static void fill_formula(lb_model *m)
+{
+    for (int k = 0; k < m->params->count; k++) {
+        float *v = lb_params_value(m->params, k);
+        for (size_t i = 0; i < m->params->info[k].size; i++) v[i] = (float)(0.3 * sin(1.3 * (double)i + 0.5 * k));
+    }
+}
+
+static float X[2 * 64];
+static void fill_input(void)
+{
+    for (int i = 0; i < 128; i++) X[i] = (float)cos(0.37 * i);
+}
+
+static lb_node *forward_tiny(lb_model *m, lb_graph *g)
+{
+    int shape[4] = {2, 1, 8, 8};
+    lb_graph_reset(g);
+    return lb_model_forward(m, g, lb_input(g, 4, shape, X));
+}
+
+static void assert_values(const float *got, const float *want, int n, double tol, const char *what)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(fabs(got[i] - want[i]) <= tol, "%s[%d] = %.9g, torch %.9g", what, i, got[i], want[i]);
+}
+
+/* References from torch 1.13 via tests/ref/layers_ref.py (output in layers_ref.txt). */
+START_TEST(test_forward_matches_torch)
+{
+    static const float no_bn[6] = {-6.922919303e-02f, -3.268382847e-01f, -1.168810725e-01f,
+                                   -8.855618536e-02f, -1.876657009e-01f, 3.285527229e-02f};
+    static const float bn_train[6] = {-1.636321098e-01f, -7.337455451e-02f, 1.509137154e-01f,
+                                      -1.731747836e-01f, -7.823368907e-02f, 1.559032053e-01f};
+    static const float bn1_mean[2] = {1.257997821e-03f, -1.089082449e-03f};
+    static const float bn1_var[2] = {9.382857084e-01f, 9.411628842e-01f};
+    static const float bn_eval[6] = {-1.927389503e-01f, -8.819577098e-02f, 1.661325693e-01f,
+                                     -1.951327771e-01f, -8.941471577e-02f, 1.673842072e-01f};
+    fill_input();
+    lb_graph *g = lb_graph_new();
+
+    lb_model *m = lb_model_build("smallcnn:c1=2,c2=3,fc=4", 1, 8, 8, 3);
+    ck_assert_ptr_nonnull(m);
+    fill_formula(m);
+    lb_node *y = forward_tiny(m, g);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(y->ndim, 2);
+    ck_assert_int_eq(y->shape[0], 2);
+    ck_assert_int_eq(y->shape[1], 3);
+    assert_values(y->val, no_bn, 6, 1e-5, "logits");
+    lb_model_free(m);
+
+    m = lb_model_build("smallcnn:bn,c1=2,c2=3,fc=4", 1, 8, 8, 3);
+    ck_assert_ptr_nonnull(m);
+    lb_rng r;
+    lb_rng_seed(&r, 1);
+    lb_model_init(m, LB_INIT_DEFAULT, &r); /* running stats to 0 / 1 */
+    fill_formula(m);
+    y = forward_tiny(m, g);
+    ck_assert_ptr_nonnull(y);
+    assert_values(y->val, bn_train, 6, 1e-5, "bn logits (training)");
+    assert_values(m->state, bn1_mean, 2, 1e-6, "running mean");
+    assert_values(m->state + 2, bn1_var, 2, 1e-6, "running var");
+    lb_model_set_training(m, 0);
+    y = forward_tiny(m, g);
+    ck_assert_ptr_nonnull(y);
+    assert_values(y->val, bn_eval, 6, 1e-5, "bn logits (eval)");
+    ck_assert_int_eq(lb_graph_training(g), 0);
+    lb_model_free(m);
+    lb_graph_free(g);
+}
+END_TEST
+
+/* Counts worked out by hand for 1x28x28 inputs and 10 classes:
+ * conv 1->32 3x3: 288 + 32 = 320; conv 32->64: 18432 + 64 = 18496;
+ * after two 2x2 pools 64 x 7 x 7 = 3136 features; dense 3136->128: 401408 + 128 = 401536;
+ * dense 128->10: 1280 + 10 = 1290. Total 421,642. */
+START_TEST(test_smallcnn_counts_and_summary)
+{
+    lb_model *m = lb_model_build("smallcnn", 1, 28, 28, 10);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(lb_model_n_params(m), 421642);
+    ck_assert_int_eq(lb_model_n_outputs(m), 10);
+    ck_assert_str_eq(m->arch, "smallcnn:bn=0,dropout=0,c1=32,c2=64,fc=128");
+    char buf[2048];
+    int n = lb_model_summary(m, buf, sizeof buf);
+    ck_assert_int_eq(n, (int)strlen(buf));
+    ck_assert_ptr_nonnull(strstr(buf, "conv2d_1           [N, 32, 28, 28]               320"));
+    ck_assert_ptr_nonnull(strstr(buf, "maxpool2d_2        [N, 64, 7, 7]"));
+    ck_assert_ptr_nonnull(strstr(buf, "flatten_1          [N, 3136]"));
+    ck_assert_ptr_nonnull(strstr(buf, "dense_1            [N, 128]                  401,536"));
+    ck_assert_ptr_nonnull(strstr(buf, "Total params: 421,642"));
+    /* a short buffer is truncated but the full length is still reported */
+    char small[16];
+    ck_assert_int_eq(lb_model_summary(m, small, sizeof small), n);
+    ck_assert_uint_eq(strlen(small), 15);
+    n = lb_model_layout(m, buf, sizeof buf);
+    ck_assert_str_eq(buf, "conv2d_1.weight:32x1x3x3;conv2d_1.bias:32;conv2d_2.weight:64x32x3x3;conv2d_2.bias:64;"
+                          "dense_1.weight:128x3136;dense_1.bias:128;dense_2.weight:10x128;dense_2.bias:10");
+    lb_model_free(m);
+
+    /* with batchnorm: no conv biases (288 + 18432), BN gamma/beta 2*(32+64) = 192,
+     * running stats 192 floats; 3 channels and 32x32 inputs -> 64 x 8 x 8 = 4096 features */
+    m = lb_model_build("smallcnn:bn,dropout=0.5", 3, 32, 32, 4);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(lb_model_n_params(m), 3 * 32 * 9 + 32 * 64 * 9 + 192 + 4096 * 128 + 128 + 128 * 4 + 4);
+    ck_assert_uint_eq(m->state_size, 192);
+    ck_assert_str_eq(m->arch, "smallcnn:bn=1,dropout=0.5,c1=32,c2=64,fc=128");
+    lb_model_summary(m, buf, sizeof buf);
+    ck_assert_ptr_nonnull(strstr(buf, "batchnorm2d_2      [N, 64, 16, 16]"));
+    ck_assert_ptr_nonnull(strstr(buf, "dropout_1          [N, 128]"));
+    lb_model_free(m);
+
+    m = lb_model_build("mlp:hidden=16", 1, 4, 4, 3);
+    ck_assert_uint_eq(lb_model_n_params(m), 16 * 16 + 16 + 16 * 3 + 3);
+    lb_model_free(m);
+    m = lb_model_build("linear", 2, 3, 3, 5);
+    ck_assert_uint_eq(lb_model_n_params(m), 18 * 5 + 5);
+    lb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_build_errors)
+{
+    ck_assert_ptr_null(lb_model_build("resnet", 1, 28, 28, 10));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "unknown architecture 'resnet'"));
+    ck_assert_ptr_null(lb_model_build("smallcnn:width=3", 1, 28, 28, 10));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "unknown option 'width'"));
+    ck_assert_ptr_null(lb_model_build("smallcnn:dropout=1.5", 1, 28, 28, 10));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "dropout='1.5'"));
+    ck_assert_ptr_null(lb_model_build("smallcnn:c1=x", 1, 28, 28, 10));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "c1='x'"));
+    ck_assert_ptr_null(lb_model_build("smallcnn", 1, 3, 3, 10));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "3x3"));
+
+    lb_model *m = lb_model_new(1, 5, 5);
+    ck_assert_int_eq(lb_model_add_dense(m, 4, 1), LB_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "dense_1 (input [1, 5, 5])"));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "flatten"));
+    ck_assert_int_eq(lb_model_add_conv2d(m, 4, 7, 1, 0, 1), LB_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "kernel 7"));
+    ck_assert_int_eq(lb_model_n_params(m), 0);
+    ck_assert_int_eq(lb_model_add_flatten(m), LB_OK);
+    ck_assert_int_eq(lb_model_add_maxpool2d(m, 2, 2), LB_ESHAPE);
+    ck_assert_int_eq(lb_model_add_dense(m, 3, 0), LB_OK);
+    ck_assert_int_eq(m->n_layers, 2);
+
+    /* a wrong input shape names both shapes */
+    lb_graph *g = lb_graph_new();
+    float x[2 * 4 * 4] = {0};
+    int shape[4] = {2, 1, 4, 4};
+    ck_assert_ptr_null(lb_model_forward(m, g, lb_input(g, 4, shape, x)));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "[2, 1, 4, 4]"));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "[N, 1, 5, 5]"));
+    lb_graph_free(g);
+    lb_model_free(m);
+}
+END_TEST
+
+/* Sample mean and variance of every weight of `layer`. */
+static void weight_stats(lb_model *m, int layer, double *mean, double *var, double *maxabs)
+{
+    const lb_layer *l = &m->layers[layer];
+    const float *w = lb_params_value(m->params, l->w);
+    size_t n = m->params->info[l->w].size;
+    double s = 0, ss = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += w[i];
+        ss += (double)w[i] * w[i];
+        if (fabs(w[i]) > mx) mx = fabs(w[i]);
+    }
+    *mean = s / n;
+    *var = ss / n - *mean * *mean;
+    *maxabs = mx;
+}
+
+START_TEST(test_init_statistics)
+{
+    /* The dense_1 layer of smallcnn has fan_in 3136, fan_out 128 and 401,408 weights:
+     * sample variances are within 1% of the distribution's at this size. */
+    const double fan_in = 3136, fan_out = 128;
+    struct { lb_init_kind k; double var, bound; } cases[] = {
+        {LB_INIT_DEFAULT, 1.0 / (3 * fan_in), 1 / sqrt(fan_in)},                 /* U(+-b): b^2/3 */
+        {LB_INIT_KAIMING_UNIFORM, 2.0 / fan_in, sqrt(6 / fan_in)},
+        {LB_INIT_KAIMING_NORMAL, 2.0 / fan_in, 0},
+        {LB_INIT_XAVIER_UNIFORM, 2.0 / (fan_in + fan_out), sqrt(6 / (fan_in + fan_out))},
+        {LB_INIT_XAVIER_NORMAL, 2.0 / (fan_in + fan_out), 0},
+    };
+    lb_model *m = lb_model_build("smallcnn", 1, 28, 28, 10);
+    int dense1 = 7; /* conv relu pool conv relu pool flatten dense */
+    ck_assert_int_eq(m->layers[dense1].kind, LB_LAYER_DENSE);
+    for (int c = 0; c < 5; c++) {
+        lb_rng r;
+        lb_rng_seed(&r, 7);
+        lb_model_init(m, cases[c].k, &r);
+        double mean, var, mx;
+        weight_stats(m, dense1, &mean, &var, &mx);
+        ck_assert_msg(fabs(var / cases[c].var - 1) < 0.01, "%s: variance %g, expected %g", lb_init_name(cases[c].k),
+                      var, cases[c].var);
+        ck_assert_msg(fabs(mean) < 5 * sqrt(cases[c].var / 401408), "%s: mean %g", lb_init_name(cases[c].k), mean);
+        if (cases[c].bound > 0) ck_assert(mx <= cases[c].bound);
+        const float *b = lb_params_value(m->params, m->layers[dense1].b);
+        if (cases[c].k == LB_INIT_DEFAULT) {
+            int nonzero = 0;
+            for (int i = 0; i < 128; i++) {
+                ck_assert(fabs(b[i]) <= 1 / sqrt(fan_in));
+                nonzero += b[i] != 0.0f;
+            }
+            ck_assert_int_gt(nonzero, 120);
+        } else {
+            for (int i = 0; i < 128; i++) ck_assert(b[i] == 0.0f);
+        }
+    }
+    /* same seed, same weights; another seed, other weights */
+    lb_model *m2 = lb_model_build("smallcnn", 1, 28, 28, 10);
+    lb_rng r1, r2;
+    lb_rng_seed(&r1, 5);
+    lb_rng_seed(&r2, 5);
+    lb_model_init(m, LB_INIT_DEFAULT, &r1);
+    lb_model_init(m2, LB_INIT_DEFAULT, &r2);
+    ck_assert(memcmp(m->params->data, m2->params->data, m->params->size * sizeof(float)) == 0);
+    lb_rng_seed(&r2, 6);
+    lb_model_init(m2, LB_INIT_DEFAULT, &r2);
+    ck_assert(memcmp(m->params->data, m2->params->data, m->params->size * sizeof(float)) != 0);
+    lb_model_free(m2);
+    lb_model_free(m);
+
+    lb_init_kind k;
+    ck_assert_int_eq(lb_init_parse("kaiming_normal", &k), LB_OK);
+    ck_assert_int_eq(k, LB_INIT_KAIMING_NORMAL);
+    ck_assert_int_eq(lb_init_parse("pytorch", &k), LB_OK);
+    ck_assert_int_eq(k, LB_INIT_DEFAULT);
+    ck_assert_int_eq(lb_init_parse("orthogonal", &k), LB_EINVAL);
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "'orthogonal'"));
+}
+END_TEST
+
+START_TEST(test_prior_bias)
+{
+    lb_model *m = lb_model_build("mlp:hidden=4", 1, 2, 2, 2);
+    int counts[2] = {900, 100};
+    ck_assert_int_eq(lb_model_prior_bias(m, counts, 2, LB_PRIOR_SOFTMAX), LB_OK);
+    const float *b = lb_params_value(m->params, m->layers[m->n_layers - 1].b);
+    ck_assert_close(b[0], log(0.9), 1e-6);
+    ck_assert_close(b[1], log(0.1), 1e-6);
+    /* Lin et al.: b = -log((1 - pi)/pi); pi = 0.1 -> -log 9 = -2.1972246 */
+    ck_assert_int_eq(lb_model_prior_bias(m, counts, 2, LB_PRIOR_SIGMOID), LB_OK);
+    ck_assert_close(b[1], -2.1972246, 1e-6);
+    ck_assert_close(b[0], 2.1972246, 1e-6);
+    int bad[2] = {10, 0};
+    ck_assert_int_eq(lb_model_prior_bias(m, bad, 2, LB_PRIOR_SOFTMAX), LB_EINVAL);
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "class 1"));
+    ck_assert_int_eq(lb_model_prior_bias(m, counts, 1, LB_PRIOR_SOFTMAX), LB_EINVAL);
+    lb_model_free(m);
+}
+END_TEST
+
+/* Scalar test loss: sum(logits * R) for a fixed R, so d loss / d logits = R. */
+static double loss_value(lb_model *m, lb_graph *g, const float *R, int grad)
+{
+    lb_node *y = forward_tiny(m, g);
+    ck_assert_ptr_nonnull(y);
+    int shape[2] = {2, 3};
+    lb_node *loss = lb_sum(g, lb_mul(g, y, lb_leaf(g, 2, shape, R, 0)));
+    ck_assert_ptr_nonnull(loss);
+    if (grad) {
+        lb_params_zero_grad(m->params);
+        ck_assert_int_eq(lb_backward(g, loss), LB_OK);
+    }
+    return loss->val[0];
+}
+
+/* The model's wiring of gradients into the flat buffer, against central differences in
+ * every parameter tensor (eval mode, so batchnorm's statistics do not move). */
+START_TEST(test_model_gradients)
+{
+    fill_input();
+    const float R[6] = {0.3f, -1.0f, 0.5f, 0.8f, 0.1f, -0.4f};
+    const char *archs[] = {"smallcnn:c1=2,c2=3,fc=4", "smallcnn:bn,c1=2,c2=3,fc=4"};
+    for (int a = 0; a < 2; a++) {
+        lb_model *m = lb_model_build(archs[a], 1, 8, 8, 3);
+        lb_rng r;
+        lb_rng_seed(&r, 3);
+        lb_model_init(m, LB_INIT_KAIMING_UNIFORM, &r);
+        /* nonzero biases and BN statistics so every term matters */
+        for (int k = 0; k < m->params->count; k++)
+            if (m->params->info[k].ndim == 1) {
+                float *v = lb_params_value(m->params, k);
+                for (size_t i = 0; i < m->params->info[k].size; i++) v[i] += 0.1f * (float)((i % 3) + 1);
+            }
+        for (size_t i = 0; i < m->state_size; i++) m->state[i] = 0.5f + 0.1f * (float)(i % 4);
+        lb_model_set_training(m, 0);
+        lb_graph *g = lb_graph_new();
+        loss_value(m, g, R, 1);
+        for (int k = 0; k < m->params->count; k++) {
+            float *v = lb_params_value(m->params, k);
+            const float *gr = lb_params_gradient(m->params, k);
+            size_t n = m->params->info[k].size;
+            for (size_t i = 0; i < n; i += n / 3 + 1) {
+                float keep = v[i];
+                const float h = 1e-3f;
+                v[i] = keep + h;
+                double up = loss_value(m, g, R, 0);
+                v[i] = keep - h;
+                double down = loss_value(m, g, R, 0);
+                v[i] = keep;
+                double num = (up - down) / (2 * h);
+                ck_assert_msg(fabs(num - gr[i]) <= 2e-3 + 2e-2 * fabs(num), "%s: %s[%zu] analytic %g numeric %g",
+                              archs[a], m->params->info[k].name, i, gr[i], num);
+            }
+        }
+        lb_graph_free(g);
+        lb_model_free(m);
+    }
+}
+END_TEST
+
+START_TEST(test_dropout_modes)
+{
+    fill_input();
+    lb_model *a = lb_model_build("smallcnn:c1=2,c2=3,fc=16,dropout=0.5", 1, 8, 8, 3);
+    lb_model *b = lb_model_build("smallcnn:c1=2,c2=3,fc=16", 1, 8, 8, 3);
+    fill_formula(a);
+    fill_formula(b);
+    lb_graph *g = lb_graph_new();
+    float ref[6], out[6];
+    memcpy(ref, forward_tiny(b, g)->val, sizeof ref);
+    /* evaluation: dropout is the identity and draws nothing */
+    lb_model_set_training(a, 0);
+    lb_rng before = a->rng;
+    memcpy(out, forward_tiny(a, g)->val, sizeof out);
+    ck_assert(memcmp(out, ref, sizeof ref) == 0);
+    ck_assert(memcmp(&before, &a->rng, sizeof before) == 0);
+    /* training: a different output, and the RNG moved */
+    lb_model_set_training(a, 1);
+    memcpy(out, forward_tiny(a, g)->val, sizeof out);
+    ck_assert(memcmp(out, ref, sizeof ref) != 0);
+    ck_assert(memcmp(&before, &a->rng, sizeof before) != 0);
+    lb_graph_free(g);
+    lb_model_free(a);
+    lb_model_free(b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("layers");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_forward_matches_torch);
+    tcase_add_test(tc, test_smallcnn_counts_and_summary);
+    tcase_add_test(tc, test_build_errors);
+    tcase_add_test(tc, test_init_statistics);
+    tcase_add_test(tc, test_prior_bias);
+    tcase_add_test(tc, test_model_gradients);
+    tcase_add_test(tc, test_dropout_modes);
+    suite_add_tcase(s, tc);
+    return lb_run_suite(s);
+}

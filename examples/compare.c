@@ -433,6 +433,8 @@ int main(int argc, char **argv)
     base.lr = lr;
     base.threads = (int)threads;
     base.monitor = sp->n_val > 0 ? LB_MONITOR_VAL : LB_MONITOR_NONE;
+    /* ten validation points per run, whatever the sampler's epoch length */
+    base.eval_every = steps >= 10 ? steps / 10 : 1;
     char settings[4096];
     settings_text(settings, sizeof settings, &dopts, &base);
     check_settings(settings, resume);

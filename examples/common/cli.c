@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *cli_prog = "libra";
 
@@ -98,6 +99,23 @@ static const char *const data_flag_names[] = {"data", "imbalance", "order", "cha
 static const char *const data_keys[] = {"data", "imbalance", "order", "channels", "size", NULL,
                                         "val", "test", "seed", "strict"};
 
+/* The folder holding datasets/ (presets, the sample folder): $LIBRA_DATA_DIR, else the
+ * source tree the program was built from, else the installed copy. */
+const char *cli_data_dir(void)
+{
+    const char *env = getenv("LIBRA_DATA_DIR");
+    if (env && *env) return env;
+#ifdef LIBRA_SOURCE_DIR
+    struct stat st;
+    if (stat(LIBRA_SOURCE_DIR "/datasets", &st) == 0 && S_ISDIR(st.st_mode)) return LIBRA_SOURCE_DIR;
+#endif
+#ifdef LIBRA_INSTALL_DATA_DIR
+    return LIBRA_INSTALL_DATA_DIR;
+#else
+    return NULL;
+#endif
+}
+
 int cli_data_flag(cli_data_flags *f, int code, const char *arg)
 {
     if (code < CLI_OPT_DATA || code >= CLI_OPT_DATA_END) return 0;
@@ -114,7 +132,8 @@ void cli_data_apply(const cli_data_flags *f, lb_data_opts *o)
             int k = f->code[i] - CLI_OPT_DATA;
             int is_preset = f->code[i] == CLI_OPT_PRESET;
             if (is_preset != (pass == 0)) continue;
-            int rc = is_preset ? lb_data_preset_load(o, f->arg[i], NULL) : lb_data_opts_set(o, data_keys[k], f->arg[i]);
+            int rc = is_preset ? lb_data_preset_load(o, f->arg[i], cli_data_dir())
+                               : lb_data_opts_set(o, data_keys[k], f->arg[i]);
             if (rc != LB_OK) {
                 /* a preset file that cannot be read is a runtime error, a bad value a usage one */
                 if (is_preset && rc == LB_EIO) cli_fatal("--preset: %s", lb_last_error());

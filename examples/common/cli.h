@@ -75,6 +75,8 @@ typedef struct cli_data_flags {
 } cli_data_flags;
 /* Records the flag if `code` is a data flag (returns 1), else returns 0. */
 int cli_data_flag(cli_data_flags *f, int code, const char *arg);
+/* The folder whose datasets/ holds the presets (see cli.c). */
+const char *cli_data_dir(void);
 /* Applies the recorded flags to o (a --preset first); bad values exit 2 naming the flag. */
 void cli_data_apply(const cli_data_flags *f, lb_data_opts *o);
 /* The data options recorded in a checkpoint (data, imbalance, order, val, test, channels,

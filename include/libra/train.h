@@ -139,6 +139,8 @@ typedef struct lb_train_opts {
     int eval_batch;          /* [256] */
     lb_monitor monitor;      /* [none] evaluate at each epoch end on val or test */
     long log_every;          /* [10] a loss-curve point (mean of the window) every N steps */
+    long eval_every;         /* [0] monitor (and on_epoch) at each epoch end; > 0: every N steps
+                                and at the last step instead (undersampled epochs are short) */
     const char *save;        /* [none] checkpoint written at the end (and every save_every) */
     long save_every;         /* [0 = only at the end] */
     const char *resume;      /* [none] checkpoint to continue; steps/epochs are the total */
@@ -171,7 +173,7 @@ typedef struct lb_train_hooks {
     /* Before the first step: the model (for its summary) and the data. */
     void (*on_start)(void *ctx, const lb_model *m, const lb_data *d, const lb_train_progress *p);
     int (*on_step)(void *ctx, const lb_train_progress *p);
-    int (*on_epoch)(void *ctx, const lb_train_progress *p);
+    int (*on_epoch)(void *ctx, const lb_train_progress *p);   /* see eval_every */
     void (*on_checkpoint)(void *ctx, const char *path, long step);
 } lb_train_hooks;
 

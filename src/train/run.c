@@ -280,8 +280,9 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     long cap_curve = total / log_every + 2;
     NEED(res->curve_step = lb_malloc((size_t)cap_curve * sizeof(long)));
     NEED(res->curve_loss = lb_malloc((size_t)cap_curve * sizeof(float)));
-    NEED(res->epoch_acc = lb_malloc((size_t)n_epochs * sizeof(float)));
-    NEED(res->epoch_bacc = lb_malloc((size_t)n_epochs * sizeof(float)));
+    long cap_evals = o->eval_every > 0 ? total / o->eval_every + 2 : n_epochs;
+    NEED(res->epoch_acc = lb_malloc((size_t)cap_evals * sizeof(float)));
+    NEED(res->epoch_bacc = lb_malloc((size_t)cap_evals * sizeof(float)));
 
     long step = 0, win_n = 0;
     double win_sum = 0.0;
@@ -381,7 +382,8 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
             TRY(save_checkpoint(o->save, o, &oc, loss, dopts, data, tr, step, &aug, res, win_sum, win_n));
             if (hooks->on_checkpoint) hooks->on_checkpoint(hooks->ctx, o->save, step);
         }
-        if (b == spe - 1 || step == total) {
+        int at_eval = o->eval_every > 0 ? step % o->eval_every == 0 : b == spe - 1;
+        if (at_eval || step == total) {
             if (monitor != LB_MONITOR_NONE) {
                 int val = monitor == LB_MONITOR_VAL;
                 lb_batcher **eb = val ? &eval_train : &eval_test;

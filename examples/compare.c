@@ -545,27 +545,35 @@ int main(int argc, char **argv)
     if (lb_report_write_html(&st, path) != LB_OK) cli_fatal("%s", lb_last_error());
 
     if (!quiet) {
-        /* the summary: mean balanced accuracy and minority recall per strategy */
-        fprintf(stderr, "\n%-30s %-17s %-17s %s\n", "strategy", "balanced acc", "minority recall", "macro F1");
-        for (int i = 0; i < n_items; i++) {
-            double s1 = 0, s2 = 0, m1 = 0, m2 = 0, f1 = 0;
-            int n = 0;
-            for (size_t r = 0; r < st.n_runs; r++)
-                if (!strcmp(st.runs[r].strategy, strat[i].spec)) {
-                    double b = st.runs[r].metrics.balanced_accuracy, m = st.runs[r].metrics.minority_recall;
-                    s1 += b;
-                    s2 += b * b;
-                    m1 += m;
-                    m2 += m * m;
-                    f1 += st.runs[r].metrics.macro_f1;
+        /* the summary: mean balanced accuracy and minority recall per strategy (and per
+         * post-hoc variant of the +posthoc ones) */
+        fprintf(stderr, "\n%-40s %-17s %-17s %s\n", "strategy", "balanced acc", "minority recall", "macro F1");
+        for (int i = 0; i < n_items; i++)
+            for (int v = -1; v < (strat[i].posthoc ? 2 : 0); v++) {
+                double s1 = 0, s2 = 0, m1 = 0, m2 = 0, f1 = 0;
+                int n = 0;
+                const char *vname = NULL;
+                for (size_t r = 0; r < st.n_runs; r++) {
+                    const lb_run_record *rec = &st.runs[r];
+                    if (strcmp(rec->strategy, strat[i].spec) || (v >= 0 && (size_t)v >= rec->n_posthoc)) continue;
+                    const lb_metrics *m = v < 0 ? &rec->metrics : &rec->posthoc[v].metrics;
+                    if (v >= 0) vname = rec->posthoc[v].name;
+                    s1 += m->balanced_accuracy;
+                    s2 += (double)m->balanced_accuracy * m->balanced_accuracy;
+                    m1 += m->minority_recall;
+                    m2 += (double)m->minority_recall * m->minority_recall;
+                    f1 += m->macro_f1;
                     n++;
                 }
-            double mb = s1 / n, mm = m1 / n;
-            double sb = n > 1 ? sqrt(fmax(0, (s2 - n * mb * mb) / (n - 1))) : 0;
-            double sm = n > 1 ? sqrt(fmax(0, (m2 - n * mm * mm) / (n - 1))) : 0;
-            fprintf(stderr, "%-30s %.4f ± %.4f   %.4f ± %.4f   %.4f\n", strat[i].spec, mb, sb, mm, sm, f1 / n);
-        }
-        fprintf(stderr, "\n");
+                if (!n) continue;
+                double mb = s1 / n, mm = m1 / n;
+                double sb = n > 1 ? sqrt(fmax(0, (s2 - n * mb * mb) / (n - 1))) : 0;
+                double sm = n > 1 ? sqrt(fmax(0, (m2 - n * mm * mm) / (n - 1))) : 0;
+                char label[200];
+                snprintf(label, sizeof label, "%s%s%s", strat[i].spec, vname ? " / " : "", vname ? vname : "");
+                fprintf(stderr, "%-40s %.4f ± %.4f   %.4f ± %.4f   %.4f\n", label, mb, sb, mm, sm, f1 / n);
+            }
+        fprintf(stderr, "(mean ± standard deviation over %ld seeds, test set)\n\n", seeds);
     }
     printf("results: %s/results.json\n", out_dir);
     printf("table:   %s/results.csv\n", out_dir);

@@ -57,8 +57,10 @@ const char *lb_slug(const char *s, char *buf, size_t size);
 /* Trains one model (o with loss, sampler and seed set by the caller; o->monitor should be
  * LB_MONITOR_VAL so the record has its validation curve) on `data`, then fills rec:
  * strategy = "LOSS@SAMPLER", seed, steps, wall seconds, images/s, the test metrics,
- * the loss and validation curves, and both post-hoc variants ("prior_correction" and
- * "logit_adjust" with tau = 1) computed from the same model's test logits.
+ * the loss and validation curves, and both post-hoc variants computed from the same model's
+ * test logits: "prior_correction" (softmax / prior, renormalised: the same as logit
+ * adjustment with tau = 1) and "logit_adjust" with tau chosen from {0, 0.25, ..., 3} by
+ * validation balanced accuracy (tau = 1 when there is no validation split).
  * hooks (may be NULL) are passed through to lb_train_run. */
 int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks,
                      lb_run_record *rec);

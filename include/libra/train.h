@@ -192,6 +192,9 @@ typedef struct lb_train_result {
     int n_test;
     float *test_logits;     /* [n_test, n_classes], for post-hoc corrections */
     int *test_labels;       /* [n_test] */
+    int n_val;
+    float *val_logits;      /* [n_val, n_classes]: for choosing post-hoc corrections */
+    int *val_labels;        /* [n_val] */
     long n_curve;           /* loss curve: mean training loss of each log window */
     long *curve_step;
     float *curve_loss;

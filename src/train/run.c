@@ -35,6 +35,8 @@ void lb_train_result_free(lb_train_result *r)
     lb_metrics_free(&r->test);
     lb_free(r->test_logits);
     lb_free(r->test_labels);
+    lb_free(r->val_logits);
+    lb_free(r->val_labels);
     lb_free(r->curve_step);
     lb_free(r->curve_loss);
     lb_free(r->epoch_acc);
@@ -318,7 +320,9 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     if (monitor == LB_MONITOR_VAL && sp->n_val == 0) monitor = LB_MONITOR_NONE;
     int eval_batch = o->eval_batch > 0 ? o->eval_batch : 256;
     int n_eval_max = sp->n_test > sp->n_val ? sp->n_test : sp->n_val;
-    NEED(eval_g = lb_graph_new());
+    /* evaluation records on the trainer's graph: one arena (sized by the larger of a step and
+     * an evaluation batch) instead of two; every step resets the graph anyway */
+    eval_g = tr->graph;
     NEED(scratch = lb_malloc(((size_t)n_eval_max + 1) * C * sizeof(float)));
     NEED(pred = lb_malloc(((size_t)n_eval_max + 1) * sizeof(int)));
     NEED(conf = lb_malloc((size_t)C * C * sizeof(int64_t)));
@@ -423,6 +427,15 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
         for (int k = 0; k < C; k++) counts64[k] = sp->train_counts[k];
         TRY(lb_metrics_from_scores(&res->test, scratch, sp->test_y, (size_t)sp->n_test, C, counts64, NULL));
     }
+    /* the validation split's logits, for choosing post-hoc corrections without the test set */
+    res->n_val = sp->n_val;
+    if (sp->n_val > 0) {
+        NEED(eval_train || (eval_train = lb_batcher_create(tds, eval_batch, data->mean, data->std, NULL)));
+        NEED(res->val_logits = lb_malloc((size_t)sp->n_val * C * sizeof(float)));
+        NEED(res->val_labels = lb_malloc((size_t)sp->n_val * sizeof(int)));
+        memcpy(res->val_labels, sp->val_y, (size_t)sp->n_val * sizeof(int));
+        TRY(lb_predict(model, eval_g, eval_train, sp->val_idx, sp->n_val, res->val_logits));
+    }
 
 done:
 #undef TRY
@@ -433,7 +446,7 @@ done:
     lb_free(pred);
     lb_free(conf);
     lb_free(counts64);
-    lb_graph_free(eval_g);
+    /* eval_g is the trainer's graph, freed with it */
     lb_batcher_free(batcher);
     lb_batcher_free(eval_train);
     lb_batcher_free(eval_test);

@@ -247,6 +247,23 @@ const char *lb_slug(const char *s, char *buf, size_t size)
 
 /* ---- one run ---- */
 
+/* Balanced accuracy of the row-argmax predictions of probs (only the confusion-matrix
+ * metrics: cheap enough to call for every tau of a search). */
+static int val_metrics(const float *probs, const int *y, size_t n, int C, lb_metrics *m)
+{
+    int64_t *conf = lb_calloc((size_t)C * C, sizeof *conf);
+    int *pred = lb_malloc(n * sizeof *pred);
+    int rc = conf && pred ? LB_OK : lb_error(LB_ENOMEM, "study: out of memory");
+    if (rc == LB_OK) {
+        lb_argmax_rows(probs, n, C, pred);
+        rc = lb_confusion_add(conf, C, y, pred, n);
+    }
+    if (rc == LB_OK) rc = lb_metrics_from_confusion(m, conf, C, NULL, NULL);
+    lb_free(conf);
+    lb_free(pred);
+    return rc;
+}
+
 typedef struct {
     const lb_train_hooks *user;
     lb_run_record *rec;
@@ -302,25 +319,44 @@ int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train
         for (long i = 0; i < res.n_curve && rc == LB_OK; i++)
             rc = lb_curve_append(&rec->loss, res.curve_step[i], res.curve_loss[i]);
     }
-    /* post-hoc corrections of the same model's test logits */
+    /* post-hoc corrections of the same model's test logits: prior correction, and logit
+     * adjustment with tau chosen on the validation split (tau = 1 without one) */
     int C = res.n_classes, n = res.n_test;
     float *probs = NULL;
     int64_t *counts = NULL;
     if (rc == LB_OK && n > 0) {
-        probs = lb_malloc((size_t)n * C * sizeof(float));
+        size_t rows = (size_t)(n > res.n_val ? n : res.n_val);
+        probs = lb_malloc(rows * C * sizeof(float));
         counts = lb_malloc((size_t)C * sizeof(int64_t));
         if (!probs || !counts) rc = lb_error(LB_ENOMEM, "study: out of memory for post-hoc scores");
         for (int k = 0; rc == LB_OK && k < C; k++) counts[k] = data->split.train_counts[k];
+        double tau = 1.0;
+        if (rc == LB_OK && res.n_val > 0) {
+            static const double taus[] = {0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0};
+            double best = -1.0;
+            for (size_t t = 0; rc == LB_OK && t < sizeof taus / sizeof taus[0]; t++) {
+                lb_metrics m;
+                memset(&m, 0, sizeof m);
+                rc = lb_posthoc_logit_adjust(res.val_logits, (size_t)res.n_val, C, counts, taus[t], probs);
+                if (rc == LB_OK)
+                    rc = val_metrics(probs, res.val_labels, (size_t)res.n_val, C, &m);
+                if (rc == LB_OK && m.balanced_accuracy > best) {
+                    best = m.balanced_accuracy;
+                    tau = taus[t];
+                }
+                lb_metrics_free(&m);
+            }
+        }
         for (int v = 0; rc == LB_OK && v < 2; v++) {
             rc = v == 0 ? lb_posthoc_prior_correction(res.test_logits, (size_t)n, C, counts, probs)
-                        : lb_posthoc_logit_adjust(res.test_logits, (size_t)n, C, counts, 1.0, probs);
+                        : lb_posthoc_logit_adjust(res.test_logits, (size_t)n, C, counts, tau, probs);
             lb_metrics m;
             memset(&m, 0, sizeof m);
             if (rc == LB_OK)
                 rc = lb_metrics_from_scores(&m, probs, res.test_labels, (size_t)n, C, counts, NULL);
             if (rc == LB_OK)
                 rc = lb_run_record_add_posthoc(rec, v == 0 ? "prior_correction" : "logit_adjust",
-                                               v == 0 ? NAN : 1.0f, &m);
+                                               v == 0 ? NAN : (float)tau, &m);
             lb_metrics_free(&m);
         }
     }

@@ -4,6 +4,9 @@ the same Fashion-MNIST data, batch, Adam and thread count. Prints one JSON objec
 configuration with the same keys as `libra-bench --json`.
 
 usage: bench/torch_ref.py [--batch 64] [--threads 1] [--steps 60] [--repeats 5] [--warmup 10]
+                          [--blas-threads 1]
+--blas-threads: OpenBLAS's own threads under torch's (default 1: torch's best setting here;
+0 leaves OPENBLAS_NUM_THREADS as the environment has it, i.e. torch's default behaviour).
 """
 import argparse, gzip, json, os, resource, statistics, sys, time
 
@@ -23,7 +26,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--data", default=os.environ.get("LIBRA_FMNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+    ap.add_argument("--blas-threads", type=int, default=1)
     a = ap.parse_args()
+    if a.blas_threads > 0:  # read by OpenBLAS when torch loads it
+        os.environ["OPENBLAS_NUM_THREADS"] = str(a.blas_threads)
     try:
         import torch, torch.nn as nn
     except ImportError:
@@ -77,6 +83,7 @@ def main():
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     stat = lambda v: {"median": statistics.median(v), "min": min(v), "max": max(v)}
     print(json.dumps({"impl": "pytorch", "version": torch.__version__, "batch": B, "threads": a.threads,
+                      "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
                       "train_images_per_s": stat(tr), "eval_images_per_s": stat(ev),
                       "peak_rss_mb": rss}))
     return 0

@@ -122,6 +122,14 @@ lb_node *lb_node_new(lb_graph *g, const char *op, int ndim, const int *shape,
 const char *lb_shape_str(const lb_node *x, char *buf, size_t bufsize);
 int lb_same_shape(const lb_node *a, const lb_node *b);
 
+/* ---- libra's threads (the one threading layer; OpenBLAS runs on 1 thread) ---- */
+/* Runs fn(arg, part, n_parts) for every part in [0, n_parts), each on its own thread (the
+ * caller runs part 0). A part's work must depend only on (part, n_parts), so results depend
+ * on the thread count only. fn must not allocate from a graph's arena (not thread-safe). */
+void lb_parallel(int n_parts, void (*fn)(void *arg, int part, int n_parts), void *arg);
+/* [lo, hi) of part `part` when n items are split into n_parts near-equal blocks. */
+void lb_split_range(int n, int part, int n_parts, int *lo, int *hi);
+
 /* ---- ops ---- */
 /* elementwise, same shapes; or b of shape [a.shape[1]] broadcast over every other dim
  * (a bias over N, or over N, H, W for NCHW) */
@@ -157,6 +165,11 @@ lb_node *lb_conv2d_ex(lb_graph *g, lb_node *x, lb_node *w, lb_node *b,
                       int pad_left, int pad_right);
 /* square stride, same padding on every side (PyTorch's Conv2d(padding=pad)) */
 lb_node *lb_conv2d(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride, int pad);
+/* lb_relu(lb_conv2d(...)) as one node: same values and gradients, without the
+ * intermediate tensor (its memory and one pass over it each way). */
+lb_node *lb_conv2d_relu(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride, int pad);
+/* lb_maxpool2d(lb_conv2d_relu(...), 2, 2, 0) as one node: only the pooled output is stored. */
+lb_node *lb_conv2d_relu_maxpool2(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride, int pad);
 /* Pooling with a square window; padding on every side (max pads with -inf, average
  * counts the padding as PyTorch's count_include_pad=True). */
 lb_node *lb_maxpool2d(lb_graph *g, lb_node *x, int k, int stride, int pad);

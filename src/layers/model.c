@@ -251,7 +251,19 @@ lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x)
         lb_node *w = l->w >= 0 ? lb_param(g, P, l->w) : NULL;
         lb_node *b = l->b >= 0 ? lb_param(g, P, l->b) : NULL;
         switch (l->kind) {
-        case LB_LAYER_CONV2D: x = lb_conv2d(g, x, w, b, l->stride, l->pad); break;
+        case LB_LAYER_CONV2D:
+            /* conv + relu [+ 2x2 max-pool]: one fused node (same values, no intermediate tensors) */
+            if (i + 1 < m->n_layers && m->layers[i + 1].kind == LB_LAYER_RELU) {
+                const lb_layer *p = i + 2 < m->n_layers ? &m->layers[i + 2] : NULL;
+                int pool = p && p->kind == LB_LAYER_MAXPOOL2D && p->k == 2 && p->stride == 2;
+                x = pool ? lb_conv2d_relu_maxpool2(g, x, w, b, l->stride, l->pad)
+                         : lb_conv2d_relu(g, x, w, b, l->stride, l->pad);
+                if (!x) lb_error_prefix("model: layers %s + %s%s", l->name, m->layers[i + 1].name, pool ? " + pool" : "");
+                i += 1 + pool;
+                continue;
+            }
+            x = lb_conv2d(g, x, w, b, l->stride, l->pad);
+            break;
         case LB_LAYER_DENSE:
             x = lb_matmul(g, x, w, 0, 1);
             if (b) x = lb_add(g, x, b);

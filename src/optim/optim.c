@@ -1,5 +1,6 @@
 /* The optimizer object (rule + hyper-parameters + state) and gradient clipping. */
 #include "libra/optim.h"
+#include "libra/tensor.h"   /* lb_parallel */
 
 #include <math.h>
 #include <string.h>
@@ -116,6 +117,27 @@ void lb_optim_reset(lb_optim *o)
     o->last_grad_norm = 0.0;
 }
 
+typedef struct {
+    lb_optim *o;
+    float *w, *g;
+    float lr;
+} update_job;
+
+/* The update rule on parameters [lo, hi) of the flat buffers. */
+static void update_part(void *arg, int part, int n_parts)
+{
+    const update_job *j = arg;
+    const lb_optim *o = j->o;
+    const lb_optim_config *c = &o->cfg;
+    size_t lo = o->n * (size_t)part / (size_t)n_parts, hi = o->n * (size_t)(part + 1) / (size_t)n_parts;
+    if (c->kind == LB_OPTIM_SGD)
+        lb_sgd_update(j->w + lo, j->g + lo, o->m ? o->m + lo : NULL, hi - lo, j->lr, c->momentum, c->nesterov,
+                      c->weight_decay);
+    else
+        lb_adam_update(j->w + lo, j->g + lo, o->m + lo, o->v + lo, hi - lo, j->lr, c->beta1, c->beta2, c->eps,
+                       c->weight_decay, c->kind == LB_OPTIM_ADAMW, o->step);
+}
+
 int lb_optim_step(lb_optim *o, float *w, float *g, float lr)
 {
     const lb_optim_config *c = &o->cfg;
@@ -127,10 +149,10 @@ int lb_optim_step(lb_optim *o, float *w, float *g, float lr)
                             norm, o->step);
     }
     o->step++;
-    if (c->kind == LB_OPTIM_SGD)
-        lb_sgd_update(w, g, o->m, o->n, lr, c->momentum, c->nesterov, c->weight_decay);
-    else
-        lb_adam_update(w, g, o->m, o->v, o->n, lr, c->beta1, c->beta2, c->eps, c->weight_decay,
-                       c->kind == LB_OPTIM_ADAMW, o->step);
+    update_job j = {o, w, g, lr};
+    /* elementwise, so the split changes nothing in the result; below ~64k parameters one
+     * thread is faster than starting another */
+    int parts = o->n >= 65536 ? lb_get_threads() : 1;
+    lb_parallel(parts, update_part, &j);
     return LB_OK;
 }

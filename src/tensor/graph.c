@@ -1,7 +1,6 @@
 /* The tape, its arena, parameters, leaves and backward. */
 #include "internal.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -350,13 +349,4 @@ lb_node *lb_param(lb_graph *g, lb_params *p, int index)
         n->requires_grad = 1;
     }
     return n;
-}
-
-/* ---- gemm ---- */
-
-void lb_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, const float *B, float beta,
-             float *C)
-{
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N,
-                K, 1.0f, A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
 }

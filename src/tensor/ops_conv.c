@@ -1,6 +1,8 @@
-/* conv2d as im2col + one sgemm over the whole batch (batch folded into the GEMM's N
- * dimension), backward as two sgemms + col2im. The direct convolution lives in tests/ only,
- * as the oracle. iarg: 0 stride_h, 1 stride_w, 2 pad_top, 3 pad_bottom, 4 pad_left, 5 pad_right. */
+/* conv2d as im2col + sgemm per image (output written in place in NCHW), backward as two
+ * sgemms + col2im per image, split over images on libra's threads; optionally with the
+ * ReLU fused in (lb_conv2d_relu). The direct convolution lives in tests/ only,
+ * as the oracle. iarg: 0 stride_h, 1 stride_w, 2 pad_top, 3 pad_bottom, 4 pad_left, 5 pad_right,
+ * 6 fused ReLU, 7 fused 2x2 max-pool (aux: its choices). */
 #include "internal.h"
 
 #include <string.h>
@@ -12,8 +14,11 @@ typedef struct {
 static conv_geom geom_of(const lb_node *y)
 {
     const lb_node *x = y->in[0], *w = y->in[1];
+    /* the convolution's own output size (y is smaller when a pool is fused in) */
+    int OH = (x->shape[2] + y->iarg[2] + y->iarg[3] - w->shape[2]) / y->iarg[0] + 1;
+    int OW = (x->shape[3] + y->iarg[4] + y->iarg[5] - w->shape[3]) / y->iarg[1] + 1;
     conv_geom q = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2], w->shape[3],
-                   y->shape[2], y->shape[3], y->iarg[0], y->iarg[1], y->iarg[2], y->iarg[4]};
+                   OH, OW, y->iarg[0], y->iarg[1], y->iarg[2], y->iarg[4]};
     return q;
 }
 
@@ -30,97 +35,298 @@ static void valid_cols(const conv_geom *q, int kw, int *lo, int *hi)
     if (*hi < *lo) *hi = *lo;
 }
 
-/* col [C*KH*KW, N*OH*OW] from x [N,C,H,W]; padding reads as zero. */
+/* One row of col (fixed c, kh, kw) for stride 1 and OW == W ("same" width): the valid
+ * output rows are one contiguous shifted copy of the input plane, so one memcpy replaces
+ * OH short ones (each a library call); the columns that wrapped around are then zeroed. */
+static void shifted_rows(const conv_geom *q, const float *xc, int kh, int kw, int lo, int hi, float *row)
+{
+    int oh0 = q->pt - kh > 0 ? q->pt - kh : 0;          /* first oh with ih = oh - pt + kh >= 0 */
+    int oh1 = q->H + q->pt - kh < q->OH ? q->H + q->pt - kh : q->OH;
+    if (oh1 < oh0) oh1 = oh0;
+    size_t W = (size_t)q->W, HW = (size_t)q->H * W;
+    memset(row, 0, (size_t)oh0 * W * sizeof(float));
+    memset(row + (size_t)oh1 * W, 0, (size_t)(q->OH - oh1) * W * sizeof(float));
+    /* output (oh, ow) reads input index s0 + (oh - oh0) * W + ow */
+    long s0 = (long)(oh0 - q->pt + kh) * (long)W + (kw - q->pl);
+    long len = (long)(oh1 - oh0) * (long)W, j0 = s0 < 0 ? -s0 : 0, j1 = (long)HW - s0 < len ? (long)HW - s0 : len;
+    float *dst = row + (size_t)oh0 * W;
+    if (j0 > 0) memset(dst, 0, (size_t)j0 * sizeof(float));
+    if (j1 > j0) memcpy(dst + j0, xc + s0 + j0, (size_t)(j1 - j0) * sizeof(float));
+    if (j1 < len) memset(dst + (j1 > j0 ? j1 : j0), 0, (size_t)(len - (j1 > j0 ? j1 : j0)) * sizeof(float));
+    for (int oh = oh0; oh < oh1; oh++) {
+        float *ro = row + (size_t)oh * W;
+        for (int ow = 0; ow < lo; ow++) ro[ow] = 0.0f;
+        for (int ow = hi; ow < q->OW; ow++) ro[ow] = 0.0f;
+    }
+}
+
+/* col [C*KH*KW, OH*OW] from one image x [C,H,W]; padding reads as zero. One image at a
+ * time keeps col (conv2 of the reference net: 225 KB) in L2 between im2col and the GEMM. */
 static void im2col(const conv_geom *q, const float *x, float *col)
 {
-    size_t P = (size_t)q->OH * q->OW, NP = (size_t)q->N * P;
+    size_t P = (size_t)q->OH * q->OW;
     for (int c = 0; c < q->C; c++)
         for (int kh = 0; kh < q->KH; kh++)
             for (int kw = 0; kw < q->KW; kw++) {
-                float *row = col + ((size_t)(c * q->KH + kh) * q->KW + kw) * NP;
+                float *row = col + ((size_t)(c * q->KH + kh) * q->KW + kw) * P;
+                const float *xc = x + (size_t)c * q->H * q->W;
                 int lo, hi;
                 valid_cols(q, kw, &lo, &hi);
-                for (int n = 0; n < q->N; n++) {
-                    const float *xc = x + ((size_t)n * q->C + c) * q->H * q->W;
-                    float *r = row + (size_t)n * P;
-                    for (int oh = 0; oh < q->OH; oh++) {
-                        int ih = oh * q->sh - q->pt + kh;
-                        float *ro = r + (size_t)oh * q->OW;
-                        if (ih < 0 || ih >= q->H) {
-                            memset(ro, 0, (size_t)q->OW * sizeof(float));
-                            continue;
-                        }
-                        /* input column of output column lo; no pointer before the row is formed */
-                        const float *xr = xc + (size_t)ih * q->W + (lo * q->sw - q->pl + kw);
-                        for (int ow = 0; ow < lo; ow++) ro[ow] = 0.0f;
-                        if (q->sw == 1)
-                            memcpy(ro + lo, xr, (size_t)(hi - lo) * sizeof(float));
-                        else
-                            for (int ow = lo; ow < hi; ow++) ro[ow] = xr[(ow - lo) * q->sw];
-                        for (int ow = hi; ow < q->OW; ow++) ro[ow] = 0.0f;
+                if (q->sh == 1 && q->sw == 1 && q->OW == q->W) {
+                    shifted_rows(q, xc, kh, kw, lo, hi, row);
+                    continue;
+                }
+                for (int oh = 0; oh < q->OH; oh++) {
+                    int ih = oh * q->sh - q->pt + kh;
+                    float *ro = row + (size_t)oh * q->OW;
+                    if (ih < 0 || ih >= q->H) {
+                        memset(ro, 0, (size_t)q->OW * sizeof(float));
+                        continue;
                     }
+                    /* input column of output column lo; no pointer before the row is formed */
+                    const float *xr = xc + (size_t)ih * q->W + (lo * q->sw - q->pl + kw);
+                    for (int ow = 0; ow < lo; ow++) ro[ow] = 0.0f;
+                    if (q->sw == 1)
+                        memcpy(ro + lo, xr, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int ow = lo; ow < hi; ow++) ro[ow] = xr[(ow - lo) * q->sw];
+                    for (int ow = hi; ow < q->OW; ow++) ro[ow] = 0.0f;
                 }
             }
 }
 
-/* dx += col2im(dcol): the adjoint of im2col. */
+/* dx += col2im(dcol) for one image: the adjoint of im2col. */
 static void col2im(const conv_geom *q, const float *col, float *dx)
 {
-    size_t P = (size_t)q->OH * q->OW, NP = (size_t)q->N * P;
+    size_t P = (size_t)q->OH * q->OW;
     for (int c = 0; c < q->C; c++)
         for (int kh = 0; kh < q->KH; kh++)
             for (int kw = 0; kw < q->KW; kw++) {
-                const float *row = col + ((size_t)(c * q->KH + kh) * q->KW + kw) * NP;
+                const float *row = col + ((size_t)(c * q->KH + kh) * q->KW + kw) * P;
+                float *xc = dx + (size_t)c * q->H * q->W;
                 int lo, hi;
                 valid_cols(q, kw, &lo, &hi);
-                for (int n = 0; n < q->N; n++) {
-                    float *xc = dx + ((size_t)n * q->C + c) * q->H * q->W;
-                    const float *r = row + (size_t)n * P;
-                    for (int oh = 0; oh < q->OH; oh++) {
-                        int ih = oh * q->sh - q->pt + kh;
-                        if (ih < 0 || ih >= q->H) continue;
-                        float *restrict xr = xc + (size_t)ih * q->W + (lo * q->sw - q->pl + kw);
-                        const float *restrict ro = r + (size_t)oh * q->OW + lo;
-                        int n_ok = hi - lo;
-                        if (q->sw == 1)
-                            for (int i = 0; i < n_ok; i++) xr[i] += ro[i];
-                        else
-                            for (int i = 0; i < n_ok; i++) xr[i * q->sw] += ro[i];
-                    }
+                for (int oh = 0; oh < q->OH; oh++) {
+                    int ih = oh * q->sh - q->pt + kh;
+                    if (ih < 0 || ih >= q->H) continue;
+                    float *restrict xr = xc + (size_t)ih * q->W + (lo * q->sw - q->pl + kw);
+                    const float *restrict ro = row + (size_t)oh * q->OW + lo;
+                    int n_ok = hi - lo;
+                    if (q->sw == 1)
+                        for (int i = 0; i < n_ok; i++) xr[i] += ro[i];
+                    else
+                        for (int i = 0; i < n_ok; i++) xr[i * q->sw] += ro[i];
                 }
             }
+}
+
+/* A 1x1, stride-1, unpadded kernel reads the image itself as its column matrix. */
+static int col_is_input(const conv_geom *q)
+{
+    return q->KH == 1 && q->KW == 1 && q->sh == 1 && q->sw == 1 && q->pt == 0 && q->pl == 0 && q->OH == q->H &&
+           q->OW == q->W;
+}
+
+/* Sum of n floats in 8 interleaved partial sums: one running sum is a chain of dependent
+ * additions that cannot be vectorised (it was most of the bias gradient's time). */
+static double row_sum(const float *r, int n)
+{
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += r[i + j];
+    double s = 0.0;
+    for (int j = 0; j < 8; j++) s += acc[j];
+    for (; i < n; i++) s += r[i];
+    return s;
+}
+
+/* Work shared by the parts of a convolution: images [lo, hi) of part i use scratch
+ * col + i * CKK * P (and dcol, dw, db likewise), taken from the arena beforehand. */
+typedef struct {
+    const lb_node *y;
+    conv_geom q;
+    int CKK, direct;
+    size_t P, xs;
+    float *col, *dcol, *dw; /* dw: weight-gradient partials of parts 1.. (part 0 adds into w->grad) */
+    double *db;             /* bias-gradient partials, F per part */
+    float *dym;             /* fused ReLU: dY masked by y > 0, F * P per part */
+    int relu, pool;         /* fused ReLU; fused 2x2 stride-2 max-pool (after the ReLU) */
+    float *z;               /* fused pool: the conv+ReLU output of one image, F * P per part */
+    unsigned char *arg;     /* fused pool: per pooled output, the chosen cell of its 2x2 window
+                             * (0..3, row-major), or NO_GRAD where the ReLU passes none */
+} conv_work;
+
+#define NO_GRAD 255
+
+/* ReLU then 2x2 stride-2 max-pool of one image's conv output z [F, OH, OW] into y
+ * [F, OH/2, OW/2], with the same values lb_maxpool2d(lb_relu(.)) gives (first maximum wins,
+ * NaN is chosen). arg (may be NULL) gets the chosen cell, or NO_GRAD if its value is not > 0:
+ * there ReLU's gradient is 0. One byte per output, a quarter of an int index. */
+static void relu_pool(const conv_geom *q, float *z, float *y, unsigned char *arg)
+{
+    int OH = q->OH, OW = q->OW, PH = OH / 2, PW = OW / 2;
+    for (size_t i = 0; i < (size_t)q->F * OH * OW; i++) {
+        float u = z[i];
+        z[i] = u * (u > 0.0f ? 1.0f : 0.0f);
+    }
+    for (int f = 0; f < q->F; f++)
+        for (int ph = 0; ph < PH; ph++) {
+            const float *r0 = z + (size_t)(f * OH + 2 * ph) * OW, *r1 = r0 + OW;
+            float *yo = y + ((size_t)f * PH + ph) * PW;
+            unsigned char *ao = arg ? arg + ((size_t)f * PH + ph) * PW : NULL;
+            for (int pw = 0; pw < PW; pw++) {
+                int i0 = 2 * pw, best = 0;
+                float m = r0[i0], v = r0[i0 + 1];
+                int take = (v > m) | (v != v);
+                m = take ? v : m;
+                best = take ? 1 : best;
+                v = r1[i0];
+                take = (v > m) | (v != v);
+                m = take ? v : m;
+                best = take ? 2 : best;
+                v = r1[i0 + 1];
+                take = (v > m) | (v != v);
+                m = take ? v : m;
+                best = take ? 3 : best;
+                yo[pw] = m;
+                if (ao) ao[pw] = m > 0.0f ? (unsigned char)best : NO_GRAD;
+            }
+        }
+}
+
+static void conv_forward_part(void *p, int part, int n_parts)
+{
+    const conv_work *k = p;
+    const lb_node *y = k->y, *x = y->in[0], *w = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
+    const conv_geom *q = &k->q;
+    float *col = k->direct ? NULL : k->col + (size_t)part * k->CKK * k->P;
+    int lo, hi;
+    lb_split_range(q->N, part, n_parts, &lo, &hi);
+    for (int n = lo; n < hi; n++) {
+        const float *xn = x->val + (size_t)n * k->xs;
+        float *yn = k->pool ? k->z + (size_t)part * q->F * k->P : y->val + (size_t)n * q->F * k->P;
+        if (!k->direct) im2col(q, xn, col);
+        lb_gemm_serial(0, 0, q->F, (int)k->P, k->CKK, w->val, k->CKK, k->direct ? xn : col, (int)k->P, 0.0f, yn,
+                       (int)k->P);
+        /* bias and ReLU while y_n is still in cache; the ReLU as lb_relu computes it */
+        for (int f = 0; f < q->F; f++) {
+            float *restrict r = yn + (size_t)f * k->P, bias = b ? b->val[f] : 0.0f;
+            if (k->relu && !k->pool)
+                for (size_t i = 0; i < k->P; i++) {
+                    float u = r[i] + bias;
+                    r[i] = u * (u > 0.0f ? 1.0f : 0.0f);
+                }
+            else if (b)
+                for (size_t i = 0; i < k->P; i++) r[i] += bias; /* (pool: ReLU in relu_pool) */
+        }
+        if (k->pool) {
+            size_t ps = (size_t)q->F * (q->OH / 2) * (q->OW / 2);
+            relu_pool(q, yn, y->val + (size_t)n * ps, k->arg ? k->arg + (size_t)n * ps : NULL);
+        }
+    }
+}
+
+/* Per image: with the NCHW layout, dY_n is already the GEMM's [F, P] operand, so there is
+ * no permute; the column matrix is rebuilt from x rather than kept from the forward pass
+ * (a copy costs less than holding C*KH*KW*N*P floats for the whole step). */
+static void conv_backward_part(void *p, int part, int n_parts)
+{
+    const conv_work *k = p;
+    const lb_node *y = k->y, *x = y->in[0], *w = y->in[1];
+    const conv_geom *q = &k->q;
+    int CKK = k->CKK, P = (int)k->P;
+    float *col = k->direct ? NULL : k->col + (size_t)part * CKK * k->P;
+    float *dcol = k->dcol ? k->dcol + (size_t)part * CKK * k->P : NULL;
+    float *dw = part == 0 ? w->grad : k->dw + (size_t)(part - 1) * q->F * CKK;
+    double *db = k->db ? k->db + (size_t)part * q->F : NULL;
+    if (part > 0 && w->requires_grad)
+        for (size_t i = 0; i < (size_t)q->F * CKK; i++) dw[i] = 0.0f;
+    if (db)
+        for (int f = 0; f < q->F; f++) db[f] = 0.0;
+    int lo, hi;
+    lb_split_range(q->N, part, n_parts, &lo, &hi);
+    for (int n = lo; n < hi; n++) {
+        const float *dy = y->grad + (size_t)n * (size_t)y->size / q->N;
+        if (k->pool) { /* scatter dY to the chosen cells; ReLU's mask is in arg */
+            int PH = q->OH / 2, PW = q->OW / 2;
+            const unsigned char *a = k->arg + (size_t)n * q->F * PH * PW;
+            float *m = k->dym + (size_t)part * q->F * k->P;
+            memset(m, 0, (size_t)q->F * k->P * sizeof(float));
+            for (int f = 0; f < q->F; f++)
+                for (int ph = 0; ph < PH; ph++) {
+                    size_t o = ((size_t)f * PH + ph) * PW;
+                    float *r = m + (size_t)(f * q->OH + 2 * ph) * q->OW;
+                    for (int pw = 0; pw < PW; pw++)
+                        if (a[o + pw] != NO_GRAD) r[2 * pw + (a[o + pw] & 1) + (a[o + pw] >> 1) * q->OW] = dy[o + pw];
+                }
+            dy = m;
+        } else if (k->relu) { /* ReLU's gradient: y > 0 exactly where its input was > 0 */
+            const float *restrict yv = y->val + (size_t)n * q->F * k->P, *restrict d = dy;
+            float *restrict m = k->dym + (size_t)part * q->F * k->P;
+            for (size_t i = 0; i < (size_t)q->F * k->P; i++) m[i] = d[i] * (yv[i] > 0.0f ? 1.0f : 0.0f);
+            dy = m;
+        }
+        const float *xn = x->val + (size_t)n * k->xs;
+        if (w->requires_grad) {
+            if (!k->direct) im2col(q, xn, col);
+            lb_gemm_serial(0, 1, q->F, CKK, P, dy, P, k->direct ? xn : col, P, 1.0f, dw, CKK);
+        }
+        if (db)
+            for (int f = 0; f < q->F; f++) db[f] += row_sum(dy + (size_t)f * k->P, P);
+        if (x->requires_grad) {
+            float *dx = x->grad + (size_t)n * k->xs;
+            if (k->direct) {
+                lb_gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 1.0f, dx, P);
+            } else {
+                lb_gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 0.0f, dcol, P);
+                col2im(q, dcol, dx);
+            }
+        }
+    }
+}
+
+/* Parts: the thread count, but never more than the images. */
+static int conv_parts(int N)
+{
+    int t = lb_get_threads();
+    return t < N ? t : N;
 }
 
 static void conv_backward(lb_node *y)
 {
     lb_node *x = y->in[0], *w = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
-    conv_geom q = geom_of(y);
-    int CKK = q.C * q.KH * q.KW;
-    size_t P = (size_t)q.OH * q.OW, NP = (size_t)q.N * P;
-    const float *col = y->aux;
-    /* dY from [N,F,P] to the GEMM layout [F, N*P] */
-    float *dt = lb_graph_floats(y->g, (size_t)q.F * NP);
-    if (!dt) return; /* out of memory: lb_backward's caller sees the message */
-    for (int n = 0; n < q.N; n++)
-        for (int f = 0; f < q.F; f++)
-            memcpy(dt + (size_t)f * NP + (size_t)n * P, y->grad + ((size_t)n * q.F + f) * P, P * sizeof(float));
-    if (w->requires_grad) lb_gemm(0, 1, q.F, CKK, (int)NP, dt, col, 1.0f, w->grad);
-    if (b && b->requires_grad)
-        for (int f = 0; f < q.F; f++) {
+    conv_work k = {y, geom_of(y), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, y->iarg[6], y->iarg[7], NULL, y->aux};
+    k.CKK = k.q.C * k.q.KH * k.q.KW;
+    k.P = (size_t)k.q.OH * k.q.OW;
+    k.xs = (size_t)k.q.C * k.q.H * k.q.W;
+    k.direct = col_is_input(&k.q);
+    int parts = conv_parts(k.q.N);
+    size_t cs = (size_t)parts * k.CKK * k.P;
+    int bad = 0; /* out of memory: lb_backward's caller sees the message */
+    if (!k.direct && w->requires_grad) bad |= !(k.col = lb_graph_floats(y->g, cs));
+    if (!k.direct && x->requires_grad) bad |= !(k.dcol = lb_graph_floats(y->g, cs));
+    if (parts > 1 && w->requires_grad) bad |= !(k.dw = lb_graph_floats(y->g, (size_t)(parts - 1) * k.q.F * k.CKK));
+    if (b && b->requires_grad) bad |= !(k.db = lb_graph_alloc(y->g, (size_t)parts * k.q.F * sizeof(double)));
+    if (k.relu) bad |= !(k.dym = lb_graph_floats(y->g, (size_t)parts * k.q.F * k.P));
+    if (bad) return;
+    lb_parallel(parts, conv_backward_part, &k);
+    /* partials summed in part order: the result depends on the thread count only */
+    if (w->requires_grad)
+        for (int i = 1; i < parts; i++) {
+            const float *d = k.dw + (size_t)(i - 1) * k.q.F * k.CKK;
+            for (size_t j = 0; j < (size_t)k.q.F * k.CKK; j++) w->grad[j] += d[j];
+        }
+    if (k.db)
+        for (int f = 0; f < k.q.F; f++) {
             double s = 0.0;
-            for (size_t i = 0; i < NP; i++) s += dt[(size_t)f * NP + i];
+            for (int i = 0; i < parts; i++) s += k.db[(size_t)i * k.q.F + f];
             b->grad[f] += (float)s;
         }
-    if (x->requires_grad) {
-        float *dcol = lb_graph_floats(y->g, (size_t)CKK * NP);
-        if (!dcol) return;
-        lb_gemm(1, 0, CKK, (int)NP, q.F, w->val, dt, 0.0f, dcol);
-        col2im(&q, dcol, x->grad);
-    }
 }
 
-lb_node *lb_conv2d_ex(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride_h, int stride_w, int pad_top,
-                      int pad_bottom, int pad_left, int pad_right)
+static lb_node *conv_new(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride_h, int stride_w, int pad_top,
+                         int pad_bottom, int pad_left, int pad_right, int relu, int pool)
 {
     LB_NEED(x);
     LB_NEED(w);
@@ -139,31 +345,51 @@ lb_node *lb_conv2d_ex(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int strid
         return lb_shape_error("conv2d", x, w, "kernel larger than the padded input");
     int shape[4] = {x->shape[0], w->shape[0], (Hp - w->shape[2]) / stride_h + 1,
                     (Wp - w->shape[3]) / stride_w + 1};
-    lb_node *in[3] = {x, w, b};
-    lb_node *y = lb_node_new(g, "conv2d", 4, shape, b ? 3 : 2, in, conv_backward);
-    if (!y) return NULL;
-    int args[6] = {stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right};
-    memcpy(y->iarg, args, sizeof args);
-    conv_geom q = geom_of(y);
-    int CKK = q.C * q.KH * q.KW;
-    size_t P = (size_t)q.OH * q.OW, NP = (size_t)q.N * P;
-    float *col = lb_graph_floats(g, (size_t)CKK * NP);
-    float *t = lb_graph_floats(g, (size_t)q.F * NP);
-    if (!col || !t) return NULL;
-    im2col(&q, x->val, col);
-    lb_gemm(0, 0, q.F, (int)NP, CKK, w->val, col, 0.0f, t);
-    for (int n = 0; n < q.N; n++)
-        for (int f = 0; f < q.F; f++) {
-            float *yo = y->val + ((size_t)n * q.F + f) * P;
-            const float *to = t + (size_t)f * NP + (size_t)n * P;
-            float bias = b ? b->val[f] : 0.0f;
-            for (size_t i = 0; i < P; i++) yo[i] = to[i] + bias;
+    if (pool) {
+        if (shape[2] < 2 || shape[3] < 2) {
+            lb_error(LB_ESHAPE, "conv2d_relu_maxpool2: conv output %dx%d is smaller than the 2x2 window", shape[2],
+                     shape[3]);
+            return NULL;
         }
-    y->aux = col;
+        shape[2] /= 2;
+        shape[3] /= 2;
+    }
+    lb_node *in[3] = {x, w, b};
+    lb_node *y = lb_node_new(g, pool ? "conv2d_relu_maxpool2" : relu ? "conv2d_relu" : "conv2d", 4, shape,
+                             b ? 3 : 2, in, conv_backward);
+    if (!y) return NULL;
+    int args[8] = {stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, relu, pool};
+    memcpy(y->iarg, args, sizeof args);
+    conv_work k = {y, geom_of(y), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, relu, pool, NULL, NULL};
+    if (pool && y->requires_grad && !(y->aux = k.arg = lb_graph_alloc(g, y->size))) return NULL;
+    k.CKK = k.q.C * k.q.KH * k.q.KW;
+    k.P = (size_t)k.q.OH * k.q.OW;
+    k.xs = (size_t)k.q.C * k.q.H * k.q.W;
+    k.direct = col_is_input(&k.q);
+    int parts = conv_parts(k.q.N);
+    if (!k.direct && !(k.col = lb_graph_floats(g, (size_t)parts * k.CKK * k.P))) return NULL;
+    if (pool && !(k.z = lb_graph_floats(g, (size_t)parts * k.q.F * k.P))) return NULL;
+    lb_parallel(parts, conv_forward_part, &k);
     return y;
+}
+
+lb_node *lb_conv2d_ex(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride_h, int stride_w, int pad_top,
+                      int pad_bottom, int pad_left, int pad_right)
+{
+    return conv_new(g, x, w, b, stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, 0, 0);
 }
 
 lb_node *lb_conv2d(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride, int pad)
 {
-    return lb_conv2d_ex(g, x, w, b, stride, stride, pad, pad, pad, pad);
+    return conv_new(g, x, w, b, stride, stride, pad, pad, pad, pad, 0, 0);
+}
+
+lb_node *lb_conv2d_relu(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride, int pad)
+{
+    return conv_new(g, x, w, b, stride, stride, pad, pad, pad, pad, 1, 0);
+}
+
+lb_node *lb_conv2d_relu_maxpool2(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride, int pad)
+{
+    return conv_new(g, x, w, b, stride, stride, pad, pad, pad, pad, 1, 1);
 }

@@ -94,8 +94,9 @@ lb_node *lb_log_softmax(lb_graph *g, lb_node *a)
     return y;
 }
 
-/* reshape copies: a copy of an activation is cheap next to a convolution, and it keeps
- * every node owning its own value and gradient. */
+/* reshape copies when a gradient flows: a copy of an activation is cheap next to a
+ * convolution, and it keeps every node owning its own value and gradient. Without one
+ * (evaluation) it is a view. */
 static void copy_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
@@ -116,6 +117,16 @@ lb_node *lb_reshape(lb_graph *g, lb_node *a, int ndim, const int *shape)
         lb_error(LB_ESHAPE, "reshape: cannot reshape %s into %s (sizes differ)", lb_shape_str(a, sa, sizeof sa),
                  sb);
         return NULL;
+    }
+    if (!a->requires_grad) {
+        /* nothing flows back (e.g. evaluation): a view of a's values, no copy, no memory */
+        lb_node *y = lb_input(g, ndim, shape, a->val);
+        if (y) {
+            y->op = "reshape";
+            y->n_in = 1;
+            y->in[0] = a;
+        }
+        return y;
     }
     lb_node *y = lb_node_new(g, "reshape", ndim, shape, 1, &a, copy_backward);
     if (y) memcpy(y->val, a->val, a->size * sizeof(float));

@@ -1,0 +1,394 @@
+/* libra-bench: throughput, per-op breakdown and peak memory of the reference CNN.
+ *
+ * For each (batch, threads) configuration a child process (fork) loads the Fashion-MNIST
+ * training set, builds the network, warms up, then times `repeats` rounds of `steps`
+ * training steps (batching + lb_trainer_step, Adam, cross-entropy) and of `steps`
+ * evaluation batches (lb_predict). It reports the median and min-max of each, one extra
+ * instrumented step per round split by op (forward and backward of each layer, loss,
+ * zero-grad, optimizer, batching), the malloc count per steady-state step, and the child's
+ * peak RSS, so configurations never inflate each other's memory.
+ *
+ * usage: libra-bench [--batch 32,64,128] [--threads 1,2] [--steps 60] [--repeats 5]
+ *                    [--warmup 10] [--arch smallcnn] [--data DIR] [--json]
+ * Timing starts after the data is loaded; the machine's load is not controlled here:
+ * compare by medians, interleaved with the reference (bench/compare.sh). */
+#include "libra/layers.h"
+#include "libra/losses.h"
+#include "libra/train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_LIST 8
+#define MAX_SLOTS 48
+
+typedef struct {
+    int batches[MAX_LIST], n_batches;
+    int threads[MAX_LIST], n_threads;
+    int steps, repeats, warmup, json;
+    const char *arch, *data;
+} bench_opts;
+
+/* One timed slot of the breakdown: a layer's forward or backward, or a step phase. */
+typedef struct {
+    char name[48];
+    double seconds;   /* summed over the instrumented steps */
+    double flop;      /* per step (0 when not counted) */
+} slot;
+
+typedef struct {
+    slot s[MAX_SLOTS];
+    int n;
+} breakdown;
+
+static int slot_of(breakdown *b, const char *name)
+{
+    for (int i = 0; i < b->n; i++)
+        if (strcmp(b->s[i].name, name) == 0) return i;
+    if (b->n == MAX_SLOTS) return MAX_SLOTS - 1;
+    snprintf(b->s[b->n].name, sizeof b->s[b->n].name, "%s", name);
+    b->s[b->n].seconds = b->s[b->n].flop = 0.0;
+    return b->n++;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "libra-bench: %s: %s\n", what, lb_last_error());
+    exit(1);
+}
+
+static int parse_list(const char *s, int *out)
+{
+    int n = 0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < MAX_LIST; t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (*end || v < 1 || v > 4096) {
+            fprintf(stderr, "libra-bench: '%s' is not a list of positive integers\n", s);
+            exit(2);
+        }
+        out[n++] = (int)v;
+    }
+    return n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    double median, min, max;
+} stat3;
+
+static stat3 stats_of(const double *v, int n)
+{
+    double t[64];
+    memcpy(t, v, (size_t)n * sizeof *t);
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    stat3 s = {n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]), t[0], t[n - 1]};
+    return s;
+}
+
+/* CPU seconds of this process (all threads): under a loaded machine, a 1-thread run's CPU
+ * time per step is steadier than its wall time. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static lb_node *ce_loss(void *ctx, lb_graph *g, lb_node *logits, const int *targets, long step, long total)
+{
+    return lb_loss_forward(ctx, g, logits, targets, step, total);
+}
+
+/* Forward FLOPs of layer l for a batch of n (multiply-add = 2); backward counted as twice
+ * that, except a first layer, which needs no input gradient. */
+static double layer_flop(const lb_layer *l, int n)
+{
+    if (l->kind == LB_LAYER_CONV2D) {
+        double ckk = (double)l->in_shape[0] * l->k * l->k;
+        return 2.0 * n * l->out_shape[0] * ckk * l->out_shape[1] * l->out_shape[2];
+    }
+    if (l->kind == LB_LAYER_DENSE) return 2.0 * n * l->in_shape[0] * l->out_shape[0];
+    return 0.0;
+}
+
+/* One training step with a timer around each layer's forward, each node's backward
+ * (attributed to the layer that recorded it) and each phase; same work as lb_trainer_step. */
+static void instrumented_step(lb_trainer *t, lb_batcher *bt, const int *idx, int n, breakdown *bd)
+{
+    lb_model *m = t->model;
+    lb_graph *g = t->graph;
+    int owner[4096];   /* node id -> layer index, -1 for input, n_layers for the loss */
+    int fused_as[256] = {0}; /* per layer: 1 = fused with the next relu, 2 = and the pool after it */
+    double t0 = lb_now();
+    if (lb_batcher_fill(bt, idx, NULL, n, NULL) != LB_OK) die("batch");
+    bd->s[slot_of(bd, "data batching")].seconds += lb_now() - t0;
+
+    t0 = lb_now();
+    lb_graph_reset(g);
+    lb_model_set_training(m, 1);
+    lb_graph_set_training(g, 1);
+    int shape[4] = {n, m->in_c, m->in_h, m->in_w};
+    lb_node *x = lb_input(g, 4, shape, bt->x);
+    owner[0] = -1;
+    bd->s[slot_of(bd, "graph reset + input")].seconds += lb_now() - t0;
+    lb_params *P = m->params;
+    char name[48];
+    for (int i = 0; i < m->n_layers && i < 256 && x; i++) {
+        lb_layer *l = &m->layers[i];
+        int first = lb_graph_n_nodes(g), fused = 0;
+        t0 = lb_now();
+        lb_node *w = l->w >= 0 ? lb_param(g, P, l->w) : NULL;
+        lb_node *b = l->b >= 0 ? lb_param(g, P, l->b) : NULL;
+        switch (l->kind) {
+        case LB_LAYER_CONV2D: /* fused with a following relu, as lb_model_forward does */
+            if (i + 1 < m->n_layers && m->layers[i + 1].kind == LB_LAYER_RELU) {
+                const lb_layer *p = i + 2 < m->n_layers ? &m->layers[i + 2] : NULL;
+                fused = 1 + (p && p->kind == LB_LAYER_MAXPOOL2D && p->k == 2 && p->stride == 2);
+                x = fused == 2 ? lb_conv2d_relu_maxpool2(g, x, w, b, l->stride, l->pad)
+                               : lb_conv2d_relu(g, x, w, b, l->stride, l->pad);
+            } else {
+                x = lb_conv2d(g, x, w, b, l->stride, l->pad);
+            }
+            break;
+        case LB_LAYER_DENSE:
+            x = lb_matmul(g, x, w, 0, 1);
+            if (b) x = lb_add(g, x, b);
+            break;
+        case LB_LAYER_BATCHNORM2D: {
+            float *rm = m->state + l->state_offset;
+            x = lb_batchnorm2d(g, x, w, b, rm, rm + l->in_shape[0], l->momentum, l->eps);
+            break;
+        }
+        case LB_LAYER_DROPOUT:
+            if (l->p > 0.0f) x = lb_dropout(g, x, l->p, &m->rng);
+            break;
+        case LB_LAYER_RELU: x = lb_relu(g, x); break;
+        case LB_LAYER_MAXPOOL2D: x = lb_maxpool2d(g, x, l->k, l->stride, 0); break;
+        case LB_LAYER_AVGPOOL2D: x = lb_avgpool2d(g, x, l->k, l->stride, 0); break;
+        case LB_LAYER_GLOBAL_AVGPOOL: x = lb_global_avgpool(g, x); break;
+        case LB_LAYER_FLATTEN: x = lb_flatten(g, x); break;
+        }
+        double dt = lb_now() - t0;
+        snprintf(name, sizeof name, "%s%s fwd", l->name, fused == 2 ? "+relu+pool" : fused ? "+relu" : "");
+        int k = slot_of(bd, name);
+        bd->s[k].seconds += dt;
+        bd->s[k].flop = layer_flop(l, n);
+        for (int id = first; id < lb_graph_n_nodes(g) && id < 4096; id++) owner[id] = i;
+        fused_as[i] = fused;
+        i += fused;
+    }
+    if (!x) die("forward");
+    int first = lb_graph_n_nodes(g);
+    t0 = lb_now();
+    lb_node *loss = t->loss_fn(t->loss_ctx, g, x, bt->t, t->optim->step, t->total_steps);
+    if (!loss) die("loss");
+    bd->s[slot_of(bd, "loss fwd")].seconds += lb_now() - t0;
+    for (int id = first; id < lb_graph_n_nodes(g) && id < 4096; id++) owner[id] = m->n_layers;
+
+    t0 = lb_now();
+    lb_params_zero_grad(P);
+    bd->s[slot_of(bd, "zero grad")].seconds += lb_now() - t0;
+    /* lb_backward's walk, one node at a time */
+    for (size_t i = 0; i < loss->size; i++) loss->grad[i] = 1.0f;
+    for (int id = loss->id; id >= 0; id--) {
+        lb_node *nd = lb_graph_node(g, id);
+        if (!nd->requires_grad || !nd->backward) continue;
+        t0 = lb_now();
+        nd->backward(nd);
+        double dt = lb_now() - t0;
+        int o = id < 4096 ? owner[id] : m->n_layers;
+        if (o >= 0 && o < m->n_layers) {
+            snprintf(name, sizeof name, "%s%s bwd", m->layers[o].name, fused_as[o] == 2 ? "+relu+pool" :
+                                                                      fused_as[o] ? "+relu" : "");
+            int k = slot_of(bd, name);
+            bd->s[k].seconds += dt;
+            bd->s[k].flop = (m->layers[o].kind == LB_LAYER_CONV2D && o == 0 ? 1.0 : 2.0) *
+                            layer_flop(&m->layers[o], n);
+        } else {
+            bd->s[slot_of(bd, "loss bwd")].seconds += dt;
+        }
+    }
+    t0 = lb_now();
+    if (lb_optim_step(t->optim, P->data, P->grad, 1e-3f) != LB_OK) die("optimizer");
+    bd->s[slot_of(bd, "optimizer")].seconds += lb_now() - t0;
+}
+
+static void random_indices(lb_rng *r, int *idx, int n, int n_images)
+{
+    for (int i = 0; i < n; i++) idx[i] = (int)lb_rng_below(r, (uint64_t)n_images);
+}
+
+/* Runs one configuration and prints its result; called in a child process. */
+static void run_config(const bench_opts *o, int B, int threads)
+{
+    lb_set_threads(threads);
+    lb_dataset *ds;
+    if (lb_dataset_load_fmnist(o->data, 1, &ds) != LB_OK) die("loading Fashion-MNIST");
+    float mean, std;
+    lb_dataset_stats(ds, NULL, 0, &mean, &std);
+    lb_model *m = lb_model_build(o->arch, 1, 28, 28, 10);
+    if (!m) die("model");
+    lb_rng r;
+    lb_rng_seed(&r, 1);
+    lb_model_init(m, LB_INIT_DEFAULT, &r);
+    lb_loss *loss = lb_loss_create("ce", 10, NULL);
+    if (!loss) die("loss");
+    lb_optim_config oc = lb_optim_defaults(LB_OPTIM_ADAM);
+    lb_trainer *t = lb_trainer_new(m, &oc, NULL, ce_loss, loss, 0);
+    lb_batcher *bt = lb_batcher_create(ds, B, &mean, &std, NULL);
+    lb_graph *eg = lb_graph_new();
+    int n_eval = o->steps * B;
+    int *idx = malloc(sizeof(int) * (size_t)n_eval);
+    float *logits = malloc(sizeof(float) * (size_t)n_eval * 10);
+    if (!t || !bt || !eg || !idx || !logits) die("setup");
+
+    double tr[64], ev[64], cpu[64];
+    breakdown bd = {.n = 0};
+    uint64_t allocs = 0;
+    long counted = 0;
+    for (int rep = -1; rep < o->repeats; rep++) {
+        int steps = rep < 0 ? o->warmup : o->steps;
+        /* training: sampling + batching + step, as a training loop does */
+        uint64_t a0 = lb_alloc_count();
+        double c0 = cpu_seconds(), t0 = lb_now();
+        for (int s = 0; s < steps; s++) {
+            random_indices(&r, idx, B, ds->n);
+            if (lb_batcher_fill(bt, idx, NULL, B, NULL) != LB_OK) die("batch");
+            if (lb_trainer_step(t, bt->x, bt->t, B) != LB_OK) die("training step");
+        }
+        double dt = lb_now() - t0;
+        if (rep >= 0) {
+            tr[rep] = steps * (double)B / dt;
+            cpu[rep] = 1e3 * (cpu_seconds() - c0) / steps;
+            allocs += lb_alloc_count() - a0;
+            counted += steps;
+        }
+        random_indices(&r, idx, n_eval, ds->n);
+        t0 = lb_now();
+        if (lb_predict(m, eg, bt, idx, rep < 0 && o->warmup < o->steps ? o->warmup * B : n_eval, logits) != LB_OK) die("evaluation");
+        dt = lb_now() - t0;
+        if (rep >= 0) ev[rep] = (double)n_eval / dt;
+        /* a few instrumented steps per round, so the breakdown sees the same load */
+        for (int s = 0; rep >= 0 && s < 4; s++) {
+            random_indices(&r, idx, B, ds->n);
+            instrumented_step(t, bt, idx, B, &bd);
+        }
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = ru.ru_maxrss / 1024.0;
+    stat3 ts = stats_of(tr, o->repeats), es = stats_of(ev, o->repeats), cs = stats_of(cpu, o->repeats);
+    int n_inst = 4 * o->repeats;
+    double total = 0.0;
+    for (int i = 0; i < bd.n; i++) total += bd.s[i].seconds;
+    double per_step = (double)allocs / (double)counted;
+
+    if (o->json) {
+        printf("{\"impl\": \"libra\", \"version\": \"%s\", \"arch\": \"%s\", \"batch\": %d, \"threads\": %d, "
+               "\"steps\": %d, \"repeats\": %d, ",
+               lb_version(), m->arch, B, threads, o->steps, o->repeats);
+        printf("\"train_images_per_s\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}, ", ts.median, ts.min, ts.max);
+        printf("\"eval_images_per_s\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}, ", es.median, es.min, es.max);
+        printf("\"train_ms_per_step\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, ", 1e3 * B / ts.median,
+               1e3 * B / ts.max, 1e3 * B / ts.min);
+        printf("\"train_cpu_ms_per_step\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, ", cs.median,
+               cs.min, cs.max);
+        printf("\"peak_rss_mb\": %.1f, \"arena_mb\": %.2f, \"arena_used_mb\": %.2f, \"allocs_per_step\": %.3f, "
+               "\"breakdown_ms\": {",
+               rss_mb, lb_graph_arena_reserved(t->graph) / 1048576.0, lb_graph_arena_peak(t->graph) / 1048576.0,
+               per_step);
+        for (int i = 0; i < bd.n; i++)
+            printf("%s\"%s\": %.4f", i ? ", " : "", bd.s[i].name, 1e3 * bd.s[i].seconds / n_inst);
+        printf("}}\n");
+    } else {
+        printf("batch %d, threads %d (%s, %d x %d steps after %d warm-up)\n", B, threads, m->arch, o->repeats,
+               o->steps, o->warmup);
+        printf("  train: %8.0f images/s (min %.0f, max %.0f)  %.2f ms/step\n", ts.median, ts.min, ts.max,
+               1e3 * B / ts.median);
+        printf("         CPU %.2f ms/step (min %.2f, max %.2f; all threads)\n", cs.median, cs.min, cs.max);
+        printf("  eval:  %8.0f images/s (min %.0f, max %.0f)  %.2f ms/batch\n", es.median, es.min, es.max,
+               1e3 * B / es.median);
+        printf("  peak RSS %.1f MB (training set %.1f MB as uint8), arena %.2f MB reserved, %.2f MB used "
+               "(eval: %.2f MB), %.3f mallocs/step\n",
+               rss_mb, (double)ds->n * 784 / 1048576.0, lb_graph_arena_reserved(t->graph) / 1048576.0,
+               lb_graph_arena_peak(t->graph) / 1048576.0, lb_graph_arena_peak(eg) / 1048576.0, per_step);
+        printf("  %-22s %9s %6s %9s\n", "breakdown (mean step)", "ms", "%", "GFLOP/s");
+        for (int i = 0; i < bd.n; i++) {
+            double ms = 1e3 * bd.s[i].seconds / n_inst;
+            printf("  %-22s %9.3f %5.1f%%", bd.s[i].name, ms, 100.0 * bd.s[i].seconds / total);
+            if (bd.s[i].flop > 0) printf(" %9.1f", bd.s[i].flop / (ms * 1e-3) / 1e9);
+            printf("\n");
+        }
+        printf("  %-22s %9.3f\n", "total", 1e3 * total / n_inst);
+    }
+    fflush(stdout);
+    free(idx);
+    free(logits);
+    lb_graph_free(eg);
+    lb_batcher_free(bt);
+    lb_trainer_free(t);
+    lb_loss_free(loss);
+    lb_model_free(m);
+    lb_dataset_free(ds);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: libra-bench [--batch 32,64,128] [--threads 1,2] [--steps 60] [--repeats 5]\n"
+                    "                   [--warmup 10] [--arch smallcnn] [--data DIR] [--json]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o = {{32, 64, 128}, 3, {1, 2}, 2, 60, 5, 10, 0, "smallcnn", NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) {
+            o.json = 1;
+            continue;
+        }
+        if (!v) usage();
+        i++;
+        if (strcmp(a, "--batch") == 0) o.n_batches = parse_list(v, o.batches);
+        else if (strcmp(a, "--threads") == 0) o.n_threads = parse_list(v, o.threads);
+        else if (strcmp(a, "--steps") == 0) o.steps = atoi(v);
+        else if (strcmp(a, "--repeats") == 0) o.repeats = atoi(v);
+        else if (strcmp(a, "--warmup") == 0) o.warmup = atoi(v);
+        else if (strcmp(a, "--arch") == 0) o.arch = v;
+        else if (strcmp(a, "--data") == 0) o.data = v;
+        else usage();
+    }
+    if (o.steps < 1 || o.repeats < 1 || o.repeats > 64 || o.warmup < 1) usage();
+    for (int bi = 0; bi < o.n_batches; bi++)
+        for (int ti = 0; ti < o.n_threads; ti++) {
+            fflush(stdout);
+            pid_t pid = fork();
+            if (pid < 0) {
+                perror("libra-bench: fork");
+                return 1;
+            }
+            if (pid == 0) {
+                run_config(&o, o.batches[bi], o.threads[ti]);
+                _exit(0);
+            }
+            int st;
+            if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                fprintf(stderr, "libra-bench: batch %d, threads %d failed\n", o.batches[bi], o.threads[ti]);
+                return 1;
+            }
+        }
+    return 0;
+}

@@ -1,0 +1,93 @@
+/* libra's one threading layer: lb_set_threads(n) keeps OpenBLAS at 1 thread and runs
+ * work split n ways here (images of a convolution, rows or columns of a GEMM). Each part
+ * is a fixed function of (part index, part count), so a result depends only on the thread
+ * count, never on scheduling. Threads are created per call: a call is milliseconds of
+ * work, thread creation tens of microseconds. */
+#include "internal.h"
+
+#include <cblas.h>
+#include <pthread.h>
+
+typedef struct {
+    void (*fn)(void *arg, int part, int n_parts);
+    void *arg;
+    int part, n_parts;
+} job;
+
+static void *run_job(void *p)
+{
+    job *j = p;
+    j->fn(j->arg, j->part, j->n_parts);
+    return NULL;
+}
+
+void lb_parallel(int n_parts, void (*fn)(void *arg, int part, int n_parts), void *arg)
+{
+    enum { MAX_PARTS = 64 };
+    if (n_parts > MAX_PARTS) n_parts = MAX_PARTS;
+    if (n_parts <= 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    job jobs[MAX_PARTS];
+    pthread_t tid[MAX_PARTS];
+    int started[MAX_PARTS] = {0};
+    for (int i = 1; i < n_parts; i++) {
+        jobs[i] = (job){fn, arg, i, n_parts};
+        started[i] = pthread_create(&tid[i], NULL, run_job, &jobs[i]) == 0;
+    }
+    fn(arg, 0, n_parts);
+    for (int i = 1; i < n_parts; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        else fn(arg, i, n_parts); /* no thread to be had: same part, same result, serially */
+    }
+}
+
+void lb_split_range(int n, int part, int n_parts, int *lo, int *hi)
+{
+    *lo = (int)((long long)n * part / n_parts);
+    *hi = (int)((long long)n * (part + 1) / n_parts);
+}
+
+void lb_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+                1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+typedef struct {
+    int ta, tb, M, N, K;
+    const float *A, *B;
+    float beta;
+    float *C;
+    int by_rows;
+} gemm_job;
+
+/* Part of C: a block of rows (A's rows) or of columns (B's columns); K is never split,
+ * so every element is the same sum whatever the part count. */
+static void gemm_part(void *p, int part, int n_parts)
+{
+    const gemm_job *j = p;
+    int lda = j->ta ? j->M : j->K, ldb = j->tb ? j->K : j->N, lo, hi;
+    if (j->by_rows) {
+        lb_split_range(j->M, part, n_parts, &lo, &hi);
+        const float *a = j->ta ? j->A + lo : j->A + (size_t)lo * j->K;
+        lb_gemm_serial(j->ta, j->tb, hi - lo, j->N, j->K, a, lda, j->B, ldb, j->beta, j->C + (size_t)lo * j->N,
+                       j->N);
+    } else {
+        lb_split_range(j->N, part, n_parts, &lo, &hi);
+        const float *b = j->tb ? j->B + (size_t)lo * j->K : j->B + lo;
+        lb_gemm_serial(j->ta, j->tb, j->M, hi - lo, j->K, j->A, lda, b, ldb, j->beta, j->C + lo, j->N);
+    }
+}
+
+void lb_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, const float *B, float beta, float *C)
+{
+    gemm_job j = {trans_a, trans_b, M, N, K, A, B, beta, C, M >= N};
+    int parts = lb_get_threads();
+    /* below ~1 MFLOP a thread costs more than it saves */
+    if ((double)M * N * K < 5e5 || (M >= N ? M : N) < 16 * parts) parts = 1;
+    lb_parallel(parts, gemm_part, &j);
+}

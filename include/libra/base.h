@@ -74,7 +74,10 @@ void lb_rng_shuffle(lb_rng *r, int *a, size_t n);
  * (e.g. one for init, one for sampling), so adding draws to one never shifts another. */
 void lb_rng_derive(lb_rng *out, uint64_t seed, uint64_t stream);
 
-/* Threads used by the BLAS (and by libra's own loops, if any): one layer at a time. */
+/* Threads of libra's own threading layer (src/tensor/parallel.c), which splits convolutions
+ * by image, large GEMMs by rows or columns and the optimizer's buffers, each by a partition
+ * fixed by n (so a result depends only on the seed and n). OpenBLAS is kept at one thread:
+ * one threading layer at a time. */
 void lb_set_threads(int n);
 int lb_get_threads(void);
 

@@ -90,6 +90,33 @@ static int list_dir(const char *dir, int want_dirs, name_list *out)
     return LB_OK;
 }
 
+/* No format stb_image reads packs more than about 8,200 pixels into a byte (a 1-bit PNG at
+ * deflate's 1032:1); a header claiming over 8x that is a truncated or crafted file, which
+ * stb_image would still decode, zero-filled, into hundreds of MB (fuzz/fuzz_folder.c found a
+ * 78-byte BMP claiming 4 x 16,580,353 pixels). */
+#define MAX_PIXELS_PER_BYTE 65536.0
+
+/* 1 if the header of `path` (file_size bytes) claims more pixels than the file can hold. */
+static int implausible_size(const char *path, long long file_size, int *x, int *y)
+{
+    int comp;
+    if (!stbi_info(path, x, y, &comp)) return 0; /* stbi_load will report what is wrong */
+    return (double)*x * *y > (double)file_size * MAX_PIXELS_PER_BYTE;
+}
+
+/* comp -> c (1 or 3) interleaved channels the way stb_image's own converter does it (luma
+ * weights 77/150/29 out of 256, alpha dropped). */
+static void convert_channels(const unsigned char *in, int comp, unsigned char *out, int c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *p = in + i * (size_t)comp;
+        unsigned char g = comp >= 3 ? (unsigned char)((p[0] * 77 + p[1] * 150 + p[2] * 29) >> 8) : p[0];
+        if (c == 1) out[i] = g;
+        else
+            for (int k = 0; k < 3; k++) out[i * 3 + k] = comp >= 3 ? p[k] : g;
+    }
+}
+
 /* Decodes one file into dst (planar [c, h, w]). Returns 0, or -1 with `why` filled. */
 static int load_one(const char *path, int c, int h, int w, uint8_t *dst, uint8_t *tmp,
                     char *why, size_t why_len)
@@ -104,16 +131,42 @@ static int load_one(const char *path, int c, int h, int w, uint8_t *dst, uint8_t
         return -1;
     }
     int x, y, comp;
-    unsigned char *img = stbi_load(path, &x, &y, &comp, c);
+    if (implausible_size(path, (long long)st.st_size, &x, &y)) {
+        snprintf(why, why_len, "header claims %dx%d pixels, more than a %lld-byte file can hold", x, y,
+                 (long long)st.st_size);
+        return -1;
+    }
+    /* stb_image 2.27 converts the channels of a 16-bit PNM with its 8-bit converter and then
+     * reads twice the buffer it allocated (a heap overread, found by fuzz/fuzz_folder.c), so
+     * 16-bit files are decoded with their own channels and converted here. */
+    int native = stbi_is_16_bit(path);
+    unsigned char *img = stbi_load(path, &x, &y, &comp, native ? 0 : c), *conv = NULL;
     if (!img) {
         const char *r = stbi_failure_reason();
         snprintf(why, why_len, "not a readable image (%s)", r ? r : "unknown reason");
         return -1;
     }
+    /* stb_image 2.27 returns a 0x0 image for some malformed PNM headers; resizing it
+     * would trip an assertion inside stb_image_resize (found by fuzz/fuzz_folder.c). */
+    if (x < 1 || y < 1) {
+        stbi_image_free(img);
+        snprintf(why, why_len, "not a readable image (size %dx%d)", x, y);
+        return -1;
+    }
     const unsigned char *src = img;
-    if (x != w || y != h) {
-        if (!stbir_resize_uint8(img, x, y, 0, tmp, w, h, 0, c)) {
+    if (native && comp != c) {
+        if (!(conv = lb_malloc((size_t)x * y * c))) {
             stbi_image_free(img);
+            snprintf(why, why_len, "out of memory for a %dx%d image", y, x);
+            return -1;
+        }
+        convert_channels(img, comp, conv, c, (size_t)x * y);
+        src = conv;
+    }
+    if (x != w || y != h) {
+        if (!stbir_resize_uint8(src, x, y, 0, tmp, w, h, 0, c)) {
+            stbi_image_free(img);
+            lb_free(conv);
             snprintf(why, why_len, "resize from %dx%d to %dx%d failed", y, x, h, w);
             return -1;
         }
@@ -123,6 +176,7 @@ static int load_one(const char *path, int c, int h, int w, uint8_t *dst, uint8_t
     for (size_t p = 0; p < hw; p++)
         for (int ch = 0; ch < c; ch++) dst[ch * hw + p] = src[p * c + ch];
     stbi_image_free(img);
+    lb_free(conv);
     return 0;
 }
 
@@ -200,7 +254,9 @@ int lb_dataset_load_folder(const char *root, int channels, int h, int w, int str
         for (int i = 0; h == 0 && i < files[k].n; i++) {
             char *p = lb_data__fmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
             int x, y, comp;
-            if (p && stbi_info(p, &x, &y, &comp) && x > 0 && y > 0 && x <= 65535 && y <= 65535) {
+            struct stat fst;
+            if (p && stat(p, &fst) == 0 && stbi_info(p, &x, &y, &comp) && x > 0 && y > 0 && x <= 65535 &&
+                y <= 65535 && !implausible_size(p, (long long)fst.st_size, &x, &y)) {
                 h = y;
                 w = x;
             }

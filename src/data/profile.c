@@ -219,8 +219,10 @@ int lb_profile_targets(const lb_profile *p, const int *available, int n_classes,
         long long neg_avail = 0;
         for (int c = 0; c < C; c++)
             if (c != pos) neg_avail += available[c];
-        long long n_pos = (long long)floor((double)neg_avail / p->ratio + FLOOR_EPS);
-        if (n_pos > available[pos]) n_pos = available[pos];
+        /* clamped in double: a tiny RATIO (1e-300) gives a quotient no integer type holds,
+         * and converting it would be undefined (found with fuzz/fuzz_spec.c under UBSan) */
+        double q = floor((double)neg_avail / p->ratio + FLOOR_EPS);
+        long long n_pos = q < (double)available[pos] ? (long long)q : available[pos];
         if (n_pos < 1)
             return lb_error(LB_EINVAL, "binary: %d positives and %lld negatives available cannot give %g negatives per positive",
                             available[pos], neg_avail, p->ratio);

@@ -419,6 +419,16 @@ static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
     if (!st && C > MAX_CLASSES)
         st = bad(path, lb_json_get(obj, "n_classes"), "n_classes = %" PRId64 " is more than %d", C,
                  MAX_CLASSES);
+    /* The confusion matrix's shape is checked before its C*C counts are allocated, so a
+     * small file cannot make the reader allocate for a huge class count (fuzz/fuzz_record.c
+     * found n_classes = 99999 asking for 80 GB). */
+    const lb_json *cm = NULL;
+    if (!st) st = member(path, obj, "confusion", LB_JSON_ARRAY, &cm);
+    if (!st && cm->n != (size_t)C)
+        st = bad(path, cm, "\"confusion\" has %zu rows, expected %" PRId64, cm->n, C);
+    for (size_t t = 0; !st && t < (size_t)C; t++)
+        if (cm->items[t].type != LB_JSON_ARRAY || cm->items[t].n != (size_t)C)
+            st = bad(path, &cm->items[t], "confusion row %zu must be an array of %" PRId64 " counts", t, C);
     if (!st) st = lb_metrics_init(m, (int)C);
     if (st) return st;
     if (!st) st = get_int64(path, obj, "n", 0, &m->n);
@@ -430,14 +440,8 @@ static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
     if (!st) st = get_float_array(path, obj, "per_class_precision", (size_t)C, m->precision);
     if (!st) st = get_float_array(path, obj, "per_class_recall", (size_t)C, m->recall);
     if (!st) st = get_float_array(path, obj, "per_class_f1", (size_t)C, m->f1);
-    const lb_json *cm = NULL;
-    if (!st) st = member(path, obj, "confusion", LB_JSON_ARRAY, &cm);
-    if (!st && cm->n != (size_t)C)
-        st = bad(path, cm, "\"confusion\" has %zu rows, expected %" PRId64, cm->n, C);
     for (size_t t = 0; !st && t < (size_t)C; t++) {
         const lb_json *row = &cm->items[t];
-        if (row->type != LB_JSON_ARRAY || row->n != (size_t)C)
-            st = bad(path, row, "confusion row %zu must be an array of %" PRId64 " counts", t, C);
         for (size_t p = 0; !st && p < (size_t)C; p++)
             st = to_int64(path, &row->items[p], "a confusion count", 0,
                           &m->confusion[t * (size_t)C + p]);

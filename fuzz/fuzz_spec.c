@@ -1,0 +1,236 @@
+/* Fuzz target: the spec-string parsers. Byte 0 picks the parser, byte 1 is a parameter (class
+ * count, seed, ...), then comes the spec up to the first NUL; bytes after that NUL are extra
+ * data for the parsers that need some (the sampler's labels).
+ *   0 loss      lb_loss_create, its canonical spec read back, one evaluation
+ *   1 profile   lb_profile_parse + lb_profile_targets
+ *   2 sampler   lb_sampler_create + two epochs + a few batches
+ *   3 strategy  lb_strategy_parse + lb_strategy_check
+ *   4 list      lb_strategy_split, then lb_grid_expand of each item
+ *   5 source    lb_source_parse, lb_parse_size
+ *   6 order     lb_order_parse
+ * Each checks what its header promises on success (targets within what is available, a
+ * permutation, an epoch of the entries given, ...). */
+#include "fuzz_common.h"
+
+#include <math.h>
+
+#include <libra/data.h>
+#include <libra/losses.h>
+#include <libra/study.h>
+
+#define FZ_SPEC_PARSERS 7
+
+static const char *const fz_spec_names[10] = {"alpha", "beta", "gamma", "delta", "eps",
+                                              "zeta",  "eta",  "theta", "iota",  "kappa"};
+
+/* Training-set class counts derived from the parameter byte: varied, and with bit 7 the last
+ * class empty (losses with count-based weights must cope or refuse). */
+static void fz_spec_counts(int p, int C, int *counts)
+{
+    for (int c = 0; c < C; c++) counts[c] = 1 + (c * 37 + p * 11) % 100;
+    if (p & 0x80) counts[C - 1] = 0;
+}
+
+static int fz_spec_loss(const char *spec, int p)
+{
+    int C = 1 + p % 10, counts[10];
+    fz_spec_counts(p, C, counts);
+    const int *cc = (p & 0x40) ? NULL : counts;
+    lb_loss *l = lb_loss_create(spec, C, cc);
+    if (!l) {
+        FZ_CHECK(lb_last_error()[0] != '\0', "lb_loss_create failed without a message");
+        return LB_EINVAL;
+    }
+    FZ_CHECK(lb_loss_classes(l) == C, "classes %d", lb_loss_classes(l));
+    /* "lb_loss_create reads it back to the same loss" */
+    char *canon = fz_cstr((const uint8_t *)lb_loss_spec(l), strlen(lb_loss_spec(l)));
+    lb_loss *l2 = lb_loss_create(canon, C, cc);
+    FZ_CHECK(l2 != NULL, "canonical spec '%s' of '%s' is refused: %s", canon, spec, lb_last_error());
+    FZ_CHECK(!strcmp(lb_loss_spec(l2), canon), "canonical spec '%s' reads back as '%s'", canon, lb_loss_spec(l2));
+    lb_loss_free(l2);
+    free(canon);
+
+    float logits[2 * 10], per[2], grad[2 * 10];
+    for (int i = 0; i < 2 * C; i++) logits[i] = (float)((i * 7) % 5) - 2.0f;
+    int targets[2] = {0, C - 1};
+    double mean = 0;
+    int rc = lb_loss_eval(l, logits, targets, 2, per, grad, &mean, 5, 10);
+    FZ_CHECK(rc == LB_OK || rc == LB_ENUMERIC, "eval of %s returned %d: %s", lb_loss_spec(l), rc, lb_last_error());
+    if (rc == LB_OK) {
+        FZ_CHECK(isfinite(mean), "loss '%s' returned a non-finite mean %g as LB_OK", lb_loss_spec(l), mean);
+        for (int i = 0; i < 2 * C; i++) FZ_CHECK(isfinite(grad[i]), "gradient %d not finite", i);
+    }
+    lb_loss_free(l);
+    return LB_OK;
+}
+
+static int fz_spec_profile(const char *spec, int p)
+{
+    int C = 1 + p % 10;
+    lb_profile pr;
+    int rc = lb_profile_parse(spec, C, fz_spec_names, &pr);
+    if (rc != LB_OK) {
+        lb_profile_free(&pr);
+        return rc;
+    }
+    int available[10], order[10], targets[10];
+    for (int c = 0; c < C; c++) available[c] = (p & 0x80) && c == C / 2 ? 0 : 1 + (c * 53 + p * 7) % 200;
+    for (int c = 0; c < C; c++) order[c] = (p & 0x40) ? C - 1 - c : c;
+    rc = lb_profile_targets(&pr, available, C, order, targets);
+    if (rc == LB_OK) {
+        for (int c = 0; c < C; c++)
+            FZ_CHECK(targets[c] >= 0 && targets[c] <= available[c], "'%s': class %d target %d of %d available",
+                     spec, c, targets[c], available[c]);
+    }
+    lb_profile_free(&pr);
+    return rc;
+}
+
+static int fz_spec_sampler(const char *spec, int p, const uint8_t *aux, size_t naux)
+{
+    int C = 1 + p % 10, idx[64], y[64], n = 0;
+    for (size_t i = 0; i < naux && n < 64; i++, n++) {
+        idx[n] = 1000 + n;
+        y[n] = aux[i] % C;
+    }
+    for (; n < C; n++) { /* no extra data: one entry per class */
+        idx[n] = 1000 + n;
+        y[n] = n;
+    }
+    lb_sampler *s = NULL;
+    int rc = lb_sampler_create(spec, idx, y, n, C, (uint64_t)p, &s);
+    if (rc != LB_OK) {
+        FZ_CHECK(s == NULL, "failed create returned a sampler");
+        return rc;
+    }
+    if (lb_sampler_kind_of(s) == LB_SAMPLER_PROGRESSIVE) lb_sampler_set_horizon(s, 3);
+    int len = lb_sampler_epoch_len(s);
+    FZ_CHECK(len >= 1, "'%s': epoch of %d entries", spec, len);
+    for (int e = 0; e < 2; e++) {
+        const int *oi, *oy;
+        rc = lb_sampler_epoch(s, e, &oi, &oy);
+        FZ_CHECK(rc == LB_OK, "'%s': epoch %d: %s", spec, e, lb_last_error());
+        long total = 0;
+        const int *counts = lb_sampler_counts(s);
+        for (int c = 0; c < C; c++) total += counts[c];
+        FZ_CHECK(total == len, "'%s': counts sum to %ld, epoch has %d", spec, total, len);
+        for (int i = 0; i < len; i++) {
+            int k = oi[i] - 1000;
+            FZ_CHECK(k >= 0 && k < n && oy[i] == y[k], "'%s': entry %d is (%d, %d)", spec, i, oi[i], oy[i]);
+        }
+    }
+    for (int b = 0; b < 3; b++) {
+        const int *bi, *by;
+        int got = lb_sampler_next(s, 7, b & 1, &bi, &by);
+        FZ_CHECK(got >= 1 && got <= 7, "'%s': batch of %d", spec, got);
+    }
+    lb_sampler_free(s);
+    return LB_OK;
+}
+
+static int fz_spec_strategy(const char *text, int p)
+{
+    lb_strategy st;
+    int rc = lb_strategy_parse(text, &st);
+    if (rc != LB_OK) return rc;
+    FZ_CHECK(st.spec && st.loss && st.sampler && *st.loss && *st.sampler, "'%s': empty part", text);
+    FZ_CHECK(st.n_points >= 1 && st.points, "'%s': %d grid points", text, st.n_points);
+    for (int i = 0; i < st.n_points; i++)
+        FZ_CHECK(st.points[i] && !strchr(st.points[i], '|'), "'%s': point %d '%s'", text, i, st.points[i]);
+    int C = 1 + p % 10, counts[10];
+    fz_spec_counts(p, C, counts);
+    rc = lb_strategy_check(&st, C, counts);
+    lb_strategy_free(&st);
+    return rc;
+}
+
+static int fz_spec_list(const char *text)
+{
+    char **items = NULL;
+    int n = 0;
+    int rc = lb_strategy_split(text, &items, &n);
+    if (rc != LB_OK) {
+        FZ_CHECK(items == NULL && n == 0, "failed split returned items");
+        return rc;
+    }
+    FZ_CHECK(n >= 1, "split gave %d items", n);
+    for (int i = 0; i < n; i++) {
+        FZ_CHECK(items[i] && *items[i], "item %d empty", i);
+        char **pts = NULL;
+        int np = 0;
+        if (lb_grid_expand(items[i], &pts, &np) == LB_OK) {
+            FZ_CHECK(np >= 1, "'%s': %d points", items[i], np);
+            for (int k = 0; k < np; k++) {
+                FZ_CHECK(!strchr(pts[k], '|'), "'%s': point '%s' still has '|'", items[i], pts[k]);
+                lb_free(pts[k]);
+            }
+            lb_free(pts);
+        } else {
+            FZ_CHECK(pts == NULL && np == 0, "failed expand returned points");
+        }
+        lb_free(items[i]);
+    }
+    lb_free(items);
+    return rc;
+}
+
+static int fz_spec_source(const char *spec)
+{
+    lb_source s;
+    int rc = lb_source_parse(spec, &s);
+    if (rc == LB_OK) {
+        if (s.kind == LB_SOURCE_FOLDER) FZ_CHECK(s.path[0] && *s.path[0], "folder without a path");
+        if (s.kind == LB_SOURCE_IDX)
+            for (int k = 0; k < 4; k++) FZ_CHECK(s.path[k] && *s.path[k], "idx path %d missing", k);
+    }
+    lb_source_free(&s);
+    int h = 0, w = 0;
+    if (lb_parse_size(spec, &h, &w) == LB_OK)
+        FZ_CHECK(h >= 1 && w >= 1 && h <= 4096 && w <= 4096, "size '%s' -> %dx%d", spec, h, w);
+    return rc;
+}
+
+static int fz_spec_order(const char *spec, int p)
+{
+    int C = 1 + p % 10, order[10], seen[10] = {0};
+    int rc = lb_order_parse(spec, C, (uint64_t)p, order);
+    if (rc == LB_OK) {
+        for (int k = 0; k < C; k++) {
+            FZ_CHECK(order[k] >= 0 && order[k] < C && !seen[order[k]]++, "'%s': not a permutation", spec);
+        }
+    }
+    return rc;
+}
+
+int libra_fuzz_spec(const uint8_t *data, size_t size)
+{
+    if (size < 2) return LB_OK;
+    int which = data[0] % FZ_SPEC_PARSERS, p = data[1];
+    char *spec = fz_cstr(data + 2, size - 2);
+    size_t used = 2 + strlen(spec) + 1;
+    const uint8_t *aux = used < size ? data + used : NULL;
+    size_t naux = used < size ? size - used : 0;
+    lb_clear_error();
+    int rc = LB_OK;
+    switch (which) {
+    case 0: rc = fz_spec_loss(spec, p); break;
+    case 1: rc = fz_spec_profile(spec, p); break;
+    case 2: rc = fz_spec_sampler(spec, p, aux, naux); break;
+    case 3: rc = fz_spec_strategy(spec, p); break;
+    case 4: rc = fz_spec_list(spec); break;
+    case 5: rc = fz_spec_source(spec); break;
+    default: rc = fz_spec_order(spec, p); break;
+    }
+    if (rc != LB_OK) FZ_CHECK(lb_last_error()[0] != '\0', "parser %d: error %d without a message", which, rc);
+    free(spec);
+    return rc;
+}
+
+#ifndef LIBRA_FUZZ_NO_ENTRY
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    libra_fuzz_spec(data, size);
+    return 0;
+}
+#endif

@@ -60,6 +60,13 @@ static const fz_case cases[] = {
      * (undefined; on x86 it became LLONG_MIN and the profile was refused as "cannot give"
      * any positive). Now clamped to the positives available, in double, first. */
     {"spec", "binary-tiny-ratio", LB_OK, NULL},
+    /* Class weights beyond a float (alpha=.21e308; a weight list scaled up to 1e38) passed
+     * creation and gave infinite gradients with LB_OK. Now refused at creation. */
+    {"spec", "focal-alpha-beyond-float", LB_EINVAL, "must be in (0, 1e30]"},
+    {"spec", "wce-weight-beyond-float", LB_EINVAL, "must be in (0, 1e30]"},
+    /* A 187-byte strategy whose grid has 2^24 points: expanded in full (gigabytes, time-out).
+     * Now counted first and refused. */
+    {"spec", "grid-2pow24-points", LB_OK, "more than 1000 points"}, /* the list parses; its grid is refused */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 

@@ -76,6 +76,12 @@ START_TEST(test_grid_expand)
     ck_assert_int_eq(lb_grid_expand("focal:gamma=1||2", &p, &n), LB_EINVAL);
     ck_assert_int_eq(lb_grid_expand("focal:gamma=1|", &p, &n), LB_EINVAL);
     ck_assert_int_eq(lb_grid_expand("a|b", &p, &n), LB_EINVAL);
+    /* 2^24 points from a short spec: refused before anything is allocated (a fuzzer find) */
+    ck_assert_int_eq(lb_grid_expand("f:a=1|2,b=1|2,c=1|2,d=1|2,e=1|2,f=1|2,g=1|2,h=1|2,i=1|2,j=1|2,k=1|2,l=1|2,"
+                                    "m=1|2,n=1|2,o=1|2,p=1|2,q=1|2,r=1|2,s=1|2,t=1|2,u=1|2,v=1|2,w=1|2,x=1|2",
+                                    &p, &n),
+                     LB_EINVAL);
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "more than 1000 points"));
 }
 END_TEST
 

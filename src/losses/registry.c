@@ -259,6 +259,12 @@ static int make_weights(lb_loss *L, const lb_spec *fs, const char *wkey, const i
         for (int c = 0; c < C; c++) s += L->weights[c];
         for (int c = 0; c < C; c++) L->weights[c] *= C / s;
     }
+    /* losses and gradients are stored as float: a weight beyond 1e30 would make them
+     * infinite without any sample being wrong (a fuzzer find) */
+    for (int c = 0; c < C; c++)
+        if (!(L->weights[c] > 0 && L->weights[c] <= 1e30))
+            return lb_error(LB_EINVAL, "%s: %s gives class %d the weight %g (must be in (0, 1e30])", L->name, wkey,
+                            c, L->weights[c]);
     return LB_OK;
 }
 
@@ -459,11 +465,13 @@ static int eval_core(lb_loss *L, const float *z, const int *y, int n, float *per
             return lb_error(LB_ENUMERIC, "%s: loss of sample %d is %g (are its logits finite?)", L->name, i, l);
         sum += w * l;
         den += wmean ? w : 1.0;
+        if (!isfinite((float)(w * l)))
+            return lb_error(LB_ENUMERIC, "%s: loss of sample %d (%g) overflows a float", L->name, i, w * l);
         if (per) per[i] = (float)(w * l);
         if (dz) {
             for (int c = 0; c < C; c++) {
                 double g = w * L->scratch[c];
-                if (!isfinite(g))
+                if (!isfinite((float)g))
                     return lb_error(LB_ENUMERIC, "%s: gradient of sample %d, class %d is %g", L->name, i, c, g);
                 dz[(size_t)i * C + c] = (float)g;
             }

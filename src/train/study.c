@@ -97,11 +97,33 @@ int lb_strategy_split(const char *list, char ***items, int *n)
 
 /* ---- grids ---- */
 
+/* A study trains every grid point: more than this is a typo, not a plan. */
+#define LB_GRID_MAX_POINTS 1000
+
+/* The number of points a spec expands to, counted before anything is allocated (a short
+ * spec such as a=1|2,b=1|2,... can otherwise ask for millions). Saturates past the limit. */
+static long grid_size(const char *spec)
+{
+    long total = 1, alts = 1;
+    for (const char *p = spec;; p++) {
+        if (*p == '|') alts++;
+        if (*p == ',' || *p == '\0') {
+            total *= alts;
+            alts = 1;
+            if (total > LB_GRID_MAX_POINTS) return LB_GRID_MAX_POINTS + 1;
+        }
+        if (*p == '\0') return total;
+    }
+}
+
 int lb_grid_expand(const char *spec, char ***points, int *n)
 {
     *points = NULL;
     *n = 0;
     int cap = 0;
+    if (grid_size(spec) > LB_GRID_MAX_POINTS)
+        return lb_error(LB_EINVAL, "grid '%.80s%s': more than %d points", spec, strlen(spec) > 80 ? "..." : "",
+                        LB_GRID_MAX_POINTS);
     const char *bar = strchr(spec, '|');
     if (!bar) return push_item(points, n, &cap, lb_strdup(spec));
     /* The first value holding '|': the text before its alternatives, the alternatives,

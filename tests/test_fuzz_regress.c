@@ -66,6 +66,11 @@ static const fz_case cases[] = {
     {"spec", "wce-weight-beyond-float", LB_EINVAL, "must be in (0, 1e30]"},
     /* A 187-byte strategy whose grid has 2^24 points: expanded in full (gigabytes, time-out).
      * Now counted first and refused. */
+    /* A checkpoint with a section twice leaked the first copy; PARM(50), OPTM(50), PARM(89)
+     * loaded and then overran the 50-entry moments when saved or resumed. Now a repeated
+     * section is refused, and OPTM must follow PARM with as many entries. */
+    {"checkpoint", "dup-parm-leak", LB_EFORMAT, "appears twice"},
+    {"checkpoint", "optm-before-parm-overflow", LB_EFORMAT, NULL},
     {"spec", "grid-2pow24-points", LB_OK, "more than 1000 points"}, /* the list parses; its grid is refused */
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])

@@ -3,8 +3,10 @@
  * Files are written to a temporary file beside the target, fsync'd, then renamed. */
 #include "libra/train.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,7 +448,8 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
         c->optim_k = (int)get_u32(r);
         c->optim_step = (long)get_u64(r);
         uint64_t n = get_u64(r);
-        if (c->optim_k < 0 || c->optim_k > 2 || (c->params && n != c->n_params)) r->bad = 1;
+        /* the moments must match the parameters, so PARM must come first (fuzzer find) */
+        if (c->optim_k < 0 || c->optim_k > 2 || !c->params || n != c->n_params) r->bad = 1;
         if (c->optim_k >= 1 && !r->bad) c->optim_m = get_f32s(r, n);
         if (c->optim_k >= 2 && !r->bad) c->optim_v = get_f32s(r, n);
     } else if (memcmp(tag, "TRST", 4) == 0) {
@@ -546,7 +549,7 @@ int lb_checkpoint_load(const char *path, lb_checkpoint *c)
         goto done;
     }
     r.pos = CKPT_HEADER;
-    int seen_meta = 0, seen_parm = 0, seen_trst = 0;
+    int seen_meta = 0, seen_parm = 0, seen_trst = 0, seen_known = 0;
     while (r.pos < size) {
         if (!need(&r, 16)) break;
         char tag[5] = {0};
@@ -559,6 +562,17 @@ int lb_checkpoint_load(const char *path, lb_checkpoint *c)
                           (unsigned long long)len, size - r.pos);
             goto done;
         }
+        /* a known section twice would leak the first copy, or pair moments with other
+         * parameters: refused (fuzzer finds) */
+        static const char known[][5] = {"META", "PARM", "STAT", "OPTM", "TRST", "CURV"};
+        for (int k = 0; k < 6; k++)
+            if (memcmp(tag, known[k], 4) == 0) {
+                if (seen_known & (1 << k)) {
+                    rc = lb_error(LB_EFORMAT, "%s: section %s appears twice", path, tag);
+                    goto done;
+                }
+                seen_known |= 1 << k;
+            }
         rbuf sec = {p + r.pos, (size_t)len, 0, 0};
         if (parse_section(&sec, tag, c) != LB_OK || sec.pos != sec.n) {
             rc = lb_error(LB_EFORMAT, "%s: section %s is malformed", path, tag);
@@ -599,15 +613,51 @@ static void sync_dir_of(const char *path)
     }
 }
 
+/* Removes PATH.tmp.<pid> files beside path whose process is gone: a process killed in the
+ * middle of a write (SIGKILL, power loss) leaves its temporary file behind, and repeated
+ * kills must not pile them up. A live writer's file is never touched (kill(pid, 0)); a
+ * writer in another PID namespace could look dead, and would then fail its rename cleanly. */
+static void remove_stale_temps(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 1, blen = strlen(base);
+    if (dlen + 1 >= sizeof dir) return;
+    if (!slash) strcpy(dir, ".");
+    else if (dlen == 0) strcpy(dir, "/");
+    else {
+        memcpy(dir, path, dlen);
+        dir[dlen] = '\0';
+    }
+    DIR *d = opendir(dir);
+    if (!d) return;
+    pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, blen) != 0 || strncmp(nm + blen, ".tmp.", 5) != 0) continue;
+        char *end;
+        long pid = strtol(nm + blen + 5, &end, 10);
+        if (*end || end == nm + blen + 5 || pid <= 0 || pid == (long)self) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[4096 + 256];
+        snprintf(full, sizeof full, "%s/%s", dir, nm);
+        unlink(full); /* best effort */
+    }
+    closedir(d);
+}
+
 int lb_write_file_atomic(const char *path, const void *data, size_t n)
 {
     if (!path || !*path) return lb_error(LB_EINVAL, "write: empty path");
     size_t len = strlen(path);
-    char *tmp = lb_malloc(len + 16);
+    char *tmp = lb_malloc(len + 32);
     if (!tmp) return lb_error(LB_ENOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
+    /* PATH.tmp.<pid>: one name per process, so a stale one can be traced to a dead writer */
+    remove_stale_temps(path);
+    snprintf(tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
+    unlink(tmp); /* left by an earlier process that had this pid */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
         int e = errno;
         lb_free(tmp);
@@ -622,7 +672,7 @@ int lb_write_file_atomic(const char *path, const void *data, size_t n)
         if (k <= 0) failed = "write";
         else done += (size_t)k;
     }
-    if (!failed && fchmod(fd, 0644) != 0) failed = "chmod"; /* mkstemp makes it 0600 */
+    if (!failed && fchmod(fd, 0644) != 0) failed = "chmod"; /* created 0600 until complete */
     if (!failed && fsync(fd) != 0) failed = "fsync";
     int e = errno;
     if (close(fd) != 0 && !failed) {

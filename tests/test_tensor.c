@@ -1,6 +1,7 @@
 /* The tensor core: a hand-computed forward value for every op, per-element finite-difference
  * gradient checks in double, conv/pool against the naive oracles in naive_ops.h, shape
- * errors, the tape's state rules, arena/tape reuse over 1000 steps, and the RNG.
+ * errors, the tape's state rules, arena/tape reuse over 1000 steps, and the RNG; the fused
+ * conv ops against the composition they replace, and 2 threads against 1.
  *
  * Gradient checks (the way ggml's test-grad0 does them). For an op with inputs x, a fixed
  * random r (uniform in [-1, 1], one value per output element) and
@@ -12,7 +13,10 @@
  * float values actually used. Element j passes when
  *     |num - ana| <= atol + rtol * max(|num|, |ana|).
  * Inputs avoid kinks: relu/leaky_relu inputs stay at least 0.1 away from 0 (> eps), max-pool
- * inputs are distinct with gaps of 0.05 (> 2 eps), log inputs are in [0.5, 2].
+ * inputs are distinct with gaps of 0.05 (> 2 eps), log inputs are in [0.5, 2]; the fused conv
+ * ops' pre-activations are kept 0.03 from 0 and from each other within a pool window.
+ * The multi-threaded matmul checks (large, to take the threaded path) check a sample of the
+ * elements; their full analytic gradients are compared with the 1-thread ones instead.
  *
  *   op(s)                       eps    rtol   atol   why
  *   add sub mul scale matmul    1e-2   1e-4   5e-5   linear in each input: float rounding only
@@ -21,6 +25,10 @@
  *   dropout maxpool2d           1e-2   1e-4   1e-5   linear with a fixed mask / argmax
  *   avgpool2d global_avgpool    1e-2   1e-4   2e-5   linear
  *   conv2d                      1e-2   1e-3   1e-4   linear; C*KH*KW float products per output
+ *   conv2d_relu(_maxpool2)      1e-2   1e-3   1e-4   as conv2d: piecewise linear off kinks and ties
+ *   matmul_mt (2 threads)       2.5e-1 1e-4   5e-5   K = 64, 128 products per output; linear, so no
+ *                                                    truncation at any eps and a larger one divides
+ *                                                    the rounding (eps 1e-2 fails by 1.1x)
  *   sigmoid tanh exp log        3e-3   2e-4   5e-5   curved: smaller eps, O(eps^2) truncation
  *   softmax log_softmax         1e-2   5e-4   1e-4   a whole row moves per perturbation
  *   batchnorm2d (train)         1e-2   1e-3   1e-4   every output of the channel moves
@@ -32,6 +40,7 @@
  *
  * Hand-computed values are worked out in the comment next to each. */
 #include "check_util.h"
+#include "libra/optim.h"
 #include "libra/tensor.h"
 #include "naive_ops.h"
 
@@ -107,7 +116,8 @@ static const gc_tol TOLS[] = {
     {"global_avgpool", 1e-2, 1e-4, 2e-5}, {"conv2d", 1e-2, 1e-3, 1e-4},   {"sigmoid", 3e-3, 2e-4, 5e-5},
     {"tanh", 3e-3, 2e-4, 5e-5},         {"exp", 3e-3, 2e-4, 5e-5},        {"log", 3e-3, 2e-4, 5e-5},
     {"softmax", 1e-2, 5e-4, 1e-4},      {"log_softmax", 1e-2, 5e-4, 1e-4}, {"batchnorm2d_train", 1e-2, 1e-3, 1e-4},
-    {"batchnorm2d_eval", 1e-2, 2e-4, 5e-5},
+    {"batchnorm2d_eval", 1e-2, 2e-4, 5e-5}, {"conv2d_relu", 1e-2, 1e-3, 1e-4},
+    {"conv2d_relu_maxpool2", 1e-2, 1e-3, 1e-4}, {"matmul_mt", 2.5e-1, 1e-4, 5e-5},
 };
 
 static const gc_tol *tol_of(const char *op)
@@ -137,6 +147,7 @@ struct gc {
     int index[64];            /* pick */
     lb_rng rng;               /* dropout: a copy is used for each forward, so the mask repeats */
     float rmean[16], rvar[16]; /* batchnorm running statistics */
+    int sample;               /* > 0: check about this many evenly spaced elements per input */
 };
 
 static size_t shape_size(int ndim, const int *shape)
@@ -205,7 +216,8 @@ static void gradcheck(gc *c)
     for (int i = 0; i < c->n_in; i++) {
         if (!c->check[i]) continue;
         double gmax = 0.0;
-        for (size_t j = 0; j < gc_size(c, i); j++) {
+        size_t step = c->sample > 0 && gc_size(c, i) > (size_t)c->sample ? gc_size(c, i) / (size_t)c->sample : 1;
+        for (size_t j = 0; j < gc_size(c, i); j += step) {
             float x0 = c->x[i][j], xp = x0 + (float)t->eps, xm = x0 - (float)t->eps;
             c->x[i][j] = xp;
             double lp = gc_loss(g, c, r, ny);
@@ -1227,6 +1239,395 @@ START_TEST(test_rng)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- fused conv ops */
+
+/* Both graphs see the same upstream gradient dy (L = sum(dy * y), so y's gradient is dy). */
+typedef struct {
+    lb_graph *g;
+    lb_node *x, *w, *b, *y;
+} conv_run;
+
+/* {N, C, H, W, F, K, stride, pad, bias, x needs a gradient}; square kernel, same padding on
+ * every side (the fused ops take lb_conv2d's arguments). */
+static const int FUSED_CASES[][10] = {
+    {2, 3, 9, 7, 4, 3, 1, 1, 1, 1},   /* odd H and W: the pool floors the 9x7 conv output to 4x3 */
+    {1, 2, 8, 8, 3, 5, 1, 2, 1, 1},   /* batch 1, pad 2, kernel 5: im2col's shifted-row copy */
+    {3, 2, 11, 10, 2, 3, 2, 0, 0, 1}, /* stride 2, pad 0, no bias; 3 images split 1 + 2 on 2 threads */
+    {2, 1, 10, 9, 5, 3, 2, 2, 1, 0},  /* stride 2, pad 2; a first layer: x needs no gradient */
+    {2, 4, 6, 5, 3, 1, 1, 0, 1, 1},   /* 1x1 kernel: the GEMM reads x itself (no im2col) */
+};
+#define N_FUSED_CASES 5
+
+/* kind 0: lb_conv2d_relu, 1: lb_conv2d_relu_maxpool2, 2: lb_relu(lb_conv2d), 3: lb_maxpool2d(lb_relu(lb_conv2d)) */
+static lb_node *conv_relu_kind(lb_graph *g, int kind, lb_node *x, lb_node *w, lb_node *b, int stride, int pad)
+{
+    switch (kind) {
+    case 0: return lb_conv2d_relu(g, x, w, b, stride, pad);
+    case 1: return lb_conv2d_relu_maxpool2(g, x, w, b, stride, pad);
+    case 2: return lb_relu(g, lb_conv2d(g, x, w, b, stride, pad));
+    default: return lb_maxpool2d(g, lb_relu(g, lb_conv2d(g, x, w, b, stride, pad)), 2, 2, 0);
+    }
+}
+
+/* Forward of one kind on a fresh graph; with dy, backward of sum(dy * y) as well. */
+static void conv_run_kind(conv_run *o, const int *k, int kind, const float *x, const float *w, const float *b,
+                          const float *dy)
+{
+    o->g = lb_graph_new();
+    o->x = lb_leaf(o->g, 4, (int[]){k[0], k[1], k[2], k[3]}, x, k[9]);
+    o->w = leaf(o->g, 4, k[4], k[1], k[5], k[5], w);
+    o->b = k[8] ? leaf(o->g, 1, k[4], 0, 0, 0, b) : NULL;
+    o->y = conv_relu_kind(o->g, kind, o->x, o->w, o->b, k[6], k[7]);
+    ck_assert_msg(o->y != NULL, "%s", lb_last_error());
+    if (dy) {
+        lb_node *L = lb_sum(o->g, lb_mul(o->g, lb_leaf(o->g, 4, o->y->shape, dy, 0), o->y));
+        ck_assert_int_eq(lb_backward(o->g, L), LB_OK);
+    }
+}
+
+static void expect_bitwise(const char *what, int threads, const float *got, const float *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(!memcmp(&got[i], &want[i], sizeof(float)), "%s (%d threads): element %zu fused %.9g, unfused %.9g",
+                      what, threads, i, (double)got[i], (double)want[i]);
+}
+
+/* The fused node against the composition it replaces, forward and every gradient, on 1 and 2
+ * threads. Bitwise: the fused op runs the same per-image GEMMs on the same operands (the
+ * masked dY it builds holds exactly the values the unfused relu/pool backward would pass
+ * down, as dy * 1 or 0), and adds the bias and applies the ReLU with the same float
+ * operations, so nothing is rounded differently. _i: case * 2 + (0 conv_relu, 1 + pool). */
+START_TEST(test_fused_vs_unfused)
+{
+    const int *k = FUSED_CASES[_i / 2];
+    int pool = _i % 2;
+    size_t nx = (size_t)k[0] * k[1] * k[2] * k[3], nw = (size_t)k[4] * k[1] * k[5] * k[5];
+    lb_rng r;
+    lb_rng_seed(&r, 1500 + (uint64_t)_i);
+    /* plain random values: the comparison is exact, so kinks and ties need no avoiding (a
+     * window of ReLU zeros is a tie both versions break the same way, with gradient 0) */
+    float *x = fill_uniform(&r, malloc(nx * 4), nx, -1, 1), *w = fill_uniform(&r, malloc(nw * 4), nw, -1, 1);
+    float *b = fill_uniform(&r, malloc((size_t)k[4] * 4), (size_t)k[4], -0.5, 0.5);
+    for (int threads = 1; threads <= 2; threads++) {
+        lb_set_threads(threads);
+        conv_run f, u;
+        conv_run_kind(&f, k, pool, x, w, b, NULL); /* forward only, to size dy */
+        size_t ny = f.y->size;
+        lb_graph_free(f.g);
+        lb_rng rd;
+        lb_rng_seed(&rd, 1600 + (uint64_t)_i);
+        float *dy = fill_uniform(&rd, malloc(ny * 4), ny, -1, 1);
+        conv_run_kind(&f, k, pool, x, w, b, dy);
+        conv_run_kind(&u, k, 2 + pool, x, w, b, dy);
+        ck_assert_str_eq(f.y->op, pool ? "conv2d_relu_maxpool2" : "conv2d_relu");
+        ck_assert_int_eq(f.y->ndim, 4);
+        for (int d = 0; d < 4; d++) ck_assert_int_eq(f.y->shape[d], u.y->shape[d]);
+        if (pool) { /* the pool floors: conv output (H + 2 pad - K) / stride + 1, halved */
+            ck_assert_int_eq(f.y->shape[2], ((k[2] + 2 * k[7] - k[5]) / k[6] + 1) / 2);
+            ck_assert_int_eq(f.y->shape[3], ((k[3] + 2 * k[7] - k[5]) / k[6] + 1) / 2);
+        }
+        expect_bitwise("forward", threads, f.y->val, u.y->val, ny);
+        int positive = 0; /* some outputs pass the ReLU, or the gradients are trivially 0 */
+        for (size_t i = 0; i < ny; i++) positive += f.y->val[i] > 0.0f;
+        ck_assert_int_gt(positive, 0);
+        if (k[9])
+            expect_bitwise("dx", threads, f.x->grad, u.x->grad, nx);
+        else
+            ck_assert_ptr_null(f.x->grad);
+        expect_bitwise("dw", threads, f.w->grad, u.w->grad, nw);
+        if (k[8]) expect_bitwise("db", threads, f.b->grad, u.b->grad, (size_t)k[4]);
+        lb_graph_free(f.g);
+        lb_graph_free(u.g);
+        free(dy);
+    }
+    lb_set_threads(1);
+    free(x), free(w), free(b);
+}
+END_TEST
+
+/* iarg: 0 stride, 1 pad, 2 pool */
+static lb_node *b_conv_fused(lb_graph *g, lb_node **in, gc *c)
+{
+    lb_node *b = c->n_in > 2 ? in[2] : NULL;
+    return conv_relu_kind(g, c->iarg[2], in[0], in[1], b, c->iarg[0], c->iarg[1]);
+}
+
+/* Whether the fused op's finite differences stay off the ReLU kink and the pool's ties: every
+ * pre-activation u (naive oracle) has |u| >= m, and in each pooled 2x2 window the largest
+ * relu(u) leads the others by >= m. With |x|, |w| <= 1 a step of eps in one input, weight or
+ * bias moves each u by at most eps (1e-2), so a gap of m = 0.03 > 2 eps cannot close. */
+static int fused_margin_ok(const naive_conv *q, const float *x, const float *w, const float *b, int pool, float m)
+{
+    int OH = naive_conv_oh(q), OW = naive_conv_ow(q);
+    size_t ny = (size_t)q->N * q->F * OH * OW;
+    float *u = malloc(ny * sizeof(float));
+    naive_conv2d_forward(q, x, w, b, u);
+    int ok = 1;
+    for (size_t i = 0; i < ny; i++) ok &= fabsf(u[i]) >= m;
+    for (int nf = 0; pool && nf < q->N * q->F; nf++)
+        for (int ph = 0; ph < OH / 2; ph++)
+            for (int pw = 0; pw < OW / 2; pw++) {
+                float v[4];
+                for (int j = 0; j < 4; j++)
+                    v[j] = fmaxf(0.0f, u[((size_t)nf * OH + 2 * ph + j / 2) * OW + 2 * pw + j % 2]);
+                for (int a = 0; a < 4; a++)
+                    for (int c = 0; c < 4; c++)
+                        if (a != c && v[a] > 0.0f && v[a] >= v[c]) ok &= v[a] - v[c] >= m;
+            }
+    free(u);
+    return ok;
+}
+
+/* {N, C, H, W, F, K, stride, pad, bias, check x, pool} */
+static const int FUSED_GRAD_CASES[][11] = {
+    {2, 2, 5, 6, 3, 3, 1, 1, 1, 1, 0}, /* conv_relu, pad 1 */
+    {1, 2, 7, 6, 2, 3, 2, 2, 0, 1, 0}, /* conv_relu, batch 1, stride 2, pad 2, no bias */
+    {2, 2, 7, 6, 2, 3, 1, 1, 1, 1, 1}, /* + pool, odd H: the 7x6 conv output pools to 3x3 */
+    {1, 1, 9, 8, 3, 3, 2, 0, 1, 0, 1}, /* + pool, stride 2, pad 0 (4x3 -> 2x1), x needs no gradient */
+};
+
+START_TEST(test_grad_fused)
+{
+    const int *k = FUSED_GRAD_CASES[_i];
+    gc c = {.tol = k[10] ? "conv2d_relu_maxpool2" : "conv2d_relu", .build = b_conv_fused, .iarg = {k[6], k[7], k[10]}};
+    float *x = gc_input(&c, 4, k[0], k[1], k[2], k[3]), *w = gc_input(&c, 4, k[4], k[1], k[5], k[5]);
+    float *b = k[8] ? gc_input(&c, 1, k[4], 0, 0, 0) : NULL;
+    c.check[0] = k[9];
+    naive_conv q = {k[0], k[1], k[2], k[3], k[4], k[5], k[5], k[6], k[6], k[7], k[7], k[7], k[7]};
+    /* redraw until the margins hold (a few tries for these sizes; the seed fixes which) */
+    lb_rng r;
+    lb_rng_seed(&r, 1700 + (uint64_t)_i);
+    int tries = 0;
+    do {
+        ck_assert_int_lt(tries++, 500);
+        fill_uniform(&r, x, gc_size(&c, 0), -1, 1);
+        fill_uniform(&r, w, gc_size(&c, 1), -1, 1);
+        if (b) fill_uniform(&r, b, (size_t)k[4], -0.5, 0.5);
+    } while (!fused_margin_ok(&q, x, w, b, k[10], 0.03f));
+    gradcheck(&c);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- threads */
+
+/* Every test of this TCase sets its thread count; this puts it back even after a failure. */
+static void threads_back_to_one(void) { lb_set_threads(1); }
+
+/* The analytic gradients (L = sum(r * op(x)), r as in gradcheck) of every input, concatenated. */
+static float *analytic_grads(gc *c)
+{
+    lb_graph *g = lb_graph_new();
+    lb_node *in[GC_MAX_IN];
+    size_t total = 0;
+    for (int i = 0; i < c->n_in; i++) {
+        in[i] = lb_leaf(g, c->ndim[i], c->shape[i], c->x[i], 1);
+        total += gc_size(c, i);
+    }
+    lb_node *y = c->build(g, in, c);
+    ck_assert_msg(y != NULL, "%s", lb_last_error());
+    lb_rng rr;
+    lb_rng_seed(&rr, 20240611);
+    float *r = fill_uniform(&rr, malloc(y->size * sizeof(float)), y->size, -1.0, 1.0);
+    ck_assert_int_eq(lb_backward(g, lb_sum(g, lb_mul(g, lb_leaf(g, y->ndim, y->shape, r, 0), y))), LB_OK);
+    float *out = malloc(total * sizeof(float)), *o = out;
+    for (int i = 0; i < c->n_in; i++) {
+        memcpy(o, in[i]->grad, gc_size(c, i) * sizeof(float));
+        o += gc_size(c, i);
+    }
+    free(r);
+    lb_graph_free(g);
+    return out;
+}
+
+/* |a - b| <= rel * max(|a|, |b|, floor): the floor keeps entries that cancel to ~0 from
+ * demanding more than float rounding of their terms can give. */
+static void expect_rel(const char *what, const float *a, const float *b, size_t n, double rel, double floor)
+{
+    for (size_t i = 0; i < n; i++) {
+        double scale = fmax(floor, fmax(fabs(a[i]), fabs(b[i])));
+        ck_assert_msg(fabs((double)a[i] - b[i]) <= rel * scale, "%s: element %zu: %.9g vs %.9g", what, i,
+                      (double)a[i], (double)b[i]);
+    }
+}
+
+/* Gradient checks on 2 threads. Convolutions split over images whenever N >= 2 (conv_parts in
+ * ops_conv.c: min(threads, N) parts), so small shapes take the threaded forward and backward
+ * (per-part scratch, weight/bias partials summed in part order). lb_gemm (parallel.c) splits
+ * only when M*N*K >= 5e5 and max(M, N) >= 16 * threads; the two matmuls are sized for that:
+ *   2: [128, 64] x [64, 64]: forward and dA split by rows of C, dB by rows;
+ *   3: A stored [128, 32], B stored [128, 128], both transposed: [32, 128]; forward split by
+ *      columns (through the transposed-B offset), dA and dB by rows. Every GEMM: M*N*K = 524288.
+ * _i: 0 conv (3 images: 1 + 2), 1 conv stride 2 no bias, 2 and 3 matmul. */
+START_TEST(test_grad_threads)
+{
+    lb_rng r;
+    lb_rng_seed(&r, 1800 + (uint64_t)_i);
+    gc c = {0};
+    if (_i < 2) {
+        /* {N, C, H, W, F, stride, pad, bias}, 3x3 kernel */
+        static const int K[2][8] = {{3, 2, 6, 5, 2, 1, 1, 1}, {2, 3, 6, 7, 3, 2, 0, 0}};
+        const int *k = K[_i];
+        c.tol = "conv2d", c.build = b_conv;
+        c.iarg[0] = c.iarg[1] = k[5], c.iarg[2] = c.iarg[3] = c.iarg[4] = c.iarg[5] = k[6];
+        float *x = gc_input(&c, 4, k[0], k[1], k[2], k[3]), *w = gc_input(&c, 4, k[4], k[1], 3, 3);
+        fill_uniform(&r, x, gc_size(&c, 0), -1, 1);
+        fill_uniform(&r, w, gc_size(&c, 1), -1, 1);
+        if (k[7]) fill_uniform(&r, gc_input(&c, 1, k[4], 0, 0, 0), (size_t)k[4], -1, 1);
+    } else {
+        int t = _i == 3, M = t ? 32 : 128, K = t ? 128 : 64, N = t ? 128 : 64;
+        c.tol = "matmul_mt", c.build = b_matmul, c.iarg[0] = c.iarg[1] = t, c.sample = 48;
+        float *a = t ? gc_input(&c, 2, K, M, 0, 0) : gc_input(&c, 2, M, K, 0, 0);
+        float *b = t ? gc_input(&c, 2, N, K, 0, 0) : gc_input(&c, 2, K, N, 0, 0);
+        fill_uniform(&r, a, gc_size(&c, 0), -1, 1);
+        fill_uniform(&r, b, gc_size(&c, 1), -1, 1);
+    }
+    /* every element on 2 threads against 1 thread (the gradient check samples the matmuls) */
+    size_t total = 0;
+    for (int i = 0; i < c.n_in; i++) total += gc_size(&c, i);
+    lb_set_threads(1);
+    float *one = analytic_grads(&c);
+    lb_set_threads(2);
+    float *two = analytic_grads(&c);
+    expect_rel("gradient, 2 threads vs 1", two, one, total, 1e-5, 1.0);
+    free(one), free(two);
+    gradcheck(&c);
+    lb_set_threads(1);
+}
+END_TEST
+
+/* The network of the threads test: x [8, 1, 32, 32] -> conv 3x3 pad 1 + ReLU + 2x2 pool
+ * (fused) -> [8, 8, 16, 16] -> conv 3x3 pad 1 -> flatten [8, 2048] -> matmul [2048, 32] + bias
+ * -> log_softmax -> pick -> mean, negated; 3 steps of SGD with momentum (lb_optim). Sized
+ * so that on 2 threads every parallel path runs:
+ *   both convolutions, forward and backward: 8 images, 4 per thread (any N >= 2 splits);
+ *   the matmul: forward [8, 2048] x [2048, 32] and both backward GEMMs have M*N*K = 524288
+ *   >= 5e5 and a side >= 32 = 16 * threads: forward and dA split by columns, dW by rows;
+ *   the optimizer: 66232 parameters, over its 65536 threshold (optim.c lb_optim_step). */
+enum { TN = 8, TS = 32, TF = 8, TCLS = 32, TSTEPS = 3 };
+
+static void threads_run(int threads, float *params_out, double *loss_out)
+{
+    lb_set_threads(threads);
+    lb_params *P = lb_params_new();
+    int c1w = lb_params_add(P, "c1.w", 4, (int[]){TF, 1, 3, 3}), c1b = lb_params_add(P, "c1.b", 1, (int[]){TF});
+    int c2w = lb_params_add(P, "c2.w", 4, (int[]){TF, TF, 3, 3}), c2b = lb_params_add(P, "c2.b", 1, (int[]){TF});
+    int fw = lb_params_add(P, "fc.w", 2, (int[]){TF * (TS / 2) * (TS / 2), TCLS});
+    int fb = lb_params_add(P, "fc.b", 1, (int[]){TCLS});
+    ck_assert_int_eq(fb, 5);
+    ck_assert_uint_gt(P->size, 65536);
+    lb_rng r;
+    lb_rng_seed(&r, 4242);
+    /* about He-scaled: the logits stay O(1) */
+    static const double scale[6] = {0.47, 0.1, 0.17, 0.1, 0.01, 0.1};
+    for (int i = 0; i < P->count; i++)
+        for (size_t j = 0; j < P->info[i].size; j++)
+            P->data[P->info[i].offset + j] = (float)(scale[i] * lb_rng_normal(&r));
+    float *x = fill_uniform(&r, malloc(TN * TS * TS * sizeof(float)), TN * TS * TS, -1, 1);
+    int y[TN];
+    for (int n = 0; n < TN; n++) y[n] = (int)lb_rng_below(&r, TCLS);
+    lb_optim_config cfg = lb_optim_defaults(LB_OPTIM_SGD);
+    cfg.lr = 0.003f, cfg.momentum = 0.9f;
+    lb_optim *o = lb_optim_new(&cfg, P->size);
+    ck_assert_ptr_nonnull(o);
+    lb_graph *g = lb_graph_new();
+    for (int s = 0; s < TSTEPS; s++) {
+        lb_graph_reset(g);
+        lb_node *h = lb_input(g, 4, (int[]){TN, 1, TS, TS}, x);
+        h = lb_conv2d_relu_maxpool2(g, h, lb_param(g, P, c1w), lb_param(g, P, c1b), 1, 1);
+        h = lb_flatten(g, lb_conv2d(g, h, lb_param(g, P, c2w), lb_param(g, P, c2b), 1, 1));
+        lb_node *logits = lb_add(g, lb_matmul(g, h, lb_param(g, P, fw), 0, 0), lb_param(g, P, fb));
+        lb_node *L = lb_scale(g, lb_mean(g, lb_pick(g, lb_log_softmax(g, logits), y)), -1.0f);
+        ck_assert_msg(L != NULL, "%s", lb_last_error());
+        lb_params_zero_grad(P);
+        ck_assert_int_eq(lb_backward(g, L), LB_OK);
+        ck_assert_int_eq(lb_optim_step(o, P->data, P->grad, cfg.lr), LB_OK);
+        loss_out[s] = L->val[0];
+    }
+    memcpy(params_out, P->data, P->size * sizeof(float));
+    lb_graph_free(g);
+    lb_optim_free(o);
+    lb_params_free(P);
+    free(x);
+    lb_set_threads(1);
+}
+
+/* Same seed and thread count: bitwise the same parameters; 1 vs 2 threads: the same to
+ * ~1e-5 relative (the split changes only where partial sums are rounded: the weight and
+ * bias gradients of a convolution are summed per part, and a GEMM block may use other
+ * kernels than the whole). */
+START_TEST(test_threads_network)
+{
+    enum { NP = 72 + 8 + 576 + 8 + 2048 * 32 + 32 };
+    float *p[4];
+    double loss[4][TSTEPS];
+    for (int run = 0; run < 4; run++) {
+        p[run] = malloc(NP * sizeof(float));
+        threads_run(1 + run / 2, p[run], loss[run]);
+    }
+    /* the steps train: otherwise equal parameters could mean gradients that are all zero */
+    ck_assert_msg(loss[0][TSTEPS - 1] < loss[0][0] - 0.1, "loss %g -> %g", loss[0][0], loss[0][TSTEPS - 1]);
+    ck_assert_mem_eq(p[0], p[1], NP * sizeof(float));
+    ck_assert_mem_eq(p[2], p[3], NP * sizeof(float));
+    expect_rel("parameters, 2 threads vs 1", p[2], p[0], NP, 1e-5, 1e-2);
+    for (int s = 0; s < TSTEPS; s++) ck_assert_double_eq_tol(loss[2][s], loss[0][s], 1e-5 * fabs(loss[0][s]));
+    for (int run = 0; run < 4; run++) free(p[run]);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- asymmetric padding */
+
+/* lb_conv2d_ex against the naive oracle: forward and all three gradients, as
+ * test_conv2d_vs_naive. */
+static const naive_conv ASYM_CASES[] = {
+    /* stride 1 with pad left + right = KW - 1, so OW == W: im2col copies each kernel tap's
+     * rows as one shifted block (shifted_rows) and zeroes the wrapped columns */
+    {2, 3, 7, 8, 4, 3, 3, 1, 1, 2, 0, 0, 2},  /* padding only top and right */
+    {1, 2, 6, 5, 3, 5, 5, 1, 1, 0, 4, 4, 0},  /* only bottom and left, kernel 5 */
+    {2, 2, 1, 6, 3, 3, 3, 1, 1, 2, 0, 1, 1},  /* H = 1 under top padding 2: kernel row 0 sees only padding */
+    {1, 1, 2, 5, 2, 5, 3, 1, 1, 4, 1, 0, 2},  /* top padding 4 > OH = 3: rows 0 and 1 of the kernel see none of x */
+    /* stride 1, OW != W: the row-by-row path */
+    {2, 2, 5, 6, 2, 3, 3, 1, 1, 1, 2, 2, 1},
+    /* stride 2 */
+    {2, 3, 9, 8, 3, 3, 3, 2, 2, 0, 2, 1, 0},
+    {1, 2, 5, 6, 2, 3, 2, 2, 2, 3, 0, 0, 1},  /* top padding 3 > kernel height */
+    /* stride 1, OW == W corners: symmetric padding 2 of a 1-high image (as lb_conv2d(x, w,
+     * 1, 2) with a 5x5 kernel), and W = 1 with left padding 4 wider than the image */
+    {1, 1, 1, 5, 2, 5, 5, 1, 1, 2, 2, 2, 2},
+    {2, 2, 4, 1, 2, 3, 5, 1, 1, 1, 1, 4, 0},
+};
+#define N_ASYM_CASES 9
+
+START_TEST(test_conv2d_asym_vs_naive)
+{
+    const naive_conv *q = &ASYM_CASES[_i];
+    int OH = naive_conv_oh(q), OW = naive_conv_ow(q);
+    size_t nx = (size_t)q->N * q->C * q->H * q->W, nw = (size_t)q->F * q->C * q->KH * q->KW;
+    size_t ny = (size_t)q->N * q->F * OH * OW;
+    lb_rng r;
+    lb_rng_seed(&r, 1900 + (uint64_t)_i);
+    float *x = fill_uniform(&r, malloc(nx * 4), nx, -1, 1), *w = fill_uniform(&r, malloc(nw * 4), nw, -1, 1);
+    float *b = fill_uniform(&r, malloc((size_t)q->F * 4), (size_t)q->F, -1, 1);
+    float *dy = fill_uniform(&r, malloc(ny * 4), ny, -1, 1), *y = malloc(ny * 4);
+    float *dx = malloc(nx * 4), *dw = malloc(nw * 4), *db = malloc((size_t)q->F * 4);
+    naive_conv2d_forward(q, x, w, b, y);
+    naive_conv2d_backward(q, x, w, dy, dx, dw, db);
+    lb_graph *g = lb_graph_new();
+    lb_node *X = leaf(g, 4, q->N, q->C, q->H, q->W, x), *Wn = leaf(g, 4, q->F, q->C, q->KH, q->KW, w);
+    lb_node *B = leaf(g, 1, q->F, 0, 0, 0, b);
+    lb_node *Y = lb_conv2d_ex(g, X, Wn, B, q->sh, q->sw, q->pt, q->pb, q->pl, q->pr);
+    ck_assert_msg(Y != NULL, "%s", lb_last_error());
+    expect_shape(Y, 4, q->N, q->F, OH, OW);
+    expect_close_arrays("conv2d_ex forward", Y->val, y, ny);
+    lb_node *L = lb_sum(g, lb_mul(g, lb_leaf(g, 4, Y->shape, dy, 0), Y));
+    ck_assert_int_eq(lb_backward(g, L), LB_OK);
+    expect_close_arrays("conv2d_ex dx", X->grad, dx, nx);
+    expect_close_arrays("conv2d_ex dw", Wn->grad, dw, nw);
+    expect_close_arrays("conv2d_ex db", B->grad, db, (size_t)q->F);
+    lb_graph_free(g);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor");
@@ -1275,5 +1676,24 @@ int main(void)
     tcase_add_test(tape, test_params);
     tcase_add_test(tape, test_rng);
     suite_add_tcase(s, tape);
+
+    TCase *fused = tcase_create("fused");
+    tcase_set_timeout(fused, 120);
+    tcase_add_checked_fixture(fused, NULL, threads_back_to_one);
+    tcase_add_loop_test(fused, test_fused_vs_unfused, 0, 2 * N_FUSED_CASES);
+    tcase_add_loop_test(fused, test_grad_fused, 0, 4);
+    suite_add_tcase(s, fused);
+
+    TCase *threads = tcase_create("threads");
+    tcase_set_timeout(threads, 300); /* valgrind runs the threads one at a time */
+    tcase_add_checked_fixture(threads, NULL, threads_back_to_one);
+    tcase_add_loop_test(threads, test_grad_threads, 0, 4);
+    tcase_add_test(threads, test_threads_network);
+    suite_add_tcase(s, threads);
+
+    TCase *asym = tcase_create("conv_asym");
+    tcase_set_timeout(asym, 120);
+    tcase_add_loop_test(asym, test_conv2d_asym_vs_naive, 0, N_ASYM_CASES);
+    suite_add_tcase(s, asym);
     return lb_run_suite(s);
 }

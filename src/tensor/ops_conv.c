@@ -41,6 +41,7 @@ static void valid_cols(const conv_geom *q, int kw, int *lo, int *hi)
 static void shifted_rows(const conv_geom *q, const float *xc, int kh, int kw, int lo, int hi, float *row)
 {
     int oh0 = q->pt - kh > 0 ? q->pt - kh : 0;          /* first oh with ih = oh - pt + kh >= 0 */
+    if (oh0 > q->OH) oh0 = q->OH; /* kernel row kh reads only top padding (e.g. H = 1, pad_top 2) */
     int oh1 = q->H + q->pt - kh < q->OH ? q->H + q->pt - kh : q->OH;
     if (oh1 < oh0) oh1 = oh0;
     size_t W = (size_t)q->W, HW = (size_t)q->H * W;
@@ -49,6 +50,7 @@ static void shifted_rows(const conv_geom *q, const float *xc, int kh, int kw, in
     /* output (oh, ow) reads input index s0 + (oh - oh0) * W + ow */
     long s0 = (long)(oh0 - q->pt + kh) * (long)W + (kw - q->pl);
     long len = (long)(oh1 - oh0) * (long)W, j0 = s0 < 0 ? -s0 : 0, j1 = (long)HW - s0 < len ? (long)HW - s0 : len;
+    if (j0 > len) j0 = len; /* left padding wider than the block (W = 1): stay inside this row */
     float *dst = row + (size_t)oh0 * W;
     if (j0 > 0) memset(dst, 0, (size_t)j0 * sizeof(float));
     if (j1 > j0) memcpy(dst + j0, xc + s0 + j0, (size_t)(j1 - j0) * sizeof(float));

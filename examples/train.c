@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/cli.h"
 #include "libra/losses.h"
@@ -33,6 +34,8 @@ static const char usage[] =
     "  --hflip                augmentation: random horizontal flip\n"
     "  --seed N               seed of initialisation, dropout, sampling and augmentation (default 1)\n"
     "  --threads N            threads for the matrix products (default 1)\n"
+    "  --no-nan-check         do not scan gradients and parameters for NaN/Inf every step\n"
+    "                         (--nan-check, the default, stops at the first one; see docs/reliability.md)\n"
     "Model:\n"
     "  --arch SPEC            smallcnn[:bn,dropout=P,c1=32,c2=64,fc=128] (default smallcnn), mlp[:hidden=N], linear\n"
     "  --init NAME            default (PyTorch's), kaiming-normal, kaiming-uniform, xavier-normal, xavier-uniform\n"
@@ -58,7 +61,7 @@ enum {
     OPT_EPOCHS = 1, OPT_STEPS, OPT_BATCH, OPT_OPTIM, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_WD, OPT_CLIP,
     OPT_SCHEDULE, OPT_LOSS, OPT_SAMPLER, OPT_CROP, OPT_HFLIP, OPT_SEED, OPT_THREADS, OPT_ARCH, OPT_INIT,
     OPT_PRIOR, OPT_MONITOR, OPT_EVAL_BATCH, OPT_SAVE, OPT_SAVE_EVERY, OPT_RESUME, OPT_OUT, OPT_LOG_EVERY,
-    OPT_PROGRESS_EVERY, OPT_QUIET
+    OPT_PROGRESS_EVERY, OPT_QUIET, OPT_NAN_CHECK, OPT_NO_NAN_CHECK
 };
 
 static const struct option longopts[] = {
@@ -90,6 +93,8 @@ static const struct option longopts[] = {
     {"log-every", required_argument, 0, OPT_LOG_EVERY},
     {"progress-every", required_argument, 0, OPT_PROGRESS_EVERY},
     {"quiet", no_argument, 0, OPT_QUIET},
+    {"nan-check", no_argument, 0, OPT_NAN_CHECK},
+    {"no-nan-check", no_argument, 0, OPT_NO_NAN_CHECK},
     {"help", no_argument, 0, 'h'},
     CLI_DATA_LONGOPTS,
     {0, 0, 0, 0}};
@@ -106,11 +111,14 @@ static void on_sigint(int sig)
 typedef struct {
     cli_progress bar;
     int quiet;
+    long saved_step;   /* step of the last checkpoint written by this run, or -1 */
+    int started;       /* training began: every later failure is a runtime error */
 } ui;
 
 static void hook_start(void *ctx, const lb_model *m, const lb_data *d, const lb_train_progress *p)
 {
     ui *u = ctx;
+    u->started = 1;
     if (u->quiet) return;
     const lb_split *sp = &d->split;
     int n = lb_model_summary(m, NULL, 0);
@@ -144,7 +152,57 @@ static int hook_epoch(void *ctx, const lb_train_progress *p)
     return stop_requested;
 }
 
+static void hook_checkpoint(void *ctx, const char *path, long step)
+{
+    (void)path;
+    ((ui *)ctx)->saved_step = step;
+}
+
 /* ---------------------------------------------------------------- output files */
+
+/* Fails now, before the data is loaded and hours are spent training, if dir cannot take a
+ * new file (missing, not a directory, no permission, read-only or full file system). A
+ * disk that fills up later is still caught when the file is written. */
+static void check_dir_writable(const char *flag, const char *value, const char *dir)
+{
+    size_t n = strlen(dir) + 64;
+    char *p = malloc(n);
+    if (!p) cli_fatal("out of memory");
+    snprintf(p, n, "%s/.libra-write-test-%ld", dir, (long)getpid());
+    if (lb_write_file_atomic(p, "ok\n", 3) != LB_OK) cli_fatal("%s %s: cannot write in '%s': %s", flag, value, dir, lb_last_error());
+    unlink(p);
+    free(p);
+}
+
+/* --out DIR is created (with its parents) and --save FILE's directory must exist. */
+static void check_outputs(const char *out, const char *save)
+{
+    if (out) {
+        char *p = strdup(out);
+        if (!p) cli_fatal("out of memory");
+        for (char *s = p + 1; *s; s++)
+            if (*s == '/') {
+                *s = '\0';
+                if (mkdir(p, 0755) != 0 && errno != EEXIST) cli_fatal("--out %s: cannot create '%s': %s", out, p, strerror(errno));
+                *s = '/';
+            }
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) cli_fatal("--out %s: cannot create the directory: %s", out, strerror(errno));
+        free(p);
+        check_dir_writable("--out", out, out);
+    }
+    if (save) {
+        struct stat st;
+        if (stat(save, &st) == 0 && S_ISDIR(st.st_mode)) cli_fatal("--save %s: is a directory", save);
+        char *dir = strdup(save);
+        if (!dir) cli_fatal("out of memory");
+        char *slash = strrchr(dir, '/');
+        if (!slash) strcpy(dir, ".");
+        else if (slash == dir) dir[1] = '\0';
+        else *slash = '\0';
+        check_dir_writable("--save", save, dir);
+        free(dir);
+    }
+}
 
 static void write_or_die(const char *path, const char *text, size_t n)
 {
@@ -321,6 +379,8 @@ int main(int argc, char **argv)
         case OPT_LOG_EVERY: o.log_every = cli_long("log-every", a, 1, 1000000000L); break;
         case OPT_PROGRESS_EVERY: progress_every = cli_long("progress-every", a, 1, 1000000000L); break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_NAN_CHECK: o.nan_check = 1; break;
+        case OPT_NO_NAN_CHECK: o.nan_check = 0; break;
         default:
             if (!cli_data_flag(&df, codes[i], a)) cli_usage_error("internal: unhandled flag %d", codes[i]);
         }
@@ -355,6 +415,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
+    check_outputs(out, o.save);
     lb_data *data = NULL;
     int drc = lb_data_open(&dopts, &data);
     /* a spec the data module refuses (LB_EINVAL) is a bad flag value; files are runtime errors */
@@ -369,16 +430,22 @@ int main(int argc, char **argv)
 
     ui u;
     u.quiet = quiet;
+    u.saved_step = -1;
+    u.started = 0;
     cli_progress_init(&u.bar, quiet, progress_every);
-    lb_train_hooks hooks = {&u, hook_start, hook_step, hook_epoch, NULL};
+    lb_train_hooks hooks = {&u, hook_start, hook_step, hook_epoch, hook_checkpoint};
     lb_train_result r;
     int rc = lb_train_run(&o, &dopts, data, &hooks, &r);
     cli_progress_clear(&u.bar);
     if (rc != LB_OK) {
         /* option values only the library can check (arch, loss parameters, sampler,
-         * schedule) are usage errors; the rest are runtime errors */
+         * schedule) are usage errors; the rest, and anything once training began (e.g. a
+         * loss refusing overflowing logits), are runtime errors */
         fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
-        return rc == LB_EINVAL && !o.resume ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
+        /* a failed step or save never overwrites the checkpoint: say which one is good */
+        if (o.save && u.saved_step >= 0)
+            fprintf(stderr, "%s: the last checkpoint written, %s, is of step %ld\n", cli_prog, o.save, u.saved_step);
+        return rc == LB_EINVAL && !o.resume && !u.started ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
     }
 
     const lb_metrics *m = &r.test;

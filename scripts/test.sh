@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds with warnings as errors, runs every
-# Check suite and end-to-end test under ctest, then again in an ASan+UBSan build, then
-# valgrind memcheck over the tensor, data and loss suites.
+# Check suite and end-to-end test under ctest (including a 20 s smoke run of each fuzzer), then
+# again in an ASan+UBSan build, then valgrind memcheck over the tensor, data, loss and
+# reliability suites and one short training run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test

@@ -40,6 +40,7 @@ typedef struct lb_trainer {
     long total_steps;       /* the run's budget, passed to the loss */
     float loss;             /* loss of the last step */
     double lr;              /* learning rate of the last step */
+    int nan_check;          /* 1 (default): refuse non-finite gradients and parameters */
 } lb_trainer;
 
 /* sched NULL: constant at cfg->lr. */
@@ -48,8 +49,13 @@ lb_trainer *lb_trainer_new(lb_model *m, const lb_optim_config *cfg, const lb_sch
 void lb_trainer_free(lb_trainer *t);
 /* One step on x [n, in_c, in_h, in_w] with targets y [n] (both read, not kept past the
  * call): graph reset, forward in training mode, loss, zero grads, backward, optimizer step
- * at lr = schedule(optim->step). A non-finite loss is LB_ENUMERIC and leaves the
- * parameters and optimizer untouched (batchnorm's running statistics have moved). */
+ * at lr = schedule(optim->step). Messages count steps from 1 ("step N" is the N-th step).
+ * A non-finite loss is LB_ENUMERIC and leaves the parameters and optimizer untouched
+ * (batchnorm's running statistics have moved). With t->nan_check (the default), so is a
+ * NaN or Inf in the gradient, checked before the update, naming the first parameter tensor
+ * affected in model order ("step 7: non-finite gradient in conv2d_1.weight"); an update
+ * that makes a parameter or running statistic non-finite is LB_ENUMERIC too, but the
+ * parameters have changed by then. */
 int lb_trainer_step(lb_trainer *t, float *x, const int *y, int n);
 
 /* ======================================================================== evaluation */
@@ -144,6 +150,7 @@ typedef struct lb_train_opts {
     const char *save;        /* [none] checkpoint written at the end (and every save_every) */
     long save_every;         /* [0 = only at the end] */
     const char *resume;      /* [none] checkpoint to continue; steps/epochs are the total */
+    int nan_check;           /* [1] stop at a non-finite gradient or parameter (lb_trainer_step) */
 } lb_train_opts;
 
 void lb_train_opts_init(lb_train_opts *o);

@@ -27,6 +27,7 @@ void lb_train_opts_init(lb_train_opts *o)
     o->seed = 1;
     o->eval_batch = 256;
     o->log_every = 10;
+    o->nan_check = 1;
 }
 
 void lb_train_result_free(lb_train_result *r)
@@ -273,6 +274,7 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     lb_schedule sched;
     TRY(lb_schedule_parse(o->schedule, oc.lr, total, &sched));
     NEED(tr = lb_trainer_new(model, &oc, &sched, loss_adapter, loss, total));
+    tr->nan_check = o->nan_check;
     NEED(batcher = lb_batcher_create(tds, o->batch, data->mean, data->std, &o->augment));
     lb_rng aug;
     lb_rng_derive(&aug, o->seed, STREAM_AUGMENT);

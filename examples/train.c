@@ -396,8 +396,10 @@ int main(int argc, char **argv)
     {
         lb_spec *s = lb_spec_parse(o.loss);
         if (!s) cli_usage_error("--loss: %s", lb_last_error());
-        if (!lb_loss_find(lb_spec_name(s))) cli_usage_error("--loss: unknown loss '%s'", lb_spec_name(s));
-        lb_spec_free(s);
+        char name[64];
+        snprintf(name, sizeof name, "%s", lb_spec_name(s));
+        lb_spec_free(s); /* before a possible exit, so LeakSanitizer stays quiet */
+        if (!lb_loss_find(name)) cli_usage_error("--loss: unknown loss '%s'", name);
     }
 
     if (o.lr < 0) {

@@ -81,6 +81,11 @@ void lb_rng_derive(lb_rng *out, uint64_t seed, uint64_t stream);
 void lb_set_threads(int n);
 int lb_get_threads(void);
 
+/* Writes n bytes to path atomically: PATH.tmp.<pid> beside it (stale ones of dead processes
+ * are removed first), fsync, rename, fsync of the directory. On failure the previous file,
+ * if any, is unchanged and the message names the path and the step that failed. */
+int lb_write_file_atomic(const char *path, const void *data, size_t n);
+
 /* Monotonic wall clock in seconds. */
 double lb_now(void);
 

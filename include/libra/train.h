@@ -114,8 +114,6 @@ int lb_checkpoint_save(const char *path, const lb_checkpoint *c);
  * mismatch, or a malformed section. */
 int lb_checkpoint_load(const char *path, lb_checkpoint *c);
 
-/* Writes n bytes to path atomically: a temporary file beside it, fsync, rename. */
-int lb_write_file_atomic(const char *path, const void *data, size_t n);
 
 /* ======================================================================== the job */
 

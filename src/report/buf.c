@@ -1,12 +1,8 @@
-/* Growable text buffer, JSON scalar output, and the atomic file write. */
-#include <errno.h>
-#include <fcntl.h>
+/* Growable text buffer and JSON scalar output; files are written with lb_write_file_atomic. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "report/report_internal.h"
 
@@ -85,71 +81,9 @@ void lb_buf_json_string(lb_buf *b, const char *s)
     lb_buf_put(b, "\"", 1);
 }
 
-/* Makes the rename itself durable; a failure here does not undo a finished write. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir) {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    } else
-        return;
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int lb_buf_write_atomic(const lb_buf *b, const char *path)
 {
     if (!path || !*path) return lb_error(LB_EINVAL, "report: empty output path");
     if (b->oom) return lb_error(LB_ENOMEM, "%s: out of memory while formatting", path);
-    size_t plen = strlen(path);
-    char *tmp = lb_malloc(plen + 12);
-    if (!tmp) return lb_error(LB_ENOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmpXXXXXX", 11);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        lb_free(tmp);
-        return lb_error(LB_EIO, "%s: cannot create a temporary file beside it: %s", path,
-                        strerror(e));
-    }
-    const char *what = NULL;
-    size_t done = 0;
-    while (!what && done < b->n) {
-        ssize_t k = write(fd, b->p + done, b->n - done);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0)
-            what = "write";
-        else
-            done += (size_t)k;
-    }
-    /* mkstemp makes the file 0600; results are meant to be shared */
-    if (!what && fchmod(fd, 0644) != 0) what = "chmod";
-    if (!what && fsync(fd) != 0) what = "fsync";
-    int e = errno;
-    if (close(fd) != 0 && !what) {
-        what = "close";
-        e = errno;
-    }
-    if (!what && rename(tmp, path) != 0) {
-        what = "rename";
-        e = errno;
-    }
-    if (what) {
-        unlink(tmp);
-        lb_free(tmp);
-        return lb_error(LB_EIO, "%s: %s failed: %s (nothing was changed)", path, what, strerror(e));
-    }
-    lb_free(tmp);
-    sync_parent_dir(path);
-    return LB_OK;
+    return lb_write_file_atomic(path, b->p, b->n);
 }

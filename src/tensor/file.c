@@ -1,0 +1,111 @@
+/* The one atomic file write of libra: checkpoints, result files and the programs' outputs
+ * all go through it, so every file is either the old one or the whole new one. */
+#include "libra/base.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void sync_dir_of(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == path) strcpy(dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    } else return;
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd); /* makes the rename itself durable; best effort */
+        close(fd);
+    }
+}
+
+/* Removes PATH.tmp.<pid> files beside path whose process is gone: a process killed in the
+ * middle of a write (SIGKILL, power loss) leaves its temporary file behind, and repeated
+ * kills must not pile them up. A live writer's file is never touched (kill(pid, 0)); a
+ * writer in another PID namespace could look dead, and would then fail its rename cleanly. */
+static void remove_stale_temps(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 1, blen = strlen(base);
+    if (dlen + 1 >= sizeof dir) return;
+    if (!slash) strcpy(dir, ".");
+    else if (dlen == 0) strcpy(dir, "/");
+    else {
+        memcpy(dir, path, dlen);
+        dir[dlen] = '\0';
+    }
+    DIR *d = opendir(dir);
+    if (!d) return;
+    pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, blen) != 0 || strncmp(nm + blen, ".tmp.", 5) != 0) continue;
+        char *end;
+        long pid = strtol(nm + blen + 5, &end, 10);
+        if (*end || end == nm + blen + 5 || pid <= 0 || pid == (long)self) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[4096 + 256];
+        snprintf(full, sizeof full, "%s/%s", dir, nm);
+        unlink(full); /* best effort */
+    }
+    closedir(d);
+}
+
+int lb_write_file_atomic(const char *path, const void *data, size_t n)
+{
+    if (!path || !*path) return lb_error(LB_EINVAL, "write: empty path");
+    size_t len = strlen(path);
+    char *tmp = lb_malloc(len + 32);
+    if (!tmp) return lb_error(LB_ENOMEM, "%s: out of memory", path);
+    /* PATH.tmp.<pid>: one name per process, so a stale one can be traced to a dead writer */
+    remove_stale_temps(path);
+    snprintf(tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
+    unlink(tmp); /* left by an earlier process that had this pid */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        int e = errno;
+        lb_free(tmp);
+        return lb_error(LB_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+    }
+    const char *failed = NULL;
+    const unsigned char *p = data;
+    size_t done = 0;
+    while (!failed && done < n) {
+        ssize_t k = write(fd, p + done, n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) failed = "write";
+        else done += (size_t)k;
+    }
+    if (!failed && fchmod(fd, 0644) != 0) failed = "chmod"; /* created 0600 until complete */
+    if (!failed && fsync(fd) != 0) failed = "fsync";
+    int e = errno;
+    if (close(fd) != 0 && !failed) {
+        failed = "close";
+        e = errno;
+    }
+    if (!failed && rename(tmp, path) != 0) {
+        failed = "rename";
+        e = errno;
+    }
+    if (failed) {
+        unlink(tmp);
+        lb_free(tmp);
+        return lb_error(LB_EIO, "%s: %s failed: %s (the previous file, if any, is unchanged)", path, failed,
+                        strerror(e));
+    }
+    lb_free(tmp);
+    sync_dir_of(path);
+    return LB_OK;
+}

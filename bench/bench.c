@@ -147,39 +147,11 @@ static void instrumented_step(lb_trainer *t, lb_batcher *bt, const int *idx, int
     char name[48];
     for (int i = 0; i < m->n_layers && i < 256 && x; i++) {
         lb_layer *l = &m->layers[i];
-        int first = lb_graph_n_nodes(g), fused = 0;
+        int first = lb_graph_n_nodes(g), fused;
         t0 = lb_now();
-        lb_node *w = l->w >= 0 ? lb_param(g, P, l->w) : NULL;
-        lb_node *b = l->b >= 0 ? lb_param(g, P, l->b) : NULL;
-        switch (l->kind) {
-        case LB_LAYER_CONV2D: /* fused with a following relu, as lb_model_forward does */
-            if (i + 1 < m->n_layers && m->layers[i + 1].kind == LB_LAYER_RELU) {
-                const lb_layer *p = i + 2 < m->n_layers ? &m->layers[i + 2] : NULL;
-                fused = 1 + (p && p->kind == LB_LAYER_MAXPOOL2D && p->k == 2 && p->stride == 2);
-                x = fused == 2 ? lb_conv2d_relu_maxpool2(g, x, w, b, l->stride, l->pad)
-                               : lb_conv2d_relu(g, x, w, b, l->stride, l->pad);
-            } else {
-                x = lb_conv2d(g, x, w, b, l->stride, l->pad);
-            }
-            break;
-        case LB_LAYER_DENSE:
-            x = lb_matmul(g, x, w, 0, 1);
-            if (b) x = lb_add(g, x, b);
-            break;
-        case LB_LAYER_BATCHNORM2D: {
-            float *rm = m->state + l->state_offset;
-            x = lb_batchnorm2d(g, x, w, b, rm, rm + l->in_shape[0], l->momentum, l->eps);
-            break;
-        }
-        case LB_LAYER_DROPOUT:
-            if (l->p > 0.0f) x = lb_dropout(g, x, l->p, &m->rng);
-            break;
-        case LB_LAYER_RELU: x = lb_relu(g, x); break;
-        case LB_LAYER_MAXPOOL2D: x = lb_maxpool2d(g, x, l->k, l->stride, 0); break;
-        case LB_LAYER_AVGPOOL2D: x = lb_avgpool2d(g, x, l->k, l->stride, 0); break;
-        case LB_LAYER_GLOBAL_AVGPOOL: x = lb_global_avgpool(g, x); break;
-        case LB_LAYER_FLATTEN: x = lb_flatten(g, x); break;
-        }
+        int used;
+        x = lb_model_forward_layer(m, g, i, x, &used); /* the same (fused) ops as lb_model_forward */
+        fused = used - 1;
         double dt = lb_now() - t0;
         snprintf(name, sizeof name, "%s%s fwd", l->name, fused == 2 ? "+relu+pool" : fused ? "+relu" : "");
         int k = slot_of(bd, name);

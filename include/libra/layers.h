@@ -91,6 +91,10 @@ void lb_model_set_training(lb_model *m, int training);
 /* Records the forward pass of x [N, in_c, in_h, in_w] on g (in the model's mode, which
  * is also set on g) and returns the output node ([N, F] for a classifier). */
 lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x);
+/* Records layer i alone (or, where lb_model_forward fuses them, conv + relu [+ 2x2 pool]),
+ * setting *n_layers to how many layers that was. lb_model_forward is a loop over this; a
+ * caller that times each layer (libra-bench) uses it directly. */
+lb_node *lb_model_forward_layer(lb_model *m, lb_graph *g, int i, lb_node *x, int *n_layers);
 size_t lb_model_n_params(const lb_model *m);
 /* Output features per sample (the last layer's output size). */
 int lb_model_n_outputs(const lb_model *m);

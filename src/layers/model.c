@@ -235,6 +235,54 @@ int lb_model_n_outputs(const lb_model *m)
     return ndim == 3 ? s[0] * s[1] * s[2] : s[0];
 }
 
+lb_node *lb_model_forward_layer(lb_model *m, lb_graph *g, int i, lb_node *x, int *n_layers)
+{
+    *n_layers = 1;
+    if (!x) return NULL;
+    if (i < 0 || i >= m->n_layers) {
+        lb_error(LB_EINVAL, "model: layer %d out of range (%d layers)", i, m->n_layers);
+        return NULL;
+    }
+    lb_layer *l = &m->layers[i];
+    lb_node *w = l->w >= 0 ? lb_param(g, m->params, l->w) : NULL;
+    lb_node *b = l->b >= 0 ? lb_param(g, m->params, l->b) : NULL;
+    switch (l->kind) {
+    case LB_LAYER_CONV2D:
+        /* conv + relu [+ 2x2 max-pool]: one fused node (same values, no intermediate tensors) */
+        if (i + 1 < m->n_layers && m->layers[i + 1].kind == LB_LAYER_RELU) {
+            const lb_layer *p = i + 2 < m->n_layers ? &m->layers[i + 2] : NULL;
+            int pool = p && p->kind == LB_LAYER_MAXPOOL2D && p->k == 2 && p->stride == 2;
+            x = pool ? lb_conv2d_relu_maxpool2(g, x, w, b, l->stride, l->pad)
+                     : lb_conv2d_relu(g, x, w, b, l->stride, l->pad);
+            if (!x) lb_error_prefix("model: layers %s + %s%s", l->name, m->layers[i + 1].name, pool ? " + pool" : "");
+            *n_layers = 2 + pool;
+            return x;
+        }
+        x = lb_conv2d(g, x, w, b, l->stride, l->pad);
+        break;
+    case LB_LAYER_DENSE:
+        x = lb_matmul(g, x, w, 0, 1);
+        if (b) x = lb_add(g, x, b);
+        break;
+    case LB_LAYER_BATCHNORM2D: {
+        float *rm = m->state + l->state_offset;
+        x = lb_batchnorm2d(g, x, w, b, rm, rm + l->in_shape[0], l->momentum, l->eps);
+        break;
+    }
+    case LB_LAYER_DROPOUT:
+        /* identity in evaluation: skip the op (and its copy) altogether */
+        if (m->training && l->p > 0.0f) x = lb_dropout(g, x, l->p, &m->rng);
+        break;
+    case LB_LAYER_RELU: x = lb_relu(g, x); break;
+    case LB_LAYER_MAXPOOL2D: x = lb_maxpool2d(g, x, l->k, l->stride, 0); break;
+    case LB_LAYER_AVGPOOL2D: x = lb_avgpool2d(g, x, l->k, l->stride, 0); break;
+    case LB_LAYER_GLOBAL_AVGPOOL: x = lb_global_avgpool(g, x); break;
+    case LB_LAYER_FLATTEN: x = lb_flatten(g, x); break;
+    }
+    if (!x) lb_error_prefix("model: layer %s", l->name);
+    return x;
+}
+
 lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x)
 {
     if (!x) return NULL;
@@ -245,46 +293,7 @@ lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x)
         return NULL;
     }
     lb_graph_set_training(g, m->training);
-    lb_params *P = m->params;
-    for (int i = 0; i < m->n_layers && x; i++) {
-        lb_layer *l = &m->layers[i];
-        lb_node *w = l->w >= 0 ? lb_param(g, P, l->w) : NULL;
-        lb_node *b = l->b >= 0 ? lb_param(g, P, l->b) : NULL;
-        switch (l->kind) {
-        case LB_LAYER_CONV2D:
-            /* conv + relu [+ 2x2 max-pool]: one fused node (same values, no intermediate tensors) */
-            if (i + 1 < m->n_layers && m->layers[i + 1].kind == LB_LAYER_RELU) {
-                const lb_layer *p = i + 2 < m->n_layers ? &m->layers[i + 2] : NULL;
-                int pool = p && p->kind == LB_LAYER_MAXPOOL2D && p->k == 2 && p->stride == 2;
-                x = pool ? lb_conv2d_relu_maxpool2(g, x, w, b, l->stride, l->pad)
-                         : lb_conv2d_relu(g, x, w, b, l->stride, l->pad);
-                if (!x) lb_error_prefix("model: layers %s + %s%s", l->name, m->layers[i + 1].name, pool ? " + pool" : "");
-                i += 1 + pool;
-                continue;
-            }
-            x = lb_conv2d(g, x, w, b, l->stride, l->pad);
-            break;
-        case LB_LAYER_DENSE:
-            x = lb_matmul(g, x, w, 0, 1);
-            if (b) x = lb_add(g, x, b);
-            break;
-        case LB_LAYER_BATCHNORM2D: {
-            float *rm = m->state + l->state_offset;
-            x = lb_batchnorm2d(g, x, w, b, rm, rm + l->in_shape[0], l->momentum, l->eps);
-            break;
-        }
-        case LB_LAYER_DROPOUT:
-            /* identity in evaluation: skip the op (and its copy) altogether */
-            if (m->training && l->p > 0.0f) x = lb_dropout(g, x, l->p, &m->rng);
-            break;
-        case LB_LAYER_RELU: x = lb_relu(g, x); break;
-        case LB_LAYER_MAXPOOL2D: x = lb_maxpool2d(g, x, l->k, l->stride, 0); break;
-        case LB_LAYER_AVGPOOL2D: x = lb_avgpool2d(g, x, l->k, l->stride, 0); break;
-        case LB_LAYER_GLOBAL_AVGPOOL: x = lb_global_avgpool(g, x); break;
-        case LB_LAYER_FLATTEN: x = lb_flatten(g, x); break;
-        }
-        if (!x) lb_error_prefix("model: layer %s", l->name);
-    }
+    for (int i = 0, used = 1; i < m->n_layers && x; i += used) x = lb_model_forward_layer(m, g, i, x, &used);
     return x;
 }
 

@@ -117,31 +117,15 @@ static job *plan_job(plan *p, const char *loss, const char *sampler, uint64_t se
     return j;
 }
 
-static void mkdir_or_die(const char *path)
-{
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) cli_fatal("--out: cannot create '%s': %s", path, strerror(errno));
-}
-
 /* The output directory must be writable before hours of training, not after. */
 static void check_out_dir(void)
 {
     char p[1100];
-    /* mkdir -p */
-    snprintf(p, sizeof p, "%s", out_dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir_or_die(p);
-            *s = '/';
-        }
-    mkdir_or_die(p);
+    cli_make_output_dir("--out", out_dir);
     snprintf(p, sizeof p, "%s/runs", out_dir);
-    mkdir_or_die(p);
+    cli_make_output_dir("--out", p);
     snprintf(p, sizeof p, "%s/curves", out_dir);
-    mkdir_or_die(p);
-    snprintf(p, sizeof p, "%s/.write-test", out_dir);
-    if (lb_write_file_atomic(p, "ok\n", 3) != LB_OK) cli_fatal("--out: %s", lb_last_error());
-    unlink(p);
+    cli_make_output_dir("--out", p);
 }
 
 /* Settings a resumed study must share with the runs it reuses. */

@@ -160,36 +160,10 @@ static void hook_checkpoint(void *ctx, const char *path, long step)
 
 /* ---------------------------------------------------------------- output files */
 
-/* Fails now, before the data is loaded and hours are spent training, if dir cannot take a
- * new file (missing, not a directory, no permission, read-only or full file system). A
- * disk that fills up later is still caught when the file is written. */
-static void check_dir_writable(const char *flag, const char *value, const char *dir)
-{
-    size_t n = strlen(dir) + 64;
-    char *p = malloc(n);
-    if (!p) cli_fatal("out of memory");
-    snprintf(p, n, "%s/.libra-write-test-%ld", dir, (long)getpid());
-    if (lb_write_file_atomic(p, "ok\n", 3) != LB_OK) cli_fatal("%s %s: cannot write in '%s': %s", flag, value, dir, lb_last_error());
-    unlink(p);
-    free(p);
-}
-
 /* --out DIR is created (with its parents) and --save FILE's directory must exist. */
 static void check_outputs(const char *out, const char *save)
 {
-    if (out) {
-        char *p = strdup(out);
-        if (!p) cli_fatal("out of memory");
-        for (char *s = p + 1; *s; s++)
-            if (*s == '/') {
-                *s = '\0';
-                if (mkdir(p, 0755) != 0 && errno != EEXIST) cli_fatal("--out %s: cannot create '%s': %s", out, p, strerror(errno));
-                *s = '/';
-            }
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) cli_fatal("--out %s: cannot create the directory: %s", out, strerror(errno));
-        free(p);
-        check_dir_writable("--out", out, out);
-    }
+    if (out) cli_make_output_dir("--out", out);
     if (save) {
         struct stat st;
         if (stat(save, &st) == 0 && S_ISDIR(st.st_mode)) cli_fatal("--save %s: is a directory", save);
@@ -199,7 +173,7 @@ static void check_outputs(const char *out, const char *save)
         if (!slash) strcpy(dir, ".");
         else if (slash == dir) dir[1] = '\0';
         else *slash = '\0';
-        check_dir_writable("--save", save, dir);
+        cli_check_dir_writable("--save", save, dir);
         free(dir);
     }
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *cli_prog = "libra";
 
@@ -159,4 +160,34 @@ void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra)
 {
     fprintf(out, "%s %s | seed %llu | threads %d%s%s\n", cli_prog, lb_version(), (unsigned long long)seed, threads,
             extra && *extra ? " | " : "", extra ? extra : "");
+}
+
+/* ---- output directories ---- */
+
+void cli_check_dir_writable(const char *flag, const char *value, const char *dir)
+{
+    size_t n = strlen(dir) + 64;
+    char *p = malloc(n);
+    if (!p) cli_fatal("out of memory");
+    snprintf(p, n, "%s/.libra-write-test-%ld", dir, (long)getpid());
+    if (lb_write_file_atomic(p, "ok\n", 3) != LB_OK)
+        cli_fatal("%s %s: cannot write in '%s': %s", flag, value, dir, lb_last_error());
+    unlink(p);
+    free(p);
+}
+
+void cli_make_output_dir(const char *flag, const char *dir)
+{
+    char *p = strdup(dir);
+    if (!p) cli_fatal("out of memory");
+    for (char *s = p + 1;; s++)
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) cli_fatal("%s %s: cannot create '%s': %s", flag, dir, p, strerror(errno));
+            *s = c;
+            if (!c) break;
+        }
+    free(p);
+    cli_check_dir_writable(flag, dir, dir);
 }

@@ -102,6 +102,13 @@ void cli_progress_step(cli_progress *p, const lb_train_progress *t);
 void cli_progress_epoch(cli_progress *p, const lb_train_progress *t);
 void cli_progress_clear(cli_progress *p);
 
+/* ---- output directories: checked before any training, so a typo costs seconds ---- */
+/* Exits 1 ("FLAG VALUE: cannot write in 'DIR': ...") unless a file can be written in dir
+ * (missing, not a directory, no permission, read-only or full file system). */
+void cli_check_dir_writable(const char *flag, const char *value, const char *dir);
+/* mkdir -p dir, then cli_check_dir_writable; failures exit 1 naming flag and path. */
+void cli_make_output_dir(const char *flag, const char *dir);
+
 /* ---- a small JSON writer into a growing buffer ---- */
 typedef struct cli_json {
     char *p;

@@ -447,7 +447,7 @@ int main(int argc, char **argv)
             lb_spec *s = NULL;
             char buf[512];
             snprintf(buf, sizeof buf, "gammas:g=%s", optarg);
-            if (!(s = lb_spec_parse(buf)) || lb_spec_numbers(s, "g", gammas, MAX_GAMMAS, &ng) != LB_OK)
+            if (!(s = lb_spec_new(buf)) || lb_spec_numbers(s, "g", gammas, MAX_GAMMAS, &ng) != LB_OK)
                 cli_usage_error("--gammas: '%s' is not a list of at most %d numbers", optarg, MAX_GAMMAS);
             lb_spec_free(s);
             for (int j = 0; j < ng; j++)

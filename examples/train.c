@@ -121,13 +121,10 @@ static void hook_start(void *ctx, const lb_model *m, const lb_data *d, const lb_
     u->started = 1;
     if (u->quiet) return;
     const lb_split *sp = &d->split;
-    int n = lb_model_summary(m, NULL, 0);
-    char *s = malloc((size_t)n + 1);
-    if (s) {
-        lb_model_summary(m, s, (size_t)n + 1);
-        printf("model %s\n%s", m->arch, s);
-        free(s);
-    }
+    lb_buf s = {0};
+    lb_model_summary(m, &s);
+    if (!s.oom) printf("model %s\n%s", m->arch, s.p);
+    lb_buf_free(&s);
     printf("data: %d classes; train %d, val %d, test %d images of %dx%dx%d\n", sp->n_classes, sp->n_train, sp->n_val,
            sp->n_test, d->train->c, d->train->h, d->train->w);
     printf("train counts:");
@@ -368,7 +365,7 @@ int main(int argc, char **argv)
     /* Loss specs are checked before the data is loaded (class counts are not needed to
      * parse one), so a typo fails at once with exit 2. */
     {
-        lb_spec *s = lb_spec_parse(o.loss);
+        lb_spec *s = lb_spec_new(o.loss);
         if (!s) cli_usage_error("--loss: %s", lb_last_error());
         char name[64];
         snprintf(name, sizeof name, "%s", lb_spec_name(s));

@@ -869,7 +869,7 @@ START_TEST(test_sampler_next_and_errors)
     ck_assert_err(lb_sampler_create("sorted", idx, y, 75, 3, 1, &s), LB_EINVAL, "'sorted': unknown");
     ck_assert_err(lb_sampler_create("undersample:ratio=0.5", idx, y, 75, 3, 1, &s), LB_EINVAL, "ratio=0.5");
     ck_assert_err(lb_sampler_create("sqrt:q=2", idx, y, 75, 3, 1, &s), LB_EINVAL, "q=2");
-    ck_assert_err(lb_sampler_create("shuffle:ratio=2", idx, y, 75, 3, 1, &s), LB_EINVAL, "unknown parameter 'ratio'");
+    ck_assert_err(lb_sampler_create("shuffle:ratio=2", idx, y, 75, 3, 1, &s), LB_EINVAL, "unknown key 'ratio'");
     ck_assert_err(lb_sampler_create("undersample:ratio", idx, y, 75, 3, 1, &s), LB_EINVAL, "key=value");
     ck_assert_err(lb_sampler_create("progressive:epochs=2.5", idx, y, 75, 3, 1, &s), LB_EINVAL, "whole number");
     ck_assert_err(lb_sampler_create("shuffle", idx, y, 75, 2, 1, &s), LB_EINVAL, "label 2");
@@ -1175,8 +1175,8 @@ START_TEST(test_source_and_size_specs)
     lb_source_free(&s);
     ck_assert_err(lb_source_parse("idx:a,b,c", &s), LB_EINVAL, "four");
     ck_assert_err(lb_source_parse("idx:a,b,c,d,e", &s), LB_EINVAL, "four");
-    ck_assert_err(lb_source_parse("idx:a,,c,d", &s), LB_EINVAL, "four");
-    ck_assert_err(lb_source_parse("folder:", &s), LB_EINVAL, "no path");
+    ck_assert_err(lb_source_parse("idx:a,,c,d", &s), LB_EINVAL, "empty item");
+    ck_assert_err(lb_source_parse("folder:", &s), LB_EINVAL, "nothing after ':'");
     ck_assert_err(lb_source_parse("mnist", &s), LB_EINVAL, "'mnist': unknown");
     int h, w;
     ck_assert_int_eq(lb_parse_size("32x24", &h, &w), LB_OK);

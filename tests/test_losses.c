@@ -234,7 +234,7 @@ END_TEST
 
 START_TEST(test_spec_parser)
 {
-    lb_spec *s = lb_spec_parse("wce:weights=1, 2,4,beta = 0.9");
+    lb_spec *s = lb_spec_new("wce:weights=1, 2,4,beta = 0.9");
     ck_assert_ptr_nonnull(s);
     ck_assert_str_eq(lb_spec_name(s), "wce");
     ck_assert_int_eq(lb_spec_count(s), 2);
@@ -252,7 +252,7 @@ START_TEST(test_spec_parser)
     ck_assert_ptr_null(lb_spec_get(s, "gamma"));
     lb_spec_free(s);
 
-    s = lb_spec_parse("ce");
+    s = lb_spec_new("ce");
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(lb_spec_count(s), 0);
     lb_spec_free(s);
@@ -262,7 +262,6 @@ START_TEST(test_spec_parser)
     } bad[] = {{"", "empty"},
                {"focal:gamma=0.5|1|2", "'|'"},
                {"focal:", "nothing after"},
-               {"focal:gamma", "not key=value"},
                {"focal:gamma=", "gamma"},
                {"focal:gamma=1,gamma=2", "twice"},
                {"focal:gamma=1,,alpha=2", "empty item"},
@@ -271,9 +270,21 @@ START_TEST(test_spec_parser)
                {"focal:ga-mma=1", "bad key"},
                {"focal:gamma=1=2", "contains '='"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ck_assert_msg(lb_spec_parse(bad[i].spec) == NULL, "'%s' accepted", bad[i].spec);
+        ck_assert_msg(lb_spec_new(bad[i].spec) == NULL, "'%s' accepted", bad[i].spec);
         ck_error_mentions(bad[i].mention);
     }
+
+    /* words before the first key=value are positional; after one they continue its list */
+    s = lb_spec_new("binary:Shirt,50,w=1,2");
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(lb_spec_n_args(s), 2);
+    ck_assert_str_eq(lb_spec_arg(s, 0), "Shirt");
+    ck_assert_str_eq(lb_spec_arg(s, 1), "50");
+    ck_assert_str_eq(lb_spec_get(s, "w"), "1,2");
+    lb_spec_free(s);
+    /* a loss takes no positional value */
+    ck_assert_ptr_null(lb_loss_create("focal:gamma", 3, NULL));
+    ck_error_mentions("not key=value");
 
     char buf[40];
     ck_assert_str_eq(lb_format_number(2.0, buf, sizeof buf), "2");

@@ -98,13 +98,12 @@ lb_node *lb_model_forward_layer(lb_model *m, lb_graph *g, int i, lb_node *x, int
 size_t lb_model_n_params(const lb_model *m);
 /* Output features per sample (the last layer's output size). */
 int lb_model_n_outputs(const lb_model *m);
-/* One line per layer (name, output shape with N for the batch, parameter count), then the
- * totals, like Keras' model.summary(). Writes at most size bytes (NUL-terminated) and
- * returns the full length, as snprintf. */
-int lb_model_summary(const lb_model *m, char *buf, size_t size);
-/* "conv2d_1.weight:32x1x3x3;conv2d_1.bias:32;..." : the parameter layout, which a
- * checkpoint must match. Same contract as lb_model_summary. */
-int lb_model_layout(const lb_model *m, char *buf, size_t size);
+/* Appends one line per layer (name, output shape with N for the batch, parameter count),
+ * then the totals, like Keras' model.summary(). */
+void lb_model_summary(const lb_model *m, lb_buf *out);
+/* Appends "conv2d_1.weight:32x1x3x3;conv2d_1.bias:32;...": the parameter layout, which a
+ * checkpoint must match. */
+void lb_model_layout(const lb_model *m, lb_buf *out);
 
 /* ---- initialisation (explicit RNG; same seed, same weights) ---- */
 typedef enum {

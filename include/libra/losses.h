@@ -19,25 +19,7 @@
 extern "C" {
 #endif
 
-/* ---- spec strings: "name" or "name:key=value,key=value,..." ----
- * A value may itself be a comma list ("weights=1,2,4,beta=0.9"): a comma-separated part
- * without '=' continues the previous value. '|' is refused (grids such as "gamma=0.5|1|2"
- * are expanded by the study code before a spec reaches a parser). Keys may not repeat. */
-typedef struct lb_spec lb_spec;
-
-lb_spec *lb_spec_parse(const char *text);          /* NULL + message on a malformed spec */
-void lb_spec_free(lb_spec *s);
-const char *lb_spec_name(const lb_spec *s);
-int lb_spec_count(const lb_spec *s);
-const char *lb_spec_key(const lb_spec *s, int i);
-const char *lb_spec_value(const lb_spec *s, int i);
-const char *lb_spec_get(const lb_spec *s, const char *key);   /* NULL if absent */
-/* The value of `key` as one finite number in [lo, hi]; errors name the spec's name and key. */
-int lb_spec_number(const lb_spec *s, const char *key, double lo, double hi, double *out);
-/* The value of `key` as a comma list of finite numbers (at most max); *count gets the number. */
-int lb_spec_numbers(const lb_spec *s, const char *key, double *out, int max, int *count);
-/* Shortest "%g"-style text that reads back as exactly v (e.g. 2 -> "2", 0.9999 -> "0.9999"). */
-const char *lb_format_number(double v, char *buf, size_t size);
+/* Specs ("name:key=value,...") are parsed by the base layer's lb_spec (libra/base.h). */
 
 /* ---- losses ---- */
 typedef struct lb_loss lb_loss;

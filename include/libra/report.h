@@ -35,13 +35,6 @@ typedef struct lb_dataset_info {
     int64_t *train_counts, *val_counts, *test_counts; /* [n_classes] */
 } lb_dataset_info;
 
-/* A series of (step, value) points, e.g. the training loss. */
-typedef struct lb_curve {
-    size_t n, cap;
-    int64_t *step;
-    float *value;
-} lb_curve;
-
 /* One point of a strategy's tuning grid and its validation balanced accuracy. */
 typedef struct lb_grid_point {
     char *spec;
@@ -98,7 +91,6 @@ int lb_study_take_run(lb_study *s, lb_run_record *r);
 void lb_run_record_init(lb_run_record *r);
 void lb_run_record_free(lb_run_record *r);
 int lb_run_record_set_strategy(lb_run_record *r, const char *spec);
-int lb_curve_append(lb_curve *c, int64_t step, float value);
 int lb_run_record_add_grid(lb_run_record *r, const char *spec, float val_balanced_accuracy);
 /* Moves *m into the record (m is left empty). */
 int lb_run_record_add_posthoc(lb_run_record *r, const char *name, float tau, lb_metrics *m);

@@ -123,6 +123,12 @@ const char *lb_shape_str(const lb_node *x, char *buf, size_t bufsize);
 int lb_same_shape(const lb_node *a, const lb_node *b);
 
 /* ---- libra's threads (the one threading layer; OpenBLAS runs on 1 thread) ---- */
+/* Threads of libra's own threading layer (src/tensor/parallel.c), which splits convolutions
+ * by image, large GEMMs by rows or columns and the optimizer's buffers, each by a partition
+ * fixed by n (so a result depends only on the seed and n). OpenBLAS is kept at one thread:
+ * one threading layer at a time. */
+void lb_set_threads(int n);
+int lb_get_threads(void);
 /* Runs fn(arg, part, n_parts) for every part in [0, n_parts), each on its own thread (the
  * caller runs part 0). A part's work must depend only on (part, n_parts), so results depend
  * on the thread count only. fn must not allocate from a graph's arena (not thread-safe). */

@@ -41,27 +41,12 @@ void lb_data__warn(lb_dataset *ds, const char *fmt, ...)
     if (m) ds->warnings[ds->n_warnings_kept++] = m;
 }
 
-char *lb_data__fmt(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return NULL;
-    char *s = lb_malloc((size_t)n + 1);
-    if (!s) return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 char **lb_data__names(int n, const char *const *names)
 {
     char **out = lb_calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
     if (!out) return NULL;
     for (int i = 0; i < n; i++) {
-        out[i] = names ? lb_strdup(names[i]) : lb_data__fmt("%d", i);
+        out[i] = names ? lb_strdup(names[i]) : lb_strfmt("%d", i);
         if (!out[i]) {
             lb_data__free_names(out, i);
             return NULL;
@@ -75,28 +60,6 @@ void lb_data__free_names(char **names, int n)
     if (!names) return;
     for (int i = 0; i < n; i++) lb_free(names[i]);
     lb_free(names);
-}
-
-int lb_data__parse_double(const char *s, double *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
-
-int lb_data__parse_int(const char *s, int *out)
-{
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < INT_MIN || v > INT_MAX) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 int lb_data__cmp_int(const void *a, const void *b)
@@ -197,7 +160,7 @@ int lb_dataset_load_idx(const char *images_path, const char *labels_path, int n_
     ds->n_classes = n_classes > 0 ? n_classes : maxl + 1;
     ds->labels = lb_malloc(sizeof(int) * (size_t)n);
     ds->class_names = lb_data__names(ds->n_classes, class_names);
-    ds->source = lb_data__fmt("idx:%s,%s", images_path, labels_path);
+    ds->source = lb_strfmt("idx:%s,%s", images_path, labels_path);
     if (!ds->labels || !ds->class_names || !ds->source) {
         if (!ds->class_names) ds->n_classes = 0;
         rc = lb_error(LB_ENOMEM, "%s: out of memory", images_path);
@@ -228,10 +191,10 @@ const char *lb_fmnist_dir(const char *dir)
 /* DIR/NAME.gz, else DIR/NAME if that exists; NULL (with the message) when neither does. */
 static char *fmnist_file(const char *dir, const char *name)
 {
-    char *gz = lb_data__fmt("%s/%s.gz", dir, name);
+    char *gz = lb_strfmt("%s/%s.gz", dir, name);
     if (!gz) return NULL;
     if (access(gz, R_OK) == 0) return gz;
-    char *raw = lb_data__fmt("%s/%s", dir, name);
+    char *raw = lb_strfmt("%s/%s", dir, name);
     if (raw && access(raw, R_OK) == 0) {
         lb_free(gz);
         return raw;
@@ -263,7 +226,7 @@ int lb_dataset_load_fmnist(const char *dir, int train, lb_dataset **out)
     int rc = lb_dataset_load_idx(img, lab, 10, lb_fmnist_classes, out);
     if (rc == LB_OK) {
         lb_free((*out)->source);
-        (*out)->source = lb_data__fmt("fmnist:%s", dir);
+        (*out)->source = lb_strfmt("fmnist:%s", dir);
     }
     lb_free(img);
     lb_free(lab);

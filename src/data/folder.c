@@ -55,7 +55,7 @@ static int list_dir(const char *dir, int want_dirs, name_list *out)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue; /* ".", "..", .DS_Store, hidden folders */
-        char *path = lb_data__fmt("%s/%s", dir, e->d_name);
+        char *path = lb_strfmt("%s/%s", dir, e->d_name);
         if (!path) {
             rc = lb_error(LB_ENOMEM, "%s: out of memory", dir);
             break;
@@ -233,7 +233,7 @@ int lb_dataset_load_folder(const char *root, int channels, int h, int w, int str
     }
     long total = 0;
     for (int k = 0; k < classes.n; k++) {
-        char *cdir = lb_data__fmt("%s/%s", root, classes.names[k]);
+        char *cdir = lb_strfmt("%s/%s", root, classes.names[k]);
         if (!cdir) {
             rc = lb_error(LB_ENOMEM, "%s: out of memory", root);
             goto done;
@@ -252,7 +252,7 @@ int lb_dataset_load_folder(const char *root, int channels, int h, int w, int str
     /* Default size: that of the first file stb_image can read. */
     for (int k = 0; h == 0 && k < classes.n; k++)
         for (int i = 0; h == 0 && i < files[k].n; i++) {
-            char *p = lb_data__fmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
+            char *p = lb_strfmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
             int x, y, comp;
             struct stat fst;
             if (p && stat(p, &fst) == 0 && stbi_info(p, &x, &y, &comp) && x > 0 && y > 0 && x <= 65535 &&
@@ -276,7 +276,7 @@ int lb_dataset_load_folder(const char *root, int channels, int h, int w, int str
     ds->n_classes = classes.n;
     ds->pixels = lb_malloc(img_bytes * (size_t)total);
     ds->labels = lb_malloc(sizeof(int) * (size_t)total);
-    ds->source = lb_data__fmt("folder:%s", root);
+    ds->source = lb_strfmt("folder:%s", root);
     tmp = lb_malloc(img_bytes);
     if (!ds->pixels || !ds->labels || !ds->source || !tmp) {
         rc = lb_error(LB_ENOMEM, "%s: out of memory for %ld images of %dx%dx%d", root, total, channels, h, w);
@@ -288,7 +288,7 @@ int lb_dataset_load_folder(const char *root, int channels, int h, int w, int str
         first_bad[0] = '\0';
         for (int i = 0; i < files[k].n; i++) {
             lb_free(path);
-            path = lb_data__fmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
+            path = lb_strfmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
             if (!path) {
                 rc = lb_error(LB_ENOMEM, "%s: out of memory", root);
                 goto done;

@@ -20,56 +20,42 @@ void lb_source_free(lb_source *s)
 
 #define SOURCE_FORMS "fmnist, fmnist:DIR, folder:PATH or idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS"
 
+/* The positional paths of a source spec into out->path (exactly n of them). */
+static int source_paths(const lb_spec *sp, int n, lb_source *out, const char *usage)
+{
+    if (lb_spec_count(sp) > 0 || lb_spec_n_args(sp) != n)
+        return lb_error(LB_EINVAL, "data source '%s': %s", lb_spec_text(sp), usage);
+    for (int k = 0; k < n; k++)
+        if (!(out->path[k] = lb_strdup(lb_spec_arg(sp, k)))) return lb_error(LB_ENOMEM, "out of memory");
+    return LB_OK;
+}
+
 int lb_source_parse(const char *spec, lb_source *out)
 {
     memset(out, 0, sizeof *out);
     if (!spec || !*spec) return lb_error(LB_EINVAL, "empty data source (expected " SOURCE_FORMS ")");
-    if (strcmp(spec, "fmnist") == 0) {
-        out->kind = LB_SOURCE_FMNIST;
-        return LB_OK;
+    lb_spec *sp = lb_spec_new(spec);
+    if (!sp) {
+        lb_error_prefix("data source");
+        return lb_last_status();
     }
-    if (strncmp(spec, "fmnist:", 7) == 0) {
+    const char *name = lb_spec_name(sp);
+    int rc;
+    if (strcmp(name, "fmnist") == 0) {
         out->kind = LB_SOURCE_FMNIST;
-        if (!spec[7]) return lb_error(LB_EINVAL, "data source '%s': no folder after fmnist:", spec);
-        if (!(out->path[0] = lb_strdup(spec + 7))) return lb_error(LB_ENOMEM, "out of memory");
-        return LB_OK;
-    }
-    if (strncmp(spec, "folder:", 7) == 0) {
+        rc = lb_spec_n_args(sp) == 0 && lb_spec_count(sp) == 0 ? LB_OK : source_paths(sp, 1, out, "fmnist takes one folder");
+    } else if (strcmp(name, "folder") == 0) {
         out->kind = LB_SOURCE_FOLDER;
-        if (!spec[7]) return lb_error(LB_EINVAL, "data source '%s': no path after folder:", spec);
-        if (!(out->path[0] = lb_strdup(spec + 7))) return lb_error(LB_ENOMEM, "out of memory");
-        return LB_OK;
-    }
-    if (strncmp(spec, "idx:", 4) == 0) {
+        rc = source_paths(sp, 1, out, "folder needs one path, as in folder:PATH");
+    } else if (strcmp(name, "idx") == 0) {
         out->kind = LB_SOURCE_IDX;
-        const char *p = spec + 4;
-        int k = 0;
-        while (k < 4) {
-            const char *e = strchr(p, ',');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            if (len == 0) break;
-            out->path[k] = lb_malloc(len + 1);
-            if (!out->path[k]) {
-                lb_source_free(out);
-                return lb_error(LB_ENOMEM, "out of memory");
-            }
-            memcpy(out->path[k], p, len);
-            out->path[k][len] = '\0';
-            k++;
-            if (!e) {
-                p = NULL;
-                break;
-            }
-            p = e + 1;
-        }
-        if (k != 4 || p != NULL) {
-            lb_source_free(out);
-            return lb_error(LB_EINVAL, "data source '%s': idx needs four comma-separated files "
-                                       "TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS", spec);
-        }
-        return LB_OK;
+        rc = source_paths(sp, 4, out, "idx needs four comma-separated files TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS");
+    } else {
+        rc = lb_error(LB_EINVAL, "data source '%s': unknown (expected " SOURCE_FORMS ")", spec);
     }
-    return lb_error(LB_EINVAL, "data source '%s': unknown (expected " SOURCE_FORMS ")", spec);
+    lb_spec_free(sp);
+    if (rc != LB_OK) lb_source_free(out);
+    return rc;
 }
 
 int lb_parse_size(const char *s, int *h, int *w)
@@ -82,10 +68,10 @@ int lb_parse_size(const char *s, int *h, int *w)
     int a, b;
     if (x) {
         *x = '\0';
-        if (lb_data__parse_int(buf, &a) || lb_data__parse_int(x + 1, &b))
+        if (lb_parse_int(buf, &a) || lb_parse_int(x + 1, &b))
             return lb_error(LB_EINVAL, "size '%s': expected HxW, e.g. 28x28", s);
     } else {
-        if (lb_data__parse_int(buf, &a)) return lb_error(LB_EINVAL, "size '%s': expected HxW, e.g. 28x28", s);
+        if (lb_parse_int(buf, &a)) return lb_error(LB_EINVAL, "size '%s': expected HxW, e.g. 28x28", s);
         b = a;
     }
     if (a < 1 || b < 1 || a > 4096 || b > 4096)
@@ -139,19 +125,19 @@ int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
     if (strcmp(key, "name") == 0) return set_str(&o->name, value);
     if (strcmp(key, "description") == 0) return set_str(&o->description, value);
     if (strcmp(key, "val") == 0) {
-        if (lb_data__parse_double(value, &d) || !(d >= 0.0 && d < 1.0))
+        if (lb_parse_double(value, &d) || !(d >= 0.0 && d < 1.0))
             return lb_error(LB_EINVAL, "val = '%s': the validation fraction must be a number in [0, 1)", value);
         o->val_frac = d;
         return LB_OK;
     }
     if (strcmp(key, "test") == 0) {
-        if (lb_data__parse_double(value, &d) || !(d > 0.0 && d < 1.0))
+        if (lb_parse_double(value, &d) || !(d > 0.0 && d < 1.0))
             return lb_error(LB_EINVAL, "test = '%s': the test fraction must be a number in (0, 1)", value);
         o->test_frac = d;
         return LB_OK;
     }
     if (strcmp(key, "channels") == 0) {
-        if (lb_data__parse_int(value, &i) || (i != 0 && i != 1 && i != 3))
+        if (lb_parse_int(value, &i) || (i != 0 && i != 1 && i != 3))
             return lb_error(LB_EINVAL, "channels = '%s': must be 1 (gray) or 3 (RGB)", value);
         o->channels = i;
         return LB_OK;
@@ -192,7 +178,7 @@ static char *rebase_source(const char *spec, const char *dir)
     if (lb_source_parse(spec, &s) != LB_OK) return NULL;
     for (int k = 0; k < 4; k++) {
         if (!s.path[k] || s.path[k][0] == '/') continue;
-        char *p = lb_data__fmt("%s/%s", dir, s.path[k]);
+        char *p = lb_strfmt("%s/%s", dir, s.path[k]);
         if (!p) {
             lb_source_free(&s);
             return NULL;
@@ -201,9 +187,9 @@ static char *rebase_source(const char *spec, const char *dir)
         s.path[k] = p;
     }
     char *out = NULL;
-    if (s.kind == LB_SOURCE_FMNIST) out = s.path[0] ? lb_data__fmt("fmnist:%s", s.path[0]) : lb_strdup("fmnist");
-    else if (s.kind == LB_SOURCE_FOLDER) out = lb_data__fmt("folder:%s", s.path[0]);
-    else out = lb_data__fmt("idx:%s,%s,%s,%s", s.path[0], s.path[1], s.path[2], s.path[3]);
+    if (s.kind == LB_SOURCE_FMNIST) out = s.path[0] ? lb_strfmt("fmnist:%s", s.path[0]) : lb_strdup("fmnist");
+    else if (s.kind == LB_SOURCE_FOLDER) out = lb_strfmt("folder:%s", s.path[0]);
+    else out = lb_strfmt("idx:%s,%s,%s,%s", s.path[0], s.path[1], s.path[2], s.path[3]);
     lb_source_free(&s);
     return out;
 }
@@ -227,8 +213,8 @@ int lb_data_preset_load(lb_data_opts *o, const char *name, const char *search_di
         if (!file_exists(name)) return lb_error(LB_EIO, "preset '%s': file not found", name);
         path = lb_strdup(name);
     } else {
-        if (search_dir) tried1 = lb_data__fmt("%s/datasets/%s.ini", search_dir, name);
-        tried2 = lb_data__fmt("datasets/%s.ini", name);
+        if (search_dir) tried1 = lb_strfmt("%s/datasets/%s.ini", search_dir, name);
+        tried2 = lb_strfmt("datasets/%s.ini", name);
         if (tried1 && file_exists(tried1)) path = lb_strdup(tried1);
         else if (tried2 && file_exists(tried2)) path = lb_strdup(tried2);
         else {
@@ -363,7 +349,7 @@ int lb_data_open(const lb_data_opts *o, lb_data **out)
         }
     } else {
         const char *root = src.path[0];
-        char *tr = lb_data__fmt("%s/train", root), *te = lb_data__fmt("%s/test", root);
+        char *tr = lb_strfmt("%s/train", root), *te = lb_strfmt("%s/test", root);
         if (!tr || !te) {
             rc = lb_error(LB_ENOMEM, "out of memory");
         } else if (is_dir(tr) && is_dir(te)) {
@@ -387,7 +373,7 @@ int lb_data_open(const lb_data_opts *o, lb_data **out)
                 } else {
                     for (int i = 0; i < n; i++) all[i] = i;
                     lb_rng r;
-                    lb_rng_derive(&r, o->seed, LB_DATA_STREAM_TEST);
+                    lb_rng_derive(&r, o->seed, LB_STREAM_TEST);
                     rc = lb_stratified_split(all, d->train->labels, n, d->train->n_classes, o->test_frac, &r, pool,
                                              &n_pool, test_idx, &n_test);
                 }

@@ -18,22 +18,9 @@ void lb_profile_free(lb_profile *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Splits "a,b" at the comma into two strings in buf; returns the count of fields (max 2). */
-static int split2(const char *s, char *buf, size_t n, char **a, char **b)
-{
-    snprintf(buf, n, "%s", s);
-    *a = buf;
-    *b = NULL;
-    char *comma = strchr(buf, ',');
-    if (!comma) return 1;
-    *comma = '\0';
-    *b = comma + 1;
-    return strchr(*b, ',') ? 3 : 2;
-}
-
 static int find_class(const char *s, int n_classes, const char *const *names, int *out)
 {
-    if (lb_data__parse_int(s, out) == 0) return *out >= 0 && *out < n_classes ? 0 : -1;
+    if (lb_parse_int(s, out) == 0) return *out >= 0 && *out < n_classes ? 0 : -1;
     for (int c = 0; names && c < n_classes; c++)
         if (strcasecmp(names[c], s) == 0) {
             *out = c;
@@ -42,90 +29,105 @@ static int find_class(const char *s, int n_classes, const char *const *names, in
     return -1;
 }
 
+/* The positional arguments of a profile spec: exactly `n` numbers (n < 0: at least one). */
+static int numbers_of(const lb_spec *sp, int n, double *out, const char *usage)
+{
+    int k = lb_spec_n_args(sp);
+    if (lb_spec_count(sp) > 0 || (n >= 0 && k != n) || (n < 0 && k < 1))
+        return lb_error(LB_EINVAL, "imbalance '%s': %s", lb_spec_text(sp), usage);
+    for (int i = 0; i < k && n >= 0; i++)
+        if (lb_parse_double(lb_spec_arg(sp, i), &out[i]) != 0)
+            return lb_error(LB_EINVAL, "imbalance '%s': %s", lb_spec_text(sp), usage);
+    return LB_OK;
+}
+
+static int parse_longtail(const lb_spec *sp, lb_profile *out)
+{
+    out->kind = LB_PROFILE_LONGTAIL;
+    if (numbers_of(sp, 1, &out->rho, "longtail needs a number, as in longtail:100")) return LB_EINVAL;
+    if (out->rho < 1.0)
+        return lb_error(LB_EINVAL, "imbalance '%s': RHO = %g must be >= 1 (the head/tail ratio)", lb_spec_text(sp),
+                        out->rho);
+    return LB_OK;
+}
+
+static int parse_step(const lb_spec *sp, int n_classes, lb_profile *out)
+{
+    const char *spec = lb_spec_text(sp);
+    double v[2];
+    out->kind = LB_PROFILE_STEP;
+    if (numbers_of(sp, 2, v, "step needs RHO,MU, as in step:100,0.5")) return LB_EINVAL;
+    out->rho = v[0];
+    out->mu = v[1];
+    if (out->rho < 1.0) return lb_error(LB_EINVAL, "imbalance '%s': RHO = %g must be >= 1", spec, out->rho);
+    if (!(out->mu > 0.0 && out->mu < 1.0))
+        return lb_error(LB_EINVAL, "imbalance '%s': MU = %g must be in (0, 1) (the fraction of minority classes)",
+                        spec, out->mu);
+    int minor = (int)floor(out->mu * n_classes + 0.5);
+    if (minor < 1 || minor >= n_classes)
+        return lb_error(LB_EINVAL, "imbalance '%s': MU = %g of %d classes gives %d minority classes; need 1..%d",
+                        spec, out->mu, n_classes, minor, n_classes - 1);
+    return LB_OK;
+}
+
+static int parse_binary(const lb_spec *sp, int n_classes, const char *const *names, lb_profile *out)
+{
+    const char *spec = lb_spec_text(sp);
+    out->kind = LB_PROFILE_BINARY;
+    if (lb_spec_count(sp) > 0 || lb_spec_n_args(sp) != 2 || lb_parse_double(lb_spec_arg(sp, 1), &out->ratio))
+        return lb_error(LB_EINVAL, "imbalance '%s': binary needs CLASS,RATIO, as in binary:6,50", spec);
+    if (find_class(lb_spec_arg(sp, 0), n_classes, names, &out->pos_class) != 0)
+        return lb_error(LB_EINVAL, "imbalance '%s': class '%s' is neither an index in [0, %d) nor a class name",
+                        spec, lb_spec_arg(sp, 0), n_classes);
+    if (!(out->ratio > 0.0))
+        return lb_error(LB_EINVAL, "imbalance '%s': RATIO = %g must be > 0 (negatives per positive)", spec, out->ratio);
+    if (n_classes < 2) return lb_error(LB_EINVAL, "imbalance '%s': binary needs at least 2 classes", spec);
+    return LB_OK;
+}
+
+static int parse_counts(const lb_spec *sp, int n_classes, lb_profile *out)
+{
+    const char *spec = lb_spec_text(sp);
+    int k = lb_spec_n_args(sp);
+    out->kind = LB_PROFILE_COUNTS;
+    if (lb_spec_count(sp) > 0 || k < 1)
+        return lb_error(LB_EINVAL, "imbalance '%s': counts needs integers n0,n1,..., one per class", spec);
+    for (int i = 0; i < k; i++) {
+        int v;
+        if (lb_parse_int(lb_spec_arg(sp, i), &v) != 0)
+            return lb_error(LB_EINVAL, "imbalance '%s': counts needs integers n0,n1,..., one per class", spec);
+        if (v < 1) return lb_error(LB_EINVAL, "imbalance '%s': count %d for rank %d must be >= 1", spec, v, i);
+    }
+    if (k != n_classes) return lb_error(LB_EINVAL, "imbalance '%s': %d counts given for %d classes", spec, k, n_classes);
+    if (!(out->counts = lb_calloc((size_t)k, sizeof(int)))) return lb_error(LB_ENOMEM, "out of memory");
+    for (int i = 0; i < k; i++) lb_parse_int(lb_spec_arg(sp, i), &out->counts[i]);
+    out->n_counts = k;
+    return LB_OK;
+}
+
 int lb_profile_parse(const char *spec, int n_classes, const char *const *class_names,
                      lb_profile *out)
 {
     memset(out, 0, sizeof *out);
     if (!spec || !*spec || strcmp(spec, "none") == 0) return LB_OK;
-    const char *colon = strchr(spec, ':');
-    size_t klen = colon ? (size_t)(colon - spec) : strlen(spec);
-    const char *arg = colon ? colon + 1 : "";
-    char buf[512], *a, *b;
-    if (klen == 8 && strncmp(spec, "longtail", 8) == 0) {
-        out->kind = LB_PROFILE_LONGTAIL;
-        if (lb_data__parse_double(arg, &out->rho) != 0)
-            return lb_error(LB_EINVAL, "imbalance '%s': longtail needs a number, as in longtail:100", spec);
-        if (out->rho < 1.0)
-            return lb_error(LB_EINVAL, "imbalance '%s': RHO = %g must be >= 1 (the head/tail ratio)", spec, out->rho);
-        return LB_OK;
+    lb_spec *sp = lb_spec_new(spec);
+    if (!sp) {
+        lb_error_prefix("imbalance");
+        return lb_last_status();
     }
-    if (klen == 4 && strncmp(spec, "step", 4) == 0) {
-        out->kind = LB_PROFILE_STEP;
-        if (split2(arg, buf, sizeof buf, &a, &b) != 2 || lb_data__parse_double(a, &out->rho) ||
-            lb_data__parse_double(b, &out->mu))
-            return lb_error(LB_EINVAL, "imbalance '%s': step needs RHO,MU, as in step:100,0.5", spec);
-        if (out->rho < 1.0)
-            return lb_error(LB_EINVAL, "imbalance '%s': RHO = %g must be >= 1", spec, out->rho);
-        if (!(out->mu > 0.0 && out->mu < 1.0))
-            return lb_error(LB_EINVAL, "imbalance '%s': MU = %g must be in (0, 1) (the fraction of minority classes)",
-                            spec, out->mu);
-        int minor = (int)floor(out->mu * n_classes + 0.5);
-        if (minor < 1 || minor >= n_classes)
-            return lb_error(LB_EINVAL, "imbalance '%s': MU = %g of %d classes gives %d minority classes; need 1..%d",
-                            spec, out->mu, n_classes, minor, n_classes - 1);
-        return LB_OK;
-    }
-    if (klen == 6 && strncmp(spec, "binary", 6) == 0) {
-        out->kind = LB_PROFILE_BINARY;
-        if (split2(arg, buf, sizeof buf, &a, &b) != 2 || lb_data__parse_double(b, &out->ratio))
-            return lb_error(LB_EINVAL, "imbalance '%s': binary needs CLASS,RATIO, as in binary:6,50", spec);
-        if (find_class(a, n_classes, class_names, &out->pos_class) != 0)
-            return lb_error(LB_EINVAL, "imbalance '%s': class '%s' is neither an index in [0, %d) nor a class name",
-                            spec, a, n_classes);
-        if (!(out->ratio > 0.0))
-            return lb_error(LB_EINVAL, "imbalance '%s': RATIO = %g must be > 0 (negatives per positive)", spec,
-                            out->ratio);
-        if (n_classes < 2)
-            return lb_error(LB_EINVAL, "imbalance '%s': binary needs at least 2 classes", spec);
-        return LB_OK;
-    }
-    if (klen == 6 && strncmp(spec, "counts", 6) == 0) {
-        out->kind = LB_PROFILE_COUNTS;
-        out->counts = lb_calloc((size_t)(n_classes > 0 ? n_classes : 1), sizeof(int));
-        if (!out->counts) return lb_error(LB_ENOMEM, "out of memory");
-        const char *p = arg;
-        int k = 0;
-        while (1) {
-            const char *e = strchr(p, ',');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            char num[32];
-            int v;
-            if (len == 0 || len >= sizeof num) goto bad_counts;
-            memcpy(num, p, len);
-            num[len] = '\0';
-            if (lb_data__parse_int(num, &v) != 0) goto bad_counts;
-            if (v < 1) {
-                lb_profile_free(out);
-                return lb_error(LB_EINVAL, "imbalance '%s': count %d for rank %d must be >= 1", spec, v, k);
-            }
-            if (k < n_classes) out->counts[k] = v;
-            k++;
-            if (!e) break;
-            p = e + 1;
-        }
-        if (k != n_classes) {
-            lb_profile_free(out);
-            return lb_error(LB_EINVAL, "imbalance '%s': %d counts given for %d classes", spec, k, n_classes);
-        }
-        out->n_counts = k;
-        return LB_OK;
-    bad_counts:
-        lb_profile_free(out);
-        return lb_error(LB_EINVAL, "imbalance '%s': counts needs integers n0,n1,..., one per class", spec);
-    }
-    return lb_error(LB_EINVAL,
-                    "imbalance '%s': unknown profile (expected none, longtail:RHO, step:RHO,MU, "
-                    "binary:CLASS,RATIO or counts:n0,n1,...)", spec);
+    const char *name = lb_spec_name(sp);
+    int rc;
+    if (strcmp(name, "longtail") == 0) rc = parse_longtail(sp, out);
+    else if (strcmp(name, "step") == 0) rc = parse_step(sp, n_classes, out);
+    else if (strcmp(name, "binary") == 0) rc = parse_binary(sp, n_classes, class_names, out);
+    else if (strcmp(name, "counts") == 0) rc = parse_counts(sp, n_classes, out);
+    else
+        rc = lb_error(LB_EINVAL,
+                      "imbalance '%s': unknown profile (expected none, longtail:RHO, step:RHO,MU, "
+                      "binary:CLASS,RATIO or counts:n0,n1,...)", spec);
+    lb_spec_free(sp);
+    if (rc != LB_OK) lb_profile_free(out);
+    return rc;
 }
 
 int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order)
@@ -134,7 +136,7 @@ int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order)
     if (!spec || !*spec || strcmp(spec, "natural") == 0) return LB_OK;
     if (strcmp(spec, "random") == 0) {
         lb_rng r;
-        lb_rng_derive(&r, seed, LB_DATA_STREAM_ORDER);
+        lb_rng_derive(&r, seed, LB_STREAM_ORDER);
         lb_rng_shuffle(&r, order, (size_t)n_classes);
         return LB_OK;
     }
@@ -153,7 +155,7 @@ int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order)
         }
         memcpy(num, p, len);
         num[len] = '\0';
-        if (lb_data__parse_int(num, &v) != 0 || v < 0 || v >= n_classes)
+        if (lb_parse_int(num, &v) != 0 || v < 0 || v >= n_classes)
             rc = lb_error(LB_EINVAL, "order '%s': '%s' is not a class index in [0, %d)", spec, num, n_classes);
         else if (seen[v]++)
             rc = lb_error(LB_EINVAL, "order '%s': class %d appears twice", spec, v);
@@ -266,41 +268,28 @@ int lb_stratified_split(const int *idx, const int *y, int n, int n_classes, doub
 {
     *na = *nb = 0;
     if (!(frac >= 0.0 && frac < 1.0)) return lb_error(LB_EINVAL, "split fraction %g must be in [0, 1)", frac);
-    int *cnt = lb_calloc((size_t)n_classes + 1, sizeof(int));
-    int *start = lb_calloc((size_t)n_classes + 1, sizeof(int));
+    int *start = lb_malloc(sizeof(int) * ((size_t)n_classes + 1));
     int *grouped = lb_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
-    if (!cnt || !start || !grouped) {
-        lb_free(cnt);
-        lb_free(start);
-        lb_free(grouped);
-        return lb_error(LB_ENOMEM, "out of memory splitting %d items", n);
-    }
-    for (int i = 0; i < n; i++) cnt[y[i]]++;
-    for (int c = 0; c < n_classes; c++) start[c + 1] = start[c] + cnt[c];
-    for (int c = 0; c < n_classes; c++) cnt[c] = 0;
-    for (int i = 0; i < n; i++) grouped[start[y[i]] + cnt[y[i]]++] = idx[i];
-    for (int c = 0; c < n_classes; c++) {
-        int m = cnt[c];
+    int rc = start && grouped ? lb_group_by_class(y, n, n_classes, start, grouped)
+                              : lb_error(LB_ENOMEM, "out of memory splitting %d items", n);
+    for (int c = 0; rc == LB_OK && c < n_classes; c++) {
+        int m = start[c + 1] - start[c];
         int *g = grouped + start[c];
+        for (int i = 0; i < m; i++) g[i] = idx[g[i]];
         int k = (int)floor(frac * m + 0.5);
         if (frac > 0 && m >= 2 && k < 1) k = 1;
         if (k > m - 1) k = m > 0 ? m - 1 : 0;
-        /* partial Fisher-Yates: the first k of g become a uniform random subset */
-        for (int i = 0; i < k; i++) {
-            int j = i + (int)lb_rng_below(rng, (uint64_t)(m - i));
-            int t = g[i];
-            g[i] = g[j];
-            g[j] = t;
-        }
+        lb_rng_subset(rng, g, m, k);
         for (int i = 0; i < k; i++) b[(*nb)++] = g[i];
         for (int i = k; i < m; i++) a[(*na)++] = g[i];
     }
-    qsort(a, (size_t)*na, sizeof(int), lb_data__cmp_int);
-    qsort(b, (size_t)*nb, sizeof(int), lb_data__cmp_int);
-    lb_free(cnt);
+    if (rc == LB_OK) {
+        qsort(a, (size_t)*na, sizeof(int), lb_data__cmp_int);
+        qsort(b, (size_t)*nb, sizeof(int), lb_data__cmp_int);
+    }
     lb_free(start);
     lb_free(grouped);
-    return LB_OK;
+    return rc;
 }
 
 void lb_split_free(lb_split *s)
@@ -324,29 +313,132 @@ void lb_split_free(lb_split *s)
     memset(s, 0, sizeof *s);
 }
 
+/* The task classes: the source's, or { rest, CLASS } under a binary profile. */
+static int task_classes(lb_split *out, const lb_dataset *train, const lb_profile *prof)
+{
+    int C = train->n_classes;
+    if (prof->kind == LB_PROFILE_BINARY) {
+        out->n_classes = 2;
+        for (int c = 0; c < C; c++) out->label_map[c] = c == prof->pos_class ? 1 : 0;
+        const char *names[2] = {"rest", train->class_names[prof->pos_class]};
+        out->class_names = lb_data__names(2, names);
+    } else {
+        out->n_classes = C;
+        for (int c = 0; c < C; c++) out->label_map[c] = c;
+        out->class_names = lb_data__names(C, (const char *const *)train->class_names);
+    }
+    if (out->class_names) return LB_OK;
+    out->n_classes = 0;
+    return lb_error(LB_ENOMEM, "out of memory");
+}
+
+/* Per class, a seeded random subset of the pool of targets[c] images: kept_idx (sorted) gets
+ * them, out->kept the counts. */
+static int select_kept(lb_split *out, const lb_dataset *train, const int *pool, int n_pool, const int *targets,
+                       int *kept_idx, int *n_kept)
+{
+    int C = train->n_classes;
+    int *start = lb_malloc(sizeof(int) * ((size_t)C + 1)), *lab = lb_malloc(sizeof(int) * (size_t)(n_pool + 1));
+    int *g = lb_malloc(sizeof(int) * (size_t)(n_pool + 1));
+    int rc = start && lab && g ? LB_OK : lb_error(LB_ENOMEM, "out of memory building the split");
+    for (int i = 0; rc == LB_OK && i < n_pool; i++) lab[i] = train->labels[pool ? pool[i] : i];
+    if (rc == LB_OK) rc = lb_group_by_class(lab, n_pool, C, start, g);
+    lb_rng rng;
+    lb_rng_derive(&rng, out->seed, LB_STREAM_SELECT);
+    *n_kept = 0;
+    for (int c = 0; rc == LB_OK && c < C; c++) {
+        int *gc = g + start[c], m = start[c + 1] - start[c];
+        for (int i = 0; i < m; i++) gc[i] = pool ? pool[gc[i]] : gc[i];
+        lb_rng_subset(&rng, gc, m, targets[c]);
+        for (int i = 0; i < targets[c]; i++) kept_idx[(*n_kept)++] = gc[i];
+        out->kept[c] = targets[c];
+    }
+    if (rc == LB_OK) qsort(kept_idx, (size_t)*n_kept, sizeof(int), lb_data__cmp_int);
+    lb_free(start);
+    lb_free(lab);
+    lb_free(g);
+    return rc;
+}
+
+/* The task labels y[i] = label_map[labels[idx[i]]] of n entries, and their counts. */
+static int *task_labels(const lb_split *out, const lb_dataset *ds, const int *idx, int n, int *counts)
+{
+    int *y = lb_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!y) {
+        lb_error(LB_ENOMEM, "out of memory building the split");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        y[i] = out->label_map[ds->labels[idx[i]]];
+        counts[y[i]]++;
+    }
+    return y;
+}
+
+/* Validation (stratified on the task labels) out of the kept images, then every index
+ * list with its labels and counts. */
+static int fill_lists(lb_split *out, const lb_dataset *train, const lb_dataset *test, const int *kept_idx,
+                      int n_kept, const int *test_idx, int n_test, double val_frac)
+{
+    int K = out->n_classes;
+    int *kept_y = lb_malloc(sizeof(int) * (size_t)(n_kept + 1));
+    out->train_idx = lb_malloc(sizeof(int) * (size_t)(n_kept + 1));
+    out->val_idx = lb_malloc(sizeof(int) * (size_t)(n_kept + 1));
+    out->test_idx = lb_malloc(sizeof(int) * (size_t)(n_test + 1));
+    out->train_counts = lb_calloc((size_t)K, sizeof(int));
+    out->val_counts = lb_calloc((size_t)K, sizeof(int));
+    out->test_counts = lb_calloc((size_t)K, sizeof(int));
+    int rc = LB_OK;
+    if (!kept_y || !out->train_idx || !out->val_idx || !out->test_idx || !out->train_counts || !out->val_counts ||
+        !out->test_counts)
+        rc = lb_error(LB_ENOMEM, "out of memory building the split");
+    for (int i = 0; rc == LB_OK && i < n_kept; i++) kept_y[i] = out->label_map[train->labels[kept_idx[i]]];
+    lb_rng rng;
+    lb_rng_derive(&rng, out->seed, LB_STREAM_VAL);
+    if (rc == LB_OK)
+        rc = lb_stratified_split(kept_idx, kept_y, n_kept, K, val_frac, &rng, out->train_idx, &out->n_train,
+                                 out->val_idx, &out->n_val);
+    lb_free(kept_y);
+    if (rc != LB_OK) return rc;
+    out->n_test = n_test;
+    for (int i = 0; i < n_test; i++) out->test_idx[i] = test_idx ? test_idx[i] : i;
+    if (test_idx) qsort(out->test_idx, (size_t)n_test, sizeof(int), lb_data__cmp_int);
+    if (!(out->train_y = task_labels(out, train, out->train_idx, out->n_train, out->train_counts)) ||
+        !(out->val_y = task_labels(out, train, out->val_idx, out->n_val, out->val_counts)) ||
+        !(out->test_y = task_labels(out, test, out->test_idx, n_test, out->test_counts)))
+        return LB_ENOMEM;
+    return LB_OK;
+}
+
+static int check_split_args(const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
+                            const int *test_idx, int n_test, double val_frac)
+{
+    if (!(val_frac >= 0.0 && val_frac < 1.0))
+        return lb_error(LB_EINVAL, "validation fraction %g must be in [0, 1)", val_frac);
+    if (test && test->n_classes != train->n_classes)
+        return lb_error(LB_EINVAL, "test set has %d classes, training set %d", test->n_classes, train->n_classes);
+    for (int i = 0; pool && i < n_pool; i++)
+        if (pool[i] < 0 || pool[i] >= train->n)
+            return lb_error(LB_EINVAL, "training pool index %d outside [0, %d)", pool[i], train->n);
+    for (int i = 0; test_idx && i < n_test; i++)
+        if (test_idx[i] < 0 || test_idx[i] >= test->n)
+            return lb_error(LB_EINVAL, "test index %d outside [0, %d)", test_idx[i], test->n);
+    return LB_OK;
+}
+
 int lb_split_make(const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
                   const int *test_idx, int n_test, const char *profile_spec,
                   const char *order_spec, double val_frac, uint64_t seed, lb_split *out)
 {
     memset(out, 0, sizeof *out);
-    if (!(val_frac >= 0.0 && val_frac < 1.0))
-        return lb_error(LB_EINVAL, "validation fraction %g must be in [0, 1)", val_frac);
     const int C = train->n_classes;
-    if (test && test->n_classes != C)
-        return lb_error(LB_EINVAL, "test set has %d classes, training set %d", test->n_classes, C);
     if (!pool) n_pool = train->n;
     if (test && !test_idx) n_test = test->n;
     if (!test) n_test = 0;
-    for (int i = 0; i < n_pool; i++)
-        if (pool && (pool[i] < 0 || pool[i] >= train->n))
-            return lb_error(LB_EINVAL, "training pool index %d outside [0, %d)", pool[i], train->n);
-    for (int i = 0; i < n_test; i++)
-        if (test_idx && (test_idx[i] < 0 || test_idx[i] >= test->n))
-            return lb_error(LB_EINVAL, "test index %d outside [0, %d)", test_idx[i], test->n);
-
-    lb_profile prof;
-    int rc = lb_profile_parse(profile_spec, C, (const char *const *)train->class_names, &prof);
+    int rc = check_split_args(train, pool, n_pool, test, test_idx, n_test, val_frac);
     if (rc) return rc;
+    lb_profile prof;
+    if ((rc = lb_profile_parse(profile_spec, C, (const char *const *)train->class_names, &prof)) != LB_OK) return rc;
     out->seed = seed;
     out->n_source_classes = C;
     out->profile = lb_strdup(profile_spec && *profile_spec ? profile_spec : "none");
@@ -354,116 +446,20 @@ int lb_split_make(const lb_dataset *train, const int *pool, int n_pool, const lb
     out->available = lb_calloc((size_t)C, sizeof(int));
     out->kept = lb_calloc((size_t)C, sizeof(int));
     out->label_map = lb_malloc(sizeof(int) * (size_t)C);
-    int *targets = lb_calloc((size_t)C, sizeof(int));
-    int *start = lb_calloc((size_t)C + 1, sizeof(int));
-    int *fill = lb_calloc((size_t)C, sizeof(int));
-    int *grouped = lb_malloc(sizeof(int) * (size_t)(n_pool > 0 ? n_pool : 1));
-    int *kept_idx = lb_malloc(sizeof(int) * (size_t)(n_pool > 0 ? n_pool : 1));
-    int *kept_y = lb_malloc(sizeof(int) * (size_t)(n_pool > 0 ? n_pool : 1));
-    if (!out->profile || !out->order || !out->available || !out->kept || !out->label_map || !targets ||
-        !start || !fill || !grouped || !kept_idx || !kept_y) {
-        rc = lb_error(LB_ENOMEM, "out of memory building the split");
-        goto done;
-    }
-    rc = lb_order_parse(order_spec, C, seed, out->order);
-    if (rc) goto done;
-    for (int i = 0; i < n_pool; i++) out->available[train->labels[pool ? pool[i] : i]]++;
-    rc = lb_profile_targets(&prof, out->available, C, out->order, targets);
-    if (rc) {
-        lb_error_prefix("imbalance '%s'", out->profile);
-        goto done;
-    }
-
-    /* Task classes and names. */
-    if (prof.kind == LB_PROFILE_BINARY) {
-        out->n_classes = 2;
-        for (int c = 0; c < C; c++) out->label_map[c] = c == prof.pos_class ? 1 : 0;
-        const char *names[2] = {"rest", train->class_names[prof.pos_class]};
-        out->class_names = lb_data__names(2, names);
-    } else {
-        out->n_classes = C;
-        for (int c = 0; c < C; c++) out->label_map[c] = c;
-        out->class_names = lb_data__names(C, (const char *const *)train->class_names);
-    }
-    if (!out->class_names) {
-        out->n_classes = 0;
-        rc = lb_error(LB_ENOMEM, "out of memory");
-        goto done;
-    }
-
-    /* Per class, a seeded random subset of the pool of the target size. */
-    for (int i = 0; i < n_pool; i++) start[train->labels[pool ? pool[i] : i] + 1]++;
-    for (int c = 0; c < C; c++) start[c + 1] += start[c];
-    for (int i = 0; i < n_pool; i++) {
-        int j = pool ? pool[i] : i;
-        int c = train->labels[j];
-        grouped[start[c] + fill[c]++] = j;
-    }
-    lb_rng rng;
-    lb_rng_derive(&rng, seed, LB_DATA_STREAM_SELECT);
+    int *targets = lb_calloc((size_t)C, sizeof(int)), *kept_idx = lb_malloc(sizeof(int) * (size_t)(n_pool + 1));
     int n_kept = 0;
-    for (int c = 0; c < C; c++) {
-        int m = out->available[c], k = targets[c];
-        int *g = grouped + start[c];
-        for (int i = 0; i < k; i++) {
-            int j = i + (int)lb_rng_below(&rng, (uint64_t)(m - i));
-            int t = g[i];
-            g[i] = g[j];
-            g[j] = t;
-        }
-        for (int i = 0; i < k; i++) kept_idx[n_kept++] = g[i];
-        out->kept[c] = k;
-    }
-    qsort(kept_idx, (size_t)n_kept, sizeof(int), lb_data__cmp_int);
-    for (int i = 0; i < n_kept; i++) kept_y[i] = out->label_map[train->labels[kept_idx[i]]];
-
-    /* Validation: stratified on the task labels. */
-    int K = out->n_classes;
-    out->train_idx = lb_malloc(sizeof(int) * (size_t)(n_kept > 0 ? n_kept : 1));
-    out->val_idx = lb_malloc(sizeof(int) * (size_t)(n_kept > 0 ? n_kept : 1));
-    out->test_idx = lb_malloc(sizeof(int) * (size_t)(n_test > 0 ? n_test : 1));
-    out->train_counts = lb_calloc((size_t)K, sizeof(int));
-    out->val_counts = lb_calloc((size_t)K, sizeof(int));
-    out->test_counts = lb_calloc((size_t)K, sizeof(int));
-    if (!out->train_idx || !out->val_idx || !out->test_idx || !out->train_counts || !out->val_counts ||
-        !out->test_counts) {
+    if (!out->profile || !out->order || !out->available || !out->kept || !out->label_map || !targets || !kept_idx)
         rc = lb_error(LB_ENOMEM, "out of memory building the split");
-        goto done;
-    }
-    lb_rng_derive(&rng, seed, LB_DATA_STREAM_VAL);
-    rc = lb_stratified_split(kept_idx, kept_y, n_kept, K, val_frac, &rng, out->train_idx, &out->n_train,
-                             out->val_idx, &out->n_val);
-    if (rc) goto done;
-    out->n_test = n_test;
-    for (int i = 0; i < n_test; i++) out->test_idx[i] = test_idx ? test_idx[i] : i;
-    if (test_idx) qsort(out->test_idx, (size_t)n_test, sizeof(int), lb_data__cmp_int);
-    out->train_y = lb_malloc(sizeof(int) * (size_t)(out->n_train > 0 ? out->n_train : 1));
-    out->val_y = lb_malloc(sizeof(int) * (size_t)(out->n_val > 0 ? out->n_val : 1));
-    out->test_y = lb_malloc(sizeof(int) * (size_t)(n_test > 0 ? n_test : 1));
-    if (!out->train_y || !out->val_y || !out->test_y) {
-        rc = lb_error(LB_ENOMEM, "out of memory building the split");
-        goto done;
-    }
-    for (int i = 0; i < out->n_train; i++) {
-        out->train_y[i] = out->label_map[train->labels[out->train_idx[i]]];
-        out->train_counts[out->train_y[i]]++;
-    }
-    for (int i = 0; i < out->n_val; i++) {
-        out->val_y[i] = out->label_map[train->labels[out->val_idx[i]]];
-        out->val_counts[out->val_y[i]]++;
-    }
-    for (int i = 0; i < n_test; i++) {
-        out->test_y[i] = out->label_map[test->labels[out->test_idx[i]]];
-        out->test_counts[out->test_y[i]]++;
-    }
-done:
+    if (rc == LB_OK) rc = lb_order_parse(order_spec, C, seed, out->order);
+    for (int i = 0; rc == LB_OK && i < n_pool; i++) out->available[train->labels[pool ? pool[i] : i]]++;
+    if (rc == LB_OK && (rc = lb_profile_targets(&prof, out->available, C, out->order, targets)) != LB_OK)
+        lb_error_prefix("imbalance '%s'", out->profile);
+    if (rc == LB_OK) rc = task_classes(out, train, &prof);
+    if (rc == LB_OK) rc = select_kept(out, train, pool, n_pool, targets, kept_idx, &n_kept);
+    if (rc == LB_OK) rc = fill_lists(out, train, test, kept_idx, n_kept, test_idx, n_test, val_frac);
     lb_profile_free(&prof);
     lb_free(targets);
-    lb_free(start);
-    lb_free(fill);
-    lb_free(grouped);
     lb_free(kept_idx);
-    lb_free(kept_y);
     if (rc) lb_split_free(out);
     return rc;
 }

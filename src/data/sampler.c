@@ -54,70 +54,71 @@ int lb_sampler_set_horizon(lb_sampler *s, int total_epochs)
     return LB_OK;
 }
 
-/* Parses "name[:k=v,k=v]" into s->kind and parameters. */
+static const char *const sampler_names[] = {"shuffle", "undersample", "oversample", "balanced", "sqrt", "progressive"};
+
+/* The sampler's one parameter: its key, range and where it goes (NULL key: none). */
+static int read_param(lb_sampler *s, const lb_spec *sp)
+{
+    static const char *const keys[][2] = {{NULL, NULL}, {"ratio", NULL}, {"ratio", NULL}, {NULL, NULL},
+                                          {"q", NULL},  {"epochs", NULL}};
+    const char *key = keys[s->kind][0];
+    int rc = lb_spec_check(sp, "sampler", keys[s->kind], 0);
+    if (rc != LB_OK || !key || !lb_spec_get(sp, key)) return rc;
+    double v;
+    if (lb_parse_double(lb_spec_get(sp, key), &v) != 0)
+        return lb_error(LB_EINVAL, "sampler '%s': %s=%s is not a number", lb_spec_text(sp), key, lb_spec_get(sp, key));
+    if (s->kind == LB_SAMPLER_SQRT) {
+        if (v < 0.0 || v > 1.0) return lb_error(LB_EINVAL, "sampler '%s': q=%g must be in [0, 1]", lb_spec_text(sp), v);
+        s->q = v;
+    } else if (s->kind == LB_SAMPLER_PROGRESSIVE) {
+        if (v < 1.0 || v != floor(v) || v > 1e9)
+            return lb_error(LB_EINVAL, "sampler '%s': epochs=%g must be a whole number >= 1", lb_spec_text(sp), v);
+        s->horizon = (int)v;
+    } else {
+        if (v < 1.0) return lb_error(LB_EINVAL, "sampler '%s': ratio=%g must be >= 1", lb_spec_text(sp), v);
+        s->ratio = v;
+    }
+    return LB_OK;
+}
+
+/* The canonical name: the kind, and its parameter where it differs from the default. */
+static void sampler_name(lb_sampler *s)
+{
+    const char *kind = sampler_names[s->kind];
+    if ((s->kind == LB_SAMPLER_UNDERSAMPLE || s->kind == LB_SAMPLER_OVERSAMPLE) && s->ratio != 1.0)
+        snprintf(s->name, sizeof s->name, "%s:ratio=%g", kind, s->ratio);
+    else if (s->kind == LB_SAMPLER_SQRT && s->q != 0.5)
+        snprintf(s->name, sizeof s->name, "sqrt:q=%g", s->q);
+    else if (s->kind == LB_SAMPLER_PROGRESSIVE && s->horizon)
+        snprintf(s->name, sizeof s->name, "progressive:epochs=%d", s->horizon);
+    else
+        snprintf(s->name, sizeof s->name, "%s", kind);
+}
+
+/* Parses "name[:key=value]" into s->kind and its parameter. */
 static int parse_spec(lb_sampler *s, const char *spec)
 {
-    static const char *const names[] = {"shuffle", "undersample", "oversample", "balanced", "sqrt", "progressive"};
-    const char *colon = strchr(spec, ':');
-    size_t klen = colon ? (size_t)(colon - spec) : strlen(spec);
+    lb_spec *sp = lb_spec_new(spec);
+    if (!sp) {
+        lb_error_prefix("sampler");
+        return lb_last_status();
+    }
     int kind = -1;
     for (int k = 0; k < 6; k++)
-        if (strlen(names[k]) == klen && strncmp(spec, names[k], klen) == 0) kind = k;
-    if (kind < 0)
-        return lb_error(LB_EINVAL, "sampler '%s': unknown (expected shuffle, undersample, oversample, balanced, sqrt or progressive)",
-                        spec);
-    s->kind = (lb_sampler_kind)kind;
+        if (strcmp(lb_spec_name(sp), sampler_names[k]) == 0) kind = k;
     s->ratio = 1.0;
     s->q = 0.5;
     s->horizon = 0;
-    const char *p = colon ? colon + 1 : NULL;
-    while (p) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        char kv[128];
-        if (len == 0 || len >= sizeof kv) return lb_error(LB_EINVAL, "sampler '%s': empty or overlong parameter", spec);
-        memcpy(kv, p, len);
-        kv[len] = '\0';
-        char *eq = strchr(kv, '=');
-        if (!eq) return lb_error(LB_EINVAL, "sampler '%s': parameter '%s' is not key=value", spec, kv);
-        *eq = '\0';
-        const char *val = eq + 1;
-        double v;
-        if (lb_data__parse_double(val, &v) != 0)
-            return lb_error(LB_EINVAL, "sampler '%s': %s=%s is not a number", spec, kv, val);
-        if (strcmp(kv, "ratio") == 0 && (kind == LB_SAMPLER_UNDERSAMPLE || kind == LB_SAMPLER_OVERSAMPLE)) {
-            if (v < 1.0) return lb_error(LB_EINVAL, "sampler '%s': ratio=%g must be >= 1", spec, v);
-            s->ratio = v;
-        } else if (strcmp(kv, "q") == 0 && kind == LB_SAMPLER_SQRT) {
-            if (v < 0.0 || v > 1.0) return lb_error(LB_EINVAL, "sampler '%s': q=%g must be in [0, 1]", spec, v);
-            s->q = v;
-        } else if (strcmp(kv, "epochs") == 0 && kind == LB_SAMPLER_PROGRESSIVE) {
-            if (v < 1.0 || v != floor(v) || v > 1e9)
-                return lb_error(LB_EINVAL, "sampler '%s': epochs=%g must be a whole number >= 1", spec, v);
-            s->horizon = (int)v;
-        } else {
-            return lb_error(LB_EINVAL, "sampler '%s': unknown parameter '%s' for %s", spec, kv, names[kind]);
-        }
-        p = e ? e + 1 : NULL;
+    int rc = kind >= 0 ? LB_OK
+                       : lb_error(LB_EINVAL, "sampler '%s': unknown (expected shuffle, undersample, oversample, "
+                                             "balanced, sqrt or progressive)", spec);
+    if (rc == LB_OK) {
+        s->kind = (lb_sampler_kind)kind;
+        rc = read_param(s, sp);
     }
-    switch (s->kind) {
-    case LB_SAMPLER_UNDERSAMPLE:
-    case LB_SAMPLER_OVERSAMPLE:
-        if (s->ratio != 1.0) snprintf(s->name, sizeof s->name, "%s:ratio=%g", names[kind], s->ratio);
-        else snprintf(s->name, sizeof s->name, "%s", names[kind]);
-        break;
-    case LB_SAMPLER_SQRT:
-        if (s->q != 0.5) snprintf(s->name, sizeof s->name, "sqrt:q=%g", s->q);
-        else snprintf(s->name, sizeof s->name, "sqrt");
-        break;
-    case LB_SAMPLER_PROGRESSIVE:
-        if (s->horizon) snprintf(s->name, sizeof s->name, "progressive:epochs=%d", s->horizon);
-        else snprintf(s->name, sizeof s->name, "progressive");
-        break;
-    default:
-        snprintf(s->name, sizeof s->name, "%s", names[kind]);
-    }
-    return LB_OK;
+    if (rc == LB_OK) sampler_name(s);
+    lb_spec_free(sp);
+    return rc;
 }
 
 /* How many entries class c gets per epoch under under/oversampling. */
@@ -162,19 +163,14 @@ int lb_sampler_create(const char *spec, const int *idx, const int *y, int n, int
         lb_sampler_free(s);
         return lb_error(LB_ENOMEM, "out of memory for a sampler over %d entries", n);
     }
-    for (int i = 0; i < n; i++) {
-        if (y[i] < 0 || y[i] >= n_classes) {
-            lb_sampler_free(s);
-            return lb_error(LB_EINVAL, "sampler '%s': label %d of entry %d outside [0, %d)", spec, y[i], i, n_classes);
-        }
-        s->idx[i] = idx[i];
-        s->y[i] = y[i];
-        s->n_c[y[i]]++;
+    if (lb_group_by_class(y, n, n_classes, s->cls_start, s->members) != LB_OK) {
+        lb_sampler_free(s);
+        lb_error_prefix("sampler '%s'", spec);
+        return LB_EINVAL;
     }
-    for (int c = 0; c < n_classes; c++) s->cls_start[c + 1] = s->cls_start[c] + s->n_c[c];
-    int *fill = s->counts; /* scratch: counts is rewritten per epoch */
-    for (int i = 0; i < n; i++) s->members[s->cls_start[y[i]] + fill[y[i]]++] = i;
-    memset(s->counts, 0, sizeof(int) * (size_t)n_classes);
+    memcpy(s->idx, idx, sizeof(int) * (size_t)n);
+    memcpy(s->y, y, sizeof(int) * (size_t)n);
+    for (int c = 0; c < n_classes; c++) s->n_c[c] = s->cls_start[c + 1] - s->cls_start[c];
 
     long long len = n;
     if (s->kind == LB_SAMPLER_UNDERSAMPLE || s->kind == LB_SAMPLER_OVERSAMPLE) {
@@ -249,14 +245,8 @@ int lb_sampler_epoch(lb_sampler *s, int epoch, const int **idx, const int **y)
                 /* Without replacement: copy the class into pick[k, k+m) (k + m <= n always,
                  * since earlier classes kept at most what they have) and let a partial
                  * Fisher-Yates choose the first `want`. */
-                int *g = s->pick + k;
-                memcpy(g, mem, sizeof(int) * (size_t)m);
-                for (int i = 0; i < want; i++) {
-                    int j = i + (int)lb_rng_below(&r, (uint64_t)(m - i));
-                    int t = g[i];
-                    g[i] = g[j];
-                    g[j] = t;
-                }
+                memcpy(s->pick + k, mem, sizeof(int) * (size_t)m);
+                lb_rng_subset(&r, s->pick + k, m, want);
                 k += want;
             } else {
                 for (int i = 0; i < m; i++) s->pick[k++] = mem[i];

@@ -297,17 +297,6 @@ lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x)
     return x;
 }
 
-/* snprintf into buf at *len, tracking the full length even past size. */
-static void put(char *buf, size_t size, size_t *len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *dst = *len < size ? buf + *len : NULL;
-    int n = vsnprintf(dst, dst ? size - *len : 0, fmt, ap);
-    va_end(ap);
-    if (n > 0) *len += (size_t)n;
-}
-
 /* 1234567 -> "1,234,567" */
 static const char *grouped(size_t v, char *out)
 {
@@ -323,36 +312,31 @@ static const char *grouped(size_t v, char *out)
 
 static size_t param_size(const lb_model *m, int idx) { return idx >= 0 ? m->params->info[idx].size : 0; }
 
-int lb_model_summary(const lb_model *m, char *buf, size_t size)
+void lb_model_summary(const lb_model *m, lb_buf *out)
 {
-    size_t len = 0, total = 0;
+    size_t total = 0;
     char sh[64], n1[32];
-    if (size) buf[0] = '\0';
-    put(buf, size, &len, "%-18s %-20s %12s\n", "Layer", "Output shape", "Params");
-    put(buf, size, &len, "%-18s %-20s %12s\n", "input", (sprintf(sh, "[N, %d, %d, %d]", m->in_c, m->in_h, m->in_w), sh),
-        "0");
+    lb_buf_printf(out, "%-18s %-20s %12s\n", "Layer", "Output shape", "Params");
+    snprintf(sh, sizeof sh, "[N, %d, %d, %d]", m->in_c, m->in_h, m->in_w);
+    lb_buf_printf(out, "%-18s %-20s %12s\n", "input", sh, "0");
     for (int i = 0; i < m->n_layers; i++) {
         const lb_layer *l = &m->layers[i];
         size_t np = param_size(m, l->w) + param_size(m, l->b);
         total += np;
-        if (l->out_ndim == 3) sprintf(sh, "[N, %d, %d, %d]", l->out_shape[0], l->out_shape[1], l->out_shape[2]);
-        else sprintf(sh, "[N, %d]", l->out_shape[0]);
-        put(buf, size, &len, "%-18s %-20s %12s\n", l->name, sh, grouped(np, n1));
+        if (l->out_ndim == 3) snprintf(sh, sizeof sh, "[N, %d, %d, %d]", l->out_shape[0], l->out_shape[1], l->out_shape[2]);
+        else snprintf(sh, sizeof sh, "[N, %d]", l->out_shape[0]);
+        lb_buf_printf(out, "%-18s %-20s %12s\n", l->name, sh, grouped(np, n1));
     }
-    put(buf, size, &len, "Total params: %s (%.2f MB as float32)", grouped(total, n1), total * 4.0 / 1e6);
-    if (m->state_size) put(buf, size, &len, "; buffers: %s", grouped(m->state_size, n1));
-    put(buf, size, &len, "\n");
-    return (int)len;
+    lb_buf_printf(out, "Total params: %s (%.2f MB as float32)", grouped(total, n1), total * 4.0 / 1e6);
+    if (m->state_size) lb_buf_printf(out, "; buffers: %s", grouped(m->state_size, n1));
+    lb_buf_puts(out, "\n");
 }
 
-int lb_model_layout(const lb_model *m, char *buf, size_t size)
+void lb_model_layout(const lb_model *m, lb_buf *out)
 {
-    size_t len = 0;
-    if (size) buf[0] = '\0';
     for (int i = 0; i < m->params->count; i++) {
         const lb_param_info *in = &m->params->info[i];
-        put(buf, size, &len, "%s%s:", i ? ";" : "", in->name);
-        for (int d = 0; d < in->ndim; d++) put(buf, size, &len, d ? "x%d" : "%d", in->shape[d]);
+        lb_buf_printf(out, "%s%s:", i ? ";" : "", in->name);
+        for (int d = 0; d < in->ndim; d++) lb_buf_printf(out, d ? "x%d" : "%d", in->shape[d]);
     }
-    return (int)len;
 }

@@ -130,66 +130,43 @@ int lb_loss_register(const char *name, const lb_loss_kind *kind)
 
 /* ---- canonical spec text ---- */
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-} strbuf;
-
-static int sb_add(strbuf *b, const char *t)
+/* 1 if every comma-separated part of value is a finite number. */
+static int numeric_list(const char *value)
 {
-    size_t n = strlen(t);
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *s = lb_realloc(b->s, cap);
-        if (!s) return lb_error(LB_ENOMEM, "loss: out of memory");
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, t, n + 1);
-    b->len += n;
-    return LB_OK;
-}
-
-/* Appends ",key=value" with each number of a number list in shortest form; other values
- * (inverse, none, ...) as given. */
-static int sb_add_kv(strbuf *b, const char *key, const char *value)
-{
-    int rc = sb_add(b, b->s && b->s[b->len - 1] != ':' ? "," : "");
-    if (rc == LB_OK) rc = sb_add(b, key);
-    if (rc == LB_OK) rc = sb_add(b, "=");
-    if (rc != LB_OK) return rc;
-    /* all parts numbers? */
-    int numeric = 1;
-    for (const char *p = value; *p && numeric;) {
+    for (const char *p = value; *p;) {
         const char *e = strchr(p, ',');
         if (!e) e = p + strlen(p);
         char tmp[64];
         size_t n = (size_t)(e - p);
-        char *end;
-        if (n == 0 || n >= sizeof tmp) {
-            numeric = 0;
-            break;
-        }
+        double v;
+        if (n == 0 || n >= sizeof tmp) return 0;
         memcpy(tmp, p, n);
         tmp[n] = '\0';
-        double v = strtod(tmp, &end);
-        if (*end || end == tmp || !isfinite(v)) numeric = 0;
+        if (lb_parse_double(tmp, &v) != 0) return 0;
         p = *e ? e + 1 : e;
     }
-    if (!numeric) return sb_add(b, value);
+    return 1;
+}
+
+/* Appends ",key=value" with each number of a number list in shortest form; other values
+ * (inverse, none, ...) as given. */
+static void put_kv(lb_buf *b, const char *key, const char *value)
+{
+    lb_buf_printf(b, "%s%s=", b->p && b->p[b->n - 1] != ':' ? "," : "", key);
+    if (!numeric_list(value)) {
+        lb_buf_puts(b, value);
+        return;
+    }
     for (const char *p = value; *p;) {
         const char *e = strchr(p, ',');
         if (!e) e = p + strlen(p);
         char tmp[64], num[40];
         memcpy(tmp, p, (size_t)(e - p));
         tmp[e - p] = '\0';
-        lb_format_number(strtod(tmp, NULL), num, sizeof num);
-        rc = sb_add(b, num);
-        if (rc == LB_OK && *e) rc = sb_add(b, ",");
-        if (rc != LB_OK) return rc;
+        lb_buf_puts(b, lb_format_number(strtod(tmp, NULL), num, sizeof num));
+        if (*e) lb_buf_puts(b, ",");
         p = *e ? e + 1 : e;
     }
-    return LB_OK;
 }
 
 static const char *value_or(const lb_spec *s, const char *key, const char *def)
@@ -290,32 +267,33 @@ static int parse_drw(lb_loss *L, const lb_spec *fs)
 }
 
 /* Builds the canonical spec (defaults filled in, DRW's default weights resolved). */
-static int canonical_spec(const lb_loss_kind *k, const char *name, const lb_spec *s, strbuf *b)
+static int canonical_spec(const lb_loss_kind *k, const char *name, const lb_spec *s, lb_buf *b)
 {
-    int rc = sb_add(b, name);
-    if (rc == LB_OK) rc = sb_add(b, ":");
-    for (const lb_loss_param *p = k->params; p->key && rc == LB_OK; p++)
-        rc = sb_add_kv(b, p->key, value_or(s, p->key, p->default_value));
-    if (k->weight_key && rc == LB_OK) {
+    lb_buf_printf(b, "%s:", name);
+    for (const lb_loss_param *p = k->params; p->key; p++) put_kv(b, p->key, value_or(s, p->key, p->default_value));
+    if (k->weight_key) {
         const char *w = value_or(s, k->weight_key, k->weight_default);
         const char *drw = value_or(s, "drw", "none"), *drw_step = value_or(s, "drw_step", "none");
         char beta[40];
         lb_format_number(k->beta_default, beta, sizeof beta);
         /* DRW switches weights on; with none given, Cao et al.'s effective-number weights */
-        if (strcmp(w, "none") == 0 && (strcmp(drw, "none") != 0 || strcmp(drw_step, "none") != 0))
-            w = "effective";
-        rc = sb_add_kv(b, k->weight_key, w);
-        if (rc == LB_OK) rc = sb_add_kv(b, "beta", value_or(s, "beta", beta));
-        if (rc == LB_OK) rc = sb_add_kv(b, "drw", drw);
-        if (rc == LB_OK) rc = sb_add_kv(b, "drw_step", drw_step);
+        if (strcmp(w, "none") == 0 && (strcmp(drw, "none") != 0 || strcmp(drw_step, "none") != 0)) w = "effective";
+        put_kv(b, k->weight_key, w);
+        put_kv(b, "beta", value_or(s, "beta", beta));
+        put_kv(b, "drw", drw);
+        put_kv(b, "drw_step", drw_step);
     }
-    if (rc == LB_OK) rc = sb_add_kv(b, "reduction", value_or(s, "reduction", "mean"));
-    if (rc == LB_OK && b->s[b->len - 1] == ':') b->s[--b->len] = '\0';
-    return rc;
+    put_kv(b, "reduction", value_or(s, "reduction", "mean"));
+    if (b->oom) return lb_buf_status(b, "loss");
+    if (b->p[b->n - 1] == ':') b->p[--b->n] = '\0';
+    return LB_OK;
 }
 
 static int check_keys(const lb_loss_kind *k, const char *name, const lb_spec *s)
 {
+    if (lb_spec_n_args(s) > 0)
+        return lb_error(LB_EINVAL, "loss '%s': '%s' is not key=value (e.g. %s:%s=...)", name, lb_spec_arg(s, 0), name,
+                        k->params[0].key ? k->params[0].key : k->weight_key ? k->weight_key : "reduction");
     for (int i = 0; i < lb_spec_count(s); i++) {
         const char *key = lb_spec_key(s, i);
         int ok = is_framework_key(k, key);
@@ -343,7 +321,7 @@ static void known_list(char *buf, size_t size)
 
 lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts)
 {
-    lb_spec *s = lb_spec_parse(spec);
+    lb_spec *s = lb_spec_new(spec);
     if (!s) {
         lb_error_prefix("loss");
         return NULL;
@@ -352,7 +330,7 @@ lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts
     const kind_entry *e = find_entry(lb_spec_name(s), &ke) ? &ke : NULL;
     lb_loss *L = NULL;
     lb_spec *fs = NULL;
-    strbuf b = {0};
+    lb_buf b = {0};
     int rc = LB_OK;
     if (!e) {
         char known[512];
@@ -364,7 +342,7 @@ lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts
         rc = check_keys(e->kind, e->name, s);
     }
     if (rc == LB_OK) rc = canonical_spec(e->kind, e->name, s, &b);
-    if (rc == LB_OK && !(fs = lb_spec_parse(b.s))) rc = LB_EINVAL;
+    if (rc == LB_OK && !(fs = lb_spec_new(b.p))) rc = LB_EINVAL;
     if (rc == LB_OK) {
         L = lb_calloc(1, sizeof *L);
         if (!L) rc = lb_error(LB_ENOMEM, "loss: out of memory");
@@ -374,8 +352,8 @@ lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts
         L->kind = e->kind;
         L->op = e->name;
         L->C = n_classes;
-        L->spec = b.s;
-        b.s = NULL;
+        L->spec = b.p;
+        memset(&b, 0, sizeof b);
         L->drw_frac = L->drw_step = -1;
         L->scratch = lb_malloc((size_t)n_classes * sizeof(double));
         if (!L->scratch) rc = lb_error(LB_ENOMEM, "loss: out of memory");
@@ -396,7 +374,7 @@ lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts
     if (rc == LB_OK && e->kind->init) rc = e->kind->init(fs, n_classes, class_counts, &L->state);
     lb_spec_free(s);
     lb_spec_free(fs);
-    lb_free(b.s);
+    lb_buf_free(&b);
     if (rc != LB_OK) {
         lb_loss_free(L);
         return NULL;

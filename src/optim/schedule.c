@@ -1,7 +1,6 @@
 /* Learning-rate schedules: pure functions of the update counter. */
 #include "libra/optim.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,24 +37,35 @@ double lb_schedule_lr(const lb_schedule *s, long t)
 
 static int parse_long(const char *spec, const char *key, const char *v, long *out)
 {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < 0)
+    double x;
+    if (lb_parse_double(v, &x) != 0 || x < 0 || x != floor(x) || x > 9e15)
         return lb_error(LB_EINVAL, "schedule '%s': %s='%s' is not a non-negative integer", spec, key, v);
-    *out = x;
+    *out = (long)x;
     return LB_OK;
 }
 
 static int parse_double(const char *spec, const char *key, const char *v, double *out)
 {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(x) || x < 0)
+    double x;
+    if (lb_parse_double(v, &x) != 0 || x < 0)
         return lb_error(LB_EINVAL, "schedule '%s': %s='%s' is not a non-negative number", spec, key, v);
     *out = x;
     return LB_OK;
+}
+
+/* One key of a schedule spec into s. */
+static int schedule_key(const char *spec, const char *k, const char *v, lb_schedule *s, int *have_every)
+{
+    if (strcmp(k, "warmup") == 0) return parse_long(spec, k, v, &s->warmup);
+    if (strcmp(k, "every") == 0 && s->kind == LB_SCHED_STEP) {
+        *have_every = 1;
+        int rc = parse_long(spec, k, v, &s->every);
+        if (rc == LB_OK && s->every == 0) rc = lb_error(LB_EINVAL, "schedule '%s': every=0 (must be >= 1)", spec);
+        return rc;
+    }
+    if (strcmp(k, "gamma") == 0 && s->kind == LB_SCHED_STEP) return parse_double(spec, k, v, &s->gamma);
+    if (strcmp(k, "min") == 0 && s->kind == LB_SCHED_COSINE) return parse_double(spec, k, v, &s->min_lr);
+    return lb_error(LB_EINVAL, "schedule '%s': unknown key '%s' for this kind", spec, k);
 }
 
 int lb_schedule_parse(const char *spec, double lr, long total, lb_schedule *out)
@@ -64,43 +74,29 @@ int lb_schedule_parse(const char *spec, double lr, long total, lb_schedule *out)
     s.total = total;
     s.gamma = 0.1;
     if (!spec || !*spec) spec = "constant";
-    char buf[256];
-    if (strlen(spec) >= sizeof buf) return lb_error(LB_EINVAL, "schedule '%.40s...': too long", spec);
-    strcpy(buf, spec);
-
-    /* the kind is everything before the first ':' or ','; a spec starting with a key
-     * (e.g. "warmup=100") means constant */
-    char *rest = buf + strcspn(buf, ":,");
-    char sep = *rest;
-    *rest = '\0';
-    if (strchr(buf, '=')) {
-        *rest = sep;
-        rest = buf;
-    } else {
-        if (strcmp(buf, "constant") == 0) s.kind = LB_SCHED_CONSTANT;
-        else if (strcmp(buf, "step") == 0) s.kind = LB_SCHED_STEP;
-        else if (strcmp(buf, "cosine") == 0) s.kind = LB_SCHED_COSINE;
-        else return lb_error(LB_EINVAL, "schedule '%s': unknown kind '%s' (constant, step or cosine)", spec, buf);
-        if (sep) rest++;
+    /* "warmup=100" alone means constant with a warmup; "cosine,warmup=9" is "cosine:warmup=9" */
+    size_t head = strcspn(spec, ":,");
+    char *text = memchr(spec, '=', head) ? lb_strfmt("constant:%s", spec) : lb_strdup(spec);
+    if (!text) return lb_error(LB_ENOMEM, "schedule: out of memory");
+    if (!memchr(spec, '=', head) && text[head] == ',') text[head] = ':';
+    lb_spec *sp = lb_spec_new(text);
+    lb_free(text);
+    if (!sp) {
+        lb_error_prefix("schedule");
+        return lb_last_status();
     }
-    int have_every = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(rest, ":,", &save); tok; tok = strtok_r(NULL, ":,", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq) return lb_error(LB_EINVAL, "schedule '%s': '%s' is not key=value", spec, tok);
-        *eq = '\0';
-        const char *k = tok, *v = eq + 1;
-        int rc;
-        if (strcmp(k, "warmup") == 0) rc = parse_long(spec, k, v, &s.warmup);
-        else if (strcmp(k, "every") == 0 && s.kind == LB_SCHED_STEP) {
-            rc = parse_long(spec, k, v, &s.every);
-            if (rc == LB_OK && s.every == 0) rc = lb_error(LB_EINVAL, "schedule '%s': every=0 (must be >= 1)", spec);
-            have_every = 1;
-        } else if (strcmp(k, "gamma") == 0 && s.kind == LB_SCHED_STEP) rc = parse_double(spec, k, v, &s.gamma);
-        else if (strcmp(k, "min") == 0 && s.kind == LB_SCHED_COSINE) rc = parse_double(spec, k, v, &s.min_lr);
-        else rc = lb_error(LB_EINVAL, "schedule '%s': unknown key '%s' for this kind", spec, k);
-        if (rc != LB_OK) return rc;
-    }
+    const char *kind = lb_spec_name(sp);
+    int rc = LB_OK, have_every = 0;
+    if (strcmp(kind, "constant") == 0) s.kind = LB_SCHED_CONSTANT;
+    else if (strcmp(kind, "step") == 0) s.kind = LB_SCHED_STEP;
+    else if (strcmp(kind, "cosine") == 0) s.kind = LB_SCHED_COSINE;
+    else rc = lb_error(LB_EINVAL, "schedule '%s': unknown kind '%s' (constant, step or cosine)", spec, kind);
+    if (rc == LB_OK && lb_spec_n_args(sp) > 0)
+        rc = lb_error(LB_EINVAL, "schedule '%s': '%s' is not key=value", spec, lb_spec_arg(sp, 0));
+    for (int i = 0; rc == LB_OK && i < lb_spec_count(sp); i++)
+        rc = schedule_key(spec, lb_spec_key(sp, i), lb_spec_value(sp, i), &s, &have_every);
+    lb_spec_free(sp);
+    if (rc != LB_OK) return rc;
     if (s.kind == LB_SCHED_STEP && !have_every) s.every = total / 3 > 0 ? total / 3 : 1;
     if (s.kind == LB_SCHED_COSINE && total <= 0)
         return lb_error(LB_EINVAL, "schedule '%s': cosine needs the run's total step count", spec);

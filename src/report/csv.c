@@ -63,7 +63,7 @@ int lb_report_write_csv(const lb_study *s, const char *path)
         for (size_t k = 0; k < r->n_posthoc; k++)
             csv_row(&b, r, r->posthoc[k].name, r->posthoc[k].tau, &r->posthoc[k].metrics);
     }
-    int st = lb_buf_write_atomic(&b, path);
+    int st = lb_buf_write(&b, path);
     lb_buf_free(&b);
     return st;
 }

@@ -522,7 +522,7 @@ int lb_report_write_html(const lb_study *s, const char *path)
     focal_section(&b);
     flags_section(&b, s);
     lb_buf_puts(&b, "</body>\n</html>\n");
-    int st = lb_buf_write_atomic(&b, path);
+    int st = lb_buf_write(&b, path);
     lb_buf_free(&b);
     lb_free(strat);
     lb_free(colors);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,38 @@
 #include "report/report_internal.h"
 
 #define FORMAT_VERSION 1
+
+/* %.9g (reads back to the same float), or null for NaN and infinities. */
+static void json_float(lb_buf *b, float v)
+{
+    if (isfinite(v))
+        lb_buf_printf(b, "%.9g", (double)v);
+    else
+        lb_buf_puts(b, "null");
+}
+
+/* A quoted JSON string with ", \ and control characters escaped. */
+static void json_string(lb_buf *b, const char *s)
+{
+    lb_buf_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"')
+            lb_buf_puts(b, "\\\"");
+        else if (*p == '\\')
+            lb_buf_puts(b, "\\\\");
+        else if (*p == '\n')
+            lb_buf_puts(b, "\\n");
+        else if (*p == '\t')
+            lb_buf_puts(b, "\\t");
+        else if (*p == '\r')
+            lb_buf_puts(b, "\\r");
+        else if (*p < 0x20)
+            lb_buf_printf(b, "\\u%04x", *p);
+        else
+            lb_buf_put(b, (const char *)p, 1);
+    }
+    lb_buf_put(b, "\"", 1);
+}
 
 /* ---- writing ---- */
 
@@ -24,7 +57,7 @@ static void key(lb_buf *b, int indent, int *first, const char *k)
     if (!*first) lb_buf_put(b, ",", 1);
     *first = 0;
     nl(b, indent);
-    lb_buf_json_string(b, k);
+    json_string(b, k);
     lb_buf_puts(b, ": ");
 }
 
@@ -33,7 +66,7 @@ static void float_array(lb_buf *b, const float *v, size_t n)
     lb_buf_put(b, "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i) lb_buf_puts(b, ", ");
-        lb_buf_json_float(b, v[i]);
+        json_float(b, v[i]);
     }
     lb_buf_put(b, "]", 1);
 }
@@ -64,7 +97,7 @@ static void put_metrics(lb_buf *b, const lb_metrics *m, int indent)
                    {"ece", m->ece}};
     for (size_t i = 0; i < sizeof scalars / sizeof *scalars; i++) {
         key(b, indent + 1, &first, scalars[i].name);
-        lb_buf_json_float(b, scalars[i].v);
+        json_float(b, scalars[i].v);
     }
     key(b, indent + 1, &first, "per_class_precision");
     float_array(b, m->precision, C);
@@ -93,7 +126,7 @@ static void put_curve(lb_buf *b, const lb_curve *c)
     lb_buf_put(b, "[", 1);
     for (size_t i = 0; i < c->n; i++) {
         lb_buf_printf(b, "%s[%" PRId64 ", ", i ? ", " : "", c->step[i]);
-        lb_buf_json_float(b, c->value[i]);
+        json_float(b, c->value[i]);
         lb_buf_put(b, "]", 1);
     }
     lb_buf_put(b, "]", 1);
@@ -105,22 +138,22 @@ void lb_json_put_record(lb_buf *b, const lb_run_record *r, int indent, int with_
     lb_buf_put(b, "{", 1);
     if (with_format) {
         key(b, indent + 1, &first, "format");
-        lb_buf_json_string(b, "libra-run");
+        json_string(b, "libra-run");
         key(b, indent + 1, &first, "format_version");
         lb_buf_printf(b, "%d", FORMAT_VERSION);
         key(b, indent + 1, &first, "libra_version");
-        lb_buf_json_string(b, lb_version());
+        json_string(b, lb_version());
     }
     key(b, indent + 1, &first, "strategy");
-    lb_buf_json_string(b, r->strategy);
+    json_string(b, r->strategy);
     key(b, indent + 1, &first, "seed");
     lb_buf_printf(b, "%" PRIu64, r->seed);
     key(b, indent + 1, &first, "steps");
     lb_buf_printf(b, "%" PRId64, r->steps);
     key(b, indent + 1, &first, "wall_seconds");
-    lb_buf_json_float(b, r->wall_seconds);
+    json_float(b, r->wall_seconds);
     key(b, indent + 1, &first, "images_per_sec");
-    lb_buf_json_float(b, r->images_per_sec);
+    json_float(b, r->images_per_sec);
     key(b, indent + 1, &first, "metrics");
     put_metrics(b, &r->metrics, indent + 1);
 
@@ -131,9 +164,9 @@ void lb_json_put_record(lb_buf *b, const lb_run_record *r, int indent, int with_
         int pf = 1;
         lb_buf_puts(b, i ? ", {" : "{");
         key(b, indent + 2, &pf, "name");
-        lb_buf_json_string(b, p->name);
+        json_string(b, p->name);
         key(b, indent + 2, &pf, "tau");
-        lb_buf_json_float(b, p->tau);
+        json_float(b, p->tau);
         key(b, indent + 2, &pf, "metrics");
         put_metrics(b, &p->metrics, indent + 2);
         nl(b, indent + 1);
@@ -162,9 +195,9 @@ void lb_json_put_record(lb_buf *b, const lb_run_record *r, int indent, int with_
         if (i) lb_buf_put(b, ",", 1);
         nl(b, indent + 3);
         lb_buf_puts(b, "{\"spec\": ");
-        lb_buf_json_string(b, r->grid[i].spec);
+        json_string(b, r->grid[i].spec);
         lb_buf_puts(b, ", \"val_balanced_accuracy\": ");
-        lb_buf_json_float(b, r->grid[i].val_balanced_accuracy);
+        json_float(b, r->grid[i].val_balanced_accuracy);
         lb_buf_put(b, "}", 1);
     }
     lb_buf_put(b, "]", 1);
@@ -203,7 +236,7 @@ int lb_run_record_write_json(const lb_run_record *r, const char *path)
     lb_buf b = {0};
     lb_json_put_record(&b, r, 0, 1);
     lb_buf_put(&b, "\n", 1);
-    st = lb_buf_write_atomic(&b, path);
+    st = lb_buf_write(&b, path);
     lb_buf_free(&b);
     return st;
 }
@@ -223,23 +256,23 @@ int lb_report_write_json(const lb_study *s, const char *path)
     int first = 1;
     lb_buf_put(&b, "{", 1);
     key(&b, 1, &first, "format");
-    lb_buf_json_string(&b, "libra-results");
+    json_string(&b, "libra-results");
     key(&b, 1, &first, "format_version");
     lb_buf_printf(&b, "%d", FORMAT_VERSION);
     key(&b, 1, &first, "libra_version");
-    lb_buf_json_string(&b, lb_version());
+    json_string(&b, lb_version());
     key(&b, 1, &first, "title");
-    lb_buf_json_string(&b, s->title ? s->title : "libra imbalance study");
+    json_string(&b, s->title ? s->title : "libra imbalance study");
     key(&b, 1, &first, "baseline");
-    lb_buf_json_string(&b, s->baseline ? s->baseline : "ce");
+    json_string(&b, s->baseline ? s->baseline : "ce");
 
     key(&b, 1, &first, "dataset");
     int df = 1;
     lb_buf_put(&b, "{", 1);
     key(&b, 2, &df, "source");
-    lb_buf_json_string(&b, d->source);
+    json_string(&b, d->source);
     key(&b, 2, &df, "profile");
-    lb_buf_json_string(&b, d->profile);
+    json_string(&b, d->profile);
     key(&b, 2, &df, "split_seed");
     lb_buf_printf(&b, "%" PRIu64, d->split_seed);
     key(&b, 2, &df, "n_classes");
@@ -250,7 +283,7 @@ int lb_report_write_json(const lb_study *s, const char *path)
         if (c) lb_buf_put(&b, ",", 1);
         nl(&b, 3);
         lb_buf_puts(&b, "{\"name\": ");
-        lb_buf_json_string(&b, d->class_names[c]);
+        json_string(&b, d->class_names[c]);
         lb_buf_printf(&b, ", \"train\": %" PRId64 ", \"val\": %" PRId64 ", \"test\": %" PRId64 "}",
                       d->train_counts[c], d->val_counts[c], d->test_counts[c]);
     }
@@ -264,7 +297,7 @@ int lb_report_write_json(const lb_study *s, const char *path)
     lb_buf_put(&b, "{", 1);
     for (size_t i = 0; i < s->n_flags; i++) {
         key(&b, 2, &ff, s->flags[i].key);
-        lb_buf_json_string(&b, s->flags[i].value);
+        json_string(&b, s->flags[i].value);
     }
     if (s->n_flags) nl(&b, 1);
     lb_buf_put(&b, "}", 1);
@@ -280,7 +313,7 @@ int lb_report_write_json(const lb_study *s, const char *path)
     lb_buf_put(&b, "]", 1);
     nl(&b, 0);
     lb_buf_puts(&b, "}\n");
-    int st = lb_buf_write_atomic(&b, path);
+    int st = lb_buf_write(&b, path);
     lb_buf_free(&b);
     return st;
 }
@@ -553,25 +586,13 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
 int lb_run_record_read_json(lb_run_record *r, const char *path)
 {
     lb_run_record_init(r);
-    FILE *f = fopen(path, "rb");
-    if (!f) return lb_error(LB_EIO, "%s: cannot open: %s", path, strerror(errno));
-    lb_buf b = {0};
-    char chunk[65536];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) lb_buf_put(&b, chunk, k);
-    int read_err = ferror(f);
-    fclose(f);
-    if (read_err) {
-        lb_buf_free(&b);
-        return lb_error(LB_EIO, "%s: read failed", path);
-    }
-    if (b.oom) {
-        lb_buf_free(&b);
-        return lb_error(LB_ENOMEM, "%s: out of memory reading the file", path);
-    }
+    char *text = NULL;
+    size_t n = 0;
+    int st = lb_read_file(path, (size_t)1 << 30, &text, &n);
+    if (st) return st;
     lb_json root;
-    int st = lb_json_parse(b.p ? b.p : "", b.n, path, &root);
-    lb_buf_free(&b);
+    st = lb_json_parse(text, n, path, &root);
+    lb_free(text);
     if (st) return st;
     if (root.type != LB_JSON_OBJECT) st = bad(path, &root, "a run record must be a JSON object");
     if (!st) st = read_record(path, &root, r);

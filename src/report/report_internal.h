@@ -1,35 +1,11 @@
-/* Shared by the report writers and reader: a growable text buffer, the atomic file write,
- * and a small JSON parser. Not part of the public API. */
+/* Shared by the report writers and reader: the record writer and a small JSON parser. Not
+ * part of the public API. */
 #ifndef LIBRA_REPORT_INTERNAL_H
 #define LIBRA_REPORT_INTERNAL_H
 
-#include <stdarg.h>
 #include <stddef.h>
 
 #include "libra/report.h"
-
-/* A growable string. Appends never fail loudly: they set oom, checked once at the end. */
-typedef struct lb_buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} lb_buf;
-
-void lb_buf_put(lb_buf *b, const char *s, size_t n);
-void lb_buf_puts(lb_buf *b, const char *s);
-void lb_buf_printf(lb_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-void lb_buf_free(lb_buf *b);
-/* %.9g, or null for NaN/Inf. */
-void lb_buf_json_float(lb_buf *b, float v);
-/* A quoted JSON string with ", \ and control characters escaped. */
-void lb_buf_json_string(lb_buf *b, const char *s);
-/* Writes b to path through a temporary file + fsync + rename (frees nothing). LB_ENOMEM if
- * b->oom is set. */
-int lb_buf_write_atomic(const lb_buf *b, const char *path);
 
 /* Appends the JSON object of one record at the given indentation (used by both writers). */
 void lb_json_put_record(lb_buf *b, const lb_run_record *r, int indent, int with_format);

@@ -121,20 +121,13 @@ void lb_run_record_init(lb_run_record *r)
     r->grid_chosen = -1;
 }
 
-static void curve_free(lb_curve *c)
-{
-    lb_free(c->step);
-    lb_free(c->value);
-    memset(c, 0, sizeof *c);
-}
-
 void lb_run_record_free(lb_run_record *r)
 {
     if (!r) return;
     lb_free(r->strategy);
     lb_metrics_free(&r->metrics);
-    curve_free(&r->loss);
-    curve_free(&r->val_bacc);
+    lb_curve_free(&r->loss);
+    lb_curve_free(&r->val_bacc);
     for (size_t i = 0; i < r->n_grid; i++) lb_free(r->grid[i].spec);
     lb_free(r->grid);
     for (size_t i = 0; i < r->n_posthoc; i++) {
@@ -151,23 +144,6 @@ int lb_run_record_set_strategy(lb_run_record *r, const char *spec)
     if (!d) return lb_error(LB_ENOMEM, "lb_run_record_set_strategy: out of memory");
     lb_free(r->strategy);
     r->strategy = d;
-    return LB_OK;
-}
-
-int lb_curve_append(lb_curve *c, int64_t step, float value)
-{
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        int64_t *s = lb_realloc(c->step, cap * sizeof *s);
-        if (s) c->step = s;
-        float *v = lb_realloc(c->value, cap * sizeof *v);
-        if (v) c->value = v;
-        if (!s || !v)
-            return lb_error(LB_ENOMEM, "lb_curve_append: out of memory at %zu points", c->n);
-        c->cap = cap;
-    }
-    c->step[c->n] = step;
-    c->value[c->n++] = value;
     return LB_OK;
 }
 

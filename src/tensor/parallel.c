@@ -8,6 +8,20 @@
 #include <cblas.h>
 #include <pthread.h>
 
+static int n_threads = 1;
+
+/* One threading layer: libra's own. OpenBLAS stays at 1 thread so the two never stack;
+ * measured against OpenBLAS's own threads in docs/performance.md. */
+void lb_set_threads(int n)
+{
+    if (n < 1) n = 1;
+    if (n > 64) n = 64;
+    n_threads = n;
+    openblas_set_num_threads(1);
+}
+
+int lb_get_threads(void) { return n_threads; }
+
 typedef struct {
     void (*fn)(void *arg, int part, int n_parts);
     void *arg;

@@ -89,11 +89,10 @@ static int model_identity(const lb_model *m, char *input, char *outputs, char **
 {
     sprintf(input, "%dx%dx%d", m->in_c, m->in_h, m->in_w);
     sprintf(outputs, "%d", lb_model_n_outputs(m));
-    int n = lb_model_layout(m, NULL, 0);
-    *layout = lb_malloc((size_t)n + 1);
-    if (!*layout) return lb_error(LB_ENOMEM, "checkpoint: out of memory");
-    lb_model_layout(m, *layout, (size_t)n + 1);
-    return LB_OK;
+    lb_buf b = {0};
+    lb_model_layout(m, &b);
+    *layout = lb_buf_take(&b);
+    return *layout ? LB_OK : lb_error(LB_ENOMEM, "checkpoint: out of memory");
 }
 
 int lb_checkpoint_capture(lb_checkpoint *c, const lb_model *m, const lb_optim *o, long step)
@@ -195,51 +194,25 @@ lb_model *lb_checkpoint_model(const lb_checkpoint *c)
 
 /* ---------------------------------------------------------------- encoding */
 
-typedef struct {
-    unsigned char *p;
-    size_t n, cap;
-    int oom;
-} wbuf;
-
-static void wreserve(wbuf *b, size_t more)
+/* Little-endian fields into the byte buffer (lb_buf holds bytes as well as text). */
+static void put_u32(lb_buf *b, uint32_t v)
 {
-    if (b->oom || b->n + more <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + more) cap *= 2;
-    unsigned char *p = lb_realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
+    unsigned char le[4];
+    for (int i = 0; i < 4; i++) le[i] = (unsigned char)(v >> (8 * i));
+    lb_buf_put(b, le, 4);
 }
 
-static void put_u32(wbuf *b, uint32_t v)
+static void put_u64(lb_buf *b, uint64_t v)
 {
-    wreserve(b, 4);
-    if (b->oom) return;
-    for (int i = 0; i < 4; i++) b->p[b->n++] = (unsigned char)(v >> (8 * i));
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++) le[i] = (unsigned char)(v >> (8 * i));
+    lb_buf_put(b, le, 8);
 }
 
-static void put_u64(wbuf *b, uint64_t v)
-{
-    wreserve(b, 8);
-    if (b->oom) return;
-    for (int i = 0; i < 8; i++) b->p[b->n++] = (unsigned char)(v >> (8 * i));
-}
+static void put_bytes(lb_buf *b, const void *src, size_t n) { lb_buf_put(b, src, n); }
 
-static void put_bytes(wbuf *b, const void *src, size_t n)
+static void put_f32s(lb_buf *b, const float *x, size_t n)
 {
-    wreserve(b, n);
-    if (b->oom) return;
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
-
-static void put_f32s(wbuf *b, const float *x, size_t n)
-{
-    wreserve(b, 4 * n);
     for (size_t i = 0; i < n && !b->oom; i++) {
         uint32_t u;
         memcpy(&u, &x[i], 4);
@@ -249,7 +222,7 @@ static void put_f32s(wbuf *b, const float *x, size_t n)
 
 /* A section: tag, 4 reserved bytes, u64 length, then the body written by the caller;
  * returns the position of the length field to patch. */
-static size_t section_begin(wbuf *b, const char tag[4])
+static size_t section_begin(lb_buf *b, const char tag[4])
 {
     put_bytes(b, tag, 4);
     put_u32(b, 0);
@@ -258,11 +231,11 @@ static size_t section_begin(wbuf *b, const char tag[4])
     return at;
 }
 
-static void section_end(wbuf *b, size_t at)
+static void section_end(lb_buf *b, size_t at)
 {
     if (b->oom) return;
     uint64_t len = b->n - at - 8;
-    for (int i = 0; i < 8; i++) b->p[at + i] = (unsigned char)(len >> (8 * i));
+    for (int i = 0; i < 8; i++) b->p[at + i] = (char)(unsigned char)(len >> (8 * i));
 }
 
 static uint32_t crc_of(const unsigned char *p, size_t n)
@@ -279,7 +252,7 @@ static uint32_t crc_of(const unsigned char *p, size_t n)
 
 int lb_checkpoint_save(const char *path, const lb_checkpoint *c)
 {
-    wbuf b = {0};
+    lb_buf b = {0};
     /* header, patched below once the payload is known */
     put_bytes(&b, CKPT_MAGIC, 8);
     put_u32(&b, CKPT_VERSION);
@@ -339,15 +312,15 @@ int lb_checkpoint_save(const char *path, const lb_checkpoint *c)
     section_end(&b, at);
 
     if (b.oom) {
-        lb_free(b.p);
+        lb_buf_free(&b);
         return lb_error(LB_ENOMEM, "%s: out of memory while encoding the checkpoint", path);
     }
     uint64_t payload = b.n - CKPT_HEADER;
-    uint32_t crc = crc_of(b.p + CKPT_HEADER, (size_t)payload);
-    for (int i = 0; i < 8; i++) b.p[16 + i] = (unsigned char)(payload >> (8 * i));
-    for (int i = 0; i < 4; i++) b.p[24 + i] = (unsigned char)(crc >> (8 * i));
-    int rc = lb_write_file_atomic(path, b.p, b.n);
-    lb_free(b.p);
+    uint32_t crc = crc_of((const unsigned char *)b.p + CKPT_HEADER, (size_t)payload);
+    for (int i = 0; i < 8; i++) b.p[16 + i] = (char)(unsigned char)(payload >> (8 * i));
+    for (int i = 0; i < 4; i++) b.p[24 + i] = (char)(unsigned char)(crc >> (8 * i));
+    int rc = lb_buf_write(&b, path);
+    lb_buf_free(&b);
     return rc;
 }
 
@@ -472,40 +445,17 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
     return r->bad ? LB_EFORMAT : LB_OK;
 }
 
-static int read_whole(const char *path, unsigned char **out, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return lb_error(LB_EIO, "%s: cannot open checkpoint: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return lb_error(LB_EIO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    unsigned char *p = lb_malloc(size ? size : 1);
-    if (!p) {
-        fclose(f);
-        return lb_error(LB_ENOMEM, "%s: out of memory for %zu bytes", path, size);
-    }
-    size_t got = fread(p, 1, size, f);
-    int err = ferror(f);
-    fclose(f);
-    if (err || got != size) {
-        lb_free(p);
-        return lb_error(LB_EIO, "%s: read failed", path);
-    }
-    *out = p;
-    *n = size;
-    return LB_OK;
-}
-
 int lb_checkpoint_load(const char *path, lb_checkpoint *c)
 {
     lb_checkpoint_init(c);
-    unsigned char *p = NULL;
+    char *text = NULL;
     size_t size = 0;
-    int rc = read_whole(path, &p, &size);
-    if (rc != LB_OK) return rc;
+    int rc = lb_read_file(path, SIZE_MAX - 1, &text, &size);
+    if (rc != LB_OK) {
+        if (rc == LB_EIO) lb_error_prefix("checkpoint");
+        return rc;
+    }
+    const unsigned char *p = (const unsigned char *)text;
     rbuf r = {p, size, 0, 0};
     if (size < 8 || memcmp(p, CKPT_MAGIC, 8) != 0) {
         rc = lb_error(LB_EFORMAT, "%s: not a libra checkpoint (wrong magic; expected \"%s\")", path, CKPT_MAGIC);
@@ -585,7 +535,7 @@ int lb_checkpoint_load(const char *path, lb_checkpoint *c)
     else if (c->has_optim && c->optim_k >= 1 && !c->optim_m)
         rc = lb_error(LB_EFORMAT, "%s: optimizer state without parameters", path);
 done:
-    lb_free(p);
+    lb_free(text);
     if (rc != LB_OK) lb_checkpoint_free(c);
     return rc;
 }

@@ -6,10 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* RNG streams derived from the run's seed, so that e.g. adding dropout never shifts the
- * sampling order. */
-enum { STREAM_INIT = 1, STREAM_DROPOUT = 2, STREAM_SAMPLER = 3, STREAM_AUGMENT = 4 };
-
 void lb_train_opts_init(lb_train_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -247,16 +243,16 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     lb_init_kind ik;
     TRY(lb_init_parse(o->init ? o->init : "default", &ik));
     lb_rng r;
-    lb_rng_derive(&r, o->seed, STREAM_INIT);
+    lb_rng_derive(&r, o->seed, LB_STREAM_INIT);
     lb_model_init(model, ik, &r);
-    lb_rng_derive(&model->rng, o->seed, STREAM_DROPOUT);
+    lb_rng_derive(&model->rng, o->seed, LB_STREAM_DROPOUT);
     if (o->prior_bias) TRY(lb_model_prior_bias(model, sp->train_counts, C, LB_PRIOR_SOFTMAX));
 
     if (!(loss = lb_loss_create(o->loss ? o->loss : "ce", C, sp->train_counts))) {
         rc = LB_EINVAL;
         goto done;
     }
-    lb_rng_derive(&r, o->seed, STREAM_SAMPLER);
+    lb_rng_derive(&r, o->seed, LB_STREAM_SAMPLER);
     TRY(lb_sampler_create(o->sampler ? o->sampler : "shuffle", sp->train_idx, sp->train_y, sp->n_train, C,
                           lb_rng_next(&r), &sampler));
 
@@ -277,7 +273,7 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     tr->nan_check = o->nan_check;
     NEED(batcher = lb_batcher_create(tds, o->batch, data->mean, data->std, &o->augment));
     lb_rng aug;
-    lb_rng_derive(&aug, o->seed, STREAM_AUGMENT);
+    lb_rng_derive(&aug, o->seed, LB_STREAM_AUGMENT);
 
     /* result arrays sized up front: the loop appends without allocating */
     long log_every = o->log_every > 0 ? o->log_every : 10;

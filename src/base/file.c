@@ -1,5 +1,6 @@
-/* The one atomic file write of libra: checkpoints, result files and the programs' outputs
- * all go through it, so every file is either the old one or the whole new one. */
+/* Files: the one atomic write of libra (checkpoints, result files and the programs' outputs
+ * all go through it, so every file is either the old one or the whole new one), the one
+ * whole-file reader, and the clock. */
 #include "libra/base.h"
 
 #include <dirent.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void sync_dir_of(const char *path)
@@ -108,4 +110,53 @@ int lb_write_file_atomic(const char *path, const void *data, size_t n)
     lb_free(tmp);
     sync_dir_of(path);
     return LB_OK;
+}
+
+int lb_read_file(const char *path, size_t max_bytes, char **data, size_t *n)
+{
+    *data = NULL;
+    *n = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return lb_error(LB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return lb_error(LB_EIO, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    if ((unsigned long long)st.st_size > (unsigned long long)max_bytes) {
+        close(fd);
+        return lb_error(LB_EFORMAT, "%s: %lld bytes, more than the %zu this reader takes", path,
+                        (long long)st.st_size, max_bytes);
+    }
+    char *p = lb_malloc(size + 1);
+    if (!p) {
+        close(fd);
+        return lb_error(LB_ENOMEM, "%s: out of memory for %zu bytes", path, size);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t k = read(fd, p + got, size - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    int e = errno;
+    close(fd);
+    if (got != size) {
+        lb_free(p);
+        return lb_error(LB_EIO, "%s: read failed after %zu of %zu bytes%s%s", path, got, size, got < size ? ": " : "",
+                        got < size ? strerror(e) : "");
+    }
+    p[size] = '\0';
+    *data = p;
+    *n = size;
+    return LB_OK;
+}
+
+double lb_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

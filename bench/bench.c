@@ -137,7 +137,6 @@ static void instrumented_step(lb_trainer *t, lb_batcher *bt, const int *idx, int
 
     t0 = lb_now();
     lb_graph_reset(g);
-    lb_model_set_training(m, 1);
     lb_graph_set_training(g, 1);
     int shape[4] = {n, m->in_c, m->in_h, m->in_w};
     lb_node *x = lb_input(g, 4, shape, bt->x);

@@ -82,14 +82,6 @@ static size_t read_bytes(const char *path, unsigned char *buf, size_t cap)
 
 static void mkdir_p(const char *path) { mkdir(path, 0755); }
 
-#define ck_assert_err(expr, code, needle)                                                         \
-    do {                                                                                          \
-        int _rc = (expr);                                                                         \
-        ck_assert_msg(_rc == (code), "%s returned %d, expected %d (%s)", #expr, _rc, (code),      \
-                      lb_last_error());                                                           \
-        ck_assert_msg(strstr(lb_last_error(), (needle)) != NULL, "message '%s' lacks '%s'",       \
-                      lb_last_error(), (needle));                                                 \
-    } while (0)
 
 /* A small IDX pair: n images of h x w with pixel (i, p) = (i * 7 + p) & 255, labels i % C. */
 static void write_idx_pair(const char *img, const char *lab, int n, int h, int w, int C, int gz)

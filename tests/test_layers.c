@@ -69,7 +69,7 @@ START_TEST(test_forward_matches_torch)
     assert_values(y->val, bn_train, 6, 1e-5, "bn logits (training)");
     assert_values(m->state, bn1_mean, 2, 1e-6, "running mean");
     assert_values(m->state + 2, bn1_var, 2, 1e-6, "running var");
-    lb_model_set_training(m, 0);
+    lb_graph_set_training(g, 0);
     y = forward_tiny(m, g);
     ck_assert_ptr_nonnull(y);
     assert_values(y->val, bn_eval, 6, 1e-5, "bn logits (eval)");
@@ -296,8 +296,8 @@ START_TEST(test_model_gradients)
                 for (size_t i = 0; i < m->params->info[k].size; i++) v[i] += 0.1f * (float)((i % 3) + 1);
             }
         for (size_t i = 0; i < m->state_size; i++) m->state[i] = 0.5f + 0.1f * (float)(i % 4);
-        lb_model_set_training(m, 0);
         lb_graph *g = lb_graph_new();
+        lb_graph_set_training(g, 0);
         loss_value(m, g, R, 1);
         for (int k = 0; k < m->params->count; k++) {
             float *v = lb_params_value(m->params, k);
@@ -333,13 +333,13 @@ START_TEST(test_dropout_modes)
     float ref[6], out[6];
     memcpy(ref, forward_tiny(b, g)->val, sizeof ref);
     /* evaluation: dropout is the identity and draws nothing */
-    lb_model_set_training(a, 0);
+    lb_graph_set_training(g, 0);
     lb_rng before = a->rng;
     memcpy(out, forward_tiny(a, g)->val, sizeof out);
     ck_assert(memcmp(out, ref, sizeof ref) == 0);
     ck_assert(memcmp(&before, &a->rng, sizeof before) == 0);
     /* training: a different output, and the RNG moved */
-    lb_model_set_training(a, 1);
+    lb_graph_set_training(g, 1);
     memcpy(out, forward_tiny(a, g)->val, sizeof out);
     ck_assert(memcmp(out, ref, sizeof ref) != 0);
     ck_assert(memcmp(&before, &a->rng, sizeof before) != 0);

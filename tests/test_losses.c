@@ -17,9 +17,6 @@
 
 static int close_rel(double a, double b, double tol) { return fabs(a - b) <= tol * fmax(1.0, fabs(b)); }
 
-#define ck_error_mentions(text)                                                                \
-    ck_assert_msg(strstr(lb_last_error(), text) != NULL, "error '%s' does not mention '%s'", \
-                  lb_last_error(), text)
 
 /* ---- reference table ---- */
 

@@ -49,10 +49,11 @@ typedef struct {
 
 /* A scalar 0 whose backward writes NaN into one gradient element of its input: the loss
  * value stays finite while the gradient does not. */
-static void poison_backward(lb_node *self)
+static int poison_backward(lb_node *self)
 {
     lb_node *in = self->in[0];
     if (in->grad) in->grad[0] = NAN;
+    return LB_OK;
 }
 
 static lb_node *poison(lb_graph *g, lb_node *x)

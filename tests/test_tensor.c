@@ -1628,6 +1628,32 @@ START_TEST(test_conv2d_asym_vs_naive)
 }
 END_TEST
 
+/* A backward that cannot get its scratch memory fails, naming the op; it used to return
+ * silently, and lb_backward reported success with partial gradients. The conv's column
+ * matrices for backward (2 x 295 KB) do not fit what is left of the forward pass's 1 MB arena
+ * chunk, so backward's first allocation is a new chunk, and that is the one made to fail. */
+START_TEST(test_backward_out_of_memory)
+{
+    lb_graph *g = lb_graph_new();
+    int xs[4] = {2, 8, 32, 32}, ws[4] = {16, 8, 3, 3};
+    lb_node *x = lb_leaf(g, 4, xs, NULL, 1), *w = lb_leaf(g, 4, ws, NULL, 1);
+    lb_node *loss = lb_sum(g, lb_conv2d(g, x, w, NULL, 1, 1));
+    ck_assert_ptr_nonnull(loss);
+    lb_alloc_fail_at(1, 0);
+    int rc = lb_backward(g, loss);
+    uint64_t injected = lb_alloc_injected();
+    lb_alloc_fail_at(0, 0);
+    ck_assert_uint_eq(injected, 1);
+    ck_assert_int_eq(rc, LB_ENOMEM);
+    ck_assert_int_eq(lb_last_status(), LB_ENOMEM);
+    ck_error_mentions("conv2d backward");
+    ck_error_mentions("incomplete");
+    /* the tape refuses a second walk: partial gradients are never completed in silence */
+    ck_assert_int_eq(lb_backward(g, loss), LB_ESTATE);
+    lb_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor");
@@ -1666,6 +1692,7 @@ int main(void)
     TCase *err = tcase_create("errors");
     tcase_add_test(err, test_shape_errors);
     tcase_add_test(err, test_null_propagates);
+    tcase_add_test(err, test_backward_out_of_memory);
     suite_add_tcase(s, err);
 
     TCase *tape = tcase_create("tape");

@@ -52,7 +52,6 @@ typedef struct lb_model {
     lb_params *params;
     float *state;             /* non-trainable buffers (batchnorm running statistics) */
     size_t state_size;
-    int training;             /* 1 (default): dropout on, batchnorm on batch statistics */
     lb_rng rng;               /* dropout's RNG (part of a checkpoint) */
     char arch[160];           /* canonical spec it was built from; "" when built by hand */
 } lb_model;
@@ -86,10 +85,9 @@ int lb_model_add_flatten(lb_model *m);
 lb_model *lb_model_build(const char *arch, int c, int h, int w, int n_classes);
 
 /* ---- use ---- */
-/* 1: training (dropout active, batchnorm uses and updates batch statistics); 0: eval. */
-void lb_model_set_training(lb_model *m, int training);
-/* Records the forward pass of x [N, in_c, in_h, in_w] on g (in the model's mode, which
- * is also set on g) and returns the output node ([N, F] for a classifier). */
+/* Records the forward pass of x [N, in_c, in_h, in_w] on g in g's mode (lb_graph_set_training:
+ * training = dropout active, batchnorm on and updating batch statistics; evaluation = neither)
+ * and returns the output node ([N, F] for a classifier). */
 lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x);
 /* Records layer i alone (or, where lb_model_forward fuses them, conv + relu [+ 2x2 pool]),
  * setting *n_layers to how many layers that was. lb_model_forward is a loop over this; a

@@ -29,8 +29,9 @@ typedef struct lb_node lb_node;
 typedef struct lb_params lb_params;
 
 /* Computes the gradients of self's inputs from self->grad (accumulating with +=, and only
- * into inputs whose requires_grad is set). */
-typedef void (*lb_backward_fn)(lb_node *self);
+ * into inputs whose requires_grad is set). Returns LB_OK, or an error (with its message),
+ * e.g. LB_ENOMEM when scratch memory cannot be had; lb_backward then stops and reports it. */
+typedef int (*lb_backward_fn)(lb_node *self);
 
 struct lb_node {
     const char *op;            /* op name, for messages and summaries */
@@ -45,10 +46,14 @@ struct lb_node {
     lb_backward_fn backward;   /* NULL for leaves */
     lb_graph *g;
     int id;                    /* position on the tape */
-    int iarg[8];               /* op-specific integer arguments (strides, padding, ...) */
-    float farg[4];             /* op-specific float arguments */
+    /* The op's own arguments (strides, padding, a slope, a reduction, ...) as the op's typed
+     * struct, read and written through LB_NODE_ARGS (each op file declares its struct). */
+    _Alignas(8) unsigned char args[64];
     void *aux;                 /* op-specific saved data (argmax, masks, statistics) */
 };
+
+/* The arguments of `node` as a pointer to the op's struct `type` (at most 64 bytes). */
+#define LB_NODE_ARGS(node, type) ((type *)(void *)(node)->args)
 
 /* ---- the graph (tape + arena) ---- */
 lb_graph *lb_graph_new(void);
@@ -56,7 +61,8 @@ void lb_graph_free(lb_graph *g);
 /* Forget every node and release the arena for reuse. After the first steps the arena has
  * reached its high-water mark and a step allocates nothing. */
 void lb_graph_reset(lb_graph *g);
-/* Training mode changes dropout and batchnorm. Default: training. */
+/* Training mode changes dropout and batchnorm; it is the graph's alone (a model reads it
+ * from the graph it is recorded on). Default: training. */
 void lb_graph_set_training(lb_graph *g, int training);
 int lb_graph_training(const lb_graph *g);
 /* Whether ops record what backward needs (default on). With it off (evaluation),
@@ -74,7 +80,9 @@ float *lb_graph_zeros(lb_graph *g, size_t n);
 
 /* Backward from `root`. The root's gradient is seeded with 1 (each element, if root is
  * not a scalar). Calling it a second time on the same tape (without reset) is refused with
- * LB_ESTATE and changes nothing, so gradients are never counted twice. */
+ * LB_ESTATE and changes nothing, so gradients are never counted twice. If an op's backward
+ * fails (e.g. out of memory for scratch) the walk stops and the error names the op: the
+ * gradients are then partial and must not be used. */
 int lb_backward(lb_graph *g, lb_node *root);
 
 /* ---- leaves ---- */

@@ -23,7 +23,6 @@ lb_model *lb_model_new(int c, int h, int w)
     m->in_c = c;
     m->in_h = h;
     m->in_w = w;
-    m->training = 1;
     lb_rng_seed(&m->rng, 0);
     return m;
 }
@@ -224,8 +223,6 @@ int lb_model_add_flatten(lb_model *m)
     return LB_OK;
 }
 
-void lb_model_set_training(lb_model *m, int training) { m->training = training != 0; }
-
 size_t lb_model_n_params(const lb_model *m) { return m->params->size; }
 
 int lb_model_n_outputs(const lb_model *m)
@@ -271,7 +268,7 @@ lb_node *lb_model_forward_layer(lb_model *m, lb_graph *g, int i, lb_node *x, int
     }
     case LB_LAYER_DROPOUT:
         /* identity in evaluation: skip the op (and its copy) altogether */
-        if (m->training && l->p > 0.0f) x = lb_dropout(g, x, l->p, &m->rng);
+        if (lb_graph_training(g) && l->p > 0.0f) x = lb_dropout(g, x, l->p, &m->rng);
         break;
     case LB_LAYER_RELU: x = lb_relu(g, x); break;
     case LB_LAYER_MAXPOOL2D: x = lb_maxpool2d(g, x, l->k, l->stride, 0); break;
@@ -292,7 +289,6 @@ lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x)
                  m->in_c, m->in_h, m->in_w);
         return NULL;
     }
-    lb_graph_set_training(g, m->training);
     for (int i = 0, used = 1; i < m->n_layers && x; i += used) x = lb_model_forward_layer(m, g, i, x, &used);
     return x;
 }

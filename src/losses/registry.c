@@ -479,13 +479,18 @@ int lb_loss_eval(lb_loss *L, const float *logits, const int *targets, int n, flo
 
 /* aux holds d(output)/d(logits) already scaled by the reduction: [N, C]. For mean and sum
  * every logit's gradient is grad[0] * d; for none, sample i's row is scaled by grad[i]. */
-static void loss_backward(lb_node *self)
+/* A loss node's arguments. */
+typedef struct {
+    lb_reduction reduction;
+} loss_args;
+
+static int loss_backward(lb_node *self)
 {
     lb_node *x = self->in[0];
-    if (!x->requires_grad) return;
+    if (!x->requires_grad) return LB_OK;
     const float *d = self->aux;
     int N = x->shape[0], C = x->shape[1];
-    if (self->iarg[0] != LB_REDUCE_NONE) {
+    if (LB_NODE_ARGS(self, loss_args)->reduction != LB_REDUCE_NONE) {
         float g = self->grad[0];
         for (size_t k = 0; k < (size_t)N * C; k++) x->grad[k] += g * d[k];
     } else {
@@ -494,6 +499,7 @@ static void loss_backward(lb_node *self)
             for (int c = 0; c < C; c++) x->grad[(size_t)i * C + c] += g * d[(size_t)i * C + c];
         }
     }
+    return LB_OK;
 }
 
 lb_node *lb_loss_forward(lb_loss *L, lb_graph *g, lb_node *logits, const int *targets, long step,
@@ -527,6 +533,6 @@ lb_node *lb_loss_forward(lb_loss *L, lb_graph *g, lb_node *logits, const int *ta
     if (d && scale != 1.0)
         for (size_t k = 0; k < (size_t)N * L->C; k++) d[k] = (float)(d[k] * scale);
     out->aux = d;
-    out->iarg[0] = (int)L->reduction;
+    LB_NODE_ARGS(out, loss_args)->reduction = L->reduction;
     return out;
 }

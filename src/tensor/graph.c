@@ -250,11 +250,16 @@ int lb_backward(lb_graph *g, lb_node *root)
         return lb_error(LB_ESTATE, "backward: '%s' does not depend on anything that needs a gradient "
                                    "(or gradients are disabled)", root->op);
     for (size_t i = 0; i < root->size; i++) root->grad[i] = 1.0f;
+    g->backward_done = 1;
     for (int i = root->id; i >= 0; i--) {
         lb_node *n = g->nodes[i];
-        if (n->requires_grad && n->backward) n->backward(n);
+        if (!n->requires_grad || !n->backward) continue;
+        int rc = n->backward(n);
+        if (rc != LB_OK) {
+            lb_error_prefix("backward of %s (tape node %d); the gradients are incomplete", n->op, i);
+            return rc;
+        }
     }
-    g->backward_done = 1;
     return LB_OK;
 }
 

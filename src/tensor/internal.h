@@ -21,6 +21,10 @@ void lb_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *
 
 /* lb_parallel and lb_split_range are in libra/tensor.h. */
 
+/* The typed arguments of an op's node (see LB_NODE_ARGS); checked to fit at compile time. */
+#define LB_ARGS(node, type) \
+    (LB_NODE_ARGS(node, type) + 0 * sizeof(char[sizeof(type) <= sizeof(((lb_node *)0)->args) ? 1 : -1]))
+
 /* Records "op: message (shape a[, shape b])" and returns NULL. */
 lb_node *lb_shape_error(const char *op, const lb_node *a, const lb_node *b, const char *what);
 

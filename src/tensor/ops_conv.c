@@ -1,11 +1,17 @@
 /* conv2d as im2col + sgemm per image (output written in place in NCHW), backward as two
  * sgemms + col2im per image, split over images on libra's threads; optionally with the
  * ReLU fused in (lb_conv2d_relu). The direct convolution lives in tests/ only,
- * as the oracle. iarg: 0 stride_h, 1 stride_w, 2 pad_top, 3 pad_bottom, 4 pad_left, 5 pad_right,
- * 6 fused ReLU, 7 fused 2x2 max-pool (aux: its choices). */
+ * as the oracle. */
 #include "internal.h"
 
 #include <string.h>
+
+/* A convolution node's arguments; with pool, aux holds the pool's choices. */
+typedef struct {
+    int stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right;
+    int relu;   /* ReLU fused in */
+    int pool;   /* 2x2 stride-2 max-pool fused in after the ReLU */
+} conv_args;
 
 typedef struct {
     int N, C, H, W, F, KH, KW, OH, OW, sh, sw, pt, pl;
@@ -14,11 +20,12 @@ typedef struct {
 static conv_geom geom_of(const lb_node *y)
 {
     const lb_node *x = y->in[0], *w = y->in[1];
+    const conv_args *a = LB_ARGS(y, conv_args);
     /* the convolution's own output size (y is smaller when a pool is fused in) */
-    int OH = (x->shape[2] + y->iarg[2] + y->iarg[3] - w->shape[2]) / y->iarg[0] + 1;
-    int OW = (x->shape[3] + y->iarg[4] + y->iarg[5] - w->shape[3]) / y->iarg[1] + 1;
+    int OH = (x->shape[2] + a->pad_top + a->pad_bottom - w->shape[2]) / a->stride_h + 1;
+    int OW = (x->shape[3] + a->pad_left + a->pad_right - w->shape[3]) / a->stride_w + 1;
     conv_geom q = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2], w->shape[3],
-                   OH, OW, y->iarg[0], y->iarg[1], y->iarg[2], y->iarg[4]};
+                   OH, OW, a->stride_h, a->stride_w, a->pad_top, a->pad_left};
     return q;
 }
 
@@ -295,23 +302,27 @@ static int conv_parts(int N)
     return t < N ? t : N;
 }
 
-static void conv_backward(lb_node *y)
+static int conv_backward(lb_node *y)
 {
     lb_node *x = y->in[0], *w = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
-    conv_work k = {y, geom_of(y), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, y->iarg[6], y->iarg[7], NULL, y->aux};
+    const conv_args *a = LB_ARGS(y, conv_args);
+    conv_work k = {y, geom_of(y), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, a->relu, a->pool, NULL, y->aux};
     k.CKK = k.q.C * k.q.KH * k.q.KW;
     k.P = (size_t)k.q.OH * k.q.OW;
     k.xs = (size_t)k.q.C * k.q.H * k.q.W;
     k.direct = col_is_input(&k.q);
     int parts = conv_parts(k.q.N);
     size_t cs = (size_t)parts * k.CKK * k.P;
-    int bad = 0; /* out of memory: lb_backward's caller sees the message */
+    int bad = 0;
     if (!k.direct && w->requires_grad) bad |= !(k.col = lb_graph_floats(y->g, cs));
     if (!k.direct && x->requires_grad) bad |= !(k.dcol = lb_graph_floats(y->g, cs));
     if (parts > 1 && w->requires_grad) bad |= !(k.dw = lb_graph_floats(y->g, (size_t)(parts - 1) * k.q.F * k.CKK));
     if (b && b->requires_grad) bad |= !(k.db = lb_graph_alloc(y->g, (size_t)parts * k.q.F * sizeof(double)));
     if (k.relu) bad |= !(k.dym = lb_graph_floats(y->g, (size_t)parts * k.q.F * k.P));
-    if (bad) return;
+    if (bad) {
+        lb_error_prefix("%s backward", y->op);
+        return lb_last_status();
+    }
     lb_parallel(parts, conv_backward_part, &k);
     /* partials summed in part order: the result depends on the thread count only */
     if (w->requires_grad)
@@ -325,6 +336,7 @@ static void conv_backward(lb_node *y)
             for (int i = 0; i < parts; i++) s += k.db[(size_t)i * k.q.F + f];
             b->grad[f] += (float)s;
         }
+    return LB_OK;
 }
 
 static lb_node *conv_new(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int stride_h, int stride_w, int pad_top,
@@ -360,8 +372,7 @@ static lb_node *conv_new(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int st
     lb_node *y = lb_node_new(g, pool ? "conv2d_relu_maxpool2" : relu ? "conv2d_relu" : "conv2d", 4, shape,
                              b ? 3 : 2, in, conv_backward);
     if (!y) return NULL;
-    int args[8] = {stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, relu, pool};
-    memcpy(y->iarg, args, sizeof args);
+    *LB_ARGS(y, conv_args) = (conv_args){stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, relu, pool};
     conv_work k = {y, geom_of(y), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, relu, pool, NULL, NULL};
     if (pool && y->requires_grad && !(y->aux = k.arg = lb_graph_alloc(g, y->size))) return NULL;
     k.CKK = k.q.C * k.q.KH * k.q.KW;

@@ -10,6 +10,16 @@ typedef struct {
     size_t inner, C;
 } bcast_t;
 
+/* The arguments of a binary op's node: whether b is broadcast. */
+typedef struct {
+    int bcast;
+} binary_args;
+
+/* scale and leaky_relu: one number. */
+typedef struct {
+    float s;
+} scalar_args;
+
 static lb_node *binary_new(lb_graph *g, const char *op, lb_node *a, lb_node *b, lb_backward_fn bw)
 {
     LB_NEED(a);
@@ -24,13 +34,13 @@ static lb_node *binary_new(lb_graph *g, const char *op, lb_node *a, lb_node *b, 
     lb_node *in[2] = {a, b};
     lb_node *y = lb_node_new(g, op, a->ndim, a->shape, 2, in, bw);
     if (!y) return NULL;
-    y->iarg[0] = bc;
+    LB_ARGS(y, binary_args)->bcast = bc;
     return y;
 }
 
 static bcast_t bcast_of(const lb_node *y)
 {
-    bcast_t t = {y->iarg[0], 1, 1};
+    bcast_t t = {LB_ARGS(y, binary_args)->bcast, 1, 1};
     if (t.bcast) {
         t.C = (size_t)y->shape[1];
         for (int i = 2; i < y->ndim; i++) t.inner *= (size_t)y->shape[i];
@@ -40,15 +50,27 @@ static bcast_t bcast_of(const lb_node *y)
 
 #define BIDX(t, i) ((t).bcast ? ((i) / (t).inner) % (t).C : (i))
 
-static void add_backward(lb_node *y)
+/* d(a + s*b): dA += dY, dB += s * dY (summed over the broadcast dimensions). */
+static void add_grads(lb_node *y, float s)
 {
     lb_node *a = y->in[0], *b = y->in[1];
     bcast_t t = bcast_of(y);
-    float s = y->op[0] == 's' ? -1.0f : 1.0f; /* sub shares this backward */
     if (a->requires_grad)
         for (size_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i];
     if (b->requires_grad)
         for (size_t i = 0; i < y->size; i++) b->grad[BIDX(t, i)] += s * y->grad[i];
+}
+
+static int add_backward(lb_node *y)
+{
+    add_grads(y, 1.0f);
+    return LB_OK;
+}
+
+static int sub_backward(lb_node *y)
+{
+    add_grads(y, -1.0f);
+    return LB_OK;
 }
 
 lb_node *lb_add(lb_graph *g, lb_node *a, lb_node *b)
@@ -62,14 +84,14 @@ lb_node *lb_add(lb_graph *g, lb_node *a, lb_node *b)
 
 lb_node *lb_sub(lb_graph *g, lb_node *a, lb_node *b)
 {
-    lb_node *y = binary_new(g, "sub", a, b, add_backward);
+    lb_node *y = binary_new(g, "sub", a, b, sub_backward);
     if (!y) return NULL;
     bcast_t t = bcast_of(y);
     for (size_t i = 0; i < y->size; i++) y->val[i] = a->val[i] - b->val[BIDX(t, i)];
     return y;
 }
 
-static void mul_backward(lb_node *y)
+static int mul_backward(lb_node *y)
 {
     lb_node *a = y->in[0], *b = y->in[1];
     bcast_t t = bcast_of(y);
@@ -77,6 +99,7 @@ static void mul_backward(lb_node *y)
         for (size_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i] * b->val[BIDX(t, i)];
     if (b->requires_grad)
         for (size_t i = 0; i < y->size; i++) b->grad[BIDX(t, i)] += y->grad[i] * a->val[i];
+    return LB_OK;
 }
 
 lb_node *lb_mul(lb_graph *g, lb_node *a, lb_node *b)
@@ -96,40 +119,42 @@ static lb_node *unary_new(lb_graph *g, const char *op, lb_node *a, lb_backward_f
     return lb_node_new(g, op, a->ndim, a->shape, 1, &a, bw);
 }
 
-static void scale_backward(lb_node *y)
+static int scale_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
-    float s = y->farg[0];
+    float s = LB_ARGS(y, scalar_args)->s;
     for (size_t i = 0; i < y->size; i++) a->grad[i] += s * y->grad[i];
+    return LB_OK;
 }
 
 lb_node *lb_scale(lb_graph *g, lb_node *a, float s)
 {
     lb_node *y = unary_new(g, "scale", a, scale_backward);
     if (!y) return NULL;
-    y->farg[0] = s;
+    LB_ARGS(y, scalar_args)->s = s;
     for (size_t i = 0; i < y->size; i++) y->val[i] = s * a->val[i];
     return y;
 }
 
 /* relu and leaky_relu: slope 0 is relu. The gradient at exactly 0 is taken as the left
  * side's (0 for relu), as PyTorch. */
-static void leaky_backward(lb_node *y)
+static int leaky_backward(lb_node *y)
 {
     /* restrict locals and a branch-free body let the loop vectorise; a branch per element
      * mispredicts on random signs (it was 18% of a training step) */
     const float *restrict x = y->in[0]->val, *restrict dy = y->grad;
     float *restrict dx = y->in[0]->grad;
-    float s = y->farg[0];
+    float s = LB_ARGS(y, scalar_args)->s;
     /* a select of constants, then one multiplication: the form GCC vectorises */
     for (size_t i = 0; i < y->size; i++) dx[i] += dy[i] * (x[i] > 0.0f ? 1.0f : s);
+    return LB_OK;
 }
 
 lb_node *lb_leaky_relu(lb_graph *g, lb_node *a, float slope)
 {
     lb_node *y = unary_new(g, slope == 0.0f ? "relu" : "leaky_relu", a, leaky_backward);
     if (!y) return NULL;
-    y->farg[0] = slope;
+    LB_ARGS(y, scalar_args)->s = slope;
     const float *restrict x = a->val;
     float *restrict v = y->val;
     for (size_t i = 0; i < y->size; i++) {
@@ -142,10 +167,11 @@ lb_node *lb_leaky_relu(lb_graph *g, lb_node *a, float slope)
 lb_node *lb_relu(lb_graph *g, lb_node *a) { return lb_leaky_relu(g, a, 0.0f); }
 
 /* sigmoid, tanh, exp: the derivative is a function of the output. */
-static void sigmoid_backward(lb_node *y)
+static int sigmoid_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
     for (size_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i] * y->val[i] * (1.0f - y->val[i]);
+    return LB_OK;
 }
 
 lb_node *lb_sigmoid(lb_graph *g, lb_node *a)
@@ -165,10 +191,11 @@ lb_node *lb_sigmoid(lb_graph *g, lb_node *a)
     return y;
 }
 
-static void tanh_backward(lb_node *y)
+static int tanh_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
     for (size_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i] * (1.0f - y->val[i] * y->val[i]);
+    return LB_OK;
 }
 
 lb_node *lb_tanh(lb_graph *g, lb_node *a)
@@ -179,10 +206,11 @@ lb_node *lb_tanh(lb_graph *g, lb_node *a)
     return y;
 }
 
-static void exp_backward(lb_node *y)
+static int exp_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
     for (size_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i] * y->val[i];
+    return LB_OK;
 }
 
 lb_node *lb_exp(lb_graph *g, lb_node *a)
@@ -193,10 +221,11 @@ lb_node *lb_exp(lb_graph *g, lb_node *a)
     return y;
 }
 
-static void log_backward(lb_node *y)
+static int log_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
     for (size_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i] / a->val[i];
+    return LB_OK;
 }
 
 lb_node *lb_log(lb_graph *g, lb_node *a)

@@ -1,11 +1,16 @@
 /* matmul: one sgemm forward, two backward. */
 #include "internal.h"
 
-static void matmul_backward(lb_node *y)
+/* Whether each operand is transposed, and the inner dimension. */
+typedef struct {
+    int ta, tb, K;
+} matmul_args;
+
+static int matmul_backward(lb_node *y)
 {
     lb_node *a = y->in[0], *b = y->in[1];
-    int ta = y->iarg[0], tb = y->iarg[1];
-    int M = y->shape[0], N = y->shape[1], K = y->iarg[2];
+    const matmul_args *q = LB_ARGS(y, matmul_args);
+    int ta = q->ta, tb = q->tb, M = y->shape[0], N = y->shape[1], K = q->K;
     /* y = A'B' with A' = op(A), B' = op(B): dA' = dY B'^T, dB' = A'^T dY */
     if (a->requires_grad) {
         if (!ta) /* dA [M,K] = dY [M,N] op(B)^T */
@@ -19,6 +24,7 @@ static void matmul_backward(lb_node *y)
         else /* dB [N,K] = dY^T [N,M] op(A) */
             lb_gemm(1, ta, N, K, M, y->grad, a->val, 1.0f, b->grad);
     }
+    return LB_OK;
 }
 
 lb_node *lb_matmul(lb_graph *g, lb_node *a, lb_node *b, int transpose_a, int transpose_b)
@@ -35,9 +41,8 @@ lb_node *lb_matmul(lb_graph *g, lb_node *a, lb_node *b, int transpose_a, int tra
     lb_node *in[2] = {a, b};
     lb_node *y = lb_node_new(g, "matmul", 2, shape, 2, in, matmul_backward);
     if (!y) return NULL;
-    y->iarg[0] = transpose_a != 0;
-    y->iarg[1] = transpose_b != 0;
-    y->iarg[2] = K;
-    lb_gemm(y->iarg[0], y->iarg[1], M, N, K, a->val, b->val, 0.0f, y->val);
+    matmul_args *q = LB_ARGS(y, matmul_args);
+    *q = (matmul_args){transpose_a != 0, transpose_b != 0, K};
+    lb_gemm(q->ta, q->tb, M, N, K, a->val, b->val, 0.0f, y->val);
     return y;
 }

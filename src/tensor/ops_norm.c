@@ -4,15 +4,25 @@
 #include <math.h>
 #include <string.h>
 
-static void dropout_backward(lb_node *y)
+/* dropout: the drop probability; batchnorm: whether batch statistics were used. */
+typedef struct {
+    float p;
+} dropout_args;
+
+typedef struct {
+    int training;
+} bn_args;
+
+static int dropout_backward(lb_node *y)
 {
     lb_node *x = y->in[0];
     const float *mask = y->aux;
     if (!mask) {
         for (size_t i = 0; i < y->size; i++) x->grad[i] += y->grad[i];
-        return;
+        return LB_OK;
     }
     for (size_t i = 0; i < y->size; i++) x->grad[i] += y->grad[i] * mask[i];
+    return LB_OK;
 }
 
 lb_node *lb_dropout(lb_graph *g, lb_node *x, float p, lb_rng *rng)
@@ -24,7 +34,7 @@ lb_node *lb_dropout(lb_graph *g, lb_node *x, float p, lb_rng *rng)
     }
     lb_node *y = lb_node_new(g, "dropout", x->ndim, x->shape, 1, &x, dropout_backward);
     if (!y) return NULL;
-    y->farg[0] = p;
+    LB_ARGS(y, dropout_args)->p = p;
     if (!lb_graph_training(g) || p == 0.0f) {
         memcpy(y->val, x->val, x->size * sizeof(float));
         return y;
@@ -59,13 +69,13 @@ static bn_geom bn_geom_of(const lb_node *x)
 
 #define BN_AT(q, n, c, i) (((size_t)(n) * (q).C + (c)) * (q).inner + (i))
 
-static void bn_backward(lb_node *y)
+static int bn_backward(lb_node *y)
 {
     lb_node *x = y->in[0], *gamma = y->in[1], *beta = y->in[2];
     bn_geom q = bn_geom_of(x);
     int N = x->shape[0];
     const float *invstd = (const float *)y->aux + q.C, *xhat = (const float *)y->aux + 2 * q.C;
-    int training = y->iarg[0];
+    int training = LB_ARGS(y, bn_args)->training;
     for (size_t c = 0; c < q.C; c++) {
         double sd = 0.0, sdx = 0.0;
         for (int n = 0; n < N; n++)
@@ -94,6 +104,7 @@ static void bn_backward(lb_node *y)
                 x->grad[k] += gs * (y->grad[k] - mean_d - xhat[k] * mean_dx);
             }
     }
+    return LB_OK;
 }
 
 lb_node *lb_batchnorm2d(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, float *running_mean,
@@ -120,7 +131,7 @@ lb_node *lb_batchnorm2d(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, 
     if (!aux) return NULL;
     float *mean = aux, *invstd = aux + q.C, *xhat = aux + 2 * q.C;
     y->aux = aux;
-    y->iarg[0] = training;
+    LB_ARGS(y, bn_args)->training = training;
     int N = x->shape[0];
     for (size_t c = 0; c < q.C; c++) {
         double m, v;

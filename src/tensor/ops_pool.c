@@ -1,8 +1,13 @@
 /* Pooling: max (argmax saved for backward), average (padding counted, as PyTorch's
- * count_include_pad=True), global average. iarg: 0 k, 1 stride, 2 pad. */
+ * count_include_pad=True), global average. */
 #include "internal.h"
 
 #include <float.h>
+
+/* A square window. */
+typedef struct {
+    int k, stride, pad;
+} pool_args;
 
 static lb_node *pool_new(lb_graph *g, const char *op, lb_node *x, int k, int stride, int pad, lb_backward_fn bw)
 {
@@ -19,17 +24,16 @@ static lb_node *pool_new(lb_graph *g, const char *op, lb_node *x, int k, int str
     int shape[4] = {x->shape[0], x->shape[1], (Hp - k) / stride + 1, (Wp - k) / stride + 1};
     lb_node *y = lb_node_new(g, op, 4, shape, 1, &x, bw);
     if (!y) return NULL;
-    y->iarg[0] = k;
-    y->iarg[1] = stride;
-    y->iarg[2] = pad;
+    *LB_ARGS(y, pool_args) = (pool_args){k, stride, pad};
     return y;
 }
 
-static void maxpool_backward(lb_node *y)
+static int maxpool_backward(lb_node *y)
 {
     lb_node *x = y->in[0];
     const int *arg = y->aux;
     for (size_t i = 0; i < y->size; i++) x->grad[arg[i]] += y->grad[i];
+    return LB_OK;
 }
 
 lb_node *lb_maxpool2d(lb_graph *g, lb_node *x, int k, int stride, int pad)
@@ -101,10 +105,11 @@ lb_node *lb_maxpool2d(lb_graph *g, lb_node *x, int k, int stride, int pad)
     return y;
 }
 
-static void avgpool_backward(lb_node *y)
+static int avgpool_backward(lb_node *y)
 {
     lb_node *x = y->in[0];
-    int k = y->iarg[0], stride = y->iarg[1], pad = y->iarg[2];
+    const pool_args *q = LB_ARGS(y, pool_args);
+    int k = q->k, stride = q->stride, pad = q->pad;
     int NC = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
     float inv = 1.0f / (float)(k * k);
     for (int nc = 0; nc < NC; nc++) {
@@ -122,6 +127,7 @@ static void avgpool_backward(lb_node *y)
                 }
             }
     }
+    return LB_OK;
 }
 
 lb_node *lb_avgpool2d(lb_graph *g, lb_node *x, int k, int stride, int pad)
@@ -149,13 +155,14 @@ lb_node *lb_avgpool2d(lb_graph *g, lb_node *x, int k, int stride, int pad)
     return y;
 }
 
-static void gap_backward(lb_node *y)
+static int gap_backward(lb_node *y)
 {
     lb_node *x = y->in[0];
     size_t P = (size_t)x->shape[2] * x->shape[3];
     float inv = 1.0f / (float)P;
     for (size_t nc = 0; nc < y->size; nc++)
         for (size_t i = 0; i < P; i++) x->grad[nc * P + i] += y->grad[nc] * inv;
+    return LB_OK;
 }
 
 lb_node *lb_global_avgpool(lb_graph *g, lb_node *x)

@@ -7,11 +7,17 @@
 
 static const int scalar_shape[1] = {1};
 
-static void sum_backward(lb_node *y)
+/* sum and mean: the factor of the sum (1 or 1/n). */
+typedef struct {
+    float factor;
+} reduce_args;
+
+static int sum_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
-    float d = y->grad[0] * y->farg[0]; /* farg[0]: 1 for sum, 1/n for mean */
+    float d = y->grad[0] * LB_ARGS(y, reduce_args)->factor;
     for (size_t i = 0; i < a->size; i++) a->grad[i] += d;
+    return LB_OK;
 }
 
 static lb_node *reduce(lb_graph *g, const char *op, lb_node *a, float factor)
@@ -22,7 +28,7 @@ static lb_node *reduce(lb_graph *g, const char *op, lb_node *a, float factor)
     double s = 0.0; /* double accumulation: sums of many floats lose digits otherwise */
     for (size_t i = 0; i < a->size; i++) s += a->val[i];
     y->val[0] = (float)(s * factor);
-    y->farg[0] = factor;
+    LB_ARGS(y, reduce_args)->factor = factor;
     return y;
 }
 
@@ -37,7 +43,7 @@ static lb_node *rows_new(lb_graph *g, const char *op, lb_node *a, lb_backward_fn
     return lb_node_new(g, op, 2, a->shape, 1, &a, bw);
 }
 
-static void softmax_backward(lb_node *y)
+static int softmax_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
     int N = y->shape[0], C = y->shape[1];
@@ -48,9 +54,10 @@ static void softmax_backward(lb_node *y)
         for (int c = 0; c < C; c++) dot += (double)dy[c] * p[c];
         for (int c = 0; c < C; c++) da[c] += p[c] * (dy[c] - (float)dot);
     }
+    return LB_OK;
 }
 
-static void log_softmax_backward(lb_node *y)
+static int log_softmax_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
     int N = y->shape[0], C = y->shape[1];
@@ -61,6 +68,7 @@ static void log_softmax_backward(lb_node *y)
         for (int c = 0; c < C; c++) s += dy[c];
         for (int c = 0; c < C; c++) da[c] += dy[c] - expf(ls[c]) * (float)s;
     }
+    return LB_OK;
 }
 
 /* Writes log-softmax (want_log) or softmax of each row; max-subtracted so large logits
@@ -97,10 +105,11 @@ lb_node *lb_log_softmax(lb_graph *g, lb_node *a)
 /* reshape copies when a gradient flows: a copy of an activation is cheap next to a
  * convolution, and it keeps every node owning its own value and gradient. Without one
  * (evaluation) it is a view. */
-static void copy_backward(lb_node *y)
+static int copy_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
     for (size_t i = 0; i < y->size; i++) a->grad[i] += y->grad[i];
+    return LB_OK;
 }
 
 lb_node *lb_reshape(lb_graph *g, lb_node *a, int ndim, const int *shape)
@@ -140,12 +149,13 @@ lb_node *lb_flatten(lb_graph *g, lb_node *a)
     return lb_reshape(g, a, 2, shape);
 }
 
-static void pick_backward(lb_node *y)
+static int pick_backward(lb_node *y)
 {
     lb_node *a = y->in[0];
     const int *idx = y->aux;
     int C = a->shape[1];
     for (int n = 0; n < y->shape[0]; n++) a->grad[(size_t)n * C + idx[n]] += y->grad[n];
+    return LB_OK;
 }
 
 lb_node *lb_pick(lb_graph *g, lb_node *a, const int *index)

@@ -188,7 +188,6 @@ lb_model *lb_checkpoint_model(const lb_checkpoint *c)
         lb_model_free(m);
         return NULL;
     }
-    lb_model_set_training(m, 0);
     return m;
 }
 

@@ -109,7 +109,7 @@ int lb_trainer_step(lb_trainer *t, float *x, const int *y, int n)
     long step = t->optim->step, nth = step + 1; /* messages count from 1, as progress does */
     int shape[4] = {n, m->in_c, m->in_h, m->in_w};
     lb_graph_reset(g);
-    lb_model_set_training(m, 1);
+    lb_graph_set_training(g, 1);
     lb_node *logits = lb_model_forward(m, g, lb_input(g, 4, shape, x));
     if (!logits) {
         lb_error_prefix("step %ld", nth);
@@ -150,8 +150,8 @@ int lb_trainer_step(lb_trainer *t, float *x, const int *y, int n)
 
 int lb_predict(lb_model *m, lb_graph *g, lb_batcher *b, const int *idx, int n, float *logits)
 {
-    int was_training = m->training, C = lb_model_n_outputs(m), rc = LB_OK;
-    lb_model_set_training(m, 0);
+    int was_training = lb_graph_training(g), C = lb_model_n_outputs(m), rc = LB_OK;
+    lb_graph_set_training(g, 0);
     lb_graph_set_grad(g, 0);
     for (int at = 0; at < n && rc == LB_OK; at += b->max_batch) {
         int k = n - at < b->max_batch ? n - at : b->max_batch;
@@ -165,6 +165,6 @@ int lb_predict(lb_model *m, lb_graph *g, lb_batcher *b, const int *idx, int n, f
     }
     lb_graph_reset(g);
     lb_graph_set_grad(g, 1);
-    lb_model_set_training(m, was_training);
+    lb_graph_set_training(g, was_training);
     return rc;
 }

@@ -287,7 +287,7 @@ static void run_jobs(job **todo, int n, int n_proc, const lb_train_opts *base, c
 }
 
 /* Adds the records of strategy s for every seed to the study, from the job files. */
-static void add_records(lb_study *st, const lb_strategy *s, int chosen, const float *grid_vals, plan *p,
+static void add_records(lb_results *st, const lb_strategy *s, int chosen, const float *grid_vals, plan *p,
                         uint64_t seed0, int seeds)
 {
     for (int k = 0; k < seeds; k++) {
@@ -307,7 +307,7 @@ static void add_records(lb_study *st, const lb_strategy *s, int chosen, const fl
                 if (lb_run_record_add_grid(&r, s->points[g], grid_vals[g]) != LB_OK) cli_fatal("%s", lb_last_error());
             r.grid_chosen = chosen;
         }
-        if (lb_study_take_run(st, &r) != LB_OK) cli_fatal("%s", lb_last_error());
+        if (lb_results_take_run(st, &r) != LB_OK) cli_fatal("%s", lb_last_error());
         lb_run_record_free(&r);
     }
 }
@@ -484,40 +484,35 @@ int main(int argc, char **argv)
     }
 
     /* the study: dataset, flags, one record per strategy x seed */
-    lb_study st;
-    lb_study_init(&st);
-    int64_t tr[64], va[64], te[64];
-    for (int k = 0; k < sp->n_classes && k < 64; k++) {
-        tr[k] = sp->train_counts[k];
-        va[k] = sp->val_counts[k];
-        te[k] = sp->test_counts[k];
-    }
-    if (lb_study_set_dataset(&st, data->train->source, sp->profile, sp->seed, sp->n_classes,
-                             (const char *const *)sp->class_names, tr, va, te) != LB_OK)
+    lb_results st;
+    lb_results_init(&st);
+    if (lb_results_set_dataset(&st, data->train->source, sp->profile, sp->seed, sp->n_classes,
+                               (const char *const *)sp->class_names, sp->train_counts, sp->val_counts,
+                               sp->test_counts) != LB_OK)
         cli_fatal("%s", lb_last_error());
     char v[64];
-    lb_study_set_flag(&st, "strategies", strategies ? strategies : defaults);
+    lb_results_set_flag(&st, "strategies", strategies ? strategies : defaults);
     snprintf(v, sizeof v, "%ld", seeds);
-    lb_study_set_flag(&st, "seeds", v);
+    lb_results_set_flag(&st, "seeds", v);
     snprintf(v, sizeof v, "%llu", (unsigned long long)seed0);
-    lb_study_set_flag(&st, "seed", v);
+    lb_results_set_flag(&st, "seed", v);
     snprintf(v, sizeof v, "%ld", steps);
-    lb_study_set_flag(&st, "steps", v);
+    lb_results_set_flag(&st, "steps", v);
     snprintf(v, sizeof v, "%ld", batch);
-    lb_study_set_flag(&st, "batch", v);
+    lb_results_set_flag(&st, "batch", v);
     snprintf(v, sizeof v, "%.9g", lr);
-    lb_study_set_flag(&st, "lr", v);
-    lb_study_set_flag(&st, "arch", arch);
-    lb_study_set_flag(&st, "optimizer", "adam");
+    lb_results_set_flag(&st, "lr", v);
+    lb_results_set_flag(&st, "arch", arch);
+    lb_results_set_flag(&st, "optimizer", "adam");
     snprintf(v, sizeof v, "%ld", threads);
-    lb_study_set_flag(&st, "threads", v);
+    lb_results_set_flag(&st, "threads", v);
     snprintf(v, sizeof v, "%ld", jobs);
-    lb_study_set_flag(&st, "jobs", v);
-    lb_study_set_flag(&st, "data", dopts.data ? dopts.data : "fmnist");
-    lb_study_set_flag(&st, "imbalance", dopts.imbalance ? dopts.imbalance : "none");
-    if (dopts.name) lb_study_set_flag(&st, "preset", dopts.name);
+    lb_results_set_flag(&st, "jobs", v);
+    lb_results_set_flag(&st, "data", dopts.data ? dopts.data : "fmnist");
+    lb_results_set_flag(&st, "imbalance", dopts.imbalance ? dopts.imbalance : "none");
+    if (dopts.name) lb_results_set_flag(&st, "preset", dopts.name);
     snprintf(v, sizeof v, "%.9g", dopts.val_frac);
-    lb_study_set_flag(&st, "val_fraction", v);
+    lb_results_set_flag(&st, "val_fraction", v);
     for (int i = 0; i < n_items; i++) add_records(&st, &strat[i], chosen[i], grid_vals[i], &p, seed0, (int)seeds);
 
     char path[1100];
@@ -563,7 +558,7 @@ int main(int argc, char **argv)
     printf("table:   %s/results.csv\n", out_dir);
     printf("report:  %s/report.html\n", out_dir);
 
-    lb_study_free(&st);
+    lb_results_free(&st);
     for (int i = 0; i < n_items; i++) {
         lb_strategy_free(&strat[i]);
         free(grid_vals[i]);

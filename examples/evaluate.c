@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/cli.h"
+#include "libra/report.h"
 #include "libra/train.h"
 
 static const char usage[] =
@@ -102,10 +103,9 @@ int main(int argc, char **argv)
         memcpy(mean, d->mean, sizeof mean);
         memcpy(std, d->std, sizeof std);
     }
-    int64_t *counts = calloc((size_t)C, sizeof *counts);
     int *train_counts = calloc((size_t)C, sizeof *train_counts);
     float *logits = malloc((size_t)n * C * sizeof(float)), *probs = malloc((size_t)n * C * sizeof(float));
-    if (!counts || !train_counts || !logits || !probs) cli_fatal("out of memory");
+    if (!train_counts || !logits || !probs) cli_fatal("out of memory");
     /* the model's training counts (for minority recall and shot groups) */
     const char *tc = lb_checkpoint_get(&ck, "train_counts");
     for (int k = 0; k < C; k++) {
@@ -114,7 +114,6 @@ int main(int argc, char **argv)
             train_counts[k] = (int)strtol(tc, (char **)&tc, 10);
             if (*tc == ',') tc++;
         }
-        counts[k] = train_counts[k];
     }
 
     double t0 = lb_now();
@@ -126,38 +125,44 @@ int main(int argc, char **argv)
     const int *y = val ? sp->val_y : sp->test_y;
     lb_metrics mt;
     if (lb_softmax_rows(logits, (size_t)n, C, probs) != LB_OK ||
-        lb_metrics_from_scores(&mt, probs, y, (size_t)n, C, counts, NULL) != LB_OK)
+        lb_metrics_from_scores(&mt, probs, y, (size_t)n, C, train_counts, NULL) != LB_OK)
         cli_fatal_lib("metrics");
 
-    cli_json j;
-    cli_json_init(&j);
-    cli_json_begin_object(&j, NULL);
-    cli_json_string(&j, "program", "libra-evaluate");
-    cli_json_string(&j, "version", lb_version());
-    cli_json_string(&j, "model", model_path);
-    cli_json_string(&j, "arch", m->arch);
-    cli_json_int(&j, "steps", ck.step);
+    lb_buf out_text = {0};
+    lb_jw j;
+    lb_jw_init(&j, &out_text);
+    lb_jw_object(&j, NULL, 0);
+    lb_jw_string(&j, "format", "libra-evaluation");
+    lb_jw_int(&j, "format_version", 2);
+    lb_jw_string(&j, "program", "libra-evaluate");
+    lb_jw_string(&j, "version", lb_version());
+    lb_jw_string(&j, "model", model_path);
+    lb_jw_string(&j, "arch", m->arch);
+    lb_jw_int(&j, "steps", ck.step);
     const char *seed = lb_checkpoint_get(&ck, "seed");
-    cli_json_int(&j, "seed", seed ? strtoll(seed, NULL, 10) : -1);
-    cli_json_string(&j, "loss", lb_checkpoint_get(&ck, "loss"));
-    cli_json_string(&j, "sampler", lb_checkpoint_get(&ck, "sampler"));
-    cli_json_string(&j, "data", dopts.data ? dopts.data : "fmnist");
-    cli_json_string(&j, "imbalance", dopts.imbalance ? dopts.imbalance : "none");
-    cli_json_string(&j, "split", val ? "val" : "test");
-    cli_json_ints(&j, "train_counts", train_counts, C);
-    cli_json_number(&j, "eval_seconds", secs);
-    cli_json_number(&j, "images_per_second", secs > 0 ? n / secs : 0);
-    cli_json_metrics(&j, &mt, (const char *const *)sp->class_names);
-    cli_json_end_object(&j);
-    if (j.oom) cli_fatal("out of memory");
-    fwrite(j.p, 1, j.n, stdout);
-    if (out && lb_write_file_atomic(out, j.p, j.n) != LB_OK) cli_fatal_lib("--out");
-
-    cli_json_free(&j);
+    lb_jw_int(&j, "seed", seed ? strtoll(seed, NULL, 10) : -1);
+    lb_jw_string(&j, "loss", lb_checkpoint_get(&ck, "loss"));
+    lb_jw_string(&j, "sampler", lb_checkpoint_get(&ck, "sampler"));
+    lb_jw_string(&j, "data", dopts.data ? dopts.data : "fmnist");
+    lb_jw_string(&j, "imbalance", dopts.imbalance ? dopts.imbalance : "none");
+    lb_jw_string(&j, "split", val ? "val" : "test");
+    lb_jw_array(&j, "class_names", 1);
+    for (int k = 0; k < C; k++) lb_jw_string(&j, NULL, sp->class_names[k]);
+    lb_jw_end(&j, ']');
+    lb_jw_ints(&j, "train_counts", train_counts, (size_t)C);
+    lb_jw_float(&j, "eval_seconds", secs);
+    lb_jw_float(&j, "images_per_second", secs > 0 ? n / secs : 0);
+    lb_jw_metrics(&j, &mt);
+    lb_jw_end(&j, '}');
+    lb_buf_puts(&out_text, "\n");
+    if (lb_buf_status(&out_text, "output") != LB_OK) cli_fatal_lib(NULL);
+    /* the file first: nothing is printed as if it succeeded before a write that fails */
+    if (out && lb_buf_write(&out_text, out) != LB_OK) cli_fatal_lib("--out");
+    fwrite(out_text.p, 1, out_text.n, stdout);
+    lb_buf_free(&out_text);
     lb_metrics_free(&mt);
     lb_graph_free(g);
     lb_batcher_free(b);
-    free(counts);
     free(train_counts);
     free(logits);
     free(probs);

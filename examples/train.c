@@ -11,6 +11,7 @@
 
 #include "common/cli.h"
 #include "libra/losses.h"
+#include "libra/report.h"
 #include "libra/train.h"
 
 static const char usage[] =
@@ -175,11 +176,6 @@ static void check_outputs(const char *out, const char *save)
     }
 }
 
-static void write_or_die(const char *path, const char *text, size_t n)
-{
-    if (lb_write_file_atomic(path, text, n) != LB_OK) cli_fatal_lib(NULL);
-}
-
 static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data_opts *dopts, const lb_train_result *r,
                           const lb_data *d, const char *loss_spec)
 {
@@ -188,53 +184,56 @@ static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data
     char *path = malloc(plen);
     if (!path) cli_fatal("out of memory");
 
-    cli_json j;
-    cli_json_init(&j);
-    cli_json_begin_object(&j, NULL);
-    cli_json_string(&j, "program", "libra-train");
-    cli_json_string(&j, "version", lb_version());
-    cli_json_int(&j, "seed", (long long)r->seed);
-    cli_json_int(&j, "steps", r->steps);
-    cli_json_int(&j, "epochs", r->epochs);
-    cli_json_int(&j, "stopped_early", r->stopped);
-    cli_json_number(&j, "wall_seconds", r->wall_seconds);
-    cli_json_number(&j, "train_seconds", r->train_seconds);
-    cli_json_number(&j, "images_per_second", r->images_per_second);
-    cli_json_number(&j, "final_loss", r->final_loss);
-    cli_json_int(&j, "threads", lb_get_threads());
-    cli_json_begin_object(&j, "config");
-    cli_json_string(&j, "arch", o->arch);
-    cli_json_string(&j, "init", o->init);
-    cli_json_string(&j, "optimizer", o->optimizer);
-    cli_json_number(&j, "lr", o->lr);
-    cli_json_int(&j, "batch", o->batch);
-    cli_json_string(&j, "schedule", o->schedule);
-    cli_json_string(&j, "loss", loss_spec);
-    cli_json_string(&j, "sampler", o->sampler);
-    cli_json_string(&j, "data", dopts->data ? dopts->data : "fmnist");
-    cli_json_string(&j, "imbalance", dopts->imbalance ? dopts->imbalance : "none");
-    cli_json_number(&j, "val_fraction", dopts->val_frac);
-    cli_json_int(&j, "data_seed", (long long)dopts->seed);
-    cli_json_end_object(&j);
+    lb_buf b = {0};
+    lb_jw j;
+    lb_jw_init(&j, &b);
+    lb_jw_object(&j, NULL, 0);
+    lb_jw_string(&j, "format", "libra-metrics");
+    lb_jw_int(&j, "format_version", 2);
+    lb_jw_string(&j, "program", "libra-train");
+    lb_jw_string(&j, "version", lb_version());
+    lb_jw_uint(&j, "seed", r->seed);
+    lb_jw_int(&j, "steps", r->steps);
+    lb_jw_int(&j, "epochs", r->epochs);
+    lb_jw_int(&j, "stopped_early", r->stopped);
+    lb_jw_float(&j, "wall_seconds", r->wall_seconds);
+    lb_jw_float(&j, "train_seconds", r->train_seconds);
+    lb_jw_float(&j, "images_per_second", r->images_per_second);
+    lb_jw_float(&j, "final_loss", r->final_loss);
+    lb_jw_int(&j, "threads", lb_get_threads());
+    lb_jw_object(&j, "config", 0);
+    lb_jw_string(&j, "arch", o->arch);
+    lb_jw_string(&j, "init", o->init);
+    lb_jw_string(&j, "optimizer", o->optimizer);
+    lb_jw_float(&j, "lr", o->lr);
+    lb_jw_int(&j, "batch", o->batch);
+    lb_jw_string(&j, "schedule", o->schedule);
+    lb_jw_string(&j, "loss", loss_spec);
+    lb_jw_string(&j, "sampler", o->sampler);
+    lb_jw_string(&j, "data", dopts->data ? dopts->data : "fmnist");
+    lb_jw_string(&j, "imbalance", dopts->imbalance ? dopts->imbalance : "none");
+    lb_jw_float(&j, "val_fraction", dopts->val_frac);
+    lb_jw_uint(&j, "data_seed", dopts->seed);
+    lb_jw_end(&j, '}');
     const lb_split *sp = &d->split;
-    cli_json_ints(&j, "train_counts", sp->train_counts, sp->n_classes);
-    cli_json_floats(&j, "epoch_accuracy", r->epoch_acc, r->n_epoch_evals);
-    cli_json_floats(&j, "epoch_balanced_accuracy", r->epoch_bacc, r->n_epoch_evals);
-    cli_json_metrics(&j, &r->test, (const char *const *)sp->class_names);
-    cli_json_end_object(&j);
-    if (j.oom) cli_fatal("out of memory");
+    lb_jw_array(&j, "class_names", 1);
+    for (int k = 0; k < sp->n_classes; k++) lb_jw_string(&j, NULL, sp->class_names[k]);
+    lb_jw_end(&j, ']');
+    lb_jw_ints(&j, "train_counts", sp->train_counts, (size_t)sp->n_classes);
+    lb_jw_floats(&j, "epoch_accuracy", r->monitor_acc.value, r->monitor_acc.n);
+    lb_jw_floats(&j, "epoch_balanced_accuracy", r->monitor_bacc.value, r->monitor_bacc.n);
+    lb_jw_metrics(&j, &r->test);
+    lb_jw_end(&j, '}');
+    lb_buf_puts(&b, "\n");
     snprintf(path, plen, "%s/metrics.json", dir);
-    write_or_die(path, j.p, j.n);
-    cli_json_free(&j);
+    if (lb_buf_write(&b, path) != LB_OK) cli_fatal_lib(NULL);
+    lb_buf_free(&b);
 
-    size_t cap = 32 + (size_t)r->n_curve * 40;
-    char *csv = malloc(cap);
-    if (!csv) cli_fatal("out of memory");
-    size_t n = (size_t)snprintf(csv, cap, "step,loss\n");
-    for (long i = 0; i < r->n_curve; i++) n += (size_t)snprintf(csv + n, cap - n, "%ld,%.9g\n", r->curve_step[i], r->curve_loss[i]);
+    lb_buf_puts(&b, "step,loss\n");
+    for (size_t i = 0; i < r->loss.n; i++) lb_buf_printf(&b, "%lld,%.9g\n", (long long)r->loss.step[i], r->loss.value[i]);
     snprintf(path, plen, "%s/loss.csv", dir);
-    write_or_die(path, csv, n);
-    free(csv);
+    if (lb_buf_write(&b, path) != LB_OK) cli_fatal_lib(NULL);
+    lb_buf_free(&b);
     free(path);
 }
 

@@ -52,7 +52,7 @@ int libra_fuzz_checkpoint(const uint8_t *data, size_t size)
     rc2 = lb_checkpoint_load(again, &d);
     FZ_CHECK(rc2 == LB_OK, "reload: %s", lb_last_error());
     FZ_CHECK(d.n_meta == c.n_meta && d.n_params == c.n_params && d.n_state == c.n_state &&
-                 d.has_optim == c.has_optim && d.step == c.step && d.n_curve == c.n_curve,
+                 d.has_optim == c.has_optim && d.step == c.step && d.loss.n == c.loss.n,
              "round trip changed the checkpoint");
     FZ_CHECK(!memcmp(d.params, c.params, c.n_params * sizeof(float)), "parameters changed");
     for (int i = 0; i < c.n_meta; i++)

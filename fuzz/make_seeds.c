@@ -148,13 +148,8 @@ static void ckpt_seed(const char *name, const char *arch, int c, int h, int w, i
         die("capture");
     lb_rng_seed(&ck.data_rng, 7);
     if (curve) {
-        ck.n_curve = 2;
-        ck.curve_step = lb_malloc(2 * sizeof(long));
-        ck.curve_loss = lb_malloc(2 * sizeof(float));
-        ck.curve_step[0] = 2;
-        ck.curve_step[1] = 4;
-        ck.curve_loss[0] = 2.25f;
-        ck.curve_loss[1] = 1.5f;
+        lb_curve_append(&ck.loss, 2, 2.25f);
+        lb_curve_append(&ck.loss, 4, 1.5f);
         ck.window_sum = 1.25;
         ck.window_n = 1;
     }

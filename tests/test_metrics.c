@@ -22,7 +22,7 @@
 START_TEST(test_hand_confusion)
 {
     int64_t cm[9] = {5, 1, 0, 2, 3, 1, 0, 0, 0};
-    int64_t train[3] = {200, 50, 10};
+    int train[3] = {200, 50, 10};
     lb_metrics m;
     ck_assert_int_eq(lb_metrics_from_confusion(&m, cm, 3, train, NULL), LB_OK);
     ck_assert_int_eq(m.n, 12);
@@ -42,9 +42,9 @@ START_TEST(test_hand_confusion)
     ck_assert_close(m.g_mean, sqrt(5.0 / 12), TOL);
     /* defaults: many > 100 (class 0), medium 20..100 (class 1), few < 20 (class 2, no test
      * sample: NaN); the minority class 2 has no test sample either: NaN */
-    ck_assert_close(m.many_shot_acc, 5.0 / 6, TOL);
-    ck_assert_close(m.medium_shot_acc, 0.5, TOL);
-    ck_assert(isnan(m.few_shot_acc));
+    ck_assert_close(m.many_shot_accuracy, 5.0 / 6, TOL);
+    ck_assert_close(m.medium_shot_accuracy, 0.5, TOL);
+    ck_assert(isnan(m.few_shot_accuracy));
     ck_assert(isnan(m.minority_recall));
     ck_assert(isnan(m.roc_auc) && isnan(m.pr_auc) && isnan(m.ece));
     ck_assert_int_eq(m.confusion[3], 2);
@@ -76,7 +76,7 @@ START_TEST(test_zero_division_cases)
     /* one class never recalled: G-mean 0; the majority-only classifier is the textbook case
      * (accuracy 90%, balanced accuracy 50%) */
     int64_t maj[4] = {90, 0, 10, 0};
-    int64_t train[2] = {900, 100};
+    int train[2] = {900, 100};
     ck_assert_int_eq(lb_metrics_from_confusion(&m, maj, 2, train, NULL), LB_OK);
     ck_assert_close(m.accuracy, 0.9, TOL);
     ck_assert_close(m.balanced_accuracy, 0.5, TOL);
@@ -193,7 +193,7 @@ END_TEST
 START_TEST(test_hand_posthoc)
 {
     float z[2] = {0, 0}, q[2];
-    int64_t counts[2] = {3, 1};
+    int counts[2] = {3, 1};
     ck_assert_int_eq(lb_posthoc_prior_correction(z, 1, 2, counts, q), LB_OK);
     ck_assert_close(q[0], 0.25, 1e-7);
     ck_assert_close(q[1], 0.75, 1e-7);
@@ -207,7 +207,7 @@ START_TEST(test_hand_posthoc)
     ck_assert_int_eq(lb_softmax_rows(big, 1, 2, q), LB_OK);
     ck_assert_close(q[0], 1 / (1 + exp(-1.0)), 1e-7);
 
-    int64_t zero[2] = {3, 0};
+    int zero[2] = {3, 0};
     ck_assert_int_eq(lb_posthoc_prior_correction(z, 1, 2, zero, q), LB_EINVAL);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "class 1 is 0"));
     float inf[2] = {INFINITY, 0};
@@ -232,12 +232,12 @@ END_TEST
         ck_assert_close((m).weighted_f1, P##_weighted_f1, TOL);                                    \
         ck_assert_close((m).g_mean, P##_g_mean, TOL);                                              \
         ck_assert_close((m).minority_recall, P##_minority_recall, TOL);                            \
-        ck_assert_close((m).many_shot_acc, P##_many_acc, TOL);                                     \
-        ck_assert_close((m).medium_shot_acc, P##_medium_acc, TOL);                                 \
+        ck_assert_close((m).many_shot_accuracy, P##_many_acc, TOL);                                     \
+        ck_assert_close((m).medium_shot_accuracy, P##_medium_acc, TOL);                                 \
         if (isnan(P##_few_acc))                                                                    \
-            ck_assert(isnan((m).few_shot_acc));                                                    \
+            ck_assert(isnan((m).few_shot_accuracy));                                                    \
         else                                                                                       \
-            ck_assert_close((m).few_shot_acc, P##_few_acc, TOL);                                   \
+            ck_assert_close((m).few_shot_accuracy, P##_few_acc, TOL);                                   \
         ck_assert_close((m).roc_auc, P##_roc_auc, TOL);                                            \
         ck_assert_close((m).ece, P##_ece, TOL);                                                    \
     } while (0)

@@ -24,9 +24,9 @@ static const char *const class_names[C] = {"T-shirt/top", "Trouser",       "Pull
                                            "Coat",        "Sandal",        "Shirt",    "Sneaker",
                                            "Bag <&>",     "Ankle \"boot\""};
 /* exponential profile, ratio 100: 5000 * 100^(-c/9) */
-static const int64_t train[C] = {5000, 2997, 1797, 1077, 646, 387, 232, 139, 83, 50};
-static const int64_t val[C] = {500, 300, 180, 108, 65, 39, 23, 14, 8, 5};
-static const int64_t test_n[C] = {1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000};
+static const int train[C] = {5000, 2997, 1797, 1077, 646, 387, 232, 139, 83, 50};
+static const int val[C] = {500, 300, 180, 108, 65, 39, 23, 14, 8, 5};
+static const int test_n[C] = {1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000};
 
 static char outdir[4096];
 static int own_outdir; /* a temporary directory this process made */
@@ -73,21 +73,21 @@ static void synth_metrics(lb_metrics *m, profile p, lb_rng *rng, double auc, dou
     m->ece = (float)(ece + 0.01 * lb_rng_uniform(rng));
 }
 
-static void make_study(lb_study *s)
+static void make_study(lb_results *s)
 {
     static const char *const specs[] = {"ce", "weighted_ce:beta=0.999", "focal:gamma=2",
                                         "oversample"};
     static const profile prof[] = {
         {0.95, 0.60, 1.0}, {0.88, 0.16, 0.3}, {0.93, 0.40, 0.7}, {0.90, 0.25, 0.4}};
-    lb_study_init(s);
+    lb_results_init(s);
     s->title = lb_strdup("Fashion-MNIST, exponential imbalance 100:1");
-    ck_assert_int_eq(lb_study_set_dataset(s, "idx:/usr/share/datasets/fashion-mnist",
+    ck_assert_int_eq(lb_results_set_dataset(s, "idx:/usr/share/datasets/fashion-mnist",
                                           "exp:ratio=100", 42, C, class_names, train, val, test_n),
                      LB_OK);
-    ck_assert_int_eq(lb_study_set_flag(s, "steps", "3000"), LB_OK);
-    ck_assert_int_eq(lb_study_set_flag(s, "seeds", "3"), LB_OK);
-    ck_assert_int_eq(lb_study_set_flag(s, "batch", "128"), LB_OK);
-    ck_assert_int_eq(lb_study_set_flag(s, "steps", "3000"), LB_OK); /* replaces, no duplicate */
+    ck_assert_int_eq(lb_results_set_flag(s, "steps", "3000"), LB_OK);
+    ck_assert_int_eq(lb_results_set_flag(s, "seeds", "3"), LB_OK);
+    ck_assert_int_eq(lb_results_set_flag(s, "batch", "128"), LB_OK);
+    ck_assert_int_eq(lb_results_set_flag(s, "steps", "3000"), LB_OK); /* replaces, no duplicate */
     ck_assert_uint_eq(s->n_flags, 3);
     for (int k = 0; k < 4; k++)
         for (uint64_t seed = 1; seed <= 3; seed++) {
@@ -131,7 +131,7 @@ static void make_study(lb_study *s)
                                      LB_OK);
                 r.grid_chosen = 2;
             }
-            ck_assert_int_eq(lb_study_take_run(s, &r), LB_OK);
+            ck_assert_int_eq(lb_results_take_run(s, &r), LB_OK);
             ck_assert_ptr_null(r.strategy);
         }
 }
@@ -197,11 +197,11 @@ static void assert_same_metrics(const lb_metrics *a, const lb_metrics *b)
     ck_assert_int_eq(a->n_classes, b->n_classes);
     ck_assert_int_eq(a->n, b->n);
     const float x[] = {a->accuracy,     a->balanced_accuracy, a->macro_f1,      a->weighted_f1,
-                       a->g_mean,       a->minority_recall,   a->many_shot_acc, a->medium_shot_acc,
-                       a->few_shot_acc, a->roc_auc,           a->pr_auc,        a->ece};
+                       a->g_mean,       a->minority_recall,   a->many_shot_accuracy, a->medium_shot_accuracy,
+                       a->few_shot_accuracy, a->roc_auc,           a->pr_auc,        a->ece};
     const float y[] = {b->accuracy,     b->balanced_accuracy, b->macro_f1,      b->weighted_f1,
-                       b->g_mean,       b->minority_recall,   b->many_shot_acc, b->medium_shot_acc,
-                       b->few_shot_acc, b->roc_auc,           b->pr_auc,        b->ece};
+                       b->g_mean,       b->minority_recall,   b->many_shot_accuracy, b->medium_shot_accuracy,
+                       b->few_shot_accuracy, b->roc_auc,           b->pr_auc,        b->ece};
     for (size_t i = 0; i < sizeof x / sizeof *x; i++)
         ck_assert_msg(same_float(x[i], y[i]), "scalar %zu: %.9g != %.9g", i, x[i], y[i]);
     for (int c = 0; c < a->n_classes; c++) {
@@ -310,7 +310,7 @@ END_TEST
 
 START_TEST(test_record_roundtrip)
 {
-    lb_study s;
+    lb_results s;
     make_study(&s);
     for (size_t i = 0; i < s.n_runs; i++) {
         const char *p1 = path_in("run.json"), *p2 = path_in("run2.json");
@@ -354,7 +354,7 @@ START_TEST(test_record_roundtrip)
     lb_run_record_free(&back);
     lb_run_record_free(&r);
     unlink(p);
-    lb_study_free(&s);
+    lb_results_free(&s);
     assert_no_temp_files();
 }
 END_TEST
@@ -414,7 +414,7 @@ static const char *member_text(const char *text, const char *key)
 
 START_TEST(test_record_read_errors)
 {
-    lb_study s;
+    lb_results s;
     make_study(&s);
     char p[4200]; /* path_in's buffers rotate; corrupt() uses them too */
     snprintf(p, sizeof p, "%s", path_in("good.json"));
@@ -454,7 +454,7 @@ START_TEST(test_record_read_errors)
     ck_assert_ptr_nonnull(
         strstr(lb_last_error(), "good.json:1:1: a run record must be a JSON object"));
     unlink(p);
-    lb_study_free(&s);
+    lb_results_free(&s);
 }
 END_TEST
 
@@ -462,7 +462,7 @@ END_TEST
 
 START_TEST(test_results_json)
 {
-    lb_study s;
+    lb_results s;
     make_study(&s);
     const char *p = path_in("results.json");
     ck_assert_int_eq(lb_report_write_json(&s, p), LB_OK);
@@ -505,9 +505,9 @@ START_TEST(test_results_json)
     ck_assert_ptr_nonnull(
         strstr(lb_last_error(), "run 3 (strategy \"weighted_ce:beta=0.999\", seed 1)"));
     ck_assert_int_eq(lb_report_write_html(&s, p), LB_EINVAL);
-    lb_study_free(&s);
-    lb_study e;
-    lb_study_init(&e);
+    lb_results_free(&s);
+    lb_results e;
+    lb_results_init(&e);
     ck_assert_int_eq(lb_report_write_json(&e, p), LB_EINVAL);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "no dataset description"));
     unlink(p);
@@ -516,7 +516,7 @@ END_TEST
 
 START_TEST(test_results_csv)
 {
-    lb_study s;
+    lb_results s;
     make_study(&s);
     ck_assert_int_eq(lb_run_record_set_strategy(&s.runs[11], "mix:a=\"1\",b=2"), LB_OK);
     const char *p = path_in("results.csv");
@@ -539,13 +539,13 @@ START_TEST(test_results_csv)
     ck_assert_int_eq(commas, 19);
     free(t);
     unlink(p);
-    lb_study_free(&s);
+    lb_results_free(&s);
 }
 END_TEST
 
 START_TEST(test_report_html)
 {
-    lb_study s;
+    lb_results s;
     make_study(&s);
     const char *p = path_in("report.html");
     ck_assert_int_eq(lb_report_write_html(&s, p), LB_OK);
@@ -585,7 +585,7 @@ START_TEST(test_report_html)
     ck_assert_ptr_nonnull(strstr(h, "imbalance ratio 100"));
     ck_assert_int_eq(count_of(h, "<section"), count_of(h, "</section>"));
     free(h);
-    lb_study_free(&s);
+    lb_results_free(&s);
     if (own_outdir) {
         unlink(p);
         unlink(path_in("results.json"));
@@ -599,10 +599,10 @@ END_TEST
  * accuracy 0.5 and 0.7 -> 60.0 +- 14.1 (sample std sqrt(0.02) = 0.1414). */
 START_TEST(test_html_summary_numbers)
 {
-    lb_study s;
-    lb_study_init(&s);
-    int64_t tr[2] = {90, 10};
-    ck_assert_int_eq(lb_study_set_dataset(&s, "toy", "", 1, 2, NULL, tr, NULL, NULL), LB_OK);
+    lb_results s;
+    lb_results_init(&s);
+    int tr[2] = {90, 10};
+    ck_assert_int_eq(lb_results_set_dataset(&s, "toy", "", 1, 2, NULL, tr, NULL, NULL), LB_OK);
     int64_t cms[2][4] = {{50, 0, 50, 0}, {70, 30, 30, 70}}; /* recalls (1, 0) and (.7, .7) */
     for (int k = 0; k < 2; k++) {
         lb_run_record r;
@@ -610,7 +610,7 @@ START_TEST(test_html_summary_numbers)
         lb_run_record_set_strategy(&r, "x");
         r.seed = (uint64_t)k;
         ck_assert_int_eq(lb_metrics_from_confusion(&r.metrics, cms[k], 2, tr, NULL), LB_OK);
-        lb_study_take_run(&s, &r);
+        lb_results_take_run(&s, &r);
     }
     const char *p = path_in("toy.html");
     ck_assert_int_eq(lb_report_write_html(&s, p), LB_OK);
@@ -630,7 +630,7 @@ START_TEST(test_html_summary_numbers)
     ck_assert_ptr_nonnull(strstr(h, "<td>1</td><td>10</td><td>0</td><td>0</td><td>many</td>"));
     free(h);
     unlink(p);
-    lb_study_free(&s);
+    lb_results_free(&s);
 }
 END_TEST
 
@@ -638,7 +638,7 @@ END_TEST
 
 START_TEST(test_atomic_write)
 {
-    lb_study s;
+    lb_results s;
     make_study(&s);
     const char *p = path_in("out.csv");
     spit(p, "old content that is longer than nothing\n");
@@ -664,7 +664,7 @@ START_TEST(test_atomic_write)
     ck_assert(S_ISDIR(st.st_mode));
     rmdir(d);
     assert_no_temp_files();
-    lb_study_free(&s);
+    lb_results_free(&s);
 }
 END_TEST
 

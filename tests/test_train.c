@@ -181,12 +181,12 @@ START_TEST(test_run_learns)
     ck_assert_int_eq(c.epochs, 4);
     ck_assert_int_eq(res.steps, 100);
     ck_assert_int_eq(res.epochs, 4);
-    ck_assert_int_eq(res.n_curve, 20);
-    ck_assert_int_eq(res.curve_step[19], 100);
-    ck_assert_int_eq(res.n_epoch_evals, 0);
+    ck_assert_int_eq(res.loss.n, 20);
+    ck_assert_int_eq(res.loss.step[19], 100);
+    ck_assert_int_eq(res.monitor_acc.n, 0);
     /* the loss falls and the test accuracy is far above chance (25%) */
-    ck_assert_msg(res.curve_loss[19] < 0.5f * res.curve_loss[0], "loss %g -> %g", res.curve_loss[0],
-                  res.curve_loss[19]);
+    ck_assert_msg(res.loss.value[19] < 0.5f * res.loss.value[0], "loss %g -> %g", res.loss.value[0],
+                  res.loss.value[19]);
     ck_assert_msg(res.test.accuracy > 0.9f, "test accuracy %g", res.test.accuracy);
     ck_assert_int_eq(res.n_test, NTEST);
     ck_assert_int_eq(res.test.n, NTEST);
@@ -202,8 +202,8 @@ START_TEST(test_run_learns)
     ck_assert_int_eq(res.steps, 30);
     ck_assert_int_eq(res.epochs, 2);
     ck_assert_int_eq(c.epochs, 2);
-    ck_assert_int_eq(res.n_epoch_evals, 2);
-    ck_assert(res.epoch_acc[1] >= 0.0f && res.epoch_acc[1] <= 1.0f);
+    ck_assert_int_eq(res.monitor_acc.n, 2);
+    ck_assert(res.monitor_acc.value[1] >= 0.0f && res.monitor_acc.value[1] <= 1.0f);
     lb_train_result_free(&res);
 
     /* bad options name what is wrong */
@@ -288,8 +288,8 @@ START_TEST(test_resume_is_bitwise)
     ck_assert(memcmp(&a.model_rng, &b.model_rng, sizeof a.model_rng) == 0);
     ck_assert(memcmp(&a.data_rng, &b.data_rng, sizeof a.data_rng) == 0);
     /* the loss curve continues across the resume */
-    ck_assert_int_eq(a.n_curve, b.n_curve);
-    ck_assert(memcmp(a.curve_loss, b.curve_loss, (size_t)a.n_curve * sizeof(float)) == 0);
+    ck_assert_int_eq(a.loss.n, b.loss.n);
+    ck_assert(memcmp(a.loss.value, b.loss.value, a.loss.n * sizeof(float)) == 0);
     lb_checkpoint_free(&a);
     lb_checkpoint_free(&b);
 

@@ -109,29 +109,4 @@ void cli_check_dir_writable(const char *flag, const char *value, const char *dir
 /* mkdir -p dir, then cli_check_dir_writable; failures exit 1 naming flag and path. */
 void cli_make_output_dir(const char *flag, const char *dir);
 
-/* ---- a small JSON writer into a growing buffer ---- */
-typedef struct cli_json {
-    char *p;
-    size_t n, cap;
-    int depth;
-    int count[32];   /* members written at each depth (for commas) */
-    int oom;
-} cli_json;
-void cli_json_init(cli_json *j);
-void cli_json_free(cli_json *j);
-/* key is NULL inside arrays. */
-void cli_json_begin_object(cli_json *j, const char *key);
-void cli_json_end_object(cli_json *j);
-void cli_json_begin_array(cli_json *j, const char *key);
-void cli_json_end_array(cli_json *j);
-void cli_json_string(cli_json *j, const char *key, const char *s);
-void cli_json_number(cli_json *j, const char *key, double v);   /* NaN/Inf -> null */
-void cli_json_int(cli_json *j, const char *key, long long v);
-/* Short arrays on one line. */
-void cli_json_ints(cli_json *j, const char *key, const int *v, int n);
-void cli_json_floats(cli_json *j, const char *key, const float *v, int n);
-/* The metrics of an evaluation: accuracy, balanced_accuracy, macro_f1, ..., per-class
- * arrays and the confusion matrix (rows = true class). */
-void cli_json_metrics(cli_json *j, const lb_metrics *m, const char *const *class_names);
-
 #endif

@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/* Class counts (how many training images each class has) are ints everywhere in libra;
+ * confusion-matrix cells, which can add up many evaluations, are int64_t. */
+
 /* ---- confusion matrix: counts[t * C + p], row = true class t, column = predicted p ---- */
 
 /* Adds (+=) n (true, predicted) pairs, so evaluation can accumulate batch by batch.
@@ -48,7 +51,7 @@ typedef struct lb_metrics_opts {
 void lb_metrics_opts_default(lb_metrics_opts *o);
 /* 0 = many, 1 = medium, 2 = few for a class with `count` training images when the largest
  * class has `max_count`. */
-int lb_shot_group(int64_t count, int64_t max_count, const lb_metrics_opts *o);
+int lb_shot_group(int count, int max_count, const lb_metrics_opts *o);
 
 /* ---- the metric set of one evaluation ---- */
 
@@ -60,13 +63,34 @@ typedef struct lb_metrics {
     float macro_f1, weighted_f1;
     float g_mean;          /* geometric mean of per-class recall */
     float minority_recall; /* mean recall of the class(es) with the fewest training images */
-    float many_shot_acc, medium_shot_acc, few_shot_acc;
+    float many_shot_accuracy, medium_shot_accuracy, few_shot_accuracy;
     float roc_auc;                  /* one-vs-rest macro ROC-AUC (NaN without scores) */
     float pr_auc;                   /* average precision, binary tasks only (NaN otherwise) */
     float ece;                      /* expected calibration error, top label (NaN without scores) */
     float *precision, *recall, *f1; /* [n_classes] */
     int64_t *confusion;             /* [n_classes * n_classes] */
 } lb_metrics;
+
+/* ---- the one table of metric fields ----
+ * Every file and display that shows a scalar metric takes its name, its place in lb_metrics
+ * and its direction from here: results.json, results.csv, metrics.json, libra-evaluate's
+ * output, report.html, the terminal summary and the record reader. */
+typedef struct lb_metric_field {
+    const char *name;      /* the key everywhere: "balanced_accuracy" */
+    const char *label;     /* a short column head: "balanced acc." */
+    size_t offset;         /* of the float in lb_metrics */
+    const char *format;    /* for the terminal: "%.4f" */
+    int higher_is_better;  /* 0 for ECE */
+    int in_summary;        /* a column of report.html's summary table */
+} lb_metric_field;
+
+#define LB_N_METRIC_FIELDS 12
+extern const lb_metric_field lb_metric_fields[LB_N_METRIC_FIELDS];
+/* The field's value in m, and where it lives. */
+float lb_metric_get(const lb_metrics *m, const lb_metric_field *f);
+float *lb_metric_ptr(lb_metrics *m, const lb_metric_field *f);
+/* The field named `name`, or NULL. */
+const lb_metric_field *lb_metric_field_find(const char *name);
 
 /* Allocates the arrays (zeroed) and sets every scalar to NaN. */
 int lb_metrics_init(lb_metrics *m, int n_classes);
@@ -78,11 +102,11 @@ int lb_metrics_copy(lb_metrics *dst, const lb_metrics *src);
  * train_counts [C] may be NULL: then minority recall and the shot groups are NaN.
  * opts may be NULL (defaults). m is initialised here; free it with lb_metrics_free. */
 int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_classes,
-                              const int64_t *train_counts, const lb_metrics_opts *opts);
+                              const int *train_counts, const lb_metrics_opts *opts);
 /* Every metric from class probabilities [n, C] (e.g. softmax outputs; rows in [0,1]):
  * predictions are the row argmax. */
 int lb_metrics_from_scores(lb_metrics *m, const float *probs, const int *y_true, size_t n,
-                           int n_classes, const int64_t *train_counts, const lb_metrics_opts *opts);
+                           int n_classes, const int *train_counts, const lb_metrics_opts *opts);
 
 /* ---- ranking and calibration metrics from scores [n, C] ---- */
 
@@ -106,10 +130,10 @@ int lb_softmax_rows(const float *logits, size_t n, int n_classes, float *probs);
 /* Prior correction ("thresholding", Buda et al.): softmax(logits) / pi, renormalised per row
  * to sum to 1; pi = train_counts / sum(train_counts). Every count must be > 0. */
 int lb_posthoc_prior_correction(const float *logits, size_t n, int n_classes,
-                                const int64_t *train_counts, float *probs);
+                                const int *train_counts, float *probs);
 /* Post-hoc logit adjustment (Menon et al.): softmax(logits - tau * log pi). */
 int lb_posthoc_logit_adjust(const float *logits, size_t n, int n_classes,
-                            const int64_t *train_counts, double tau, float *probs);
+                            const int *train_counts, double tau, float *probs);
 
 #ifdef __cplusplus
 }

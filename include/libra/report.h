@@ -32,7 +32,7 @@ typedef struct lb_dataset_info {
     uint64_t split_seed;
     int n_classes;
     char **class_names;                               /* [n_classes] */
-    int64_t *train_counts, *val_counts, *test_counts; /* [n_classes] */
+    int *train_counts, *val_counts, *test_counts; /* [n_classes] */
 } lb_dataset_info;
 
 /* One point of a strategy's tuning grid and its validation balanced accuracy. */
@@ -64,29 +64,60 @@ typedef struct lb_run_record {
     lb_posthoc_result *posthoc;
 } lb_run_record;
 
-typedef struct lb_study {
+typedef struct lb_results {
     char *title;    /* NULL: "libra imbalance study" */
     char *baseline; /* strategy the summary table compares against; NULL: "ce" */
     lb_dataset_info dataset;
     lb_metrics_opts metrics_opts; /* the shot-group thresholds the report shows (defaults
-                                     from lb_study_init; set them as the metrics used) */
+                                     from lb_results_init; set them as the metrics used) */
     size_t n_flags;
     lb_kv *flags; /* the command-line flags, in order */
     size_t n_runs;
     lb_run_record *runs;
-} lb_study;
+} lb_results;
+
+/* ---- JSON output: the writer of every libra JSON file ----
+ *   lb_buf b = {0};  lb_jw w;  lb_jw_init(&w, &b);
+ *   lb_jw_object(&w, NULL, 0);                 // a block object: members on lines of their own
+ *   lb_jw_string(&w, "program", "libra-train");
+ *   lb_jw_metrics(&w, &metrics);               // the metric set's members, keys from the field table
+ *   lb_jw_end(&w, '}');  lb_buf_puts(&b, "\n");  lb_buf_write(&b, path);
+ * Reals are floats printed %.9g (NaN and infinities as null); keys are NULL inside arrays. */
+typedef struct lb_jw {
+    lb_buf *out;
+    int depth, level;          /* open containers; enclosing block containers */
+    int count[32];             /* members written in each open container */
+    unsigned char is_inline[32];
+} lb_jw;
+
+void lb_jw_init(lb_jw *w, lb_buf *out);
+/* Opens an object or array (inline != 0: items on the current line, ", " between them). */
+void lb_jw_object(lb_jw *w, const char *key, int inline_);
+void lb_jw_array(lb_jw *w, const char *key, int inline_);
+void lb_jw_end(lb_jw *w, char close);   /* close: '}' or ']' */
+void lb_jw_string(lb_jw *w, const char *key, const char *s);   /* NULL: null */
+void lb_jw_float(lb_jw *w, const char *key, double v);
+void lb_jw_int(lb_jw *w, const char *key, int64_t v);
+void lb_jw_uint(lb_jw *w, const char *key, uint64_t v);
+void lb_jw_floats(lb_jw *w, const char *key, const float *v, size_t n);   /* an inline array */
+void lb_jw_ints(lb_jw *w, const char *key, const int *v, size_t n);
+/* The members of a metric set (n_classes, n, every field of lb_metric_fields, the per-class
+ * arrays and the confusion matrix) into the current object. */
+void lb_jw_metrics(lb_jw *w, const lb_metrics *m);
+/* s as a quoted JSON string with ", \ and control characters escaped. */
+void lb_jw_raw_string(lb_buf *b, const char *s);
 
 /* ---- building ---- */
-void lb_study_init(lb_study *s);
-void lb_study_free(lb_study *s);
+void lb_results_init(lb_results *s);
+void lb_results_free(lb_results *s);
 /* Copies everything. class_names may be NULL ("0", "1", ...); val/test counts may be NULL (0). */
-int lb_study_set_dataset(lb_study *s, const char *source, const char *profile, uint64_t split_seed,
-                         int n_classes, const char *const *class_names, const int64_t *train_counts,
-                         const int64_t *val_counts, const int64_t *test_counts);
+int lb_results_set_dataset(lb_results *s, const char *source, const char *profile, uint64_t split_seed,
+                         int n_classes, const char *const *class_names, const int *train_counts,
+                         const int *val_counts, const int *test_counts);
 /* Sets (or replaces) a flag. */
-int lb_study_set_flag(lb_study *s, const char *key, const char *value);
+int lb_results_set_flag(lb_results *s, const char *key, const char *value);
 /* Moves *r into the study (r is left initialised and empty). */
-int lb_study_take_run(lb_study *s, lb_run_record *r);
+int lb_results_take_run(lb_results *s, lb_run_record *r);
 
 void lb_run_record_init(lb_run_record *r);
 void lb_run_record_free(lb_run_record *r);
@@ -102,10 +133,10 @@ int lb_run_record_write_json(const lb_run_record *r, const char *path);
 int lb_run_record_read_json(lb_run_record *r, const char *path);
 
 /* ---- the study's files ---- */
-int lb_report_write_json(const lb_study *s, const char *path);
+int lb_report_write_json(const lb_results *s, const char *path);
 /* One row per run and variant: the raw metrics ("raw") and each post-hoc correction. */
-int lb_report_write_csv(const lb_study *s, const char *path);
-int lb_report_write_html(const lb_study *s, const char *path);
+int lb_report_write_csv(const lb_results *s, const char *path);
+int lb_report_write_html(const lb_results *s, const char *path);
 
 #ifdef __cplusplus
 }

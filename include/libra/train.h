@@ -85,9 +85,7 @@ typedef struct lb_checkpoint {
     long step;              /* training steps done */
     lb_rng model_rng;       /* the model's dropout RNG */
     lb_rng data_rng;        /* the run's augmentation RNG */
-    long n_curve;           /* the loss curve so far: (step, loss) pairs */
-    long *curve_step;
-    float *curve_loss;
+    lb_curve loss;          /* the loss curve so far */
     double window_sum;      /* losses of the steps after the last curve point, */
     long window_n;          /* so a resumed curve continues exactly */
 } lb_checkpoint;
@@ -200,11 +198,9 @@ typedef struct lb_train_result {
     int n_val;
     float *val_logits;      /* [n_val, n_classes]: for choosing post-hoc corrections */
     int *val_labels;        /* [n_val] */
-    long n_curve;           /* loss curve: mean training loss of each log window */
-    long *curve_step;
-    float *curve_loss;
-    int n_epoch_evals;      /* one per epoch end with a monitor */
-    float *epoch_acc, *epoch_bacc;
+    lb_curve loss;          /* mean training loss of each log window */
+    lb_curve monitor_acc;   /* accuracy and balanced accuracy at each evaluation point */
+    lb_curve monitor_bacc;  /* (with a monitor; see eval_every) */
 } lb_train_result;
 
 void lb_train_result_free(lb_train_result *r);

@@ -40,7 +40,7 @@ void lb_metrics_opts_default(lb_metrics_opts *o)
     o->pr_positive = -1;
 }
 
-int lb_shot_group(int64_t count, int64_t max_count, const lb_metrics_opts *o)
+int lb_shot_group(int count, int max_count, const lb_metrics_opts *o)
 {
     lb_metrics_opts d;
     if (!o) {
@@ -69,7 +69,7 @@ int lb_metrics_init(lb_metrics *m, int n_classes)
     }
     float nan = NAN;
     m->accuracy = m->balanced_accuracy = m->macro_f1 = m->weighted_f1 = m->g_mean = nan;
-    m->minority_recall = m->many_shot_acc = m->medium_shot_acc = m->few_shot_acc = nan;
+    m->minority_recall = m->many_shot_accuracy = m->medium_shot_accuracy = m->few_shot_accuracy = nan;
     m->roc_auc = m->pr_auc = m->ece = nan;
     return LB_OK;
 }
@@ -109,7 +109,7 @@ int lb_metrics_copy(lb_metrics *dst, const lb_metrics *src)
 static double ratio0(double num, double den) { return den > 0 ? num / den : 0.0; }
 
 int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_classes,
-                              const int64_t *train_counts, const lb_metrics_opts *opts)
+                              const int *train_counts, const lb_metrics_opts *opts)
 {
     lb_metrics_opts d;
     if (!opts) {
@@ -120,7 +120,8 @@ int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_cla
     int st = lb_metrics_init(m, n_classes);
     if (st) return st;
     size_t C = (size_t)n_classes;
-    int64_t total = 0, correct = 0, max_train = 0, min_train = INT64_MAX;
+    int64_t total = 0, correct = 0;
+    int max_train = 0, min_train = INT32_MAX;
     for (size_t i = 0; i < C * C; i++) {
         if (confusion[i] < 0) {
             lb_metrics_free(m);
@@ -135,8 +136,8 @@ int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_cla
             if (train_counts[c] < 0) {
                 lb_metrics_free(m);
                 return lb_error(LB_EINVAL,
-                                "lb_metrics_from_confusion: train count of class %zu is %lld", c,
-                                (long long)train_counts[c]);
+                                "lb_metrics_from_confusion: train count of class %zu is %d", c,
+                                train_counts[c]);
             }
             if (train_counts[c] > max_train) max_train = train_counts[c];
             if (train_counts[c] < min_train) min_train = train_counts[c];
@@ -193,7 +194,7 @@ int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_cla
     }
     if (train_counts) {
         if (min_n) m->minority_recall = (float)(min_sum / min_n);
-        float *grp[3] = {&m->many_shot_acc, &m->medium_shot_acc, &m->few_shot_acc};
+        float *grp[3] = {&m->many_shot_accuracy, &m->medium_shot_accuracy, &m->few_shot_accuracy};
         for (int g = 0; g < 3; g++)
             if (grp_n[g]) *grp[g] = (float)(grp_sum[g] / grp_n[g]);
     }
@@ -201,7 +202,7 @@ int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_cla
 }
 
 int lb_metrics_from_scores(lb_metrics *m, const float *probs, const int *y_true, size_t n,
-                           int n_classes, const int64_t *train_counts, const lb_metrics_opts *opts)
+                           int n_classes, const int *train_counts, const lb_metrics_opts *opts)
 {
     lb_metrics_opts d;
     if (!opts) {

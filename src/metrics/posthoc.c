@@ -38,7 +38,7 @@ int lb_softmax_rows(const float *logits, size_t n, int n_classes, float *probs)
 
 /* shift[c] = -tau * log(pi_c). Dividing softmax by pi and renormalising equals
  * softmax(logits - log pi), so prior correction is the tau = 1 case. */
-static int adjusted(const char *fn, const float *logits, size_t n, int C, const int64_t *counts,
+static int adjusted(const char *fn, const float *logits, size_t n, int C, const int *counts,
                     double tau, float *probs)
 {
     int st = check_logits(fn, logits, n, C, probs);
@@ -63,13 +63,13 @@ static int adjusted(const char *fn, const float *logits, size_t n, int C, const 
 }
 
 int lb_posthoc_prior_correction(const float *logits, size_t n, int n_classes,
-                                const int64_t *train_counts, float *probs)
+                                const int *train_counts, float *probs)
 {
     return adjusted("lb_posthoc_prior_correction", logits, n, n_classes, train_counts, 1.0, probs);
 }
 
 int lb_posthoc_logit_adjust(const float *logits, size_t n, int n_classes,
-                            const int64_t *train_counts, double tau, float *probs)
+                            const int *train_counts, double tau, float *probs)
 {
     return adjusted("lb_posthoc_logit_adjust", logits, n, n_classes, train_counts, tau, probs);
 }

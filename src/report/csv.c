@@ -38,20 +38,16 @@ static void csv_row(lb_buf *b, const lb_run_record *r, const char *variant, floa
     csv_float(b, r->wall_seconds);
     csv_float(b, r->images_per_sec);
     lb_buf_printf(b, ",%" PRId64, m->n);
-    const float v[] = {m->accuracy,     m->balanced_accuracy, m->macro_f1,      m->weighted_f1,
-                       m->g_mean,       m->minority_recall,   m->many_shot_acc, m->medium_shot_acc,
-                       m->few_shot_acc, m->roc_auc,           m->pr_auc,        m->ece};
-    for (size_t i = 0; i < sizeof v / sizeof *v; i++) csv_float(b, v[i]);
+    for (int i = 0; i < LB_N_METRIC_FIELDS; i++) csv_float(b, lb_metric_get(m, &lb_metric_fields[i]));
     lb_buf_puts(b, "\r\n");
 }
 
-int lb_report_write_csv(const lb_study *s, const char *path)
+int lb_report_write_csv(const lb_results *s, const char *path)
 {
     lb_buf b = {0};
-    lb_buf_puts(&b, "strategy,seed,variant,tau,steps,wall_seconds,images_per_sec,n,accuracy,"
-                    "balanced_accuracy,macro_f1,weighted_f1,g_mean,minority_recall,"
-                    "many_shot_accuracy,medium_shot_accuracy,few_shot_accuracy,roc_auc,pr_auc,"
-                    "ece\r\n");
+    lb_buf_puts(&b, "strategy,seed,variant,tau,steps,wall_seconds,images_per_sec,n");
+    for (int i = 0; i < LB_N_METRIC_FIELDS; i++) lb_buf_printf(&b, ",%s", lb_metric_fields[i].name);
+    lb_buf_puts(&b, "\r\n");
     for (size_t i = 0; i < s->n_runs; i++) {
         const lb_run_record *r = &s->runs[i];
         if (r->metrics.n_classes < 1) {

@@ -32,23 +32,10 @@ static const char css[] =
     ".figs{display:flex;flex-wrap:wrap;gap:22px}figure{margin:0}figcaption{font-weight:600;"
     "margin-bottom:4px}\n";
 
-/* The metric columns of the summary table; a column that is NaN everywhere is left out. */
-static const struct {
-    const char *head;
-    size_t off;
-    int lower_is_better;
-} cols[] = {{"accuracy", offsetof(lb_metrics, accuracy), 0},
-            {"balanced acc.", offsetof(lb_metrics, balanced_accuracy), 0},
-            {"macro-F1", offsetof(lb_metrics, macro_f1), 0},
-            {"G-mean", offsetof(lb_metrics, g_mean), 0},
-            {"ROC-AUC", offsetof(lb_metrics, roc_auc), 0},
-            {"PR-AUC", offsetof(lb_metrics, pr_auc), 0},
-            {"minority recall", offsetof(lb_metrics, minority_recall), 0},
-            {"many-shot", offsetof(lb_metrics, many_shot_acc), 0},
-            {"medium-shot", offsetof(lb_metrics, medium_shot_acc), 0},
-            {"few-shot", offsetof(lb_metrics, few_shot_acc), 0},
-            {"ECE", offsetof(lb_metrics, ece), 1}};
-#define NCOLS (sizeof cols / sizeof *cols)
+/* The metric columns of the summary table: the fields marked in_summary; a column that is
+ * NaN everywhere is left out. */
+#define NCOLS LB_N_METRIC_FIELDS
+#define COL(c) (&lb_metric_fields[c])
 
 typedef struct {
     const char *strategy, *variant; /* variant NULL: the raw model */
@@ -66,15 +53,10 @@ static const lb_metrics *metrics_of(const lb_run_record *r, const char *variant)
 
 static const char *str(const char *s) { return s ? s : ""; }
 
-static float col_value(const lb_metrics *m, size_t c)
-{
-    float v;
-    memcpy(&v, (const char *)m + cols[c].off, sizeof v);
-    return v;
-}
+static float col_value(const lb_metrics *m, size_t c) { return lb_metric_get(m, COL(c)); }
 
 /* Mean and sample standard deviation of each column over the runs of one row. */
-static void aggregate(const lb_study *s, row *w)
+static void aggregate(const lb_results *s, row *w)
 {
     for (size_t c = 0; c < NCOLS; c++) {
         double sum = 0, sq = 0;
@@ -109,10 +91,11 @@ static void section(lb_buf *b, const char *id, const char *title, const char *ho
     lb_buf_printf(b, "<section id=\"%s\">\n<h2>%s</h2>\n<p class=\"how\">%s</p>\n", id, title, how);
 }
 
-static void dataset_section(lb_buf *b, const lb_study *s)
+static void dataset_section(lb_buf *b, const lb_results *s)
 {
     const lb_dataset_info *d = &s->dataset;
-    int64_t tr = 0, va = 0, te = 0, mx = 0, mn = INT64_MAX;
+    int64_t tr = 0, va = 0, te = 0;
+    int mx = 0, mn = INT32_MAX;
     for (int c = 0; c < d->n_classes; c++) {
         tr += d->train_counts[c];
         va += d->val_counts[c];
@@ -138,7 +121,7 @@ static void dataset_section(lb_buf *b, const lb_study *s)
     section(b, "dataset", "Training set", how);
     lb_buf_printf(b,
                   "<p>%d classes; %" PRId64 " training, %" PRId64 " validation, %" PRId64
-                  " test images; largest class %" PRId64 ", smallest %" PRId64,
+                  " test images; largest class %d, smallest %d",
                   d->n_classes, tr, va, te, mx, mn);
     if (mn > 0) lb_buf_printf(b, " (imbalance ratio %.3g)", (double)mx / (double)mn);
     lb_buf_puts(b, ".</p>\n");
@@ -160,8 +143,7 @@ static void dataset_section(lb_buf *b, const lb_study *s)
         lb_buf_puts(b, "<tr><td>");
         lb_html_escape(b, d->class_names[c], 0);
         lb_buf_printf(b,
-                      "</td><td>%d</td><td>%" PRId64 "</td><td>%" PRId64 "</td><td>%" PRId64
-                      "</td><td>%s</td></tr>\n",
+                      "</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td></tr>\n",
                       c, d->train_counts[c], d->val_counts[c], d->test_counts[c],
                       group[lb_shot_group(d->train_counts[c], mx, o)]);
     }
@@ -178,7 +160,7 @@ static void row_name(lb_buf *b, const row *w)
     }
 }
 
-static void summary_section(lb_buf *b, const lb_study *s, row *rows, size_t nr)
+static void summary_section(lb_buf *b, const lb_results *s, row *rows, size_t nr)
 {
     const char *base = s->baseline ? s->baseline : "ce";
     const row *bl = NULL;
@@ -198,18 +180,18 @@ static void summary_section(lb_buf *b, const lb_study *s, row *rows, size_t nr)
     for (size_t c = 0; c < NCOLS; c++) {
         show[c] = 0;
         best[c] = NAN;
-        for (size_t i = 0; i < nr; i++) {
+        for (size_t i = 0; i < nr && COL(c)->in_summary; i++) {
             double m = rows[i].mean[c];
             if (!isfinite(m)) continue;
             show[c] = 1;
-            if (!isfinite(best[c]) || (cols[c].lower_is_better ? m < best[c] : m > best[c]))
+            if (!isfinite(best[c]) || (!COL(c)->higher_is_better ? m < best[c] : m > best[c]))
                 best[c] = m;
         }
     }
     lb_buf_puts(
         b, "<div class=\"scroll\"><table class=\"summary\"><tr><th>strategy</th><th>runs</th>");
     for (size_t c = 0; c < NCOLS; c++)
-        if (show[c]) lb_buf_printf(b, "<th>%s</th>", cols[c].head);
+        if (show[c]) lb_buf_printf(b, "<th>%s</th>", COL(c)->label);
     lb_buf_puts(b, "</tr>\n");
     for (size_t i = 0; i < nr; i++) {
         const row *w = &rows[i];
@@ -227,7 +209,7 @@ static void summary_section(lb_buf *b, const lb_study *s, row *rows, size_t nr)
             if (isfinite(w->std[c])) lb_buf_printf(b, " &#177; %.1f", 100 * w->std[c]);
             if (bl && w != bl && isfinite(bl->mean[c])) {
                 double dlt = 100 * (m - bl->mean[c]);
-                int good = cols[c].lower_is_better ? dlt < 0 : dlt > 0;
+                int good = !COL(c)->higher_is_better ? dlt < 0 : dlt > 0;
                 lb_buf_printf(b, "<small class=\"%s\">%+.1f</small>",
                               dlt == 0 ? ""
                               : good   ? "up"
@@ -242,7 +224,7 @@ static void summary_section(lb_buf *b, const lb_study *s, row *rows, size_t nr)
 }
 
 /* Per-class recall (mean over seeds) of each strategy's raw model. */
-static void recall_section(lb_buf *b, const lb_study *s, const char **strat, const char **colors,
+static void recall_section(lb_buf *b, const lb_results *s, const char **strat, const char **colors,
                            size_t ns)
 {
     int C = s->dataset.n_classes;
@@ -271,7 +253,7 @@ static void recall_section(lb_buf *b, const lb_study *s, const char **strat, con
     lb_buf_puts(b, "</section>\n");
 }
 
-static void confusion_section(lb_buf *b, const lb_study *s, const char **strat, size_t ns)
+static void confusion_section(lb_buf *b, const lb_results *s, const char **strat, size_t ns)
 {
     int C = s->dataset.n_classes;
     section(
@@ -306,7 +288,7 @@ static void confusion_section(lb_buf *b, const lb_study *s, const char **strat, 
 }
 
 /* One line per run, coloured by strategy; the legend names each strategy once. */
-static void curve_chart(lb_buf *b, const lb_study *s, const char **strat, const char **colors,
+static void curve_chart(lb_buf *b, const lb_results *s, const char **strat, const char **colors,
                         size_t ns, int which, const char *ylabel)
 {
     size_t total = 0;
@@ -358,7 +340,7 @@ static void curve_chart(lb_buf *b, const lb_study *s, const char **strat, const 
     lb_free(titles);
 }
 
-static void grid_section(lb_buf *b, const lb_study *s)
+static void grid_section(lb_buf *b, const lb_results *s)
 {
     int any = 0;
     for (size_t i = 0; i < s->n_runs; i++) any |= s->runs[i].n_grid > 0;
@@ -414,7 +396,7 @@ static void focal_section(lb_buf *b)
     lb_buf_puts(b, "</section>\n");
 }
 
-static void flags_section(lb_buf *b, const lb_study *s)
+static void flags_section(lb_buf *b, const lb_results *s)
 {
     section(b, "flags", "Settings",
             "The flags the study ran with; rerun with the same flags (and "
@@ -431,12 +413,12 @@ static void flags_section(lb_buf *b, const lb_study *s)
     lb_buf_puts(b, "</table>\n</section>\n");
 }
 
-int lb_report_write_html(const lb_study *s, const char *path)
+int lb_report_write_html(const lb_results *s, const char *path)
 {
     const lb_dataset_info *d = &s->dataset;
     if (d->n_classes < 1)
         return lb_error(LB_EINVAL,
-                        "%s: the study has no dataset description (call lb_study_set_dataset)",
+                        "%s: the study has no dataset description (call lb_results_set_dataset)",
                         path);
     size_t max_rows = 0;
     for (size_t i = 0; i < s->n_runs; i++) {

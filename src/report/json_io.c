@@ -11,200 +11,77 @@
 
 #define FORMAT_VERSION 1
 
-/* %.9g (reads back to the same float), or null for NaN and infinities. */
-static void json_float(lb_buf *b, float v)
-{
-    if (isfinite(v))
-        lb_buf_printf(b, "%.9g", (double)v);
-    else
-        lb_buf_puts(b, "null");
-}
-
-/* A quoted JSON string with ", \ and control characters escaped. */
-static void json_string(lb_buf *b, const char *s)
-{
-    lb_buf_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"')
-            lb_buf_puts(b, "\\\"");
-        else if (*p == '\\')
-            lb_buf_puts(b, "\\\\");
-        else if (*p == '\n')
-            lb_buf_puts(b, "\\n");
-        else if (*p == '\t')
-            lb_buf_puts(b, "\\t");
-        else if (*p == '\r')
-            lb_buf_puts(b, "\\r");
-        else if (*p < 0x20)
-            lb_buf_printf(b, "\\u%04x", *p);
-        else
-            lb_buf_put(b, (const char *)p, 1);
-    }
-    lb_buf_put(b, "\"", 1);
-}
-
 /* ---- writing ---- */
 
-static void nl(lb_buf *b, int indent)
+static void put_curve(lb_jw *w, const char *key, const lb_curve *c)
 {
-    lb_buf_put(b, "\n", 1);
-    for (int i = 0; i < indent; i++) lb_buf_put(b, "  ", 2);
-}
-
-/* `"key": ` on a new line, with a comma before it unless it is the first member */
-static void key(lb_buf *b, int indent, int *first, const char *k)
-{
-    if (!*first) lb_buf_put(b, ",", 1);
-    *first = 0;
-    nl(b, indent);
-    json_string(b, k);
-    lb_buf_puts(b, ": ");
-}
-
-static void float_array(lb_buf *b, const float *v, size_t n)
-{
-    lb_buf_put(b, "[", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i) lb_buf_puts(b, ", ");
-        json_float(b, v[i]);
-    }
-    lb_buf_put(b, "]", 1);
-}
-
-static void put_metrics(lb_buf *b, const lb_metrics *m, int indent)
-{
-    int first = 1;
-    size_t C = (size_t)m->n_classes;
-    lb_buf_put(b, "{", 1);
-    key(b, indent + 1, &first, "n_classes");
-    lb_buf_printf(b, "%d", m->n_classes);
-    key(b, indent + 1, &first, "n");
-    lb_buf_printf(b, "%" PRId64, m->n);
-    const struct {
-        const char *name;
-        float v;
-    } scalars[] = {{"accuracy", m->accuracy},
-                   {"balanced_accuracy", m->balanced_accuracy},
-                   {"macro_f1", m->macro_f1},
-                   {"weighted_f1", m->weighted_f1},
-                   {"g_mean", m->g_mean},
-                   {"minority_recall", m->minority_recall},
-                   {"many_shot_accuracy", m->many_shot_acc},
-                   {"medium_shot_accuracy", m->medium_shot_acc},
-                   {"few_shot_accuracy", m->few_shot_acc},
-                   {"roc_auc", m->roc_auc},
-                   {"pr_auc", m->pr_auc},
-                   {"ece", m->ece}};
-    for (size_t i = 0; i < sizeof scalars / sizeof *scalars; i++) {
-        key(b, indent + 1, &first, scalars[i].name);
-        json_float(b, scalars[i].v);
-    }
-    key(b, indent + 1, &first, "per_class_precision");
-    float_array(b, m->precision, C);
-    key(b, indent + 1, &first, "per_class_recall");
-    float_array(b, m->recall, C);
-    key(b, indent + 1, &first, "per_class_f1");
-    float_array(b, m->f1, C);
-    key(b, indent + 1, &first, "confusion");
-    lb_buf_put(b, "[", 1);
-    for (size_t t = 0; t < C; t++) {
-        if (t) lb_buf_put(b, ",", 1);
-        nl(b, indent + 2);
-        lb_buf_put(b, "[", 1);
-        for (size_t p = 0; p < C; p++)
-            lb_buf_printf(b, "%s%" PRId64, p ? ", " : "", m->confusion[t * C + p]);
-        lb_buf_put(b, "]", 1);
-    }
-    nl(b, indent + 1);
-    lb_buf_put(b, "]", 1);
-    nl(b, indent);
-    lb_buf_put(b, "}", 1);
-}
-
-static void put_curve(lb_buf *b, const lb_curve *c)
-{
-    lb_buf_put(b, "[", 1);
+    lb_jw_array(w, key, 1);
     for (size_t i = 0; i < c->n; i++) {
-        lb_buf_printf(b, "%s[%" PRId64 ", ", i ? ", " : "", c->step[i]);
-        json_float(b, c->value[i]);
-        lb_buf_put(b, "]", 1);
+        lb_jw_array(w, NULL, 1);
+        lb_jw_int(w, NULL, c->step[i]);
+        lb_jw_float(w, NULL, c->value[i]);
+        lb_jw_end(w, ']');
     }
-    lb_buf_put(b, "]", 1);
+    lb_jw_end(w, ']');
 }
 
-void lb_json_put_record(lb_buf *b, const lb_run_record *r, int indent, int with_format)
+static void put_metrics(lb_jw *w, const char *key, const lb_metrics *m)
 {
-    int first = 1;
-    lb_buf_put(b, "{", 1);
-    if (with_format) {
-        key(b, indent + 1, &first, "format");
-        json_string(b, "libra-run");
-        key(b, indent + 1, &first, "format_version");
-        lb_buf_printf(b, "%d", FORMAT_VERSION);
-        key(b, indent + 1, &first, "libra_version");
-        json_string(b, lb_version());
-    }
-    key(b, indent + 1, &first, "strategy");
-    json_string(b, r->strategy);
-    key(b, indent + 1, &first, "seed");
-    lb_buf_printf(b, "%" PRIu64, r->seed);
-    key(b, indent + 1, &first, "steps");
-    lb_buf_printf(b, "%" PRId64, r->steps);
-    key(b, indent + 1, &first, "wall_seconds");
-    json_float(b, r->wall_seconds);
-    key(b, indent + 1, &first, "images_per_sec");
-    json_float(b, r->images_per_sec);
-    key(b, indent + 1, &first, "metrics");
-    put_metrics(b, &r->metrics, indent + 1);
+    lb_jw_object(w, key, 0);
+    lb_jw_metrics(w, m);
+    lb_jw_end(w, '}');
+}
 
-    key(b, indent + 1, &first, "posthoc");
-    lb_buf_put(b, "[", 1);
+static void put_posthoc(lb_jw *w, const lb_run_record *r)
+{
+    lb_jw_array(w, "posthoc", 1);
     for (size_t i = 0; i < r->n_posthoc; i++) {
-        const lb_posthoc_result *p = &r->posthoc[i];
-        int pf = 1;
-        lb_buf_puts(b, i ? ", {" : "{");
-        key(b, indent + 2, &pf, "name");
-        json_string(b, p->name);
-        key(b, indent + 2, &pf, "tau");
-        json_float(b, p->tau);
-        key(b, indent + 2, &pf, "metrics");
-        put_metrics(b, &p->metrics, indent + 2);
-        nl(b, indent + 1);
-        lb_buf_put(b, "}", 1);
+        lb_jw_object(w, NULL, 0);
+        lb_jw_string(w, "name", r->posthoc[i].name);
+        lb_jw_float(w, "tau", r->posthoc[i].tau);
+        put_metrics(w, "metrics", &r->posthoc[i].metrics);
+        lb_jw_end(w, '}');
     }
-    lb_buf_put(b, "]", 1);
+    lb_jw_end(w, ']');
+}
 
-    key(b, indent + 1, &first, "curves");
-    int cf = 1;
-    lb_buf_put(b, "{", 1);
-    key(b, indent + 2, &cf, "loss");
-    put_curve(b, &r->loss);
-    key(b, indent + 2, &cf, "val_balanced_accuracy");
-    put_curve(b, &r->val_bacc);
-    nl(b, indent + 1);
-    lb_buf_put(b, "}", 1);
-
-    key(b, indent + 1, &first, "grid");
-    int gf = 1;
-    lb_buf_put(b, "{", 1);
-    key(b, indent + 2, &gf, "chosen");
-    lb_buf_printf(b, "%d", r->grid_chosen);
-    key(b, indent + 2, &gf, "points");
-    lb_buf_put(b, "[", 1);
+static void put_grid(lb_jw *w, const lb_run_record *r)
+{
+    lb_jw_object(w, "grid", 0);
+    lb_jw_int(w, "chosen", r->grid_chosen);
+    lb_jw_array(w, "points", 0);
     for (size_t i = 0; i < r->n_grid; i++) {
-        if (i) lb_buf_put(b, ",", 1);
-        nl(b, indent + 3);
-        lb_buf_puts(b, "{\"spec\": ");
-        json_string(b, r->grid[i].spec);
-        lb_buf_puts(b, ", \"val_balanced_accuracy\": ");
-        json_float(b, r->grid[i].val_balanced_accuracy);
-        lb_buf_put(b, "}", 1);
+        lb_jw_object(w, NULL, 1);
+        lb_jw_string(w, "spec", r->grid[i].spec);
+        lb_jw_float(w, "val_balanced_accuracy", r->grid[i].val_balanced_accuracy);
+        lb_jw_end(w, '}');
     }
-    lb_buf_put(b, "]", 1);
-    nl(b, indent + 1);
-    lb_buf_put(b, "}", 1);
-    nl(b, indent);
-    lb_buf_put(b, "}", 1);
+    lb_jw_end(w, ']');
+    lb_jw_end(w, '}');
+}
+
+/* One record as a block object; with_format adds the keys of a record file of its own. */
+static void put_record(lb_jw *w, const lb_run_record *r, int with_format)
+{
+    lb_jw_object(w, NULL, 0);
+    if (with_format) {
+        lb_jw_string(w, "format", "libra-run");
+        lb_jw_int(w, "format_version", FORMAT_VERSION);
+        lb_jw_string(w, "libra_version", lb_version());
+    }
+    lb_jw_string(w, "strategy", r->strategy);
+    lb_jw_uint(w, "seed", r->seed);
+    lb_jw_int(w, "steps", r->steps);
+    lb_jw_float(w, "wall_seconds", r->wall_seconds);
+    lb_jw_float(w, "images_per_sec", r->images_per_sec);
+    put_metrics(w, "metrics", &r->metrics);
+    put_posthoc(w, r);
+    lb_jw_object(w, "curves", 0);
+    put_curve(w, "loss", &r->loss);
+    put_curve(w, "val_balanced_accuracy", &r->val_bacc);
+    lb_jw_end(w, '}');
+    put_grid(w, r);
+    lb_jw_end(w, '}');
 }
 
 /* What every writer checks before it formats a record. */
@@ -234,85 +111,62 @@ int lb_run_record_write_json(const lb_run_record *r, const char *path)
     int st = check_record(r, 0, path, 0);
     if (st) return st;
     lb_buf b = {0};
-    lb_json_put_record(&b, r, 0, 1);
+    lb_jw w;
+    lb_jw_init(&w, &b);
+    put_record(&w, r, 1);
     lb_buf_put(&b, "\n", 1);
     st = lb_buf_write(&b, path);
     lb_buf_free(&b);
     return st;
 }
 
-int lb_report_write_json(const lb_study *s, const char *path)
+static void put_dataset(lb_jw *w, const lb_dataset_info *d)
+{
+    lb_jw_object(w, "dataset", 0);
+    lb_jw_string(w, "source", d->source);
+    lb_jw_string(w, "profile", d->profile);
+    lb_jw_uint(w, "split_seed", d->split_seed);
+    lb_jw_int(w, "n_classes", d->n_classes);
+    lb_jw_array(w, "classes", 0);
+    for (int c = 0; c < d->n_classes; c++) {
+        lb_jw_object(w, NULL, 1);
+        lb_jw_string(w, "name", d->class_names[c]);
+        lb_jw_int(w, "train", d->train_counts[c]);
+        lb_jw_int(w, "val", d->val_counts[c]);
+        lb_jw_int(w, "test", d->test_counts[c]);
+        lb_jw_end(w, '}');
+    }
+    lb_jw_end(w, ']');
+    lb_jw_end(w, '}');
+}
+
+int lb_report_write_json(const lb_results *s, const char *path)
 {
     const lb_dataset_info *d = &s->dataset;
     if (d->n_classes < 1)
-        return lb_error(LB_EINVAL,
-                        "%s: the study has no dataset description (call lb_study_set_dataset)",
-                        path);
+        return lb_error(LB_EINVAL, "%s: the study has no dataset description (call lb_results_set_dataset)", path);
     for (size_t i = 0; i < s->n_runs; i++) {
         int st = check_record(&s->runs[i], d->n_classes, path, i);
         if (st) return st;
     }
     lb_buf b = {0};
-    int first = 1;
-    lb_buf_put(&b, "{", 1);
-    key(&b, 1, &first, "format");
-    json_string(&b, "libra-results");
-    key(&b, 1, &first, "format_version");
-    lb_buf_printf(&b, "%d", FORMAT_VERSION);
-    key(&b, 1, &first, "libra_version");
-    json_string(&b, lb_version());
-    key(&b, 1, &first, "title");
-    json_string(&b, s->title ? s->title : "libra imbalance study");
-    key(&b, 1, &first, "baseline");
-    json_string(&b, s->baseline ? s->baseline : "ce");
-
-    key(&b, 1, &first, "dataset");
-    int df = 1;
-    lb_buf_put(&b, "{", 1);
-    key(&b, 2, &df, "source");
-    json_string(&b, d->source);
-    key(&b, 2, &df, "profile");
-    json_string(&b, d->profile);
-    key(&b, 2, &df, "split_seed");
-    lb_buf_printf(&b, "%" PRIu64, d->split_seed);
-    key(&b, 2, &df, "n_classes");
-    lb_buf_printf(&b, "%d", d->n_classes);
-    key(&b, 2, &df, "classes");
-    lb_buf_put(&b, "[", 1);
-    for (int c = 0; c < d->n_classes; c++) {
-        if (c) lb_buf_put(&b, ",", 1);
-        nl(&b, 3);
-        lb_buf_puts(&b, "{\"name\": ");
-        json_string(&b, d->class_names[c]);
-        lb_buf_printf(&b, ", \"train\": %" PRId64 ", \"val\": %" PRId64 ", \"test\": %" PRId64 "}",
-                      d->train_counts[c], d->val_counts[c], d->test_counts[c]);
-    }
-    nl(&b, 2);
-    lb_buf_puts(&b, "]");
-    nl(&b, 1);
-    lb_buf_put(&b, "}", 1);
-
-    key(&b, 1, &first, "flags");
-    int ff = 1;
-    lb_buf_put(&b, "{", 1);
-    for (size_t i = 0; i < s->n_flags; i++) {
-        key(&b, 2, &ff, s->flags[i].key);
-        json_string(&b, s->flags[i].value);
-    }
-    if (s->n_flags) nl(&b, 1);
-    lb_buf_put(&b, "}", 1);
-
-    key(&b, 1, &first, "runs");
-    lb_buf_put(&b, "[", 1);
-    for (size_t i = 0; i < s->n_runs; i++) {
-        if (i) lb_buf_put(&b, ",", 1);
-        nl(&b, 2);
-        lb_json_put_record(&b, &s->runs[i], 2, 0);
-    }
-    if (s->n_runs) nl(&b, 1);
-    lb_buf_put(&b, "]", 1);
-    nl(&b, 0);
-    lb_buf_puts(&b, "}\n");
+    lb_jw w;
+    lb_jw_init(&w, &b);
+    lb_jw_object(&w, NULL, 0);
+    lb_jw_string(&w, "format", "libra-results");
+    lb_jw_int(&w, "format_version", FORMAT_VERSION);
+    lb_jw_string(&w, "libra_version", lb_version());
+    lb_jw_string(&w, "title", s->title ? s->title : "libra imbalance study");
+    lb_jw_string(&w, "baseline", s->baseline ? s->baseline : "ce");
+    put_dataset(&w, d);
+    lb_jw_object(&w, "flags", 0);
+    for (size_t i = 0; i < s->n_flags; i++) lb_jw_string(&w, s->flags[i].key, s->flags[i].value);
+    lb_jw_end(&w, '}');
+    lb_jw_array(&w, "runs", 0);
+    for (size_t i = 0; i < s->n_runs; i++) put_record(&w, &s->runs[i], 0);
+    lb_jw_end(&w, ']');
+    lb_jw_end(&w, '}');
+    lb_buf_puts(&b, "\n");
     int st = lb_buf_write(&b, path);
     lb_buf_free(&b);
     return st;
@@ -427,25 +281,10 @@ static int get_float_array(const char *path, const lb_json *obj, const char *k, 
 
 static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
 {
-    static const char *const keys[] = {"n_classes",
-                                       "n",
-                                       "accuracy",
-                                       "balanced_accuracy",
-                                       "macro_f1",
-                                       "weighted_f1",
-                                       "g_mean",
-                                       "minority_recall",
-                                       "many_shot_accuracy",
-                                       "medium_shot_accuracy",
-                                       "few_shot_accuracy",
-                                       "roc_auc",
-                                       "pr_auc",
-                                       "ece",
-                                       "per_class_precision",
-                                       "per_class_recall",
-                                       "per_class_f1",
-                                       "confusion",
-                                       NULL};
+    const char *keys[LB_N_METRIC_FIELDS + 7] = {"n_classes", "n"};
+    for (int i = 0; i < LB_N_METRIC_FIELDS; i++) keys[2 + i] = lb_metric_fields[i].name;
+    const char *arrays[] = {"per_class_precision", "per_class_recall", "per_class_f1", "confusion", NULL};
+    memcpy(keys + 2 + LB_N_METRIC_FIELDS, arrays, sizeof arrays);
     int64_t C = 0;
     int st = only_keys(path, obj, "metrics", keys);
     if (!st) st = get_int64(path, obj, "n_classes", 1, &C);
@@ -465,11 +304,8 @@ static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
     if (!st) st = lb_metrics_init(m, (int)C);
     if (st) return st;
     if (!st) st = get_int64(path, obj, "n", 0, &m->n);
-    float *scalars[] = {
-        &m->accuracy,     &m->balanced_accuracy, &m->macro_f1,      &m->weighted_f1,
-        &m->g_mean,       &m->minority_recall,   &m->many_shot_acc, &m->medium_shot_acc,
-        &m->few_shot_acc, &m->roc_auc,           &m->pr_auc,        &m->ece};
-    for (size_t i = 0; i < 12 && !st; i++) st = get_float(path, obj, keys[2 + i], scalars[i]);
+    for (int i = 0; i < LB_N_METRIC_FIELDS && !st; i++)
+        st = get_float(path, obj, lb_metric_fields[i].name, lb_metric_ptr(m, &lb_metric_fields[i]));
     if (!st) st = get_float_array(path, obj, "per_class_precision", (size_t)C, m->precision);
     if (!st) st = get_float_array(path, obj, "per_class_recall", (size_t)C, m->recall);
     if (!st) st = get_float_array(path, obj, "per_class_f1", (size_t)C, m->f1);

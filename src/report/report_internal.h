@@ -7,8 +7,6 @@
 
 #include "libra/report.h"
 
-/* Appends the JSON object of one record at the given indentation (used by both writers). */
-void lb_json_put_record(lb_buf *b, const lb_run_record *r, int indent, int with_format);
 
 /* ---- JSON parser: a tree of values, each knowing where it started ---- */
 typedef enum {

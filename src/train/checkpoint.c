@@ -31,8 +31,7 @@ void lb_checkpoint_free(lb_checkpoint *c)
     lb_free(c->state);
     lb_free(c->optim_m);
     lb_free(c->optim_v);
-    lb_free(c->curve_step);
-    lb_free(c->curve_loss);
+    lb_curve_free(&c->loss);
     memset(c, 0, sizeof *c);
 }
 
@@ -299,10 +298,10 @@ int lb_checkpoint_save(const char *path, const lb_checkpoint *c)
     section_end(&b, at);
 
     at = section_begin(&b, "CURV");
-    put_u64(&b, (uint64_t)c->n_curve);
-    for (long i = 0; i < c->n_curve; i++) {
-        put_u64(&b, (uint64_t)c->curve_step[i]);
-        put_f32s(&b, &c->curve_loss[i], 1);
+    put_u64(&b, (uint64_t)c->loss.n);
+    for (size_t i = 0; i < c->loss.n; i++) {
+        put_u64(&b, (uint64_t)c->loss.step[i]);
+        put_f32s(&b, &c->loss.value[i], 1);
     }
     uint64_t bits;
     memcpy(&bits, &c->window_sum, 8);
@@ -427,15 +426,13 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
     } else if (memcmp(tag, "CURV", 4) == 0) {
         uint64_t n = get_u64(r);
         if (n > (r->n - r->pos) / 12) return r->bad = 1, LB_EFORMAT;
-        c->curve_step = lb_malloc((size_t)(n ? n : 1) * sizeof(long));
-        c->curve_loss = lb_malloc((size_t)(n ? n : 1) * sizeof(float));
-        if (!c->curve_step || !c->curve_loss) return r->bad = 1, LB_ENOMEM;
+        if (lb_curve_reserve(&c->loss, (size_t)n + 1) != LB_OK) return r->bad = 1, LB_ENOMEM;
         for (uint64_t i = 0; i < n; i++) {
-            c->curve_step[i] = (long)get_u64(r);
+            c->loss.step[i] = (int64_t)get_u64(r);
             uint32_t u = get_u32(r);
-            memcpy(&c->curve_loss[i], &u, 4);
+            memcpy(&c->loss.value[i], &u, 4);
         }
-        c->n_curve = (long)n;
+        c->loss.n = (size_t)n;
         uint64_t bits = get_u64(r);
         memcpy(&c->window_sum, &bits, 8);
         c->window_n = (long)get_u64(r);

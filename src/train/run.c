@@ -34,10 +34,9 @@ void lb_train_result_free(lb_train_result *r)
     lb_free(r->test_labels);
     lb_free(r->val_logits);
     lb_free(r->val_labels);
-    lb_free(r->curve_step);
-    lb_free(r->curve_loss);
-    lb_free(r->epoch_acc);
-    lb_free(r->epoch_bacc);
+    lb_curve_free(&r->loss);
+    lb_curve_free(&r->monitor_acc);
+    lb_curve_free(&r->monitor_bacc);
     memset(r, 0, sizeof *r);
 }
 
@@ -127,32 +126,6 @@ static int describe_data(lb_checkpoint *c, const lb_data *d)
     return rc;
 }
 
-/* The checkpoint of the run's current state. */
-static int save_checkpoint(const char *path, const lb_train_opts *o, const lb_optim_config *oc, const lb_loss *loss,
-                           const lb_data_opts *dopts, const lb_data *d, const lb_trainer *tr, long step,
-                           const lb_rng *aug, const lb_train_result *res, double win_sum, long win_n)
-{
-    lb_checkpoint c;
-    lb_checkpoint_init(&c);
-    int rc = describe_run(&c, o, oc, loss, dopts, d);
-    if (rc == LB_OK) rc = describe_data(&c, d);
-    if (rc == LB_OK) rc = lb_checkpoint_capture(&c, tr->model, tr->optim, step);
-    if (rc == LB_OK) {
-        c.data_rng = *aug;
-        /* the curve arrays are the result's, borrowed for the write */
-        c.n_curve = res->n_curve;
-        c.curve_step = res->curve_step;
-        c.curve_loss = res->curve_loss;
-        c.window_sum = win_sum;
-        c.window_n = win_n;
-        rc = lb_checkpoint_save(path, &c);
-        c.curve_step = NULL;
-        c.curve_loss = NULL;
-    }
-    lb_checkpoint_free(&c);
-    return rc;
-}
-
 /* The loaded checkpoint must describe the same run as the options. */
 static int check_same_run(const char *path, const lb_checkpoint *ck, const lb_checkpoint *now)
 {
@@ -182,276 +155,344 @@ static int quick_eval(lb_model *m, lb_graph *g, lb_batcher *b, const int *idx, c
     return LB_OK;
 }
 
+/* One training run in progress: what lb_train_run builds, phase by phase, and frees. */
+typedef struct run {
+    const lb_train_opts *o;
+    const lb_data_opts *dopts;
+    const lb_data *data;
+    const lb_train_hooks *hooks;
+    lb_train_result *res;
+    lb_data *owned;
+    lb_model *model;
+    lb_loss *loss;
+    lb_sampler *sampler;
+    lb_trainer *tr;
+    lb_batcher *batcher, *eval_val, *eval_test;
+    lb_optim_config oc;
+    lb_schedule sched;
+    lb_rng aug;
+    int C, n_epochs, eval_batch;
+    long len, spe, total, step, log_every;
+    double win_sum; /* losses since the last curve point */
+    long win_n;
+    float *scratch; /* logits or probabilities of an evaluation */
+    int *pred;
+    int64_t *conf;
+} run;
+
+static const lb_train_hooks no_hooks;
+
+/* The data: given, or opened here; a non-empty training split. */
+static int prepare_data(run *r)
+{
+    if (!r->data) {
+        if (!r->dopts) return lb_error(LB_EINVAL, "train: neither data nor data options given");
+        if (lb_data_open(r->dopts, &r->owned) != LB_OK) return lb_last_status();
+        r->data = r->owned;
+    }
+    r->C = r->data->split.n_classes;
+    r->res->n_classes = r->C;
+    if (r->data->split.n_train < 1) return lb_error(LB_EINVAL, "train: the training split is empty");
+    return LB_OK;
+}
+
+/* The model, initialised from its own stream of the seed (dropout from another). */
+static int build_model(run *r)
+{
+    const lb_train_opts *o = r->o;
+    const lb_dataset *tds = r->data->train;
+    if (!(r->model = lb_model_build(o->arch, tds->c, tds->h, tds->w, r->C))) return lb_last_status();
+    lb_init_kind ik;
+    int rc = lb_init_parse(o->init ? o->init : "default", &ik);
+    if (rc != LB_OK) return rc;
+    lb_rng init;
+    lb_rng_derive(&init, o->seed, LB_STREAM_INIT);
+    lb_model_init(r->model, ik, &init);
+    lb_rng_derive(&r->model->rng, o->seed, LB_STREAM_DROPOUT);
+    if (o->prior_bias) return lb_model_prior_bias(r->model, r->data->split.train_counts, r->C, LB_PRIOR_SOFTMAX);
+    return LB_OK;
+}
+
+/* Steps per epoch from the sampler's epoch length (a last partial batch of a single image
+ * is dropped: batchnorm cannot train on one sample), the total and the epoch count. */
+static int plan_budget(run *r)
+{
+    const lb_train_opts *o = r->o;
+    r->len = lb_sampler_epoch_len(r->sampler);
+    r->spe = (r->len + o->batch - 1) / o->batch;
+    if (r->spe > 1 && r->len % o->batch == 1) r->spe--;
+    r->total = o->steps > 0 ? o->steps : (long)o->epochs * r->spe;
+    r->n_epochs = (int)((r->total + r->spe - 1) / r->spe);
+    if (lb_sampler_kind_of(r->sampler) == LB_SAMPLER_PROGRESSIVE) return lb_sampler_set_horizon(r->sampler, r->n_epochs);
+    return LB_OK;
+}
+
+/* Loss, sampler, budget, optimizer, trainer and batcher; the result's curves sized up front,
+ * so the loop appends without allocating. */
+static int build_training(run *r)
+{
+    const lb_train_opts *o = r->o;
+    const lb_split *sp = &r->data->split;
+    if (!(r->loss = lb_loss_create(o->loss ? o->loss : "ce", r->C, sp->train_counts))) return lb_last_status();
+    lb_rng seeds;
+    lb_rng_derive(&seeds, o->seed, LB_STREAM_SAMPLER);
+    int rc = lb_sampler_create(o->sampler ? o->sampler : "shuffle", sp->train_idx, sp->train_y, sp->n_train, r->C,
+                               lb_rng_next(&seeds), &r->sampler);
+    if (rc == LB_OK) rc = plan_budget(r);
+    if (rc == LB_OK) rc = optim_config(o, &r->oc);
+    if (rc == LB_OK) rc = lb_schedule_parse(o->schedule, r->oc.lr, r->total, &r->sched);
+    if (rc != LB_OK) return rc;
+    if (!(r->tr = lb_trainer_new(r->model, &r->oc, &r->sched, loss_adapter, r->loss, r->total))) return lb_last_status();
+    r->tr->nan_check = o->nan_check;
+    if (!(r->batcher = lb_batcher_create(r->data->train, o->batch, r->data->mean, r->data->std, &o->augment)))
+        return lb_last_status();
+    lb_rng_derive(&r->aug, o->seed, LB_STREAM_AUGMENT);
+    r->log_every = o->log_every > 0 ? o->log_every : 10;
+    long evals = o->eval_every > 0 ? r->total / o->eval_every + 2 : r->n_epochs + 1;
+    if ((rc = lb_curve_reserve(&r->res->loss, (size_t)(r->total / r->log_every + 2))) != LB_OK ||
+        (rc = lb_curve_reserve(&r->res->monitor_acc, (size_t)evals)) != LB_OK ||
+        (rc = lb_curve_reserve(&r->res->monitor_bacc, (size_t)evals)) != LB_OK)
+        return rc;
+    r->eval_batch = o->eval_batch > 0 ? o->eval_batch : 256;
+    int n_eval = sp->n_test > sp->n_val ? sp->n_test : sp->n_val;
+    r->scratch = lb_malloc(((size_t)n_eval + 1) * r->C * sizeof(float));
+    r->pred = lb_malloc(((size_t)n_eval + 1) * sizeof(int));
+    r->conf = lb_malloc((size_t)r->C * r->C * sizeof(int64_t));
+    return r->scratch && r->pred && r->conf ? LB_OK : lb_error(LB_ENOMEM, "train: out of memory for evaluation");
+}
+
+/* The checkpoint of the run's current state. */
+static int save_checkpoint(run *r)
+{
+    lb_checkpoint c;
+    lb_checkpoint_init(&c);
+    int rc = describe_run(&c, r->o, &r->oc, r->loss, r->dopts, r->data);
+    if (rc == LB_OK) rc = describe_data(&c, r->data);
+    if (rc == LB_OK) rc = lb_checkpoint_capture(&c, r->model, r->tr->optim, r->step);
+    if (rc == LB_OK) {
+        c.data_rng = r->aug;
+        c.loss = r->res->loss; /* borrowed for the write */
+        c.window_sum = r->win_sum;
+        c.window_n = r->win_n;
+        rc = lb_checkpoint_save(r->o->save, &c);
+        memset(&c.loss, 0, sizeof c.loss);
+    }
+    lb_checkpoint_free(&c);
+    if (rc == LB_OK && r->hooks->on_checkpoint) r->hooks->on_checkpoint(r->hooks->ctx, r->o->save, r->step);
+    return rc;
+}
+
+/* Continues from o->resume: the same run (every setting agrees), its state and curve. */
+static int resume_checkpoint(run *r)
+{
+    const char *path = r->o->resume;
+    lb_checkpoint ck, now;
+    lb_checkpoint_init(&now);
+    int rc = lb_checkpoint_load(path, &ck);
+    if (rc != LB_OK) return rc;
+    rc = describe_run(&now, r->o, &r->oc, r->loss, r->dopts, r->data);
+    if (rc == LB_OK) rc = check_same_run(path, &ck, &now);
+    if (rc == LB_OK && (rc = lb_checkpoint_restore(&ck, r->model, r->tr->optim)) != LB_OK) lb_error_prefix("%s", path);
+    if (rc == LB_OK && (ck.step > r->total || ck.loss.n > r->res->loss.cap))
+        rc = lb_error(LB_EINVAL, "%s: the checkpoint is at step %ld, past this run's budget of %ld steps", path, ck.step,
+                      r->total);
+    if (rc == LB_OK) {
+        r->step = ck.step;
+        r->aug = ck.data_rng;
+        memcpy(r->res->loss.step, ck.loss.step, ck.loss.n * sizeof *ck.loss.step);
+        memcpy(r->res->loss.value, ck.loss.value, ck.loss.n * sizeof *ck.loss.value);
+        r->res->loss.n = ck.loss.n;
+        r->win_sum = ck.window_sum;
+        r->win_n = ck.window_n;
+    }
+    lb_checkpoint_free(&now);
+    lb_checkpoint_free(&ck);
+    return rc;
+}
+
+/* The monitor's evaluation at this point (on validation or test), into the result's curves. */
+static int monitor_eval(run *r, int monitor, lb_train_progress *p)
+{
+    const lb_split *sp = &r->data->split;
+    int val = monitor == LB_MONITOR_VAL;
+    lb_batcher **eb = val ? &r->eval_val : &r->eval_test;
+    if (!*eb && !(*eb = lb_batcher_create(val ? r->data->train : r->data->test, r->eval_batch, r->data->mean,
+                                          r->data->std, NULL)))
+        return lb_last_status();
+    int rc = quick_eval(r->model, r->tr->graph, *eb, val ? sp->val_idx : sp->test_idx, val ? sp->val_y : sp->test_y,
+                        val ? sp->n_val : sp->n_test, r->C, r->scratch, r->pred, r->conf, &p->monitor_acc,
+                        &p->monitor_bacc);
+    if (rc != LB_OK) return rc;
+    lb_curve_append(&r->res->monitor_acc, r->step, p->monitor_acc); /* reserved: cannot fail */
+    lb_curve_append(&r->res->monitor_bacc, r->step, p->monitor_bacc);
+    return LB_OK;
+}
+
+/* The progress a hook sees after a step. */
+static void progress_after_step(const run *r, int epoch, double epoch_mean, double train_time, long images,
+                                lb_train_progress *p)
+{
+    p->step = r->step;
+    p->epoch = epoch;
+    p->loss = r->tr->loss;
+    p->loss_avg = epoch_mean;
+    p->lr = r->tr->lr;
+    p->elapsed = train_time;
+    p->images_per_second = train_time > 0 ? images / train_time : 0.0;
+    p->eta = (double)(r->total - r->step) * train_time / (double)(r->step - r->res->start_step);
+    p->monitor_acc = p->monitor_bacc = NAN;
+}
+
+/* One step on the next batch of the sampler's epoch, and its loss-curve bookkeeping. */
+static int train_step(run *r, const int *eidx, const int *ey, long b)
+{
+    long off = b * r->o->batch;
+    int n = (int)(r->len - off < r->o->batch ? r->len - off : r->o->batch);
+    int rc = lb_batcher_fill(r->batcher, eidx + off, ey + off, n, &r->aug);
+    if (rc == LB_OK) rc = lb_trainer_step(r->tr, r->batcher->x, r->batcher->t, n);
+    if (rc != LB_OK) return rc;
+    r->step++;
+    r->win_sum += r->tr->loss;
+    r->win_n++;
+    if (r->step % r->log_every == 0 || r->step == r->total) {
+        lb_curve_append(&r->res->loss, r->step, (float)(r->win_sum / r->win_n)); /* reserved */
+        r->win_sum = 0.0;
+        r->win_n = 0;
+    }
+    return n;
+}
+
+/* The loop: steps until the budget is spent or a hook asks to stop, with checkpoints and
+ * evaluations at their points. */
+static int train_loop(run *r)
+{
+    const lb_train_opts *o = r->o;
+    const lb_split *sp = &r->data->split;
+    int monitor = o->monitor == LB_MONITOR_VAL && sp->n_val == 0 ? LB_MONITOR_NONE : (int)o->monitor;
+    lb_train_progress p = {.total_steps = r->total, .start_step = r->step, .step = r->step, .epochs = r->n_epochs,
+                           .steps_per_epoch = r->spe, .loss = NAN, .monitor_acc = NAN, .monitor_bacc = NAN};
+    p.lr = lb_schedule_lr(&r->sched, r->step);
+    if (r->hooks->on_start) r->hooks->on_start(r->hooks->ctx, r->model, r->data, &p);
+    const int *eidx = NULL, *ey = NULL;
+    int cur_epoch = -1, rc = LB_OK;
+    double epoch_sum = 0.0, train_time = 0.0;
+    long epoch_n = 0, images = 0;
+    while (r->step < r->total) {
+        double ts = lb_now();
+        int e = (int)(r->step / r->spe);
+        long b = r->step % r->spe;
+        if (e != cur_epoch) {
+            if ((rc = lb_sampler_epoch(r->sampler, e, &eidx, &ey)) != LB_OK) return rc;
+            cur_epoch = e;
+            epoch_sum = 0.0;
+            epoch_n = 0;
+        }
+        int n = train_step(r, eidx, ey, b);
+        if (n < 0) return n;
+        images += n;
+        train_time += lb_now() - ts;
+        epoch_sum += r->tr->loss;
+        epoch_n++;
+        progress_after_step(r, e, epoch_sum / epoch_n, train_time, images, &p);
+        int stop = r->hooks->on_step ? r->hooks->on_step(r->hooks->ctx, &p) : 0;
+        if (o->save && o->save_every > 0 && r->step % o->save_every == 0 && r->step < r->total &&
+            (rc = save_checkpoint(r)) != LB_OK)
+            return rc;
+        int at_eval = o->eval_every > 0 ? r->step % o->eval_every == 0 : b == r->spe - 1;
+        if (at_eval || r->step == r->total) {
+            if (monitor != LB_MONITOR_NONE && (rc = monitor_eval(r, monitor, &p)) != LB_OK) return rc;
+            if (r->hooks->on_epoch) stop |= r->hooks->on_epoch(r->hooks->ctx, &p);
+        }
+        if (stop) {
+            r->res->stopped = 1;
+            break;
+        }
+    }
+    r->res->epochs = cur_epoch + 1;
+    r->res->train_seconds = train_time;
+    r->res->images_per_second = train_time > 0 ? images / train_time : 0.0;
+    return LB_OK;
+}
+
+/* Logits of the images idx[0..n) of ds, into a new array. */
+static int logits_of(run *r, lb_batcher **b, const lb_dataset *ds, const int *idx, int n, float **out)
+{
+    if (!*b && !(*b = lb_batcher_create(ds, r->eval_batch, r->data->mean, r->data->std, NULL))) return lb_last_status();
+    if (!(*out = lb_malloc(((size_t)n + 1) * r->C * sizeof(float)))) return lb_error(LB_ENOMEM, "train: out of memory");
+    return lb_predict(r->model, r->tr->graph, *b, idx, n, *out);
+}
+
+static int *copy_labels(const int *y, int n)
+{
+    int *c = lb_malloc(((size_t)n + 1) * sizeof(int));
+    if (c) memcpy(c, y, (size_t)n * sizeof(int));
+    else lb_error(LB_ENOMEM, "train: out of memory");
+    return c;
+}
+
+/* The test split's logits, probabilities and every metric; the validation split's logits
+ * (for choosing post-hoc corrections without the test set). */
+static int evaluate(run *r)
+{
+    const lb_split *sp = &r->data->split;
+    lb_train_result *res = r->res;
+    int rc = LB_OK;
+    res->n_test = sp->n_test;
+    if (sp->n_test > 0) {
+        if ((rc = logits_of(r, &r->eval_test, r->data->test, sp->test_idx, sp->n_test, &res->test_logits)) != LB_OK)
+            return rc;
+        if (!(res->test_labels = copy_labels(sp->test_y, sp->n_test))) return LB_ENOMEM;
+        if ((rc = lb_softmax_rows(res->test_logits, (size_t)sp->n_test, r->C, r->scratch)) != LB_OK) return rc;
+        rc = lb_metrics_from_scores(&res->test, r->scratch, sp->test_y, (size_t)sp->n_test, r->C, sp->train_counts,
+                                    NULL);
+        if (rc != LB_OK) return rc;
+    }
+    res->n_val = sp->n_val;
+    if (sp->n_val > 0) {
+        if ((rc = logits_of(r, &r->eval_val, r->data->train, sp->val_idx, sp->n_val, &res->val_logits)) != LB_OK)
+            return rc;
+        if (!(res->val_labels = copy_labels(sp->val_y, sp->n_val))) return LB_ENOMEM;
+    }
+    return LB_OK;
+}
+
+static void run_free(run *r)
+{
+    lb_free(r->scratch);
+    lb_free(r->pred);
+    lb_free(r->conf);
+    lb_batcher_free(r->batcher);
+    lb_batcher_free(r->eval_val);
+    lb_batcher_free(r->eval_test);
+    lb_trainer_free(r->tr); /* evaluation used the trainer's graph: one arena, freed with it */
+    lb_sampler_free(r->sampler);
+    lb_loss_free(r->loss);
+    lb_model_free(r->model);
+    lb_data_free(r->owned);
+}
+
 int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_data *data, const lb_train_hooks *hooks,
                  lb_train_result *res)
 {
     double t0 = lb_now();
     memset(res, 0, sizeof *res);
     res->seed = o->seed;
-    static const lb_train_hooks no_hooks;
-    if (!hooks) hooks = &no_hooks;
     if (o->batch < 1) return lb_error(LB_EINVAL, "batch size %d must be >= 1", o->batch);
     if (o->steps <= 0 && o->epochs < 1) return lb_error(LB_EINVAL, "give a step budget or at least one epoch");
     if (o->threads > 0) lb_set_threads(o->threads);
-
-    lb_data *owned = NULL;
-    lb_model *model = NULL;
-    lb_loss *loss = NULL;
-    lb_sampler *sampler = NULL;
-    lb_trainer *tr = NULL;
-    lb_batcher *batcher = NULL, *eval_train = NULL, *eval_test = NULL;
-    lb_graph *eval_g = NULL;
-    lb_checkpoint ck;
-    lb_checkpoint_init(&ck);
-    float *scratch = NULL;
-    int *pred = NULL;
-    int64_t *conf = NULL, *counts64 = NULL;
-    int rc = LB_OK;
-#define TRY(expr)                      \
-    do {                               \
-        if ((rc = (expr)) != LB_OK) goto done; \
-    } while (0)
-#define NEED(ptr)                          \
-    do {                                   \
-        if (!(ptr)) {                      \
-            rc = LB_ENOMEM;                \
-            if (!*lb_last_error()) lb_error(rc, "train: out of memory"); \
-            goto done;                     \
-        }                                  \
-    } while (0)
-
     lb_clear_error();
-    if (!data) {
-        if (!dopts) return lb_error(LB_EINVAL, "train: neither data nor data options given");
-        TRY(lb_data_open(dopts, &owned));
-        data = owned;
-    }
-    const lb_split *sp = &data->split;
-    const lb_dataset *tds = data->train;
-    int C = sp->n_classes;
-    res->n_classes = C;
-    if (sp->n_train < 1) {
-        rc = lb_error(LB_EINVAL, "train: the training split is empty");
-        goto done;
-    }
-
-    /* model, initialised from its own stream of the seed */
-    if (!(model = lb_model_build(o->arch, tds->c, tds->h, tds->w, C))) {
-        rc = LB_EINVAL;
-        goto done;
-    }
-    lb_init_kind ik;
-    TRY(lb_init_parse(o->init ? o->init : "default", &ik));
-    lb_rng r;
-    lb_rng_derive(&r, o->seed, LB_STREAM_INIT);
-    lb_model_init(model, ik, &r);
-    lb_rng_derive(&model->rng, o->seed, LB_STREAM_DROPOUT);
-    if (o->prior_bias) TRY(lb_model_prior_bias(model, sp->train_counts, C, LB_PRIOR_SOFTMAX));
-
-    if (!(loss = lb_loss_create(o->loss ? o->loss : "ce", C, sp->train_counts))) {
-        rc = LB_EINVAL;
-        goto done;
-    }
-    lb_rng_derive(&r, o->seed, LB_STREAM_SAMPLER);
-    TRY(lb_sampler_create(o->sampler ? o->sampler : "shuffle", sp->train_idx, sp->train_y, sp->n_train, C,
-                          lb_rng_next(&r), &sampler));
-
-    /* the budget: steps per epoch from the sampler's epoch length; a last partial batch
-     * of a single image is dropped (batchnorm cannot train on one sample) */
-    long len = lb_sampler_epoch_len(sampler);
-    long spe = (len + o->batch - 1) / o->batch;
-    if (spe > 1 && len % o->batch == 1) spe--;
-    long total = o->steps > 0 ? o->steps : (long)o->epochs * spe;
-    int n_epochs = (int)((total + spe - 1) / spe);
-    if (lb_sampler_kind_of(sampler) == LB_SAMPLER_PROGRESSIVE) TRY(lb_sampler_set_horizon(sampler, n_epochs));
-
-    lb_optim_config oc;
-    TRY(optim_config(o, &oc));
-    lb_schedule sched;
-    TRY(lb_schedule_parse(o->schedule, oc.lr, total, &sched));
-    NEED(tr = lb_trainer_new(model, &oc, &sched, loss_adapter, loss, total));
-    tr->nan_check = o->nan_check;
-    NEED(batcher = lb_batcher_create(tds, o->batch, data->mean, data->std, &o->augment));
-    lb_rng aug;
-    lb_rng_derive(&aug, o->seed, LB_STREAM_AUGMENT);
-
-    /* result arrays sized up front: the loop appends without allocating */
-    long log_every = o->log_every > 0 ? o->log_every : 10;
-    long cap_curve = total / log_every + 2;
-    NEED(res->curve_step = lb_malloc((size_t)cap_curve * sizeof(long)));
-    NEED(res->curve_loss = lb_malloc((size_t)cap_curve * sizeof(float)));
-    long cap_evals = o->eval_every > 0 ? total / o->eval_every + 2 : n_epochs;
-    NEED(res->epoch_acc = lb_malloc((size_t)cap_evals * sizeof(float)));
-    NEED(res->epoch_bacc = lb_malloc((size_t)cap_evals * sizeof(float)));
-
-    long step = 0, win_n = 0;
-    double win_sum = 0.0;
-    if (o->resume) {
-        lb_checkpoint now;
-        lb_checkpoint_init(&now);
-        TRY(lb_checkpoint_load(o->resume, &ck));
-        rc = describe_run(&now, o, &oc, loss, dopts, data);
-        if (rc == LB_OK) rc = check_same_run(o->resume, &ck, &now);
-        lb_checkpoint_free(&now);
-        if (rc != LB_OK) goto done;
-        if ((rc = lb_checkpoint_restore(&ck, model, tr->optim)) != LB_OK) {
-            lb_error_prefix("%s", o->resume);
-            goto done;
-        }
-        step = ck.step;
-        aug = ck.data_rng;
-        if (step > total || ck.n_curve > cap_curve) {
-            rc = lb_error(LB_EINVAL, "%s: the checkpoint is at step %ld, past this run's budget of %ld steps", o->resume,
-                          step, total);
-            goto done;
-        }
-        memcpy(res->curve_step, ck.curve_step, (size_t)ck.n_curve * sizeof(long));
-        memcpy(res->curve_loss, ck.curve_loss, (size_t)ck.n_curve * sizeof(float));
-        res->n_curve = ck.n_curve;
-        win_sum = ck.window_sum;
-        win_n = ck.window_n;
-        lb_checkpoint_free(&ck);
-    }
-    res->start_step = step;
-
-    int monitor = o->monitor;
-    if (monitor == LB_MONITOR_VAL && sp->n_val == 0) monitor = LB_MONITOR_NONE;
-    int eval_batch = o->eval_batch > 0 ? o->eval_batch : 256;
-    int n_eval_max = sp->n_test > sp->n_val ? sp->n_test : sp->n_val;
-    /* evaluation records on the trainer's graph: one arena (sized by the larger of a step and
-     * an evaluation batch) instead of two; every step resets the graph anyway */
-    eval_g = tr->graph;
-    NEED(scratch = lb_malloc(((size_t)n_eval_max + 1) * C * sizeof(float)));
-    NEED(pred = lb_malloc(((size_t)n_eval_max + 1) * sizeof(int)));
-    NEED(conf = lb_malloc((size_t)C * C * sizeof(int64_t)));
-
-    lb_train_progress p;
-    memset(&p, 0, sizeof p);
-    p.total_steps = total;
-    p.start_step = step;
-    p.step = step;
-    p.epochs = n_epochs;
-    p.steps_per_epoch = spe;
-    p.loss = NAN;
-    p.monitor_acc = p.monitor_bacc = NAN;
-    p.lr = lb_schedule_lr(&sched, step);
-    if (hooks->on_start) hooks->on_start(hooks->ctx, model, data, &p);
-
-    const int *eidx = NULL, *ey = NULL;
-    int cur_epoch = -1;
-    double epoch_sum = 0.0, train_time = 0.0;
-    long epoch_n = 0, images = 0;
-    while (step < total) {
-        double ts = lb_now();
-        int e = (int)(step / spe);
-        long b = step % spe;
-        if (e != cur_epoch) {
-            TRY(lb_sampler_epoch(sampler, e, &eidx, &ey));
-            cur_epoch = e;
-            epoch_sum = 0.0;
-            epoch_n = 0;
-        }
-        long off = b * o->batch;
-        int n = (int)(len - off < o->batch ? len - off : o->batch);
-        TRY(lb_batcher_fill(batcher, eidx + off, ey + off, n, &aug));
-        TRY(lb_trainer_step(tr, batcher->x, batcher->t, n));
-        step++;
-        images += n;
-        train_time += lb_now() - ts;
-
-        epoch_sum += tr->loss;
-        epoch_n++;
-        win_sum += tr->loss;
-        win_n++;
-        if (step % log_every == 0 || step == total) {
-            res->curve_step[res->n_curve] = step;
-            res->curve_loss[res->n_curve++] = (float)(win_sum / win_n);
-            win_sum = 0.0;
-            win_n = 0;
-        }
-        p.step = step;
-        p.epoch = e;
-        p.loss = tr->loss;
-        p.loss_avg = epoch_sum / epoch_n;
-        p.lr = tr->lr;
-        p.elapsed = train_time;
-        p.images_per_second = train_time > 0 ? images / train_time : 0.0;
-        p.eta = (double)(total - step) * train_time / (double)(step - res->start_step);
-        p.monitor_acc = p.monitor_bacc = NAN;
-        int stop = hooks->on_step ? hooks->on_step(hooks->ctx, &p) : 0;
-
-        if (o->save && o->save_every > 0 && step % o->save_every == 0 && step < total) {
-            TRY(save_checkpoint(o->save, o, &oc, loss, dopts, data, tr, step, &aug, res, win_sum, win_n));
-            if (hooks->on_checkpoint) hooks->on_checkpoint(hooks->ctx, o->save, step);
-        }
-        int at_eval = o->eval_every > 0 ? step % o->eval_every == 0 : b == spe - 1;
-        if (at_eval || step == total) {
-            if (monitor != LB_MONITOR_NONE) {
-                int val = monitor == LB_MONITOR_VAL;
-                lb_batcher **eb = val ? &eval_train : &eval_test;
-                if (!*eb) NEED(*eb = lb_batcher_create(val ? tds : data->test, eval_batch, data->mean, data->std, NULL));
-                TRY(quick_eval(model, eval_g, *eb, val ? sp->val_idx : sp->test_idx, val ? sp->val_y : sp->test_y,
-                               val ? sp->n_val : sp->n_test, C, scratch, pred, conf, &p.monitor_acc, &p.monitor_bacc));
-                res->epoch_acc[res->n_epoch_evals] = p.monitor_acc;
-                res->epoch_bacc[res->n_epoch_evals++] = p.monitor_bacc;
-            }
-            if (hooks->on_epoch) stop |= hooks->on_epoch(hooks->ctx, &p);
-        }
-        if (stop) {
-            res->stopped = 1;
-            break;
-        }
-    }
-    res->steps = step;
-    res->epochs = cur_epoch + 1;
-    res->train_seconds = train_time;
-    res->images_per_second = train_time > 0 ? images / train_time : 0.0;
-    res->final_loss = res->n_curve ? res->curve_loss[res->n_curve - 1] : NAN;
-    if (o->save) {
-        TRY(save_checkpoint(o->save, o, &oc, loss, dopts, data, tr, step, &aug, res, win_sum, win_n));
-        if (hooks->on_checkpoint) hooks->on_checkpoint(hooks->ctx, o->save, step);
-    }
-
-    /* the test split: logits, probabilities, every metric */
-    res->n_test = sp->n_test;
-    if (sp->n_test > 0) {
-        NEED(eval_test || (eval_test = lb_batcher_create(data->test, eval_batch, data->mean, data->std, NULL)));
-        NEED(res->test_logits = lb_malloc((size_t)sp->n_test * C * sizeof(float)));
-        NEED(res->test_labels = lb_malloc((size_t)sp->n_test * sizeof(int)));
-        memcpy(res->test_labels, sp->test_y, (size_t)sp->n_test * sizeof(int));
-        TRY(lb_predict(model, eval_g, eval_test, sp->test_idx, sp->n_test, res->test_logits));
-        TRY(lb_softmax_rows(res->test_logits, (size_t)sp->n_test, C, scratch));
-        NEED(counts64 = lb_malloc((size_t)C * sizeof(int64_t)));
-        for (int k = 0; k < C; k++) counts64[k] = sp->train_counts[k];
-        TRY(lb_metrics_from_scores(&res->test, scratch, sp->test_y, (size_t)sp->n_test, C, counts64, NULL));
-    }
-    /* the validation split's logits, for choosing post-hoc corrections without the test set */
-    res->n_val = sp->n_val;
-    if (sp->n_val > 0) {
-        NEED(eval_train || (eval_train = lb_batcher_create(tds, eval_batch, data->mean, data->std, NULL)));
-        NEED(res->val_logits = lb_malloc((size_t)sp->n_val * C * sizeof(float)));
-        NEED(res->val_labels = lb_malloc((size_t)sp->n_val * sizeof(int)));
-        memcpy(res->val_labels, sp->val_y, (size_t)sp->n_val * sizeof(int));
-        TRY(lb_predict(model, eval_g, eval_train, sp->val_idx, sp->n_val, res->val_logits));
-    }
-
-done:
-#undef TRY
-#undef NEED
+    run r = {.o = o, .dopts = dopts, .data = data, .hooks = hooks ? hooks : &no_hooks, .res = res};
+    int rc = prepare_data(&r);
+    if (rc == LB_OK) rc = build_model(&r);
+    if (rc == LB_OK) rc = build_training(&r);
+    if (rc == LB_OK && o->resume) rc = resume_checkpoint(&r);
+    res->start_step = r.step;
+    if (rc == LB_OK) rc = train_loop(&r);
+    res->steps = r.step;
+    res->final_loss = res->loss.n ? res->loss.value[res->loss.n - 1] : NAN;
+    if (rc == LB_OK && o->save) rc = save_checkpoint(&r);
+    if (rc == LB_OK) rc = evaluate(&r);
     res->wall_seconds = lb_now() - t0;
-    lb_checkpoint_free(&ck);
-    lb_free(scratch);
-    lb_free(pred);
-    lb_free(conf);
-    lb_free(counts64);
-    /* eval_g is the trainer's graph, freed with it */
-    lb_batcher_free(batcher);
-    lb_batcher_free(eval_train);
-    lb_batcher_free(eval_test);
-    lb_trainer_free(tr);
-    lb_sampler_free(sampler);
-    lb_loss_free(loss);
-    lb_model_free(model);
-    lb_data_free(owned);
+    run_free(&r);
     return rc;
 }

@@ -286,49 +286,14 @@ static int val_metrics(const float *probs, const int *y, size_t n, int C, lb_met
     return rc;
 }
 
-typedef struct {
-    const lb_train_hooks *user;
-    lb_run_record *rec;
-    int failed;
-} run_ctx;
-
-static void on_start(void *ctx, const lb_model *m, const lb_data *d, const lb_train_progress *p)
-{
-    run_ctx *c = ctx;
-    if (c->user && c->user->on_start) c->user->on_start(c->user->ctx, m, d, p);
-}
-
-static int on_step(void *ctx, const lb_train_progress *p)
-{
-    run_ctx *c = ctx;
-    return c->user && c->user->on_step ? c->user->on_step(c->user->ctx, p) : 0;
-}
-
-static int on_epoch(void *ctx, const lb_train_progress *p)
-{
-    run_ctx *c = ctx;
-    if (!isnan(p->monitor_bacc) && lb_curve_append(&c->rec->val_bacc, p->step, p->monitor_bacc) != LB_OK)
-        c->failed = 1;
-    return c->user && c->user->on_epoch ? c->user->on_epoch(c->user->ctx, p) : 0;
-}
-
-static void on_checkpoint(void *ctx, const char *path, long step)
-{
-    run_ctx *c = ctx;
-    if (c->user && c->user->on_checkpoint) c->user->on_checkpoint(c->user->ctx, path, step);
-}
-
 int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks,
                      lb_run_record *rec)
 {
     lb_run_record_init(rec);
-    run_ctx ctx = {hooks, rec, 0};
-    lb_train_hooks h = {&ctx, on_start, on_step, on_epoch, on_checkpoint};
     lb_train_result res;
-    int rc = lb_train_run(o, NULL, data, &h, &res);
+    int rc = lb_train_run(o, NULL, data, hooks, &res);
     char spec[512];
     snprintf(spec, sizeof spec, "%s@%s", o->loss ? o->loss : "ce", o->sampler ? o->sampler : "shuffle");
-    if (rc == LB_OK && ctx.failed) rc = lb_error(LB_ENOMEM, "study: out of memory recording the curve");
     if (rc == LB_OK) rc = lb_run_record_set_strategy(rec, spec);
     if (rc == LB_OK) {
         rec->seed = o->seed;
@@ -338,20 +303,18 @@ int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train
         lb_metrics_free(&rec->metrics);
         rec->metrics = res.test;   /* moved */
         memset(&res.test, 0, sizeof res.test);
-        for (long i = 0; i < res.n_curve && rc == LB_OK; i++)
-            rc = lb_curve_append(&rec->loss, res.curve_step[i], res.curve_loss[i]);
+        rc = lb_curve_copy(&rec->loss, &res.loss);
+        if (rc == LB_OK) rc = lb_curve_copy(&rec->val_bacc, &res.monitor_bacc);
     }
     /* post-hoc corrections of the same model's test logits: prior correction, and logit
      * adjustment with tau chosen on the validation split (tau = 1 without one) */
     int C = res.n_classes, n = res.n_test;
     float *probs = NULL;
-    int64_t *counts = NULL;
+    const int *counts = data->split.train_counts;
     if (rc == LB_OK && n > 0) {
         size_t rows = (size_t)(n > res.n_val ? n : res.n_val);
         probs = lb_malloc(rows * C * sizeof(float));
-        counts = lb_malloc((size_t)C * sizeof(int64_t));
-        if (!probs || !counts) rc = lb_error(LB_ENOMEM, "study: out of memory for post-hoc scores");
-        for (int k = 0; rc == LB_OK && k < C; k++) counts[k] = data->split.train_counts[k];
+        if (!probs) rc = lb_error(LB_ENOMEM, "study: out of memory for post-hoc scores");
         double tau = 1.0;
         if (rc == LB_OK && res.n_val > 0) {
             static const double taus[] = {0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0};
@@ -383,7 +346,6 @@ int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train
         }
     }
     lb_free(probs);
-    lb_free(counts);
     lb_train_result_free(&res);
     if (rc != LB_OK) {
         lb_run_record_free(rec);

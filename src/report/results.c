@@ -5,7 +5,7 @@
 
 #include "report/report_internal.h"
 
-void lb_study_init(lb_study *s)
+void lb_results_init(lb_results *s)
 {
     memset(s, 0, sizeof *s);
     lb_metrics_opts_default(&s->metrics_opts);
@@ -24,7 +24,7 @@ static void dataset_free(lb_dataset_info *d)
     memset(d, 0, sizeof *d);
 }
 
-void lb_study_free(lb_study *s)
+void lb_results_free(lb_results *s)
 {
     if (!s) return;
     dataset_free(&s->dataset);
@@ -37,17 +37,17 @@ void lb_study_free(lb_study *s)
     lb_free(s->runs);
     lb_free(s->title);
     lb_free(s->baseline);
-    lb_study_init(s);
+    lb_results_init(s);
 }
 
 static char *dup_or_empty(const char *s) { return lb_strdup(s ? s : ""); }
 
-int lb_study_set_dataset(lb_study *s, const char *source, const char *profile, uint64_t split_seed,
-                         int n_classes, const char *const *class_names, const int64_t *train_counts,
-                         const int64_t *val_counts, const int64_t *test_counts)
+int lb_results_set_dataset(lb_results *s, const char *source, const char *profile, uint64_t split_seed,
+                         int n_classes, const char *const *class_names, const int *train_counts,
+                         const int *val_counts, const int *test_counts)
 {
     if (n_classes < 1 || !train_counts)
-        return lb_error(LB_EINVAL, "lb_study_set_dataset: n_classes=%d, train_counts %s", n_classes,
+        return lb_error(LB_EINVAL, "lb_results_set_dataset: n_classes=%d, train_counts %s", n_classes,
                         train_counts ? "given" : "NULL");
     lb_dataset_info d = {0};
     size_t C = (size_t)n_classes;
@@ -56,9 +56,9 @@ int lb_study_set_dataset(lb_study *s, const char *source, const char *profile, u
     d.source = dup_or_empty(source);
     d.profile = dup_or_empty(profile);
     d.class_names = lb_calloc(C, sizeof(char *));
-    d.train_counts = lb_calloc(C, sizeof(int64_t));
-    d.val_counts = lb_calloc(C, sizeof(int64_t));
-    d.test_counts = lb_calloc(C, sizeof(int64_t));
+    d.train_counts = lb_calloc(C, sizeof(int));
+    d.val_counts = lb_calloc(C, sizeof(int));
+    d.test_counts = lb_calloc(C, sizeof(int));
     int ok =
         d.source && d.profile && d.class_names && d.train_counts && d.val_counts && d.test_counts;
     for (size_t c = 0; ok && c < C; c++) {
@@ -72,18 +72,18 @@ int lb_study_set_dataset(lb_study *s, const char *source, const char *profile, u
     }
     if (!ok) {
         dataset_free(&d);
-        return lb_error(LB_ENOMEM, "lb_study_set_dataset: out of memory for %d classes", n_classes);
+        return lb_error(LB_ENOMEM, "lb_results_set_dataset: out of memory for %d classes", n_classes);
     }
     dataset_free(&s->dataset);
     s->dataset = d;
     return LB_OK;
 }
 
-int lb_study_set_flag(lb_study *s, const char *key, const char *value)
+int lb_results_set_flag(lb_results *s, const char *key, const char *value)
 {
-    if (!key || !*key) return lb_error(LB_EINVAL, "lb_study_set_flag: empty key");
+    if (!key || !*key) return lb_error(LB_EINVAL, "lb_results_set_flag: empty key");
     char *v = dup_or_empty(value);
-    if (!v) return lb_error(LB_ENOMEM, "lb_study_set_flag: out of memory for --%s", key);
+    if (!v) return lb_error(LB_ENOMEM, "lb_results_set_flag: out of memory for --%s", key);
     for (size_t i = 0; i < s->n_flags; i++)
         if (!strcmp(s->flags[i].key, key)) {
             lb_free(s->flags[i].value);
@@ -96,18 +96,18 @@ int lb_study_set_flag(lb_study *s, const char *key, const char *value)
         lb_free(k);
         lb_free(v);
         if (f) s->flags = f;
-        return lb_error(LB_ENOMEM, "lb_study_set_flag: out of memory for --%s", key);
+        return lb_error(LB_ENOMEM, "lb_results_set_flag: out of memory for --%s", key);
     }
     s->flags = f;
     s->flags[s->n_flags++] = (lb_kv){k, v};
     return LB_OK;
 }
 
-int lb_study_take_run(lb_study *s, lb_run_record *r)
+int lb_results_take_run(lb_results *s, lb_run_record *r)
 {
     lb_run_record *runs = lb_realloc(s->runs, (s->n_runs + 1) * sizeof *runs);
     if (!runs)
-        return lb_error(LB_ENOMEM, "lb_study_take_run: out of memory for run %zu", s->n_runs);
+        return lb_error(LB_ENOMEM, "lb_results_take_run: out of memory for run %zu", s->n_runs);
     s->runs = runs;
     runs[s->n_runs++] = *r;
     lb_run_record_init(r);

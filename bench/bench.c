@@ -206,19 +206,19 @@ static void run_config(const bench_opts *o, int B, int threads)
 {
     lb_set_threads(threads);
     lb_dataset *ds;
-    if (lb_dataset_load_fmnist(o->data, 1, &ds) != LB_OK) die("loading Fashion-MNIST");
+    if (!(ds = lb_dataset_new_fmnist(o->data, 1))) die("loading Fashion-MNIST");
     float mean, std;
     lb_dataset_stats(ds, NULL, 0, &mean, &std);
-    lb_model *m = lb_model_build(o->arch, 1, 28, 28, 10);
+    lb_model *m = lb_model_new_arch(o->arch, 1, 28, 28, 10);
     if (!m) die("model");
     lb_rng r;
     lb_rng_seed(&r, 1);
     lb_model_init(m, LB_INIT_DEFAULT, &r);
-    lb_loss *loss = lb_loss_create("ce", 10, NULL);
+    lb_loss *loss = lb_loss_new("ce", 10, NULL);
     if (!loss) die("loss");
     lb_optim_config oc = lb_optim_defaults(LB_OPTIM_ADAM);
     lb_trainer *t = lb_trainer_new(m, &oc, NULL, ce_loss, loss, 0);
-    lb_batcher *bt = lb_batcher_create(ds, B, &mean, &std, NULL);
+    lb_batcher *bt = lb_batcher_new(ds, B, &mean, &std, NULL);
     lb_graph *eg = lb_graph_new();
     int n_eval = o->steps * B;
     int *idx = malloc(sizeof(int) * (size_t)n_eval);

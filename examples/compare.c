@@ -386,7 +386,7 @@ int main(int argc, char **argv)
         cli_usage_error("--strategies: %s", lb_last_error());
     lb_strategy *strat = calloc((size_t)n_items, sizeof *strat);
     for (int i = 0; i < n_items; i++)
-        if (lb_strategy_parse(items[i], &strat[i]) != LB_OK) cli_usage_error("--strategies: %s", lb_last_error());
+        if (lb_strategy_parse(&strat[i], items[i]) != LB_OK) cli_usage_error("--strategies: %s", lb_last_error());
 
     check_out_dir();
     lb_set_threads((int)threads);
@@ -396,7 +396,7 @@ int main(int argc, char **argv)
         cli_print_header(stderr, seed0, (int)threads, extra);
     }
     lb_data *data = NULL;
-    if (lb_data_open(&dopts, &data) != LB_OK) cli_fatal("data: %s", lb_last_error());
+    if (!(data = lb_data_new(&dopts))) cli_fatal("data: %s", lb_last_error());
     const lb_split *sp = &data->split;
     for (int i = 0; i < n_items; i++)
         if (lb_strategy_check(&strat[i], sp->n_classes, sp->train_counts) != LB_OK)

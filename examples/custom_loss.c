@@ -103,7 +103,7 @@ int main(int argc, char **argv)
     static const float z[N * C] = {2.0f, 0.5f, -1.0f,  0.2f, 0.4f, 0.1f, -0.3f, 1.2f, 0.9f,
                                    0.6f, -0.5f, 0.25f, 0.0f, 0.3f, 2.1f};
     static const int y[N] = {0, 1, 2, 0, 2};
-    lb_loss *L = lb_loss_create(spec, C, counts);
+    lb_loss *L = lb_loss_new(spec, C, counts);
     if (!L) cli_fatal_lib(spec);
     printf("registered losses:");
     const char *names[64];
@@ -156,16 +156,16 @@ int main(int argc, char **argv)
     lb_graph_free(g);
 
     /* deferred re-weighting comes with the weight key: unweighted before 50% of the budget */
-    lb_loss *D = lb_loss_create("sq_hinge:weights=inverse,drw=0.5", C, counts);
+    lb_loss *D = lb_loss_new("sq_hinge:weights=inverse,drw=0.5", C, counts);
     if (!D) cli_fatal_lib("drw");
     double before, after, plain;
-    lb_loss *P = lb_loss_create("sq_hinge", C, NULL);
+    lb_loss *P = lb_loss_new("sq_hinge", C, NULL);
     if (!P) cli_fatal_lib("plain");
     lb_loss_eval(D, z, y, N, NULL, NULL, &before, 10, 100);
     lb_loss_eval(D, z, y, N, NULL, NULL, &after, 60, 100);
     lb_loss_eval(P, z, y, N, NULL, NULL, &plain, 0, 0);
     check(before == plain && fabs(after - sum / den) < 1e-12, "drw=0.5: plain before the switch, weighted after");
-    check(lb_loss_create("sq_hinge:margin=-1", C, NULL) == NULL, "an out-of-range margin is refused");
+    check(lb_loss_new("sq_hinge:margin=-1", C, NULL) == NULL, "an out-of-range margin is refused");
     printf("    (%s)\n", lb_last_error());
     lb_loss_free(D);
     lb_loss_free(P);

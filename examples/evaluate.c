@@ -75,16 +75,16 @@ int main(int argc, char **argv)
     lb_set_threads(threads);
 
     lb_checkpoint ck;
-    if (lb_checkpoint_load(model_path, &ck) != LB_OK) cli_fatal("--model: %s", lb_last_error());
+    if (lb_checkpoint_read(&ck, model_path) != LB_OK) cli_fatal("--model: %s", lb_last_error());
     lb_data_opts dopts;
     lb_data_opts_init(&dopts);
     cli_data_from_checkpoint(&ck, &dopts);
     cli_data_apply(&df, &dopts);
 
-    lb_model *m = lb_checkpoint_model(&ck);
+    lb_model *m = lb_model_new_checkpoint(&ck);
     if (!m) cli_fatal("--model %s: %s", model_path, lb_last_error());
     lb_data *d;
-    if (lb_data_open(&dopts, &d) != LB_OK) cli_fatal("data: %s", lb_last_error());
+    if (!(d = lb_data_new(&dopts))) cli_fatal("data: %s", lb_last_error());
     const lb_split *sp = &d->split;
     const lb_dataset *ds = val ? d->train : d->test;
     if (ds->c != m->in_c || ds->h != m->in_h || ds->w != m->in_w)
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     }
 
     double t0 = lb_now();
-    lb_batcher *b = lb_batcher_create(ds, batch, mean, std, NULL);
+    lb_batcher *b = lb_batcher_new(ds, batch, mean, std, NULL);
     lb_graph *g = lb_graph_new();
     if (!b || !g) cli_fatal("out of memory");
     if (lb_predict(m, g, b, val ? sp->val_idx : sp->test_idx, n, logits) != LB_OK) cli_fatal_lib("evaluation");

@@ -97,7 +97,7 @@ static void worked_example(double gamma, double alpha, int use_alpha)
                  lb_format_number(alpha, b, sizeof b));
     else
         snprintf(spec, sizeof spec, "focal:gamma=%s", g);
-    lb_loss *ce = lb_loss_create("ce", 2, NULL), *fl = lb_loss_create(spec, 2, NULL);
+    lb_loss *ce = lb_loss_new("ce", 2, NULL), *fl = lb_loss_new(spec, 2, NULL);
     if (!ce || !fl) cli_fatal_lib(spec);
     float l_ce[5], l_fl[5];
     double m_ce, m_fl;
@@ -258,7 +258,7 @@ static void run_input(const char *spec, const char *path, const char *counts_arg
         counts = parse_counts(counts_arg, &nc);
         if (nc != d.C) cli_usage_error("--counts: %d values, but %s has %d classes", nc, path, d.C);
     }
-    lb_loss *L = lb_loss_create(spec, d.C, counts);
+    lb_loss *L = lb_loss_new(spec, d.C, counts);
     if (!L) {
         if (!counts && strstr(lb_last_error(), "counts"))
             cli_usage_error("--loss: %s (give --counts)", lb_last_error());
@@ -303,7 +303,7 @@ static void curve_values(double gamma, double *pt, double *loss, double *mod)
 {
     char spec[64], g[40];
     snprintf(spec, sizeof spec, "focal:gamma=%s", lb_format_number(gamma, g, sizeof g));
-    lb_loss *L = lb_loss_create(spec, 2, NULL);
+    lb_loss *L = lb_loss_new(spec, 2, NULL);
     if (!L) cli_fatal_lib(spec);
     float z[2 * CURVE_POINTS];
     int y[CURVE_POINTS];

@@ -290,7 +290,7 @@ int main(int argc, char **argv)
     lb_checkpoint ck;
     lb_checkpoint_init(&ck);
     if (resume) {
-        if (lb_checkpoint_load(resume, &ck) != LB_OK) cli_fatal("--resume: %s", lb_last_error());
+        if (lb_checkpoint_read(&ck, resume) != LB_OK) cli_fatal("--resume: %s", lb_last_error());
         defaults_from_checkpoint(&ck, &o, &dopts);
     }
     int quiet = 0, monitor_set = 0, epochs_set = 0;
@@ -316,7 +316,7 @@ int main(int argc, char **argv)
         case OPT_CLIP: o.clip_norm = cli_double("clip", a, 0.0, 1e9); break;
         case OPT_SCHEDULE: {
             lb_schedule s;
-            if (lb_schedule_parse(a, 1.0, 1000, &s) != LB_OK) cli_usage_error("--schedule: %s", lb_last_error());
+            if (lb_schedule_parse(&s, a, 1.0, 1000) != LB_OK) cli_usage_error("--schedule: %s", lb_last_error());
             o.schedule = a;
             break;
         }
@@ -389,7 +389,8 @@ int main(int argc, char **argv)
 
     check_outputs(out, o.save);
     lb_data *data = NULL;
-    int drc = lb_data_open(&dopts, &data);
+    data = lb_data_new(&dopts);
+    int drc = data ? LB_OK : lb_last_status();
     /* a spec the data module refuses (LB_EINVAL) is a bad flag value; files are runtime errors */
     if (drc == LB_EINVAL) cli_usage_error("data: %s", lb_last_error());
     if (drc != LB_OK) cli_fatal("data: %s", lb_last_error());
@@ -431,7 +432,7 @@ int main(int argc, char **argv)
            r.wall_seconds, r.images_per_second);
     if (o.save && !quiet) printf("checkpoint: %s\n", o.save);
     if (out) {
-        lb_loss *l = lb_loss_create(o.loss, data->split.n_classes, data->split.train_counts);
+        lb_loss *l = lb_loss_new(o.loss, data->split.n_classes, data->split.train_counts);
         write_outputs(out, &o, &dopts, &r, data, l ? lb_loss_spec(l) : o.loss);
         lb_loss_free(l);
         if (!quiet) printf("results: %s/metrics.json, %s/loss.csv\n", out, out);

@@ -35,7 +35,7 @@ int libra_fuzz_checkpoint(const uint8_t *data, size_t size)
 
     lb_checkpoint c;
     lb_clear_error();
-    int rc = lb_checkpoint_load(path, &c);
+    int rc = lb_checkpoint_read(&c, path);
     if (rc != LB_OK) {
         FZ_CHECK(lb_last_error()[0] != '\0', "error %d without a message", rc);
         FZ_CHECK(c.params == NULL && c.n_meta == 0, "failed load left data behind");
@@ -47,9 +47,9 @@ int libra_fuzz_checkpoint(const uint8_t *data, size_t size)
     /* What the loader accepted, the writer writes and the loader reads back the same. */
     fz_path(again, sizeof again, "again.ckpt");
     lb_checkpoint d;
-    int rc2 = lb_checkpoint_save(again, &c);
+    int rc2 = lb_checkpoint_write(&c, again);
     FZ_CHECK(rc2 == LB_OK, "save of a loaded checkpoint: %s", lb_last_error());
-    rc2 = lb_checkpoint_load(again, &d);
+    rc2 = lb_checkpoint_read(&d, again);
     FZ_CHECK(rc2 == LB_OK, "reload: %s", lb_last_error());
     FZ_CHECK(d.n_meta == c.n_meta && d.n_params == c.n_params && d.n_state == c.n_state &&
                  d.has_optim == c.has_optim && d.step == c.step && d.loss.n == c.loss.n,
@@ -60,7 +60,7 @@ int libra_fuzz_checkpoint(const uint8_t *data, size_t size)
                  "meta %s changed", c.meta_key[i]);
     lb_checkpoint_free(&d);
 
-    lb_model *m = lb_checkpoint_model(&c);
+    lb_model *m = lb_model_new_checkpoint(&c);
     if (m) {
         FZ_CHECK(m->params->size == c.n_params, "model has %zu parameters, checkpoint %zu", m->params->size,
                  c.n_params);

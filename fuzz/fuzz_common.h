@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 /* A broken invariant is a finding: print it and abort, so libFuzzer saves the input. */
+/* Runs a constructor into `out` and gives its status (LB_OK or the stored status). */
+#define NEW_OK(out, expr) (((out) = (expr)) != NULL ? LB_OK : lb_last_status())
+
 #define FZ_CHECK(cond, ...)                                                   \
     do {                                                                      \
         if (!(cond)) {                                                        \

@@ -41,7 +41,7 @@ int libra_fuzz_folder(const uint8_t *data, size_t size)
     int h = (flags & 4) ? 5 : 8, w = (flags & 4) ? 3 : 8;
     lb_dataset *ds = NULL;
     lb_clear_error();
-    int rc = lb_dataset_load_folder(root, channels, h, w, strict, NULL, &ds);
+    int rc = NEW_OK(ds, lb_dataset_new_folder(root, channels, h, w, strict, NULL));
     if (rc == LB_OK) {
         FZ_CHECK(ds && ds->n >= 2 && ds->n_classes == 2, "n %d, classes %d", ds ? ds->n : -1,
                  ds ? ds->n_classes : -1);

@@ -38,7 +38,7 @@ int libra_fuzz_idx(const uint8_t *data, size_t size)
     /* The reader alone: what it returns must match the header it accepted. */
     lb_idx x;
     lb_clear_error();
-    int rc = lb_idx_read(img, &x);
+    int rc = lb_idx_read(&x, img);
     if (rc == LB_OK) {
         FZ_CHECK(x.ndim >= 1 && x.dims, "ndim %d", x.ndim);
         size_t count = 1;
@@ -61,7 +61,7 @@ int libra_fuzz_idx(const uint8_t *data, size_t size)
     int n_classes = (flags & 4) ? 10 : 0;
     lb_dataset *ds = NULL;
     lb_clear_error();
-    rc = lb_dataset_load_idx(img, lab, n_classes, NULL, &ds);
+    rc = NEW_OK(ds, lb_dataset_new_idx(img, lab, n_classes, NULL));
     if (rc == LB_OK) {
         FZ_CHECK(ds && ds->n >= 1 && ds->n_classes >= 1, "empty dataset accepted");
         FZ_CHECK(ds->c == 1 || ds->c == 3, "c = %d", ds->c);

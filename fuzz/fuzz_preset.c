@@ -25,12 +25,12 @@ int libra_fuzz_preset(const uint8_t *data, size_t size)
     FZ_CHECK(o.channels == 0 || o.channels == 1 || o.channels == 3, "channels %d", o.channels);
     if (o.data) {
         lb_source s;
-        int rs = lb_source_parse(o.data, &s);
+        int rs = lb_source_parse(&s, o.data);
         FZ_CHECK(rs == LB_OK, "accepted data = '%s' does not parse: %s", o.data, lb_last_error());
         lb_source_free(&s);
     }
     lb_profile pr;
-    if (lb_profile_parse(o.imbalance, 10, lb_fmnist_classes, &pr) == LB_OK) lb_profile_free(&pr);
+    if (lb_profile_parse(&pr, o.imbalance, 10, lb_fmnist_classes) == LB_OK) lb_profile_free(&pr);
     int order[10];
     lb_order_parse(o.order, 10, o.seed, order);
     lb_data_opts_free(&o);

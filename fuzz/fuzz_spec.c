@@ -36,7 +36,7 @@ static int fz_spec_loss(const char *spec, int p)
     int C = 1 + p % 10, counts[10];
     fz_spec_counts(p, C, counts);
     const int *cc = (p & 0x40) ? NULL : counts;
-    lb_loss *l = lb_loss_create(spec, C, cc);
+    lb_loss *l = lb_loss_new(spec, C, cc);
     if (!l) {
         FZ_CHECK(lb_last_error()[0] != '\0', "lb_loss_create failed without a message");
         return LB_EINVAL;
@@ -44,7 +44,7 @@ static int fz_spec_loss(const char *spec, int p)
     FZ_CHECK(lb_loss_classes(l) == C, "classes %d", lb_loss_classes(l));
     /* "lb_loss_create reads it back to the same loss" */
     char *canon = fz_cstr((const uint8_t *)lb_loss_spec(l), strlen(lb_loss_spec(l)));
-    lb_loss *l2 = lb_loss_create(canon, C, cc);
+    lb_loss *l2 = lb_loss_new(canon, C, cc);
     FZ_CHECK(l2 != NULL, "canonical spec '%s' of '%s' is refused: %s", canon, spec, lb_last_error());
     FZ_CHECK(!strcmp(lb_loss_spec(l2), canon), "canonical spec '%s' reads back as '%s'", canon, lb_loss_spec(l2));
     lb_loss_free(l2);
@@ -68,7 +68,7 @@ static int fz_spec_profile(const char *spec, int p)
 {
     int C = 1 + p % 10;
     lb_profile pr;
-    int rc = lb_profile_parse(spec, C, fz_spec_names, &pr);
+    int rc = lb_profile_parse(&pr, spec, C, fz_spec_names);
     if (rc != LB_OK) {
         lb_profile_free(&pr);
         return rc;
@@ -98,7 +98,7 @@ static int fz_spec_sampler(const char *spec, int p, const uint8_t *aux, size_t n
         y[n] = n;
     }
     lb_sampler *s = NULL;
-    int rc = lb_sampler_create(spec, idx, y, n, C, (uint64_t)p, &s);
+    int rc = NEW_OK(s, lb_sampler_new(spec, idx, y, n, C, (uint64_t)p));
     if (rc != LB_OK) {
         FZ_CHECK(s == NULL, "failed create returned a sampler");
         return rc;
@@ -131,7 +131,7 @@ static int fz_spec_sampler(const char *spec, int p, const uint8_t *aux, size_t n
 static int fz_spec_strategy(const char *text, int p)
 {
     lb_strategy st;
-    int rc = lb_strategy_parse(text, &st);
+    int rc = lb_strategy_parse(&st, text);
     if (rc != LB_OK) return rc;
     FZ_CHECK(st.spec && st.loss && st.sampler && *st.loss && *st.sampler, "'%s': empty part", text);
     FZ_CHECK(st.n_points >= 1 && st.points, "'%s': %d grid points", text, st.n_points);
@@ -177,7 +177,7 @@ static int fz_spec_list(const char *text)
 static int fz_spec_source(const char *spec)
 {
     lb_source s;
-    int rc = lb_source_parse(spec, &s);
+    int rc = lb_source_parse(&s, spec);
     if (rc == LB_OK) {
         if (s.kind == LB_SOURCE_FOLDER) FZ_CHECK(s.path[0] && *s.path[0], "folder without a path");
         if (s.kind == LB_SOURCE_IDX)

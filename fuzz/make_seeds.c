@@ -130,7 +130,7 @@ static void folder_seeds(void)
 /* ---- checkpoint: flags, file ---- */
 static void ckpt_seed(const char *name, const char *arch, int c, int h, int w, int classes, int optim, int curve)
 {
-    lb_model *m = lb_model_build(arch, c, h, w, classes);
+    lb_model *m = lb_model_new_arch(arch, c, h, w, classes);
     if (!m) die(arch);
     for (size_t i = 0; i < m->params->size; i++) m->params->data[i] = (float)((int)(i % 7) - 3) * 0.125f;
     lb_optim *o = NULL;
@@ -154,7 +154,7 @@ static void ckpt_seed(const char *name, const char *arch, int c, int h, int w, i
         ck.window_n = 1;
     }
     const char *p = tmpfile_path("ckpt");
-    if (lb_checkpoint_save(p, &ck)) die("save");
+    if (lb_checkpoint_write(&ck, p)) die("save");
     size_t n;
     unsigned char *b = slurp(p, &n);
     unsigned char f = 0;

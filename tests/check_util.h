@@ -25,6 +25,10 @@ static inline int lb_run_suite(Suite *s)
                       _a, #b, _b, _t);                                                   \
     } while (0)
 
+/* Runs a constructor into `out` and gives its status: LB_OK, or the stored status of the
+ * failure (for ck_assert_int_eq / ck_assert_err around lb_X_new calls). */
+#define NEW_OK(out, expr) (((out) = (expr)) != NULL ? LB_OK : lb_last_status())
+
 /* The library's last message mentions `text`. */
 #define ck_error_mentions(text)                                                                \
     ck_assert_msg(strstr(lb_last_error(), text) != NULL, "error '%s' does not mention '%s'", \

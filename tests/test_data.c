@@ -110,7 +110,7 @@ START_TEST(test_idx_roundtrip)
         const char *p = tp(gz ? "five.idx.gz" : "five.idx");
         ck_assert_int_eq(lb_idx_write(p, data, 5, dims5, gz), LB_OK);
         lb_idx x;
-        ck_assert_int_eq(lb_idx_read(p, &x), LB_OK);
+        ck_assert_int_eq(lb_idx_read(&x, p), LB_OK);
         ck_assert_int_eq(x.ndim, 5);
         for (int k = 0; k < 5; k++) ck_assert_uint_eq(x.dims[k], dims5[k]);
         ck_assert_uint_eq(x.count, sizeof data);
@@ -124,7 +124,7 @@ START_TEST(test_idx_roundtrip)
     /* a gzip file is detected by content, whatever its name */
     rename(tp("five.idx.gz"), tp("plain-name"));
     lb_idx x;
-    ck_assert_int_eq(lb_idx_read(tp("plain-name"), &x), LB_OK);
+    ck_assert_int_eq(lb_idx_read(&x, tp("plain-name")), LB_OK);
     ck_assert_int_eq(memcmp(x.data, data, sizeof data), 0);
     lb_idx_free(&x);
     cleanup_tmpdir();
@@ -137,7 +137,7 @@ START_TEST(test_idx_dataset)
     for (int gz = 0; gz < 2; gz++) {
         write_idx_pair(tp("i"), tp("l"), 7, 3, 4, 3, gz);
         lb_dataset *ds;
-        ck_assert_int_eq(lb_dataset_load_idx(tp("i"), tp("l"), 0, NULL, &ds), LB_OK);
+        ck_assert_int_eq(NEW_OK(ds, lb_dataset_new_idx(tp("i"), tp("l"), 0, NULL)), LB_OK);
         ck_assert_int_eq(ds->n, 7);
         ck_assert_int_eq(ds->c, 1);
         ck_assert_int_eq(ds->h, 3);
@@ -163,37 +163,37 @@ START_TEST(test_idx_bad_input)
     unsigned char buf[4096];
     lb_idx x;
     /* missing file */
-    ck_assert_err(lb_idx_read(tp("nope"), &x), LB_EIO, "nope");
+    ck_assert_err(lb_idx_read(&x, tp("nope")), LB_EIO, "nope");
     /* empty file */
     write_bytes(tp("empty"), "", 0);
-    ck_assert_err(lb_idx_read(tp("empty"), &x), LB_EFORMAT, "empty");
+    ck_assert_err(lb_idx_read(&x, tp("empty")), LB_EFORMAT, "empty");
     /* wrong magic: a text file */
     write_bytes(tp("text.idx"), "hello world\n", 12);
-    ck_assert_err(lb_idx_read(tp("text.idx"), &x), LB_EFORMAT, "magic");
+    ck_assert_err(lb_idx_read(&x, tp("text.idx")), LB_EFORMAT, "magic");
     ck_assert_msg(strstr(lb_last_error(), "text.idx"), "%s", lb_last_error());
     /* element type other than ubyte (0x0D = float) */
     unsigned char fl[12] = {0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0};
     write_bytes(tp("float.idx"), fl, 12);
-    ck_assert_err(lb_idx_read(tp("float.idx"), &x), LB_EFORMAT, "0x0d");
+    ck_assert_err(lb_idx_read(&x, tp("float.idx")), LB_EFORMAT, "0x0d");
     /* zero dims */
     unsigned char z[4] = {0, 0, 8, 0};
     write_bytes(tp("zero.idx"), z, 4);
-    ck_assert_err(lb_idx_read(tp("zero.idx"), &x), LB_EFORMAT, "0 dimensions");
+    ck_assert_err(lb_idx_read(&x, tp("zero.idx")), LB_EFORMAT, "0 dimensions");
     /* dims disagree with the file size: truncated, and trailing bytes */
     write_idx_pair(tp("i"), tp("l"), 10, 4, 4, 2, 0);
     size_t n = read_bytes(tp("i"), buf, sizeof buf);
     ck_assert_uint_eq(n, 16 + 160);
     write_bytes(tp("short"), buf, n - 5);
-    ck_assert_err(lb_idx_read(tp("short"), &x), LB_EFORMAT, "truncated");
+    ck_assert_err(lb_idx_read(&x, tp("short")), LB_EFORMAT, "truncated");
     ck_assert_msg(strstr(lb_last_error(), "10x4x4"), "%s", lb_last_error());
     write_bytes(tp("long"), buf, n);
     FILE *f = fopen(tp("long"), "ab");
     fputc(1, f);
     fclose(f);
-    ck_assert_err(lb_idx_read(tp("long"), &x), LB_EFORMAT, "trailing");
+    ck_assert_err(lb_idx_read(&x, tp("long")), LB_EFORMAT, "trailing");
     /* truncated inside the dims */
     write_bytes(tp("dims"), buf, 9);
-    ck_assert_err(lb_idx_read(tp("dims"), &x), LB_EFORMAT, "dimensions");
+    ck_assert_err(lb_idx_read(&x, tp("dims")), LB_EFORMAT, "dimensions");
     cleanup_tmpdir();
 }
 END_TEST
@@ -216,27 +216,27 @@ START_TEST(test_idx_bad_gzip)
     ck_assert_uint_gt(n, 1000);
     /* truncated gzip: only the first half */
     write_bytes(tp("half.gz"), buf, n / 2);
-    ck_assert_err(lb_idx_read(tp("half.gz"), &x), LB_EFORMAT, "half.gz");
+    ck_assert_err(lb_idx_read(&x, tp("half.gz")), LB_EFORMAT, "half.gz");
     ck_assert_msg(strstr(lb_last_error(), "truncated"), "%s", lb_last_error());
     /* truncated by the last 4 bytes (the length field of the trailer) */
     write_bytes(tp("tail.gz"), buf, n - 4);
-    ck_assert_err(lb_idx_read(tp("tail.gz"), &x), LB_EFORMAT, "gzip");
+    ck_assert_err(lb_idx_read(&x, tp("tail.gz")), LB_EFORMAT, "gzip");
     /* corrupt: flip bytes in the middle of the deflate stream */
     for (size_t i = n / 2; i < n / 2 + 16; i++) buf[i] ^= 0x5A;
     write_bytes(tp("bad.gz"), buf, n);
-    ck_assert_err(lb_idx_read(tp("bad.gz"), &x), LB_EFORMAT, "corrupt");
+    ck_assert_err(lb_idx_read(&x, tp("bad.gz")), LB_EFORMAT, "corrupt");
     /* corrupt CRC only: the data decodes but the trailer check fails */
     n = read_bytes(tp("g.gz"), buf, sizeof buf);
     buf[n - 8] ^= 0xFF;
     write_bytes(tp("crc.gz"), buf, n);
-    ck_assert_err(lb_idx_read(tp("crc.gz"), &x), LB_EFORMAT, "crc.gz");
+    ck_assert_err(lb_idx_read(&x, tp("crc.gz")), LB_EFORMAT, "crc.gz");
     /* gzip whose header claims more images than the stream holds */
     gzFile gz = gzopen(tp("more.gz"), "wb");
     unsigned char head[16] = {0, 0, 8, 3, 0, 0, 1, 0, 0, 0, 0, 8, 0, 0, 0, 8}; /* 256 x 8 x 8 */
     gzwrite(gz, head, 16);
     gzwrite(gz, px, 200 * 64);
     gzclose(gz);
-    ck_assert_err(lb_idx_read(tp("more.gz"), &x), LB_EFORMAT, "256x8x8");
+    ck_assert_err(lb_idx_read(&x, tp("more.gz")), LB_EFORMAT, "256x8x8");
     cleanup_tmpdir();
 }
 END_TEST
@@ -254,13 +254,13 @@ START_TEST(test_idx_billions)
     gzclose(gz);
     lb_idx x;
     double t0 = lb_now();
-    ck_assert_err(lb_idx_read(tp("huge.idx"), &x), LB_EFORMAT, "2147483648x28x28");
-    ck_assert_err(lb_idx_read(tp("huge-labels.gz"), &x), LB_EFORMAT, "more than a");
+    ck_assert_err(lb_idx_read(&x, tp("huge.idx")), LB_EFORMAT, "2147483648x28x28");
+    ck_assert_err(lb_idx_read(&x, tp("huge-labels.gz")), LB_EFORMAT, "more than a");
     ck_assert_msg(lb_now() - t0 < 0.5, "failing took %g s", lb_now() - t0);
     /* an absurd product of dims (2^32-1)^4 overflows and is refused too */
     unsigned char ov[20] = {0, 0, 8, 4, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
     write_bytes(tp("ov.idx"), ov, 20);
-    ck_assert_err(lb_idx_read(tp("ov.idx"), &x), LB_EFORMAT, "more data than any file");
+    ck_assert_err(lb_idx_read(&x, tp("ov.idx")), LB_EFORMAT, "more data than any file");
     cleanup_tmpdir();
 }
 END_TEST
@@ -272,23 +272,23 @@ START_TEST(test_idx_dataset_mismatch)
     write_idx_pair(tp("i9"), tp("l9"), 9, 2, 2, 3, 1);
     lb_dataset *ds;
     /* image/label count mismatch: both files and both counts named */
-    ck_assert_err(lb_dataset_load_idx(tp("i10"), tp("l9"), 0, NULL, &ds), LB_EFORMAT, "l9");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_idx(tp("i10"), tp("l9"), 0, NULL)), LB_EFORMAT, "l9");
     ck_assert_msg(strstr(lb_last_error(), "i10") && strstr(lb_last_error(), "10 images") &&
                       strstr(lb_last_error(), "9 labels"), "%s", lb_last_error());
     ck_assert_ptr_null(ds);
     /* label out of range for the declared number of classes: labels 0..2 with 2 classes */
-    ck_assert_err(lb_dataset_load_idx(tp("i10"), tp("l10"), 2, NULL, &ds), LB_EFORMAT, "out of range");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_idx(tp("i10"), tp("l10"), 2, NULL)), LB_EFORMAT, "out of range");
     ck_assert_msg(strstr(lb_last_error(), "label 2 of item 2"), "%s", lb_last_error());
     /* labels file with 2 dims */
     uint8_t z[4] = {0};
     uint32_t d2[2] = {2, 2};
     ck_assert_int_eq(lb_idx_write(tp("l2d"), z, 2, d2, 0), LB_OK);
-    ck_assert_err(lb_dataset_load_idx(tp("i10"), tp("l2d"), 0, NULL, &ds), LB_EFORMAT, "1 IDX dim");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_idx(tp("i10"), tp("l2d"), 0, NULL)), LB_EFORMAT, "1 IDX dim");
     /* a zero-image file */
     uint32_t d0[3] = {0, 2, 2}, d01[1] = {0};
     ck_assert_int_eq(lb_idx_write(tp("i0"), z, 3, d0, 0), LB_OK);
     ck_assert_int_eq(lb_idx_write(tp("l0"), z, 1, d01, 0), LB_OK);
-    ck_assert_err(lb_dataset_load_idx(tp("i0"), tp("l0"), 0, NULL, &ds), LB_EFORMAT, "no images");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_idx(tp("i0"), tp("l0"), 0, NULL)), LB_EFORMAT, "no images");
     cleanup_tmpdir();
 }
 END_TEST
@@ -299,7 +299,7 @@ START_TEST(test_fmnist_missing_and_env)
 {
     make_tmpdir();
     lb_dataset *ds;
-    ck_assert_err(lb_dataset_load_fmnist(tp("nothing-here"), 1, &ds), LB_EIO, LB_FMNIST_PACKAGE);
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_fmnist(tp("nothing-here"), 1)), LB_EIO, LB_FMNIST_PACKAGE);
     ck_assert_msg(strstr(lb_last_error(), "nothing-here/train-images-idx3-ubyte.gz"), "%s", lb_last_error());
     /* a fake Fashion-MNIST folder found through LIBRA_FMNIST_DIR */
     mkdir_p(tp("fm"));
@@ -308,14 +308,14 @@ START_TEST(test_fmnist_missing_and_env)
     setenv("LIBRA_FMNIST_DIR", tp("fm"), 1);
     ck_assert_str_eq(lb_fmnist_dir(NULL), tp("fm"));
     ck_assert_str_eq(lb_fmnist_dir("/x"), "/x");
-    ck_assert_int_eq(lb_dataset_load_fmnist(NULL, 1, &ds), LB_OK);
+    ck_assert_int_eq(NEW_OK(ds, lb_dataset_new_fmnist(NULL, 1)), LB_OK);
     ck_assert_int_eq(ds->n, 20);
     ck_assert_int_eq(ds->n_classes, 10);
     ck_assert_str_eq(ds->class_names[0], "T-shirt/top");
     ck_assert_str_eq(ds->class_names[9], "Ankle boot");
     lb_dataset_free(ds);
     /* the test files without .gz are accepted too */
-    ck_assert_int_eq(lb_dataset_load_fmnist(NULL, 0, &ds), LB_OK);
+    ck_assert_int_eq(NEW_OK(ds, lb_dataset_new_fmnist(NULL, 0)), LB_OK);
     ck_assert_int_eq(ds->n, 10);
     lb_dataset_free(ds);
     unsetenv("LIBRA_FMNIST_DIR");
@@ -343,7 +343,7 @@ START_TEST(test_fmnist_profiles_real)
     ck_assert_int_eq(lb_data_opts_set(&o, "data", "fmnist"), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "imbalance", "longtail:100"), LB_OK);
     lb_data *d;
-    ck_assert_int_eq(lb_data_open(&o, &d), LB_OK);
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
     ck_assert_int_eq(d->train->n, 60000);
     ck_assert_int_eq(d->test->n, 10000);
     ck_assert_int_eq(d->train->c * d->train->h * d->train->w, 784);
@@ -362,7 +362,7 @@ START_TEST(test_fmnist_profiles_real)
     lb_data_free(d);
     /* binary:Shirt,50: 54,000 negatives available -> 1,080 positives; test relabelled 9000/1000 */
     ck_assert_int_eq(lb_data_opts_set(&o, "imbalance", "binary:Shirt,50"), LB_OK);
-    ck_assert_int_eq(lb_data_open(&o, &d), LB_OK);
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
     ck_assert_int_eq(d->split.n_classes, 2);
     ck_assert_str_eq(d->split.class_names[0], "rest");
     ck_assert_str_eq(d->split.class_names[1], "Shirt");
@@ -385,7 +385,7 @@ START_TEST(test_profile_targets_synthetic)
     lb_order_parse(NULL, 10, 0, order);
     lb_profile p;
     /* longtail:100 on Fashion-MNIST's counts: the list of issue 4 */
-    ck_assert_int_eq(lb_profile_parse("longtail:100", 10, names, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "longtail:100", 10, names), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
     const int lt[10] = {6000, 3596, 2156, 1292, 774, 464, 278, 166, 100, 60};
     int sum = 0;
@@ -401,17 +401,17 @@ START_TEST(test_profile_targets_synthetic)
     lb_profile_free(&p);
     lb_order_parse(NULL, 10, 0, order);
     /* step:100,0.5 -> 5 classes of 6000, 5 of 6000/100 = 60 (hand) */
-    ck_assert_int_eq(lb_profile_parse("step:100,0.5", 10, names, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "step:100,0.5", 10, names), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
     for (int c = 0; c < 10; c++) ck_assert_int_eq(t[c], c < 5 ? 6000 : 60);
     lb_profile_free(&p);
     /* step:10,0.2 -> round(0.2*10) = 2 minority classes with 600 */
-    ck_assert_int_eq(lb_profile_parse("step:10,0.2", 10, names, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "step:10,0.2", 10, names), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
     for (int c = 0; c < 10; c++) ck_assert_int_eq(t[c], c < 8 ? 6000 : 600);
     lb_profile_free(&p);
     /* binary:6,50 -> 54000/50 = 1080 positives, all 6000 of each negative class */
-    ck_assert_int_eq(lb_profile_parse("binary:6,50", 10, names, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "binary:6,50", 10, names), LB_OK);
     ck_assert_int_eq(p.pos_class, 6);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
     for (int c = 0; c < 10; c++) ck_assert_int_eq(t[c], c == 6 ? 1080 : 6000);
@@ -419,19 +419,19 @@ START_TEST(test_profile_targets_synthetic)
     /* binary:Bag,4 by name (case-insensitive): min(6000, 54000/4) = 6000 positives, 24000
      * negatives = 24000 * 6000 / 54000 = 2666.67 per class: floors 2666 x 9 = 23994, the 6
      * left go to the 6 lowest classes (equal remainders) -> 2667 for 0,1,2,3,4,5 */
-    ck_assert_int_eq(lb_profile_parse("binary:bag,4", 10, names, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "binary:bag,4", 10, names), LB_OK);
     ck_assert_int_eq(p.pos_class, 8);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
     const int bt[10] = {2667, 2667, 2667, 2667, 2667, 2667, 2666, 2666, 6000, 2666};
     for (int c = 0; c < 10; c++) ck_assert_int_eq(t[c], bt[c]);
     lb_profile_free(&p);
     /* counts */
-    ck_assert_int_eq(lb_profile_parse("counts:10,20,30,40,50,60,70,80,90,100", 10, names, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "counts:10,20,30,40,50,60,70,80,90,100", 10, names), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
     for (int c = 0; c < 10; c++) ck_assert_int_eq(t[c], 10 * (c + 1));
     lb_profile_free(&p);
     /* none */
-    ck_assert_int_eq(lb_profile_parse("none", 10, names, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "none", 10, names), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
     ck_assert_int_eq(t[3], 6000);
 }
@@ -444,14 +444,14 @@ START_TEST(test_profile_targets_uneven)
     /* longtail:10 with 3 classes, n_max = the smallest available (20):
      * 20, floor(20 * 10^-0.5 = 6.32) = 6, 20/10 = 2 (hand) */
     int av3[3] = {200, 60, 20};
-    ck_assert_int_eq(lb_profile_parse("longtail:10", 3, NULL, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "longtail:10", 3, NULL), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, av3, 3, order, t), LB_OK);
     ck_assert_int_eq(t[0], 20);
     ck_assert_int_eq(t[1], 6);
     ck_assert_int_eq(t[2], 2);
     /* longtail:1000 would give 20/1000 < 1: clamped to 1, never 0 */
     lb_profile_free(&p);
-    ck_assert_int_eq(lb_profile_parse("longtail:1000", 3, NULL, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "longtail:1000", 3, NULL), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, av3, 3, order, t), LB_OK);
     ck_assert_int_eq(t[2], 1);
     lb_profile_free(&p);
@@ -459,7 +459,7 @@ START_TEST(test_profile_targets_uneven)
      * negatives 10 spread as 10*{10,20,30}/60 = 1.67, 3.33, 5 -> floors 1,3,5 (9); the one
      * left goes to the largest remainder (class 0: 0.67) -> 2, 3, 5 (hand) */
     int av4[4] = {10, 20, 30, 5};
-    ck_assert_int_eq(lb_profile_parse("binary:3,2", 4, NULL, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "binary:3,2", 4, NULL), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, av4, 4, order, t), LB_OK);
     ck_assert_int_eq(t[0], 2);
     ck_assert_int_eq(t[1], 3);
@@ -469,7 +469,7 @@ START_TEST(test_profile_targets_uneven)
      * 3*{10,20,30}/60 = 0.5, 1, 1.5 -> 0,1,1 (2) + 1 to class 0 (remainder 0.5 vs 0.5 for
      * class 2: tie goes to the lower index) -> 1, 1, 1 */
     lb_profile_free(&p);
-    ck_assert_int_eq(lb_profile_parse("binary:3,0.5", 4, NULL, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "binary:3,0.5", 4, NULL), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, av4, 4, order, t), LB_OK);
     ck_assert_int_eq(t[0], 1);
     ck_assert_int_eq(t[1], 1);
@@ -477,7 +477,7 @@ START_TEST(test_profile_targets_uneven)
     ck_assert_int_eq(t[3], 5);
     lb_profile_free(&p);
     /* counts larger than available */
-    ck_assert_int_eq(lb_profile_parse("counts:5,5,31,1", 4, NULL, &p), LB_OK);
+    ck_assert_int_eq(lb_profile_parse(&p, "counts:5,5,31,1", 4, NULL), LB_OK);
     ck_assert_err(lb_profile_targets(&p, av4, 4, order, t), LB_EINVAL, "asks 31 images but 30");
     lb_profile_free(&p);
 }
@@ -487,21 +487,21 @@ START_TEST(test_profile_bad_specs)
 {
     const char *const *names = lb_fmnist_classes;
     lb_profile p;
-    ck_assert_err(lb_profile_parse("longtail:0.5", 10, names, &p), LB_EINVAL, "RHO = 0.5 must be >= 1");
-    ck_assert_err(lb_profile_parse("longtail:abc", 10, names, &p), LB_EINVAL, "longtail:abc");
-    ck_assert_err(lb_profile_parse("longtail", 10, names, &p), LB_EINVAL, "longtail needs a number");
-    ck_assert_err(lb_profile_parse("step:100,1", 10, names, &p), LB_EINVAL, "MU = 1 must be in (0, 1)");
-    ck_assert_err(lb_profile_parse("step:100,0", 10, names, &p), LB_EINVAL, "MU = 0");
-    ck_assert_err(lb_profile_parse("step:100,0.01", 10, names, &p), LB_EINVAL, "0 minority classes");
-    ck_assert_err(lb_profile_parse("step:0.5,0.5", 10, names, &p), LB_EINVAL, "RHO = 0.5");
-    ck_assert_err(lb_profile_parse("step:100", 10, names, &p), LB_EINVAL, "RHO,MU");
-    ck_assert_err(lb_profile_parse("counts:1,2,3", 10, names, &p), LB_EINVAL, "3 counts given for 10 classes");
-    ck_assert_err(lb_profile_parse("counts:1,x,3", 3, names, &p), LB_EINVAL, "integers");
-    ck_assert_err(lb_profile_parse("counts:1,0,3", 3, names, &p), LB_EINVAL, "count 0 for rank 1");
-    ck_assert_err(lb_profile_parse("binary:Hat,5", 10, names, &p), LB_EINVAL, "'Hat'");
-    ck_assert_err(lb_profile_parse("binary:12,5", 10, names, &p), LB_EINVAL, "'12'");
-    ck_assert_err(lb_profile_parse("binary:3,0", 10, names, &p), LB_EINVAL, "RATIO = 0");
-    ck_assert_err(lb_profile_parse("zipf:2", 10, names, &p), LB_EINVAL, "unknown profile");
+    ck_assert_err(lb_profile_parse(&p, "longtail:0.5", 10, names), LB_EINVAL, "RHO = 0.5 must be >= 1");
+    ck_assert_err(lb_profile_parse(&p, "longtail:abc", 10, names), LB_EINVAL, "longtail:abc");
+    ck_assert_err(lb_profile_parse(&p, "longtail", 10, names), LB_EINVAL, "longtail needs a number");
+    ck_assert_err(lb_profile_parse(&p, "step:100,1", 10, names), LB_EINVAL, "MU = 1 must be in (0, 1)");
+    ck_assert_err(lb_profile_parse(&p, "step:100,0", 10, names), LB_EINVAL, "MU = 0");
+    ck_assert_err(lb_profile_parse(&p, "step:100,0.01", 10, names), LB_EINVAL, "0 minority classes");
+    ck_assert_err(lb_profile_parse(&p, "step:0.5,0.5", 10, names), LB_EINVAL, "RHO = 0.5");
+    ck_assert_err(lb_profile_parse(&p, "step:100", 10, names), LB_EINVAL, "RHO,MU");
+    ck_assert_err(lb_profile_parse(&p, "counts:1,2,3", 10, names), LB_EINVAL, "3 counts given for 10 classes");
+    ck_assert_err(lb_profile_parse(&p, "counts:1,x,3", 3, names), LB_EINVAL, "integers");
+    ck_assert_err(lb_profile_parse(&p, "counts:1,0,3", 3, names), LB_EINVAL, "count 0 for rank 1");
+    ck_assert_err(lb_profile_parse(&p, "binary:Hat,5", 10, names), LB_EINVAL, "'Hat'");
+    ck_assert_err(lb_profile_parse(&p, "binary:12,5", 10, names), LB_EINVAL, "'12'");
+    ck_assert_err(lb_profile_parse(&p, "binary:3,0", 10, names), LB_EINVAL, "RATIO = 0");
+    ck_assert_err(lb_profile_parse(&p, "zipf:2", 10, names), LB_EINVAL, "unknown profile");
     int order[3];
     ck_assert_err(lb_order_parse("0,1,1", 3, 0, order), LB_EINVAL, "class 1 appears twice");
     ck_assert_err(lb_order_parse("0,1,5", 3, 0, order), LB_EINVAL, "'5' is not a class index");
@@ -563,7 +563,7 @@ START_TEST(test_split)
     lb_dataset *te = fake_dataset(tcounts, 3);
     lb_split s, s2, s3;
     /* counts:100,40,3 with val 0.1: val = round(10) = 10, round(4) = 4, round(0.3) = 0 -> 1 */
-    ck_assert_int_eq(lb_split_make(tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 42, &s), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 42), LB_OK);
     ck_assert_int_eq(s.seed, 42);
     ck_assert_str_eq(s.profile, "counts:100,40,3");
     ck_assert_int_eq(s.kept[0], 100);
@@ -585,8 +585,8 @@ START_TEST(test_split)
     }
     for (int j = 0; j < s.n_val; j++) ck_assert_int_eq(s.val_y[j], tr->labels[s.val_idx[j]]);
     /* the same seed gives the same split, another seed another one */
-    ck_assert_int_eq(lb_split_make(tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 42, &s2), LB_OK);
-    ck_assert_int_eq(lb_split_make(tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 43, &s3), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s2, tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 42), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s3, tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 43), LB_OK);
     ck_assert_int_eq(memcmp(s.train_idx, s2.train_idx, sizeof(int) * (size_t)s.n_train), 0);
     ck_assert_int_eq(memcmp(s.val_idx, s2.val_idx, sizeof(int) * (size_t)s.n_val), 0);
     ck_assert_int_ne(memcmp(s.train_idx, s3.train_idx, sizeof(int) * (size_t)s.n_train), 0);
@@ -595,7 +595,7 @@ START_TEST(test_split)
     lb_split_free(&s3);
     /* binary:2,10 -> positives min(100, 500/10) = 50, negatives 500 (300 + 200: all);
      * the test set is relabelled: 20 rest, 10 positive */
-    ck_assert_int_eq(lb_split_make(tr, NULL, 0, te, NULL, 0, "binary:c2,10", NULL, 0.0, 1, &s), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "binary:c2,10", NULL, 0.0, 1), LB_OK);
     ck_assert_int_eq(s.n_classes, 2);
     ck_assert_str_eq(s.class_names[1], "c2");
     ck_assert_int_eq(s.train_counts[0], 500);
@@ -608,15 +608,15 @@ START_TEST(test_split)
     /* a pool restricts what training can use */
     int pool[6];
     for (int i = 0; i < 6; i++) pool[i] = i; /* labels 0,1,2,0,1,2 */
-    ck_assert_int_eq(lb_split_make(tr, pool, 6, te, NULL, 0, "none", NULL, 0.5, 1, &s), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s, tr, pool, 6, te, NULL, 0, "none", NULL, 0.5, 1), LB_OK);
     ck_assert_int_eq(s.available[0], 2);
     ck_assert_int_eq(s.val_counts[0], 1);
     ck_assert_int_eq(s.train_counts[0], 1);
     lb_split_free(&s);
     /* errors */
-    ck_assert_err(lb_split_make(tr, NULL, 0, te, NULL, 0, "counts:301,1,1", NULL, 0, 1, &s), LB_EINVAL, "asks 301");
-    ck_assert_err(lb_split_make(tr, NULL, 0, te, NULL, 0, "none", NULL, 1.0, 1, &s), LB_EINVAL, "validation fraction");
-    ck_assert_err(lb_split_make(tr, NULL, 0, te, NULL, 0, "longtail:10", "2,2,2", 0, 1, &s), LB_EINVAL, "twice");
+    ck_assert_err(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "counts:301,1,1", NULL, 0, 1), LB_EINVAL, "asks 301");
+    ck_assert_err(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "none", NULL, 1.0, 1), LB_EINVAL, "validation fraction");
+    ck_assert_err(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "longtail:10", "2,2,2", 0, 1), LB_EINVAL, "twice");
     lb_dataset_free(tr);
     lb_dataset_free(te);
 }
@@ -676,7 +676,7 @@ START_TEST(test_sampler_resampling)
     const int *ei, *ey;
     int seen[75];
     /* shuffle: each entry once */
-    ck_assert_int_eq(lb_sampler_create("shuffle", idx, y, 75, 3, 9, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("shuffle", idx, y, 75, 3, 9)), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch_len(s), 75);
     ck_assert_int_eq(lb_sampler_epoch(s, 0, &ei, &ey), LB_OK);
     check_epoch_consistent(ei, ey, 75);
@@ -690,7 +690,7 @@ START_TEST(test_sampler_resampling)
     ck_assert(!in_order);
     lb_sampler_free(s);
     /* undersample: every class down to the smallest (5): 15 distinct entries */
-    ck_assert_int_eq(lb_sampler_create("undersample", idx, y, 75, 3, 9, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("undersample", idx, y, 75, 3, 9)), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch_len(s), 15);
     ck_assert_int_eq(lb_sampler_epoch(s, 0, &ei, &ey), LB_OK);
     check_epoch_consistent(ei, ey, 15);
@@ -699,7 +699,7 @@ START_TEST(test_sampler_resampling)
     for (int c = 0; c < 3; c++) ck_assert_int_eq(lb_sampler_counts(s)[c], 5);
     lb_sampler_free(s);
     /* undersample:ratio=2: at most 2 x 5 = 10 per class -> 10, 10, 5 */
-    ck_assert_int_eq(lb_sampler_create("undersample:ratio=2", idx, y, 75, 3, 9, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("undersample:ratio=2", idx, y, 75, 3, 9)), LB_OK);
     ck_assert_str_eq(lb_sampler_name(s), "undersample:ratio=2");
     ck_assert_int_eq(lb_sampler_epoch(s, 3, &ei, &ey), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch_len(s), 25);
@@ -708,7 +708,7 @@ START_TEST(test_sampler_resampling)
     ck_assert_int_eq(lb_sampler_counts(s)[2], 5);
     lb_sampler_free(s);
     /* oversample: every class up to the largest (50), each original entry at least once */
-    ck_assert_int_eq(lb_sampler_create("oversample", idx, y, 75, 3, 9, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("oversample", idx, y, 75, 3, 9)), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch_len(s), 150);
     ck_assert_int_eq(lb_sampler_epoch(s, 0, &ei, &ey), LB_OK);
     check_epoch_consistent(ei, ey, 150);
@@ -718,7 +718,7 @@ START_TEST(test_sampler_resampling)
     for (int c = 0; c < 3; c++) ck_assert_int_eq(lb_sampler_counts(s)[c], 50);
     lb_sampler_free(s);
     /* oversample:ratio=2: up to ceil(50 / 2) = 25 -> 50, 25, 25 */
-    ck_assert_int_eq(lb_sampler_create("oversample:ratio=2", idx, y, 75, 3, 9, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("oversample:ratio=2", idx, y, 75, 3, 9)), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch(s, 0, &ei, &ey), LB_OK);
     ck_assert_int_eq(lb_sampler_counts(s)[0], 50);
     ck_assert_int_eq(lb_sampler_counts(s)[1], 25);
@@ -753,7 +753,7 @@ START_TEST(test_sampler_probabilities)
     lb_sampler *s;
     const int *ei, *ey;
     /* balanced: 1/3 each */
-    ck_assert_int_eq(lb_sampler_create("balanced", idx, y, 1000, 3, 4, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("balanced", idx, y, 1000, 3, 4)), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch_len(s), 1000);
     ck_assert_int_eq(lb_sampler_epoch(s, 0, &ei, &ey), LB_OK);
     const double pb[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3};
@@ -761,20 +761,20 @@ START_TEST(test_sampler_probabilities)
     for (int k = 0; k < 1000; k++) ck_assert_int_eq(ey[k], y[ei[k]]);
     lb_sampler_free(s);
     /* sqrt: p ~ sqrt(n): 30, 9.4868, 3.1623 over 42.6491 -> 0.70342, 0.22244, 0.07415 (hand) */
-    ck_assert_int_eq(lb_sampler_create("sqrt", idx, y, 1000, 3, 4, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("sqrt", idx, y, 1000, 3, 4)), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch(s, 0, &ei, &ey), LB_OK);
     const double ps[3] = {0.70342, 0.22244, 0.07415};
     check_probs(lb_sampler_counts(s), ps);
     lb_sampler_free(s);
     /* sqrt:q=0 is class-balanced, q=1 instance-balanced */
-    ck_assert_int_eq(lb_sampler_create("sqrt:q=1", idx, y, 1000, 3, 4, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("sqrt:q=1", idx, y, 1000, 3, 4)), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch(s, 0, &ei, &ey), LB_OK);
     const double pi[3] = {0.9, 0.09, 0.01};
     check_probs(lb_sampler_counts(s), pi);
     lb_sampler_free(s);
     /* progressive over T = 10 epochs: epoch 0 instance-balanced; epoch 5: 0.5 p_IB + 0.5/3 =
      * 0.61667, 0.21167, 0.17167 (hand); epoch 10 and later: 1/3 each */
-    ck_assert_int_eq(lb_sampler_create("progressive:epochs=10", idx, y, 1000, 3, 4, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("progressive:epochs=10", idx, y, 1000, 3, 4)), LB_OK);
     ck_assert_int_eq(lb_sampler_epoch(s, 0, &ei, &ey), LB_OK);
     check_probs(lb_sampler_counts(s), pi);
     ck_assert_int_eq(lb_sampler_epoch(s, 5, &ei, &ey), LB_OK);
@@ -784,7 +784,7 @@ START_TEST(test_sampler_probabilities)
     check_probs(lb_sampler_counts(s), pb);
     lb_sampler_free(s);
     /* progressive without a horizon refuses to run; set_horizon fixes it */
-    ck_assert_int_eq(lb_sampler_create("progressive", idx, y, 1000, 3, 4, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("progressive", idx, y, 1000, 3, 4)), LB_OK);
     ck_assert_err(lb_sampler_epoch(s, 0, &ei, &ey), LB_ESTATE, "horizon");
     ck_assert_int_eq(lb_sampler_set_horizon(s, 2), LB_OK);
     ck_assert_str_eq(lb_sampler_name(s), "progressive:epochs=2");
@@ -802,9 +802,9 @@ START_TEST(test_sampler_determinism)
     for (int k = 0; k < 6; k++) {
         lb_sampler *a, *b, *c;
         const int *ei, *ey, *fi, *fy;
-        ck_assert_msg(lb_sampler_create(specs[k], idx, y, 1000, 3, 77, &a) == LB_OK, "%s", lb_last_error());
-        ck_assert_int_eq(lb_sampler_create(specs[k], idx, y, 1000, 3, 77, &b), LB_OK);
-        ck_assert_int_eq(lb_sampler_create(specs[k], idx, y, 1000, 3, 78, &c), LB_OK);
+        ck_assert_msg(NEW_OK(a, lb_sampler_new(specs[k], idx, y, 1000, 3, 77)) == LB_OK, "%s", lb_last_error());
+        ck_assert_int_eq(NEW_OK(b, lb_sampler_new(specs[k], idx, y, 1000, 3, 77)), LB_OK);
+        ck_assert_int_eq(NEW_OK(c, lb_sampler_new(specs[k], idx, y, 1000, 3, 78)), LB_OK);
         int len = lb_sampler_epoch_len(a);
         ck_assert_int_eq(lb_sampler_epoch(a, 1, &ei, &ey), LB_OK);
         memcpy(first, ei, sizeof(int) * (size_t)len);
@@ -830,7 +830,7 @@ START_TEST(test_sampler_next_and_errors)
     small_entries(idx, y);
     lb_sampler *s;
     const int *bi, *by;
-    ck_assert_int_eq(lb_sampler_create(NULL, idx, y, 75, 3, 1, &s), LB_OK); /* NULL = shuffle */
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new(NULL, idx, y, 75, 3, 1)), LB_OK); /* NULL = shuffle */
     ck_assert_int_eq(lb_sampler_current_epoch(s), -1);
     /* 75 entries in batches of 32: 32, 32, 11, then epoch 1 */
     ck_assert_int_eq(lb_sampler_next(s, 32, 0, &bi, &by), 32);
@@ -841,7 +841,7 @@ START_TEST(test_sampler_next_and_errors)
     ck_assert_int_eq(lb_sampler_current_epoch(s), 1);
     lb_sampler_free(s);
     /* drop_last: 32, 32, then the next epoch */
-    ck_assert_int_eq(lb_sampler_create("shuffle", idx, y, 75, 3, 1, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("shuffle", idx, y, 75, 3, 1)), LB_OK);
     ck_assert_int_eq(lb_sampler_next(s, 32, 1, &bi, &by), 32);
     ck_assert_int_eq(lb_sampler_next(s, 32, 1, &bi, &by), 32);
     ck_assert_int_eq(lb_sampler_next(s, 32, 1, &bi, &by), 32);
@@ -849,7 +849,7 @@ START_TEST(test_sampler_next_and_errors)
     ck_assert_int_eq(lb_sampler_next(s, 0, 0, &bi, &by), LB_EINVAL);
     lb_sampler_free(s);
     /* an epoch shorter than the batch is still served whole, even with drop_last */
-    ck_assert_int_eq(lb_sampler_create("shuffle", idx, y, 75, 3, 1, &s), LB_OK);
+    ck_assert_int_eq(NEW_OK(s, lb_sampler_new("shuffle", idx, y, 75, 3, 1)), LB_OK);
     ck_assert_int_eq(lb_sampler_next(s, 100, 1, &bi, &by), 75);
     ck_assert_int_eq(lb_sampler_next(s, 100, 1, &bi, &by), 75);
     ck_assert_int_eq(lb_sampler_current_epoch(s), 1);
@@ -858,14 +858,14 @@ START_TEST(test_sampler_next_and_errors)
     for (int k = 0; k < 20; k++) ck_assert_int_gt(lb_sampler_next(s, 16, 0, &bi, &by), 0);
     ck_assert_int_eq((int)(lb_alloc_count() - a0), 0);
     lb_sampler_free(s);
-    ck_assert_err(lb_sampler_create("sorted", idx, y, 75, 3, 1, &s), LB_EINVAL, "'sorted': unknown");
-    ck_assert_err(lb_sampler_create("undersample:ratio=0.5", idx, y, 75, 3, 1, &s), LB_EINVAL, "ratio=0.5");
-    ck_assert_err(lb_sampler_create("sqrt:q=2", idx, y, 75, 3, 1, &s), LB_EINVAL, "q=2");
-    ck_assert_err(lb_sampler_create("shuffle:ratio=2", idx, y, 75, 3, 1, &s), LB_EINVAL, "unknown key 'ratio'");
-    ck_assert_err(lb_sampler_create("undersample:ratio", idx, y, 75, 3, 1, &s), LB_EINVAL, "key=value");
-    ck_assert_err(lb_sampler_create("progressive:epochs=2.5", idx, y, 75, 3, 1, &s), LB_EINVAL, "whole number");
-    ck_assert_err(lb_sampler_create("shuffle", idx, y, 75, 2, 1, &s), LB_EINVAL, "label 2");
-    ck_assert_err(lb_sampler_create("shuffle", idx, y, 0, 3, 1, &s), LB_EINVAL, "no training entries");
+    ck_assert_err(NEW_OK(s, lb_sampler_new("sorted", idx, y, 75, 3, 1)), LB_EINVAL, "'sorted': unknown");
+    ck_assert_err(NEW_OK(s, lb_sampler_new("undersample:ratio=0.5", idx, y, 75, 3, 1)), LB_EINVAL, "ratio=0.5");
+    ck_assert_err(NEW_OK(s, lb_sampler_new("sqrt:q=2", idx, y, 75, 3, 1)), LB_EINVAL, "q=2");
+    ck_assert_err(NEW_OK(s, lb_sampler_new("shuffle:ratio=2", idx, y, 75, 3, 1)), LB_EINVAL, "unknown key 'ratio'");
+    ck_assert_err(NEW_OK(s, lb_sampler_new("undersample:ratio", idx, y, 75, 3, 1)), LB_EINVAL, "key=value");
+    ck_assert_err(NEW_OK(s, lb_sampler_new("progressive:epochs=2.5", idx, y, 75, 3, 1)), LB_EINVAL, "whole number");
+    ck_assert_err(NEW_OK(s, lb_sampler_new("shuffle", idx, y, 75, 2, 1)), LB_EINVAL, "label 2");
+    ck_assert_err(NEW_OK(s, lb_sampler_new("shuffle", idx, y, 0, 3, 1)), LB_EINVAL, "no training entries");
 }
 END_TEST
 
@@ -895,7 +895,7 @@ START_TEST(test_batcher)
     ck_assert_close(mean, 0.5, 1e-6);
     /* normalising with mean 0.5, std 0.25: (v - 0.5) / 0.25 = -2, -1.2, -0.4, 0.4, 1.2, 2 */
     float m = 0.5f, s = 0.25f;
-    lb_batcher *b = lb_batcher_create(&ds, 4, &m, &s, NULL);
+    lb_batcher *b = lb_batcher_new(&ds, 4, &m, &s, NULL);
     ck_assert_ptr_nonnull(b);
     int idx[3] = {0, 1, 0};
     int y[3] = {7, 8, 9};
@@ -920,7 +920,7 @@ START_TEST(test_batcher)
 
     /* flip only: the output row is the source row mirrored, or not (one rng draw in [0, 2)) */
     lb_augment aug = {0, 1};
-    b = lb_batcher_create(&ds, 1, NULL, NULL, &aug);
+    b = lb_batcher_new(&ds, 1, NULL, NULL, &aug);
     lb_rng r, copy;
     lb_rng_seed(&r, 3);
     int flips = 0;
@@ -940,7 +940,7 @@ START_TEST(test_batcher)
     /* crop with 1 pixel of zero padding: output (r, q) = source (r + dy, q + dx) or 0 */
     aug.crop_pad = 1;
     aug.hflip = 0;
-    b = lb_batcher_create(&ds, 1, NULL, NULL, &aug);
+    b = lb_batcher_new(&ds, 1, NULL, NULL, &aug);
     int shifted = 0;
     for (int k = 0; k < 40; k++) {
         copy = r;
@@ -957,9 +957,9 @@ START_TEST(test_batcher)
     ck_assert(shifted > 10);
     lb_batcher_free(b);
     aug.crop_pad = 5;
-    ck_assert_ptr_null(lb_batcher_create(&ds, 1, NULL, NULL, &aug));
+    ck_assert_ptr_null(lb_batcher_new(&ds, 1, NULL, NULL, &aug));
     float zero = 0.0f;
-    ck_assert_ptr_null(lb_batcher_create(&ds, 1, &m, &zero, NULL));
+    ck_assert_ptr_null(lb_batcher_new(&ds, 1, &m, &zero, NULL));
 }
 END_TEST
 
@@ -1001,7 +1001,7 @@ START_TEST(test_folder_formats)
 
     lb_dataset *ds;
     /* RGB, resized to 4x4 */
-    ck_assert_int_eq(lb_dataset_load_folder(tp("root"), 3, 4, 4, 1, NULL, &ds), LB_OK);
+    ck_assert_int_eq(NEW_OK(ds, lb_dataset_new_folder(tp("root"), 3, 4, 4, 1, NULL)), LB_OK);
     ck_assert_int_eq(ds->n, 6);
     ck_assert_int_eq(ds->n_classes, 2);
     ck_assert_str_eq(ds->class_names[0], "apple");
@@ -1023,7 +1023,7 @@ START_TEST(test_folder_formats)
     }
     lb_dataset_free(ds);
     /* gray at the first image's size (8x8): red -> (200*77 + 100*150 + 50*29) >> 8 = 124 */
-    ck_assert_int_eq(lb_dataset_load_folder(tp("root"), 1, 0, 0, 1, NULL, &ds), LB_OK);
+    ck_assert_int_eq(NEW_OK(ds, lb_dataset_new_folder(tp("root"), 1, 0, 0, 1, NULL)), LB_OK);
     ck_assert_int_eq(ds->c, 1);
     ck_assert_int_eq(ds->h, 8);
     ck_assert_int_eq(ds->w, 8);
@@ -1050,7 +1050,7 @@ START_TEST(test_folder_bad_input)
     write_bytes(tp("r/b/text.png"), "this is not a png\n", 18);   /* text named .png */
     lb_dataset *ds;
     /* non-strict: two warnings naming the files, three images loaded */
-    ck_assert_int_eq(lb_dataset_load_folder(tp("r"), 3, 0, 0, 0, NULL, &ds), LB_OK);
+    ck_assert_int_eq(NEW_OK(ds, lb_dataset_new_folder(tp("r"), 3, 0, 0, 0, NULL)), LB_OK);
     ck_assert_int_eq(ds->n, 3);
     ck_assert_int_eq(ds->n_warnings, 2);
     ck_assert_int_eq(ds->n_warnings_kept, 2);
@@ -1059,23 +1059,23 @@ START_TEST(test_folder_bad_input)
     ck_assert_msg(strstr(ds->warnings[1], "zero.png") && strstr(ds->warnings[1], "0 bytes"), "%s", ds->warnings[1]);
     lb_dataset_free(ds);
     /* strict: an error naming the first bad file */
-    ck_assert_err(lb_dataset_load_folder(tp("r"), 3, 0, 0, 1, NULL, &ds), LB_EFORMAT, "text.png");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("r"), 3, 0, 0, 1, NULL)), LB_EFORMAT, "text.png");
     ck_assert_ptr_null(ds);
     /* a class whose every file is unreadable */
     unlink(tp("r/b/1.png"));
-    ck_assert_err(lb_dataset_load_folder(tp("r"), 3, 0, 0, 0, NULL, &ds), LB_EINVAL, "no readable image");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("r"), 3, 0, 0, 0, NULL)), LB_EINVAL, "no readable image");
     /* an empty class folder, and one with only non-image files */
     unlink(tp("r/b/zero.png"));
     unlink(tp("r/b/text.png"));
-    ck_assert_err(lb_dataset_load_folder(tp("r"), 3, 0, 0, 0, NULL, &ds), LB_EINVAL, "'b' holds no image files");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("r"), 3, 0, 0, 0, NULL)), LB_EINVAL, "'b' holds no image files");
     write_bytes(tp("r/b/list.txt"), "a\n", 2);
-    ck_assert_err(lb_dataset_load_folder(tp("r"), 3, 0, 0, 0, NULL, &ds), LB_EINVAL, "'b' holds no image files");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("r"), 3, 0, 0, 0, NULL)), LB_EINVAL, "'b' holds no image files");
     /* an empty root; a root that does not exist; a file as root */
     mkdir_p(tp("empty"));
-    ck_assert_err(lb_dataset_load_folder(tp("empty"), 3, 0, 0, 0, NULL, &ds), LB_EINVAL, "no class folders");
-    ck_assert_err(lb_dataset_load_folder(tp("missing"), 3, 0, 0, 0, NULL, &ds), LB_EIO, "missing");
-    ck_assert_err(lb_dataset_load_folder(tp("r/b/list.txt"), 3, 0, 0, 0, NULL, &ds), LB_EINVAL, "not a folder");
-    ck_assert_err(lb_dataset_load_folder(tp("r"), 2, 0, 0, 0, NULL, &ds), LB_EINVAL, "channels 2");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("empty"), 3, 0, 0, 0, NULL)), LB_EINVAL, "no class folders");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("missing"), 3, 0, 0, 0, NULL)), LB_EIO, "missing");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("r/b/list.txt"), 3, 0, 0, 0, NULL)), LB_EINVAL, "not a folder");
+    ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("r"), 2, 0, 0, 0, NULL)), LB_EINVAL, "channels 2");
     cleanup_tmpdir();
 }
 END_TEST
@@ -1110,7 +1110,7 @@ START_TEST(test_folder_open_trees)
     ck_assert_int_eq(lb_data_opts_set(&o, "data", p), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "channels", "1"), LB_OK);
     lb_data *d;
-    ck_assert_int_eq(lb_data_open(&o, &d), LB_OK);
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
     ck_assert_ptr_ne(d->train, d->test);
     ck_assert_int_eq(d->train->n, 12);
     ck_assert_int_eq(d->test->n, 6);
@@ -1121,7 +1121,7 @@ START_TEST(test_folder_open_trees)
     lb_data_free(d);
     /* a test tree with other classes */
     rename(tp("t/test/dog"), tp("t/test/wolf"));
-    ck_assert_err(lb_data_open(&o, &d), LB_EINVAL, "'wolf' vs 'dog'");
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EINVAL, "'wolf' vs 'dog'");
     rename(tp("t/test/wolf"), tp("t/test/dog"));
 
     /* one tree: a stratified test fraction (0.25 of 8 -> 2, of 4 -> 1) */
@@ -1129,7 +1129,7 @@ START_TEST(test_folder_open_trees)
     ck_assert_int_eq(lb_data_opts_set(&o, "data", p), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "test", "0.25"), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "size", "6x5"), LB_OK);
-    ck_assert_int_eq(lb_data_open(&o, &d), LB_OK);
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
     ck_assert_ptr_eq(d->train, d->test);
     ck_assert_int_eq(d->train->h, 6);
     ck_assert_int_eq(d->train->w, 5);
@@ -1150,26 +1150,26 @@ END_TEST
 START_TEST(test_source_and_size_specs)
 {
     lb_source s;
-    ck_assert_int_eq(lb_source_parse("fmnist", &s), LB_OK);
+    ck_assert_int_eq(lb_source_parse(&s, "fmnist"), LB_OK);
     ck_assert_int_eq(s.kind, LB_SOURCE_FMNIST);
     ck_assert_ptr_null(s.path[0]);
     lb_source_free(&s);
-    ck_assert_int_eq(lb_source_parse("fmnist:/data/fm", &s), LB_OK);
+    ck_assert_int_eq(lb_source_parse(&s, "fmnist:/data/fm"), LB_OK);
     ck_assert_str_eq(s.path[0], "/data/fm");
     lb_source_free(&s);
-    ck_assert_int_eq(lb_source_parse("folder:my/pics", &s), LB_OK);
+    ck_assert_int_eq(lb_source_parse(&s, "folder:my/pics"), LB_OK);
     ck_assert_int_eq(s.kind, LB_SOURCE_FOLDER);
     ck_assert_str_eq(s.path[0], "my/pics");
     lb_source_free(&s);
-    ck_assert_int_eq(lb_source_parse("idx:a,b,c,d", &s), LB_OK);
+    ck_assert_int_eq(lb_source_parse(&s, "idx:a,b,c,d"), LB_OK);
     ck_assert_int_eq(s.kind, LB_SOURCE_IDX);
     ck_assert_str_eq(s.path[3], "d");
     lb_source_free(&s);
-    ck_assert_err(lb_source_parse("idx:a,b,c", &s), LB_EINVAL, "four");
-    ck_assert_err(lb_source_parse("idx:a,b,c,d,e", &s), LB_EINVAL, "four");
-    ck_assert_err(lb_source_parse("idx:a,,c,d", &s), LB_EINVAL, "empty item");
-    ck_assert_err(lb_source_parse("folder:", &s), LB_EINVAL, "nothing after ':'");
-    ck_assert_err(lb_source_parse("mnist", &s), LB_EINVAL, "'mnist': unknown");
+    ck_assert_err(lb_source_parse(&s, "idx:a,b,c"), LB_EINVAL, "four");
+    ck_assert_err(lb_source_parse(&s, "idx:a,b,c,d,e"), LB_EINVAL, "four");
+    ck_assert_err(lb_source_parse(&s, "idx:a,,c,d"), LB_EINVAL, "empty item");
+    ck_assert_err(lb_source_parse(&s, "folder:"), LB_EINVAL, "nothing after ':'");
+    ck_assert_err(lb_source_parse(&s, "mnist"), LB_EINVAL, "'mnist': unknown");
     int h, w;
     ck_assert_int_eq(lb_parse_size("32x24", &h, &w), LB_OK);
     ck_assert_int_eq(h, 32);
@@ -1256,7 +1256,7 @@ START_TEST(test_open_idx)
     ck_assert_int_eq(lb_data_opts_set(&o, "order", "3,2,1,0"), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "val", "0.5"), LB_OK);
     lb_data *d;
-    ck_assert_int_eq(lb_data_open(&o, &d), LB_OK);
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
     /* order 3,2,1,0: class 3 keeps 10, class 0 keeps 2; val = round(half), >= 1, never all:
      * kept 2,3,6,10 -> val 1, round(1.5) = 2, 3, 5 */
     ck_assert_int_eq(d->split.kept[3], 10);
@@ -1271,7 +1271,7 @@ START_TEST(test_open_idx)
     /* channel and size conversion of IDX images: gray replicated to 3 channels, 4x4 -> 8x8 */
     ck_assert_int_eq(lb_data_opts_set(&o, "channels", "3"), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "size", "8x8"), LB_OK);
-    ck_assert_int_eq(lb_data_open(&o, &d), LB_OK);
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
     ck_assert_int_eq(d->train->c, 3);
     ck_assert_int_eq(d->test->h, 8);
     for (int p = 0; p < 64; p++) {
@@ -1284,12 +1284,12 @@ START_TEST(test_open_idx)
     write_idx_pair(tp("tei5"), tp("tel5"), 8, 4, 4, 5, 0);
     snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri.gz"), tp("trl.gz"), tp("tei5"), tp("tel5"));
     ck_assert_int_eq(lb_data_opts_set(&o, "data", spec), LB_OK);
-    ck_assert_err(lb_data_open(&o, &d), LB_EFORMAT, "label 4 of item 4 is out of range [0, 4)");
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EFORMAT, "label 4 of item 4 is out of range [0, 4)");
     /* an unknown profile named in the error */
     snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri.gz"), tp("trl.gz"), tp("tei"), tp("tel"));
     ck_assert_int_eq(lb_data_opts_set(&o, "data", spec), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "imbalance", "pareto:3"), LB_OK);
-    ck_assert_err(lb_data_open(&o, &d), LB_EINVAL, "pareto:3");
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EINVAL, "pareto:3");
     lb_data_opts_free(&o);
     cleanup_tmpdir();
 }
@@ -1301,7 +1301,7 @@ START_TEST(test_sample_folder_preset)
     lb_data_opts_init(&o);
     ck_assert_int_eq(lb_data_preset_load(&o, "sample-folder", LIBRA_SOURCE_DIR), LB_OK);
     lb_data *d;
-    ck_assert_msg(lb_data_open(&o, &d) == LB_OK, "%s", lb_last_error());
+    ck_assert_msg(NEW_OK(d, lb_data_new(&o)) == LB_OK, "%s", lb_last_error());
     /* 200 / 60 / 20 images (scripts/make_sample_folder.py); test 0.2 -> 40 / 12 / 4; of the
      * remaining 160 / 48 / 16, val 0.1 -> 16 / round(4.8) = 5 / round(1.6) = 2 (hand) */
     ck_assert_int_eq(d->train->n, 280);

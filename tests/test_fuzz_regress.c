@@ -198,7 +198,7 @@ START_TEST(folder_guard_keeps_dense_png)
     free(z);
     ck_assert_msg((double)n * n / (double)size > 4000.0, "only %.0f pixels per byte", (double)n * n / size);
     lb_dataset *ds = NULL;
-    ck_assert_msg(lb_dataset_load_folder(dir, 1, 8, 8, 1, NULL, &ds) == LB_OK, "%s", lb_last_error());
+    ck_assert_msg(NEW_OK(ds, lb_dataset_new_folder(dir, 1, 8, 8, 1, NULL)) == LB_OK, "%s", lb_last_error());
     ck_assert_int_eq(ds->n, 1);
     for (int i = 0; i < 64; i++) ck_assert_int_eq(ds->pixels[i], 0);
     lb_dataset_free(ds);
@@ -234,13 +234,13 @@ START_TEST(folder_16bit_pnm_channels)
     snprintf(p, sizeof p, "%s/a/x.pgm", dir);
     write_pnm16(p, 0, 1024, gray);
     lb_dataset *ds = NULL;
-    ck_assert_msg(lb_dataset_load_folder(dir, 3, 8, 8, 1, NULL, &ds) == LB_OK, "%s", lb_last_error());
+    ck_assert_msg(NEW_OK(ds, lb_dataset_new_folder(dir, 3, 8, 8, 1, NULL)) == LB_OK, "%s", lb_last_error());
     for (int i = 0; i < 3 * 64; i++) ck_assert_int_eq(ds->pixels[i], 171);
     lb_dataset_free(ds);
     unlink(p);
     snprintf(p, sizeof p, "%s/a/x.ppm", dir);
     write_pnm16(p, 1, 1024, rgb);
-    ck_assert_msg(lb_dataset_load_folder(dir, 1, 8, 8, 1, NULL, &ds) == LB_OK, "%s", lb_last_error());
+    ck_assert_msg(NEW_OK(ds, lb_dataset_new_folder(dir, 1, 8, 8, 1, NULL)) == LB_OK, "%s", lb_last_error());
     for (int i = 0; i < 64; i++) ck_assert_int_eq(ds->pixels[i], 107);
     lb_dataset_free(ds);
     unlink(p);

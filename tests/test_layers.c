@@ -47,7 +47,7 @@ START_TEST(test_forward_matches_torch)
     fill_input();
     lb_graph *g = lb_graph_new();
 
-    lb_model *m = lb_model_build("smallcnn:c1=2,c2=3,fc=4", 1, 8, 8, 3);
+    lb_model *m = lb_model_new_arch("smallcnn:c1=2,c2=3,fc=4", 1, 8, 8, 3);
     ck_assert_ptr_nonnull(m);
     fill_formula(m);
     lb_node *y = forward_tiny(m, g);
@@ -58,7 +58,7 @@ START_TEST(test_forward_matches_torch)
     assert_values(y->val, no_bn, 6, 1e-5, "logits");
     lb_model_free(m);
 
-    m = lb_model_build("smallcnn:bn,c1=2,c2=3,fc=4", 1, 8, 8, 3);
+    m = lb_model_new_arch("smallcnn:bn,c1=2,c2=3,fc=4", 1, 8, 8, 3);
     ck_assert_ptr_nonnull(m);
     lb_rng r;
     lb_rng_seed(&r, 1);
@@ -85,7 +85,7 @@ END_TEST
  * dense 128->10: 1280 + 10 = 1290. Total 421,642. */
 START_TEST(test_smallcnn_counts_and_summary)
 {
-    lb_model *m = lb_model_build("smallcnn", 1, 28, 28, 10);
+    lb_model *m = lb_model_new_arch("smallcnn", 1, 28, 28, 10);
     ck_assert_ptr_nonnull(m);
     ck_assert_uint_eq(lb_model_n_params(m), 421642);
     ck_assert_int_eq(lb_model_n_outputs(m), 10);
@@ -107,7 +107,7 @@ START_TEST(test_smallcnn_counts_and_summary)
 
     /* with batchnorm: no conv biases (288 + 18432), BN gamma/beta 2*(32+64) = 192,
      * running stats 192 floats; 3 channels and 32x32 inputs -> 64 x 8 x 8 = 4096 features */
-    m = lb_model_build("smallcnn:bn,dropout=0.5", 3, 32, 32, 4);
+    m = lb_model_new_arch("smallcnn:bn,dropout=0.5", 3, 32, 32, 4);
     ck_assert_ptr_nonnull(m);
     ck_assert_uint_eq(lb_model_n_params(m), 3 * 32 * 9 + 32 * 64 * 9 + 192 + 4096 * 128 + 128 + 128 * 4 + 4);
     ck_assert_uint_eq(m->state_size, 192);
@@ -118,10 +118,10 @@ START_TEST(test_smallcnn_counts_and_summary)
     lb_buf_free(&sb);
     lb_model_free(m);
 
-    m = lb_model_build("mlp:hidden=16", 1, 4, 4, 3);
+    m = lb_model_new_arch("mlp:hidden=16", 1, 4, 4, 3);
     ck_assert_uint_eq(lb_model_n_params(m), 16 * 16 + 16 + 16 * 3 + 3);
     lb_model_free(m);
-    m = lb_model_build("linear", 2, 3, 3, 5);
+    m = lb_model_new_arch("linear", 2, 3, 3, 5);
     ck_assert_uint_eq(lb_model_n_params(m), 18 * 5 + 5);
     lb_model_free(m);
 }
@@ -129,15 +129,15 @@ END_TEST
 
 START_TEST(test_build_errors)
 {
-    ck_assert_ptr_null(lb_model_build("resnet", 1, 28, 28, 10));
+    ck_assert_ptr_null(lb_model_new_arch("resnet", 1, 28, 28, 10));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "unknown architecture 'resnet'"));
-    ck_assert_ptr_null(lb_model_build("smallcnn:width=3", 1, 28, 28, 10));
+    ck_assert_ptr_null(lb_model_new_arch("smallcnn:width=3", 1, 28, 28, 10));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "unknown option 'width'"));
-    ck_assert_ptr_null(lb_model_build("smallcnn:dropout=1.5", 1, 28, 28, 10));
+    ck_assert_ptr_null(lb_model_new_arch("smallcnn:dropout=1.5", 1, 28, 28, 10));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "dropout='1.5'"));
-    ck_assert_ptr_null(lb_model_build("smallcnn:c1=x", 1, 28, 28, 10));
+    ck_assert_ptr_null(lb_model_new_arch("smallcnn:c1=x", 1, 28, 28, 10));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "c1='x'"));
-    ck_assert_ptr_null(lb_model_build("smallcnn", 1, 3, 3, 10));
+    ck_assert_ptr_null(lb_model_new_arch("smallcnn", 1, 3, 3, 10));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "3x3"));
 
     lb_model *m = lb_model_new(1, 5, 5);
@@ -193,7 +193,7 @@ START_TEST(test_init_statistics)
         {LB_INIT_XAVIER_UNIFORM, 2.0 / (fan_in + fan_out), sqrt(6 / (fan_in + fan_out))},
         {LB_INIT_XAVIER_NORMAL, 2.0 / (fan_in + fan_out), 0},
     };
-    lb_model *m = lb_model_build("smallcnn", 1, 28, 28, 10);
+    lb_model *m = lb_model_new_arch("smallcnn", 1, 28, 28, 10);
     int dense1 = 7; /* conv relu pool conv relu pool flatten dense */
     ck_assert_int_eq(m->layers[dense1].kind, LB_LAYER_DENSE);
     for (int c = 0; c < 5; c++) {
@@ -219,7 +219,7 @@ START_TEST(test_init_statistics)
         }
     }
     /* same seed, same weights; another seed, other weights */
-    lb_model *m2 = lb_model_build("smallcnn", 1, 28, 28, 10);
+    lb_model *m2 = lb_model_new_arch("smallcnn", 1, 28, 28, 10);
     lb_rng r1, r2;
     lb_rng_seed(&r1, 5);
     lb_rng_seed(&r2, 5);
@@ -244,7 +244,7 @@ END_TEST
 
 START_TEST(test_prior_bias)
 {
-    lb_model *m = lb_model_build("mlp:hidden=4", 1, 2, 2, 2);
+    lb_model *m = lb_model_new_arch("mlp:hidden=4", 1, 2, 2, 2);
     int counts[2] = {900, 100};
     ck_assert_int_eq(lb_model_prior_bias(m, counts, 2, LB_PRIOR_SOFTMAX), LB_OK);
     const float *b = lb_params_value(m->params, m->layers[m->n_layers - 1].b);
@@ -285,7 +285,7 @@ START_TEST(test_model_gradients)
     const float R[6] = {0.3f, -1.0f, 0.5f, 0.8f, 0.1f, -0.4f};
     const char *archs[] = {"smallcnn:c1=2,c2=3,fc=4", "smallcnn:bn,c1=2,c2=3,fc=4"};
     for (int a = 0; a < 2; a++) {
-        lb_model *m = lb_model_build(archs[a], 1, 8, 8, 3);
+        lb_model *m = lb_model_new_arch(archs[a], 1, 8, 8, 3);
         lb_rng r;
         lb_rng_seed(&r, 3);
         lb_model_init(m, LB_INIT_KAIMING_UNIFORM, &r);
@@ -325,8 +325,8 @@ END_TEST
 START_TEST(test_dropout_modes)
 {
     fill_input();
-    lb_model *a = lb_model_build("smallcnn:c1=2,c2=3,fc=16,dropout=0.5", 1, 8, 8, 3);
-    lb_model *b = lb_model_build("smallcnn:c1=2,c2=3,fc=16", 1, 8, 8, 3);
+    lb_model *a = lb_model_new_arch("smallcnn:c1=2,c2=3,fc=16,dropout=0.5", 1, 8, 8, 3);
+    lb_model *b = lb_model_new_arch("smallcnn:c1=2,c2=3,fc=16", 1, 8, 8, 3);
     fill_formula(a);
     fill_formula(b);
     lb_graph *g = lb_graph_new();

@@ -27,7 +27,7 @@ START_TEST(test_reference_table)
     int n = large ? LREF_LARGE_N : LREF_MAIN_N, C = large ? LREF_LARGE_C : LREF_MAIN_C;
     const float *z = large ? lref_large_logits : lref_main_logits;
     const int *y = large ? lref_large_targets : lref_main_targets;
-    lb_loss *L = lb_loss_create(rc->spec, C, lref_counts);
+    lb_loss *L = lb_loss_new(rc->spec, C, lref_counts);
     ck_assert_msg(L != NULL, "%s: %s", rc->spec, lb_last_error());
     float per[MAXN], d[MAXN * MAXC];
     double mean;
@@ -48,8 +48,8 @@ END_TEST
  * 1), i.e. libra's per-class alpha 0.75,0.25. */
 START_TEST(test_worked_example)
 {
-    lb_loss *ce = lb_loss_create("ce", 2, NULL);
-    lb_loss *fl = lb_loss_create("focal:gamma=2,alpha=0.75,0.25", 2, NULL);
+    lb_loss *ce = lb_loss_new("ce", 2, NULL);
+    lb_loss *fl = lb_loss_new("focal:gamma=2,alpha=0.75,0.25", 2, NULL);
     ck_assert_ptr_nonnull(ce);
     ck_assert_ptr_nonnull(fl);
     float a[5], b[5];
@@ -72,7 +72,7 @@ END_TEST
 static void expect_same(const char *spec_a, const char *spec_b, const int *counts, const float *z,
                         const int *y, int n, int C)
 {
-    lb_loss *A = lb_loss_create(spec_a, C, counts), *B = lb_loss_create(spec_b, C, counts);
+    lb_loss *A = lb_loss_new(spec_a, C, counts), *B = lb_loss_new(spec_b, C, counts);
     ck_assert_msg(A && B, "%s / %s: %s", spec_a, spec_b, lb_last_error());
     float pa[MAXN], pb[MAXN], da[MAXN * MAXC], db[MAXN * MAXC];
     double ma, mb;
@@ -131,7 +131,7 @@ START_TEST(test_large_logits_finite)
     float per[4], d[16];
     double mean;
     for (int s = 0; s < N_ALL_SPECS; s++) {
-        lb_loss *L = lb_loss_create(ALL_SPECS[s], 4, lref_counts);
+        lb_loss *L = lb_loss_new(ALL_SPECS[s], 4, lref_counts);
         ck_assert_msg(L != NULL, "%s: %s", ALL_SPECS[s], lb_last_error());
         ck_assert_msg(lb_loss_eval(L, z, y, 4, per, d, &mean, 60, 100) == LB_OK, "%s: %s", ALL_SPECS[s],
                       lb_last_error());
@@ -146,7 +146,7 @@ END_TEST
 START_TEST(test_focal_pt_to_one)
 {
     /* p_t -> 1 with gamma < 1: (1-p)^(gamma-1) blows up, the gradient's limit is 0 */
-    lb_loss *L = lb_loss_create("focal:gamma=0.5", 2, NULL);
+    lb_loss *L = lb_loss_new("focal:gamma=0.5", 2, NULL);
     ck_assert_ptr_nonnull(L);
     static const float z[] = {0.0f, 1e4f, 0.0f, 40.0f, 0.0f, 20.0f};
     static const int y[] = {1, 1, 1};
@@ -162,7 +162,7 @@ START_TEST(test_focal_pt_to_one)
     ck_assert(d[4] == -d[5]);
     lb_loss_free(L);
     /* the sigmoid form at the same extremes */
-    L = lb_loss_create("sigmoid_focal:gamma=0.5", 2, NULL);
+    L = lb_loss_new("sigmoid_focal:gamma=0.5", 2, NULL);
     static const float z2[] = {-1e4f, 1e4f};
     static const int y2[] = {1};
     ck_assert_int_eq(lb_loss_eval(L, z2, y2, 1, per, d, NULL, 0, 0), LB_OK);
@@ -173,7 +173,7 @@ END_TEST
 
 START_TEST(test_non_finite_logits_reported)
 {
-    lb_loss *L = lb_loss_create("ce", 2, NULL);
+    lb_loss *L = lb_loss_new("ce", 2, NULL);
     float z[] = {0.0f, 1.0f, NAN, 0.0f};
     int y[] = {0, 1};
     ck_assert_int_eq(lb_loss_eval(L, z, y, 2, NULL, NULL, NULL, 0, 0), LB_ENUMERIC);
@@ -187,7 +187,7 @@ END_TEST
 static void fd_check(const char *spec, const int *counts, const float *z0, const int *y, int n, int C,
                      long step, long total)
 {
-    lb_loss *L = lb_loss_create(spec, C, counts);
+    lb_loss *L = lb_loss_new(spec, C, counts);
     ck_assert_msg(L != NULL, "%s: %s", spec, lb_last_error());
     float z[MAXN * MAXC], d[MAXN * MAXC];
     double sum, den, fp, fm;
@@ -280,7 +280,7 @@ START_TEST(test_spec_parser)
     ck_assert_str_eq(lb_spec_get(s, "w"), "1,2");
     lb_spec_free(s);
     /* a loss takes no positional value */
-    ck_assert_ptr_null(lb_loss_create("focal:gamma", 3, NULL));
+    ck_assert_ptr_null(lb_loss_new("focal:gamma", 3, NULL));
     ck_error_mentions("not key=value");
 
     char buf[40];
@@ -331,11 +331,11 @@ START_TEST(test_create_errors)
         {"cb_focal:gamma=1", NULL, "counts"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        lb_loss *L = lb_loss_create(bad[i].spec, 4, bad[i].counts);
+        lb_loss *L = lb_loss_new(bad[i].spec, 4, bad[i].counts);
         ck_assert_msg(L == NULL, "'%s' accepted", bad[i].spec);
         ck_error_mentions(bad[i].mention);
     }
-    ck_assert_ptr_null(lb_loss_create("ce", 1, NULL));
+    ck_assert_ptr_null(lb_loss_new("ce", 1, NULL));
     ck_error_mentions("classes");
 }
 END_TEST
@@ -356,15 +356,15 @@ START_TEST(test_canonical_spec)
         {"balanced_softmax", "balanced_softmax:weights=none,beta=0.9999,drw=none,drw_step=none,reduction=mean"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        lb_loss *L = lb_loss_create(cases[i].in, 4, lref_counts);
+        lb_loss *L = lb_loss_new(cases[i].in, 4, lref_counts);
         ck_assert_msg(L != NULL, "%s: %s", cases[i].in, lb_last_error());
         ck_assert_str_eq(lb_loss_spec(L), cases[i].out);
         lb_loss_free(L);
     }
     /* every canonical spec reads back to itself */
     for (int s = 0; s < N_ALL_SPECS; s++) {
-        lb_loss *L = lb_loss_create(ALL_SPECS[s], 4, lref_counts);
-        lb_loss *R = lb_loss_create(lb_loss_spec(L), 4, lref_counts);
+        lb_loss *L = lb_loss_new(ALL_SPECS[s], 4, lref_counts);
+        lb_loss *R = lb_loss_new(lb_loss_spec(L), 4, lref_counts);
         ck_assert_msg(R != NULL, "%s: %s", lb_loss_spec(L), lb_last_error());
         ck_assert_str_eq(lb_loss_spec(R), lb_loss_spec(L));
         lb_loss_free(L);
@@ -389,7 +389,7 @@ END_TEST
 
 START_TEST(test_drw_schedule)
 {
-    lb_loss *L = lb_loss_create("wce:weights=1,3,drw=0.5", 2, NULL);
+    lb_loss *L = lb_loss_new("wce:weights=1,3,drw=0.5", 2, NULL);
     ck_assert_ptr_nonnull(L);
     ck_assert_close(lb_loss_class_weight(L, 1, 49, 100), 1.0, 0);
     ck_assert_close(lb_loss_class_weight(L, 0, 50, 100), 0.5, 1e-15);
@@ -407,7 +407,7 @@ START_TEST(test_drw_schedule)
     ck_assert_int_eq(lb_loss_eval(L, z, y, 2, NULL, NULL, &after, 10, 0), LB_EINVAL);
     ck_error_mentions("drw");
     lb_loss_free(L);
-    L = lb_loss_create("wce:weights=1,3,drw_step=7", 2, NULL);
+    L = lb_loss_new("wce:weights=1,3,drw_step=7", 2, NULL);
     ck_assert_close(lb_loss_class_weight(L, 1, 6, 0), 1.0, 0);
     ck_assert_close(lb_loss_class_weight(L, 1, 7, 0), 1.5, 1e-15);
     lb_loss_free(L);
@@ -423,7 +423,7 @@ START_TEST(test_forward_backward)
     for (int r = 0; r < 3; r++) {
         char spec[64];
         snprintf(spec, sizeof spec, "wce:weights=sqrt,reduction=%s", red[r]);
-        lb_loss *L = lb_loss_create(spec, C, lref_counts);
+        lb_loss *L = lb_loss_new(spec, C, lref_counts);
         ck_assert_ptr_nonnull(L);
         float per[MAXN], d[MAXN * MAXC];
         double sum, den;
@@ -452,7 +452,7 @@ END_TEST
 
 START_TEST(test_forward_errors_and_eval_mode)
 {
-    lb_loss *L = lb_loss_create("ce", 4, NULL);
+    lb_loss *L = lb_loss_new("ce", 4, NULL);
     lb_graph *g = lb_graph_new();
     lb_node *x = lb_leaf(g, 2, (int[]){2, 4}, lref_main_logits, 1);
     int bad_y[] = {0, 4};
@@ -480,7 +480,7 @@ END_TEST
 START_TEST(test_no_malloc_per_step)
 {
     const int N = LREF_MAIN_N, C = LREF_MAIN_C;
-    lb_loss *L = lb_loss_create("ldam:drw=0.5", C, lref_counts);
+    lb_loss *L = lb_loss_new("ldam:drw=0.5", C, lref_counts);
     lb_params *P = lb_params_new();
     ck_assert_int_ge(lb_params_add(P, "logits", 2, (int[]){N, C}), 0);
     memcpy(lb_params_value(P, 0), lref_main_logits, sizeof(float) * N * C);
@@ -547,7 +547,7 @@ START_TEST(test_custom_loss)
     ck_assert_int_eq(lb_loss_register("test_clash", &k2), LB_EINVAL);
     ck_error_mentions("reduction");
 
-    lb_loss *L = lb_loss_create("test_sq:margin=0.5,weights=1,3", 2, NULL);
+    lb_loss *L = lb_loss_new("test_sq:margin=0.5,weights=1,3", 2, NULL);
     ck_assert_msg(L != NULL, "%s", lb_last_error());
     ck_assert_str_eq(lb_loss_spec(L), "test_sq:margin=0.5,weights=1,3,beta=0.99,drw=none,drw_step=none,reduction=mean");
     static const float z[] = {1.0f, 0.25f, 0.0f, 2.0f};
@@ -563,7 +563,7 @@ START_TEST(test_custom_loss)
     lb_loss_free(L);
     fd_check("test_sq:margin=2,weights=inverse,drw=0.5", lref_counts, lref_main_logits, lref_main_targets,
              LREF_MAIN_N, 4, 70, 100);
-    ck_assert_ptr_null(lb_loss_create("test_sq:margin=11", 2, NULL));
+    ck_assert_ptr_null(lb_loss_new("test_sq:margin=11", 2, NULL));
     ck_error_mentions("margin");
 }
 END_TEST

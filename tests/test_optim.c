@@ -238,18 +238,18 @@ END_TEST
 START_TEST(test_schedules)
 {
     lb_schedule s;
-    ck_assert_int_eq(lb_schedule_parse("constant", 0.1, 100, &s), LB_OK);
+    ck_assert_int_eq(lb_schedule_parse(&s, "constant", 0.1, 100), LB_OK);
     ck_assert_close(lb_schedule_lr(&s, 0), 0.1, 1e-12);
     ck_assert_close(lb_schedule_lr(&s, 99), 0.1, 1e-12);
 
     /* step: 0.1 for t in [0,10), 0.01 for [10,20), ... */
-    ck_assert_int_eq(lb_schedule_parse("step:every=10,gamma=0.1", 0.1, 100, &s), LB_OK);
+    ck_assert_int_eq(lb_schedule_parse(&s, "step:every=10,gamma=0.1", 0.1, 100), LB_OK);
     ck_assert_close(lb_schedule_lr(&s, 9), 0.1, 1e-12);
     ck_assert_close(lb_schedule_lr(&s, 10), 0.01, 1e-12);
     ck_assert_close(lb_schedule_lr(&s, 25), 0.001, 1e-12);
 
     /* cosine over 100 steps to 0: half at t = 50, (1 + cos(pi/4))/2 = 0.853553 at t = 25 */
-    ck_assert_int_eq(lb_schedule_parse("cosine", 1.0, 100, &s), LB_OK);
+    ck_assert_int_eq(lb_schedule_parse(&s, "cosine", 1.0, 100), LB_OK);
     ck_assert_close(lb_schedule_lr(&s, 0), 1.0, 1e-12);
     ck_assert_close(lb_schedule_lr(&s, 25), 0.8535533905932737, 1e-12);
     ck_assert_close(lb_schedule_lr(&s, 50), 0.5, 1e-12);
@@ -258,7 +258,7 @@ START_TEST(test_schedules)
 
     /* warmup 10 then cosine over the remaining 90 to 0.1:
      * t = 4 -> 5/10; t = 10 -> full rate; t = 55 -> midway 0.1 + 0.9/2 = 0.55 */
-    ck_assert_int_eq(lb_schedule_parse("cosine:min=0.1,warmup=10", 1.0, 100, &s), LB_OK);
+    ck_assert_int_eq(lb_schedule_parse(&s, "cosine:min=0.1,warmup=10", 1.0, 100), LB_OK);
     ck_assert_close(lb_schedule_lr(&s, 4), 0.5, 1e-12);
     ck_assert_close(lb_schedule_lr(&s, 10), 1.0, 1e-12);
     ck_assert_close(lb_schedule_lr(&s, 55), 0.55, 1e-12);
@@ -266,19 +266,19 @@ START_TEST(test_schedules)
     ck_assert_str_eq(lb_schedule_str(&s, buf, sizeof buf), "cosine:min=0.1,warmup=10");
 
     /* warmup alone means constant after it; step's default period is total/3 */
-    ck_assert_int_eq(lb_schedule_parse("warmup=4", 0.2, 100, &s), LB_OK);
+    ck_assert_int_eq(lb_schedule_parse(&s, "warmup=4", 0.2, 100), LB_OK);
     ck_assert_int_eq(s.kind, LB_SCHED_CONSTANT);
     ck_assert_close(lb_schedule_lr(&s, 0), 0.05, 1e-12);
     ck_assert_close(lb_schedule_lr(&s, 50), 0.2, 1e-12);
-    ck_assert_int_eq(lb_schedule_parse("step", 0.2, 90, &s), LB_OK);
+    ck_assert_int_eq(lb_schedule_parse(&s, "step", 0.2, 90), LB_OK);
     ck_assert_int_eq(s.every, 30);
 
-    ck_assert_int_eq(lb_schedule_parse("linear", 0.1, 100, &s), LB_EINVAL);
+    ck_assert_int_eq(lb_schedule_parse(&s, "linear", 0.1, 100), LB_EINVAL);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "'linear'"));
-    ck_assert_int_eq(lb_schedule_parse("step:every=x", 0.1, 100, &s), LB_EINVAL);
+    ck_assert_int_eq(lb_schedule_parse(&s, "step:every=x", 0.1, 100), LB_EINVAL);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "every='x'"));
-    ck_assert_int_eq(lb_schedule_parse("cosine:gamma=0.5", 0.1, 100, &s), LB_EINVAL);
-    ck_assert_int_eq(lb_schedule_parse("cosine", 0.1, 0, &s), LB_EINVAL);
+    ck_assert_int_eq(lb_schedule_parse(&s, "cosine:gamma=0.5", 0.1, 100), LB_EINVAL);
+    ck_assert_int_eq(lb_schedule_parse(&s, "cosine", 0.1, 0), LB_EINVAL);
 }
 END_TEST
 

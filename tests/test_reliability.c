@@ -27,7 +27,7 @@ static int batch_y[N] = {0, 1, 2, 1};
 
 static lb_model *new_model(void)
 {
-    lb_model *m = lb_model_build(ARCH, 1, IMG, IMG, NCLS);
+    lb_model *m = lb_model_new_arch(ARCH, 1, IMG, IMG, NCLS);
     ck_assert_ptr_nonnull(m);
     lb_rng r;
     lb_rng_seed(&r, 5);
@@ -240,7 +240,7 @@ END_TEST
  * update. */
 START_TEST(test_running_stats)
 {
-    lb_model *m = lb_model_build("smallcnn:bn,c1=4,c2=4,fc=8", 1, IMG, IMG, NCLS);
+    lb_model *m = lb_model_new_arch("smallcnn:bn,c1=4,c2=4,fc=8", 1, IMG, IMG, NCLS);
     ck_assert_ptr_nonnull(m);
     ck_assert_uint_gt(m->state_size, 0);
     lb_rng r;
@@ -287,7 +287,7 @@ static lb_node *ce_adapter(void *ctx, lb_graph *g, lb_node *logits, const int *t
 START_TEST(test_forward_names_layer)
 {
     int counts[NCLS] = {5, 5, 5};
-    lb_loss *ce = lb_loss_create("ce", NCLS, counts);
+    lb_loss *ce = lb_loss_new("ce", NCLS, counts);
     ck_assert_ptr_nonnull(ce);
     lb_optim_config oc = lb_optim_defaults(LB_OPTIM_SGD);
     lb_model *m = new_model();

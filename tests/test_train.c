@@ -64,7 +64,7 @@ static lb_data *open_data(lb_data_opts *o)
     lb_data_opts_init(o);
     ck_assert_int_eq(lb_data_opts_set(o, "data", spec), LB_OK);
     lb_data *d = NULL;
-    ck_assert_msg(lb_data_open(o, &d) == LB_OK, "%s", lb_last_error());
+    ck_assert_msg(NEW_OK(d, lb_data_new(o)) == LB_OK, "%s", lb_last_error());
     return d;
 }
 
@@ -83,7 +83,7 @@ START_TEST(test_step_learns_and_allocates_nothing)
 {
     lb_data_opts o;
     lb_data *d = open_data(&o);
-    lb_model *m = lb_model_build("smallcnn:bn,dropout=0.2,c1=4,c2=8,fc=16", 1, S, S, NCLS);
+    lb_model *m = lb_model_new_arch("smallcnn:bn,dropout=0.2,c1=4,c2=8,fc=16", 1, S, S, NCLS);
     lb_rng r;
     lb_rng_seed(&r, 1);
     lb_model_init(m, LB_INIT_DEFAULT, &r);
@@ -92,7 +92,7 @@ START_TEST(test_step_learns_and_allocates_nothing)
     oc.clip_norm = 5.0f;
     lb_trainer *t = lb_trainer_new(m, &oc, NULL, plain_ce, NULL, 60);
     ck_assert_ptr_nonnull(t);
-    lb_batcher *b = lb_batcher_create(d->train, 32, d->mean, d->std, NULL);
+    lb_batcher *b = lb_batcher_new(d->train, 32, d->mean, d->std, NULL);
     ck_assert_ptr_nonnull(b);
     double first = 0, last = 0;
     uint64_t count3 = 0;
@@ -277,8 +277,8 @@ START_TEST(test_resume_is_bitwise)
     run_to(&o, &dopts, 60, resumed, half);
 
     lb_checkpoint a, b;
-    ck_assert_int_eq(lb_checkpoint_load(full, &a), LB_OK);
-    ck_assert_int_eq(lb_checkpoint_load(resumed, &b), LB_OK);
+    ck_assert_int_eq(lb_checkpoint_read(&a, full), LB_OK);
+    ck_assert_int_eq(lb_checkpoint_read(&b, resumed), LB_OK);
     ck_assert_int_eq(a.step, 60);
     ck_assert_int_eq(b.step, 60);
     ck_assert_uint_eq(a.n_params, b.n_params);
@@ -338,14 +338,14 @@ static void expect_rejected(const char *path, const unsigned char *bytes, size_t
 {
     write_bytes(path, bytes, n);
     lb_checkpoint c;
-    ck_assert_int_eq(lb_checkpoint_load(path, &c), LB_EFORMAT);
+    ck_assert_int_eq(lb_checkpoint_read(&c, path), LB_EFORMAT);
     ck_assert_msg(strstr(lb_last_error(), what) != NULL, "expected '%s' in: %s", what, lb_last_error());
     ck_assert_ptr_nonnull(strstr(lb_last_error(), path));
 }
 
 START_TEST(test_checkpoint_file)
 {
-    lb_model *m = lb_model_build("smallcnn:bn,c1=4,c2=8,fc=16", 1, S, S, NCLS);
+    lb_model *m = lb_model_new_arch("smallcnn:bn,c1=4,c2=8,fc=16", 1, S, S, NCLS);
     lb_rng r;
     lb_rng_seed(&r, 9);
     lb_model_init(m, LB_INIT_KAIMING_NORMAL, &r);
@@ -365,11 +365,11 @@ START_TEST(test_checkpoint_file)
     lb_rng_seed(&c.data_rng, 4);
     char path[300];
     snprintf(path, sizeof path, "%s/model.ckpt", tmpdir);
-    ck_assert_int_eq(lb_checkpoint_save(path, &c), LB_OK);
+    ck_assert_int_eq(lb_checkpoint_write(&c, path), LB_OK);
 
     /* round trip */
     lb_checkpoint d;
-    ck_assert_msg(lb_checkpoint_load(path, &d) == LB_OK, "%s", lb_last_error());
+    ck_assert_msg(lb_checkpoint_read(&d, path) == LB_OK, "%s", lb_last_error());
     ck_assert_int_eq(d.step, 123);
     ck_assert_int_eq(d.optim_step, 77);
     ck_assert_int_eq(d.optim_kind, LB_OPTIM_ADAMW);
@@ -384,19 +384,19 @@ START_TEST(test_checkpoint_file)
     ck_assert(memcmp(&d.data_rng, &c.data_rng, sizeof c.data_rng) == 0);
 
     /* a model rebuilt from the checkpoint alone has the same parameters */
-    lb_model *m2 = lb_checkpoint_model(&d);
+    lb_model *m2 = lb_model_new_checkpoint(&d);
     ck_assert_ptr_nonnull(m2);
     ck_assert(memcmp(m2->params->data, m->params->data, d.n_params * sizeof(float)) == 0);
     lb_model_free(m2);
 
     /* restoring into another architecture or optimizer is refused, naming both */
-    lb_model *other = lb_model_build("smallcnn:c1=4,c2=8,fc=16", 1, S, S, NCLS);
+    lb_model *other = lb_model_new_arch("smallcnn:c1=4,c2=8,fc=16", 1, S, S, NCLS);
     ck_assert_int_eq(lb_checkpoint_restore(&d, other, NULL), LB_EINVAL);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "different architecture"));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "bn=1"));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "bn=0"));
     lb_model_free(other);
-    other = lb_model_build("smallcnn:bn,c1=4,c2=8,fc=16", 1, S, S, NCLS + 1);
+    other = lb_model_new_arch("smallcnn:bn,c1=4,c2=8,fc=16", 1, S, S, NCLS + 1);
     ck_assert_int_eq(lb_checkpoint_restore(&d, other, NULL), LB_EINVAL);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "n_outputs '4'"));
     lb_model_free(other);
@@ -437,19 +437,19 @@ START_TEST(test_checkpoint_file)
     lb_checkpoint e;
     char missing[300];
     snprintf(missing, sizeof missing, "%s/none.ckpt", tmpdir);
-    ck_assert_int_eq(lb_checkpoint_load(missing, &e), LB_EIO);
+    ck_assert_int_eq(lb_checkpoint_read(&e, missing), LB_EIO);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "none.ckpt"));
     free(good);
     free(bad);
 
     /* saving over an existing file replaces it whole and leaves no temporary behind;
      * a directory that does not exist fails without touching anything */
-    ck_assert_int_eq(lb_checkpoint_save(path, &c), LB_OK);
+    ck_assert_int_eq(lb_checkpoint_write(&c, path), LB_OK);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "test $(ls '%s' | grep -c tmp) -eq 0", tmpdir);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(missing, sizeof missing, "%s/no/such/dir/x.ckpt", tmpdir);
-    ck_assert_int_eq(lb_checkpoint_save(missing, &c), LB_EIO);
+    ck_assert_int_eq(lb_checkpoint_write(&c, missing), LB_EIO);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "x.ckpt"));
 
     lb_checkpoint_free(&c);
@@ -464,14 +464,14 @@ START_TEST(test_predict_matches_forward)
 {
     lb_data_opts o;
     lb_data *d = open_data(&o);
-    lb_model *m = lb_model_build("smallcnn:bn,dropout=0.5,c1=4,c2=8,fc=16", 1, S, S, NCLS);
+    lb_model *m = lb_model_new_arch("smallcnn:bn,dropout=0.5,c1=4,c2=8,fc=16", 1, S, S, NCLS);
     lb_rng r;
     lb_rng_seed(&r, 3);
     lb_model_init(m, LB_INIT_DEFAULT, &r);
     lb_graph *g = lb_graph_new();
     /* batches of 7 (with a last partial one) give the same logits as one batch of 50 */
-    lb_batcher *b7 = lb_batcher_create(d->test, 7, d->mean, d->std, NULL);
-    lb_batcher *b50 = lb_batcher_create(d->test, 50, d->mean, d->std, NULL);
+    lb_batcher *b7 = lb_batcher_new(d->test, 7, d->mean, d->std, NULL);
+    lb_batcher *b50 = lb_batcher_new(d->test, 50, d->mean, d->std, NULL);
     static float l7[50 * NCLS], l50[50 * NCLS];
     ck_assert_int_eq(lb_predict(m, g, b7, d->split.test_idx, 50, l7), LB_OK);
     ck_assert_int_eq(lb_predict(m, g, b50, d->split.test_idx, 50, l50), LB_OK);

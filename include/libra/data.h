@@ -9,11 +9,11 @@
  *   lb_data_opts_set(&o, "data", "fmnist");         // or a preset: lb_data_preset_load(...)
  *   lb_data_opts_set(&o, "imbalance", "longtail:100");
  *   lb_data_opts_set(&o, "val", "0.1");
- *   lb_data *d;
- *   if (lb_data_open(&o, &d) != LB_OK) { puts(lb_last_error()); ... }
- *   lb_sampler *s;  lb_sampler_create("balanced", d->split.train_idx, d->split.train_y,
- *                                     d->split.n_train, d->split.n_classes, seed, &s);
- *   lb_batcher *b = lb_batcher_create(d->train, 128, d->mean, d->std, NULL);
+ *   lb_data *d = lb_data_new(&o);
+ *   if (!d) { puts(lb_last_error()); return lb_last_status(); }
+ *   lb_sampler *s = lb_sampler_new("balanced", d->split.train_idx, d->split.train_y,
+ *                                  d->split.n_train, d->split.n_classes, seed);
+ *   lb_batcher *b = lb_batcher_new(d->train, 128, d->mean, d->std, NULL);
  *   const int *idx, *y;  int n = lb_sampler_next(s, 128, 0, &idx, &y);
  *   lb_batcher_fill(b, idx, y, n, &aug_rng);   // b->x: float [n, c, h, w], b->t: int [n]
  *
@@ -46,7 +46,7 @@ typedef struct lb_idx {
  * claims, and refuses a header claiming more than the file could hold before allocating
  * (for gzip: more than the deflate limit of 1032:1 allows). Errors: LB_EIO (cannot open /
  * read), LB_EFORMAT (magic, type, size, corrupt or truncated gzip). */
-int lb_idx_read(const char *path, lb_idx *out);
+int lb_idx_read(lb_idx *out, const char *path);
 /* Writes an IDX ubyte file; gzip != 0 writes it gzip-compressed. */
 int lb_idx_write(const char *path, const uint8_t *data, int ndim, const uint32_t *dims, int gzip);
 void lb_idx_free(lb_idx *x);
@@ -79,8 +79,8 @@ void lb_dataset_class_counts(const lb_dataset *ds, int *counts);
  * label file ([n], ubyte). n_classes > 0: labels must be below it; 0: n_classes = max label
  * + 1. class_names may be NULL (names "0", "1", ...). Errors name both files when the
  * counts disagree and the image index when a label is out of range. */
-int lb_dataset_load_idx(const char *images_path, const char *labels_path, int n_classes,
-                        const char *const *class_names, lb_dataset **out);
+lb_dataset *lb_dataset_new_idx(const char *images_path, const char *labels_path, int n_classes,
+                               const char *const *class_names);
 
 /* Fashion-MNIST from `dir` (NULL: $LIBRA_FMNIST_DIR, else LB_FMNIST_DEFAULT_DIR).
  * train != 0: the 60,000 training images, else the 10,000 test images. Files are
@@ -88,7 +88,7 @@ int lb_dataset_load_idx(const char *images_path, const char *labels_path, int n_
  * they are missing, the message names the path and the Debian package that installs them. */
 #define LB_FMNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 #define LB_FMNIST_PACKAGE "dataset-fashion-mnist"
-int lb_dataset_load_fmnist(const char *dir, int train, lb_dataset **out);
+lb_dataset *lb_dataset_new_fmnist(const char *dir, int train);
 /* The ten Fashion-MNIST class names (T-shirt/top ... Ankle boot). */
 extern const char *const lb_fmnist_classes[10];
 /* The Fashion-MNIST directory in effect for `dir` (see above); never NULL. */
@@ -103,8 +103,8 @@ const char *lb_fmnist_dir(const char *dir);
  * An empty root, or a class folder with no readable image, is an LB_EINVAL error.
  * class_names_from, if not NULL, is a dataset whose class names the folder's classes must
  * match exactly (used to read a test tree with the training tree's classes). */
-int lb_dataset_load_folder(const char *root, int channels, int h, int w, int strict,
-                           const lb_dataset *class_names_from, lb_dataset **out);
+lb_dataset *lb_dataset_new_folder(const char *root, int channels, int h, int w, int strict,
+                                  const lb_dataset *class_names_from);
 
 /* Converts every image to c channels (1 <-> 3: luma / replicate) and h x w (stb resize), in
  * place (the pixel buffer is reallocated once). No-op if already c x h x w. */
@@ -129,7 +129,7 @@ typedef struct lb_source {
 } lb_source;
 
 /* Parses a --data spec (see lb_source_kind). Errors name the spec. */
-int lb_source_parse(const char *spec, lb_source *out);
+int lb_source_parse(lb_source *out, const char *spec);
 void lb_source_free(lb_source *s);
 /* Parses "HxW" (or "N" for N x N) as given to --size. */
 int lb_parse_size(const char *s, int *h, int *w);
@@ -157,8 +157,7 @@ typedef struct lb_profile {
  * names, binary's CLASS may be a name). Out-of-range values (RHO < 1, MU outside (0,1),
  * a counts list of the wrong length or with a negative entry, RATIO <= 0, an unknown
  * class) are LB_EINVAL errors naming the value. */
-int lb_profile_parse(const char *spec, int n_classes, const char *const *class_names,
-                     lb_profile *out);
+int lb_profile_parse(lb_profile *out, const char *spec, int n_classes, const char *const *class_names);
 void lb_profile_free(lb_profile *p);
 
 /* The rank order of the classes: order[k] = the class at rank k (rank 0 = the head).
@@ -203,9 +202,9 @@ typedef struct lb_split {
  * random subset of the pool; val_frac of each kept class (rounded, at least 1 if the class
  * has >= 2 images and val_frac > 0, never all of it) goes to validation. The test set is
  * only relabelled (binary), never subsampled. Index lists are sorted ascending. */
-int lb_split_make(const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
-                  const int *test_idx, int n_test, const char *profile_spec,
-                  const char *order_spec, double val_frac, uint64_t seed, lb_split *out);
+int lb_split_init(lb_split *out, const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
+                  const int *test_idx, int n_test, const char *profile_spec, const char *order_spec, double val_frac,
+                  uint64_t seed);
 void lb_split_free(lb_split *s);
 
 /* Seeded stratified split of the entries idx[0..n) with labels y (n_classes classes):
@@ -231,8 +230,8 @@ typedef struct lb_sampler lb_sampler;
  * Epoch e's list depends only on (spec, seed, e), so runs are reproducible and any epoch
  * can be regenerated. Unknown sampler names or parameters, and values out of range, are
  * LB_EINVAL errors naming them. All buffers are allocated here, none per epoch. */
-int lb_sampler_create(const char *spec, const int *idx, const int *y, int n, int n_classes,
-                      uint64_t seed, lb_sampler **out);
+lb_sampler *lb_sampler_new(const char *spec, const int *idx, const int *y, int n, int n_classes,
+                           uint64_t seed);
 void lb_sampler_free(lb_sampler *s);
 lb_sampler_kind lb_sampler_kind_of(const lb_sampler *s);
 /* The sampler's name with its parameters, e.g. "undersample:ratio=2". */
@@ -277,7 +276,7 @@ typedef struct lb_batcher {
 
 /* A batcher over `ds` writing at most max_batch images per batch. mean/std: ds->c floats
  * each (NULL: 0 and 1); aug NULL: no augmentation. The two buffers are allocated here. */
-lb_batcher *lb_batcher_create(const lb_dataset *ds, int max_batch, const float *mean,
+lb_batcher *lb_batcher_new(const lb_dataset *ds, int max_batch, const float *mean,
                               const float *std, const lb_augment *aug);
 void lb_batcher_free(lb_batcher *b);
 /* Writes images idx[0..n) (n <= max_batch) into b->x as (pixel/255 - mean) / std and
@@ -329,8 +328,8 @@ typedef struct lb_data {
 } lb_data;
 
 /* Loads the source, applies channel/size conversion, builds the split and computes the
- * normalisation statistics. */
-int lb_data_open(const lb_data_opts *o, lb_data **out);
+ * normalisation statistics. NULL (message and status stored) on failure. */
+lb_data *lb_data_new(const lb_data_opts *o);
 void lb_data_free(lb_data *d);
 
 #ifdef __cplusplus

@@ -6,7 +6,7 @@
  * running statistics, which are state but not parameters, live in a second flat buffer
  * (model->state), so a checkpoint is two arrays.
  *
- *   lb_model *m = lb_model_build("smallcnn:bn", 1, 28, 28, 10);
+ *   lb_model *m = lb_model_new_arch("smallcnn:bn", 1, 28, 28, 10);
  *   lb_rng r; lb_rng_seed(&r, 42);
  *   lb_model_init(m, LB_INIT_DEFAULT, &r);
  *   lb_node *logits = lb_model_forward(m, g, x);   // x: [N, 1, 28, 28] -> [N, 10]
@@ -82,7 +82,7 @@ int lb_model_add_flatten(lb_model *m);
  *   mlp[:hidden=128][,dropout=P]   flatten -> dense(hidden) + ReLU [+ dropout] -> dense(C)
  *   linear                          flatten -> dense(C) (multinomial logistic regression)
  * m->arch gets the canonical spec (every option spelled out), which checkpoints compare. */
-lb_model *lb_model_build(const char *arch, int c, int h, int w, int n_classes);
+lb_model *lb_model_new_arch(const char *arch, int c, int h, int w, int n_classes);
 
 /* ---- use ---- */
 /* Records the forward pass of x [N, in_c, in_h, in_w] on g in g's mode (lb_graph_set_training:

@@ -28,10 +28,10 @@ typedef struct lb_loss lb_loss;
  * set's counts) may be NULL only for losses that do not need them; the error names the loss.
  * Unknown names, unknown keys and out-of-range values are errors naming the key.
  * An lb_loss keeps a small scratch buffer: use one from one thread at a time. */
-lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts);
+lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts);
 void lb_loss_free(lb_loss *loss);
 /* The canonical spec with every parameter spelled out (defaults resolved, numbers in
- * shortest form); lb_loss_create reads it back to the same loss. For result files. */
+ * shortest form); lb_loss_new reads it back to the same loss. For result files. */
 const char *lb_loss_spec(const lb_loss *loss);
 const char *lb_loss_name(const lb_loss *loss);
 int lb_loss_classes(const lb_loss *loss);
@@ -71,7 +71,7 @@ typedef struct lb_loss_param {
 } lb_loss_param;
 
 enum {
-    LB_LOSS_NEEDS_COUNTS = 1,    /* lb_loss_create refuses class_counts == NULL */
+    LB_LOSS_NEEDS_COUNTS = 1,    /* lb_loss_new refuses class_counts == NULL */
     LB_LOSS_WEIGHTED_MEAN = 2,   /* mean divides by sum_i w_{y_i} (PyTorch) instead of N */
     LB_LOSS_NORMALIZE_LIST = 4   /* an explicit weight list is scaled to sum to C */
 };

@@ -116,7 +116,7 @@ lb_schedule lb_schedule_constant(double lr);
  * ",warmup=N" (or "warmup=N" alone for constant + warmup), e.g. "cosine:min=1e-5,warmup=500".
  * Missing values: every = total/3, gamma = 0.1, min = 0. total is the run's step budget
  * (needed by cosine and the default period). Errors name the spec and the bad part. */
-int lb_schedule_parse(const char *spec, double lr, long total, lb_schedule *out);
+int lb_schedule_parse(lb_schedule *out, const char *spec, double lr, long total);
 double lb_schedule_lr(const lb_schedule *s, long t);
 /* The spec that lb_schedule_parse would read back, into buf; returns buf. */
 const char *lb_schedule_str(const lb_schedule *s, char *buf, size_t size);

@@ -32,7 +32,7 @@ typedef struct lb_strategy {
 /* Parses one strategy. Errors (empty parts, an unknown suffix, a malformed grid) name the
  * strategy. The loss and sampler specs themselves are checked when a run is made, or by
  * lb_strategy_check. */
-int lb_strategy_parse(const char *text, lb_strategy *out);
+int lb_strategy_parse(lb_strategy *out, const char *text);
 void lb_strategy_free(lb_strategy *s);
 /* Creates (and frees) every grid point's loss and the sampler once, so a misspelt key is
  * reported before hours of training rather than in the middle. */

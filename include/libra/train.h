@@ -104,13 +104,13 @@ int lb_checkpoint_capture(lb_checkpoint *c, const lb_model *m, const lb_optim *o
  * or of another optimizer kind. */
 int lb_checkpoint_restore(const lb_checkpoint *c, lb_model *m, lb_optim *o);
 /* A new model built from c's meta with c's parameters, in evaluation mode. */
-lb_model *lb_checkpoint_model(const lb_checkpoint *c);
+lb_model *lb_model_new_checkpoint(const lb_checkpoint *c);
 /* Writes c to path through a temporary file in the same directory (fsync, rename). */
-int lb_checkpoint_save(const char *path, const lb_checkpoint *c);
+int lb_checkpoint_write(const lb_checkpoint *c, const char *path);
 /* Reads path into c (initialised here). Errors (LB_EIO, LB_EFORMAT) name the file and
  * say what is wrong: not a checkpoint (magic), unsupported version, truncated, CRC
  * mismatch, or a malformed section. */
-int lb_checkpoint_load(const char *path, lb_checkpoint *c);
+int lb_checkpoint_read(lb_checkpoint *c, const char *path);
 
 
 /* ======================================================================== the job */

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-lb_batcher *lb_batcher_create(const lb_dataset *ds, int max_batch, const float *mean,
+lb_batcher *lb_batcher_new(const lb_dataset *ds, int max_batch, const float *mean,
                               const float *std, const lb_augment *aug)
 {
     if (max_batch < 1) {

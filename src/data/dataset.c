@@ -88,14 +88,14 @@ void lb_dataset_class_counts(const lb_dataset *ds, int *counts)
     for (int i = 0; i < ds->n; i++) counts[ds->labels[i]]++;
 }
 
-int lb_dataset_load_idx(const char *images_path, const char *labels_path, int n_classes,
-                        const char *const *class_names, lb_dataset **out)
+static int load_idx(const char *images_path, const char *labels_path, int n_classes, const char *const *class_names,
+                    lb_dataset **out)
 {
     *out = NULL;
     lb_idx img, lab;
-    int rc = lb_idx_read(images_path, &img);
+    int rc = lb_idx_read(&img, images_path);
     if (rc) return rc;
-    rc = lb_idx_read(labels_path, &lab);
+    rc = lb_idx_read(&lab, labels_path);
     if (rc) {
         lb_idx_free(&img);
         return rc;
@@ -208,7 +208,14 @@ static char *fmnist_file(const char *dir, const char *name)
     return NULL;
 }
 
-int lb_dataset_load_fmnist(const char *dir, int train, lb_dataset **out)
+lb_dataset *lb_dataset_new_idx(const char *images_path, const char *labels_path, int n_classes,
+                               const char *const *class_names)
+{
+    lb_dataset *ds = NULL;
+    return load_idx(images_path, labels_path, n_classes, class_names, &ds) == LB_OK ? ds : NULL;
+}
+
+static int load_fmnist(const char *dir, int train, lb_dataset **out)
 {
     *out = NULL;
     dir = lb_fmnist_dir(dir);
@@ -223,7 +230,7 @@ int lb_dataset_load_fmnist(const char *dir, int train, lb_dataset **out)
         lb_free(img);
         return LB_EIO;
     }
-    int rc = lb_dataset_load_idx(img, lab, 10, lb_fmnist_classes, out);
+    int rc = load_idx(img, lab, 10, lb_fmnist_classes, out);
     if (rc == LB_OK) {
         lb_free((*out)->source);
         (*out)->source = lb_strfmt("fmnist:%s", dir);
@@ -231,6 +238,12 @@ int lb_dataset_load_fmnist(const char *dir, int train, lb_dataset **out)
     lb_free(img);
     lb_free(lab);
     return rc;
+}
+
+lb_dataset *lb_dataset_new_fmnist(const char *dir, int train)
+{
+    lb_dataset *ds = NULL;
+    return load_fmnist(dir, train, &ds) == LB_OK ? ds : NULL;
 }
 
 int lb_dataset_convert(lb_dataset *ds, int c, int h, int w)

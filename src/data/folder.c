@@ -180,8 +180,8 @@ static int load_one(const char *path, int c, int h, int w, uint8_t *dst, uint8_t
     return 0;
 }
 
-int lb_dataset_load_folder(const char *root, int channels, int h, int w, int strict,
-                           const lb_dataset *class_names_from, lb_dataset **out)
+static int load_folder(const char *root, int channels, int h, int w, int strict, const lb_dataset *class_names_from,
+                       lb_dataset **out)
 {
     *out = NULL;
     if (channels == 0) channels = 3;
@@ -333,4 +333,11 @@ done:
         lb_dataset_free(ds);
     }
     return rc;
+}
+
+lb_dataset *lb_dataset_new_folder(const char *root, int channels, int h, int w, int strict,
+                                  const lb_dataset *class_names_from)
+{
+    lb_dataset *ds = NULL;
+    return load_folder(root, channels, h, w, strict, class_names_from, &ds) == LB_OK ? ds : NULL;
 }

@@ -54,7 +54,7 @@ void lb_idx_free(lb_idx *x)
     memset(x, 0, sizeof *x);
 }
 
-int lb_idx_read(const char *path, lb_idx *out)
+int lb_idx_read(lb_idx *out, const char *path)
 {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");

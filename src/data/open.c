@@ -1,4 +1,4 @@
-/* Command-line specs, options, presets, and lb_data_open: strings in, dataset + split out. */
+/* Command-line specs, options, presets, and lb_data_new: strings in, dataset + split out. */
 #include "data/internal.h"
 
 #include <ctype.h>
@@ -30,7 +30,7 @@ static int source_paths(const lb_spec *sp, int n, lb_source *out, const char *us
     return LB_OK;
 }
 
-int lb_source_parse(const char *spec, lb_source *out)
+int lb_source_parse(lb_source *out, const char *spec)
 {
     memset(out, 0, sizeof *out);
     if (!spec || !*spec) return lb_error(LB_EINVAL, "empty data source (expected " SOURCE_FORMS ")");
@@ -116,7 +116,7 @@ int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
     int i;
     if (strcmp(key, "data") == 0 || strcmp(key, "source") == 0) {
         lb_source s;
-        int rc = lb_source_parse(value, &s);
+        int rc = lb_source_parse(&s, value);
         lb_source_free(&s);
         return rc ? rc : set_str(&o->data, value);
     }
@@ -175,7 +175,7 @@ static int file_exists(const char *p)
 static char *rebase_source(const char *spec, const char *dir)
 {
     lb_source s;
-    if (lb_source_parse(spec, &s) != LB_OK) return NULL;
+    if (lb_source_parse(&s, spec) != LB_OK) return NULL;
     for (int k = 0; k < 4; k++) {
         if (!s.path[k] || s.path[k][0] == '/') continue;
         char *p = lb_strfmt("%s/%s", dir, s.path[k]);
@@ -316,92 +316,112 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int lb_data_open(const lb_data_opts *o, lb_data **out)
+/* Sets *ds from a constructor's result: LB_OK, or the stored status of its failure. */
+static int got(lb_dataset *made, lb_dataset **ds)
 {
-    *out = NULL;
+    *ds = made;
+    return made ? LB_OK : lb_last_status();
+}
+
+/* Fashion-MNIST or four IDX files: a training and a test dataset, converted if asked. */
+static int open_idx_source(lb_data *d, const lb_source *src, const lb_data_opts *o)
+{
+    int rc;
+    if (src->kind == LB_SOURCE_FMNIST) {
+        rc = got(lb_dataset_new_fmnist(src->path[0], 1), &d->train);
+        if (!rc) rc = got(lb_dataset_new_fmnist(src->path[0], 0), &d->test);
+    } else {
+        rc = got(lb_dataset_new_idx(src->path[0], src->path[1], 0, NULL), &d->train);
+        if (!rc) rc = got(lb_dataset_new_idx(src->path[2], src->path[3], d->train->n_classes, NULL), &d->test);
+        if (!rc && (d->test->c != d->train->c || d->test->h != d->train->h || d->test->w != d->train->w))
+            rc = lb_error(LB_EFORMAT, "%s holds %dx%dx%d images but %s holds %dx%dx%d", src->path[0], d->train->c,
+                          d->train->h, d->train->w, src->path[2], d->test->c, d->test->h, d->test->w);
+    }
+    if (!rc && (o->channels || o->height)) {
+        int c = o->channels ? o->channels : d->train->c;
+        int h = o->height ? o->height : d->train->h, w = o->height ? o->width : d->train->w;
+        rc = lb_dataset_convert(d->train, c, h, w);
+        if (!rc) rc = lb_dataset_convert(d->test, c, h, w);
+    }
+    return rc;
+}
+
+/* One image tree: a seeded, stratified test fraction of it (*pool: the rest). */
+static int split_off_test(lb_data *d, const lb_data_opts *o, int **pool, int *n_pool, int **test_idx, int *n_test)
+{
+    int n = d->train->n;
+    int *all = lb_malloc(sizeof(int) * (size_t)n);
+    *pool = lb_malloc(sizeof(int) * (size_t)n);
+    *test_idx = lb_malloc(sizeof(int) * (size_t)n);
+    int rc = all && *pool && *test_idx ? LB_OK : lb_error(LB_ENOMEM, "out of memory");
+    if (rc == LB_OK) {
+        for (int i = 0; i < n; i++) all[i] = i;
+        lb_rng r;
+        lb_rng_derive(&r, o->seed, LB_STREAM_TEST);
+        rc = lb_stratified_split(all, d->train->labels, n, d->train->n_classes, o->test_frac, &r, *pool, n_pool,
+                                 *test_idx, n_test);
+    }
+    lb_free(all);
+    return rc;
+}
+
+/* An image folder: ROOT/train/<class> + ROOT/test/<class> (the test tree must have the same
+ * classes and is read at the training tree's size), or one tree split here. */
+static int open_folder_source(lb_data *d, const lb_source *src, const lb_data_opts *o, int **pool, int *n_pool,
+                              int **test_idx, int *n_test)
+{
+    const char *root = src->path[0];
+    char *tr = lb_strfmt("%s/train", root), *te = lb_strfmt("%s/test", root);
+    int rc = tr && te ? LB_OK : lb_error(LB_ENOMEM, "out of memory");
+    if (rc == LB_OK && is_dir(tr) && is_dir(te)) {
+        rc = got(lb_dataset_new_folder(tr, o->channels, o->height, o->width, o->strict, NULL), &d->train);
+        if (!rc)
+            rc = got(lb_dataset_new_folder(te, d->train->c, d->train->h, d->train->w, o->strict, d->train), &d->test);
+    } else if (rc == LB_OK) {
+        rc = got(lb_dataset_new_folder(root, o->channels, o->height, o->width, o->strict, NULL), &d->train);
+        if (!rc) {
+            d->test = d->train;
+            rc = split_off_test(d, o, pool, n_pool, test_idx, n_test);
+        }
+    }
+    lb_free(tr);
+    lb_free(te);
+    return rc;
+}
+
+/* Every class must keep at least one training image. */
+static int check_classes(const lb_data *d)
+{
+    for (int c = 0; c < d->split.n_classes; c++)
+        if (d->split.train_counts[c] == 0)
+            return lb_error(LB_EINVAL, "%s: class '%s' has no training image after the split", d->train->source,
+                            d->split.class_names[c]);
+    return LB_OK;
+}
+
+lb_data *lb_data_new(const lb_data_opts *o)
+{
     lb_source src;
-    int rc = lb_source_parse(o->data ? o->data : "fmnist", &src);
-    if (rc) return rc;
+    if (lb_source_parse(&src, o->data ? o->data : "fmnist") != LB_OK) return NULL;
     lb_data *d = lb_calloc(1, sizeof *d);
     int *pool = NULL, *test_idx = NULL, n_pool = 0, n_test = 0;
-    if (!d) {
-        lb_source_free(&src);
-        return lb_error(LB_ENOMEM, "out of memory");
-    }
-    d->seed = o->seed;
-    if (src.kind == LB_SOURCE_FMNIST || src.kind == LB_SOURCE_IDX) {
-        if (src.kind == LB_SOURCE_FMNIST) {
-            rc = lb_dataset_load_fmnist(src.path[0], 1, &d->train);
-            if (!rc) rc = lb_dataset_load_fmnist(src.path[0], 0, &d->test);
-        } else {
-            rc = lb_dataset_load_idx(src.path[0], src.path[1], 0, NULL, &d->train);
-            if (!rc) rc = lb_dataset_load_idx(src.path[2], src.path[3], d->train->n_classes, NULL, &d->test);
-            if (!rc && (d->test->c != d->train->c || d->test->h != d->train->h || d->test->w != d->train->w))
-                rc = lb_error(LB_EFORMAT, "%s holds %dx%dx%d images but %s holds %dx%dx%d", src.path[0],
-                              d->train->c, d->train->h, d->train->w, src.path[2], d->test->c, d->test->h,
-                              d->test->w);
-        }
-        if (!rc && (o->channels || o->height)) {
-            int c = o->channels ? o->channels : d->train->c;
-            int h = o->height ? o->height : d->train->h, w = o->height ? o->width : d->train->w;
-            rc = lb_dataset_convert(d->train, c, h, w);
-            if (!rc) rc = lb_dataset_convert(d->test, c, h, w);
-        }
-    } else {
-        const char *root = src.path[0];
-        char *tr = lb_strfmt("%s/train", root), *te = lb_strfmt("%s/test", root);
-        if (!tr || !te) {
-            rc = lb_error(LB_ENOMEM, "out of memory");
-        } else if (is_dir(tr) && is_dir(te)) {
-            /* ROOT/train/<class> and ROOT/test/<class>: the test tree must have the same classes
-             * and is read at the training tree's size. */
-            rc = lb_dataset_load_folder(tr, o->channels, o->height, o->width, o->strict, NULL, &d->train);
-            if (!rc)
-                rc = lb_dataset_load_folder(te, d->train->c, d->train->h, d->train->w, o->strict, d->train,
-                                            &d->test);
-        } else {
-            /* One tree: a seeded, stratified test fraction of it. */
-            rc = lb_dataset_load_folder(root, o->channels, o->height, o->width, o->strict, NULL, &d->train);
-            if (!rc) {
-                d->test = d->train;
-                int n = d->train->n;
-                int *all = lb_malloc(sizeof(int) * (size_t)n);
-                pool = lb_malloc(sizeof(int) * (size_t)n);
-                test_idx = lb_malloc(sizeof(int) * (size_t)n);
-                if (!all || !pool || !test_idx) {
-                    rc = lb_error(LB_ENOMEM, "out of memory");
-                } else {
-                    for (int i = 0; i < n; i++) all[i] = i;
-                    lb_rng r;
-                    lb_rng_derive(&r, o->seed, LB_STREAM_TEST);
-                    rc = lb_stratified_split(all, d->train->labels, n, d->train->n_classes, o->test_frac, &r, pool,
-                                             &n_pool, test_idx, &n_test);
-                }
-                lb_free(all);
-            }
-        }
-        lb_free(tr);
-        lb_free(te);
+    int rc = d ? LB_OK : lb_error(LB_ENOMEM, "out of memory");
+    if (rc == LB_OK) {
+        d->seed = o->seed;
+        rc = src.kind == LB_SOURCE_FOLDER ? open_folder_source(d, &src, o, &pool, &n_pool, &test_idx, &n_test)
+                                          : open_idx_source(d, &src, o);
     }
     if (!rc)
-        rc = lb_split_make(d->train, pool, n_pool, d->test, test_idx, n_test, o->imbalance, o->order, o->val_frac,
-                           o->seed, &d->split);
-    if (!rc) {
-        for (int c = 0; c < d->split.n_classes; c++)
-            if (d->split.train_counts[c] == 0) {
-                rc = lb_error(LB_EINVAL, "%s: class '%s' has no training image after the split", d->train->source,
-                              d->split.class_names[c]);
-                break;
-            }
-    }
+        rc = lb_split_init(&d->split, d->train, pool, n_pool, d->test, test_idx, n_test, o->imbalance, o->order,
+                           o->val_frac, o->seed);
+    if (!rc) rc = check_classes(d);
     if (!rc) lb_dataset_stats(d->train, d->split.train_idx, d->split.n_train, d->mean, d->std);
     lb_free(pool);
     lb_free(test_idx);
     lb_source_free(&src);
     if (rc) {
         lb_data_free(d);
-        return rc;
+        return NULL;
     }
-    *out = d;
-    return LB_OK;
+    return d;
 }

@@ -105,8 +105,7 @@ static int parse_counts(const lb_spec *sp, int n_classes, lb_profile *out)
     return LB_OK;
 }
 
-int lb_profile_parse(const char *spec, int n_classes, const char *const *class_names,
-                     lb_profile *out)
+int lb_profile_parse(lb_profile *out, const char *spec, int n_classes, const char *const *class_names)
 {
     memset(out, 0, sizeof *out);
     if (!spec || !*spec || strcmp(spec, "none") == 0) return LB_OK;
@@ -426,9 +425,9 @@ static int check_split_args(const lb_dataset *train, const int *pool, int n_pool
     return LB_OK;
 }
 
-int lb_split_make(const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
-                  const int *test_idx, int n_test, const char *profile_spec,
-                  const char *order_spec, double val_frac, uint64_t seed, lb_split *out)
+int lb_split_init(lb_split *out, const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
+                  const int *test_idx, int n_test, const char *profile_spec, const char *order_spec, double val_frac,
+                  uint64_t seed)
 {
     memset(out, 0, sizeof *out);
     const int C = train->n_classes;
@@ -438,7 +437,7 @@ int lb_split_make(const lb_dataset *train, const int *pool, int n_pool, const lb
     int rc = check_split_args(train, pool, n_pool, test, test_idx, n_test, val_frac);
     if (rc) return rc;
     lb_profile prof;
-    if ((rc = lb_profile_parse(profile_spec, C, (const char *const *)train->class_names, &prof)) != LB_OK) return rc;
+    if ((rc = lb_profile_parse(&prof, profile_spec, C, (const char *const *)train->class_names)) != LB_OK) return rc;
     out->seed = seed;
     out->n_source_classes = C;
     out->profile = lb_strdup(profile_spec && *profile_spec ? profile_spec : "none");

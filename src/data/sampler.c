@@ -134,8 +134,8 @@ static int resampled_count(const lb_sampler *s, int c, int n_min, int n_max)
     return floor_to > m ? (int)floor_to : m;
 }
 
-int lb_sampler_create(const char *spec, const int *idx, const int *y, int n, int n_classes,
-                      uint64_t seed, lb_sampler **out)
+static int sampler_create(const char *spec, const int *idx, const int *y, int n, int n_classes, uint64_t seed,
+                          lb_sampler **out)
 {
     *out = NULL;
     if (!spec || !*spec) spec = "shuffle";
@@ -197,6 +197,12 @@ int lb_sampler_create(const char *spec, const int *idx, const int *y, int n, int
     }
     *out = s;
     return LB_OK;
+}
+
+lb_sampler *lb_sampler_new(const char *spec, const int *idx, const int *y, int n, int n_classes, uint64_t seed)
+{
+    lb_sampler *s = NULL;
+    return sampler_create(spec, idx, y, n, n_classes, seed, &s) == LB_OK ? s : NULL;
 }
 
 /* Draws s->len entries: a class from the probabilities s->p (by inverse CDF), then an

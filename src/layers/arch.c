@@ -89,7 +89,7 @@ static int build_mlp(lb_model *m, const arch_opts *o, int n_classes)
     return rc;
 }
 
-lb_model *lb_model_build(const char *arch, int c, int h, int w, int n_classes)
+lb_model *lb_model_new_arch(const char *arch, int c, int h, int w, int n_classes)
 {
     if (!arch || !*arch) arch = "smallcnn";
     if (strlen(arch) >= 160) {

@@ -1,4 +1,4 @@
-/* The loss registry, lb_loss_create (spec -> loss with its class weights and DRW schedule),
+/* The loss registry, lb_loss_new(spec -> loss with its class weights and DRW schedule),
  * evaluation and the tape node with its closed-form backward. */
 #include "losses/internal.h"
 
@@ -319,7 +319,7 @@ static void known_list(char *buf, size_t size)
         len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", kind_at(i).name);
 }
 
-lb_loss *lb_loss_create(const char *spec, int n_classes, const int *class_counts)
+lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts)
 {
     lb_spec *s = lb_spec_new(spec);
     if (!s) {

@@ -68,7 +68,7 @@ static int schedule_key(const char *spec, const char *k, const char *v, lb_sched
     return lb_error(LB_EINVAL, "schedule '%s': unknown key '%s' for this kind", spec, k);
 }
 
-int lb_schedule_parse(const char *spec, double lr, long total, lb_schedule *out)
+int lb_schedule_parse(lb_schedule *out, const char *spec, double lr, long total)
 {
     lb_schedule s = lb_schedule_constant(lr);
     s.total = total;

@@ -172,7 +172,7 @@ int lb_checkpoint_restore(const lb_checkpoint *c, lb_model *m, lb_optim *o)
     return LB_OK;
 }
 
-lb_model *lb_checkpoint_model(const lb_checkpoint *c)
+lb_model *lb_model_new_checkpoint(const lb_checkpoint *c)
 {
     const char *arch = lb_checkpoint_get(c, "arch"), *input = lb_checkpoint_get(c, "input"),
                *outs = lb_checkpoint_get(c, "n_outputs");
@@ -181,7 +181,7 @@ lb_model *lb_checkpoint_model(const lb_checkpoint *c)
         lb_error(LB_EFORMAT, "checkpoint: meta arch/input/n_outputs missing or malformed");
         return NULL;
     }
-    lb_model *m = lb_model_build(arch, ch, h, w, n);
+    lb_model *m = lb_model_new_arch(arch, ch, h, w, n);
     if (!m) return NULL;
     if (lb_checkpoint_restore(c, m, NULL) != LB_OK) {
         lb_model_free(m);
@@ -248,7 +248,7 @@ static uint32_t crc_of(const unsigned char *p, size_t n)
     return (uint32_t)crc;
 }
 
-int lb_checkpoint_save(const char *path, const lb_checkpoint *c)
+int lb_checkpoint_write(const lb_checkpoint *c, const char *path)
 {
     lb_buf b = {0};
     /* header, patched below once the payload is known */
@@ -441,7 +441,7 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
     return r->bad ? LB_EFORMAT : LB_OK;
 }
 
-int lb_checkpoint_load(const char *path, lb_checkpoint *c)
+int lb_checkpoint_read(lb_checkpoint *c, const char *path)
 {
     lb_checkpoint_init(c);
     char *text = NULL;

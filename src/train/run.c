@@ -187,7 +187,7 @@ static int prepare_data(run *r)
 {
     if (!r->data) {
         if (!r->dopts) return lb_error(LB_EINVAL, "train: neither data nor data options given");
-        if (lb_data_open(r->dopts, &r->owned) != LB_OK) return lb_last_status();
+        if (!(r->owned = lb_data_new(r->dopts))) return lb_last_status();
         r->data = r->owned;
     }
     r->C = r->data->split.n_classes;
@@ -201,7 +201,7 @@ static int build_model(run *r)
 {
     const lb_train_opts *o = r->o;
     const lb_dataset *tds = r->data->train;
-    if (!(r->model = lb_model_build(o->arch, tds->c, tds->h, tds->w, r->C))) return lb_last_status();
+    if (!(r->model = lb_model_new_arch(o->arch, tds->c, tds->h, tds->w, r->C))) return lb_last_status();
     lb_init_kind ik;
     int rc = lb_init_parse(o->init ? o->init : "default", &ik);
     if (rc != LB_OK) return rc;
@@ -233,18 +233,18 @@ static int build_training(run *r)
 {
     const lb_train_opts *o = r->o;
     const lb_split *sp = &r->data->split;
-    if (!(r->loss = lb_loss_create(o->loss ? o->loss : "ce", r->C, sp->train_counts))) return lb_last_status();
+    if (!(r->loss = lb_loss_new(o->loss ? o->loss : "ce", r->C, sp->train_counts))) return lb_last_status();
     lb_rng seeds;
     lb_rng_derive(&seeds, o->seed, LB_STREAM_SAMPLER);
-    int rc = lb_sampler_create(o->sampler ? o->sampler : "shuffle", sp->train_idx, sp->train_y, sp->n_train, r->C,
-                               lb_rng_next(&seeds), &r->sampler);
-    if (rc == LB_OK) rc = plan_budget(r);
+    r->sampler = lb_sampler_new(o->sampler ? o->sampler : "shuffle", sp->train_idx, sp->train_y, sp->n_train, r->C,
+                                lb_rng_next(&seeds));
+    int rc = r->sampler ? plan_budget(r) : lb_last_status();
     if (rc == LB_OK) rc = optim_config(o, &r->oc);
-    if (rc == LB_OK) rc = lb_schedule_parse(o->schedule, r->oc.lr, r->total, &r->sched);
+    if (rc == LB_OK) rc = lb_schedule_parse(&r->sched, o->schedule, r->oc.lr, r->total);
     if (rc != LB_OK) return rc;
     if (!(r->tr = lb_trainer_new(r->model, &r->oc, &r->sched, loss_adapter, r->loss, r->total))) return lb_last_status();
     r->tr->nan_check = o->nan_check;
-    if (!(r->batcher = lb_batcher_create(r->data->train, o->batch, r->data->mean, r->data->std, &o->augment)))
+    if (!(r->batcher = lb_batcher_new(r->data->train, o->batch, r->data->mean, r->data->std, &o->augment)))
         return lb_last_status();
     lb_rng_derive(&r->aug, o->seed, LB_STREAM_AUGMENT);
     r->log_every = o->log_every > 0 ? o->log_every : 10;
@@ -274,7 +274,7 @@ static int save_checkpoint(run *r)
         c.loss = r->res->loss; /* borrowed for the write */
         c.window_sum = r->win_sum;
         c.window_n = r->win_n;
-        rc = lb_checkpoint_save(r->o->save, &c);
+        rc = lb_checkpoint_write(&c, r->o->save);
         memset(&c.loss, 0, sizeof c.loss);
     }
     lb_checkpoint_free(&c);
@@ -288,7 +288,7 @@ static int resume_checkpoint(run *r)
     const char *path = r->o->resume;
     lb_checkpoint ck, now;
     lb_checkpoint_init(&now);
-    int rc = lb_checkpoint_load(path, &ck);
+    int rc = lb_checkpoint_read(&ck, path);
     if (rc != LB_OK) return rc;
     rc = describe_run(&now, r->o, &r->oc, r->loss, r->dopts, r->data);
     if (rc == LB_OK) rc = check_same_run(path, &ck, &now);
@@ -316,7 +316,7 @@ static int monitor_eval(run *r, int monitor, lb_train_progress *p)
     const lb_split *sp = &r->data->split;
     int val = monitor == LB_MONITOR_VAL;
     lb_batcher **eb = val ? &r->eval_val : &r->eval_test;
-    if (!*eb && !(*eb = lb_batcher_create(val ? r->data->train : r->data->test, r->eval_batch, r->data->mean,
+    if (!*eb && !(*eb = lb_batcher_new(val ? r->data->train : r->data->test, r->eval_batch, r->data->mean,
                                           r->data->std, NULL)))
         return lb_last_status();
     int rc = quick_eval(r->model, r->tr->graph, *eb, val ? sp->val_idx : sp->test_idx, val ? sp->val_y : sp->test_y,
@@ -417,7 +417,7 @@ static int train_loop(run *r)
 /* Logits of the images idx[0..n) of ds, into a new array. */
 static int logits_of(run *r, lb_batcher **b, const lb_dataset *ds, const int *idx, int n, float **out)
 {
-    if (!*b && !(*b = lb_batcher_create(ds, r->eval_batch, r->data->mean, r->data->std, NULL))) return lb_last_status();
+    if (!*b && !(*b = lb_batcher_new(ds, r->eval_batch, r->data->mean, r->data->std, NULL))) return lb_last_status();
     if (!(*out = lb_malloc(((size_t)n + 1) * r->C * sizeof(float)))) return lb_error(LB_ENOMEM, "train: out of memory");
     return lb_predict(r->model, r->tr->graph, *b, idx, n, *out);
 }

@@ -177,7 +177,7 @@ void lb_strategy_free(lb_strategy *s)
     memset(s, 0, sizeof *s);
 }
 
-int lb_strategy_parse(const char *text, lb_strategy *out)
+int lb_strategy_parse(lb_strategy *out, const char *text)
 {
     memset(out, 0, sizeof *out);
     char *t = trim_dup(text, strlen(text));
@@ -234,7 +234,7 @@ done:
 int lb_strategy_check(const lb_strategy *s, int n_classes, const int *class_counts)
 {
     for (int i = 0; i < s->n_points; i++) {
-        lb_loss *l = lb_loss_create(s->points[i], n_classes, class_counts);
+        lb_loss *l = lb_loss_new(s->points[i], n_classes, class_counts);
         if (!l) {
             lb_error_prefix("strategy '%s'", s->spec);
             return LB_EINVAL;
@@ -249,8 +249,8 @@ int lb_strategy_check(const lb_strategy *s, int n_classes, const int *class_coun
             y[n] = c;
             n++;
         }
-    lb_sampler *sm = NULL;
-    int rc = lb_sampler_create(s->sampler, idx, y, n, n_classes, 1, &sm);
+    lb_sampler *sm = lb_sampler_new(s->sampler, idx, y, n, n_classes, 1);
+    int rc = sm ? LB_OK : lb_last_status();
     lb_sampler_free(sm);
     if (rc != LB_OK) lb_error_prefix("strategy '%s'", s->spec);
     return rc;

@@ -12,6 +12,7 @@
  *                    [--warmup 10] [--arch smallcnn] [--data DIR] [--json]
  * Timing starts after the data is loaded; the machine's load is not controlled here:
  * compare by medians, interleaved with the reference (bench/compare.sh). */
+#include "common/cli.h"
 #include "libra/layers.h"
 #include "libra/losses.h"
 #include "libra/train.h"
@@ -61,21 +62,25 @@ static void die(const char *what)
     exit(1);
 }
 
-static int parse_list(const char *s, int *out)
+/* "32,64" -> {32, 64}; anything else exits 2 naming the flag. */
+static int parse_list(const char *flag, const char *s, int *out)
 {
     int n = 0;
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < MAX_LIST; t = strtok_r(NULL, ",", &save)) {
-        char *end;
-        long v = strtol(t, &end, 10);
-        if (*end || v < 1 || v > 4096) {
-            fprintf(stderr, "libra-bench: '%s' is not a list of positive integers\n", s);
-            exit(2);
-        }
-        out[n++] = (int)v;
+    for (const char *p = s;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char item[32];
+        int v;
+        if (len == 0 || len >= sizeof item || n == MAX_LIST)
+            cli_usage_error("--%s: '%s' is not a list of at most %d positive integers", flag, s, MAX_LIST);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (lb_parse_int(item, &v) != 0 || v < 1 || v > 4096)
+            cli_usage_error("--%s: '%s' is not a list of integers in [1, 4096]", flag, s);
+        out[n++] = v;
+        if (!e) return n;
+        p = e + 1;
     }
-    return n;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -315,34 +320,57 @@ static void run_config(const bench_opts *o, int B, int threads)
     lb_dataset_free(ds);
 }
 
-static void usage(void)
+static const char usage[] =
+    "Usage: libra-bench [options]\n"
+    "Training and evaluation throughput, a per-op breakdown and the peak memory of a network on\n"
+    "Fashion-MNIST, each (batch, threads) configuration in a process of its own.\n"
+    "\n"
+    "  --batch LIST           batch sizes (default 32,64,128)\n"
+    "  --threads LIST         thread counts (default 1,2)\n"
+    "  --steps N              timed steps per round (default 60)\n"
+    "  --repeats N            rounds; the median and min-max are reported (default 5, at most 64)\n"
+    "  --warmup N             steps before timing (default 10)\n"
+    "  --arch SPEC            network (default smallcnn)\n"
+    "  --data DIR             the Fashion-MNIST folder (default: the Debian package's)\n"
+    "  --json                 one JSON object per configuration instead of the table\n"
+    "  --help                 this text\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime error, 2 bad flag or value.\n";
+
+enum { OPT_BATCH = 1, OPT_THREADS, OPT_STEPS, OPT_REPEATS, OPT_WARMUP, OPT_ARCH, OPT_DATA, OPT_JSON };
+
+static void parse_flags(int argc, char **argv, bench_opts *o)
 {
-    fprintf(stderr, "usage: libra-bench [--batch 32,64,128] [--threads 1,2] [--steps 60] [--repeats 5]\n"
-                    "                   [--warmup 10] [--arch smallcnn] [--data DIR] [--json]\n");
-    exit(2);
+    static const struct option longopts[] = {
+        {"batch", required_argument, 0, OPT_BATCH},     {"threads", required_argument, 0, OPT_THREADS},
+        {"steps", required_argument, 0, OPT_STEPS},     {"repeats", required_argument, 0, OPT_REPEATS},
+        {"warmup", required_argument, 0, OPT_WARMUP},   {"arch", required_argument, 0, OPT_ARCH},
+        {"data", required_argument, 0, OPT_DATA},       {"json", no_argument, 0, OPT_JSON},
+        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_BATCH: o->n_batches = parse_list("batch", optarg, o->batches); break;
+        case OPT_THREADS: o->n_threads = parse_list("threads", optarg, o->threads); break;
+        case OPT_STEPS: o->steps = (int)cli_long("steps", optarg, 1, 1000000); break;
+        case OPT_REPEATS: o->repeats = (int)cli_long("repeats", optarg, 1, 64); break;
+        case OPT_WARMUP: o->warmup = (int)cli_long("warmup", optarg, 1, 1000000); break;
+        case OPT_ARCH: o->arch = optarg; break;
+        case OPT_DATA: o->data = optarg; break;
+        case OPT_JSON: o->json = 1; break;
+        case 'h': fputs(usage, stdout); exit(0);
+        default: cli_bad_option();
+        }
+    }
+    if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (lb_arch_check(o->arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
 }
 
 int main(int argc, char **argv)
 {
+    cli_init(argv[0]);
     bench_opts o = {{32, 64, 128}, 3, {1, 2}, 2, 60, 5, 10, 0, "smallcnn", NULL};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--json") == 0) {
-            o.json = 1;
-            continue;
-        }
-        if (!v) usage();
-        i++;
-        if (strcmp(a, "--batch") == 0) o.n_batches = parse_list(v, o.batches);
-        else if (strcmp(a, "--threads") == 0) o.n_threads = parse_list(v, o.threads);
-        else if (strcmp(a, "--steps") == 0) o.steps = atoi(v);
-        else if (strcmp(a, "--repeats") == 0) o.repeats = atoi(v);
-        else if (strcmp(a, "--warmup") == 0) o.warmup = atoi(v);
-        else if (strcmp(a, "--arch") == 0) o.arch = v;
-        else if (strcmp(a, "--data") == 0) o.data = v;
-        else usage();
-    }
-    if (o.steps < 1 || o.repeats < 1 || o.repeats > 64 || o.warmup < 1) usage();
+    parse_flags(argc, argv, &o);
     for (int bi = 0; bi < o.n_batches; bi++)
         for (int ti = 0; ti < o.n_threads; ti++) {
             fflush(stdout);

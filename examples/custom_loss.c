@@ -88,14 +88,16 @@ static void check(int ok, const char *what)
 int main(int argc, char **argv)
 {
     cli_init(argv[0]);
-    if (argc > 1) {
-        if (strcmp(argv[1], "--help") == 0) {
-            printf("Usage: libra-custom-loss\nRegisters the sq_hinge loss, evaluates it through the spec "
-                   "parser and checks its gradient by finite differences.\n");
-            return 0;
-        }
-        cli_usage_error("unexpected argument '%s'", argv[1]);
+    static const struct option longopts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c != 'h') cli_bad_option();
+        printf("Usage: libra-custom-loss\nRegisters the sq_hinge loss, evaluates it through the spec "
+               "parser and checks its gradient by finite differences.\n\n"
+               "Exit status: 0 every check passed, 1 a check failed or a runtime error, 2 bad usage.\n");
+        return 0;
     }
+    if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (lb_loss_register("sq_hinge", &sq_hinge_kind) != LB_OK) cli_fatal_lib("register");
 
     const char *spec = "sq_hinge:margin=1,weights=inverse";

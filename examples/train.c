@@ -102,24 +102,18 @@ static const struct option longopts[] = {
 
 /* ---------------------------------------------------------------- hooks */
 
-static volatile sig_atomic_t stop_requested;
-static void on_sigint(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
 
 typedef struct {
     cli_progress bar;
     int quiet;
     long saved_step;   /* step of the last checkpoint written by this run, or -1 */
-    int started;       /* training began: every later failure is a runtime error */
 } ui;
 
 static void hook_start(void *ctx, const lb_model *m, const lb_data *d, const lb_train_progress *p)
 {
     ui *u = ctx;
-    u->started = 1;
     if (u->quiet) return;
     const lb_split *sp = &d->split;
     lb_buf s = {0};
@@ -140,14 +134,14 @@ static int hook_step(void *ctx, const lb_train_progress *p)
 {
     ui *u = ctx;
     cli_progress_step(&u->bar, p);
-    return stop_requested;
+    return stop_signal != 0;
 }
 
 static int hook_epoch(void *ctx, const lb_train_progress *p)
 {
     ui *u = ctx;
     cli_progress_epoch(&u->bar, p);
-    return stop_requested;
+    return stop_signal != 0;
 }
 
 static void hook_checkpoint(void *ctx, const char *path, long step)
@@ -158,10 +152,11 @@ static void hook_checkpoint(void *ctx, const char *path, long step)
 
 /* ---------------------------------------------------------------- output files */
 
-/* --out DIR is created (with its parents) and --save FILE's directory must exist. */
+/* --out DIR must be creatable (it is made when the results are written) and --save FILE's
+ * directory must exist and be writable: checked before the data is loaded. */
 static void check_outputs(const char *out, const char *save)
 {
-    if (out) cli_make_output_dir("--out", out);
+    if (out && lb_check_output_dir(out) != LB_OK) cli_fatal("--out %s: %s", out, lb_last_error());
     if (save) {
         struct stat st;
         if (stat(save, &st) == 0 && S_ISDIR(st.st_mode)) cli_fatal("--save %s: is a directory", save);
@@ -179,7 +174,7 @@ static void check_outputs(const char *out, const char *save)
 static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data_opts *dopts, const lb_train_result *r,
                           const lb_data *d, const char *loss_spec)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) cli_fatal("--out %s: cannot create the directory: %s", dir, strerror(errno));
+    if (lb_make_dirs(dir) != LB_OK) cli_fatal("--out %s: %s", dir, lb_last_error());
     size_t plen = strlen(dir) + 32;
     char *path = malloc(plen);
     if (!path) cli_fatal("out of memory");
@@ -261,185 +256,191 @@ static void defaults_from_checkpoint(const lb_checkpoint *ck, lb_train_opts *o, 
     cli_data_from_checkpoint(ck, dopts);
 }
 
-int main(int argc, char **argv)
+/* Everything the flags say. */
+typedef struct {
+    lb_train_opts o;
+    lb_data_opts dopts;
+    lb_checkpoint ck;   /* of --resume: its settings are the defaults */
+    cli_data_flags df;
+    const char *out;
+    long progress_every;
+    int quiet, monitor_set, epochs_set;
+} flags;
+
+/* One flag of the training options (the data flags are collected in f->df). */
+static void apply_flag(flags *f, int code, const char *a)
 {
-    cli_init(argv[0]);
-    int codes[256];
-    const char *args[256];
-    int n_flags = 0, c;
-    const char *resume = NULL;
-    opterr = 1;
+    lb_train_opts *o = &f->o;
+    switch (code) {
+    case OPT_EPOCHS: o->epochs = (int)cli_long("epochs", a, 1, 100000); f->epochs_set = 1; break;
+    case OPT_STEPS: o->steps = cli_long("steps", a, 1, 1000000000L); break;
+    case OPT_BATCH: o->batch = (int)cli_long("batch", a, 1, 65536); break;
+    case OPT_OPTIM: {
+        lb_optim_kind k;
+        if (lb_optim_kind_parse(a, &k) != LB_OK) cli_usage_error("--optimizer: %s", lb_last_error());
+        o->optimizer = a;
+        break;
+    }
+    case OPT_LR: o->lr = cli_double("lr", a, 0.0, 100.0); break;
+    case OPT_MOMENTUM: o->momentum = cli_double("momentum", a, 0.0, 0.999999); break;
+    case OPT_NESTEROV: o->nesterov = 1; break;
+    case OPT_WD: o->weight_decay = cli_double("weight-decay", a, 0.0, 10.0); break;
+    case OPT_CLIP: o->clip_norm = cli_double("clip", a, 0.0, 1e9); break;
+    case OPT_SCHEDULE: {
+        lb_schedule s;
+        if (lb_schedule_parse(&s, a, 1.0, 1000) != LB_OK) cli_usage_error("--schedule: %s", lb_last_error());
+        o->schedule = a;
+        break;
+    }
+    case OPT_LOSS: o->loss = a; break;
+    case OPT_SAMPLER: o->sampler = a; break;
+    case OPT_CROP: o->augment.crop_pad = (int)cli_long("crop-pad", a, 0, 64); break;
+    case OPT_HFLIP: o->augment.hflip = 1; break;
+    case OPT_SEED: o->seed = cli_u64("seed", a); break;
+    case OPT_THREADS: o->threads = (int)cli_long("threads", a, 1, 256); break;
+    case OPT_ARCH: o->arch = a; break;
+    case OPT_INIT: {
+        lb_init_kind k;
+        if (lb_init_parse(a, &k) != LB_OK) cli_usage_error("--init: %s", lb_last_error());
+        o->init = a;
+        break;
+    }
+    case OPT_PRIOR: o->prior_bias = 1; break;
+    case OPT_MONITOR:
+        f->monitor_set = 1;
+        if (!strcmp(a, "none")) o->monitor = LB_MONITOR_NONE;
+        else if (!strcmp(a, "val")) o->monitor = LB_MONITOR_VAL;
+        else if (!strcmp(a, "test")) o->monitor = LB_MONITOR_TEST;
+        else cli_usage_error("--monitor: '%s' is not one of val, test, none", a);
+        break;
+    case OPT_EVAL_BATCH: o->eval_batch = (int)cli_long("eval-batch", a, 1, 65536); break;
+    case OPT_SAVE: o->save = a; break;
+    case OPT_SAVE_EVERY: o->save_every = cli_long("save-every", a, 1, 1000000000L); break;
+    case OPT_RESUME: o->resume = a; break;
+    case OPT_OUT: f->out = a; break;
+    case OPT_LOG_EVERY: o->log_every = cli_long("log-every", a, 1, 1000000000L); break;
+    case OPT_PROGRESS_EVERY: f->progress_every = cli_long("progress-every", a, 1, 1000000000L); break;
+    case OPT_QUIET: f->quiet = 1; break;
+    case OPT_NAN_CHECK: o->nan_check = 1; break;
+    case OPT_NO_NAN_CHECK: o->nan_check = 0; break;
+    default:
+        if (!cli_data_flag(&f->df, code, a)) cli_usage_error("internal: unhandled flag %d", code);
+    }
+}
+
+/* The flags, read twice: first to find --resume (whose checkpoint gives the defaults),
+ * then applied in order. Every value is checked here, before any data is loaded. */
+static void parse_flags(int argc, char **argv, flags *f)
+{
+    int codes[256], n = 0, c;
+    const char *args[256], *resume = NULL;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == '?' || c == ':') cli_bad_option();
         if (c == 'h') {
             printf(usage, cli_data_help);
-            return 0;
+            exit(0);
         }
-        if (n_flags == 256) cli_usage_error("too many flags");
-        codes[n_flags] = c;
-        args[n_flags++] = optarg;
+        if (n == 256) cli_usage_error("too many flags");
+        codes[n] = c;
+        args[n++] = optarg;
         if (c == OPT_RESUME) resume = optarg;
     }
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
-
-    lb_train_opts o;
-    lb_train_opts_init(&o);
-    o.threads = 1;
-    lb_data_opts dopts;
-    lb_data_opts_init(&dopts);
-    lb_checkpoint ck;
-    lb_checkpoint_init(&ck);
+    lb_train_opts_init(&f->o);
+    f->o.threads = 1;
+    f->progress_every = 100;
+    lb_data_opts_init(&f->dopts);
+    lb_checkpoint_init(&f->ck);
     if (resume) {
-        if (lb_checkpoint_read(&ck, resume) != LB_OK) cli_fatal("--resume: %s", lb_last_error());
-        defaults_from_checkpoint(&ck, &o, &dopts);
+        if (lb_checkpoint_read(&f->ck, resume) != LB_OK) cli_fatal("--resume: %s", lb_last_error());
+        defaults_from_checkpoint(&f->ck, &f->o, &f->dopts);
     }
-    int quiet = 0, monitor_set = 0, epochs_set = 0;
-    long progress_every = 100;
-    const char *out = NULL;
-    cli_data_flags df = {0};
-    for (int i = 0; i < n_flags; i++) {
-        const char *a = args[i];
-        switch (codes[i]) {
-        case OPT_EPOCHS: o.epochs = (int)cli_long("epochs", a, 1, 100000); epochs_set = 1; break;
-        case OPT_STEPS: o.steps = cli_long("steps", a, 1, 1000000000L); break;
-        case OPT_BATCH: o.batch = (int)cli_long("batch", a, 1, 65536); break;
-        case OPT_OPTIM: {
-            lb_optim_kind k;
-            if (lb_optim_kind_parse(a, &k) != LB_OK) cli_usage_error("--optimizer: %s", lb_last_error());
-            o.optimizer = a;
-            break;
-        }
-        case OPT_LR: o.lr = cli_double("lr", a, 0.0, 100.0); break;
-        case OPT_MOMENTUM: o.momentum = cli_double("momentum", a, 0.0, 0.999999); break;
-        case OPT_NESTEROV: o.nesterov = 1; break;
-        case OPT_WD: o.weight_decay = cli_double("weight-decay", a, 0.0, 10.0); break;
-        case OPT_CLIP: o.clip_norm = cli_double("clip", a, 0.0, 1e9); break;
-        case OPT_SCHEDULE: {
-            lb_schedule s;
-            if (lb_schedule_parse(&s, a, 1.0, 1000) != LB_OK) cli_usage_error("--schedule: %s", lb_last_error());
-            o.schedule = a;
-            break;
-        }
-        case OPT_LOSS: o.loss = a; break;
-        case OPT_SAMPLER: o.sampler = a; break;
-        case OPT_CROP: o.augment.crop_pad = (int)cli_long("crop-pad", a, 0, 64); break;
-        case OPT_HFLIP: o.augment.hflip = 1; break;
-        case OPT_SEED: o.seed = cli_u64("seed", a); break;
-        case OPT_THREADS: o.threads = (int)cli_long("threads", a, 1, 256); break;
-        case OPT_ARCH: o.arch = a; break;
-        case OPT_INIT: {
-            lb_init_kind k;
-            if (lb_init_parse(a, &k) != LB_OK) cli_usage_error("--init: %s", lb_last_error());
-            o.init = a;
-            break;
-        }
-        case OPT_PRIOR: o.prior_bias = 1; break;
-        case OPT_MONITOR:
-            monitor_set = 1;
-            if (!strcmp(a, "none")) o.monitor = LB_MONITOR_NONE;
-            else if (!strcmp(a, "val")) o.monitor = LB_MONITOR_VAL;
-            else if (!strcmp(a, "test")) o.monitor = LB_MONITOR_TEST;
-            else cli_usage_error("--monitor: '%s' is not one of val, test, none", a);
-            break;
-        case OPT_EVAL_BATCH: o.eval_batch = (int)cli_long("eval-batch", a, 1, 65536); break;
-        case OPT_SAVE: o.save = a; break;
-        case OPT_SAVE_EVERY: o.save_every = cli_long("save-every", a, 1, 1000000000L); break;
-        case OPT_RESUME: o.resume = a; break;
-        case OPT_OUT: out = a; break;
-        case OPT_LOG_EVERY: o.log_every = cli_long("log-every", a, 1, 1000000000L); break;
-        case OPT_PROGRESS_EVERY: progress_every = cli_long("progress-every", a, 1, 1000000000L); break;
-        case OPT_QUIET: quiet = 1; break;
-        case OPT_NAN_CHECK: o.nan_check = 1; break;
-        case OPT_NO_NAN_CHECK: o.nan_check = 0; break;
-        default:
-            if (!cli_data_flag(&df, codes[i], a)) cli_usage_error("internal: unhandled flag %d", codes[i]);
-        }
-    }
-    if (o.steps > 0 && epochs_set) cli_usage_error("--epochs and --steps: give one budget, not both");
-    if (o.save_every && !o.save) cli_usage_error("--save-every needs --save FILE");
-    cli_data_apply(&df, &dopts);
-    if (!monitor_set) o.monitor = dopts.val_frac > 0 ? LB_MONITOR_VAL : LB_MONITOR_TEST;
-    if (o.threads > 0) lb_set_threads(o.threads);
-
-    /* Loss specs are checked before the data is loaded (class counts are not needed to
-     * parse one), so a typo fails at once with exit 2. */
-    {
-        lb_spec *s = lb_spec_new(o.loss);
-        if (!s) cli_usage_error("--loss: %s", lb_last_error());
-        char name[64];
-        snprintf(name, sizeof name, "%s", lb_spec_name(s));
-        lb_spec_free(s); /* before a possible exit, so LeakSanitizer stays quiet */
-        if (!lb_loss_find(name)) cli_usage_error("--loss: unknown loss '%s'", name);
-    }
-
-    if (o.lr < 0) {
-        /* resolve the optimizer's default now, so the header and metrics.json show it */
+    for (int i = 0; i < n; i++) apply_flag(f, codes[i], args[i]);
+    if (f->o.steps > 0 && f->epochs_set) cli_usage_error("--epochs and --steps: give one budget, not both");
+    if (f->o.save_every && !f->o.save) cli_usage_error("--save-every needs --save FILE");
+    cli_data_apply(&f->df, &f->dopts);
+    if (!f->monitor_set) f->o.monitor = f->dopts.val_frac > 0 ? LB_MONITOR_VAL : LB_MONITOR_TEST;
+    lb_buf b = {0};
+    char sampler[128];
+    if (lb_loss_canonical(f->o.loss, &b) != LB_OK) cli_usage_error("--loss: %s", lb_last_error());
+    lb_buf_free(&b);
+    if (lb_sampler_canonical(f->o.sampler, sampler, sizeof sampler) != LB_OK)
+        cli_usage_error("--sampler: %s", lb_last_error());
+    if (lb_arch_check(f->o.arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
+    if (f->o.lr < 0) { /* the optimizer's default, so the header and metrics.json show it */
         lb_optim_kind k;
-        lb_optim_kind_parse(o.optimizer, &k);
-        o.lr = lb_optim_defaults(k).lr;
+        lb_optim_kind_parse(f->o.optimizer, &k);
+        f->o.lr = lb_optim_defaults(k).lr;
     }
-    if (!quiet) {
+}
+
+static void print_result(const flags *f, const lb_train_result *r, const lb_data *data)
+{
+    const lb_metrics *m = &r->test;
+    if (!f->quiet && r->n_test > 0) {
+        printf("per-class recall:\n");
+        for (int k = 0; k < m->n_classes; k++)
+            printf("  %-16s %6d train  recall %.4f\n", data->split.class_names[k], data->split.train_counts[k],
+                   m->recall[k]);
+    }
+    printf("test accuracy %.4f | balanced accuracy %.4f | macro F1 %.4f | %ld steps%s in %.1f s (%.0f img/s)\n",
+           m->accuracy, m->balanced_accuracy, m->macro_f1, r->steps, r->stopped ? " (stopped early)" : "",
+           r->wall_seconds, r->images_per_second);
+    if (f->o.save && !f->quiet) printf("checkpoint: %s\n", f->o.save);
+    if (f->out && !f->quiet) printf("results: %s/metrics.json, %s/loss.csv\n", f->out, f->out);
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argv[0]);
+    flags f;
+    memset(&f, 0, sizeof f);
+    parse_flags(argc, argv, &f);
+    lb_set_threads(f.o.threads);
+    if (!f.quiet) {
         char extra[512];
         snprintf(extra, sizeof extra, "data %s | imbalance %s | loss %s | sampler %s | %s lr %g | batch %d",
-                 dopts.data ? dopts.data : "fmnist", dopts.imbalance ? dopts.imbalance : "none", o.loss, o.sampler,
-                 o.optimizer, o.lr, o.batch);
-        cli_print_header(stdout, o.seed, o.threads, extra);
+                 f.dopts.data ? f.dopts.data : "fmnist", f.dopts.imbalance ? f.dopts.imbalance : "none", f.o.loss,
+                 f.o.sampler, f.o.optimizer, f.o.lr, f.o.batch);
+        cli_print_header(stdout, f.o.seed, f.o.threads, extra);
         fflush(stdout);
     }
-
-    check_outputs(out, o.save);
-    lb_data *data = NULL;
-    data = lb_data_new(&dopts);
-    int drc = data ? LB_OK : lb_last_status();
-    /* a spec the data module refuses (LB_EINVAL) is a bad flag value; files are runtime errors */
-    if (drc == LB_EINVAL) cli_usage_error("data: %s", lb_last_error());
-    if (drc != LB_OK) cli_fatal("data: %s", lb_last_error());
+    check_outputs(f.out, f.o.save);
+    lb_data *data = lb_data_new(&f.dopts);
+    if (!data) cli_fatal("data: %s", lb_last_error());
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the program at once */
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
-    ui u;
-    u.quiet = quiet;
-    u.saved_step = -1;
-    u.started = 0;
-    cli_progress_init(&u.bar, quiet, progress_every);
+    ui u = {.quiet = f.quiet, .saved_step = -1};
+    cli_progress_init(&u.bar, f.quiet, f.progress_every);
     lb_train_hooks hooks = {&u, hook_start, hook_step, hook_epoch, hook_checkpoint};
     lb_train_result r;
-    int rc = lb_train_run(&o, &dopts, data, &hooks, &r);
+    int rc = lb_train_run(&f.o, &f.dopts, data, &hooks, &r);
     cli_progress_clear(&u.bar);
     if (rc != LB_OK) {
-        /* option values only the library can check (arch, loss parameters, sampler,
-         * schedule) are usage errors; the rest, and anything once training began (e.g. a
-         * loss refusing overflowing logits), are runtime errors */
         fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
         /* a failed step or save never overwrites the checkpoint: say which one is good */
-        if (o.save && u.saved_step >= 0)
-            fprintf(stderr, "%s: the last checkpoint written, %s, is of step %ld\n", cli_prog, o.save, u.saved_step);
-        return rc == LB_EINVAL && !o.resume && !u.started ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
+        if (f.o.save && u.saved_step >= 0)
+            fprintf(stderr, "%s: the last checkpoint written, %s, is of step %ld\n", cli_prog, f.o.save, u.saved_step);
+        return CLI_EXIT_RUNTIME;
     }
-
-    const lb_metrics *m = &r.test;
-    if (!quiet && r.n_test > 0) {
-        printf("per-class recall:\n");
-        for (int k = 0; k < m->n_classes; k++)
-            printf("  %-16s %6d train  recall %.4f\n", data->split.class_names[k], data->split.train_counts[k], m->recall[k]);
-    }
-    printf("test accuracy %.4f | balanced accuracy %.4f | macro F1 %.4f | %ld steps%s in %.1f s (%.0f img/s)\n",
-           m->accuracy, m->balanced_accuracy, m->macro_f1, r.steps, r.stopped ? " (stopped early)" : "",
-           r.wall_seconds, r.images_per_second);
-    if (o.save && !quiet) printf("checkpoint: %s\n", o.save);
-    if (out) {
-        lb_loss *l = lb_loss_new(o.loss, data->split.n_classes, data->split.train_counts);
-        write_outputs(out, &o, &dopts, &r, data, l ? lb_loss_spec(l) : o.loss);
+    if (f.out) {
+        lb_loss *l = lb_loss_new(f.o.loss, data->split.n_classes, data->split.train_counts);
+        write_outputs(f.out, &f.o, &f.dopts, &r, data, l ? lb_loss_spec(l) : f.o.loss);
         lb_loss_free(l);
-        if (!quiet) printf("results: %s/metrics.json, %s/loss.csv\n", out, out);
     }
+    print_result(&f, &r, data);
+    if (stop_signal)
+        fprintf(stderr, "%s: stopped by signal %d after step %ld%s\n", cli_prog, (int)stop_signal, r.steps,
+                f.o.save ? "; the checkpoint is of that step (--resume)" : "");
     lb_train_result_free(&r);
     lb_data_free(data);
-    lb_data_opts_free(&dopts);
-    lb_checkpoint_free(&ck);
-    return 0;
+    lb_data_opts_free(&f.dopts);
+    lb_checkpoint_free(&f.ck);
+    return stop_signal ? 128 + (int)stop_signal : 0;
 }

@@ -45,8 +45,16 @@ void cli_fatal_lib(const char *context)
     cli_fatal("%s", lb_last_error());
 }
 
+/* "steps" or "--steps" -> "steps": messages put the dashes in front themselves. */
+static const char *bare(const char *flag)
+{
+    while (*flag == '-') flag++;
+    return flag;
+}
+
 long cli_long(const char *flag, const char *s, long lo, long hi)
 {
+    flag = bare(flag);
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -57,6 +65,7 @@ long cli_long(const char *flag, const char *s, long lo, long hi)
 
 double cli_double(const char *flag, const char *s, double lo, double hi)
 {
+    flag = bare(flag);
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -67,6 +76,7 @@ double cli_double(const char *flag, const char *s, double lo, double hi)
 
 uint64_t cli_u64(const char *flag, const char *s)
 {
+    flag = bare(flag);
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
@@ -126,6 +136,16 @@ int cli_data_flag(cli_data_flags *f, int code, const char *arg)
     return 1;
 }
 
+void cli_data_flag_first(cli_data_flags *f, int code, const char *arg)
+{
+    if (f->n == (int)(sizeof f->code / sizeof f->code[0])) cli_usage_error("too many data flags");
+    memmove(f->code + 1, f->code, (size_t)f->n * sizeof f->code[0]);
+    memmove(f->arg + 1, f->arg, (size_t)f->n * sizeof f->arg[0]);
+    f->code[0] = code;
+    f->arg[0] = arg;
+    f->n++;
+}
+
 void cli_data_apply(const cli_data_flags *f, lb_data_opts *o)
 {
     for (int pass = 0; pass < 2; pass++)
@@ -174,20 +194,4 @@ void cli_check_dir_writable(const char *flag, const char *value, const char *dir
         cli_fatal("%s %s: cannot write in '%s': %s", flag, value, dir, lb_last_error());
     unlink(p);
     free(p);
-}
-
-void cli_make_output_dir(const char *flag, const char *dir)
-{
-    char *p = strdup(dir);
-    if (!p) cli_fatal("out of memory");
-    for (char *s = p + 1;; s++)
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) cli_fatal("%s %s: cannot create '%s': %s", flag, dir, p, strerror(errno));
-            *s = c;
-            if (!c) break;
-        }
-    free(p);
-    cli_check_dir_writable(flag, dir, dir);
 }

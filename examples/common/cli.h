@@ -30,7 +30,7 @@ void cli_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 void cli_fatal_lib(const char *context) __attribute__((noreturn));
 
 /* Flag values: on a bad value they exit 2 with "--flag: 'x' is not a number" or
- * "--flag: 7 is outside [lo, hi]". */
+ * "--flag: 7 is outside [lo, hi]". `flag` is the flag's name, with or without its dashes. */
 long cli_long(const char *flag, const char *s, long lo, long hi);
 double cli_double(const char *flag, const char *s, double lo, double hi);
 uint64_t cli_u64(const char *flag, const char *s);
@@ -75,6 +75,8 @@ typedef struct cli_data_flags {
 } cli_data_flags;
 /* Records the flag if `code` is a data flag (returns 1), else returns 0. */
 int cli_data_flag(cli_data_flags *f, int code, const char *arg);
+/* Records a data flag before all others (a default that the given flags override). */
+void cli_data_flag_first(cli_data_flags *f, int code, const char *arg);
 /* The folder whose datasets/ holds the presets (see cli.c). */
 const char *cli_data_dir(void);
 /* Applies the recorded flags to o (a --preset first); bad values exit 2 naming the flag. */
@@ -106,7 +108,5 @@ void cli_progress_clear(cli_progress *p);
 /* Exits 1 ("FLAG VALUE: cannot write in 'DIR': ...") unless a file can be written in dir
  * (missing, not a directory, no permission, read-only or full file system). */
 void cli_check_dir_writable(const char *flag, const char *value, const char *dir);
-/* mkdir -p dir, then cli_check_dir_writable; failures exit 1 naming flag and path. */
-void cli_make_output_dir(const char *flag, const char *dir);
 
 #endif

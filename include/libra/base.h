@@ -141,6 +141,12 @@ int lb_write_file_atomic(const char *path, const void *data, size_t n);
  * NUL). A file larger than max_bytes is refused (LB_EFORMAT) before anything is allocated.
  * Errors name the path: LB_EIO (cannot open or read, not a regular file), LB_ENOMEM. */
 int lb_read_file(const char *path, size_t max_bytes, char **data, size_t *n);
+/* Whether `dir` could be used as an output folder, without creating anything: the folder,
+ * or the nearest part of its path that exists, must be a directory this process can write
+ * in. LB_EIO names the part at fault ("'a/b' is a file", "'a' is not writable"). */
+int lb_check_output_dir(const char *dir);
+/* mkdir -p dir (LB_EIO naming the part that could not be made). */
+int lb_make_dirs(const char *dir);
 /* Monotonic wall clock in seconds. */
 double lb_now(void);
 

@@ -159,6 +159,8 @@ typedef struct lb_profile {
  * class) are LB_EINVAL errors naming the value. */
 int lb_profile_parse(lb_profile *out, const char *spec, int n_classes, const char *const *class_names);
 void lb_profile_free(lb_profile *p);
+/* The checks of lb_profile_parse that need no data (kind, numbers and their ranges). */
+int lb_profile_check(const char *spec);
 
 /* The rank order of the classes: order[k] = the class at rank k (rank 0 = the head).
  * spec NULL, "" or "natural": 0, 1, ..., C-1; "random": a permutation drawn from `seed`;
@@ -233,6 +235,9 @@ typedef struct lb_sampler lb_sampler;
 lb_sampler *lb_sampler_new(const char *spec, const int *idx, const int *y, int n, int n_classes,
                            uint64_t seed);
 void lb_sampler_free(lb_sampler *s);
+/* The canonical name of a sampler spec (as lb_sampler_name would give) into buf, checking
+ * the spec without any data. */
+int lb_sampler_canonical(const char *spec, char *buf, size_t size);
 lb_sampler_kind lb_sampler_kind_of(const lb_sampler *s);
 /* The sampler's name with its parameters, e.g. "undersample:ratio=2". */
 const char *lb_sampler_name(const lb_sampler *s);
@@ -331,6 +336,9 @@ typedef struct lb_data {
  * normalisation statistics. NULL (message and status stored) on failure. */
 lb_data *lb_data_new(const lb_data_opts *o);
 void lb_data_free(lb_data *d);
+/* A 64-bit fingerprint of what a run sees: both datasets' shapes, class names, labels and
+ * pixels, and the split's index lists. Changing one image of a folder changes it. */
+uint64_t lb_data_fingerprint(const lb_data *d);
 
 #ifdef __cplusplus
 }

@@ -83,6 +83,9 @@ int lb_model_add_flatten(lb_model *m);
  *   linear                          flatten -> dense(C) (multinomial logistic regression)
  * m->arch gets the canonical spec (every option spelled out), which checkpoints compare. */
 lb_model *lb_model_new_arch(const char *arch, int c, int h, int w, int n_classes);
+/* LB_OK if `arch` names an architecture with valid options (checked without data: errors
+ * that depend on the input's shape are left to lb_model_new_arch). */
+int lb_arch_check(const char *arch);
 
 /* ---- use ---- */
 /* Records the forward pass of x [N, in_c, in_h, in_w] on g in g's mode (lb_graph_set_training:

@@ -30,6 +30,9 @@ typedef struct lb_loss lb_loss;
  * An lb_loss keeps a small scratch buffer: use one from one thread at a time. */
 lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts);
 void lb_loss_free(lb_loss *loss);
+/* Appends the canonical spec of `spec` (the one lb_loss_spec would give) without making the
+ * loss, so no class counts are needed: checks the name and the keys, not their values. */
+int lb_loss_canonical(const char *spec, lb_buf *out);
 /* The canonical spec with every parameter spelled out (defaults resolved, numbers in
  * shortest form); lb_loss_new reads it back to the same loss. For result files. */
 const char *lb_loss_spec(const lb_loss *loss);

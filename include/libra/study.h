@@ -1,17 +1,39 @@
-/* libra study: strategies (what changes between runs of a comparison), their tuning grids,
- * and one (strategy, seed) run as a job that turns into a result record.
+/* libra study: the imbalance study, as a library. A study trains the same network under
+ * each strategy on the same split, with the same budget and several seeds, and reports what
+ * each strategy bought. It is three things:
+ *   a plan     the list of jobs (a loss, a sampler, a seed: a grid point of a strategy),
+ *              each a plain value; grids are tuned on the first seed, then the chosen point
+ *              runs on the others (phase 1, choice, phase 2);
+ *   one job    run in isolation: job in, run record out (lb_study_run_job); no globals, no
+ *              terminal; the record is stored as OUT/runs/<job>.json (and its curve as
+ *              OUT/curves/<job>.csv), which --resume reads back;
+ *   the result the records aggregated into OUT/results.json, results.csv and report.html.
+ * Where jobs run is a scheduler's business (libra/dist.h: in-process, forked, MPI).
+ *
+ *   lb_study_config c;
+ *   lb_study_config_init(&c);
+ *   c.strategies = "ce;focal:gamma=1|2;ce@oversample";  c.out_dir = "results/x";
+ *   c.data = &data_opts;  c.train.steps = 300;
+ *   if (lb_study_check(&c) != LB_OK) ...           // bad usage, found before data is loaded
+ *   lb_data *d = lb_data_new(&data_opts);
+ *   lb_study *st = lb_study_new(&c, d);            // the plan; the output folder checked
+ *   lb_scheduler sched = lb_scheduler_fork(2);     // libra/dist.h
+ *   int rc = lb_study_execute(st, &sched);         // every job, grids chosen on validation
+ *   if (rc == LB_OK) rc = lb_study_write(st);      // results.json, results.csv, report.html
+ *   lb_study_free(st);
  *
  * A strategy is LOSS[@SAMPLER][+posthoc]:
  *   ce, wce:weights=inverse, focal:gamma=2, ce@oversample, ldam:drw=0.8, ce+posthoc
- * and the aliases `undersample` / `oversample` / `balanced` mean ce with that sampler.
- * A loss value written with '|' is a grid: focal:gamma=0.5|1|2,alpha=0.25|0.75 has six
- * points, each trained and judged by validation balanced accuracy.
- *
- * Several runs share one trained model when only evaluation differs: a run is identified by
- * its training key LOSS@SAMPLER and its seed; `+posthoc` only adds the post-hoc corrections
- * of the same model's logits to the record. */
+ * and the aliases `undersample` / `oversample` / `balanced` / `sqrt` / `progressive` mean ce
+ * with that sampler. A loss value written with '|' is a grid: focal:gamma=0.5|1|2 has three
+ * points, each trained and judged by validation balanced accuracy. Strategies that differ
+ * only in how they are written (ce and ce@shuffle, focal and focal:gamma=2) are the same
+ * strategy and are refused as duplicates. A job is identified by its training key
+ * LOSS@SAMPLER and seed: `+posthoc` only adds the post-hoc corrections of the same model. */
 #ifndef LIBRA_STUDY_H
 #define LIBRA_STUDY_H
+
+#include <signal.h>
 
 #include "libra/report.h"
 #include "libra/train.h"
@@ -19,6 +41,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ======================================================================== strategies */
 
 typedef struct lb_strategy {
     char *spec;       /* as written, aliases expanded: "ce@oversample" */
@@ -30,11 +54,14 @@ typedef struct lb_strategy {
 } lb_strategy;
 
 /* Parses one strategy. Errors (empty parts, an unknown suffix, a malformed grid) name the
- * strategy. The loss and sampler specs themselves are checked when a run is made, or by
- * lb_strategy_check. */
+ * strategy. The loss and sampler specs themselves are checked by lb_strategy_check. */
 int lb_strategy_parse(lb_strategy *out, const char *text);
 void lb_strategy_free(lb_strategy *s);
-/* Creates (and frees) every grid point's loss and the sampler once, so a misspelt key is
+/* The strategy in canonical form (every grid point's loss canonical, the sampler canonical,
+ * +posthoc): two strategies are the same exactly when their keys are equal. Checks the loss
+ * and sampler names and keys (no data needed). */
+int lb_strategy_key(const lb_strategy *s, lb_buf *out);
+/* Creates (and frees) every grid point's loss and the sampler once, so a misspelt value is
  * reported before hours of training rather than in the middle. */
 int lb_strategy_check(const lb_strategy *s, int n_classes, const int *class_counts);
 
@@ -48,11 +75,14 @@ int lb_strategy_split(const char *list, char ***items, int *n);
  * product, in order (the last key varies fastest). A spec without '|' gives itself. */
 int lb_grid_expand(const char *spec, char ***points, int *n);
 
-/* The default strategies of a study (a NULL-terminated list). */
+/* The default strategies of a study (a NULL-terminated list), and them joined by ';'. */
 extern const char *const lb_default_strategies[];
+const char *lb_default_strategy_list(void);
 
 /* "focal:gamma=2@shuffle" -> a file-name-safe slug; buf of size >= 8. */
 const char *lb_slug(const char *s, char *buf, size_t size);
+
+/* ======================================================================== one job */
 
 /* Trains one model (o with loss, sampler and seed set by the caller; o->monitor should be
  * LB_MONITOR_VAL so the record has its validation curve) on `data`, then fills rec:
@@ -68,6 +98,107 @@ int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train
 /* Final validation balanced accuracy of a record (the last point of its val curve; NaN if
  * it has none). */
 float lb_run_record_val_bacc(const lb_run_record *rec);
+
+/* ======================================================================== the study */
+
+/* What a study is: strategies, seeds, the training options every run shares, the data it
+ * was opened from, and where it writes. Strings are borrowed. */
+typedef struct lb_study_config {
+    const char *strategies;       /* NULL: the default strategies */
+    int seeds;                    /* seeds per strategy (default 3) */
+    uint64_t seed0;               /* runs use seeds seed0, seed0 + 1, ... (default 1) */
+    lb_train_opts train;          /* shared options (loss, sampler and seed are set per job);
+                                     defaults: steps 1500, eval every steps/10, Adam 1e-3,
+                                     threads 1, monitor on validation */
+    const lb_data_opts *data;     /* what the data was opened from (settings, flags) */
+    const char *out_dir;          /* default results/study */
+    int resume;                   /* reuse the finished runs in out_dir (same settings) */
+    int force;                    /* replace a study of other settings in out_dir */
+} lb_study_config;
+
+void lb_study_config_init(lb_study_config *c);
+/* Everything that can be checked without data: the strategy list (parse, names and keys of
+ * every loss and sampler, duplicates), the architecture spec, the budget. LB_EINVAL with a
+ * message naming the strategy or option. */
+int lb_study_check(const lb_study_config *c);
+
+/* One job of the plan. */
+typedef struct lb_job {
+    int index;           /* position in the plan */
+    char *loss;          /* a grid point's loss spec */
+    char *sampler;
+    uint64_t seed;
+    char *name;          /* file stem: <slug of LOSS@SAMPLER>-s<seed> */
+    int done;            /* its record is stored */
+} lb_job;
+
+typedef struct lb_study lb_study;
+
+/* The study's plan for `data` (which it borrows): strategies parsed and checked against the
+ * data's classes, the settings every run shares (including a fingerprint of the data), and
+ * the output folder: created (and removed again by lb_study_free if nothing was stored in
+ * it), and refused when it holds a study of other settings unless c->force (which removes
+ * that study's files) or c->resume with the same settings. NULL with the status stored. */
+lb_study *lb_study_new(const lb_study_config *c, const lb_data *data);
+void lb_study_free(lb_study *st);
+
+/* Progress, for a program to print (any may be NULL). */
+typedef struct lb_study_events {
+    void *ctx;
+    /* jobs reused from an earlier run of the study (--resume) */
+    void (*on_reused)(void *ctx, int n);
+    /* a job finished: its record, how many are done of how many planned so far */
+    void (*on_job)(void *ctx, const lb_job *job, const lb_run_record *rec, int done, int total, double seconds);
+    /* a grid's point was chosen by validation balanced accuracy */
+    void (*on_grid)(void *ctx, const lb_strategy *s, int chosen, float val_bacc);
+    /* something worth saying that is not an error (a record unreadable, so run again) */
+    void (*on_note)(void *ctx, const char *message);
+} lb_study_events;
+
+void lb_study_set_events(lb_study *st, const lb_study_events *ev);
+/* A flag (set by a signal handler) that stops the study: no job starts once it is set, and
+ * lb_study_execute returns LB_EINTR; finished jobs stay stored. */
+void lb_study_set_stop(lb_study *st, volatile sig_atomic_t *flag);
+int lb_study_stopping(const lb_study *st);
+/* An extra flag recorded in results.json (e.g. how the study was scheduled). */
+int lb_study_set_flag(lb_study *st, const char *key, const char *value);
+
+int lb_study_n_strategies(const lb_study *st);
+const lb_strategy *lb_study_strategy(const lb_study *st, int i);
+const lb_data *lb_study_data(const lb_study *st);
+const char *lb_study_out_dir(const lb_study *st);
+
+/* ---- schedulers: where the jobs of a phase run ---- */
+typedef struct lb_scheduler {
+    const char *name;    /* "serial", "fork", ... */
+    int width;           /* jobs at once */
+    void *ctx;
+    /* Runs todo[0..n): each job's lb_study_run_job and lb_study_store somewhere, then, in
+     * this process, lb_study_job_done. Starts no job once lb_study_stopping(st). Returns
+     * LB_OK, LB_EINTR when stopped, or the first failure (with its message). */
+    int (*run)(void *ctx, lb_study *st, lb_job *const *todo, int n);
+} lb_scheduler;
+
+/* One job in this process: job in, record out (initialised here). */
+int lb_study_run_job(const lb_study *st, const lb_job *job, lb_run_record *rec);
+/* Stores a job's record and curve under the output folder (atomically). */
+int lb_study_store(lb_study *st, const lb_job *job, const lb_run_record *rec);
+/* Marks a stored job done and reports it (the record is read back for the event). */
+int lb_study_job_done(lb_study *st, lb_job *job, double seconds);
+
+/* Runs the plan with `sched`: the jobs not already stored (with resume), then each grid's
+ * choice and the chosen points' other seeds. */
+int lb_study_execute(lb_study *st, const lb_scheduler *sched);
+
+/* ---- the result ---- */
+/* The records of every strategy and seed, aggregated (valid once lb_study_execute
+ * succeeded; built on first use). */
+const lb_results *lb_study_results(lb_study *st);
+/* results.json, results.csv and report.html in the output folder. */
+int lb_study_write(lb_study *st);
+/* Appends the terminal summary: per strategy (and post-hoc variant) the mean and standard
+ * deviation over seeds of balanced accuracy and minority recall, and macro-F1. */
+int lb_study_summary(lb_study *st, lb_buf *out);
 
 #ifdef __cplusplus
 }

@@ -151,6 +151,14 @@ typedef struct lb_train_opts {
 
 void lb_train_opts_init(lb_train_opts *o);
 
+/* Every setting of o (and of the data options; without them, of the opened data) that
+ * changes what a run computes, as "key=value" lines, the optimizer's defaults resolved and
+ * the loss in its canonical form. A checkpoint records them with LB_SETTINGS_JOB (loss,
+ * sampler, seed) and a resumed run must match each; a study's runs share them with
+ * LB_SETTINGS_BUDGET (architecture, step budget, evaluation points, threads). */
+enum { LB_SETTINGS_JOB = 1, LB_SETTINGS_BUDGET = 2 };
+int lb_train_settings(const lb_train_opts *o, const lb_data_opts *dopts, const lb_data *d, int what, lb_buf *out);
+
 /* Passed to every hook. */
 typedef struct lb_train_progress {
     long step;              /* steps done so far */

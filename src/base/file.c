@@ -154,6 +154,61 @@ int lb_read_file(const char *path, size_t max_bytes, char **data, size_t *n)
     return LB_OK;
 }
 
+int lb_check_output_dir(const char *dir)
+{
+    if (!dir || !*dir) return lb_error(LB_EINVAL, "empty output folder name");
+    char *p = lb_strdup(dir);
+    if (!p) return lb_error(LB_ENOMEM, "out of memory");
+    int rc = LB_OK;
+    for (;;) {
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) rc = lb_error(LB_EIO, "'%s' is not a folder", p);
+            else if (access(p, W_OK | X_OK) != 0) rc = lb_error(LB_EIO, "'%s' is not writable: %s", p, strerror(errno));
+            break;
+        }
+        if (errno != ENOENT) {
+            rc = lb_error(LB_EIO, "'%s': %s", p, strerror(errno));
+            break;
+        }
+        char *slash = strrchr(p, '/');
+        while (slash && slash > p && slash[1] == '\0') { /* trailing slashes */
+            *slash = '\0';
+            slash = strrchr(p, '/');
+        }
+        if (!slash) {
+            strcpy(p, ".");
+        } else if (slash == p) {
+            p[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+    lb_free(p);
+    return rc;
+}
+
+int lb_make_dirs(const char *dir)
+{
+    char *p = lb_strdup(dir);
+    if (!p) return lb_error(LB_ENOMEM, "out of memory");
+    int rc = LB_OK;
+    for (char *s = p + 1; rc == LB_OK; s++)
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            struct stat st;
+            if (stat(p, &st) != 0 && mkdir(p, 0755) != 0 && errno != EEXIST)
+                rc = lb_error(LB_EIO, "cannot create '%s': %s", p, strerror(errno));
+            else if (stat(p, &st) == 0 && !S_ISDIR(st.st_mode))
+                rc = lb_error(LB_EIO, "'%s' is not a folder", p);
+            *s = c;
+            if (!c) break;
+        }
+    lb_free(p);
+    return rc;
+}
+
 double lb_now(void)
 {
     struct timespec ts;

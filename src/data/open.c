@@ -120,7 +120,10 @@ int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
         lb_source_free(&s);
         return rc ? rc : set_str(&o->data, value);
     }
-    if (strcmp(key, "imbalance") == 0 || strcmp(key, "profile") == 0) return set_str(&o->imbalance, value);
+    if (strcmp(key, "imbalance") == 0 || strcmp(key, "profile") == 0) {
+        int rc = lb_profile_check(value);
+        return rc ? rc : set_str(&o->imbalance, value);
+    }
     if (strcmp(key, "order") == 0) return set_str(&o->order, value);
     if (strcmp(key, "name") == 0) return set_str(&o->name, value);
     if (strcmp(key, "description") == 0) return set_str(&o->description, value);
@@ -424,4 +427,24 @@ lb_data *lb_data_new(const lb_data_opts *o)
         return NULL;
     }
     return d;
+}
+
+/* The hash of one dataset: its shape, class names, labels and pixels. */
+static uint64_t dataset_hash(const lb_dataset *ds, uint64_t h)
+{
+    int dims[5] = {ds->n, ds->c, ds->h, ds->w, ds->n_classes};
+    h = lb_hash64(dims, sizeof dims, h);
+    for (int c = 0; c < ds->n_classes; c++) h = lb_hash64(ds->class_names[c], strlen(ds->class_names[c]) + 1, h);
+    h = lb_hash64(ds->labels, sizeof(int) * (size_t)ds->n, h);
+    return lb_hash64(ds->pixels, (size_t)ds->n * ds->c * ds->h * ds->w, h);
+}
+
+uint64_t lb_data_fingerprint(const lb_data *d)
+{
+    uint64_t h = dataset_hash(d->train, LB_HASH_INIT);
+    if (d->test != d->train) h = dataset_hash(d->test, h);
+    const lb_split *sp = &d->split;
+    h = lb_hash64(sp->train_idx, sizeof(int) * (size_t)sp->n_train, h);
+    h = lb_hash64(sp->val_idx, sizeof(int) * (size_t)sp->n_val, h);
+    return lb_hash64(sp->test_idx, sizeof(int) * (size_t)sp->n_test, h);
 }

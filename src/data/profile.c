@@ -64,7 +64,7 @@ static int parse_step(const lb_spec *sp, int n_classes, lb_profile *out)
         return lb_error(LB_EINVAL, "imbalance '%s': MU = %g must be in (0, 1) (the fraction of minority classes)",
                         spec, out->mu);
     int minor = (int)floor(out->mu * n_classes + 0.5);
-    if (minor < 1 || minor >= n_classes)
+    if (n_classes >= 0 && (minor < 1 || minor >= n_classes))
         return lb_error(LB_EINVAL, "imbalance '%s': MU = %g of %d classes gives %d minority classes; need 1..%d",
                         spec, out->mu, n_classes, minor, n_classes - 1);
     return LB_OK;
@@ -76,12 +76,12 @@ static int parse_binary(const lb_spec *sp, int n_classes, const char *const *nam
     out->kind = LB_PROFILE_BINARY;
     if (lb_spec_count(sp) > 0 || lb_spec_n_args(sp) != 2 || lb_parse_double(lb_spec_arg(sp, 1), &out->ratio))
         return lb_error(LB_EINVAL, "imbalance '%s': binary needs CLASS,RATIO, as in binary:6,50", spec);
-    if (find_class(lb_spec_arg(sp, 0), n_classes, names, &out->pos_class) != 0)
+    if (n_classes >= 0 && find_class(lb_spec_arg(sp, 0), n_classes, names, &out->pos_class) != 0)
         return lb_error(LB_EINVAL, "imbalance '%s': class '%s' is neither an index in [0, %d) nor a class name",
                         spec, lb_spec_arg(sp, 0), n_classes);
     if (!(out->ratio > 0.0))
         return lb_error(LB_EINVAL, "imbalance '%s': RATIO = %g must be > 0 (negatives per positive)", spec, out->ratio);
-    if (n_classes < 2) return lb_error(LB_EINVAL, "imbalance '%s': binary needs at least 2 classes", spec);
+    if (n_classes >= 0 && n_classes < 2) return lb_error(LB_EINVAL, "imbalance '%s': binary needs at least 2 classes", spec);
     return LB_OK;
 }
 
@@ -98,7 +98,8 @@ static int parse_counts(const lb_spec *sp, int n_classes, lb_profile *out)
             return lb_error(LB_EINVAL, "imbalance '%s': counts needs integers n0,n1,..., one per class", spec);
         if (v < 1) return lb_error(LB_EINVAL, "imbalance '%s': count %d for rank %d must be >= 1", spec, v, i);
     }
-    if (k != n_classes) return lb_error(LB_EINVAL, "imbalance '%s': %d counts given for %d classes", spec, k, n_classes);
+    if (n_classes >= 0 && k != n_classes)
+        return lb_error(LB_EINVAL, "imbalance '%s': %d counts given for %d classes", spec, k, n_classes);
     if (!(out->counts = lb_calloc((size_t)k, sizeof(int)))) return lb_error(LB_ENOMEM, "out of memory");
     for (int i = 0; i < k; i++) lb_parse_int(lb_spec_arg(sp, i), &out->counts[i]);
     out->n_counts = k;
@@ -126,6 +127,14 @@ int lb_profile_parse(lb_profile *out, const char *spec, int n_classes, const cha
                       "binary:CLASS,RATIO or counts:n0,n1,...)", spec);
     lb_spec_free(sp);
     if (rc != LB_OK) lb_profile_free(out);
+    return rc;
+}
+
+int lb_profile_check(const char *spec)
+{
+    lb_profile p;
+    int rc = lb_profile_parse(&p, spec, -1, NULL);
+    lb_profile_free(&p);
     return rc;
 }
 

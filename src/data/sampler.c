@@ -199,6 +199,15 @@ static int sampler_create(const char *spec, const int *idx, const int *y, int n,
     return LB_OK;
 }
 
+int lb_sampler_canonical(const char *spec, char *buf, size_t size)
+{
+    lb_sampler s;
+    memset(&s, 0, sizeof s);
+    int rc = parse_spec(&s, spec && *spec ? spec : "shuffle");
+    if (rc == LB_OK) snprintf(buf, size, "%s", s.name);
+    return rc;
+}
+
 lb_sampler *lb_sampler_new(const char *spec, const int *idx, const int *y, int n, int n_classes, uint64_t seed)
 {
     lb_sampler *s = NULL;

@@ -89,6 +89,16 @@ static int build_mlp(lb_model *m, const arch_opts *o, int n_classes)
     return rc;
 }
 
+int lb_arch_check(const char *arch)
+{
+    /* building on a generous input checks the name and every option; the real input's
+     * shape is checked when the model is built for the data */
+    lb_model *m = lb_model_new_arch(arch, 1, 32, 32, 2);
+    int rc = m ? LB_OK : lb_last_status();
+    lb_model_free(m);
+    return rc == LB_ESHAPE ? LB_OK : rc;
+}
+
 lb_model *lb_model_new_arch(const char *arch, int c, int h, int w, int n_classes)
 {
     if (!arch || !*arch) arch = "smallcnn";

@@ -319,6 +319,26 @@ static void known_list(char *buf, size_t size)
         len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", kind_at(i).name);
 }
 
+int lb_loss_canonical(const char *spec, lb_buf *out)
+{
+    lb_spec *s = lb_spec_new(spec);
+    if (!s) {
+        lb_error_prefix("loss");
+        return lb_last_status();
+    }
+    kind_entry e = {NULL, NULL};
+    int rc = LB_OK;
+    if (!find_entry(lb_spec_name(s), &e)) {
+        char known[512];
+        known_list(known, sizeof known);
+        rc = lb_error(LB_EINVAL, "unknown loss '%s' (known: %s)", lb_spec_name(s), known);
+    }
+    if (rc == LB_OK) rc = check_keys(e.kind, e.name, s);
+    if (rc == LB_OK) rc = canonical_spec(e.kind, e.name, s, out);
+    lb_spec_free(s);
+    return rc;
+}
+
 lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts)
 {
     lb_spec *s = lb_spec_new(spec);

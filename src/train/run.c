@@ -59,44 +59,53 @@ static int optim_config(const lb_train_opts *o, lb_optim_config *c)
     return LB_OK;
 }
 
+int lb_train_settings(const lb_train_opts *o, const lb_data_opts *dopts, const lb_data *d, int what, lb_buf *out)
+{
+    lb_optim_config oc;
+    int rc = optim_config(o, &oc);
+    if (rc != LB_OK) return rc;
+    lb_buf_printf(out, "init=%s\nprior_bias=%d\n", o->init ? o->init : "default", o->prior_bias);
+    lb_buf_printf(out, "optimizer=%s\nlr=%.9g\nmomentum=%.9g\nnesterov=%d\nweight_decay=%.9g\nclip_norm=%.9g\n",
+                  lb_optim_kind_name(oc.kind), oc.lr, oc.momentum, oc.nesterov, oc.weight_decay, oc.clip_norm);
+    lb_buf_printf(out, "schedule=%s\nbatch=%d\n", o->schedule ? o->schedule : "constant", o->batch);
+    if (what & LB_SETTINGS_JOB) {
+        lb_buf_puts(out, "loss=");
+        if ((rc = lb_loss_canonical(o->loss ? o->loss : "ce", out)) != LB_OK) return rc;
+        lb_buf_printf(out, "\nsampler=%s\n", o->sampler ? o->sampler : "shuffle");
+    }
+    lb_buf_printf(out, "augment=crop_pad=%d,hflip=%d\n", o->augment.crop_pad, o->augment.hflip);
+    if (what & LB_SETTINGS_JOB) lb_buf_printf(out, "seed=%llu\n", (unsigned long long)o->seed);
+    if (dopts) {
+        lb_buf_printf(out, "data=%s\nimbalance=%s\norder=%s\n", dopts->data ? dopts->data : "fmnist",
+                      dopts->imbalance ? dopts->imbalance : "none", dopts->order ? dopts->order : "natural");
+        lb_buf_printf(out, "val=%.9g\ntest=%.9g\nchannels=%d\nsize=%dx%d\ndata_seed=%llu\n", dopts->val_frac,
+                      dopts->test_frac, dopts->channels, dopts->height, dopts->width,
+                      (unsigned long long)dopts->seed);
+    } else if (d) {
+        lb_buf_printf(out, "data=%s\nimbalance=%s\ndata_seed=%llu\n", d->train->source ? d->train->source : "?",
+                      d->split.profile ? d->split.profile : "none", (unsigned long long)d->split.seed);
+    }
+    if (what & LB_SETTINGS_BUDGET)
+        lb_buf_printf(out, "arch=%s\nsteps=%ld\nepochs=%d\neval_every=%ld\nlog_every=%ld\neval_batch=%d\nmonitor=%d\n"
+                      "threads=%d\n", o->arch ? o->arch : "smallcnn", o->steps, o->epochs, o->eval_every, o->log_every,
+                      o->eval_batch, (int)o->monitor, o->threads);
+    return lb_buf_status(out, "settings");
+}
+
 /* What identifies a run (everything but its budget and where it writes), as checkpoint
  * meta: a resumed run must agree on all of it to continue bit for bit. */
-static int describe_run(lb_checkpoint *c, const lb_train_opts *o, const lb_optim_config *oc, const lb_loss *loss,
-                        const lb_data_opts *dopts, const lb_data *d)
+static int describe_run(lb_checkpoint *c, const lb_train_opts *o, const lb_data_opts *dopts, const lb_data *d)
 {
-    char b[512];
-    int rc = LB_OK;
-#define SET(k, ...) \
-    do { snprintf(b, sizeof b, __VA_ARGS__); if (rc == LB_OK) rc = lb_checkpoint_set(c, k, b); } while (0)
-    SET("init", "%s", o->init ? o->init : "default");
-    SET("prior_bias", "%d", o->prior_bias);
-    SET("optimizer", "%s", lb_optim_kind_name(oc->kind));
-    SET("lr", "%.9g", oc->lr);
-    SET("momentum", "%.9g", oc->momentum);
-    SET("nesterov", "%d", oc->nesterov);
-    SET("weight_decay", "%.9g", oc->weight_decay);
-    SET("clip_norm", "%.9g", oc->clip_norm);
-    SET("schedule", "%s", o->schedule ? o->schedule : "constant");
-    SET("batch", "%d", o->batch);
-    SET("loss", "%s", lb_loss_spec(loss));
-    SET("sampler", "%s", o->sampler ? o->sampler : "shuffle");
-    SET("augment", "crop_pad=%d,hflip=%d", o->augment.crop_pad, o->augment.hflip);
-    SET("seed", "%llu", (unsigned long long)o->seed);
-    if (dopts) {
-        SET("data", "%s", dopts->data ? dopts->data : "fmnist");
-        SET("imbalance", "%s", dopts->imbalance ? dopts->imbalance : "none");
-        SET("order", "%s", dopts->order ? dopts->order : "natural");
-        SET("val", "%.9g", dopts->val_frac);
-        SET("test", "%.9g", dopts->test_frac);
-        SET("channels", "%d", dopts->channels);
-        SET("size", "%dx%d", dopts->height, dopts->width);
-        SET("data_seed", "%llu", (unsigned long long)dopts->seed);
-    } else {
-        SET("data", "%s", d->train->source ? d->train->source : "?");
-        SET("imbalance", "%s", d->split.profile ? d->split.profile : "none");
-        SET("data_seed", "%llu", (unsigned long long)d->split.seed);
+    lb_buf b = {0};
+    int rc = lb_train_settings(o, dopts, d, LB_SETTINGS_JOB, &b);
+    for (char *line = b.p; rc == LB_OK && line && *line;) {
+        char *nl = strchr(line, '\n'), *eq = strchr(line, '=');
+        *nl = '\0';
+        *eq = '\0';
+        rc = lb_checkpoint_set(c, line, eq + 1);
+        line = nl + 1;
     }
-#undef SET
+    lb_buf_free(&b);
     return rc;
 }
 
@@ -266,7 +275,7 @@ static int save_checkpoint(run *r)
 {
     lb_checkpoint c;
     lb_checkpoint_init(&c);
-    int rc = describe_run(&c, r->o, &r->oc, r->loss, r->dopts, r->data);
+    int rc = describe_run(&c, r->o, r->dopts, r->data);
     if (rc == LB_OK) rc = describe_data(&c, r->data);
     if (rc == LB_OK) rc = lb_checkpoint_capture(&c, r->model, r->tr->optim, r->step);
     if (rc == LB_OK) {
@@ -290,7 +299,7 @@ static int resume_checkpoint(run *r)
     lb_checkpoint_init(&now);
     int rc = lb_checkpoint_read(&ck, path);
     if (rc != LB_OK) return rc;
-    rc = describe_run(&now, r->o, &r->oc, r->loss, r->dopts, r->data);
+    rc = describe_run(&now, r->o, r->dopts, r->data);
     if (rc == LB_OK) rc = check_same_run(path, &ck, &now);
     if (rc == LB_OK && (rc = lb_checkpoint_restore(&ck, r->model, r->tr->optim)) != LB_OK) lb_error_prefix("%s", path);
     if (rc == LB_OK && (ck.step > r->total || ck.loss.n > r->res->loss.cap))

@@ -1,4 +1,4 @@
-/* Strategies, grids and one study run as a job. */
+/* Strategies: parsing, canonical keys, checks, list splitting and grid expansion. */
 #include "libra/study.h"
 
 #include "libra/losses.h"
@@ -12,13 +12,17 @@ const char *const lb_default_strategies[] = {
     "ce", "wce:weights=inverse", "wce:weights=effective", "focal:gamma=2", "cb_focal", "undersample",
     "oversample", "ce@balanced", "ldam:drw=0.8", "logit_adjust", "balanced_softmax", "ce+posthoc", NULL};
 
-static char *dup_range(const char *s, size_t n)
+static char *dup_range(const char *s, size_t n) { return lb_strndup(s, n); }
+
+const char *lb_default_strategy_list(void)
 {
-    char *d = lb_malloc(n + 1);
-    if (!d) return NULL;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
+    static char list[1024];
+    if (!list[0])
+        for (int i = 0; lb_default_strategies[i]; i++) {
+            if (i) strcat(list, ";");
+            strcat(list, lb_default_strategies[i]);
+        }
+    return list;
 }
 
 static void free_list(char **items, int n)
@@ -231,6 +235,25 @@ done:
     return rc;
 }
 
+int lb_strategy_key(const lb_strategy *s, lb_buf *out)
+{
+    for (int i = 0; i < s->n_points; i++) {
+        if (i) lb_buf_puts(out, "|");
+        int rc = lb_loss_canonical(s->points[i], out);
+        if (rc != LB_OK) {
+            lb_error_prefix("strategy '%s'", s->spec);
+            return rc;
+        }
+    }
+    char sampler[128];
+    if (lb_sampler_canonical(s->sampler, sampler, sizeof sampler) != LB_OK) {
+        lb_error_prefix("strategy '%s'", s->spec);
+        return lb_last_status();
+    }
+    lb_buf_printf(out, "@%s%s", sampler, s->posthoc ? "+posthoc" : "");
+    return lb_buf_status(out, "strategy");
+}
+
 int lb_strategy_check(const lb_strategy *s, int n_classes, const int *class_counts)
 {
     for (int i = 0; i < s->n_points; i++) {
@@ -267,94 +290,3 @@ const char *lb_slug(const char *s, char *buf, size_t size)
     return buf;
 }
 
-/* ---- one run ---- */
-
-/* Balanced accuracy of the row-argmax predictions of probs (only the confusion-matrix
- * metrics: cheap enough to call for every tau of a search). */
-static int val_metrics(const float *probs, const int *y, size_t n, int C, lb_metrics *m)
-{
-    int64_t *conf = lb_calloc((size_t)C * C, sizeof *conf);
-    int *pred = lb_malloc(n * sizeof *pred);
-    int rc = conf && pred ? LB_OK : lb_error(LB_ENOMEM, "study: out of memory");
-    if (rc == LB_OK) {
-        lb_argmax_rows(probs, n, C, pred);
-        rc = lb_confusion_add(conf, C, y, pred, n);
-    }
-    if (rc == LB_OK) rc = lb_metrics_from_confusion(m, conf, C, NULL, NULL);
-    lb_free(conf);
-    lb_free(pred);
-    return rc;
-}
-
-int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks,
-                     lb_run_record *rec)
-{
-    lb_run_record_init(rec);
-    lb_train_result res;
-    int rc = lb_train_run(o, NULL, data, hooks, &res);
-    char spec[512];
-    snprintf(spec, sizeof spec, "%s@%s", o->loss ? o->loss : "ce", o->sampler ? o->sampler : "shuffle");
-    if (rc == LB_OK) rc = lb_run_record_set_strategy(rec, spec);
-    if (rc == LB_OK) {
-        rec->seed = o->seed;
-        rec->steps = res.steps;
-        rec->wall_seconds = (float)res.wall_seconds;
-        rec->images_per_sec = (float)res.images_per_second;
-        lb_metrics_free(&rec->metrics);
-        rec->metrics = res.test;   /* moved */
-        memset(&res.test, 0, sizeof res.test);
-        rc = lb_curve_copy(&rec->loss, &res.loss);
-        if (rc == LB_OK) rc = lb_curve_copy(&rec->val_bacc, &res.monitor_bacc);
-    }
-    /* post-hoc corrections of the same model's test logits: prior correction, and logit
-     * adjustment with tau chosen on the validation split (tau = 1 without one) */
-    int C = res.n_classes, n = res.n_test;
-    float *probs = NULL;
-    const int *counts = data->split.train_counts;
-    if (rc == LB_OK && n > 0) {
-        size_t rows = (size_t)(n > res.n_val ? n : res.n_val);
-        probs = lb_malloc(rows * C * sizeof(float));
-        if (!probs) rc = lb_error(LB_ENOMEM, "study: out of memory for post-hoc scores");
-        double tau = 1.0;
-        if (rc == LB_OK && res.n_val > 0) {
-            static const double taus[] = {0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0};
-            double best = -1.0;
-            for (size_t t = 0; rc == LB_OK && t < sizeof taus / sizeof taus[0]; t++) {
-                lb_metrics m;
-                memset(&m, 0, sizeof m);
-                rc = lb_posthoc_logit_adjust(res.val_logits, (size_t)res.n_val, C, counts, taus[t], probs);
-                if (rc == LB_OK)
-                    rc = val_metrics(probs, res.val_labels, (size_t)res.n_val, C, &m);
-                if (rc == LB_OK && m.balanced_accuracy > best) {
-                    best = m.balanced_accuracy;
-                    tau = taus[t];
-                }
-                lb_metrics_free(&m);
-            }
-        }
-        for (int v = 0; rc == LB_OK && v < 2; v++) {
-            rc = v == 0 ? lb_posthoc_prior_correction(res.test_logits, (size_t)n, C, counts, probs)
-                        : lb_posthoc_logit_adjust(res.test_logits, (size_t)n, C, counts, tau, probs);
-            lb_metrics m;
-            memset(&m, 0, sizeof m);
-            if (rc == LB_OK)
-                rc = lb_metrics_from_scores(&m, probs, res.test_labels, (size_t)n, C, counts, NULL);
-            if (rc == LB_OK)
-                rc = lb_run_record_add_posthoc(rec, v == 0 ? "prior_correction" : "logit_adjust",
-                                               v == 0 ? NAN : (float)tau, &m);
-            lb_metrics_free(&m);
-        }
-    }
-    lb_free(probs);
-    lb_train_result_free(&res);
-    if (rc != LB_OK) {
-        lb_run_record_free(rec);
-        lb_run_record_init(rec);
-    }
-    return rc;
-}
-
-float lb_run_record_val_bacc(const lb_run_record *rec)
-{
-    return rec->val_bacc.n ? rec->val_bacc.value[rec->val_bacc.n - 1] : NAN;
-}

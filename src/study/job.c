@@ -1,0 +1,100 @@
+/* One study job: a training run and its record, with the post-hoc corrections of the same
+ * model's logits. */
+#include "libra/study.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Balanced accuracy of the row-argmax predictions of probs (only the confusion-matrix
+ * metrics: cheap enough to call for every tau of a search). */
+static int val_metrics(const float *probs, const int *y, size_t n, int C, lb_metrics *m)
+{
+    int64_t *conf = lb_calloc((size_t)C * C, sizeof *conf);
+    int *pred = lb_malloc(n * sizeof *pred);
+    int rc = conf && pred ? LB_OK : lb_error(LB_ENOMEM, "study: out of memory");
+    if (rc == LB_OK) {
+        lb_argmax_rows(probs, n, C, pred);
+        rc = lb_confusion_add(conf, C, y, pred, n);
+    }
+    if (rc == LB_OK) rc = lb_metrics_from_confusion(m, conf, C, NULL, NULL);
+    lb_free(conf);
+    lb_free(pred);
+    return rc;
+}
+
+/* The logit-adjustment tau from {0, 0.25, ..., 3} with the best validation balanced
+ * accuracy (the first of equals; 1 without a validation split). */
+static int choose_tau(const lb_train_result *res, const int *counts, float *probs, double *tau)
+{
+    static const double taus[] = {0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0};
+    double best = -1.0;
+    *tau = 1.0;
+    for (size_t t = 0; res->n_val > 0 && t < sizeof taus / sizeof taus[0]; t++) {
+        lb_metrics m;
+        memset(&m, 0, sizeof m);
+        int rc = lb_posthoc_logit_adjust(res->val_logits, (size_t)res->n_val, res->n_classes, counts, taus[t], probs);
+        if (rc == LB_OK) rc = val_metrics(probs, res->val_labels, (size_t)res->n_val, res->n_classes, &m);
+        if (rc != LB_OK) return rc;
+        if (m.balanced_accuracy > best) {
+            best = m.balanced_accuracy;
+            *tau = taus[t];
+        }
+        lb_metrics_free(&m);
+    }
+    return LB_OK;
+}
+
+/* Both post-hoc variants of the same model's test logits: prior correction, and logit
+ * adjustment with tau chosen on the validation split. */
+static int add_posthoc(lb_run_record *rec, const lb_train_result *res, const int *counts)
+{
+    int C = res->n_classes, n = res->n_test;
+    size_t rows = (size_t)(n > res->n_val ? n : res->n_val);
+    float *probs = lb_malloc(rows * C * sizeof(float));
+    if (!probs) return lb_error(LB_ENOMEM, "study: out of memory for post-hoc scores");
+    double tau = 1.0;
+    int rc = choose_tau(res, counts, probs, &tau);
+    for (int v = 0; rc == LB_OK && v < 2; v++) {
+        rc = v == 0 ? lb_posthoc_prior_correction(res->test_logits, (size_t)n, C, counts, probs)
+                    : lb_posthoc_logit_adjust(res->test_logits, (size_t)n, C, counts, tau, probs);
+        lb_metrics m;
+        memset(&m, 0, sizeof m);
+        if (rc == LB_OK) rc = lb_metrics_from_scores(&m, probs, res->test_labels, (size_t)n, C, counts, NULL);
+        if (rc == LB_OK)
+            rc = lb_run_record_add_posthoc(rec, v == 0 ? "prior_correction" : "logit_adjust", v == 0 ? NAN : (float)tau, &m);
+        lb_metrics_free(&m);
+    }
+    lb_free(probs);
+    return rc;
+}
+
+int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks,
+                     lb_run_record *rec)
+{
+    lb_run_record_init(rec);
+    lb_train_result res;
+    int rc = lb_train_run(o, NULL, data, hooks, &res);
+    char *spec = lb_strfmt("%s@%s", o->loss ? o->loss : "ce", o->sampler ? o->sampler : "shuffle");
+    if (rc == LB_OK) rc = spec ? lb_run_record_set_strategy(rec, spec) : lb_error(LB_ENOMEM, "study: out of memory");
+    lb_free(spec);
+    if (rc == LB_OK) {
+        rec->seed = o->seed;
+        rec->steps = res.steps;
+        rec->wall_seconds = (float)res.wall_seconds;
+        rec->images_per_sec = (float)res.images_per_second;
+        lb_metrics_free(&rec->metrics);
+        rec->metrics = res.test; /* moved */
+        memset(&res.test, 0, sizeof res.test);
+        rc = lb_curve_copy(&rec->loss, &res.loss);
+        if (rc == LB_OK) rc = lb_curve_copy(&rec->val_bacc, &res.monitor_bacc);
+    }
+    if (rc == LB_OK && res.n_test > 0) rc = add_posthoc(rec, &res, data->split.train_counts);
+    lb_train_result_free(&res);
+    if (rc != LB_OK) lb_run_record_free(rec);
+    return rc;
+}
+
+float lb_run_record_val_bacc(const lb_run_record *rec)
+{
+    return rec->val_bacc.n ? rec->val_bacc.value[rec->val_bacc.n - 1] : NAN;
+}

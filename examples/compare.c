@@ -223,8 +223,12 @@ int main(int argc, char **argv)
         lb_study_free(st);
         return 128 + (stop_signal ? stop_signal : SIGINT);
     }
-    if (rc != LB_OK) cli_fatal("%s; the study stopped, finished runs are kept (--resume)", lb_last_error());
-    if (lb_study_write(st) != LB_OK) cli_fatal("%s", lb_last_error());
+    if (rc == LB_OK) rc = lb_study_write(st);
+    if (rc != LB_OK) {
+        fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
+        lb_study_free(st); /* takes away the folders of a study that stored nothing */
+        return CLI_EXIT_RUNTIME;
+    }
     if (!f.quiet) {
         lb_buf sum = {0};
         if (lb_study_summary(st, &sum) == LB_OK) fprintf(stderr, "\n%s\n", sum.p);

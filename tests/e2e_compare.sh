@@ -51,4 +51,39 @@ fi
 : > "$tmp/file"
 "$bin" --preset sample-folder --out "$tmp/file/study" 2>"$tmp/e"; [[ $? -eq 1 ]] && grep -q -- "--out" "$tmp/e" || { cat "$tmp/e"; fail "--out under a file"; }
 "$bin" --data folder:"$tmp/nothing" --out "$tmp/y" 2>"$tmp/e"; [[ $? -eq 1 ]] && grep -q "nothing" "$tmp/e" || { cat "$tmp/e"; fail "missing folder"; }
+# rerunning into the folder of a study of other settings is refused without --resume, and
+# --force replaces that study whole (a CSV once held 50-step and 300-step runs)
+"$bin" "${args[@]}" --steps 41 --out "$tmp/a" 2>"$tmp/e" && fail "a study of other settings was overwritten"
+grep -q "holds a study with other settings (steps: '40' there, '41' here)" "$tmp/e" || { cat "$tmp/e"; fail "no message for another study"; }
+"$bin" "${args[@]}" --steps 41 --out "$tmp/a" --force 2>"$tmp/e" >/dev/null || { cat "$tmp/e"; fail "--force"; }
+grep -q '^steps=41$' "$tmp/a/runs/settings.txt" || fail "--force did not replace the settings"
+! grep -l '"steps": 40,' "$tmp/a/runs/"*.json >/dev/null || fail "--force left runs of the old study"
+
+# changed images are noticed: --resume after one image of the folder changed is refused
+cp -r "$src/datasets/sample-folder" "$tmp/folder"
+small=(--data "folder:$tmp/folder" --arch linear --steps 5 --seeds 1 --strategies "ce" --jobs 1)
+"$bin" "${small[@]}" --out "$tmp/f" 2>"$tmp/e" >/dev/null || { cat "$tmp/e"; fail "folder study"; }
+first=$(ls "$tmp/folder/circle" | head -1) second=$(ls "$tmp/folder/circle" | sed -n 2p)
+cp "$tmp/folder/circle/$second" "$tmp/folder/circle/$first"
+"$bin" "${small[@]}" --out "$tmp/f" --resume 2>"$tmp/e" >/dev/null && fail "--resume on changed images accepted"
+grep -q "data_fingerprint" "$tmp/e" || { cat "$tmp/e"; fail "no message naming the data's fingerprint"; }
+
+# more than 64 classes (libra-compare once read past 64-entry arrays): 70 classes of 4x4
+# images, written as IDX files here
+be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+idx_pair() { # IMG LAB N: N images of 4x4 (bytes from a counter), label i % 70
+  local labels="" i
+  for ((i = 0; i < $3; i++)); do labels+=$(printf '\\x%02x' $((i % 70))); done
+  { printf '\x00\x00\x08\x03'; printf "$(be32 "$3")$(be32 4)$(be32 4)"
+    for ((i = 0; i < $3 * 16; i++)); do printf "\\x$(printf %02x $(((i * 37) % 256)))"; done; } >"$1"
+  { printf '\x00\x00\x08\x01'; printf "$(be32 "$3")"; printf "$labels"; } >"$2"
+}
+idx_pair "$tmp/tr-img" "$tmp/tr-lab" 280
+idx_pair "$tmp/te-img" "$tmp/te-lab" 70
+"$bin" --data "idx:$tmp/tr-img,$tmp/tr-lab,$tmp/te-img,$tmp/te-lab" --val-fraction 0.25 --arch linear --steps 3 \
+  --seeds 1 --strategies "ce;wce:weights=inverse" --jobs 1 --out "$tmp/many" 2>"$tmp/e" >/dev/null ||
+  { cat "$tmp/e"; fail "a study of 70 classes"; }
+grep -q '"n_classes": 70' "$tmp/many/results.json" || fail "results.json does not hold 70 classes"
+[[ $(grep -c '"name": "69"' "$tmp/many/results.json") -eq 1 ]] || fail "class 69 is missing from results.json"
+
 echo "compare: ok"

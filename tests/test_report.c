@@ -251,7 +251,7 @@ static void assert_same_record(const lb_run_record *a, const lb_run_record *b)
 static int parse_err(const char *text, const char *expect)
 {
     lb_json v;
-    int st = lb_json_parse(text, strlen(text), "t.json", &v);
+    int st = lb__json_parse(text, strlen(text), "t.json", &v);
     ck_assert_msg(st == LB_EFORMAT, "accepted: %s", text);
     ck_assert_msg(strstr(lb_last_error(), expect), "for %s: got \"%s\", expected \"%s\"", text,
                   lb_last_error(), expect);
@@ -263,23 +263,23 @@ START_TEST(test_json_parse)
     const char *doc = "{\"a\": [1, -2.5e3, true, null],\n \"s\": "
                       "\"q\\\"\\\\\\/\\n\\u00e9\\ud83d\\ude00\", \"o\": {}}";
     lb_json v;
-    ck_assert_int_eq(lb_json_parse(doc, strlen(doc), "t.json", &v), LB_OK);
+    ck_assert_int_eq(lb__json_parse(doc, strlen(doc), "t.json", &v), LB_OK);
     ck_assert_int_eq(v.type, LB_JSON_OBJECT);
     ck_assert_uint_eq(v.n, 3);
-    const lb_json *a = lb_json_get(&v, "a");
+    const lb_json *a = lb__json_get(&v, "a");
     ck_assert_uint_eq(a->n, 4);
     ck_assert_str_eq(a->items[1].str, "-2.5e3"); /* numbers keep their text */
     ck_assert_int_eq(a->items[2].type, LB_JSON_BOOL);
     ck_assert_int_eq(a->items[2].boolean, 1);
     ck_assert_int_eq(a->items[3].type, LB_JSON_NULL);
     /* U+00E9 is C3 A9 in UTF-8; the pair D83D DE00 is U+1F600, F0 9F 98 80 */
-    ck_assert_str_eq(lb_json_get(&v, "s")->str, "q\"\\/\n\xc3\xa9\xf0\x9f\x98\x80");
-    const lb_json *s = lb_json_get(&v, "s");
+    ck_assert_str_eq(lb__json_get(&v, "s")->str, "q\"\\/\n\xc3\xa9\xf0\x9f\x98\x80");
+    const lb_json *s = lb__json_get(&v, "s");
     ck_assert_int_eq(s->line, 2); /* positions are 1-based */
     ck_assert_int_eq(s->col, 7);
-    ck_assert_int_eq(lb_json_get(&v, "o")->type, LB_JSON_OBJECT);
-    ck_assert_ptr_null(lb_json_get(&v, "missing"));
-    lb_json_free(&v);
+    ck_assert_int_eq(lb__json_get(&v, "o")->type, LB_JSON_OBJECT);
+    ck_assert_ptr_null(lb__json_get(&v, "missing"));
+    lb__json_free(&v);
 
     /* columns: `{"a": [1, 2,]}` has ']' at column 13 */
     parse_err("{\"a\": [1, 2,]}", "t.json:1:13: value expected");
@@ -440,7 +440,7 @@ START_TEST(test_record_read_errors)
     size_t len = strlen(good);
     for (size_t k = 0; k + 1 < len; k++) {
         lb_json v;
-        ck_assert_int_eq(lb_json_parse(good, k, "cut.json", &v), LB_EFORMAT);
+        ck_assert_int_eq(lb__json_parse(good, k, "cut.json", &v), LB_EFORMAT);
     }
     /* a syntax error: the position is where the bad text starts */
     corrupt(good, "\"libra_version\"", "'libra_version'", "object key (a string) expected", 2);
@@ -468,33 +468,33 @@ START_TEST(test_results_json)
     ck_assert_int_eq(lb_report_write_json(&s, p), LB_OK);
     char *text = slurp(p);
     lb_json v;
-    ck_assert_msg(lb_json_parse(text, strlen(text), p, &v) == LB_OK, "%s", lb_last_error());
-    ck_assert_str_eq(lb_json_get(&v, "format")->str, "libra-results");
-    ck_assert_str_eq(lb_json_get(&v, "libra_version")->str, lb_version());
-    ck_assert_str_eq(lb_json_get(&v, "baseline")->str, "ce");
-    const lb_json *d = lb_json_get(&v, "dataset"), *cl = lb_json_get(d, "classes");
-    ck_assert_str_eq(lb_json_get(d, "profile")->str, "exp:ratio=100");
-    ck_assert_str_eq(lb_json_get(d, "split_seed")->str, "42");
+    ck_assert_msg(lb__json_parse(text, strlen(text), p, &v) == LB_OK, "%s", lb_last_error());
+    ck_assert_str_eq(lb__json_get(&v, "format")->str, "libra-results");
+    ck_assert_str_eq(lb__json_get(&v, "libra_version")->str, lb_version());
+    ck_assert_str_eq(lb__json_get(&v, "baseline")->str, "ce");
+    const lb_json *d = lb__json_get(&v, "dataset"), *cl = lb__json_get(d, "classes");
+    ck_assert_str_eq(lb__json_get(d, "profile")->str, "exp:ratio=100");
+    ck_assert_str_eq(lb__json_get(d, "split_seed")->str, "42");
     ck_assert_uint_eq(cl->n, C);
-    ck_assert_str_eq(lb_json_get(&cl->items[9], "name")->str, "Ankle \"boot\"");
-    ck_assert_str_eq(lb_json_get(&cl->items[9], "train")->str, "50");
-    ck_assert_str_eq(lb_json_get(&cl->items[9], "val")->str, "5");
-    const lb_json *f = lb_json_get(&v, "flags");
+    ck_assert_str_eq(lb__json_get(&cl->items[9], "name")->str, "Ankle \"boot\"");
+    ck_assert_str_eq(lb__json_get(&cl->items[9], "train")->str, "50");
+    ck_assert_str_eq(lb__json_get(&cl->items[9], "val")->str, "5");
+    const lb_json *f = lb__json_get(&v, "flags");
     ck_assert_uint_eq(f->n, 3);
     ck_assert_str_eq(f->keys[0], "steps");
-    ck_assert_str_eq(lb_json_get(f, "batch")->str, "128");
-    const lb_json *runs = lb_json_get(&v, "runs");
+    ck_assert_str_eq(lb__json_get(f, "batch")->str, "128");
+    const lb_json *runs = lb__json_get(&v, "runs");
     ck_assert_uint_eq(runs->n, 12);
-    const lb_json *r0 = &runs->items[0], *m0 = lb_json_get(r0, "metrics");
-    ck_assert_ptr_null(lb_json_get(r0, "format")); /* only per-run files carry it */
-    ck_assert_uint_eq(lb_json_get(m0, "confusion")->n, C);
-    ck_assert_uint_eq(lb_json_get(r0, "posthoc")->n, 2);
-    ck_assert_uint_eq(lb_json_get(lb_json_get(&runs->items[6], "grid"), "points")->n, 4);
+    const lb_json *r0 = &runs->items[0], *m0 = lb__json_get(r0, "metrics");
+    ck_assert_ptr_null(lb__json_get(r0, "format")); /* only per-run files carry it */
+    ck_assert_uint_eq(lb__json_get(m0, "confusion")->n, C);
+    ck_assert_uint_eq(lb__json_get(r0, "posthoc")->n, 2);
+    ck_assert_uint_eq(lb__json_get(lb__json_get(&runs->items[6], "grid"), "points")->n, 4);
     /* %.9g of the stored float */
     char want[32];
     snprintf(want, sizeof want, "%.9g", (double)s.runs[0].metrics.balanced_accuracy);
-    ck_assert_str_eq(lb_json_get(m0, "balanced_accuracy")->str, want);
-    lb_json_free(&v);
+    ck_assert_str_eq(lb__json_get(m0, "balanced_accuracy")->str, want);
+    lb__json_free(&v);
     free(text);
     assert_no_temp_files();
 

@@ -1452,7 +1452,7 @@ static void expect_rel(const char *what, const float *a, const float *b, size_t 
 
 /* Gradient checks on 2 threads. Convolutions split over images whenever N >= 2 (conv_parts in
  * ops_conv.c: min(threads, N) parts), so small shapes take the threaded forward and backward
- * (per-part scratch, weight/bias partials summed in part order). lb_gemm (parallel.c) splits
+ * (per-part scratch, weight/bias partials summed in part order). lb__gemm (parallel.c) splits
  * only when M*N*K >= 5e5 and max(M, N) >= 16 * threads; the two matmuls are sized for that:
  *   2: [128, 64] x [64, 64]: forward and dA split by rows of C, dB by rows;
  *   3: A stored [128, 32], B stored [128, 128], both transposed: [32, 128]; forward split by

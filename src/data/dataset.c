@@ -17,14 +17,14 @@ const char *const lb_fmnist_classes[10] = {"T-shirt/top", "Trouser", "Pullover",
 
 /* ---- helpers shared by src/data ---- */
 
-lb_dataset *lb_data__dataset_new(void)
+lb_dataset *lb__dataset_new(void)
 {
     lb_dataset *ds = lb_calloc(1, sizeof *ds);
     if (!ds) lb_error(LB_ENOMEM, "out of memory for a dataset");
     return ds;
 }
 
-void lb_data__warn(lb_dataset *ds, const char *fmt, ...)
+void lb__warn(lb_dataset *ds, const char *fmt, ...)
 {
     ds->n_warnings++;
     if (ds->n_warnings_kept >= LB_DATA_MAX_WARNINGS) return;
@@ -41,28 +41,28 @@ void lb_data__warn(lb_dataset *ds, const char *fmt, ...)
     if (m) ds->warnings[ds->n_warnings_kept++] = m;
 }
 
-char **lb_data__names(int n, const char *const *names)
+char **lb__names(int n, const char *const *names)
 {
     char **out = lb_calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
     if (!out) return NULL;
     for (int i = 0; i < n; i++) {
         out[i] = names ? lb_strdup(names[i]) : lb_strfmt("%d", i);
         if (!out[i]) {
-            lb_data__free_names(out, i);
+            lb__free_names(out, i);
             return NULL;
         }
     }
     return out;
 }
 
-void lb_data__free_names(char **names, int n)
+void lb__free_names(char **names, int n)
 {
     if (!names) return;
     for (int i = 0; i < n; i++) lb_free(names[i]);
     lb_free(names);
 }
 
-int lb_data__cmp_int(const void *a, const void *b)
+int lb__cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
@@ -75,7 +75,7 @@ void lb_dataset_free(lb_dataset *ds)
     if (!ds) return;
     lb_free(ds->pixels);
     lb_free(ds->labels);
-    lb_data__free_names(ds->class_names, ds->n_classes);
+    lb__free_names(ds->class_names, ds->n_classes);
     lb_free(ds->source);
     for (int i = 0; i < ds->n_warnings_kept; i++) lb_free(ds->warnings[i]);
     lb_free(ds->warnings);
@@ -148,7 +148,7 @@ static int load_idx(const char *images_path, const char *labels_path, int n_clas
         }
         if (lab.data[i] > maxl) maxl = lab.data[i];
     }
-    ds = lb_data__dataset_new();
+    ds = lb__dataset_new();
     if (!ds) {
         rc = LB_ENOMEM;
         goto fail;
@@ -159,7 +159,7 @@ static int load_idx(const char *images_path, const char *labels_path, int n_clas
     ds->w = w;
     ds->n_classes = n_classes > 0 ? n_classes : maxl + 1;
     ds->labels = lb_malloc(sizeof(int) * (size_t)n);
-    ds->class_names = lb_data__names(ds->n_classes, class_names);
+    ds->class_names = lb__names(ds->n_classes, class_names);
     ds->source = lb_strfmt("idx:%s,%s", images_path, labels_path);
     if (!ds->labels || !ds->class_names || !ds->source) {
         if (!ds->class_names) ds->n_classes = 0;

@@ -264,7 +264,7 @@ static int load_folder(const char *root, int channels, int h, int w, int strict,
         }
     if (h == 0) h = w = 1; /* nothing decodes: the per-file loop below reports it */
 
-    ds = lb_data__dataset_new();
+    ds = lb__dataset_new();
     if (!ds) {
         rc = LB_ENOMEM;
         goto done;
@@ -298,7 +298,7 @@ static int load_folder(const char *root, int channels, int h, int w, int strict,
                     rc = lb_error(LB_EFORMAT, "%s: %s", path, why);
                     goto done;
                 }
-                lb_data__warn(ds, "%s: %s (skipped)", path, why);
+                lb__warn(ds, "%s: %s (skipped)", path, why);
                 if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "%s: %s", files[k].names[i], why);
                 continue;
             }

@@ -5,13 +5,13 @@
 #include "libra/data.h"
 
 /* A zeroed dataset (lb_calloc) or NULL with an LB_ENOMEM message. */
-lb_dataset *lb_data__dataset_new(void);
+lb_dataset *lb__dataset_new(void);
 /* Appends a warning "fmt..." to ds (kept up to LB_DATA_MAX_WARNINGS, always counted). */
-void lb_data__warn(lb_dataset *ds, const char *fmt, ...) LB_PRINTF(2, 3);
+void lb__warn(lb_dataset *ds, const char *fmt, ...) LB_PRINTF(2, 3);
 /* Class names "0", "1", ... or copies of `names`; NULL on allocation failure. */
-char **lb_data__names(int n, const char *const *names);
-void lb_data__free_names(char **names, int n);
+char **lb__names(int n, const char *const *names);
+void lb__free_names(char **names, int n);
 /* qsort comparator for ints. */
-int lb_data__cmp_int(const void *a, const void *b);
+int lb__cmp_int(const void *a, const void *b);
 
 #endif

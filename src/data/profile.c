@@ -292,8 +292,8 @@ int lb_stratified_split(const int *idx, const int *y, int n, int n_classes, doub
         for (int i = k; i < m; i++) a[(*na)++] = g[i];
     }
     if (rc == LB_OK) {
-        qsort(a, (size_t)*na, sizeof(int), lb_data__cmp_int);
-        qsort(b, (size_t)*nb, sizeof(int), lb_data__cmp_int);
+        qsort(a, (size_t)*na, sizeof(int), lb__cmp_int);
+        qsort(b, (size_t)*nb, sizeof(int), lb__cmp_int);
     }
     lb_free(start);
     lb_free(grouped);
@@ -303,7 +303,7 @@ int lb_stratified_split(const int *idx, const int *y, int n, int n_classes, doub
 void lb_split_free(lb_split *s)
 {
     if (!s) return;
-    lb_data__free_names(s->class_names, s->n_classes);
+    lb__free_names(s->class_names, s->n_classes);
     lb_free(s->label_map);
     lb_free(s->profile);
     lb_free(s->order);
@@ -329,11 +329,11 @@ static int task_classes(lb_split *out, const lb_dataset *train, const lb_profile
         out->n_classes = 2;
         for (int c = 0; c < C; c++) out->label_map[c] = c == prof->pos_class ? 1 : 0;
         const char *names[2] = {"rest", train->class_names[prof->pos_class]};
-        out->class_names = lb_data__names(2, names);
+        out->class_names = lb__names(2, names);
     } else {
         out->n_classes = C;
         for (int c = 0; c < C; c++) out->label_map[c] = c;
-        out->class_names = lb_data__names(C, (const char *const *)train->class_names);
+        out->class_names = lb__names(C, (const char *const *)train->class_names);
     }
     if (out->class_names) return LB_OK;
     out->n_classes = 0;
@@ -361,7 +361,7 @@ static int select_kept(lb_split *out, const lb_dataset *train, const int *pool, 
         for (int i = 0; i < targets[c]; i++) kept_idx[(*n_kept)++] = gc[i];
         out->kept[c] = targets[c];
     }
-    if (rc == LB_OK) qsort(kept_idx, (size_t)*n_kept, sizeof(int), lb_data__cmp_int);
+    if (rc == LB_OK) qsort(kept_idx, (size_t)*n_kept, sizeof(int), lb__cmp_int);
     lb_free(start);
     lb_free(lab);
     lb_free(g);
@@ -410,7 +410,7 @@ static int fill_lists(lb_split *out, const lb_dataset *train, const lb_dataset *
     if (rc != LB_OK) return rc;
     out->n_test = n_test;
     for (int i = 0; i < n_test; i++) out->test_idx[i] = test_idx ? test_idx[i] : i;
-    if (test_idx) qsort(out->test_idx, (size_t)n_test, sizeof(int), lb_data__cmp_int);
+    if (test_idx) qsort(out->test_idx, (size_t)n_test, sizeof(int), lb__cmp_int);
     if (!(out->train_y = task_labels(out, train, out->train_idx, out->n_train, out->train_counts)) ||
         !(out->val_y = task_labels(out, train, out->val_idx, out->n_val, out->val_counts)) ||
         !(out->test_y = task_labels(out, test, out->test_idx, n_test, out->test_counts)))

@@ -9,7 +9,7 @@
  *   dFL/dz_c = g * ([c == y] - p_c),  g = -(1 - p)^gamma * (1 + gamma * p * r),
  * which is gamma (1-p)^(gamma-1) p log p - (1-p)^gamma rewritten without a negative power of
  * (1 - p), so gamma < 1 stays finite as p -> 1 (the limit there is 0; r -> 1). */
-double lb_loss_softmax_focal(int C, const float *z, int y, double gamma, double *dz)
+double lb__loss_softmax_focal(int C, const float *z, int y, double gamma, double *dz)
 {
     int am = 0;
     for (int c = 1; c < C; c++)
@@ -49,7 +49,7 @@ static int focal_init(const lb_spec *spec, int C, const int *counts, void **stat
 
 static double focal_sample(const void *state, int C, const float *z, int y, double *dz)
 {
-    return lb_loss_softmax_focal(C, z, y, *(const double *)state, dz);
+    return lb__loss_softmax_focal(C, z, y, *(const double *)state, dz);
 }
 
 static void free_state(void *state) { lb_free(state); }
@@ -58,6 +58,6 @@ static const lb_loss_param focal_params[] = {
     {"gamma", "2", "focusing parameter: (1 - p_t)^gamma down-weights easy samples"},
     {NULL, NULL, NULL}};
 
-const lb_loss_kind lb_kind_focal = {
+const lb_loss_kind lb__kind_focal = {
     "softmax focal loss (Lin et al. 2017); alpha = class weights, mean over N", focal_params, "alpha",
     "none", 0.999, 0, focal_init, focal_sample, free_state};

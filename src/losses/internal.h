@@ -8,27 +8,27 @@
 /* Cross-entropy of softmax(a) against the target (label-smoothed by eps), where the adjusted
  * logits are a_c = scale * (z_c + offset_c - [c == y] margin_y) (offset, margin may be NULL).
  * dz gets dl/dz. ce, wce, ldam, logit_adjust and balanced_softmax are all this function. */
-double lb_loss_softmax_ce(int C, const float *z, int y, const double *offset,
+double lb__loss_softmax_ce(int C, const float *z, int y, const double *offset,
                           const double *margin, double scale, double eps, double *dz);
 /* Softmax focal loss -(1 - p_y)^gamma log p_y (Lin et al.), unweighted. */
-double lb_loss_softmax_focal(int C, const float *z, int y, double gamma, double *dz);
+double lb__loss_softmax_focal(int C, const float *z, int y, double gamma, double *dz);
 /* One-vs-all sigmoid focal loss summed over classes (torchvision's per-element term):
  * sum_c a_t pw_t (1 - p_t)^gamma (-log p_t), p_t = sigmoid(z_c) for c == y, else
  * 1 - sigmoid(z_c); a_t = alpha / 1 - alpha (alpha < 0: 1); pw_t = pos_weight[c] for the
  * positive term (pos_weight NULL: 1). gamma = 0, alpha < 0 is BCE with logits. */
-double lb_loss_sigmoid_focal(int C, const float *z, int y, double gamma, double alpha,
+double lb__loss_sigmoid_focal(int C, const float *z, int y, double gamma, double alpha,
                              const double *pos_weight, double *dz);
 
 /* log(1 + e^x) without overflow. */
-double lb_softplus(double x);
+double lb__softplus(double x);
 
 /* The built-in kinds (one file per family). */
-extern const lb_loss_kind lb_kind_ce, lb_kind_wce, lb_kind_ldam, lb_kind_logit_adjust,
-    lb_kind_balanced_softmax;
-extern const lb_loss_kind lb_kind_focal;
-extern const lb_loss_kind lb_kind_bce, lb_kind_sigmoid_focal, lb_kind_cb_focal;
+extern const lb_loss_kind lb__kind_ce, lb__kind_wce, lb__kind_ldam, lb__kind_logit_adjust,
+    lb__kind_balanced_softmax;
+extern const lb_loss_kind lb__kind_focal;
+extern const lb_loss_kind lb__kind_bce, lb__kind_sigmoid_focal, lb__kind_cb_focal;
 
 /* Counts must all be > 0 for losses that take logs or inverses of them. */
-int lb_loss_check_counts(const lb_spec *spec, int n_classes, const int *counts);
+int lb__loss_check_counts(const lb_spec *spec, int n_classes, const int *counts);
 
 #endif

@@ -19,15 +19,15 @@ typedef struct {
 /* Built-ins are constant (no lazy set-up, so creating losses from several threads is safe);
  * user losses are appended by lb_loss_register at start-up. */
 static const kind_entry g_builtin[] = {
-    {"ce", &lb_kind_ce},
-    {"bce", &lb_kind_bce},
-    {"wce", &lb_kind_wce},
-    {"focal", &lb_kind_focal},
-    {"sigmoid_focal", &lb_kind_sigmoid_focal},
-    {"cb_focal", &lb_kind_cb_focal},
-    {"ldam", &lb_kind_ldam},
-    {"logit_adjust", &lb_kind_logit_adjust},
-    {"balanced_softmax", &lb_kind_balanced_softmax},
+    {"ce", &lb__kind_ce},
+    {"bce", &lb__kind_bce},
+    {"wce", &lb__kind_wce},
+    {"focal", &lb__kind_focal},
+    {"sigmoid_focal", &lb__kind_sigmoid_focal},
+    {"cb_focal", &lb__kind_cb_focal},
+    {"ldam", &lb__kind_ldam},
+    {"logit_adjust", &lb__kind_logit_adjust},
+    {"balanced_softmax", &lb__kind_balanced_softmax},
 };
 #define N_BUILTIN ((int)(sizeof g_builtin / sizeof g_builtin[0]))
 
@@ -177,7 +177,7 @@ static const char *value_or(const lb_spec *s, const char *key, const char *def)
 
 /* ---- class weights ---- */
 
-int lb_loss_check_counts(const lb_spec *spec, int n_classes, const int *counts)
+int lb__loss_check_counts(const lb_spec *spec, int n_classes, const int *counts)
 {
     if (!counts)
         return lb_error(LB_EINVAL, "loss '%s' needs the training set's class counts", lb_spec_name(spec));
@@ -203,7 +203,7 @@ static int make_weights(lb_loss *L, const lb_spec *fs, const char *wkey, const i
     int named = strcmp(v, "inverse") == 0 || strcmp(v, "sqrt") == 0 || strcmp(v, "effective") == 0;
     int normalize = named;
     if (named) {
-        if ((rc = lb_loss_check_counts(fs, C, counts)) != LB_OK) {
+        if ((rc = lb__loss_check_counts(fs, C, counts)) != LB_OK) {
             lb_error_prefix("%s=%s", wkey, v);
             return rc;
         }
@@ -386,7 +386,7 @@ lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts)
         else rc = lb_error(LB_EINVAL, "%s: reduction=%s must be mean, sum or none", L->name, red);
     }
     if (rc == LB_OK && (e->kind->flags & LB_LOSS_NEEDS_COUNTS))
-        rc = lb_loss_check_counts(fs, n_classes, class_counts);
+        rc = lb__loss_check_counts(fs, n_classes, class_counts);
     if (rc == LB_OK && e->kind->weight_key) {
         rc = parse_drw(L, fs);
         if (rc == LB_OK) rc = make_weights(L, fs, e->kind->weight_key, class_counts);

@@ -17,14 +17,14 @@ static double sigmoid(double x)
  *   term = a_t (1 - p_t)^gamma L,  L = -log p_t = softplus(-u),
  *   d term / du = -a_t (1 - p_t)^gamma (gamma p_t L + (1 - p_t)),
  * no negative power of (1 - p_t), so every gamma >= 0 is finite at any logit. */
-double lb_loss_sigmoid_focal(int C, const float *z, int y, double gamma, double alpha,
+double lb__loss_sigmoid_focal(int C, const float *z, int y, double gamma, double alpha,
                              const double *pos_weight, double *dz)
 {
     double loss = 0;
     for (int c = 0; c < C; c++) {
         int t = c == y;
         double u = t ? (double)z[c] : -(double)z[c];
-        double L = lb_softplus(-u), pt = sigmoid(u), q = sigmoid(-u);
+        double L = lb__softplus(-u), pt = sigmoid(u), q = sigmoid(-u);
         double a = alpha < 0 ? 1.0 : (t ? alpha : 1.0 - alpha);
         if (t && pos_weight) a *= pos_weight[c];
         double mod = gamma == 0 ? 1.0 : pow(q, gamma);
@@ -40,7 +40,7 @@ static void free_state(void *state) { lb_free(state); }
 /* ---- bce: pos_weight (one number or one per class) scales the positive term ---- */
 static double bce_sample(const void *state, int C, const float *z, int y, double *dz)
 {
-    return lb_loss_sigmoid_focal(C, z, y, 0.0, -1.0, state, dz);
+    return lb__loss_sigmoid_focal(C, z, y, 0.0, -1.0, state, dz);
 }
 
 static int bce_init(const lb_spec *spec, int C, const int *counts, void **state)
@@ -69,7 +69,7 @@ static const lb_loss_param bce_params[] = {
     {"pos_weight", "1", "weight of the positive term: one number, or one per class"},
     {NULL, NULL, NULL}};
 
-const lb_loss_kind lb_kind_bce = {
+const lb_loss_kind lb__kind_bce = {
     "one-vs-all binary cross-entropy with logits, summed over classes", bce_params, NULL, NULL, 0, 0,
     bce_init, bce_sample, free_state};
 
@@ -81,7 +81,7 @@ typedef struct {
 static double sf_sample(const void *state, int C, const float *z, int y, double *dz)
 {
     const sf_state *s = state;
-    return lb_loss_sigmoid_focal(C, z, y, s->gamma, s->alpha, NULL, dz);
+    return lb__loss_sigmoid_focal(C, z, y, s->gamma, s->alpha, NULL, dz);
 }
 
 static int sf_read(const lb_spec *spec, int with_alpha, void **state)
@@ -111,7 +111,7 @@ static const lb_loss_param sf_params[] = {
     {"alpha", "0.25", "weight of the positive term (1 - alpha: negatives); < 0 disables"},
     {NULL, NULL, NULL}};
 
-const lb_loss_kind lb_kind_sigmoid_focal = {
+const lb_loss_kind lb__kind_sigmoid_focal = {
     "one-vs-all sigmoid focal loss (torchvision's), summed over classes", sf_params, NULL, NULL, 0, 0,
     sf_init, sf_sample, free_state};
 
@@ -127,6 +127,6 @@ static const lb_loss_param cb_params[] = {
     {"gamma", "1", "focusing parameter"},
     {NULL, NULL, NULL}};
 
-const lb_loss_kind lb_kind_cb_focal = {
+const lb_loss_kind lb__kind_cb_focal = {
     "class-balanced sigmoid focal loss (Cui et al. 2019), mean over N", cb_params, "weights",
     "effective", 0.9999, LB_LOSS_NORMALIZE_LIST, cb_init, sf_sample, free_state};

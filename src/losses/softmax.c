@@ -6,9 +6,9 @@
 
 #include <math.h>
 
-double lb_softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
+double lb__softplus(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
 
-double lb_loss_softmax_ce(int C, const float *z, int y, const double *offset,
+double lb__loss_softmax_ce(int C, const float *z, int y, const double *offset,
                           const double *margin, double scale, double eps, double *dz)
 {
 #define ADJ(c) (scale * ((double)z[c] + (offset ? offset[c] : 0.0) - ((c) == y && margin ? margin[y] : 0.0)))
@@ -46,8 +46,8 @@ typedef struct {
 static double sce_sample(const void *state, int C, const float *z, int y, double *dz)
 {
     const sce_state *s = state;
-    if (!s) return lb_loss_softmax_ce(C, z, y, NULL, NULL, 1.0, 0.0, dz);
-    return lb_loss_softmax_ce(C, z, y, s->offset, s->margin, s->scale, s->eps, dz);
+    if (!s) return lb__loss_softmax_ce(C, z, y, NULL, NULL, 1.0, 0.0, dz);
+    return lb__loss_softmax_ce(C, z, y, s->offset, s->margin, s->scale, s->eps, dz);
 }
 
 static void sce_destroy(void *state) { lb_free(state); }
@@ -85,14 +85,14 @@ static const lb_loss_param ce_params[] = {
     {"smoothing", "0", "label smoothing: target (1-e) on the true class plus e/C on every class"},
     {NULL, NULL, NULL}};
 
-const lb_loss_kind lb_kind_ce = {
+const lb_loss_kind lb__kind_ce = {
     "softmax cross-entropy, optional label smoothing", ce_params, NULL, NULL, 0, 0,
     ce_init, sce_sample, sce_destroy};
 
 /* ---- wce: the weights are libra's class weights ---- */
 static const lb_loss_param no_params[] = {{NULL, NULL, NULL}};
 
-const lb_loss_kind lb_kind_wce = {
+const lb_loss_kind lb__kind_wce = {
     "class-weighted cross-entropy (PyTorch weighted mean)", no_params, "weights", "inverse", 0.999,
     LB_LOSS_WEIGHTED_MEAN | LB_LOSS_NORMALIZE_LIST, NULL, sce_sample, NULL};
 
@@ -123,7 +123,7 @@ static const lb_loss_param ldam_params[] = {
     {"s", "30", "scale applied to the logits after the margin"},
     {NULL, NULL, NULL}};
 
-const lb_loss_kind lb_kind_ldam = {
+const lb_loss_kind lb__kind_ldam = {
     "label-distribution-aware margin loss (Cao et al. 2019); with drw, effective-number weights",
     ldam_params, "weights", "none", 0.9999,
     LB_LOSS_NEEDS_COUNTS | LB_LOSS_WEIGHTED_MEAN | LB_LOSS_NORMALIZE_LIST, ldam_init, sce_sample,
@@ -153,7 +153,7 @@ static const lb_loss_param logit_adjust_params[] = {
     {"tau", "1", "temperature: logits get tau * log(prior_c) added before the softmax"},
     {NULL, NULL, NULL}};
 
-const lb_loss_kind lb_kind_logit_adjust = {
+const lb_loss_kind lb__kind_logit_adjust = {
     "logit-adjusted cross-entropy (Menon et al. 2021)", logit_adjust_params, "weights", "none", 0.9999,
     LB_LOSS_NEEDS_COUNTS | LB_LOSS_WEIGHTED_MEAN | LB_LOSS_NORMALIZE_LIST, logit_adjust_init,
     sce_sample, sce_destroy};
@@ -165,7 +165,7 @@ static int balanced_softmax_init(const lb_spec *spec, int C, const int *counts, 
     return offset_init(1.0, C, counts, state);
 }
 
-const lb_loss_kind lb_kind_balanced_softmax = {
+const lb_loss_kind lb__kind_balanced_softmax = {
     "balanced softmax: logits + log n_c (Ren et al. 2020)", no_params, "weights", "none", 0.9999,
     LB_LOSS_NEEDS_COUNTS | LB_LOSS_WEIGHTED_MEAN | LB_LOSS_NORMALIZE_LIST, balanced_softmax_init,
     sce_sample, sce_destroy};

@@ -131,8 +131,8 @@ static void dataset_section(lb_buf *b, const lb_results *s)
         return;
     }
     for (int c = 0; c < d->n_classes; c++) v[c] = (double)d->train_counts[c];
-    const char *color = lb_palette[0];
-    lb_svg_bar_chart(b, (const char *const *)d->class_names, (size_t)d->n_classes, NULL, &color, 1,
+    const char *color = lb__palette[0];
+    lb__svg_bar_chart(b, (const char *const *)d->class_names, (size_t)d->n_classes, NULL, &color, 1,
                      v, "training images", NAN, d->n_classes <= 30);
     lb_free(v);
     static const char *const group[] = {"many", "medium", "few"};
@@ -141,7 +141,7 @@ static void dataset_section(lb_buf *b, const lb_results *s)
                 "<th>train</th><th>val</th><th>test</th><th>shot group</th></tr>\n");
     for (int c = 0; c < d->n_classes; c++) {
         lb_buf_puts(b, "<tr><td>");
-        lb_html_escape(b, d->class_names[c], 0);
+        lb__html_escape(b, d->class_names[c], 0);
         lb_buf_printf(b,
                       "</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td></tr>\n",
                       c, d->train_counts[c], d->val_counts[c], d->test_counts[c],
@@ -152,10 +152,10 @@ static void dataset_section(lb_buf *b, const lb_results *s)
 
 static void row_name(lb_buf *b, const row *w)
 {
-    lb_html_escape(b, w->strategy, 0);
+    lb__html_escape(b, w->strategy, 0);
     if (w->variant) {
         lb_buf_puts(b, " <em>+ ");
-        lb_html_escape(b, w->variant, 0);
+        lb__html_escape(b, w->variant, 0);
         lb_buf_puts(b, "</em>");
     }
 }
@@ -172,7 +172,7 @@ static void summary_section(lb_buf *b, const lb_results *s, row *rows, size_t nr
             "points (green: better). Rows marked + are post-hoc corrections of the same trained "
             "models. ECE: lower is better.");
     lb_buf_puts(b, "<p class=\"how\">Baseline: <b>");
-    lb_html_escape(b, base, 0);
+    lb__html_escape(b, base, 0);
     lb_buf_puts(b,
                 bl ? "</b></p>\n" : "</b> (not among the runs, so no differences are shown)</p>\n");
     int show[NCOLS];
@@ -246,8 +246,8 @@ static void recall_section(lb_buf *b, const lb_results *s, const char **strat, c
         }
         for (int c = 0; c < C; c++) v[(size_t)c * ns + k] /= n;
     }
-    lb_html_legend(b, strat, colors, ns);
-    lb_svg_bar_chart(b, (const char *const *)s->dataset.class_names, (size_t)C, strat, colors, ns,
+    lb__html_legend(b, strat, colors, ns);
+    lb__svg_bar_chart(b, (const char *const *)s->dataset.class_names, (size_t)C, strat, colors, ns,
                      v, "recall", 1.0, 0);
     lb_free(v);
     lb_buf_puts(b, "</section>\n");
@@ -277,10 +277,10 @@ static void confusion_section(lb_buf *b, const lb_results *s, const char **strat
                 cm[j] += s->runs[i].metrics.confusion[j];
         }
         lb_buf_puts(b, "<figure><figcaption>");
-        lb_html_escape(b, strat[k], 0);
+        lb__html_escape(b, strat[k], 0);
         lb_buf_printf(b, " <span class=\"note\">(%d run%s)</span></figcaption>\n", n,
                       n == 1 ? "" : "s");
-        lb_svg_heatmap(b, (const char *const *)s->dataset.class_names, C, cm, strat[k]);
+        lb__svg_heatmap(b, (const char *const *)s->dataset.class_names, C, cm, strat[k]);
         lb_buf_puts(b, "</figure>\n");
     }
     lb_buf_puts(b, "</div>\n</section>\n");
@@ -328,11 +328,11 @@ static void curve_chart(lb_buf *b, const lb_results *s, const char **strat, cons
             names[i] = ser[i].name;
             cl[i] = ser[i].color;
         }
-        lb_html_legend(b, names, cl, s->n_runs);
+        lb__html_legend(b, names, cl, s->n_runs);
     } else {
         b->oom = 1;
     }
-    lb_svg_line_chart(b, ser, s->n_runs, "training step", ylabel, !which);
+    lb__svg_line_chart(b, ser, s->n_runs, "training step", ylabel, !which);
     lb_free(names);
     lb_free(cl);
     lb_free(ser);
@@ -355,11 +355,11 @@ static void grid_section(lb_buf *b, const lb_results *s)
         for (size_t g = 0; g < r->n_grid; g++) {
             lb_buf_puts(b, "<tr><td>");
             if (g == 0) {
-                lb_html_escape(b, r->strategy, 0);
+                lb__html_escape(b, r->strategy, 0);
                 lb_buf_printf(b, ", seed %" PRIu64, r->seed);
             }
             lb_buf_puts(b, "</td><td class=\"l\">");
-            lb_html_escape(b, r->grid[g].spec, 0);
+            lb__html_escape(b, r->grid[g].spec, 0);
             lb_buf_printf(b, "%s</td><td>%.1f</td></tr>\n",
                           (int)g == r->grid_chosen ? " &#9733;" : "",
                           100.0 * r->grid[g].val_balanced_accuracy);
@@ -388,11 +388,11 @@ static void focal_section(lb_buf *b)
     lb_buf_puts(b, "<div class=\"legend\">");
     for (int g = 0; g < 5; g++) {
         for (int i = 0; i < NP; i++) y[g][i] = pow(1 - x[i], gammas[g]);
-        ser[g] = (lb_series){NULL, titles[g], lb_palette[g], x, y[g], NP, 0};
-        lb_buf_printf(b, "<span><i style=\"background:%s\"></i>%s</span>", lb_palette[g], names[g]);
+        ser[g] = (lb_series){NULL, titles[g], lb__palette[g], x, y[g], NP, 0};
+        lb_buf_printf(b, "<span><i style=\"background:%s\"></i>%s</span>", lb__palette[g], names[g]);
     }
     lb_buf_puts(b, "</div>\n");
-    lb_svg_line_chart(b, ser, 5, "p_t (probability of the true class)", "(1 - p_t)^gamma", 1);
+    lb__svg_line_chart(b, ser, 5, "p_t (probability of the true class)", "(1 - p_t)^gamma", 1);
     lb_buf_puts(b, "</section>\n");
 }
 
@@ -404,9 +404,9 @@ static void flags_section(lb_buf *b, const lb_results *s)
     lb_buf_puts(b, "<table class=\"meta\">\n");
     for (size_t i = 0; i < s->n_flags; i++) {
         lb_buf_puts(b, "<tr><td>--");
-        lb_html_escape(b, s->flags[i].key, 0);
+        lb__html_escape(b, s->flags[i].key, 0);
         lb_buf_puts(b, "</td><td>");
-        lb_html_escape(b, s->flags[i].value, 0);
+        lb__html_escape(b, s->flags[i].value, 0);
         lb_buf_puts(b, "</td></tr>\n");
     }
     if (!s->n_flags) lb_buf_puts(b, "<tr><td class=\"note\">none recorded</td></tr>\n");
@@ -448,7 +448,7 @@ int lb_report_write_html(const lb_results *s, const char *path)
         size_t k = 0;
         while (k < ns && strcmp(strat[k], str(s->runs[i].strategy))) k++;
         if (k == ns) {
-            colors[ns] = lb_palette[ns % LB_PALETTE_N];
+            colors[ns] = lb__palette[ns % LB_PALETTE_N];
             strat[ns++] = str(s->runs[i].strategy);
         }
     }
@@ -474,13 +474,13 @@ int lb_report_write_html(const lb_results *s, const char *path)
     lb_buf_puts(
         &b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
-    lb_html_escape(&b, title, 0);
+    lb__html_escape(&b, title, 0);
     lb_buf_printf(&b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>", css);
-    lb_html_escape(&b, title, 0);
+    lb__html_escape(&b, title, 0);
     lb_buf_puts(&b, "</h1>\n<table class=\"meta\">\n<tr><td>data</td><td>");
-    lb_html_escape(&b, d->source, 0);
+    lb__html_escape(&b, d->source, 0);
     lb_buf_puts(&b, "</td></tr>\n<tr><td>imbalance profile</td><td>");
-    lb_html_escape(&b, d->profile, 0);
+    lb__html_escape(&b, d->profile, 0);
     lb_buf_printf(&b,
                   "</td></tr>\n<tr><td>split seed</td><td>%" PRIu64 "</td></tr>\n"
                   "<tr><td>runs</td><td>%zu (%zu strateg%s)</td></tr>\n"

@@ -283,7 +283,7 @@ static int parse_value(parser *p, lb_json *v, int depth)
     return fail(p, p->s, "value expected (object, array, string, number, true, false or null)");
 }
 
-int lb_json_parse(const char *text, size_t len, const char *name, lb_json *out)
+int lb__json_parse(const char *text, size_t len, const char *name, lb_json *out)
 {
     parser p = {text, text + len, name ? name : "<json>", text, 1};
     skip_ws(&p);
@@ -292,15 +292,15 @@ int lb_json_parse(const char *text, size_t len, const char *name, lb_json *out)
         skip_ws(&p);
         if (p.s < p.end) st = fail(&p, p.s, "unexpected text after the JSON value");
     }
-    if (st) lb_json_free(out);
+    if (st) lb__json_free(out);
     return st;
 }
 
-void lb_json_free(lb_json *v)
+void lb__json_free(lb_json *v)
 {
     if (!v) return;
     for (size_t i = 0; i < v->n; i++) {
-        lb_json_free(&v->items[i]);
+        lb__json_free(&v->items[i]);
         if (v->keys) lb_free(v->keys[i]);
     }
     lb_free(v->items);
@@ -309,7 +309,7 @@ void lb_json_free(lb_json *v)
     memset(v, 0, sizeof *v);
 }
 
-const lb_json *lb_json_get(const lb_json *obj, const char *key)
+const lb_json *lb__json_get(const lb_json *obj, const char *key)
 {
     if (!obj || obj->type != LB_JSON_OBJECT) return NULL;
     for (size_t i = 0; i < obj->n; i++)
@@ -317,7 +317,7 @@ const lb_json *lb_json_get(const lb_json *obj, const char *key)
     return NULL;
 }
 
-const char *lb_json_type_name(lb_json_type t)
+const char *lb__json_type_name(lb_json_type t)
 {
     static const char *names[] = {"null", "boolean", "number", "string", "array", "object"};
     return names[t];

@@ -207,12 +207,12 @@ static int only_keys(const char *path, const lb_json *obj, const char *where,
 static int member(const char *path, const lb_json *obj, const char *k, lb_json_type t,
                   const lb_json **out)
 {
-    const lb_json *v = lb_json_get(obj, k);
+    const lb_json *v = lb__json_get(obj, k);
     if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
     if (v->type != t)
         return bad(path, v, "\"%s\" must be %s %s, found %s", k,
-                   t == LB_JSON_ARRAY || t == LB_JSON_OBJECT ? "an" : "a", lb_json_type_name(t),
-                   lb_json_type_name(v->type));
+                   t == LB_JSON_ARRAY || t == LB_JSON_OBJECT ? "an" : "a", lb__json_type_name(t),
+                   lb__json_type_name(v->type));
     *out = v;
     return LB_OK;
 }
@@ -226,7 +226,7 @@ static int to_float(const char *path, const lb_json *v, const char *what, float 
     }
     if (v->type != LB_JSON_NUMBER)
         return bad(path, v, "%s must be a number or null, found %s", what,
-                   lb_json_type_name(v->type));
+                   lb__json_type_name(v->type));
     *out = strtof(v->str, NULL);
     if (!isfinite(*out)) return bad(path, v, "%s = %s does not fit a float", what, v->str);
     return LB_OK;
@@ -236,7 +236,7 @@ static int to_int64(const char *path, const lb_json *v, const char *what, int64_
 {
     if (v->type != LB_JSON_NUMBER || strpbrk(v->str, ".eE"))
         return bad(path, v, "%s must be an integer, found %s", what,
-                   v->type == LB_JSON_NUMBER ? v->str : lb_json_type_name(v->type));
+                   v->type == LB_JSON_NUMBER ? v->str : lb__json_type_name(v->type));
     errno = 0;
     long long x = strtoll(v->str, NULL, 10);
     if (errno == ERANGE || x < lo) return bad(path, v, "%s = %s is out of range", what, v->str);
@@ -246,14 +246,14 @@ static int to_int64(const char *path, const lb_json *v, const char *what, int64_
 
 static int get_float(const char *path, const lb_json *obj, const char *k, float *out)
 {
-    const lb_json *v = lb_json_get(obj, k);
+    const lb_json *v = lb__json_get(obj, k);
     if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
     return to_float(path, v, k, out);
 }
 
 static int get_int64(const char *path, const lb_json *obj, const char *k, int64_t lo, int64_t *out)
 {
-    const lb_json *v = lb_json_get(obj, k);
+    const lb_json *v = lb__json_get(obj, k);
     if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
     return to_int64(path, v, k, lo, out);
 }
@@ -289,7 +289,7 @@ static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
     int st = only_keys(path, obj, "metrics", keys);
     if (!st) st = get_int64(path, obj, "n_classes", 1, &C);
     if (!st && C > MAX_CLASSES)
-        st = bad(path, lb_json_get(obj, "n_classes"), "n_classes = %" PRId64 " is more than %d", C,
+        st = bad(path, lb__json_get(obj, "n_classes"), "n_classes = %" PRId64 " is more than %d", C,
                  MAX_CLASSES);
     /* The confusion matrix's shape is checked before its C*C counts are allocated, so a
      * small file cannot make the reader allocate for a huge class count (fuzz/fuzz_record.c
@@ -351,7 +351,7 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
         st = bad(path, v, "format is \"%s\", expected \"libra-run\"", v->str);
     if (!st) st = get_int64(path, obj, "format_version", 0, &x);
     if (!st && x != FORMAT_VERSION)
-        st = bad(path, lb_json_get(obj, "format_version"),
+        st = bad(path, lb__json_get(obj, "format_version"),
                  "format_version %" PRId64 " is not %d (this libra's)", x, FORMAT_VERSION);
     if (!st) st = get_string(path, obj, "strategy", &r->strategy);
     if (!st) st = member(path, obj, "seed", LB_JSON_NUMBER, &seed);
@@ -413,7 +413,7 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
     }
     if (!st) st = get_int64(path, v, "chosen", -1, &x);
     if (!st && x >= (int64_t)r->n_grid && !(x == -1))
-        st = bad(path, lb_json_get(v, "chosen"), "chosen = %" PRId64 " but the grid has %zu points",
+        st = bad(path, lb__json_get(v, "chosen"), "chosen = %" PRId64 " but the grid has %zu points",
                  x, r->n_grid);
     if (!st) r->grid_chosen = (int)x;
     return st;
@@ -427,12 +427,12 @@ int lb_run_record_read_json(lb_run_record *r, const char *path)
     int st = lb_read_file(path, (size_t)1 << 30, &text, &n);
     if (st) return st;
     lb_json root;
-    st = lb_json_parse(text, n, path, &root);
+    st = lb__json_parse(text, n, path, &root);
     lb_free(text);
     if (st) return st;
     if (root.type != LB_JSON_OBJECT) st = bad(path, &root, "a run record must be a JSON object");
     if (!st) st = read_record(path, &root, r);
-    lb_json_free(&root);
+    lb__json_free(&root);
     if (st) lb_run_record_free(r);
     return st;
 }

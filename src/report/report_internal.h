@@ -30,10 +30,10 @@ typedef struct lb_json {
 
 /* Parses text[0..len) as one JSON value. Errors (LB_EFORMAT / LB_ENOMEM) read
  * "<name>:<line>:<col>: <what>". Nesting deeper than 64 levels is refused. */
-int lb_json_parse(const char *text, size_t len, const char *name, lb_json *out);
-void lb_json_free(lb_json *v);
+int lb__json_parse(const char *text, size_t len, const char *name, lb_json *out);
+void lb__json_free(lb_json *v);
 /* The value of key in an object, or NULL. */
-const lb_json *lb_json_get(const lb_json *obj, const char *key);
-const char *lb_json_type_name(lb_json_type t);
+const lb_json *lb__json_get(const lb_json *obj, const char *key);
+const char *lb__json_type_name(lb_json_type t);
 
 #endif

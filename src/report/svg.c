@@ -5,11 +5,11 @@
 
 #include "report/svg.h"
 
-const char *const lb_palette[LB_PALETTE_N] = {"#2c6fbb", "#e0701f", "#2f9a48", "#c9352f",
+const char *const lb__palette[LB_PALETTE_N] = {"#2c6fbb", "#e0701f", "#2f9a48", "#c9352f",
                                               "#7b57b3", "#8c5a3c", "#cf5aa8", "#6b6b6b",
                                               "#a3a12a", "#1ca3b8"};
 
-void lb_html_escape(lb_buf *b, const char *s, int max_chars)
+void lb__html_escape(lb_buf *b, const char *s, int max_chars)
 {
     int chars = 0;
     for (const char *p = s ? s : ""; *p; p++) {
@@ -29,13 +29,13 @@ void lb_html_escape(lb_buf *b, const char *s, int max_chars)
     }
 }
 
-void lb_html_legend(lb_buf *b, const char *const *names, const char *const *colors, size_t n)
+void lb__html_legend(lb_buf *b, const char *const *names, const char *const *colors, size_t n)
 {
     lb_buf_puts(b, "<div class=\"legend\">");
     for (size_t i = 0; i < n; i++) {
         if (!names[i]) continue;
         lb_buf_printf(b, "<span><i style=\"background:%s\"></i>", colors[i]);
-        lb_html_escape(b, names[i], 0);
+        lb__html_escape(b, names[i], 0);
         lb_buf_puts(b, "</span>");
     }
     lb_buf_puts(b, "</div>\n");
@@ -75,7 +75,7 @@ static void svg_open(lb_buf *b, double w, double h, const char *label)
                   "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" "
                   "role=\"img\" aria-label=\"",
                   w, h, w, h);
-    lb_html_escape(b, label, 0);
+    lb__html_escape(b, label, 0);
     lb_buf_puts(b, "\" xmlns=\"http://www.w3.org/2000/svg\">\n");
 }
 
@@ -94,11 +94,11 @@ static void y_axis(lb_buf *b, const frame *f, double step, const char *label)
                   "<text class=\"axis\" transform=\"translate(14 %.1f) rotate(-90)\" "
                   "text-anchor=\"middle\">",
                   f->T + f->PH / 2);
-    lb_html_escape(b, label, 0);
+    lb__html_escape(b, label, 0);
     lb_buf_puts(b, "</text>\n");
 }
 
-void lb_svg_line_chart(lb_buf *b, const lb_series *s, size_t ns, const char *xlabel,
+void lb__svg_line_chart(lb_buf *b, const lb_series *s, size_t ns, const char *xlabel,
                        const char *ylabel, int y_from_zero)
 {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
@@ -125,7 +125,7 @@ void lb_svg_line_chart(lb_buf *b, const lb_series *s, size_t ns, const char *xla
             fx(&f, v), f.T + f.PH + 16, v);
     lb_buf_printf(b, "<text class=\"axis\" x=\"%.1f\" y=\"304\" text-anchor=\"middle\">",
                   f.L + f.PW / 2);
-    lb_html_escape(b, xlabel, 0);
+    lb__html_escape(b, xlabel, 0);
     lb_buf_puts(b, "</text>\n");
     for (size_t k = 0; k < ns; k++) {
         int open = 0; /* a NaN ends one polyline; the next finite point starts another */
@@ -139,7 +139,7 @@ void lb_svg_line_chart(lb_buf *b, const lb_series *s, size_t ns, const char *xla
             if (ok) lb_buf_printf(b, "%.1f,%.1f ", fx(&f, s[k].x[i]), fy(&f, s[k].y[i]));
             if (!ok && open) {
                 lb_buf_puts(b, "\"><title>");
-                lb_html_escape(b, s[k].title ? s[k].title : s[k].name, 0);
+                lb__html_escape(b, s[k].title ? s[k].title : s[k].name, 0);
                 lb_buf_puts(b, "</title></polyline>\n");
                 open = 0;
             }
@@ -148,7 +148,7 @@ void lb_svg_line_chart(lb_buf *b, const lb_series *s, size_t ns, const char *xla
     lb_buf_puts(b, "</svg>\n");
 }
 
-void lb_svg_bar_chart(lb_buf *b, const char *const *groups, size_t ng, const char *const *names,
+void lb__svg_bar_chart(lb_buf *b, const char *const *groups, size_t ng, const char *const *names,
                       const char *const *colors, size_t ns, const double *v, const char *ylabel,
                       double ymax, int value_labels)
 {
@@ -178,10 +178,10 @@ void lb_svg_bar_chart(lb_buf *b, const char *const *groups, size_t ng, const cha
             lb_buf_printf(
                 b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
                 x, y, fmax(bw - 1, 1), f.T + f.PH - y, colors[k]);
-            lb_html_escape(b, groups[g], 0);
+            lb__html_escape(b, groups[g], 0);
             if (names && names[k]) {
                 lb_buf_puts(b, " / ");
-                lb_html_escape(b, names[k], 0);
+                lb__html_escape(b, names[k], 0);
             }
             lb_buf_printf(b, ": %.6g</title></rect>", val);
             if (value_labels)
@@ -199,13 +199,13 @@ void lb_svg_bar_chart(lb_buf *b, const char *const *groups, size_t ng, const cha
         else
             lb_buf_printf(b, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
                           f.L + gw * ((double)g + 0.5), ly);
-        lb_html_escape(b, groups[g], 18);
+        lb__html_escape(b, groups[g], 18);
         lb_buf_puts(b, "</text>\n");
     }
     lb_buf_puts(b, "</svg>\n");
 }
 
-void lb_svg_heatmap(lb_buf *b, const char *const *labels, int C, const int64_t *cm,
+void lb__svg_heatmap(lb_buf *b, const char *const *labels, int C, const int64_t *cm,
                     const char *label)
 {
     double cell = C <= 10 ? 34 : fmax(6, 340.0 / C), L = 120, T = 8;
@@ -225,9 +225,9 @@ void lb_svg_heatmap(lb_buf *b, const char *const *labels, int C, const int64_t *
                           "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
                           "fill=\"rgb(%d,%d,%d)\"><title>true ",
                           L + cell * p, T + cell * t, cell, cell, r, g, bl);
-            lb_html_escape(b, labels[t], 0);
+            lb__html_escape(b, labels[t], 0);
             lb_buf_puts(b, ", predicted ");
-            lb_html_escape(b, labels[p], 0);
+            lb__html_escape(b, labels[p], 0);
             lb_buf_printf(b, ": %lld (%.1f%% of the row)</title></rect>", (long long)k, 100 * v);
             if (C <= 12 && k > 0)
                 lb_buf_printf(b,
@@ -240,7 +240,7 @@ void lb_svg_heatmap(lb_buf *b, const char *const *labels, int C, const int64_t *
         if (cell < 10) continue; /* names would overlap; the hover titles still have them */
         lb_buf_printf(b, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", L - 5,
                       T + cell * (t + 0.5) + 4);
-        lb_html_escape(b, labels[t], 16);
+        lb__html_escape(b, labels[t], 16);
         lb_buf_puts(b, "</text>\n");
     }
     for (int p = 0; p < C && cell >= 10; p++) {
@@ -248,7 +248,7 @@ void lb_svg_heatmap(lb_buf *b, const char *const *labels, int C, const int64_t *
                       "<text class=\"tick\" text-anchor=\"end\" transform=\"translate(%.1f %.1f) "
                       "rotate(-50)\">",
                       L + cell * (p + 0.5) + 3, T + side + 8);
-        lb_html_escape(b, labels[p], 16);
+        lb__html_escape(b, labels[p], 16);
         lb_buf_puts(b, "</text>\n");
     }
     lb_buf_printf(b,

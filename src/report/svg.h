@@ -5,7 +5,7 @@
 #include "report/report_internal.h"
 
 #define LB_PALETTE_N 10
-extern const char *const lb_palette[LB_PALETTE_N];
+extern const char *const lb__palette[LB_PALETTE_N];
 
 /* One line of a line chart. name goes to the legend (NULL: not listed); title is the hover
  * text (NULL: name). A non-finite point breaks the line. */
@@ -17,19 +17,19 @@ typedef struct lb_series {
 } lb_series;
 
 /* HTML-escapes s (& < > " '); max_chars > 0 cuts it to that many characters plus an ellipsis. */
-void lb_html_escape(lb_buf *b, const char *s, int max_chars);
+void lb__html_escape(lb_buf *b, const char *s, int max_chars);
 /* Colour swatches with names (NULL names are skipped). */
-void lb_html_legend(lb_buf *b, const char *const *names, const char *const *colors, size_t n);
+void lb__html_legend(lb_buf *b, const char *const *names, const char *const *colors, size_t n);
 
-void lb_svg_line_chart(lb_buf *b, const lb_series *s, size_t ns, const char *xlabel,
+void lb__svg_line_chart(lb_buf *b, const lb_series *s, size_t ns, const char *xlabel,
                        const char *ylabel, int y_from_zero);
 /* Grouped bars: v[g * ns + k] is series k in group g; ymax NaN: from the data; NaN values
  * draw no bar. */
-void lb_svg_bar_chart(lb_buf *b, const char *const *groups, size_t ng, const char *const *names,
+void lb__svg_bar_chart(lb_buf *b, const char *const *groups, size_t ng, const char *const *names,
                       const char *const *colors, size_t ns, const double *v, const char *ylabel,
                       double ymax, int value_labels);
 /* Confusion matrix counts [C*C] as row-normalised colours (share of each true class). */
-void lb_svg_heatmap(lb_buf *b, const char *const *labels, int C, const int64_t *cm,
+void lb__svg_heatmap(lb_buf *b, const char *const *labels, int C, const int64_t *cm,
                     const char *label);
 
 #endif

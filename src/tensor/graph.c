@@ -138,7 +138,7 @@ int lb_same_shape(const lb_node *a, const lb_node *b)
     return 1;
 }
 
-lb_node *lb_shape_error(const char *op, const lb_node *a, const lb_node *b, const char *what)
+lb_node *lb__shape_error(const char *op, const lb_node *a, const lb_node *b, const char *what)
 {
     char sa[80], sb[80];
     if (b)

@@ -12,11 +12,11 @@
 
 /* Row-major C (+)= op(A) op(B): op(A) is [M,K], op(B) is [K,N]; beta 0 overwrites, 1 accumulates.
  * Split over lb_get_threads() threads by rows or columns of C when it is large enough. */
-void lb_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, const float *B, float beta,
+void lb__gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, const float *B, float beta,
              float *C);
 /* The same on the calling thread only, with explicit leading dimensions (for use inside
  * lb_parallel parts). */
-void lb_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+void lb__gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc);
 
 /* lb_parallel and lb_split_range are in libra/tensor.h. */
@@ -26,6 +26,6 @@ void lb_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *
     (LB_NODE_ARGS(node, type) + 0 * sizeof(char[sizeof(type) <= sizeof(((lb_node *)0)->args) ? 1 : -1]))
 
 /* Records "op: message (shape a[, shape b])" and returns NULL. */
-lb_node *lb_shape_error(const char *op, const lb_node *a, const lb_node *b, const char *what);
+lb_node *lb__shape_error(const char *op, const lb_node *a, const lb_node *b, const char *what);
 
 #endif

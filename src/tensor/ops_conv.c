@@ -216,7 +216,7 @@ static void conv_forward_part(void *p, int part, int n_parts)
         const float *xn = x->val + (size_t)n * k->xs;
         float *yn = k->pool ? k->z + (size_t)part * q->F * k->P : y->val + (size_t)n * q->F * k->P;
         if (!k->direct) im2col(q, xn, col);
-        lb_gemm_serial(0, 0, q->F, (int)k->P, k->CKK, w->val, k->CKK, k->direct ? xn : col, (int)k->P, 0.0f, yn,
+        lb__gemm_serial(0, 0, q->F, (int)k->P, k->CKK, w->val, k->CKK, k->direct ? xn : col, (int)k->P, 0.0f, yn,
                        (int)k->P);
         /* bias and ReLU while y_n is still in cache; the ReLU as lb_relu computes it */
         for (int f = 0; f < q->F; f++) {
@@ -279,16 +279,16 @@ static void conv_backward_part(void *p, int part, int n_parts)
         const float *xn = x->val + (size_t)n * k->xs;
         if (w->requires_grad) {
             if (!k->direct) im2col(q, xn, col);
-            lb_gemm_serial(0, 1, q->F, CKK, P, dy, P, k->direct ? xn : col, P, 1.0f, dw, CKK);
+            lb__gemm_serial(0, 1, q->F, CKK, P, dy, P, k->direct ? xn : col, P, 1.0f, dw, CKK);
         }
         if (db)
             for (int f = 0; f < q->F; f++) db[f] += row_sum(dy + (size_t)f * k->P, P);
         if (x->requires_grad) {
             float *dx = x->grad + (size_t)n * k->xs;
             if (k->direct) {
-                lb_gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 1.0f, dx, P);
+                lb__gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 1.0f, dx, P);
             } else {
-                lb_gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 0.0f, dcol, P);
+                lb__gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 0.0f, dcol, P);
                 col2im(q, dcol, dx);
             }
         }
@@ -344,11 +344,11 @@ static lb_node *conv_new(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int st
 {
     LB_NEED(x);
     LB_NEED(w);
-    if (x->ndim != 4) return lb_shape_error("conv2d", x, w, "input must be 4-D [N, C, H, W]");
-    if (w->ndim != 4) return lb_shape_error("conv2d", x, w, "weight must be 4-D [F, C, KH, KW]");
-    if (w->shape[1] != x->shape[1]) return lb_shape_error("conv2d", x, w, "input channels differ");
+    if (x->ndim != 4) return lb__shape_error("conv2d", x, w, "input must be 4-D [N, C, H, W]");
+    if (w->ndim != 4) return lb__shape_error("conv2d", x, w, "weight must be 4-D [F, C, KH, KW]");
+    if (w->shape[1] != x->shape[1]) return lb__shape_error("conv2d", x, w, "input channels differ");
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
-        return lb_shape_error("conv2d", w, b, "bias must be [F] for weight [F, C, KH, KW]");
+        return lb__shape_error("conv2d", w, b, "bias must be [F] for weight [F, C, KH, KW]");
     if (stride_h < 1 || stride_w < 1 || pad_top < 0 || pad_bottom < 0 || pad_left < 0 || pad_right < 0) {
         lb_error(LB_EINVAL, "conv2d: stride %dx%d must be >= 1 and padding %d,%d,%d,%d >= 0", stride_h, stride_w,
                  pad_top, pad_bottom, pad_left, pad_right);
@@ -356,7 +356,7 @@ static lb_node *conv_new(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int st
     }
     int Hp = x->shape[2] + pad_top + pad_bottom, Wp = x->shape[3] + pad_left + pad_right;
     if (Hp < w->shape[2] || Wp < w->shape[3])
-        return lb_shape_error("conv2d", x, w, "kernel larger than the padded input");
+        return lb__shape_error("conv2d", x, w, "kernel larger than the padded input");
     int shape[4] = {x->shape[0], w->shape[0], (Hp - w->shape[2]) / stride_h + 1,
                     (Wp - w->shape[3]) / stride_w + 1};
     if (pool) {

@@ -29,7 +29,7 @@ static lb_node *binary_new(lb_graph *g, const char *op, lb_node *a, lb_node *b, 
         if (b->ndim == 1 && a->ndim >= 2 && b->shape[0] == a->shape[1])
             bc = 1;
         else
-            return lb_shape_error(op, a, b, "shapes differ and the second is not a [C] vector over dim 1");
+            return lb__shape_error(op, a, b, "shapes differ and the second is not a [C] vector over dim 1");
     }
     lb_node *in[2] = {a, b};
     lb_node *y = lb_node_new(g, op, a->ndim, a->shape, 2, in, bw);

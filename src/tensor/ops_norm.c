@@ -113,17 +113,17 @@ lb_node *lb_batchnorm2d(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, 
     LB_NEED(x);
     LB_NEED(gamma);
     LB_NEED(beta);
-    if (x->ndim != 4 && x->ndim != 2) return lb_shape_error("batchnorm2d", x, NULL, "input must be [N,C,H,W] or [N,C]");
+    if (x->ndim != 4 && x->ndim != 2) return lb__shape_error("batchnorm2d", x, NULL, "input must be [N,C,H,W] or [N,C]");
     if (gamma->ndim != 1 || gamma->shape[0] != x->shape[1])
-        return lb_shape_error("batchnorm2d", x, gamma, "gamma must be [C]");
-    if (!lb_same_shape(gamma, beta)) return lb_shape_error("batchnorm2d", gamma, beta, "beta must match gamma");
+        return lb__shape_error("batchnorm2d", x, gamma, "gamma must be [C]");
+    if (!lb_same_shape(gamma, beta)) return lb__shape_error("batchnorm2d", gamma, beta, "beta must match gamma");
     if (!running_mean || !running_var) {
         lb_error(LB_EINVAL, "batchnorm2d: running statistics are NULL");
         return NULL;
     }
     bn_geom q = bn_geom_of(x);
     int training = lb_graph_training(g);
-    if (training && q.M < 2) return lb_shape_error("batchnorm2d", x, NULL, "training needs more than one value per channel");
+    if (training && q.M < 2) return lb__shape_error("batchnorm2d", x, NULL, "training needs more than one value per channel");
     lb_node *in[3] = {x, gamma, beta};
     lb_node *y = lb_node_new(g, "batchnorm2d", x->ndim, x->shape, 3, in, bn_backward);
     if (!y) return NULL;

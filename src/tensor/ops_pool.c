@@ -12,7 +12,7 @@ typedef struct {
 static lb_node *pool_new(lb_graph *g, const char *op, lb_node *x, int k, int stride, int pad, lb_backward_fn bw)
 {
     LB_NEED(x);
-    if (x->ndim != 4) return lb_shape_error(op, x, NULL, "input must be 4-D [N, C, H, W]");
+    if (x->ndim != 4) return lb__shape_error(op, x, NULL, "input must be 4-D [N, C, H, W]");
     if (k < 1 || stride < 1 || pad < 0 || pad > k / 2) {
         lb_error(LB_EINVAL, "%s: window %d, stride %d, padding %d: need window >= 1, stride >= 1, "
                             "0 <= padding <= window/2",
@@ -20,7 +20,7 @@ static lb_node *pool_new(lb_graph *g, const char *op, lb_node *x, int k, int str
         return NULL;
     }
     int Hp = x->shape[2] + 2 * pad, Wp = x->shape[3] + 2 * pad;
-    if (Hp < k || Wp < k) return lb_shape_error(op, x, NULL, "window larger than the padded input");
+    if (Hp < k || Wp < k) return lb__shape_error(op, x, NULL, "window larger than the padded input");
     int shape[4] = {x->shape[0], x->shape[1], (Hp - k) / stride + 1, (Wp - k) / stride + 1};
     lb_node *y = lb_node_new(g, op, 4, shape, 1, &x, bw);
     if (!y) return NULL;
@@ -168,7 +168,7 @@ static int gap_backward(lb_node *y)
 lb_node *lb_global_avgpool(lb_graph *g, lb_node *x)
 {
     LB_NEED(x);
-    if (x->ndim != 4) return lb_shape_error("global_avgpool", x, NULL, "input must be 4-D [N, C, H, W]");
+    if (x->ndim != 4) return lb__shape_error("global_avgpool", x, NULL, "input must be 4-D [N, C, H, W]");
     int shape[2] = {x->shape[0], x->shape[1]};
     lb_node *y = lb_node_new(g, "global_avgpool", 2, shape, 1, &x, gap_backward);
     if (!y) return NULL;

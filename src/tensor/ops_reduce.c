@@ -39,7 +39,7 @@ lb_node *lb_mean(lb_graph *g, lb_node *a) { return a ? reduce(g, "mean", a, 1.0f
 static lb_node *rows_new(lb_graph *g, const char *op, lb_node *a, lb_backward_fn bw)
 {
     LB_NEED(a);
-    if (a->ndim != 2) return lb_shape_error(op, a, NULL, "expects a 2-D [N, C] input");
+    if (a->ndim != 2) return lb__shape_error(op, a, NULL, "expects a 2-D [N, C] input");
     return lb_node_new(g, op, 2, a->shape, 1, &a, bw);
 }
 
@@ -161,7 +161,7 @@ static int pick_backward(lb_node *y)
 lb_node *lb_pick(lb_graph *g, lb_node *a, const int *index)
 {
     LB_NEED(a);
-    if (a->ndim != 2) return lb_shape_error("pick", a, NULL, "expects a 2-D [N, C] input");
+    if (a->ndim != 2) return lb__shape_error("pick", a, NULL, "expects a 2-D [N, C] input");
     int N = a->shape[0], C = a->shape[1];
     for (int n = 0; n < N; n++)
         if (index[n] < 0 || index[n] >= C) {

@@ -63,7 +63,7 @@ void lb_split_range(int n, int part, int n_parts, int *lo, int *hi)
     *hi = (int)((long long)n * (part + 1) / n_parts);
 }
 
-void lb_gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+void lb__gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
@@ -88,16 +88,16 @@ static void gemm_part(void *p, int part, int n_parts)
     if (j->by_rows) {
         lb_split_range(j->M, part, n_parts, &lo, &hi);
         const float *a = j->ta ? j->A + lo : j->A + (size_t)lo * j->K;
-        lb_gemm_serial(j->ta, j->tb, hi - lo, j->N, j->K, a, lda, j->B, ldb, j->beta, j->C + (size_t)lo * j->N,
+        lb__gemm_serial(j->ta, j->tb, hi - lo, j->N, j->K, a, lda, j->B, ldb, j->beta, j->C + (size_t)lo * j->N,
                        j->N);
     } else {
         lb_split_range(j->N, part, n_parts, &lo, &hi);
         const float *b = j->tb ? j->B + (size_t)lo * j->K : j->B + lo;
-        lb_gemm_serial(j->ta, j->tb, j->M, hi - lo, j->K, j->A, lda, b, ldb, j->beta, j->C + lo, j->N);
+        lb__gemm_serial(j->ta, j->tb, j->M, hi - lo, j->K, j->A, lda, b, ldb, j->beta, j->C + lo, j->N);
     }
 }
 
-void lb_gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, const float *B, float beta, float *C)
+void lb__gemm(int trans_a, int trans_b, int M, int N, int K, const float *A, const float *B, float beta, float *C)
 {
     gemm_job j = {trans_a, trans_b, M, N, K, A, B, beta, C, M >= N};
     int parts = lb_get_threads();

@@ -1285,11 +1285,13 @@ START_TEST(test_open_idx)
     snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri.gz"), tp("trl.gz"), tp("tei5"), tp("tel5"));
     ck_assert_int_eq(lb_data_opts_set(&o, "data", spec), LB_OK);
     ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EFORMAT, "label 4 of item 4 is out of range [0, 4)");
-    /* an unknown profile named in the error */
+    /* an unknown profile is refused as the option is set, before any data is read */
+    ck_assert_err(lb_data_opts_set(&o, "imbalance", "pareto:3"), LB_EINVAL, "pareto:3");
+    /* one that needs the data to be refused: 2 counts for 4 classes */
     snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri.gz"), tp("trl.gz"), tp("tei"), tp("tel"));
     ck_assert_int_eq(lb_data_opts_set(&o, "data", spec), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&o, "imbalance", "pareto:3"), LB_OK);
-    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EINVAL, "pareto:3");
+    ck_assert_int_eq(lb_data_opts_set(&o, "imbalance", "counts:3,2"), LB_OK);
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EINVAL, "2 counts given for 4 classes");
     lb_data_opts_free(&o);
     cleanup_tmpdir();
 }

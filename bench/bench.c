@@ -206,118 +206,183 @@ static void random_indices(lb_rng *r, int *idx, int n, int n_images)
     for (int i = 0; i < n; i++) idx[i] = (int)lb_rng_below(r, (uint64_t)n_images);
 }
 
+/* What one configuration's run works with. */
+typedef struct {
+    lb_dataset *ds;
+    float mean, std;
+    lb_model *m;
+    lb_rng r;        /* model init, then every sampled batch */
+    lb_loss *loss;
+    lb_trainer *t;
+    lb_batcher *bt;
+    lb_graph *eg;    /* the evaluation graph */
+    int n_eval;      /* images per evaluation round */
+    int *idx;
+    float *logits;
+} bench_env;
+
+/* The measurements of the timed rounds. */
+typedef struct {
+    double tr[64], ev[64], cpu[64]; /* per round: training images/s, eval images/s, CPU ms per step */
+    breakdown bd;
+    uint64_t allocs; /* over the `counted` timed training steps */
+    long counted;
+} bench_times;
+
+/* The measurements as reported. */
+typedef struct {
+    stat3 ts, es, cs;   /* training images/s, eval images/s, CPU ms per step */
+    double rss_mb;
+    int n_inst;         /* instrumented steps */
+    double total;       /* seconds of the breakdown */
+    double per_step;    /* allocations per training step */
+} bench_summary;
+
+/* Loads the data and builds the network, trainer, batcher and buffers for batches of B. */
+static void bench_setup(const bench_opts *o, int B, bench_env *e)
+{
+    if (!(e->ds = lb_dataset_new_fmnist(o->data, 1))) die("loading Fashion-MNIST");
+    lb_dataset_stats(e->ds, NULL, 0, &e->mean, &e->std);
+    e->m = lb_model_new_arch(o->arch, 1, 28, 28, 10);
+    if (!e->m) die("model");
+    lb_rng_seed(&e->r, 1);
+    lb_model_init(e->m, LB_INIT_DEFAULT, &e->r);
+    e->loss = lb_loss_new("ce", 10, NULL);
+    if (!e->loss) die("loss");
+    lb_optim_config oc = lb_optim_defaults(LB_OPTIM_ADAM);
+    e->t = lb_trainer_new(e->m, &oc, NULL, ce_loss, e->loss, 0);
+    e->bt = lb_batcher_new(e->ds, B, &e->mean, &e->std, NULL);
+    e->eg = lb_graph_new();
+    e->n_eval = o->steps * B;
+    e->idx = malloc(sizeof(int) * (size_t)e->n_eval);
+    e->logits = malloc(sizeof(float) * (size_t)e->n_eval * 10);
+    if (!e->t || !e->bt || !e->eg || !e->idx || !e->logits) die("setup");
+}
+
+/* One round (rep < 0: the warm-up): training steps, an evaluation pass, then (when timed) a
+ * few instrumented steps, so the breakdown sees the same load. */
+static void bench_round(const bench_opts *o, int B, bench_env *e, int rep, bench_times *bt)
+{
+    int steps = rep < 0 ? o->warmup : o->steps;
+    /* training: sampling + batching + step, as a training loop does */
+    uint64_t a0 = lb_alloc_count();
+    double c0 = cpu_seconds(), t0 = lb_now();
+    for (int s = 0; s < steps; s++) {
+        random_indices(&e->r, e->idx, B, e->ds->n);
+        if (lb_batcher_fill(e->bt, e->idx, NULL, B, NULL) != LB_OK) die("batch");
+        if (lb_trainer_step(e->t, e->bt->x, e->bt->t, B) != LB_OK) die("training step");
+    }
+    double dt = lb_now() - t0;
+    if (rep >= 0) {
+        bt->tr[rep] = steps * (double)B / dt;
+        bt->cpu[rep] = 1e3 * (cpu_seconds() - c0) / steps;
+        bt->allocs += lb_alloc_count() - a0;
+        bt->counted += steps;
+    }
+    random_indices(&e->r, e->idx, e->n_eval, e->ds->n);
+    t0 = lb_now();
+    int n_pred = rep < 0 && o->warmup < o->steps ? o->warmup * B : e->n_eval;
+    if (lb_predict(e->m, e->eg, e->bt, e->idx, n_pred, e->logits) != LB_OK) die("evaluation");
+    dt = lb_now() - t0;
+    if (rep >= 0) bt->ev[rep] = (double)e->n_eval / dt;
+    for (int s = 0; rep >= 0 && s < 4; s++) {
+        random_indices(&e->r, e->idx, B, e->ds->n);
+        instrumented_step(e->t, e->bt, e->idx, B, &bt->bd);
+    }
+}
+
+/* Medians and ranges of the rounds, the peak RSS so far, and the per-step figures. */
+static bench_summary summarize(const bench_opts *o, const bench_times *bt)
+{
+    bench_summary su;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    su.rss_mb = ru.ru_maxrss / 1024.0;
+    su.ts = stats_of(bt->tr, o->repeats);
+    su.es = stats_of(bt->ev, o->repeats);
+    su.cs = stats_of(bt->cpu, o->repeats);
+    su.n_inst = 4 * o->repeats;
+    su.total = 0.0;
+    for (int i = 0; i < bt->bd.n; i++) su.total += bt->bd.s[i].seconds;
+    su.per_step = (double)bt->allocs / (double)bt->counted;
+    return su;
+}
+
+/* The result as one line of JSON. */
+static void print_json(const bench_opts *o, int B, int threads, const bench_env *e, const breakdown *bd,
+                       const bench_summary *su)
+{
+    printf("{\"impl\": \"libra\", \"version\": \"%s\", \"arch\": \"%s\", \"batch\": %d, \"threads\": %d, "
+           "\"steps\": %d, \"repeats\": %d, ",
+           lb_version(), e->m->arch, B, threads, o->steps, o->repeats);
+    printf("\"train_images_per_s\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}, ", su->ts.median, su->ts.min,
+           su->ts.max);
+    printf("\"eval_images_per_s\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}, ", su->es.median, su->es.min,
+           su->es.max);
+    printf("\"train_ms_per_step\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, ", 1e3 * B / su->ts.median,
+           1e3 * B / su->ts.max, 1e3 * B / su->ts.min);
+    printf("\"train_cpu_ms_per_step\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, ", su->cs.median,
+           su->cs.min, su->cs.max);
+    printf("\"peak_rss_mb\": %.1f, \"arena_mb\": %.2f, \"arena_used_mb\": %.2f, \"allocs_per_step\": %.3f, "
+           "\"breakdown_ms\": {",
+           su->rss_mb, lb_graph_arena_reserved(e->t->graph) / 1048576.0,
+           lb_graph_arena_peak(e->t->graph) / 1048576.0, su->per_step);
+    for (int i = 0; i < bd->n; i++)
+        printf("%s\"%s\": %.4f", i ? ", " : "", bd->s[i].name, 1e3 * bd->s[i].seconds / su->n_inst);
+    printf("}}\n");
+}
+
+/* The result as a table for people. */
+static void print_table(const bench_opts *o, int B, int threads, const bench_env *e, const breakdown *bd,
+                        const bench_summary *su)
+{
+    printf("batch %d, threads %d (%s, %d x %d steps after %d warm-up)\n", B, threads, e->m->arch, o->repeats,
+           o->steps, o->warmup);
+    printf("  train: %8.0f images/s (min %.0f, max %.0f)  %.2f ms/step\n", su->ts.median, su->ts.min, su->ts.max,
+           1e3 * B / su->ts.median);
+    printf("         CPU %.2f ms/step (min %.2f, max %.2f; all threads)\n", su->cs.median, su->cs.min, su->cs.max);
+    printf("  eval:  %8.0f images/s (min %.0f, max %.0f)  %.2f ms/batch\n", su->es.median, su->es.min, su->es.max,
+           1e3 * B / su->es.median);
+    printf("  peak RSS %.1f MB (training set %.1f MB as uint8), arena %.2f MB reserved, %.2f MB used "
+           "(eval: %.2f MB), %.3f mallocs/step\n",
+           su->rss_mb, (double)e->ds->n * 784 / 1048576.0, lb_graph_arena_reserved(e->t->graph) / 1048576.0,
+           lb_graph_arena_peak(e->t->graph) / 1048576.0, lb_graph_arena_peak(e->eg) / 1048576.0, su->per_step);
+    printf("  %-22s %9s %6s %9s\n", "breakdown (mean step)", "ms", "%", "GFLOP/s");
+    for (int i = 0; i < bd->n; i++) {
+        double ms = 1e3 * bd->s[i].seconds / su->n_inst;
+        printf("  %-22s %9.3f %5.1f%%", bd->s[i].name, ms, 100.0 * bd->s[i].seconds / su->total);
+        if (bd->s[i].flop > 0) printf(" %9.1f", bd->s[i].flop / (ms * 1e-3) / 1e9);
+        printf("\n");
+    }
+    printf("  %-22s %9.3f\n", "total", 1e3 * su->total / su->n_inst);
+}
+
+/* Frees what bench_setup made. */
+static void bench_teardown(bench_env *e)
+{
+    free(e->idx);
+    free(e->logits);
+    lb_graph_free(e->eg);
+    lb_batcher_free(e->bt);
+    lb_trainer_free(e->t);
+    lb_loss_free(e->loss);
+    lb_model_free(e->m);
+    lb_dataset_free(e->ds);
+}
+
 /* Runs one configuration and prints its result; called in a child process. */
 static void run_config(const bench_opts *o, int B, int threads)
 {
     lb_set_threads(threads);
-    lb_dataset *ds;
-    if (!(ds = lb_dataset_new_fmnist(o->data, 1))) die("loading Fashion-MNIST");
-    float mean, std;
-    lb_dataset_stats(ds, NULL, 0, &mean, &std);
-    lb_model *m = lb_model_new_arch(o->arch, 1, 28, 28, 10);
-    if (!m) die("model");
-    lb_rng r;
-    lb_rng_seed(&r, 1);
-    lb_model_init(m, LB_INIT_DEFAULT, &r);
-    lb_loss *loss = lb_loss_new("ce", 10, NULL);
-    if (!loss) die("loss");
-    lb_optim_config oc = lb_optim_defaults(LB_OPTIM_ADAM);
-    lb_trainer *t = lb_trainer_new(m, &oc, NULL, ce_loss, loss, 0);
-    lb_batcher *bt = lb_batcher_new(ds, B, &mean, &std, NULL);
-    lb_graph *eg = lb_graph_new();
-    int n_eval = o->steps * B;
-    int *idx = malloc(sizeof(int) * (size_t)n_eval);
-    float *logits = malloc(sizeof(float) * (size_t)n_eval * 10);
-    if (!t || !bt || !eg || !idx || !logits) die("setup");
-
-    double tr[64], ev[64], cpu[64];
-    breakdown bd = {.n = 0};
-    uint64_t allocs = 0;
-    long counted = 0;
-    for (int rep = -1; rep < o->repeats; rep++) {
-        int steps = rep < 0 ? o->warmup : o->steps;
-        /* training: sampling + batching + step, as a training loop does */
-        uint64_t a0 = lb_alloc_count();
-        double c0 = cpu_seconds(), t0 = lb_now();
-        for (int s = 0; s < steps; s++) {
-            random_indices(&r, idx, B, ds->n);
-            if (lb_batcher_fill(bt, idx, NULL, B, NULL) != LB_OK) die("batch");
-            if (lb_trainer_step(t, bt->x, bt->t, B) != LB_OK) die("training step");
-        }
-        double dt = lb_now() - t0;
-        if (rep >= 0) {
-            tr[rep] = steps * (double)B / dt;
-            cpu[rep] = 1e3 * (cpu_seconds() - c0) / steps;
-            allocs += lb_alloc_count() - a0;
-            counted += steps;
-        }
-        random_indices(&r, idx, n_eval, ds->n);
-        t0 = lb_now();
-        if (lb_predict(m, eg, bt, idx, rep < 0 && o->warmup < o->steps ? o->warmup * B : n_eval, logits) != LB_OK) die("evaluation");
-        dt = lb_now() - t0;
-        if (rep >= 0) ev[rep] = (double)n_eval / dt;
-        /* a few instrumented steps per round, so the breakdown sees the same load */
-        for (int s = 0; rep >= 0 && s < 4; s++) {
-            random_indices(&r, idx, B, ds->n);
-            instrumented_step(t, bt, idx, B, &bd);
-        }
-    }
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double rss_mb = ru.ru_maxrss / 1024.0;
-    stat3 ts = stats_of(tr, o->repeats), es = stats_of(ev, o->repeats), cs = stats_of(cpu, o->repeats);
-    int n_inst = 4 * o->repeats;
-    double total = 0.0;
-    for (int i = 0; i < bd.n; i++) total += bd.s[i].seconds;
-    double per_step = (double)allocs / (double)counted;
-
-    if (o->json) {
-        printf("{\"impl\": \"libra\", \"version\": \"%s\", \"arch\": \"%s\", \"batch\": %d, \"threads\": %d, "
-               "\"steps\": %d, \"repeats\": %d, ",
-               lb_version(), m->arch, B, threads, o->steps, o->repeats);
-        printf("\"train_images_per_s\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}, ", ts.median, ts.min, ts.max);
-        printf("\"eval_images_per_s\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}, ", es.median, es.min, es.max);
-        printf("\"train_ms_per_step\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, ", 1e3 * B / ts.median,
-               1e3 * B / ts.max, 1e3 * B / ts.min);
-        printf("\"train_cpu_ms_per_step\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, ", cs.median,
-               cs.min, cs.max);
-        printf("\"peak_rss_mb\": %.1f, \"arena_mb\": %.2f, \"arena_used_mb\": %.2f, \"allocs_per_step\": %.3f, "
-               "\"breakdown_ms\": {",
-               rss_mb, lb_graph_arena_reserved(t->graph) / 1048576.0, lb_graph_arena_peak(t->graph) / 1048576.0,
-               per_step);
-        for (int i = 0; i < bd.n; i++)
-            printf("%s\"%s\": %.4f", i ? ", " : "", bd.s[i].name, 1e3 * bd.s[i].seconds / n_inst);
-        printf("}}\n");
-    } else {
-        printf("batch %d, threads %d (%s, %d x %d steps after %d warm-up)\n", B, threads, m->arch, o->repeats,
-               o->steps, o->warmup);
-        printf("  train: %8.0f images/s (min %.0f, max %.0f)  %.2f ms/step\n", ts.median, ts.min, ts.max,
-               1e3 * B / ts.median);
-        printf("         CPU %.2f ms/step (min %.2f, max %.2f; all threads)\n", cs.median, cs.min, cs.max);
-        printf("  eval:  %8.0f images/s (min %.0f, max %.0f)  %.2f ms/batch\n", es.median, es.min, es.max,
-               1e3 * B / es.median);
-        printf("  peak RSS %.1f MB (training set %.1f MB as uint8), arena %.2f MB reserved, %.2f MB used "
-               "(eval: %.2f MB), %.3f mallocs/step\n",
-               rss_mb, (double)ds->n * 784 / 1048576.0, lb_graph_arena_reserved(t->graph) / 1048576.0,
-               lb_graph_arena_peak(t->graph) / 1048576.0, lb_graph_arena_peak(eg) / 1048576.0, per_step);
-        printf("  %-22s %9s %6s %9s\n", "breakdown (mean step)", "ms", "%", "GFLOP/s");
-        for (int i = 0; i < bd.n; i++) {
-            double ms = 1e3 * bd.s[i].seconds / n_inst;
-            printf("  %-22s %9.3f %5.1f%%", bd.s[i].name, ms, 100.0 * bd.s[i].seconds / total);
-            if (bd.s[i].flop > 0) printf(" %9.1f", bd.s[i].flop / (ms * 1e-3) / 1e9);
-            printf("\n");
-        }
-        printf("  %-22s %9.3f\n", "total", 1e3 * total / n_inst);
-    }
+    bench_env e;
+    bench_setup(o, B, &e);
+    bench_times times = {.bd = {.n = 0}, .allocs = 0, .counted = 0};
+    for (int rep = -1; rep < o->repeats; rep++) bench_round(o, B, &e, rep, &times);
+    bench_summary su = summarize(o, &times);
+    if (o->json) print_json(o, B, threads, &e, &times.bd, &su);
+    else print_table(o, B, threads, &e, &times.bd, &su);
     fflush(stdout);
-    free(idx);
-    free(logits);
-    lb_graph_free(eg);
-    lb_batcher_free(bt);
-    lb_trainer_free(t);
-    lb_loss_free(loss);
-    lb_model_free(m);
-    lb_dataset_free(ds);
+    bench_teardown(&e);
 }
 
 static const char usage[] =

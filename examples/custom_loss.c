@@ -85,9 +85,9 @@ static void check(int ok, const char *what)
     if (!ok) failures++;
 }
 
-int main(int argc, char **argv)
+/* Handles the command line; returns 1 when --help was printed (nothing else to do). */
+static int parse_args(int argc, char **argv)
 {
-    cli_init(argv[0]);
     static const struct option longopts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -95,39 +95,46 @@ int main(int argc, char **argv)
         printf("Usage: libra-custom-loss\nRegisters the sq_hinge loss, evaluates it through the spec "
                "parser and checks its gradient by finite differences.\n\n"
                "Exit status: 0 every check passed, 1 a check failed or a runtime error, 2 bad usage.\n");
-        return 0;
+        return 1;
     }
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
-    if (lb_loss_register("sq_hinge", &sq_hinge_kind) != LB_OK) cli_fatal_lib("register");
+    return 0;
+}
 
-    const char *spec = "sq_hinge:margin=1,weights=inverse";
-    static const int counts[C] = {500, 50, 5};
-    static const float z[N * C] = {2.0f, 0.5f, -1.0f,  0.2f, 0.4f, 0.1f, -0.3f, 1.2f, 0.9f,
-                                   0.6f, -0.5f, 0.25f, 0.0f, 0.3f, 2.1f};
-    static const int y[N] = {0, 1, 2, 0, 2};
-    lb_loss *L = lb_loss_new(spec, C, counts);
-    if (!L) cli_fatal_lib(spec);
+/* Prints the registered losses (sq_hinge among them) and the full spec of L. */
+static void print_losses(const lb_loss *L, const char *spec)
+{
     printf("registered losses:");
     const char *names[64];
     int n = lb_loss_list(names, 64);
     for (int i = 0; i < n && i < 64; i++) printf(" %s", names[i]);
     printf("\nspec %s\n  -> %s\n\n", spec, lb_loss_spec(L));
+}
 
-    float per[N], dz[N * C];
-    double sum, den;
-    if (lb_loss_eval_ex(L, z, y, N, per, dz, &sum, &den, 0, 0) != LB_OK) cli_fatal_lib("eval");
+/* Evaluates L on the batch and prints each sample's loss and gradient, then the mean. */
+static void print_eval(lb_loss *L, const float *z, const int *y, float *per, float *dz, double *sum, double *den)
+{
+    if (lb_loss_eval_ex(L, z, y, N, per, dz, sum, den, 0, 0) != LB_OK) cli_fatal_lib("eval");
     printf(" i  target  weighted loss   dlogit_0   dlogit_1   dlogit_2\n");
     for (int i = 0; i < N; i++)
         printf("%2d  %6d  %13.6f  %9.5f  %9.5f  %9.5f\n", i, y[i], per[i], dz[i * C], dz[i * C + 1], dz[i * C + 2]);
-    printf("mean (sum of w_y l / sum of w_y) = %.6f\n\n", sum / den);
+    printf("mean (sum of w_y l / sum of w_y) = %.6f\n\n", *sum / *den);
+}
 
+/* Compares two samples' losses with values worked out by hand. */
+static void check_by_hand(const lb_loss *L, const float *per)
+{
     /* by hand, sample 0: true logit 2 beats 0.5 and -1 by more than the margin -> 0 */
     check(per[0] == 0.0f, "sample 0 (margin met) has zero loss");
     /* sample 1 (class 1, weight w1): gaps 0.4-0.2 = 0.2 and 0.4-0.1 = 0.3 -> 0.8^2 + 0.7^2 */
     double w1 = lb_loss_class_weight(L, 1, 0, 0);
     check(fabs(per[1] - w1 * (0.64 + 0.49)) < 1e-6, "sample 1 matches the hand-computed value");
+}
 
-    /* central differences in double of the summed loss, with the float steps really taken */
+/* Compares the gradient dz with central differences in double of the summed loss, with the
+ * float steps really taken. */
+static void check_finite_differences(lb_loss *L, const float *z, const int *y, const float *dz)
+{
     double worst = 0;
     float zz[N * C];
     memcpy(zz, z, sizeof zz);
@@ -146,8 +153,11 @@ int main(int argc, char **argv)
     }
     printf("largest finite-difference error of the gradient: %.2e\n", worst);
     check(worst < 1e-4, "gradient matches central finite differences");
+}
 
-    /* on the tape, as a training step would use it */
+/* Runs L on the tape, as a training step would use it, and compares with the eval results. */
+static void check_tape(lb_loss *L, const float *z, const int *y, const float *dz, double sum, double den)
+{
     lb_graph *g = lb_graph_new();
     lb_node *x = lb_leaf(g, 2, (int[]){N, C}, z, 1);
     lb_node *loss = lb_loss_forward(L, g, x, y, 0, 0);
@@ -156,8 +166,12 @@ int main(int argc, char **argv)
     for (int k = 0; k < N * C; k++) gerr = fmax(gerr, fabs(x->grad[k] - dz[k] / den));
     check(fabs(loss->val[0] - sum / den) < 1e-6 && gerr < 1e-6, "tape node: value and backward agree with eval");
     lb_graph_free(g);
+}
 
-    /* deferred re-weighting comes with the weight key: unweighted before 50% of the budget */
+/* Deferred re-weighting comes with the weight key: unweighted before 50% of the budget,
+ * then the weighted mean (sum / den) of the first evaluation. */
+static void check_drw(const float *z, const int *y, const int *counts, double sum, double den)
+{
     lb_loss *D = lb_loss_new("sq_hinge:weights=inverse,drw=0.5", C, counts);
     if (!D) cli_fatal_lib("drw");
     double before, after, plain;
@@ -167,10 +181,34 @@ int main(int argc, char **argv)
     lb_loss_eval(D, z, y, N, NULL, NULL, &after, 60, 100);
     lb_loss_eval(P, z, y, N, NULL, NULL, &plain, 0, 0);
     check(before == plain && fabs(after - sum / den) < 1e-12, "drw=0.5: plain before the switch, weighted after");
-    check(lb_loss_new("sq_hinge:margin=-1", C, NULL) == NULL, "an out-of-range margin is refused");
-    printf("    (%s)\n", lb_last_error());
     lb_loss_free(D);
     lb_loss_free(P);
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argv[0]);
+    if (parse_args(argc, argv)) return 0;
+    if (lb_loss_register("sq_hinge", &sq_hinge_kind) != LB_OK) cli_fatal_lib("register");
+
+    const char *spec = "sq_hinge:margin=1,weights=inverse";
+    static const int counts[C] = {500, 50, 5};
+    static const float z[N * C] = {2.0f, 0.5f, -1.0f,  0.2f, 0.4f, 0.1f, -0.3f, 1.2f, 0.9f,
+                                   0.6f, -0.5f, 0.25f, 0.0f, 0.3f, 2.1f};
+    static const int y[N] = {0, 1, 2, 0, 2};
+    lb_loss *L = lb_loss_new(spec, C, counts);
+    if (!L) cli_fatal_lib(spec);
+    print_losses(L, spec);
+
+    float per[N], dz[N * C];
+    double sum, den;
+    print_eval(L, z, y, per, dz, &sum, &den);
+    check_by_hand(L, per);
+    check_finite_differences(L, z, y, dz);
+    check_tape(L, z, y, dz, sum, den);
+    check_drw(z, y, counts, sum, den);
+    check(lb_loss_new("sq_hinge:margin=-1", C, NULL) == NULL, "an out-of-range margin is refused");
+    printf("    (%s)\n", lb_last_error());
     lb_loss_free(L);
     printf("\n%s\n", failures ? "FAILED" : "all checks passed");
     return failures ? 1 : 0;

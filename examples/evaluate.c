@@ -48,122 +48,149 @@ static int parse_floats(const char *s, float *out, int max)
     return n;
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    const char *model_path, *out;
+    int val, batch, threads;
+    cli_data_flags df;
+} flags;
+
+static void parse_flags(int argc, char **argv, flags *f)
 {
-    cli_init(argv[0]);
-    const char *model_path = NULL, *out = NULL;
-    int val = 0, batch = 256, threads = 1, c;
-    cli_data_flags df = {0};
+    f->batch = 256;
+    f->threads = 1;
+    int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': printf(usage, cli_data_help); return 0;
-        case OPT_MODEL: model_path = optarg; break;
+        case 'h': printf(usage, cli_data_help); exit(0);
+        case OPT_MODEL: f->model_path = optarg; break;
         case OPT_SPLIT:
-            if (!strcmp(optarg, "test")) val = 0;
-            else if (!strcmp(optarg, "val")) val = 1;
+            if (!strcmp(optarg, "test")) f->val = 0;
+            else if (!strcmp(optarg, "val")) f->val = 1;
             else cli_usage_error("--split: '%s' is not test or val", optarg);
             break;
-        case OPT_BATCH: batch = (int)cli_long("batch", optarg, 1, 65536); break;
-        case OPT_THREADS: threads = (int)cli_long("threads", optarg, 1, 256); break;
-        case OPT_OUT: out = optarg; break;
+        case OPT_BATCH: f->batch = (int)cli_long("batch", optarg, 1, 65536); break;
+        case OPT_THREADS: f->threads = (int)cli_long("threads", optarg, 1, 256); break;
+        case OPT_OUT: f->out = optarg; break;
         default:
-            if (!cli_data_flag(&df, c, optarg)) cli_bad_option();
+            if (!cli_data_flag(&f->df, c, optarg)) cli_bad_option();
         }
     }
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!model_path) cli_usage_error("--model FILE is required");
-    lb_set_threads(threads);
+    if (!f->model_path) cli_usage_error("--model FILE is required");
+}
 
-    lb_checkpoint ck;
-    if (lb_checkpoint_read(&ck, model_path) != LB_OK) cli_fatal("--model: %s", lb_last_error());
-    lb_data_opts dopts;
-    lb_data_opts_init(&dopts);
-    cli_data_from_checkpoint(&ck, &dopts);
-    cli_data_apply(&df, &dopts);
-
-    lb_model *m = lb_model_new_checkpoint(&ck);
-    if (!m) cli_fatal("--model %s: %s", model_path, lb_last_error());
-    lb_data *d;
-    if (!(d = lb_data_new(&dopts))) cli_fatal("data: %s", lb_last_error());
+/* The model and the data it is evaluated on agree on input shape and classes, and the split
+ * is not empty; returns its size. */
+static int check_fit(const flags *f, const lb_model *m, const lb_data *d)
+{
     const lb_split *sp = &d->split;
-    const lb_dataset *ds = val ? d->train : d->test;
+    const lb_dataset *ds = f->val ? d->train : d->test;
     if (ds->c != m->in_c || ds->h != m->in_h || ds->w != m->in_w)
         cli_fatal("the data's images are %dx%dx%d but the model takes %dx%dx%d (see --channels and --size)", ds->c,
                   ds->h, ds->w, m->in_c, m->in_h, m->in_w);
-    int C = sp->n_classes;
-    if (C != lb_model_n_outputs(m))
-        cli_fatal("the data has %d classes but the model has %d outputs", C, lb_model_n_outputs(m));
-    int n = val ? sp->n_val : sp->n_test;
-    if (n == 0) cli_fatal("the %s split is empty%s", val ? "validation" : "test", val ? " (see --val-fraction)" : "");
+    if (sp->n_classes != lb_model_n_outputs(m))
+        cli_fatal("the data has %d classes but the model has %d outputs", sp->n_classes, lb_model_n_outputs(m));
+    int n = f->val ? sp->n_val : sp->n_test;
+    if (n == 0) cli_fatal("the %s split is empty%s", f->val ? "validation" : "test", f->val ? " (see --val-fraction)" : "");
+    return n;
+}
 
-    /* normalise as in training: the statistics stored in the checkpoint */
-    float mean[3], std[3];
-    if (parse_floats(lb_checkpoint_get(&ck, "norm_mean"), mean, 3) != ds->c ||
-        parse_floats(lb_checkpoint_get(&ck, "norm_std"), std, 3) != ds->c) {
-        memcpy(mean, d->mean, sizeof mean);
-        memcpy(std, d->std, sizeof std);
+/* The normalisation and training counts of the checkpoint (the data's own without them). */
+static void from_checkpoint(const lb_checkpoint *ck, const lb_data *d, int c, float *mean, float *std, int *counts)
+{
+    if (parse_floats(lb_checkpoint_get(ck, "norm_mean"), mean, 3) != c ||
+        parse_floats(lb_checkpoint_get(ck, "norm_std"), std, 3) != c) {
+        memcpy(mean, d->mean, 3 * sizeof *mean);
+        memcpy(std, d->std, 3 * sizeof *std);
     }
-    int *train_counts = calloc((size_t)C, sizeof *train_counts);
-    float *logits = malloc((size_t)n * C * sizeof(float)), *probs = malloc((size_t)n * C * sizeof(float));
-    if (!train_counts || !logits || !probs) cli_fatal("out of memory");
-    /* the model's training counts (for minority recall and shot groups) */
-    const char *tc = lb_checkpoint_get(&ck, "train_counts");
-    for (int k = 0; k < C; k++) {
-        train_counts[k] = sp->train_counts[k];
+    const char *tc = lb_checkpoint_get(ck, "train_counts");
+    for (int k = 0; k < d->split.n_classes; k++) {
+        counts[k] = d->split.train_counts[k];
         if (tc) {
-            train_counts[k] = (int)strtol(tc, (char **)&tc, 10);
+            counts[k] = (int)strtol(tc, (char **)&tc, 10);
             if (*tc == ',') tc++;
         }
     }
+}
 
-    double t0 = lb_now();
-    lb_batcher *b = lb_batcher_new(ds, batch, mean, std, NULL);
-    lb_graph *g = lb_graph_new();
-    if (!b || !g) cli_fatal("out of memory");
-    if (lb_predict(m, g, b, val ? sp->val_idx : sp->test_idx, n, logits) != LB_OK) cli_fatal_lib("evaluation");
-    double secs = lb_now() - t0;
-    const int *y = val ? sp->val_y : sp->test_y;
-    lb_metrics mt;
-    if (lb_softmax_rows(logits, (size_t)n, C, probs) != LB_OK ||
-        lb_metrics_from_scores(&mt, probs, y, (size_t)n, C, train_counts, NULL) != LB_OK)
-        cli_fatal_lib("metrics");
-
-    lb_buf out_text = {0};
+/* The JSON of the evaluation (libra-evaluation format 2, docs/formats.md). */
+static void write_json(lb_buf *out, const flags *f, const lb_checkpoint *ck, const lb_model *m, const lb_data_opts *dopts,
+                       const lb_split *sp, const int *counts, double secs, int n, const lb_metrics *mt)
+{
     lb_jw j;
-    lb_jw_init(&j, &out_text);
+    lb_jw_init(&j, out);
     lb_jw_object(&j, NULL, 0);
     lb_jw_string(&j, "format", "libra-evaluation");
     lb_jw_int(&j, "format_version", 2);
     lb_jw_string(&j, "program", "libra-evaluate");
     lb_jw_string(&j, "version", lb_version());
-    lb_jw_string(&j, "model", model_path);
+    lb_jw_string(&j, "model", f->model_path);
     lb_jw_string(&j, "arch", m->arch);
-    lb_jw_int(&j, "steps", ck.step);
-    const char *seed = lb_checkpoint_get(&ck, "seed");
+    lb_jw_int(&j, "steps", ck->step);
+    const char *seed = lb_checkpoint_get(ck, "seed");
     lb_jw_int(&j, "seed", seed ? strtoll(seed, NULL, 10) : -1);
-    lb_jw_string(&j, "loss", lb_checkpoint_get(&ck, "loss"));
-    lb_jw_string(&j, "sampler", lb_checkpoint_get(&ck, "sampler"));
-    lb_jw_string(&j, "data", dopts.data ? dopts.data : "fmnist");
-    lb_jw_string(&j, "imbalance", dopts.imbalance ? dopts.imbalance : "none");
-    lb_jw_string(&j, "split", val ? "val" : "test");
+    lb_jw_string(&j, "loss", lb_checkpoint_get(ck, "loss"));
+    lb_jw_string(&j, "sampler", lb_checkpoint_get(ck, "sampler"));
+    lb_jw_string(&j, "data", dopts->data ? dopts->data : "fmnist");
+    lb_jw_string(&j, "imbalance", dopts->imbalance ? dopts->imbalance : "none");
+    lb_jw_string(&j, "split", f->val ? "val" : "test");
     lb_jw_array(&j, "class_names", 1);
-    for (int k = 0; k < C; k++) lb_jw_string(&j, NULL, sp->class_names[k]);
+    for (int k = 0; k < sp->n_classes; k++) lb_jw_string(&j, NULL, sp->class_names[k]);
     lb_jw_end(&j, ']');
-    lb_jw_ints(&j, "train_counts", train_counts, (size_t)C);
+    lb_jw_ints(&j, "train_counts", counts, (size_t)sp->n_classes);
     lb_jw_float(&j, "eval_seconds", secs);
     lb_jw_float(&j, "images_per_second", secs > 0 ? n / secs : 0);
-    lb_jw_metrics(&j, &mt);
+    lb_jw_metrics(&j, mt);
     lb_jw_end(&j, '}');
-    lb_buf_puts(&out_text, "\n");
-    if (lb_buf_status(&out_text, "output") != LB_OK) cli_fatal_lib(NULL);
+    lb_buf_puts(out, "\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli_init(argv[0]);
+    flags f;
+    memset(&f, 0, sizeof f);
+    parse_flags(argc, argv, &f);
+    lb_set_threads(f.threads);
+    lb_checkpoint ck;
+    if (lb_checkpoint_read(&ck, f.model_path) != LB_OK) cli_fatal("--model: %s", lb_last_error());
+    lb_data_opts dopts;
+    lb_data_opts_init(&dopts);
+    cli_data_from_checkpoint(&ck, &dopts);
+    cli_data_apply(&f.df, &dopts);
+    lb_model *m = lb_model_new_checkpoint(&ck);
+    if (!m) cli_fatal("--model %s: %s", f.model_path, lb_last_error());
+    lb_data *d = lb_data_new(&dopts);
+    if (!d) cli_fatal("data: %s", lb_last_error());
+    int n = check_fit(&f, m, d), C = d->split.n_classes;
+    const lb_split *sp = &d->split;
+    float mean[3], std[3];
+    int *counts = calloc((size_t)C, sizeof *counts);
+    float *logits = malloc((size_t)n * C * sizeof(float)), *probs = malloc((size_t)n * C * sizeof(float));
+    if (!counts || !logits || !probs) cli_fatal("out of memory");
+    from_checkpoint(&ck, d, (f.val ? d->train : d->test)->c, mean, std, counts);
+
+    double t0 = lb_now();
+    lb_batcher *b = lb_batcher_new(f.val ? d->train : d->test, f.batch, mean, std, NULL);
+    lb_graph *g = lb_graph_new();
+    if (!b || !g) cli_fatal("out of memory");
+    if (lb_predict(m, g, b, f.val ? sp->val_idx : sp->test_idx, n, logits) != LB_OK) cli_fatal_lib("evaluation");
+    double secs = lb_now() - t0;
+    lb_metrics mt;
+    if (lb_softmax_rows(logits, (size_t)n, C, probs) != LB_OK ||
+        lb_metrics_from_scores(&mt, probs, f.val ? sp->val_y : sp->test_y, (size_t)n, C, counts, NULL) != LB_OK)
+        cli_fatal_lib("metrics");
+    lb_buf text = {0};
+    write_json(&text, &f, &ck, m, &dopts, sp, counts, secs, n, &mt);
+    if (lb_buf_status(&text, "output") != LB_OK) cli_fatal_lib(NULL);
     /* the file first: nothing is printed as if it succeeded before a write that fails */
-    if (out && lb_buf_write(&out_text, out) != LB_OK) cli_fatal_lib("--out");
-    fwrite(out_text.p, 1, out_text.n, stdout);
-    lb_buf_free(&out_text);
+    if (f.out && lb_buf_write(&text, f.out) != LB_OK) cli_fatal_lib("--out");
+    fwrite(text.p, 1, text.n, stdout);
+    lb_buf_free(&text);
     lb_metrics_free(&mt);
     lb_graph_free(g);
     lb_batcher_free(b);
-    free(train_counts);
+    free(counts);
     free(logits);
     free(probs);
     lb_data_free(d);

@@ -249,7 +249,7 @@ static void record_seed(const char *name, int classes, int grid, int posthoc)
     r.images_per_sec = 3000.25f;
     int64_t cm[9] = {5, 1, 0, 2, 3, 1, 0, 1, 4};
     int64_t cm2[4] = {7, 1, 2, 6};
-    int64_t train[3] = {100, 20, 5};
+    int train[3] = {100, 20, 5};
     if (lb_metrics_from_confusion(&r.metrics, classes == 3 ? cm : cm2, classes, train, NULL)) die("metrics");
     lb_curve_append(&r.loss, 10, 2.0f);
     lb_curve_append(&r.loss, 20, 1.25f);

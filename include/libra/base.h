@@ -85,6 +85,11 @@ void lb_alloc_fail_at(uint64_t n, int persist);
 /* Allocation attempts since the last lb_alloc_fail_at, and how many of them were failed. */
 uint64_t lb_alloc_attempts(void);
 uint64_t lb_alloc_injected(void);
+/* Allocations made by lb_malloc & co. and not yet given back to lb_free (a leak check that
+ * needs no sanitizer: equal before and after an operation that should keep nothing). */
+int64_t lb_alloc_live(void);
+/* How many distinct call sites an injection has failed so far (their return addresses). */
+int lb_alloc_sites(void);
 
 /* ======================================================================== RNG */
 

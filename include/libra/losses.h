@@ -9,7 +9,14 @@
  *         that ask for it) and d_i = 1 otherwise (ce, bce, focal, sigmoid_focal, cb_focal);
  *   sum:  sum_i w_{y_i} l_i;
  *   none: the per-sample values w_{y_i} l_i (lb_loss_forward then returns an [N] node).
- * docs/losses.md has every formula, default, reduction and source paper. */
+ * docs/losses.md has every formula, default, reduction and source paper.
+ *
+ *   lb_loss *L = lb_loss_new("focal:gamma=2,alpha=0.25", C, train_counts);
+ *   if (!L) { puts(lb_last_error()); return lb_last_status(); }
+ *   lb_node *loss = lb_loss_forward(L, g, logits, targets, step, total_steps);
+ *   lb_backward(g, loss);
+ *   lb_loss_free(L);
+ */
 #ifndef LIBRA_LOSSES_H
 #define LIBRA_LOSSES_H
 

@@ -9,7 +9,15 @@
  * - ROC-AUC of a class with no positives or no negatives is undefined and left out of the
  *   macro mean (NaN when no class has it).
  * Metric values are stored as float: results files print them with %.9g, which reads back
- * to the same float, so a record survives a write/read round trip bit for bit. */
+ * to the same float, so a record survives a write/read round trip bit for bit.
+ *
+ *   lb_metrics m;
+ *   lb_softmax_rows(logits, n, C, probs);
+ *   if (lb_metrics_from_scores(&m, probs, labels, n, C, train_counts, NULL) != LB_OK) ...;
+ *   for (int i = 0; i < LB_N_METRIC_FIELDS; i++)          // every scalar, by the one table
+ *       printf("%s %.4f\n", lb_metric_fields[i].name, lb_metric_get(&m, &lb_metric_fields[i]));
+ *   lb_metrics_free(&m);
+ */
 #ifndef LIBRA_METRICS_H
 #define LIBRA_METRICS_H
 

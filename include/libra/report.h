@@ -10,7 +10,15 @@
  *
  * Ownership: every char* and array below belongs to its struct and is released by the
  * matching _free (allocated with lb_malloc). Fill the structs with the helpers below or
- * directly with lb_malloc'd memory. */
+ * directly with lb_malloc'd memory.
+ *
+ *   lb_results r;
+ *   lb_results_init(&r);
+ *   lb_results_set_dataset(&r, "fmnist", "longtail:100", 1, C, names, train, val, test);
+ *   lb_results_take_run(&r, &record);                 // one per strategy x seed
+ *   lb_report_write_json(&r, "out/results.json");     // and _csv, _html
+ *   lb_results_free(&r);
+ */
 #ifndef LIBRA_REPORT_H
 #define LIBRA_REPORT_H
 

@@ -88,6 +88,54 @@ void lb_dataset_class_counts(const lb_dataset *ds, int *counts)
     for (int i = 0; i < ds->n; i++) counts[ds->labels[i]]++;
 }
 
+/* The image shape c x h x w of an IDX image file ([n,w], [n,h,w] or [n,c,h,w]), refusing
+ * shapes libra cannot hold. */
+static int idx_image_shape(const lb_idx *img, const char *images_path, int *c, int *h, int *w)
+{
+    *c = *h = *w = 1;
+    if (img->ndim == 2) {
+        *w = (int)img->dims[1];
+    } else if (img->ndim == 3) {
+        *h = (int)img->dims[1];
+        *w = (int)img->dims[2];
+    } else if (img->ndim == 4) {
+        *c = (int)img->dims[1];
+        *h = (int)img->dims[2];
+        *w = (int)img->dims[3];
+    } else {
+        return lb_error(LB_EFORMAT, "%s: images need 2 to 4 IDX dims ([n,w], [n,h,w] or [n,c,h,w]), the file has %d",
+                        images_path, img->ndim);
+    }
+    if (img->dims[0] > INT_MAX || img->dims[1] > 65535 || (img->ndim > 2 && img->dims[2] > 65535) ||
+        (img->ndim > 3 && img->dims[3] > 65535))
+        return lb_error(LB_EFORMAT, "%s: IDX dims too large for an image dataset", images_path);
+    if (img->dims[0] == 0 || *c == 0 || *h == 0 || *w == 0)
+        return lb_error(LB_EFORMAT, "%s: holds no images (a dimension is 0)", images_path);
+    if (*c != 1 && *c != 3) return lb_error(LB_EFORMAT, "%s: %d channels; images must have 1 or 3", images_path, *c);
+    return LB_OK;
+}
+
+/* Checks the IDX labels: one per image, each below n_classes if that is given; *maxl is
+ * the largest. */
+static int check_idx_labels(const lb_idx *lab, const lb_idx *img, const char *labels_path, const char *images_path,
+                            int n_classes, int *maxl)
+{
+    if (lab->ndim != 1)
+        return lb_error(LB_EFORMAT, "%s: labels need 1 IDX dim, the file has %d", labels_path, lab->ndim);
+    if (lab->dims[0] != img->dims[0])
+        return lb_error(LB_EFORMAT, "%s holds %u images but %s holds %u labels", images_path,
+                        (unsigned)img->dims[0], labels_path, (unsigned)lab->dims[0]);
+    int n = (int)img->dims[0];
+    *maxl = 0;
+    for (int i = 0; i < n; i++) {
+        if (n_classes > 0 && lab->data[i] >= n_classes)
+            return lb_error(LB_EFORMAT, "%s: label %d of item %d is out of range [0, %d)", labels_path,
+                            lab->data[i], i, n_classes);
+        if (lab->data[i] > *maxl) *maxl = lab->data[i];
+    }
+    return LB_OK;
+}
+
 static int load_idx(const char *images_path, const char *labels_path, int n_classes, const char *const *class_names,
                     lb_dataset **out)
 {
@@ -101,53 +149,11 @@ static int load_idx(const char *images_path, const char *labels_path, int n_clas
         return rc;
     }
     lb_dataset *ds = NULL;
-    int c = 1, h = 1, w = 1;
-    if (img.ndim == 2) {
-        w = (int)img.dims[1];
-    } else if (img.ndim == 3) {
-        h = (int)img.dims[1];
-        w = (int)img.dims[2];
-    } else if (img.ndim == 4) {
-        c = (int)img.dims[1];
-        h = (int)img.dims[2];
-        w = (int)img.dims[3];
-    } else {
-        rc = lb_error(LB_EFORMAT, "%s: images need 2 to 4 IDX dims ([n,w], [n,h,w] or [n,c,h,w]), the file has %d",
-                      images_path, img.ndim);
-        goto fail;
-    }
-    if (img.dims[0] > INT_MAX || img.dims[1] > 65535 || (img.ndim > 2 && img.dims[2] > 65535) ||
-        (img.ndim > 3 && img.dims[3] > 65535)) {
-        rc = lb_error(LB_EFORMAT, "%s: IDX dims too large for an image dataset", images_path);
-        goto fail;
-    }
-    if (img.dims[0] == 0 || c == 0 || h == 0 || w == 0) {
-        rc = lb_error(LB_EFORMAT, "%s: holds no images (a dimension is 0)", images_path);
-        goto fail;
-    }
-    if (c != 1 && c != 3) {
-        rc = lb_error(LB_EFORMAT, "%s: %d channels; images must have 1 or 3", images_path, c);
-        goto fail;
-    }
-    if (lab.ndim != 1) {
-        rc = lb_error(LB_EFORMAT, "%s: labels need 1 IDX dim, the file has %d", labels_path, lab.ndim);
-        goto fail;
-    }
-    if (lab.dims[0] != img.dims[0]) {
-        rc = lb_error(LB_EFORMAT, "%s holds %u images but %s holds %u labels", images_path,
-                      (unsigned)img.dims[0], labels_path, (unsigned)lab.dims[0]);
-        goto fail;
-    }
+    int c = 1, h = 1, w = 1, maxl = 0;
+    rc = idx_image_shape(&img, images_path, &c, &h, &w);
+    if (rc == LB_OK) rc = check_idx_labels(&lab, &img, labels_path, images_path, n_classes, &maxl);
+    if (rc) goto fail;
     int n = (int)img.dims[0];
-    int maxl = 0;
-    for (int i = 0; i < n; i++) {
-        if (n_classes > 0 && lab.data[i] >= n_classes) {
-            rc = lb_error(LB_EFORMAT, "%s: label %d of item %d is out of range [0, %d)", labels_path,
-                          lab.data[i], i, n_classes);
-            goto fail;
-        }
-        if (lab.data[i] > maxl) maxl = lab.data[i];
-    }
     ds = lb__dataset_new();
     if (!ds) {
         rc = LB_ENOMEM;

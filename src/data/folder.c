@@ -180,11 +180,9 @@ static int load_one(const char *path, int c, int h, int w, uint8_t *dst, uint8_t
     return 0;
 }
 
-static int load_folder(const char *root, int channels, int h, int w, int strict, const lb_dataset *class_names_from,
-                       lb_dataset **out)
+/* Refuses a channel count other than 1 or 3, a bad image size, or a root that is not a folder. */
+static int check_args(const char *root, int channels, int h, int w)
 {
-    *out = NULL;
-    if (channels == 0) channels = 3;
     if (channels != 1 && channels != 3)
         return lb_error(LB_EINVAL, "channels %d: must be 1 or 3", channels);
     if (h < 0 || w < 0 || h > 65535 || w > 65535 || (h == 0) != (w == 0))
@@ -193,145 +191,184 @@ static int load_folder(const char *root, int channels, int h, int w, int strict,
     if (stat(root, &st) != 0)
         return lb_error(LB_EIO, "%s: image folder not found (%s)", root, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return lb_error(LB_EINVAL, "%s: not a folder", root);
+    return LB_OK;
+}
 
-    name_list classes;
-    int rc = list_dir(root, 1, &classes);
+/* Refuses class folders that differ from the class names of `from`, naming the first difference. */
+static int check_same_classes(const char *root, const name_list *classes, const lb_dataset *from)
+{
+    int same = from->n_classes == classes->n;
+    for (int k = 0; same && k < classes->n; k++)
+        same = strcmp(from->class_names[k], classes->names[k]) == 0;
+    if (same) return LB_OK;
+    int k = 0;
+    while (k < classes->n && k < from->n_classes && strcmp(from->class_names[k], classes->names[k]) == 0)
+        k++;
+    return lb_error(LB_EINVAL, "%s: its %d class folders differ from the %d of %s (first difference: '%s' vs '%s')",
+                    root, classes->n, from->n_classes, from->source ? from->source : "the training set",
+                    k < classes->n ? classes->names[k] : "(none)",
+                    k < from->n_classes ? from->class_names[k] : "(none)");
+}
+
+/* The sorted class folders of root: at least one, and the same as those of class_names_from if given. */
+static int list_classes(const char *root, const lb_dataset *class_names_from, name_list *classes)
+{
+    int rc = list_dir(root, 1, classes);
     if (rc) return rc;
-    if (classes.n == 0) {
-        names_free(&classes);
+    if (classes->n == 0) {
+        names_free(classes);
         return lb_error(LB_EINVAL, "%s: no class folders in the image folder (expected ROOT/<class>/<image>)",
                         root);
     }
     if (class_names_from) {
-        int same = class_names_from->n_classes == classes.n;
-        for (int k = 0; same && k < classes.n; k++)
-            same = strcmp(class_names_from->class_names[k], classes.names[k]) == 0;
-        if (!same) {
-            int k = 0;
-            while (k < classes.n && k < class_names_from->n_classes &&
-                   strcmp(class_names_from->class_names[k], classes.names[k]) == 0)
-                k++;
-            rc = lb_error(LB_EINVAL, "%s: its %d class folders differ from the %d of %s (first difference: '%s' vs '%s')",
-                          root, classes.n, class_names_from->n_classes,
-                          class_names_from->source ? class_names_from->source : "the training set",
-                          k < classes.n ? classes.names[k] : "(none)",
-                          k < class_names_from->n_classes ? class_names_from->class_names[k] : "(none)");
-            names_free(&classes);
-            return rc;
-        }
+        rc = check_same_classes(root, classes, class_names_from);
+        if (rc) names_free(classes);
     }
+    return rc;
+}
 
-    /* Every class's file list, then one allocation for all images. */
-    const int nc = classes.n;
-    name_list *files = lb_calloc((size_t)classes.n, sizeof *files);
-    lb_dataset *ds = NULL;
-    uint8_t *tmp = NULL;
-    char *path = NULL;
-    if (!files) {
-        names_free(&classes);
-        return lb_error(LB_ENOMEM, "%s: out of memory", root);
-    }
-    long total = 0;
-    for (int k = 0; k < classes.n; k++) {
-        char *cdir = lb_strfmt("%s/%s", root, classes.names[k]);
-        if (!cdir) {
-            rc = lb_error(LB_ENOMEM, "%s: out of memory", root);
-            goto done;
-        }
-        rc = list_dir(cdir, 0, &files[k]);
+/* Every class's image files into files[k] (none may be empty); *total is their sum. */
+static int list_files(const char *root, const name_list *classes, name_list *files, long *total)
+{
+    for (int k = 0; k < classes->n; k++) {
+        char *cdir = lb_strfmt("%s/%s", root, classes->names[k]);
+        if (!cdir) return lb_error(LB_ENOMEM, "%s: out of memory", root);
+        int rc = list_dir(cdir, 0, &files[k]);
         if (rc == LB_OK && files[k].n == 0)
-            rc = lb_error(LB_EINVAL, "%s: class folder '%s' holds no image files", cdir, classes.names[k]);
+            rc = lb_error(LB_EINVAL, "%s: class folder '%s' holds no image files", cdir, classes->names[k]);
         lb_free(cdir);
-        if (rc) goto done;
-        total += files[k].n;
+        if (rc) return rc;
+        *total += files[k].n;
     }
-    if (total > 0x7fffffffL) {
-        rc = lb_error(LB_EINVAL, "%s: %ld images, more than libra can index", root, total);
-        goto done;
-    }
-    /* Default size: that of the first file stb_image can read. */
-    for (int k = 0; h == 0 && k < classes.n; k++)
-        for (int i = 0; h == 0 && i < files[k].n; i++) {
-            char *p = lb_strfmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
+    if (*total > 0x7fffffffL) return lb_error(LB_EINVAL, "%s: %ld images, more than libra can index", root, *total);
+    return LB_OK;
+}
+
+/* When no size is given (*h == 0): that of the first file stb_image can read, else 1x1. */
+static void default_size(const char *root, const name_list *classes, const name_list *files, int *h, int *w)
+{
+    for (int k = 0; *h == 0 && k < classes->n; k++)
+        for (int i = 0; *h == 0 && i < files[k].n; i++) {
+            char *p = lb_strfmt("%s/%s/%s", root, classes->names[k], files[k].names[i]);
             int x, y, comp;
             struct stat fst;
             if (p && stat(p, &fst) == 0 && stbi_info(p, &x, &y, &comp) && x > 0 && y > 0 && x <= 65535 &&
                 y <= 65535 && !implausible_size(p, (long long)fst.st_size, &x, &y)) {
-                h = y;
-                w = x;
+                *h = y;
+                *w = x;
             }
             lb_free(p);
         }
-    if (h == 0) h = w = 1; /* nothing decodes: the per-file loop below reports it */
+    if (*h == 0) *h = *w = 1; /* nothing decodes: the per-file loop reports it */
+}
 
-    ds = lb__dataset_new();
-    if (!ds) {
-        rc = LB_ENOMEM;
-        goto done;
-    }
+/* A dataset with room for `total` images of channels x h x w, plus one image of scratch in
+ * *tmp. On failure *ds may still be set (without class names) for the caller to free. */
+static int alloc_dataset(const char *root, int channels, int h, int w, int n_classes, long total,
+                         lb_dataset **ds, uint8_t **tmp)
+{
+    lb_dataset *d = *ds = lb__dataset_new();
+    if (!d) return LB_ENOMEM;
     size_t img_bytes = (size_t)channels * h * w;
-    ds->c = channels;
-    ds->h = h;
-    ds->w = w;
-    ds->n_classes = classes.n;
-    ds->pixels = lb_malloc(img_bytes * (size_t)total);
-    ds->labels = lb_malloc(sizeof(int) * (size_t)total);
-    ds->source = lb_strfmt("folder:%s", root);
-    tmp = lb_malloc(img_bytes);
-    if (!ds->pixels || !ds->labels || !ds->source || !tmp) {
-        rc = lb_error(LB_ENOMEM, "%s: out of memory for %ld images of %dx%dx%d", root, total, channels, h, w);
-        goto done;
-    }
+    d->c = channels;
+    d->h = h;
+    d->w = w;
+    d->n_classes = n_classes;
+    d->pixels = lb_malloc(img_bytes * (size_t)total);
+    d->labels = lb_malloc(sizeof(int) * (size_t)total);
+    d->source = lb_strfmt("folder:%s", root);
+    *tmp = lb_malloc(img_bytes);
+    if (!d->pixels || !d->labels || !d->source || !*tmp)
+        return lb_error(LB_ENOMEM, "%s: out of memory for %ld images of %dx%dx%d", root, total, channels, h, w);
+    return LB_OK;
+}
+
+/* Appends the images of class k (folder cname) to ds. An unreadable file is refused when
+ * strict, else skipped with a warning; a class left with no image is refused either way. */
+static int decode_class(const char *root, const char *cname, int k, const name_list *files, int strict,
+                        lb_dataset *ds, uint8_t *tmp)
+{
+    size_t img_bytes = (size_t)ds->c * ds->h * ds->w;
     char why[256], first_bad[512];
-    for (int k = 0; k < classes.n; k++) {
-        int got = 0;
-        first_bad[0] = '\0';
-        for (int i = 0; i < files[k].n; i++) {
-            lb_free(path);
-            path = lb_strfmt("%s/%s/%s", root, classes.names[k], files[k].names[i]);
-            if (!path) {
-                rc = lb_error(LB_ENOMEM, "%s: out of memory", root);
-                goto done;
-            }
-            if (load_one(path, channels, h, w, ds->pixels + img_bytes * (size_t)ds->n, tmp, why, sizeof why)) {
-                if (strict) {
-                    rc = lb_error(LB_EFORMAT, "%s: %s", path, why);
-                    goto done;
-                }
-                lb__warn(ds, "%s: %s (skipped)", path, why);
-                if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "%s: %s", files[k].names[i], why);
-                continue;
-            }
+    int got = 0, rc = LB_OK;
+    first_bad[0] = '\0';
+    for (int i = 0; rc == LB_OK && i < files->n; i++) {
+        char *path = lb_strfmt("%s/%s/%s", root, cname, files->names[i]);
+        if (!path) return lb_error(LB_ENOMEM, "%s: out of memory", root);
+        int bad = load_one(path, ds->c, ds->h, ds->w, ds->pixels + img_bytes * (size_t)ds->n, tmp, why, sizeof why);
+        if (!bad) {
             ds->labels[ds->n++] = k;
             got++;
+        } else if (strict) {
+            rc = lb_error(LB_EFORMAT, "%s: %s", path, why);
+        } else {
+            lb__warn(ds, "%s: %s (skipped)", path, why);
+            if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "%s: %s", files->names[i], why);
         }
-        if (got == 0) {
-            rc = lb_error(LB_EINVAL, "%s/%s: class folder '%s' has no readable image (%d file%s could not be decoded; first: %s)",
-                          root, classes.names[k], classes.names[k], files[k].n, files[k].n == 1 ? "" : "s",
-                          first_bad);
-            goto done;
-        }
+        lb_free(path);
     }
-    if (ds->n < total) { /* give back the slots of skipped files */
-        uint8_t *p = lb_realloc(ds->pixels, img_bytes * (size_t)ds->n);
-        if (p) ds->pixels = p;
-    }
-    ds->class_names = classes.names; /* the sorted folder names are the class names */
-    classes.names = NULL;
-    classes.n = 0;
-    *out = ds;
-    ds = NULL;
-done:
-    lb_free(path);
+    if (rc) return rc;
+    if (got == 0)
+        return lb_error(LB_EINVAL, "%s/%s: class folder '%s' has no readable image (%d file%s could not be decoded; first: %s)",
+                        root, cname, cname, files->n, files->n == 1 ? "" : "s", first_bad);
+    return LB_OK;
+}
+
+/* Frees what load_folder allocated (files[] has nc lists); a dataset here does not own the
+ * class names yet. */
+static void free_folder_parts(name_list *classes, int nc, name_list *files, lb_dataset *ds, uint8_t *tmp)
+{
     lb_free(tmp);
     if (files)
         for (int k = 0; k < nc; k++) names_free(&files[k]);
     lb_free(files);
-    names_free(&classes);
+    names_free(classes);
     if (ds) {
         ds->n_classes = 0; /* class names are still owned by `classes` */
         lb_dataset_free(ds);
     }
+}
+
+static int load_folder(const char *root, int channels, int h, int w, int strict, const lb_dataset *class_names_from,
+                       lb_dataset **out)
+{
+    *out = NULL;
+    if (channels == 0) channels = 3;
+    int rc = check_args(root, channels, h, w);
+    if (rc) return rc;
+    name_list classes;
+    rc = list_classes(root, class_names_from, &classes);
+    if (rc) return rc;
+
+    /* Every class's file list, then one allocation for all images. */
+    const int nc = classes.n;
+    name_list *files = lb_calloc((size_t)classes.n, sizeof *files);
+    if (!files) {
+        names_free(&classes);
+        return lb_error(LB_ENOMEM, "%s: out of memory", root);
+    }
+    lb_dataset *ds = NULL;
+    uint8_t *tmp = NULL;
+    long total = 0;
+    rc = list_files(root, &classes, files, &total);
+    if (rc == LB_OK) {
+        default_size(root, &classes, files, &h, &w);
+        rc = alloc_dataset(root, channels, h, w, classes.n, total, &ds, &tmp);
+    }
+    for (int k = 0; rc == LB_OK && k < classes.n; k++)
+        rc = decode_class(root, classes.names[k], k, &files[k], strict, ds, tmp);
+    if (rc == LB_OK) {
+        if (ds->n < total) { /* give back the slots of skipped files */
+            uint8_t *p = lb_realloc(ds->pixels, (size_t)channels * h * w * (size_t)ds->n);
+            if (p) ds->pixels = p;
+        }
+        ds->class_names = classes.names; /* the sorted folder names are the class names */
+        classes.names = NULL;
+        classes.n = 0;
+        *out = ds;
+        ds = NULL;
+    }
+    free_folder_parts(&classes, nc, files, ds, tmp);
     return rc;
 }
 

@@ -54,164 +54,190 @@ void lb_idx_free(lb_idx *x)
     memset(x, 0, sizeof *x);
 }
 
-int lb_idx_read(lb_idx *out, const char *path)
+/* One IDX file being read: the reader and what is known about the file so far. */
+typedef struct {
+    const char *path;
+    reader r;
+    int is_gz;
+    unsigned long long file_size;
+    char dimstr[128]; /* the dims as "60000x28x28", for messages */
+} idx_file;
+
+/* 1 if zlib reports no error on the stream (the end of the stream is not one). */
+static int gz_ok(reader *r)
 {
-    memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return lb_error(LB_EIO, "%s: cannot open (%s)", path, strerror(errno));
+    int errnum = Z_OK;
+    gzerror(r->gz, &errnum);
+    return errnum == Z_OK || errnum == Z_STREAM_END;
+}
+
+/* The message for gzip data that zlib found corrupt. */
+static int gz_corrupt(reader *r, const char *path)
+{
+    int errnum = Z_OK;
+    const char *msg = gzerror(r->gz, &errnum);
+    return lb_error(LB_EFORMAT, "%s: corrupt or truncated gzip data (%s)", path, msg && *msg ? msg : "zlib error");
+}
+
+/* Opens the file, raw or gzip (told apart by the gzip signature), and records its size. */
+static int idx_open(idx_file *s)
+{
+    FILE *f = fopen(s->path, "rb");
+    if (!f) return lb_error(LB_EIO, "%s: cannot open (%s)", s->path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return lb_error(LB_EIO, "%s: not a regular file", path);
+        return lb_error(LB_EIO, "%s: not a regular file", s->path);
     }
-    unsigned long long file_size = (unsigned long long)st.st_size;
+    s->file_size = (unsigned long long)st.st_size;
     unsigned char sig[2] = {0, 0};
     size_t nsig = fread(sig, 1, 2, f);
-    int is_gz = nsig == 2 && sig[0] == 0x1f && sig[1] == 0x8b;
-    reader r = {NULL, NULL};
-    if (is_gz) {
+    s->is_gz = nsig == 2 && sig[0] == 0x1f && sig[1] == 0x8b;
+    if (s->is_gz) {
         fclose(f);
-        r.gz = gzopen(path, "rb");
-        if (!r.gz) return lb_error(LB_EIO, "%s: cannot open as gzip (%s)", path, strerror(errno));
+        s->r.gz = gzopen(s->path, "rb");
+        if (!s->r.gz) return lb_error(LB_EIO, "%s: cannot open as gzip (%s)", s->path, strerror(errno));
     } else {
         rewind(f);
-        r.f = f;
+        s->r.f = f;
     }
+    return LB_OK;
+}
 
-    int rc = LB_OK;
+/* Reads and checks the magic number; sets out->ndim. */
+static int read_magic(idx_file *s, lb_idx *out)
+{
     unsigned char head[4];
-    long long got = rd(&r, head, 4);
-    if (got != 4) {
-        rc = is_gz ? gz_fail(&r, path, "IDX magic number")
-                   : lb_error(LB_EFORMAT, "%s: %llu bytes, too short for an IDX header",
-                              path, file_size);
-        goto done;
-    }
-    if (head[0] != 0 || head[1] != 0) {
-        rc = lb_error(LB_EFORMAT, "%s: wrong magic number %02x %02x %02x %02x (an IDX file starts with 00 00)",
-                      path, head[0], head[1], head[2], head[3]);
-        goto done;
-    }
-    if (head[2] != LB_IDX_UBYTE) {
-        rc = lb_error(LB_EFORMAT, "%s: IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)",
-                      path, head[2]);
-        goto done;
-    }
-    if (head[3] == 0) {
-        rc = lb_error(LB_EFORMAT, "%s: IDX header declares 0 dimensions", path);
-        goto done;
-    }
+    long long got = rd(&s->r, head, 4);
+    if (got != 4)
+        return s->is_gz ? gz_fail(&s->r, s->path, "IDX magic number")
+                        : lb_error(LB_EFORMAT, "%s: %llu bytes, too short for an IDX header",
+                                   s->path, s->file_size);
+    if (head[0] != 0 || head[1] != 0)
+        return lb_error(LB_EFORMAT, "%s: wrong magic number %02x %02x %02x %02x (an IDX file starts with 00 00)",
+                        s->path, head[0], head[1], head[2], head[3]);
+    if (head[2] != LB_IDX_UBYTE)
+        return lb_error(LB_EFORMAT, "%s: IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)",
+                        s->path, head[2]);
+    if (head[3] == 0) return lb_error(LB_EFORMAT, "%s: IDX header declares 0 dimensions", s->path);
     out->ndim = head[3];
+    return LB_OK;
+}
+
+/* Reads the big-endian dims into out->dims; *count is their product unless *overflow. */
+static int read_dims(idx_file *s, lb_idx *out, unsigned long long *count, int *overflow)
+{
     out->dims = lb_malloc(sizeof(uint32_t) * (size_t)out->ndim);
     unsigned char *raw = lb_malloc(4 * (size_t)out->ndim);
     if (!out->dims || !raw) {
         lb_free(raw);
-        rc = lb_error(LB_ENOMEM, "%s: out of memory for %d dims", path, out->ndim);
-        goto done;
+        return lb_error(LB_ENOMEM, "%s: out of memory for %d dims", s->path, out->ndim);
     }
-    got = rd(&r, raw, 4 * (size_t)out->ndim);
+    long long got = rd(&s->r, raw, 4 * (size_t)out->ndim);
     if (got != 4 * (long long)out->ndim) {
         lb_free(raw);
-        rc = is_gz ? gz_fail(&r, path, "IDX dimensions")
-                   : lb_error(LB_EFORMAT, "%s: file ends inside the %d IDX dimensions (truncated)",
-                              path, out->ndim);
-        goto done;
+        return s->is_gz ? gz_fail(&s->r, s->path, "IDX dimensions")
+                        : lb_error(LB_EFORMAT, "%s: file ends inside the %d IDX dimensions (truncated)",
+                                   s->path, out->ndim);
     }
     /* Product of dims with overflow check; anything above 2^62 is impossible anyway. */
-    unsigned long long count = 1;
-    int overflow = 0;
+    *count = 1;
+    *overflow = 0;
     for (int i = 0; i < out->ndim; i++) {
         const unsigned char *b = raw + 4 * i;
         out->dims[i] = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
-        if (out->dims[i] && count > (1ULL << 62) / out->dims[i]) overflow = 1;
-        else count *= out->dims[i];
+        if (out->dims[i] && *count > (1ULL << 62) / out->dims[i]) *overflow = 1;
+        else *count *= out->dims[i];
     }
     lb_free(raw);
-    unsigned long long header = 4 + 4ULL * (unsigned)out->ndim;
-    char dimstr[128];
-    {
-        size_t len = 0;
-        dimstr[0] = '\0';
-        for (int i = 0; i < out->ndim && len < sizeof dimstr - 16; i++)
-            len += (size_t)snprintf(dimstr + len, sizeof dimstr - len, "%s%u", i ? "x" : "",
-                                    (unsigned)out->dims[i]);
-        if (out->ndim > 0 && len >= sizeof dimstr - 16) snprintf(dimstr + len, sizeof dimstr - len, "x...");
+    return LB_OK;
+}
+
+/* Writes the dims as "60000x28x28" into s->dimstr, cut short with "x..." when too long. */
+static void format_dims(idx_file *s, const lb_idx *x)
+{
+    char *dimstr = s->dimstr;
+    size_t len = 0;
+    dimstr[0] = '\0';
+    for (int i = 0; i < x->ndim && len < sizeof s->dimstr - 16; i++)
+        len += (size_t)snprintf(dimstr + len, sizeof s->dimstr - len, "%s%u", i ? "x" : "", (unsigned)x->dims[i]);
+    if (x->ndim > 0 && len >= sizeof s->dimstr - 16) snprintf(dimstr + len, sizeof s->dimstr - len, "x...");
+}
+
+/* Refuses a data size the file cannot hold (exactly, for a raw file) or memory cannot. */
+static int check_count(idx_file *s, int ndim, unsigned long long count, int overflow)
+{
+    unsigned long long header = 4 + 4ULL * (unsigned)ndim;
+    if (overflow)
+        return lb_error(LB_EFORMAT, "%s: IDX dims %s claim more data than any file can hold", s->path, s->dimstr);
+    if (!s->is_gz) {
+        if (header + count != s->file_size)
+            return lb_error(LB_EFORMAT,
+                            "%s: IDX dims %s need %llu data bytes but the file holds %llu (%s)", s->path,
+                            s->dimstr, count, s->file_size - header,
+                            header + count > s->file_size ? "truncated, or wrong dims"
+                                                          : "trailing bytes, or wrong dims");
+    } else if (count > s->file_size * GZ_MAX_RATIO) {
+        return lb_error(LB_EFORMAT,
+                        "%s: IDX dims %s claim %llu bytes, more than a %llu-byte gzip file can hold",
+                        s->path, s->dimstr, count, s->file_size);
     }
-    if (overflow) {
-        rc = lb_error(LB_EFORMAT, "%s: IDX dims %s claim more data than any file can hold", path, dimstr);
-        goto done;
-    }
-    if (!is_gz) {
-        if (header + count != file_size) {
-            rc = lb_error(LB_EFORMAT,
-                          "%s: IDX dims %s need %llu data bytes but the file holds %llu (%s)", path,
-                          dimstr, count, file_size - header,
-                          header + count > file_size ? "truncated, or wrong dims" : "trailing bytes, or wrong dims");
-            goto done;
-        }
-    } else if (count > file_size * GZ_MAX_RATIO) {
-        rc = lb_error(LB_EFORMAT,
-                      "%s: IDX dims %s claim %llu bytes, more than a %llu-byte gzip file can hold",
-                      path, dimstr, count, file_size);
-        goto done;
-    }
-    if (count > (unsigned long long)SIZE_MAX) {
-        rc = lb_error(LB_ENOMEM, "%s: %llu bytes do not fit in memory", path, count);
-        goto done;
-    }
+    if (count > (unsigned long long)SIZE_MAX)
+        return lb_error(LB_ENOMEM, "%s: %llu bytes do not fit in memory", s->path, count);
+    return LB_OK;
+}
+
+/* Allocates out->data and reads the count data bytes into it. */
+static int read_data(idx_file *s, lb_idx *out, unsigned long long count)
+{
     out->count = (size_t)count;
     out->data = lb_malloc(out->count);
-    if (!out->data) {
-        rc = lb_error(LB_ENOMEM, "%s: out of memory for %llu bytes", path, count);
-        goto done;
+    if (!out->data) return lb_error(LB_ENOMEM, "%s: out of memory for %llu bytes", s->path, count);
+    long long got = rd(&s->r, out->data, out->count);
+    if (got == (long long)out->count) return LB_OK;
+    if (!s->is_gz) return lb_error(LB_EIO, "%s: read error", s->path);
+    if (got >= 0 && gz_ok(&s->r))
+        return lb_error(LB_EFORMAT,
+                        "%s: IDX dims %s need %zu data bytes but the file holds %lld (truncated, or wrong dims)",
+                        s->path, s->dimstr, out->count, got);
+    return gz_corrupt(&s->r, s->path);
+}
+
+/* Reads past the data of a gzip file: zlib checks the CRC and length only at the trailer,
+ * and any byte still there means the dims were wrong. */
+static int check_gz_end(idx_file *s, size_t count)
+{
+    unsigned char extra;
+    long long got = rd(&s->r, &extra, 1);
+    if (got < 0 || !gz_ok(&s->r)) return gz_corrupt(&s->r, s->path);
+    if (got == 0) return LB_OK;
+    /* Read on to the end: corruption there is reported as such, not as extra bytes. */
+    unsigned char sink[4096];
+    while ((got = rd(&s->r, sink, sizeof sink)) > 0) {
     }
-    got = rd(&r, out->data, out->count);
-    if (got != (long long)out->count) {
-        if (is_gz) {
-            int errnum = Z_OK;
-            const char *msg = gzerror(r.gz, &errnum);
-            if (got >= 0 && (errnum == Z_OK || errnum == Z_STREAM_END))
-                rc = lb_error(LB_EFORMAT,
-                              "%s: IDX dims %s need %zu data bytes but the file holds %lld (truncated, or wrong dims)",
-                              path, dimstr, out->count, got);
-            else
-                rc = lb_error(LB_EFORMAT, "%s: corrupt or truncated gzip data (%s)", path,
-                              msg && *msg ? msg : "zlib error");
-        } else {
-            rc = lb_error(LB_EIO, "%s: read error", path);
-        }
-        goto done;
+    if (got < 0 || !gz_ok(&s->r)) return gz_corrupt(&s->r, s->path);
+    return lb_error(LB_EFORMAT, "%s: IDX dims %s need %zu data bytes but the file holds more (trailing bytes, or wrong dims)",
+                    s->path, s->dimstr, count);
+}
+
+int lb_idx_read(lb_idx *out, const char *path)
+{
+    memset(out, 0, sizeof *out);
+    idx_file s = {path, {NULL, NULL}, 0, 0, ""};
+    int rc = idx_open(&s);
+    if (rc != LB_OK) return rc;
+    unsigned long long count = 0;
+    int overflow = 0;
+    rc = read_magic(&s, out);
+    if (rc == LB_OK) rc = read_dims(&s, out, &count, &overflow);
+    if (rc == LB_OK) {
+        format_dims(&s, out);
+        rc = check_count(&s, out->ndim, count, overflow);
     }
-    if (is_gz) {
-        /* One more read reaches the gzip trailer, where zlib checks the CRC and length. */
-        unsigned char extra;
-        got = rd(&r, &extra, 1);
-        int errnum = Z_OK;
-        const char *msg = gzerror(r.gz, &errnum);
-        if (got < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
-            rc = lb_error(LB_EFORMAT, "%s: corrupt or truncated gzip data (%s)", path,
-                          msg && *msg ? msg : "zlib error");
-            goto done;
-        }
-        if (got > 0) {
-            /* Read on to the end: corruption there is reported as such, not as extra bytes. */
-            unsigned char sink[4096];
-            while ((got = rd(&r, sink, sizeof sink)) > 0) {
-            }
-            msg = gzerror(r.gz, &errnum);
-            if (got < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
-                rc = lb_error(LB_EFORMAT, "%s: corrupt or truncated gzip data (%s)", path,
-                              msg && *msg ? msg : "zlib error");
-                goto done;
-            }
-            rc = lb_error(LB_EFORMAT, "%s: IDX dims %s need %zu data bytes but the file holds more (trailing bytes, or wrong dims)",
-                          path, dimstr, out->count);
-            goto done;
-        }
-    }
-done:
-    if (r.f) fclose(r.f);
-    if (r.gz) gzclose(r.gz);
+    if (rc == LB_OK) rc = read_data(&s, out, count);
+    if (rc == LB_OK && s.is_gz) rc = check_gz_end(&s, out->count);
+    if (s.r.f) fclose(s.r.f);
+    if (s.r.gz) gzclose(s.r.gz);
     if (rc != LB_OK) lb_idx_free(out);
     return rc;
 }

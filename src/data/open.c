@@ -205,35 +205,103 @@ static char *trim(char *s)
     return s;
 }
 
+/* The file of preset `name` into *path: name itself when it looks like a path, else the
+ * first of SEARCH_DIR/datasets/NAME.ini and datasets/NAME.ini that exists. */
+static int find_preset(const char *name, const char *search_dir, char **path)
+{
+    *path = NULL;
+    int looks_like_path = strchr(name, '/') != NULL ||
+                          (strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".ini") == 0);
+    if (looks_like_path) {
+        if (!file_exists(name)) return lb_error(LB_EIO, "preset '%s': file not found", name);
+        *path = lb_strdup(name);
+    } else {
+        char *tried1 = NULL, *tried2 = NULL;
+        int rc = LB_OK;
+        if (search_dir) tried1 = lb_strfmt("%s/datasets/%s.ini", search_dir, name);
+        tried2 = lb_strfmt("datasets/%s.ini", name);
+        if (tried1 && file_exists(tried1)) *path = lb_strdup(tried1);
+        else if (tried2 && file_exists(tried2)) *path = lb_strdup(tried2);
+        else
+            rc = lb_error(LB_EIO, "preset '%s' not found (looked for %s%s%s)", name, tried1 ? tried1 : "",
+                          tried1 ? " and " : "", tried2 ? tried2 : "");
+        lb_free(tried1);
+        lb_free(tried2);
+        if (rc) return rc;
+    }
+    if (!*path) return lb_error(LB_ENOMEM, "out of memory");
+    return LB_OK;
+}
+
+/* Applies one line of a preset ("key = value", # comments, blank lines) to o; the source
+ * paths are taken relative to the preset's folder dir. Sets *have_name on a name key. */
+static int apply_preset_line(lb_data_opts *o, char *line, const char *path, int line_no, const char *dir,
+                             int *have_name)
+{
+    char *hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    char *s = trim(line);
+    if (!*s) return LB_OK;
+    char *eq = strchr(s, '=');
+    if (!eq) return lb_error(LB_EINVAL, "%s:%d: expected 'key = value', got '%s'", path, line_no, s);
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    char *rebased = NULL;
+    if (strcmp(key, "data") == 0 || strcmp(key, "source") == 0) {
+        rebased = rebase_source(val, dir);
+        if (rebased) val = rebased;
+    }
+    int rc = lb_data_opts_set(o, key, val);
+    lb_free(rebased);
+    if (rc) {
+        if (strncmp(lb_last_error(), "unknown data option", 19) == 0)
+            lb_error(LB_EINVAL, "%s:%d: unknown key '%s' (known: data, imbalance, order, val, test, channels, "
+                                "size, strict, seed, name, description)", path, line_no, key);
+        else
+            lb_error_prefix("%s:%d", path, line_no);
+    }
+    if (strcmp(key, "name") == 0) *have_name = 1;
+    return rc;
+}
+
+/* Applies every line of the open preset file f (at path, in folder dir) to o. */
+static int read_preset(lb_data_opts *o, FILE *f, const char *path, const char *dir, int *have_name)
+{
+    int rc = LB_OK, line_no = 0;
+    char line[1024];
+    while (rc == LB_OK && fgets(line, sizeof line, f)) {
+        line_no++;
+        if (!strchr(line, '\n') && !feof(f))
+            return lb_error(LB_EINVAL, "%s:%d: line longer than %d characters", path, line_no, (int)sizeof line - 2);
+        rc = apply_preset_line(o, line, path, line_no, dir, have_name);
+    }
+    if (rc == LB_OK && ferror(f)) rc = lb_error(LB_EIO, "%s: read error", path);
+    return rc;
+}
+
+/* Names the preset after its file, without .ini (left unnamed when out of memory). */
+static void default_preset_name(lb_data_opts *o, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    char *nm = lb_strdup(base);
+    if (nm) {
+        size_t L = strlen(nm);
+        if (L > 4 && strcmp(nm + L - 4, ".ini") == 0) nm[L - 4] = '\0';
+        lb_free(o->name);
+        o->name = nm;
+    }
+}
+
 int lb_data_preset_load(lb_data_opts *o, const char *name, const char *search_dir)
 {
     if (!name || !*name) return lb_error(LB_EINVAL, "empty preset name");
-    char *path = NULL;
-    int looks_like_path = strchr(name, '/') != NULL ||
-                          (strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".ini") == 0);
-    char *tried1 = NULL, *tried2 = NULL;
-    if (looks_like_path) {
-        if (!file_exists(name)) return lb_error(LB_EIO, "preset '%s': file not found", name);
-        path = lb_strdup(name);
-    } else {
-        if (search_dir) tried1 = lb_strfmt("%s/datasets/%s.ini", search_dir, name);
-        tried2 = lb_strfmt("datasets/%s.ini", name);
-        if (tried1 && file_exists(tried1)) path = lb_strdup(tried1);
-        else if (tried2 && file_exists(tried2)) path = lb_strdup(tried2);
-        else {
-            int rc = lb_error(LB_EIO, "preset '%s' not found (looked for %s%s%s)", name, tried1 ? tried1 : "",
-                              tried1 ? " and " : "", tried2 ? tried2 : "");
-            lb_free(tried1);
-            lb_free(tried2);
-            return rc;
-        }
-    }
-    lb_free(tried1);
-    lb_free(tried2);
-    if (!path) return lb_error(LB_ENOMEM, "out of memory");
+    char *path;
+    int rc = find_preset(name, search_dir, &path);
+    if (rc) return rc;
     FILE *f = fopen(path, "r");
     if (!f) {
-        int rc = lb_error(LB_EIO, "preset %s: cannot open (%s)", path, strerror(errno));
+        rc = lb_error(LB_EIO, "preset %s: cannot open (%s)", path, strerror(errno));
         lb_free(path);
         return rc;
     }
@@ -248,55 +316,11 @@ int lb_data_preset_load(lb_data_opts *o, const char *name, const char *search_di
     if (slash) *slash = '\0';
     else strcpy(dir, ".");
 
-    int rc = LB_OK, line_no = 0, have_name = 0;
-    char line[1024];
-    while (rc == LB_OK && fgets(line, sizeof line, f)) {
-        line_no++;
-        if (!strchr(line, '\n') && !feof(f)) {
-            rc = lb_error(LB_EINVAL, "%s:%d: line longer than %d characters", path, line_no, (int)sizeof line - 2);
-            break;
-        }
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
-        char *s = trim(line);
-        if (!*s) continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rc = lb_error(LB_EINVAL, "%s:%d: expected 'key = value', got '%s'", path, line_no, s);
-            break;
-        }
-        *eq = '\0';
-        char *key = trim(s), *val = trim(eq + 1);
-        char *rebased = NULL;
-        if (strcmp(key, "data") == 0 || strcmp(key, "source") == 0) {
-            rebased = rebase_source(val, dir);
-            if (rebased) val = rebased;
-        }
-        rc = lb_data_opts_set(o, key, val);
-        lb_free(rebased);
-        if (rc) {
-            if (strncmp(lb_last_error(), "unknown data option", 19) == 0)
-                lb_error(LB_EINVAL, "%s:%d: unknown key '%s' (known: data, imbalance, order, val, test, channels, "
-                                    "size, strict, seed, name, description)", path, line_no, key);
-            else
-                lb_error_prefix("%s:%d", path, line_no);
-        }
-        if (strcmp(key, "name") == 0) have_name = 1;
-    }
-    if (rc == LB_OK && ferror(f)) rc = lb_error(LB_EIO, "%s: read error", path);
+    int have_name = 0;
+    rc = read_preset(o, f, path, dir, &have_name);
     fclose(f);
-    if (rc == LB_OK && !have_name) {
-        /* The preset's name defaults to its file name without .ini. */
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
-        char *nm = lb_strdup(base);
-        if (nm) {
-            size_t L = strlen(nm);
-            if (L > 4 && strcmp(nm + L - 4, ".ini") == 0) nm[L - 4] = '\0';
-            lb_free(o->name);
-            o->name = nm;
-        }
-    }
+    /* The preset's name defaults to its file name without .ini. */
+    if (rc == LB_OK && !have_name) default_preset_name(o, path);
     lb_free(dir);
     lb_free(path);
     return rc;

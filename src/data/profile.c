@@ -181,92 +181,115 @@ int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order)
     return rc;
 }
 
+/* Longtail and step profiles: the class of rank k gets the smallest class's size scaled
+ * down by the profile, and at least 1. */
+static int ranked_targets(const lb_profile *p, const int *available, int C, const int *order, int *targets)
+{
+    int n_max = available[0];
+    for (int c = 1; c < C; c++)
+        if (available[c] < n_max) n_max = available[c];
+    if (n_max < 1) {
+        for (int c = 0; c < C; c++)
+            if (available[c] < 1)
+                return lb_error(LB_EINVAL, "class %d has no training images; a %s profile needs every class",
+                                c, p->kind == LB_PROFILE_STEP ? "step" : "longtail");
+    }
+    int minor = (int)floor(p->mu * C + 0.5);
+    for (int k = 0; k < C; k++) {
+        double t;
+        if (p->kind == LB_PROFILE_LONGTAIL)
+            t = C > 1 ? n_max * pow(p->rho, -(double)k / (C - 1)) : n_max;
+        else
+            t = k >= C - minor ? n_max / p->rho : n_max;
+        int v = (int)floor(t + FLOOR_EPS);
+        targets[order[k]] = v < 1 ? 1 : v; /* never drop a class entirely */
+    }
+    return LB_OK;
+}
+
+/* Counts profile: the class of rank k gets counts[k], which must be available. */
+static int counts_targets(const lb_profile *p, const int *available, int C, const int *order, int *targets)
+{
+    if (p->n_counts != C) return lb_error(LB_EINVAL, "counts profile has %d counts for %d classes", p->n_counts, C);
+    for (int k = 0; k < C; k++) {
+        int c = order[k];
+        if (p->counts[k] > available[c])
+            return lb_error(LB_EINVAL, "counts: rank %d (class %d) asks %d images but %d are available",
+                            k, c, p->counts[k], available[c]);
+        targets[c] = p->counts[k];
+    }
+    return LB_OK;
+}
+
+/* Spreads n_neg negatives over the classes other than pos in proportion to their size, by
+ * largest remainder (ties to the lower class index). */
+static void spread_negatives(const int *available, int C, int pos, long long neg_avail, long long n_neg,
+                             int *targets)
+{
+    long long given = 0;
+    for (int c = 0; c < C; c++) {
+        targets[c] = 0;
+        if (c == pos || neg_avail == 0) continue;
+        targets[c] = (int)(n_neg * available[c] / neg_avail);
+        given += targets[c];
+    }
+    while (given < n_neg) {
+        int best = -1;
+        long long best_rem = -1;
+        for (int c = 0; c < C; c++) {
+            if (c == pos || targets[c] >= available[c]) continue;
+            long long rem = (n_neg * available[c]) % neg_avail;
+            /* a class already topped up once in this pass has used its remainder */
+            if ((long long)targets[c] > n_neg * available[c] / neg_avail) rem = -1;
+            if (rem > best_rem) {
+                best_rem = rem;
+                best = c;
+            }
+        }
+        if (best < 0) break;
+        targets[best]++;
+        given++;
+    }
+}
+
+/* Binary profile: as many positives as the negatives allow at `ratio` negatives each. */
+static int binary_targets(const lb_profile *p, const int *available, int C, int *targets)
+{
+    int pos = p->pos_class;
+    if (pos < 0 || pos >= C) return lb_error(LB_EINVAL, "binary: positive class %d outside [0, %d)", pos, C);
+    long long neg_avail = 0;
+    for (int c = 0; c < C; c++)
+        if (c != pos) neg_avail += available[c];
+    /* clamped in double: a tiny RATIO (1e-300) gives a quotient no integer type holds,
+     * and converting it would be undefined (found with fuzz/fuzz_spec.c under UBSan) */
+    double q = floor((double)neg_avail / p->ratio + FLOOR_EPS);
+    long long n_pos = q < (double)available[pos] ? (long long)q : available[pos];
+    if (n_pos < 1)
+        return lb_error(LB_EINVAL, "binary: %d positives and %lld negatives available cannot give %g negatives per positive",
+                        available[pos], neg_avail, p->ratio);
+    long long n_neg = (long long)floor((double)n_pos * p->ratio + 0.5);
+    if (n_neg > neg_avail) n_neg = neg_avail;
+    spread_negatives(available, C, pos, neg_avail, n_neg, targets);
+    targets[pos] = (int)n_pos;
+    return LB_OK;
+}
+
 int lb_profile_targets(const lb_profile *p, const int *available, int n_classes,
                        const int *order, int *targets)
 {
     if (n_classes < 1) return lb_error(LB_EINVAL, "no classes");
-    int n_max = available[0];
-    for (int c = 1; c < n_classes; c++)
-        if (available[c] < n_max) n_max = available[c];
     int C = n_classes;
     switch (p->kind) {
     case LB_PROFILE_NONE:
         for (int c = 0; c < C; c++) targets[c] = available[c];
         return LB_OK;
     case LB_PROFILE_LONGTAIL:
-    case LB_PROFILE_STEP: {
-        if (n_max < 1) {
-            for (int c = 0; c < C; c++)
-                if (available[c] < 1)
-                    return lb_error(LB_EINVAL, "class %d has no training images; a %s profile needs every class",
-                                    c, p->kind == LB_PROFILE_STEP ? "step" : "longtail");
-        }
-        int minor = (int)floor(p->mu * C + 0.5);
-        for (int k = 0; k < C; k++) {
-            double t;
-            if (p->kind == LB_PROFILE_LONGTAIL)
-                t = C > 1 ? n_max * pow(p->rho, -(double)k / (C - 1)) : n_max;
-            else
-                t = k >= C - minor ? n_max / p->rho : n_max;
-            int v = (int)floor(t + FLOOR_EPS);
-            targets[order[k]] = v < 1 ? 1 : v; /* never drop a class entirely */
-        }
-        return LB_OK;
-    }
+    case LB_PROFILE_STEP:
+        return ranked_targets(p, available, C, order, targets);
     case LB_PROFILE_COUNTS:
-        if (p->n_counts != C) return lb_error(LB_EINVAL, "counts profile has %d counts for %d classes", p->n_counts, C);
-        for (int k = 0; k < C; k++) {
-            int c = order[k];
-            if (p->counts[k] > available[c])
-                return lb_error(LB_EINVAL, "counts: rank %d (class %d) asks %d images but %d are available",
-                                k, c, p->counts[k], available[c]);
-            targets[c] = p->counts[k];
-        }
-        return LB_OK;
-    case LB_PROFILE_BINARY: {
-        int pos = p->pos_class;
-        if (pos < 0 || pos >= C) return lb_error(LB_EINVAL, "binary: positive class %d outside [0, %d)", pos, C);
-        long long neg_avail = 0;
-        for (int c = 0; c < C; c++)
-            if (c != pos) neg_avail += available[c];
-        /* clamped in double: a tiny RATIO (1e-300) gives a quotient no integer type holds,
-         * and converting it would be undefined (found with fuzz/fuzz_spec.c under UBSan) */
-        double q = floor((double)neg_avail / p->ratio + FLOOR_EPS);
-        long long n_pos = q < (double)available[pos] ? (long long)q : available[pos];
-        if (n_pos < 1)
-            return lb_error(LB_EINVAL, "binary: %d positives and %lld negatives available cannot give %g negatives per positive",
-                            available[pos], neg_avail, p->ratio);
-        long long n_neg = (long long)floor((double)n_pos * p->ratio + 0.5);
-        if (n_neg > neg_avail) n_neg = neg_avail;
-        /* Negatives spread over the other classes in proportion to their size, by largest
-         * remainder (ties to the lower class index). */
-        long long given = 0;
-        for (int c = 0; c < C; c++) {
-            targets[c] = 0;
-            if (c == pos || neg_avail == 0) continue;
-            targets[c] = (int)(n_neg * available[c] / neg_avail);
-            given += targets[c];
-        }
-        while (given < n_neg) {
-            int best = -1;
-            long long best_rem = -1;
-            for (int c = 0; c < C; c++) {
-                if (c == pos || targets[c] >= available[c]) continue;
-                long long rem = (n_neg * available[c]) % neg_avail;
-                /* a class already topped up once in this pass has used its remainder */
-                if ((long long)targets[c] > n_neg * available[c] / neg_avail) rem = -1;
-                if (rem > best_rem) {
-                    best_rem = rem;
-                    best = c;
-                }
-            }
-            if (best < 0) break;
-            targets[best]++;
-            given++;
-        }
-        targets[pos] = (int)n_pos;
-        return LB_OK;
-    }
+        return counts_targets(p, available, C, order, targets);
+    case LB_PROFILE_BINARY:
+        return binary_targets(p, available, C, targets);
     }
     return lb_error(LB_EINVAL, "unknown profile kind %d", (int)p->kind);
 }

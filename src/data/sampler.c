@@ -193,7 +193,7 @@ static int sampler_create(const char *spec, const int *idx, const int *y, int n,
     s->pick = lb_malloc(sizeof(int) * (size_t)(s->len > n ? s->len : n));
     if (!s->out_idx || !s->out_y || !s->pick) {
         lb_sampler_free(s);
-        return lb_error(LB_ENOMEM, "out of memory for a sampler epoch of %d entries", s->len);
+        return lb_error(LB_ENOMEM, "out of memory for a sampler epoch of %lld entries", len);
     }
     *out = s;
     return LB_OK;

@@ -20,16 +20,6 @@ int lb_confusion_add(int64_t *counts, int n_classes, const int *y_true, const in
     return LB_OK;
 }
 
-void lb_argmax_rows(const float *scores, size_t n, int n_classes, int *pred)
-{
-    for (size_t i = 0; i < n; i++) {
-        const float *row = scores + i * (size_t)n_classes;
-        int best = 0;
-        for (int c = 1; c < n_classes; c++)
-            if (row[c] > row[best]) best = c;
-        pred[i] = best;
-    }
-}
 
 void lb_metrics_opts_default(lb_metrics_opts *o)
 {
@@ -108,6 +98,99 @@ int lb_metrics_copy(lb_metrics *dst, const lb_metrics *src)
 
 static double ratio0(double num, double den) { return den > 0 ? num / den : 0.0; }
 
+/* Checks that no count is negative; *total is the number of test samples, and
+ * *max_train / *min_train the extremes of train_counts (when given). */
+static int check_counts(const int64_t *confusion, size_t C, const int *train_counts, int64_t *total,
+                        int *max_train, int *min_train)
+{
+    for (size_t i = 0; i < C * C; i++) {
+        if (confusion[i] < 0)
+            return lb_error(LB_EINVAL,
+                            "lb_metrics_from_confusion: negative count %lld at [%zu][%zu]",
+                            (long long)confusion[i], i / C, i % C);
+        *total += confusion[i];
+    }
+    if (train_counts) {
+        for (size_t c = 0; c < C; c++) {
+            if (train_counts[c] < 0)
+                return lb_error(LB_EINVAL,
+                                "lb_metrics_from_confusion: train count of class %zu is %d", c,
+                                train_counts[c]);
+            if (train_counts[c] > *max_train) *max_train = train_counts[c];
+            if (train_counts[c] < *min_train) *min_train = train_counts[c];
+        }
+    }
+    return LB_OK;
+}
+
+/* Sums over the classes, for the averaged metrics; the recall-based ones only over classes
+ * with test support. */
+typedef struct {
+    int64_t correct;
+    double sum_f1, wsum_f1, sum_rec, sum_logrec;
+    double grp_sum[3], min_sum; /* recall by shot group, and over the rarest training classes */
+    int n_present, any_zero_rec, grp_n[3], min_n;
+} class_sums;
+
+/* Precision, recall and F1 of every class into m, added up into *s. */
+static void per_class(lb_metrics *m, const int64_t *confusion, size_t C, const int *train_counts, int max_train,
+                      int min_train, const lb_metrics_opts *opts, class_sums *s)
+{
+    for (size_t c = 0; c < C; c++) {
+        int64_t tp = confusion[c * C + c], support = 0, predicted = 0;
+        for (size_t k = 0; k < C; k++) {
+            support += confusion[c * C + k];
+            predicted += confusion[k * C + c];
+        }
+        s->correct += tp;
+        double prec = ratio0((double)tp, (double)predicted);
+        double rec = ratio0((double)tp, (double)support);
+        /* F1 = 2tp / (2tp + fp + fn): same as the harmonic mean, with 0/0 = 0 */
+        double f1 = ratio0(2.0 * (double)tp, (double)(support + predicted));
+        m->precision[c] = (float)prec;
+        m->recall[c] = (float)rec;
+        m->f1[c] = (float)f1;
+        s->sum_f1 += f1;
+        s->wsum_f1 += f1 * (double)support;
+        if (support == 0) continue;
+        s->n_present++;
+        s->sum_rec += rec;
+        if (rec > 0)
+            s->sum_logrec += log(rec);
+        else
+            s->any_zero_rec = 1;
+        if (train_counts) {
+            int g = lb_shot_group(train_counts[c], max_train, opts);
+            s->grp_sum[g] += rec;
+            s->grp_n[g]++;
+            if (train_counts[c] == min_train) {
+                s->min_sum += rec;
+                s->min_n++;
+            }
+        }
+    }
+}
+
+/* The averaged metrics from the sums; those with nothing to average over stay 0. */
+static void averages(lb_metrics *m, const class_sums *s, size_t C, int64_t total, const int *train_counts)
+{
+    if (total > 0) {
+        m->macro_f1 = (float)(s->sum_f1 / (double)C);
+        m->accuracy = (float)((double)s->correct / (double)total);
+        m->weighted_f1 = (float)(s->wsum_f1 / (double)total);
+    }
+    if (s->n_present > 0) {
+        m->balanced_accuracy = (float)(s->sum_rec / s->n_present);
+        m->g_mean = s->any_zero_rec ? 0.0f : (float)exp(s->sum_logrec / s->n_present);
+    }
+    if (train_counts) {
+        if (s->min_n) m->minority_recall = (float)(s->min_sum / s->min_n);
+        float *grp[3] = {&m->many_shot_accuracy, &m->medium_shot_accuracy, &m->few_shot_accuracy};
+        for (int g = 0; g < 3; g++)
+            if (s->grp_n[g]) *grp[g] = (float)(s->grp_sum[g] / s->grp_n[g]);
+    }
+}
+
 int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_classes,
                               const int *train_counts, const lb_metrics_opts *opts)
 {
@@ -120,84 +203,18 @@ int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_cla
     int st = lb_metrics_init(m, n_classes);
     if (st) return st;
     size_t C = (size_t)n_classes;
-    int64_t total = 0, correct = 0;
+    int64_t total = 0;
     int max_train = 0, min_train = INT32_MAX;
-    for (size_t i = 0; i < C * C; i++) {
-        if (confusion[i] < 0) {
-            lb_metrics_free(m);
-            return lb_error(LB_EINVAL,
-                            "lb_metrics_from_confusion: negative count %lld at [%zu][%zu]",
-                            (long long)confusion[i], i / C, i % C);
-        }
-        total += confusion[i];
-    }
-    if (train_counts) {
-        for (size_t c = 0; c < C; c++) {
-            if (train_counts[c] < 0) {
-                lb_metrics_free(m);
-                return lb_error(LB_EINVAL,
-                                "lb_metrics_from_confusion: train count of class %zu is %d", c,
-                                train_counts[c]);
-            }
-            if (train_counts[c] > max_train) max_train = train_counts[c];
-            if (train_counts[c] < min_train) min_train = train_counts[c];
-        }
+    st = check_counts(confusion, C, train_counts, &total, &max_train, &min_train);
+    if (st) {
+        lb_metrics_free(m);
+        return st;
     }
     memcpy(m->confusion, confusion, C * C * sizeof(int64_t));
     m->n = total;
-
-    /* per class; sums over classes with test support for the recall-based averages */
-    double sum_f1 = 0, wsum_f1 = 0, sum_rec = 0, sum_logrec = 0;
-    double grp_sum[3] = {0, 0, 0}, min_sum = 0;
-    int n_present = 0, any_zero_rec = 0, grp_n[3] = {0, 0, 0}, min_n = 0;
-    for (size_t c = 0; c < C; c++) {
-        int64_t tp = confusion[c * C + c], support = 0, predicted = 0;
-        for (size_t k = 0; k < C; k++) {
-            support += confusion[c * C + k];
-            predicted += confusion[k * C + c];
-        }
-        correct += tp;
-        double prec = ratio0((double)tp, (double)predicted);
-        double rec = ratio0((double)tp, (double)support);
-        /* F1 = 2tp / (2tp + fp + fn): same as the harmonic mean, with 0/0 = 0 */
-        double f1 = ratio0(2.0 * (double)tp, (double)(support + predicted));
-        m->precision[c] = (float)prec;
-        m->recall[c] = (float)rec;
-        m->f1[c] = (float)f1;
-        sum_f1 += f1;
-        wsum_f1 += f1 * (double)support;
-        if (support == 0) continue;
-        n_present++;
-        sum_rec += rec;
-        if (rec > 0)
-            sum_logrec += log(rec);
-        else
-            any_zero_rec = 1;
-        if (train_counts) {
-            int g = lb_shot_group(train_counts[c], max_train, opts);
-            grp_sum[g] += rec;
-            grp_n[g]++;
-            if (train_counts[c] == min_train) {
-                min_sum += rec;
-                min_n++;
-            }
-        }
-    }
-    if (total > 0) {
-        m->macro_f1 = (float)(sum_f1 / (double)C);
-        m->accuracy = (float)((double)correct / (double)total);
-        m->weighted_f1 = (float)(wsum_f1 / (double)total);
-    }
-    if (n_present > 0) {
-        m->balanced_accuracy = (float)(sum_rec / n_present);
-        m->g_mean = any_zero_rec ? 0.0f : (float)exp(sum_logrec / n_present);
-    }
-    if (train_counts) {
-        if (min_n) m->minority_recall = (float)(min_sum / min_n);
-        float *grp[3] = {&m->many_shot_accuracy, &m->medium_shot_accuracy, &m->few_shot_accuracy};
-        for (int g = 0; g < 3; g++)
-            if (grp_n[g]) *grp[g] = (float)(grp_sum[g] / grp_n[g]);
-    }
+    class_sums s = {0};
+    per_class(m, confusion, C, train_counts, max_train, min_train, opts, &s);
+    averages(m, &s, C, total, train_counts);
     return LB_OK;
 }
 

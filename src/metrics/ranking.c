@@ -1,8 +1,19 @@
-/* Metrics that need scores, not just predictions: ROC-AUC, average precision, ECE. */
+/* Metrics that need scores, not just predictions: the row argmax, ROC-AUC, average precision, ECE. */
 #include "libra/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>
+
+void lb_argmax_rows(const float *scores, size_t n, int n_classes, int *pred)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *row = scores + i * (size_t)n_classes;
+        int best = 0;
+        for (int c = 1; c < n_classes; c++)
+            if (row[c] > row[best]) best = c;
+        pred[i] = best;
+    }
+}
 
 typedef struct {
     float s;

@@ -1,9 +1,51 @@
-/* The optimizer object (rule + hyper-parameters + state) and gradient clipping. */
+/* The update rules (SGD as torch.optim.SGD with dampening 0; Adam and AdamW, Kingma & Ba 2015
+ * and Loshchilov & Hutter 2019, bias-corrected, in the arithmetic order torch.optim uses so
+ * results agree to float rounding), the optimizer object (rule + hyper-parameters + state)
+ * and gradient clipping. */
 #include "libra/optim.h"
 #include "libra/tensor.h"   /* lb_parallel */
 
 #include <math.h>
 #include <string.h>
+
+void lb_sgd_update(float *w, const float *g, float *buf, size_t n, float lr, float momentum,
+                   int nesterov, float weight_decay)
+{
+    if (momentum == 0.0f || !buf) {
+        for (size_t i = 0; i < n; i++) w[i] -= lr * (g[i] + weight_decay * w[i]);
+        return;
+    }
+    /* buf starts at zero, so its first value is the gradient itself, as in torch. */
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + weight_decay * w[i];
+        float b = momentum * buf[i] + gi;
+        buf[i] = b;
+        w[i] -= lr * (nesterov ? gi + momentum * b : b);
+    }
+}
+
+void lb_adam_update(float *w, const float *g, float *m, float *v, size_t n, float lr,
+                    float beta1, float beta2, float eps, float weight_decay, int decoupled,
+                    long t)
+{
+    /* Bias corrections in double: beta2^t near 1 loses digits in float. */
+    double bc1 = 1.0 - pow((double)beta1, (double)t);
+    double bc2 = 1.0 - pow((double)beta2, (double)t);
+    float step_size = (float)(lr / bc1);
+    float sqrt_bc2 = (float)sqrt(bc2);
+    float l2 = decoupled ? 0.0f : weight_decay;
+    float shrink = decoupled ? 1.0f - lr * weight_decay : 1.0f;
+    float a1 = 1.0f - beta1, a2 = 1.0f - beta2;
+    for (size_t i = 0; i < n; i++) {
+        float wi = w[i] * shrink;
+        float gi = g[i] + l2 * w[i];
+        float mi = beta1 * m[i] + a1 * gi;
+        float vi = beta2 * v[i] + a2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = wi - step_size * mi / (sqrtf(vi) / sqrt_bc2 + eps);
+    }
+}
 
 double lb_grad_norm(const float *g, size_t n)
 {

@@ -413,14 +413,16 @@ static void flags_section(lb_buf *b, const lb_results *s)
     lb_buf_puts(b, "</table>\n</section>\n");
 }
 
-int lb_report_write_html(const lb_results *s, const char *path)
+/* Refuses a study without a dataset, or with a run whose metrics have another number of
+ * classes; *max_rows is the most summary rows the runs can give. */
+static int check_runs(const lb_results *s, const char *path, size_t *max_rows)
 {
     const lb_dataset_info *d = &s->dataset;
     if (d->n_classes < 1)
         return lb_error(LB_EINVAL,
                         "%s: the study has no dataset description (call lb_results_set_dataset)",
                         path);
-    size_t max_rows = 0;
+    *max_rows = 0;
     for (size_t i = 0; i < s->n_runs; i++) {
         const lb_run_record *r = &s->runs[i];
         int bad = r->metrics.n_classes != d->n_classes;
@@ -431,19 +433,15 @@ int lb_report_write_html(const lb_results *s, const char *path)
                 LB_EINVAL,
                 "%s: run %zu (strategy \"%s\") has metrics for %d classes, the dataset has %d",
                 path, i, str(r->strategy), r->metrics.n_classes, d->n_classes);
-        max_rows += 1 + r->n_posthoc;
+        *max_rows += 1 + r->n_posthoc;
     }
-    /* strategies in order of first appearance, and the summary rows (raw, then variants) */
-    const char **strat = lb_malloc((s->n_runs + 1) * sizeof *strat);
-    const char **colors = lb_malloc((s->n_runs + 1) * sizeof *colors);
-    row *rows = lb_calloc(max_rows + 1, sizeof *rows);
-    if (!strat || !colors || !rows) {
-        lb_free(strat);
-        lb_free(colors);
-        lb_free(rows);
-        return lb_error(LB_ENOMEM, "%s: out of memory", path);
-    }
-    size_t ns = 0, nr = 0;
+    return LB_OK;
+}
+
+/* The strategies in order of first appearance, each with its colour; returns how many. */
+static size_t list_strategies(const lb_results *s, const char **strat, const char **colors)
+{
+    size_t ns = 0;
     for (size_t i = 0; i < s->n_runs; i++) {
         size_t k = 0;
         while (k < ns && strcmp(strat[k], str(s->runs[i].strategy))) k++;
@@ -452,6 +450,14 @@ int lb_report_write_html(const lb_results *s, const char *path)
             strat[ns++] = str(s->runs[i].strategy);
         }
     }
+    return ns;
+}
+
+/* The summary rows: per strategy the raw model, then each post-hoc variant its runs have;
+ * returns how many. */
+static size_t list_rows(const lb_results *s, const char **strat, size_t ns, row *rows)
+{
+    size_t nr = 0;
     for (size_t k = 0; k < ns; k++) {
         rows[nr++] = (row){.strategy = strat[k]};
         for (size_t i = 0; i < s->n_runs; i++) {
@@ -467,44 +473,75 @@ int lb_report_write_html(const lb_results *s, const char *path)
             }
         }
     }
-    for (size_t i = 0; i < nr; i++) aggregate(s, &rows[i]);
+    return nr;
+}
 
-    lb_buf b = {0};
+/* The page's head (title, inline CSS) and its header table describing the study. */
+static void page_header(lb_buf *b, const lb_results *s, size_t ns)
+{
+    const lb_dataset_info *d = &s->dataset;
     const char *title = s->title ? s->title : "libra imbalance study";
     lb_buf_puts(
-        &b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
-    lb__html_escape(&b, title, 0);
-    lb_buf_printf(&b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>", css);
-    lb__html_escape(&b, title, 0);
-    lb_buf_puts(&b, "</h1>\n<table class=\"meta\">\n<tr><td>data</td><td>");
-    lb__html_escape(&b, d->source, 0);
-    lb_buf_puts(&b, "</td></tr>\n<tr><td>imbalance profile</td><td>");
-    lb__html_escape(&b, d->profile, 0);
-    lb_buf_printf(&b,
+        b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+    lb__html_escape(b, title, 0);
+    lb_buf_printf(b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>", css);
+    lb__html_escape(b, title, 0);
+    lb_buf_puts(b, "</h1>\n<table class=\"meta\">\n<tr><td>data</td><td>");
+    lb__html_escape(b, d->source, 0);
+    lb_buf_puts(b, "</td></tr>\n<tr><td>imbalance profile</td><td>");
+    lb__html_escape(b, d->profile, 0);
+    lb_buf_printf(b,
                   "</td></tr>\n<tr><td>split seed</td><td>%" PRIu64 "</td></tr>\n"
                   "<tr><td>runs</td><td>%zu (%zu strateg%s)</td></tr>\n"
                   "<tr><td>libra</td><td>%s</td></tr>\n</table>\n</header>\n",
                   d->split_seed, s->n_runs, ns, ns == 1 ? "y" : "ies", lb_version());
-    dataset_section(&b, s);
-    if (ns) {
-        summary_section(&b, s, rows, nr);
-        recall_section(&b, s, strat, colors, ns);
-        confusion_section(&b, s, strat, ns);
-        section(&b, "curves", "Training curves",
-                "Training loss (top) and validation balanced accuracy at each evaluation point "
-                "(bottom), one line per run, coloured by strategy. Hover a line for its run.");
-        curve_chart(&b, s, strat, colors, ns, 0, "training loss");
-        curve_chart(&b, s, strat, colors, ns, 1, "validation balanced accuracy");
-        lb_buf_puts(&b, "</section>\n");
-        grid_section(&b, s);
-    } else {
-        lb_buf_puts(&b, "<p class=\"note\">No run has finished yet.</p>\n");
+}
+
+/* The sections about the runs' results (there is at least one strategy). */
+static void results_sections(lb_buf *b, const lb_results *s, const char **strat, const char **colors, size_t ns,
+                             row *rows, size_t nr)
+{
+    summary_section(b, s, rows, nr);
+    recall_section(b, s, strat, colors, ns);
+    confusion_section(b, s, strat, ns);
+    section(b, "curves", "Training curves",
+            "Training loss (top) and validation balanced accuracy at each evaluation point "
+            "(bottom), one line per run, coloured by strategy. Hover a line for its run.");
+    curve_chart(b, s, strat, colors, ns, 0, "training loss");
+    curve_chart(b, s, strat, colors, ns, 1, "validation balanced accuracy");
+    lb_buf_puts(b, "</section>\n");
+    grid_section(b, s);
+}
+
+int lb_report_write_html(const lb_results *s, const char *path)
+{
+    size_t max_rows = 0;
+    int st = check_runs(s, path, &max_rows);
+    if (st) return st;
+    /* strategies in order of first appearance, and the summary rows (raw, then variants) */
+    const char **strat = lb_malloc((s->n_runs + 1) * sizeof *strat);
+    const char **colors = lb_malloc((s->n_runs + 1) * sizeof *colors);
+    row *rows = lb_calloc(max_rows + 1, sizeof *rows);
+    if (!strat || !colors || !rows) {
+        lb_free(strat);
+        lb_free(colors);
+        lb_free(rows);
+        return lb_error(LB_ENOMEM, "%s: out of memory", path);
     }
+    size_t ns = list_strategies(s, strat, colors);
+    size_t nr = list_rows(s, strat, ns, rows);
+    for (size_t i = 0; i < nr; i++) aggregate(s, &rows[i]);
+
+    lb_buf b = {0};
+    page_header(&b, s, ns);
+    dataset_section(&b, s);
+    if (ns) results_sections(&b, s, strat, colors, ns, rows, nr);
+    else lb_buf_puts(&b, "<p class=\"note\">No run has finished yet.</p>\n");
     focal_section(&b);
     flags_section(&b, s);
     lb_buf_puts(&b, "</body>\n</html>\n");
-    int st = lb_buf_write(&b, path);
+    st = lb_buf_write(&b, path);
     lb_buf_free(&b);
     lb_free(strat);
     lb_free(colors);

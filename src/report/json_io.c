@@ -336,25 +336,11 @@ static int read_curve(const char *path, const lb_json *obj, const char *k, lb_cu
     return st;
 }
 
-static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
+/* The record's seed: a decimal integer in [0, 2^64), which a double cannot hold exactly. */
+static int read_seed(const char *path, const lb_json *obj, lb_run_record *r)
 {
-    static const char *const keys[] = {
-        "format",  "format_version", "libra_version", "strategy",
-        "seed",    "steps",          "wall_seconds",  "images_per_sec",
-        "metrics", "posthoc",        "curves",        "grid",
-        NULL};
-    const lb_json *v = NULL, *seed = NULL, *arr = NULL;
-    int64_t x = 0;
-    int st = only_keys(path, obj, "the run record", keys);
-    if (!st) st = member(path, obj, "format", LB_JSON_STRING, &v);
-    if (!st && strcmp(v->str, "libra-run"))
-        st = bad(path, v, "format is \"%s\", expected \"libra-run\"", v->str);
-    if (!st) st = get_int64(path, obj, "format_version", 0, &x);
-    if (!st && x != FORMAT_VERSION)
-        st = bad(path, lb__json_get(obj, "format_version"),
-                 "format_version %" PRId64 " is not %d (this libra's)", x, FORMAT_VERSION);
-    if (!st) st = get_string(path, obj, "strategy", &r->strategy);
-    if (!st) st = member(path, obj, "seed", LB_JSON_NUMBER, &seed);
+    const lb_json *seed = NULL;
+    int st = member(path, obj, "seed", LB_JSON_NUMBER, &seed);
     if (!st) {
         errno = 0;
         char *end;
@@ -362,60 +348,123 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
         if (seed->str[0] == '-' || *end || errno == ERANGE)
             st = bad(path, seed, "seed must be an integer in [0, 2^64), found %s", seed->str);
     }
+    return st;
+}
+
+/* The record's scalar fields (format and its version checked) and its metrics. */
+static int read_run_fields(const char *path, const lb_json *obj, lb_run_record *r)
+{
+    const lb_json *v = NULL;
+    int64_t x = 0;
+    int st = member(path, obj, "format", LB_JSON_STRING, &v);
+    if (!st && strcmp(v->str, "libra-run"))
+        st = bad(path, v, "format is \"%s\", expected \"libra-run\"", v->str);
+    if (!st) st = get_int64(path, obj, "format_version", 0, &x);
+    if (!st && x != FORMAT_VERSION)
+        st = bad(path, lb__json_get(obj, "format_version"),
+                 "format_version %" PRId64 " is not %d (this libra's)", x, FORMAT_VERSION);
+    if (!st) st = get_string(path, obj, "strategy", &r->strategy);
+    if (!st) st = read_seed(path, obj, r);
     if (!st) st = get_int64(path, obj, "steps", 0, &r->steps);
     if (!st) st = get_float(path, obj, "wall_seconds", &r->wall_seconds);
     if (!st) st = get_float(path, obj, "images_per_sec", &r->images_per_sec);
     if (!st) st = member(path, obj, "metrics", LB_JSON_OBJECT, &v);
     if (!st) st = read_metrics(path, v, &r->metrics);
+    return st;
+}
 
-    if (!st) st = member(path, obj, "posthoc", LB_JSON_ARRAY, &arr);
-    for (size_t i = 0; !st && i < arr->n; i++) {
-        static const char *const pkeys[] = {"name", "tau", "metrics", NULL};
-        const lb_json *p = &arr->items[i], *pm = NULL;
-        char *name = NULL;
-        float tau = 0;
-        lb_metrics m = {0};
-        if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a post-hoc entry must be an object");
-        if (!st) st = only_keys(path, p, "a post-hoc entry", pkeys);
-        if (!st) st = get_string(path, p, "name", &name);
-        if (!st) st = get_float(path, p, "tau", &tau);
-        if (!st) st = member(path, p, "metrics", LB_JSON_OBJECT, &pm);
-        if (!st) st = read_metrics(path, pm, &m);
-        if (!st && m.n_classes != r->metrics.n_classes)
-            st = bad(path, pm, "post-hoc metrics have %d classes, the run has %d", m.n_classes,
-                     r->metrics.n_classes);
-        if (!st) st = lb_run_record_add_posthoc(r, name, tau, &m);
-        lb_free(name);
-        lb_metrics_free(&m);
-    }
+/* One entry of "posthoc" ({name, tau, metrics}), added to r; its metrics must have the
+ * run's number of classes. */
+static int read_posthoc_entry(const char *path, const lb_json *p, lb_run_record *r)
+{
+    static const char *const pkeys[] = {"name", "tau", "metrics", NULL};
+    const lb_json *pm = NULL;
+    char *name = NULL;
+    float tau = 0;
+    lb_metrics m = {0};
+    int st = LB_OK;
+    if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a post-hoc entry must be an object");
+    if (!st) st = only_keys(path, p, "a post-hoc entry", pkeys);
+    if (!st) st = get_string(path, p, "name", &name);
+    if (!st) st = get_float(path, p, "tau", &tau);
+    if (!st) st = member(path, p, "metrics", LB_JSON_OBJECT, &pm);
+    if (!st) st = read_metrics(path, pm, &m);
+    if (!st && m.n_classes != r->metrics.n_classes)
+        st = bad(path, pm, "post-hoc metrics have %d classes, the run has %d", m.n_classes,
+                 r->metrics.n_classes);
+    if (!st) st = lb_run_record_add_posthoc(r, name, tau, &m);
+    lb_free(name);
+    lb_metrics_free(&m);
+    return st;
+}
 
-    if (!st) st = member(path, obj, "curves", LB_JSON_OBJECT, &v);
+/* The "posthoc" array: the post-hoc variants of the model. */
+static int read_posthoc(const char *path, const lb_json *obj, lb_run_record *r)
+{
+    const lb_json *arr = NULL;
+    int st = member(path, obj, "posthoc", LB_JSON_ARRAY, &arr);
+    for (size_t i = 0; !st && i < arr->n; i++) st = read_posthoc_entry(path, &arr->items[i], r);
+    return st;
+}
+
+/* The "curves" object: the loss and validation balanced-accuracy curves. */
+static int read_curves(const char *path, const lb_json *obj, lb_run_record *r)
+{
+    const lb_json *v = NULL;
+    int st = member(path, obj, "curves", LB_JSON_OBJECT, &v);
     static const char *const ckeys[] = {"loss", "val_balanced_accuracy", NULL};
     if (!st) st = only_keys(path, v, "curves", ckeys);
     if (!st) st = read_curve(path, v, "loss", &r->loss);
     if (!st) st = read_curve(path, v, "val_balanced_accuracy", &r->val_bacc);
+    return st;
+}
 
+/* One point of the grid ({spec, val_balanced_accuracy}), added to r. */
+static int read_grid_point(const char *path, const lb_json *p, lb_run_record *r)
+{
+    static const char *const pkeys[] = {"spec", "val_balanced_accuracy", NULL};
+    char *spec = NULL;
+    float acc = 0;
+    int st = LB_OK;
+    if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a grid point must be an object");
+    if (!st) st = only_keys(path, p, "a grid point", pkeys);
+    if (!st) st = get_string(path, p, "spec", &spec);
+    if (!st) st = get_float(path, p, "val_balanced_accuracy", &acc);
+    if (!st) st = lb_run_record_add_grid(r, spec, acc);
+    lb_free(spec);
+    return st;
+}
+
+/* The "grid" object: its points, and the index of the chosen one (-1: none). */
+static int read_grid(const char *path, const lb_json *obj, lb_run_record *r)
+{
     static const char *const gkeys[] = {"chosen", "points", NULL};
-    if (!st) st = member(path, obj, "grid", LB_JSON_OBJECT, &v);
+    const lb_json *v = NULL, *arr = NULL;
+    int64_t x = 0;
+    int st = member(path, obj, "grid", LB_JSON_OBJECT, &v);
     if (!st) st = only_keys(path, v, "grid", gkeys);
     if (!st) st = member(path, v, "points", LB_JSON_ARRAY, &arr);
-    for (size_t i = 0; !st && i < arr->n; i++) {
-        static const char *const pkeys[] = {"spec", "val_balanced_accuracy", NULL};
-        const lb_json *p = &arr->items[i];
-        char *spec = NULL;
-        float acc = 0;
-        if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a grid point must be an object");
-        if (!st) st = only_keys(path, p, "a grid point", pkeys);
-        if (!st) st = get_string(path, p, "spec", &spec);
-        if (!st) st = get_float(path, p, "val_balanced_accuracy", &acc);
-        if (!st) st = lb_run_record_add_grid(r, spec, acc);
-        lb_free(spec);
-    }
+    for (size_t i = 0; !st && i < arr->n; i++) st = read_grid_point(path, &arr->items[i], r);
     if (!st) st = get_int64(path, v, "chosen", -1, &x);
     if (!st && x >= (int64_t)r->n_grid && !(x == -1))
         st = bad(path, lb__json_get(v, "chosen"), "chosen = %" PRId64 " but the grid has %zu points",
                  x, r->n_grid);
     if (!st) r->grid_chosen = (int)x;
+    return st;
+}
+
+static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
+{
+    static const char *const keys[] = {
+        "format",  "format_version", "libra_version", "strategy",
+        "seed",    "steps",          "wall_seconds",  "images_per_sec",
+        "metrics", "posthoc",        "curves",        "grid",
+        NULL};
+    int st = only_keys(path, obj, "the run record", keys);
+    if (!st) st = read_run_fields(path, obj, r);
+    if (!st) st = read_posthoc(path, obj, r);
+    if (!st) st = read_curves(path, obj, r);
+    if (!st) st = read_grid(path, obj, r);
     return st;
 }
 

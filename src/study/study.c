@@ -46,7 +46,7 @@ static int parse_strategies(lb_study *st, const char *list)
             if (!strcmp(st->keys[k], st->keys[i]))
                 rc = lb_error(LB_EINVAL,
                               "strategy '%s' (number %d) is the same as '%s' (number %d): give each strategy once",
-                              st->strat[i].spec, i + 1, st->strat[k].spec, k + 1);
+                              items[i], i + 1, items[k], k + 1);
     }
     for (int i = 0; i < n; i++) lb_free(items[i]);
     lb_free(items);

@@ -248,75 +248,104 @@ static uint32_t crc_of(const unsigned char *p, size_t n)
     return (uint32_t)crc;
 }
 
-int lb_checkpoint_write(const lb_checkpoint *c, const char *path)
+/* The file header with zero payload size and CRC, patched by patch_header once known. */
+static void put_header(lb_buf *b)
 {
-    lb_buf b = {0};
-    /* header, patched below once the payload is known */
-    put_bytes(&b, CKPT_MAGIC, 8);
-    put_u32(&b, CKPT_VERSION);
-    put_u32(&b, CKPT_HEADER);
-    put_u64(&b, 0);
-    put_u32(&b, 0);
-    put_u32(&b, 0);
+    put_bytes(b, CKPT_MAGIC, 8);
+    put_u32(b, CKPT_VERSION);
+    put_u32(b, CKPT_HEADER);
+    put_u64(b, 0);
+    put_u32(b, 0);
+    put_u32(b, 0);
+}
 
-    size_t at = section_begin(&b, "META");
-    put_u32(&b, (uint32_t)c->n_meta);
+/* META: the count, then each key and value as a u32 length and its bytes. */
+static void put_meta(lb_buf *b, const lb_checkpoint *c)
+{
+    size_t at = section_begin(b, "META");
+    put_u32(b, (uint32_t)c->n_meta);
     for (int i = 0; i < c->n_meta; i++) {
         size_t kl = strlen(c->meta_key[i]), vl = strlen(c->meta_val[i]);
-        put_u32(&b, (uint32_t)kl);
-        put_bytes(&b, c->meta_key[i], kl);
-        put_u32(&b, (uint32_t)vl);
-        put_bytes(&b, c->meta_val[i], vl);
+        put_u32(b, (uint32_t)kl);
+        put_bytes(b, c->meta_key[i], kl);
+        put_u32(b, (uint32_t)vl);
+        put_bytes(b, c->meta_val[i], vl);
     }
-    section_end(&b, at);
+    section_end(b, at);
+}
 
-    at = section_begin(&b, "PARM");
-    put_u64(&b, c->n_params);
-    put_f32s(&b, c->params, c->n_params);
-    section_end(&b, at);
+/* A section of a u64 count and that many floats (PARM, STAT). */
+static void put_float_section(lb_buf *b, const char tag[4], const float *x, size_t n)
+{
+    size_t at = section_begin(b, tag);
+    put_u64(b, n);
+    put_f32s(b, x, n);
+    section_end(b, at);
+}
 
-    at = section_begin(&b, "STAT");
-    put_u64(&b, c->n_state);
-    put_f32s(&b, c->state, c->n_state);
-    section_end(&b, at);
+/* OPTM: optimizer kind, arrays per parameter, step, then the moment arrays. */
+static void put_optim(lb_buf *b, const lb_checkpoint *c)
+{
+    size_t at = section_begin(b, "OPTM");
+    put_u32(b, (uint32_t)c->optim_kind);
+    put_u32(b, (uint32_t)c->optim_k);
+    put_u64(b, (uint64_t)c->optim_step);
+    put_u64(b, c->n_params);
+    if (c->optim_k >= 1) put_f32s(b, c->optim_m, c->n_params);
+    if (c->optim_k >= 2) put_f32s(b, c->optim_v, c->n_params);
+    section_end(b, at);
+}
 
-    if (c->has_optim) {
-        at = section_begin(&b, "OPTM");
-        put_u32(&b, (uint32_t)c->optim_kind);
-        put_u32(&b, (uint32_t)c->optim_k);
-        put_u64(&b, (uint64_t)c->optim_step);
-        put_u64(&b, c->n_params);
-        if (c->optim_k >= 1) put_f32s(&b, c->optim_m, c->n_params);
-        if (c->optim_k >= 2) put_f32s(&b, c->optim_v, c->n_params);
-        section_end(&b, at);
-    }
+/* TRST: the step and both RNG states. */
+static void put_train_state(lb_buf *b, const lb_checkpoint *c)
+{
+    size_t at = section_begin(b, "TRST");
+    put_u64(b, (uint64_t)c->step);
+    for (int i = 0; i < 4; i++) put_u64(b, c->model_rng.s[i]);
+    for (int i = 0; i < 4; i++) put_u64(b, c->data_rng.s[i]);
+    section_end(b, at);
+}
 
-    at = section_begin(&b, "TRST");
-    put_u64(&b, (uint64_t)c->step);
-    for (int i = 0; i < 4; i++) put_u64(&b, c->model_rng.s[i]);
-    for (int i = 0; i < 4; i++) put_u64(&b, c->data_rng.s[i]);
-    section_end(&b, at);
-
-    at = section_begin(&b, "CURV");
-    put_u64(&b, (uint64_t)c->loss.n);
+/* CURV: the loss curve as (step, value) pairs, then the running window's sum and count. */
+static void put_curve(lb_buf *b, const lb_checkpoint *c)
+{
+    size_t at = section_begin(b, "CURV");
+    put_u64(b, (uint64_t)c->loss.n);
     for (size_t i = 0; i < c->loss.n; i++) {
-        put_u64(&b, (uint64_t)c->loss.step[i]);
-        put_f32s(&b, &c->loss.value[i], 1);
+        put_u64(b, (uint64_t)c->loss.step[i]);
+        put_f32s(b, &c->loss.value[i], 1);
     }
     uint64_t bits;
     memcpy(&bits, &c->window_sum, 8);
-    put_u64(&b, bits);
-    put_u64(&b, (uint64_t)c->window_n);
-    section_end(&b, at);
+    put_u64(b, bits);
+    put_u64(b, (uint64_t)c->window_n);
+    section_end(b, at);
+}
 
+/* Fills in the header's payload size and CRC32 of the payload. */
+static void patch_header(lb_buf *b)
+{
+    uint64_t payload = b->n - CKPT_HEADER;
+    uint32_t crc = crc_of((const unsigned char *)b->p + CKPT_HEADER, (size_t)payload);
+    for (int i = 0; i < 8; i++) b->p[16 + i] = (char)(unsigned char)(payload >> (8 * i));
+    for (int i = 0; i < 4; i++) b->p[24 + i] = (char)(unsigned char)(crc >> (8 * i));
+}
+
+int lb_checkpoint_write(const lb_checkpoint *c, const char *path)
+{
+    lb_buf b = {0};
+    put_header(&b);
+    put_meta(&b, c);
+    put_float_section(&b, "PARM", c->params, c->n_params);
+    put_float_section(&b, "STAT", c->state, c->n_state);
+    if (c->has_optim) put_optim(&b, c);
+    put_train_state(&b, c);
+    put_curve(&b, c);
     if (b.oom) {
         lb_buf_free(&b);
         return lb_error(LB_ENOMEM, "%s: out of memory while encoding the checkpoint", path);
     }
-    uint64_t payload = b.n - CKPT_HEADER;
-    uint32_t crc = crc_of((const unsigned char *)b.p + CKPT_HEADER, (size_t)payload);
-    for (int i = 0; i < 8; i++) b.p[16 + i] = (char)(unsigned char)(payload >> (8 * i));
-    for (int i = 0; i < 4; i++) b.p[24 + i] = (char)(unsigned char)(crc >> (8 * i));
+    patch_header(&b);
     int rc = lb_buf_write(&b, path);
     lb_buf_free(&b);
     return rc;
@@ -441,6 +470,82 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
     return r->bad ? LB_EFORMAT : LB_OK;
 }
 
+/* Checks the header of the file p[0..size): magic, version, header size, payload size, CRC. */
+static int check_header(const unsigned char *p, size_t size, const char *path)
+{
+    if (size < 8 || memcmp(p, CKPT_MAGIC, 8) != 0)
+        return lb_error(LB_EFORMAT, "%s: not a libra checkpoint (wrong magic; expected \"%s\")", path, CKPT_MAGIC);
+    if (size < CKPT_HEADER)
+        return lb_error(LB_EFORMAT, "%s: truncated: %zu bytes, shorter than the %u-byte header", path, size,
+                        CKPT_HEADER);
+    rbuf r = {p, size, 8, 0};
+    uint32_t version = get_u32(&r), header = get_u32(&r);
+    uint64_t payload = get_u64(&r);
+    uint32_t crc = get_u32(&r);
+    if (version != CKPT_VERSION)
+        return lb_error(LB_EFORMAT, "%s: checkpoint version %u is not supported (this build reads version %u)", path,
+                        version, CKPT_VERSION);
+    if (header != CKPT_HEADER)
+        return lb_error(LB_EFORMAT, "%s: header size %u, expected %u", path, header, CKPT_HEADER);
+    if (payload > size - CKPT_HEADER)
+        return lb_error(LB_EFORMAT, "%s: truncated: the header announces %llu payload bytes, the file has %zu", path,
+                        (unsigned long long)payload, size - CKPT_HEADER);
+    if (payload < size - CKPT_HEADER)
+        return lb_error(LB_EFORMAT, "%s: %zu unexpected bytes after the payload", path,
+                        (size_t)(size - CKPT_HEADER - payload));
+    uint32_t actual = crc_of(p + CKPT_HEADER, (size_t)payload);
+    if (actual != crc)
+        return lb_error(LB_EFORMAT, "%s: CRC mismatch (stored %08x, computed %08x): the file is corrupt", path, crc,
+                        actual);
+    return LB_OK;
+}
+
+/* Records a known section tag in *seen_known, refusing one seen before: a known section twice
+ * would leak the first copy, or pair moments with other parameters (fuzzer finds). */
+static int mark_section(const char *tag, int *seen_known, const char *path)
+{
+    static const char known[][5] = {"META", "PARM", "STAT", "OPTM", "TRST", "CURV"};
+    for (int k = 0; k < 6; k++)
+        if (memcmp(tag, known[k], 4) == 0) {
+            if (*seen_known & (1 << k)) return lb_error(LB_EFORMAT, "%s: section %s appears twice", path, tag);
+            *seen_known |= 1 << k;
+        }
+    return LB_OK;
+}
+
+/* Parses the sections of the payload p[CKPT_HEADER..size) into c, and checks that the
+ * required ones are there. */
+static int read_sections(lb_checkpoint *c, const unsigned char *p, size_t size, const char *path)
+{
+    rbuf r = {p, size, CKPT_HEADER, 0};
+    int seen_meta = 0, seen_parm = 0, seen_trst = 0, seen_known = 0;
+    while (r.pos < size) {
+        if (!need(&r, 16)) break;
+        char tag[5] = {0};
+        memcpy(tag, p + r.pos, 4);
+        r.pos += 8;
+        uint64_t len = get_u64(&r);
+        if (len > size - r.pos)
+            return lb_error(LB_EFORMAT, "%s: section %s claims %llu bytes, %zu remain", path, tag,
+                            (unsigned long long)len, size - r.pos);
+        int rc = mark_section(tag, &seen_known, path);
+        if (rc != LB_OK) return rc;
+        rbuf sec = {p + r.pos, (size_t)len, 0, 0};
+        if (parse_section(&sec, tag, c) != LB_OK || sec.pos != sec.n)
+            return lb_error(LB_EFORMAT, "%s: section %s is malformed", path, tag);
+        seen_meta |= memcmp(tag, "META", 4) == 0;
+        seen_parm |= memcmp(tag, "PARM", 4) == 0;
+        seen_trst |= memcmp(tag, "TRST", 4) == 0;
+        r.pos += (size_t)len;
+    }
+    if (r.bad) return lb_error(LB_EFORMAT, "%s: a section header is cut short", path);
+    if (!seen_meta || !seen_parm || !seen_trst)
+        return lb_error(LB_EFORMAT, "%s: missing section %s", path, !seen_meta ? "META" : !seen_parm ? "PARM" : "TRST");
+    if (c->has_optim && c->optim_k >= 1 && !c->optim_m)
+        return lb_error(LB_EFORMAT, "%s: optimizer state without parameters", path);
+    return LB_OK;
+}
+
 int lb_checkpoint_read(lb_checkpoint *c, const char *path)
 {
     lb_checkpoint_init(c);
@@ -452,85 +557,8 @@ int lb_checkpoint_read(lb_checkpoint *c, const char *path)
         return rc;
     }
     const unsigned char *p = (const unsigned char *)text;
-    rbuf r = {p, size, 0, 0};
-    if (size < 8 || memcmp(p, CKPT_MAGIC, 8) != 0) {
-        rc = lb_error(LB_EFORMAT, "%s: not a libra checkpoint (wrong magic; expected \"%s\")", path, CKPT_MAGIC);
-        goto done;
-    }
-    if (size < CKPT_HEADER) {
-        rc = lb_error(LB_EFORMAT, "%s: truncated: %zu bytes, shorter than the %u-byte header", path, size, CKPT_HEADER);
-        goto done;
-    }
-    r.pos = 8;
-    uint32_t version = get_u32(&r), header = get_u32(&r);
-    uint64_t payload = get_u64(&r);
-    uint32_t crc = get_u32(&r);
-    if (version != CKPT_VERSION) {
-        rc = lb_error(LB_EFORMAT, "%s: checkpoint version %u is not supported (this build reads version %u)", path,
-                      version, CKPT_VERSION);
-        goto done;
-    }
-    if (header != CKPT_HEADER) {
-        rc = lb_error(LB_EFORMAT, "%s: header size %u, expected %u", path, header, CKPT_HEADER);
-        goto done;
-    }
-    if (payload > size - CKPT_HEADER) {
-        rc = lb_error(LB_EFORMAT, "%s: truncated: the header announces %llu payload bytes, the file has %zu", path,
-                      (unsigned long long)payload, size - CKPT_HEADER);
-        goto done;
-    }
-    if (payload < size - CKPT_HEADER) {
-        rc = lb_error(LB_EFORMAT, "%s: %zu unexpected bytes after the payload", path,
-                      (size_t)(size - CKPT_HEADER - payload));
-        goto done;
-    }
-    uint32_t actual = crc_of(p + CKPT_HEADER, (size_t)payload);
-    if (actual != crc) {
-        rc = lb_error(LB_EFORMAT, "%s: CRC mismatch (stored %08x, computed %08x): the file is corrupt", path, crc,
-                      actual);
-        goto done;
-    }
-    r.pos = CKPT_HEADER;
-    int seen_meta = 0, seen_parm = 0, seen_trst = 0, seen_known = 0;
-    while (r.pos < size) {
-        if (!need(&r, 16)) break;
-        char tag[5] = {0};
-        memcpy(tag, p + r.pos, 4);
-        r.pos += 8;
-        uint64_t len = get_u64(&r);
-        if (len > size - r.pos) {
-            r.bad = 1;
-            rc = lb_error(LB_EFORMAT, "%s: section %s claims %llu bytes, %zu remain", path, tag,
-                          (unsigned long long)len, size - r.pos);
-            goto done;
-        }
-        /* a known section twice would leak the first copy, or pair moments with other
-         * parameters: refused (fuzzer finds) */
-        static const char known[][5] = {"META", "PARM", "STAT", "OPTM", "TRST", "CURV"};
-        for (int k = 0; k < 6; k++)
-            if (memcmp(tag, known[k], 4) == 0) {
-                if (seen_known & (1 << k)) {
-                    rc = lb_error(LB_EFORMAT, "%s: section %s appears twice", path, tag);
-                    goto done;
-                }
-                seen_known |= 1 << k;
-            }
-        rbuf sec = {p + r.pos, (size_t)len, 0, 0};
-        if (parse_section(&sec, tag, c) != LB_OK || sec.pos != sec.n) {
-            rc = lb_error(LB_EFORMAT, "%s: section %s is malformed", path, tag);
-            goto done;
-        }
-        seen_meta |= memcmp(tag, "META", 4) == 0;
-        seen_parm |= memcmp(tag, "PARM", 4) == 0;
-        seen_trst |= memcmp(tag, "TRST", 4) == 0;
-        r.pos += (size_t)len;
-    }
-    if (r.bad) rc = lb_error(LB_EFORMAT, "%s: a section header is cut short", path);
-    else if (!seen_meta || !seen_parm || !seen_trst)
-        rc = lb_error(LB_EFORMAT, "%s: missing section %s", path, !seen_meta ? "META" : !seen_parm ? "PARM" : "TRST");
-    else if (c->has_optim && c->optim_k >= 1 && !c->optim_m)
-        rc = lb_error(LB_EFORMAT, "%s: optimizer state without parameters", path);
-done:
+    rc = check_header(p, size, path);
+    if (rc == LB_OK) rc = read_sections(c, p, size, path);
     lb_free(text);
     if (rc != LB_OK) lb_checkpoint_free(c);
     return rc;

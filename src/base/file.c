@@ -65,6 +65,33 @@ static void remove_stale_temps(const char *path)
     closedir(d);
 }
 
+/* A test hook (docs/reliability.md): with LIBRA_TEST_PAUSE_WRITE=STAGE:SUFFIX in the
+ * environment, a write to a path ending in SUFFIX stops at STAGE (open: the temporary file
+ * exists, nothing written; half: half the bytes written; written: all written, not synced;
+ * synced: synced, not renamed; renamed: renamed, directory not synced), creates PATH.paused
+ * and waits to be killed, so that a test can kill -9 a writer exactly there. */
+static void maybe_pause(const char *path, const char *stage)
+{
+    static int read_env;
+    static char want[64], suffix[256];
+    if (!read_env) {
+        read_env = 1;
+        const char *v = getenv("LIBRA_TEST_PAUSE_WRITE"), *colon = v ? strchr(v, ':') : NULL;
+        if (colon && (size_t)(colon - v) < sizeof want && strlen(colon + 1) < sizeof suffix) {
+            memcpy(want, v, (size_t)(colon - v));
+            want[colon - v] = '\0';
+            strcpy(suffix, colon + 1);
+        }
+    }
+    size_t lp = strlen(path), ls = strlen(suffix);
+    if (!want[0] || strcmp(want, stage) != 0 || ls > lp || strcmp(path + lp - ls, suffix) != 0) return;
+    char marker[4200];
+    snprintf(marker, sizeof marker, "%s.paused", path);
+    int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) close(fd);
+    for (;;) pause();
+}
+
 int lb_write_file_atomic(const char *path, const void *data, size_t n)
 {
     if (!path || !*path) return lb_error(LB_EINVAL, "write: empty path");
@@ -84,14 +111,19 @@ int lb_write_file_atomic(const char *path, const void *data, size_t n)
     const char *failed = NULL;
     const unsigned char *p = data;
     size_t done = 0;
+    maybe_pause(path, "open");
     while (!failed && done < n) {
-        ssize_t k = write(fd, p + done, n - done);
+        size_t want = done < n / 2 ? n / 2 - done : n - done; /* two halves, for the test hook */
+        ssize_t k = write(fd, p + done, want ? want : n - done);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) failed = "write";
         else done += (size_t)k;
+        if (done == n / 2) maybe_pause(path, "half");
     }
+    maybe_pause(path, "written");
     if (!failed && fchmod(fd, 0644) != 0) failed = "chmod"; /* created 0600 until complete */
     if (!failed && fsync(fd) != 0) failed = "fsync";
+    if (!failed) maybe_pause(path, "synced");
     int e = errno;
     if (close(fd) != 0 && !failed) {
         failed = "close";
@@ -108,6 +140,7 @@ int lb_write_file_atomic(const char *path, const void *data, size_t n)
                         strerror(e));
     }
     lb_free(tmp);
+    maybe_pause(path, "renamed");
     sync_dir_of(path);
     return LB_OK;
 }

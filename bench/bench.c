@@ -373,7 +373,7 @@ static void bench_teardown(bench_env *e)
 /* Runs one configuration and prints its result; called in a child process. */
 static void run_config(const bench_opts *o, int B, int threads)
 {
-    lb_set_threads(threads);
+    if (lb_set_threads(threads) != LB_OK) die("--threads");
     bench_env e;
     bench_setup(o, B, &e);
     bench_times times = {.bd = {.n = 0}, .allocs = 0, .counted = 0};
@@ -433,7 +433,7 @@ static void parse_flags(int argc, char **argv, bench_opts *o)
 
 int main(int argc, char **argv)
 {
-    cli_init(argv[0]);
+    cli_init(argv);
     bench_opts o = {{32, 64, 128}, 3, {1, 2}, 2, 60, 5, 10, 0, "smallcnn", NULL};
     parse_flags(argc, argv, &o);
     for (int bi = 0; bi < o.n_batches; bi++)

@@ -201,14 +201,14 @@ static lb_data *open_data(flags *f, lb_data_opts *dopts)
 
 int main(int argc, char **argv)
 {
-    cli_init(argv[0]);
+    cli_init(argv);
     flags f;
     memset(&f, 0, sizeof f);
     parse_flags(argc, argv, &f);
     lb_data_opts dopts;
     lb_data_opts_init(&dopts);
     lb_data *data = open_data(&f, &dopts);
-    lb_set_threads(f.c.train.threads);
+    if (lb_set_threads(f.c.train.threads) != LB_OK) cli_fatal("--threads %d: %s", f.c.train.threads, lb_last_error());
     lb_study *st = lb_study_new(&f.c, data);
     if (!st) cli_fatal("%s", lb_last_error());
     lb_study_events ev = {&f.quiet, on_reused, on_job, on_grid, on_note};

@@ -187,7 +187,7 @@ static void check_drw(const float *z, const int *y, const int *counts, double su
 
 int main(int argc, char **argv)
 {
-    cli_init(argv[0]);
+    cli_init(argv);
     if (parse_args(argc, argv)) return 0;
     if (lb_loss_register("sq_hinge", &sq_hinge_kind) != LB_OK) cli_fatal_lib("register");
 

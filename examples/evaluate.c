@@ -147,11 +147,11 @@ static void write_json(lb_buf *out, const flags *f, const lb_checkpoint *ck, con
 
 int main(int argc, char **argv)
 {
-    cli_init(argv[0]);
+    cli_init(argv);
     flags f;
     memset(&f, 0, sizeof f);
     parse_flags(argc, argv, &f);
-    lb_set_threads(f.threads);
+    if (lb_set_threads(f.threads) != LB_OK) cli_fatal("--threads %d: %s", f.threads, lb_last_error());
     lb_checkpoint ck;
     if (lb_checkpoint_read(&ck, f.model_path) != LB_OK) cli_fatal("--model: %s", lb_last_error());
     lb_data_opts dopts;

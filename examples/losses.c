@@ -415,7 +415,7 @@ enum { OPT_LOSS = 1, OPT_INPUT, OPT_COUNTS, OPT_STEP, OPT_TOTAL, OPT_GAMMA, OPT_
 
 int main(int argc, char **argv)
 {
-    cli_init(argv[0]);
+    cli_init(argv);
     static const struct option opts[] = {
         {"loss", required_argument, 0, OPT_LOSS},    {"input", required_argument, 0, OPT_INPUT},
         {"counts", required_argument, 0, OPT_COUNTS}, {"step", required_argument, 0, OPT_STEP},

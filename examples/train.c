@@ -392,11 +392,11 @@ static void print_result(const flags *f, const lb_train_result *r, const lb_data
 
 int main(int argc, char **argv)
 {
-    cli_init(argv[0]);
+    cli_init(argv);
     flags f;
     memset(&f, 0, sizeof f);
     parse_flags(argc, argv, &f);
-    lb_set_threads(f.o.threads);
+    if (lb_set_threads(f.o.threads) != LB_OK) cli_fatal("--threads %d: %s", f.o.threads, lb_last_error());
     if (!f.quiet) {
         char extra[512];
         snprintf(extra, sizeof extra, "data %s | imbalance %s | loss %s | sampler %s | %s lr %g | batch %d",

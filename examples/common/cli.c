@@ -11,10 +11,19 @@
 
 const char *cli_prog = "libra";
 
-void cli_init(const char *argv0)
+void cli_init(char **argv)
 {
-    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    const char *argv0 = argv[0], *slash = argv0 ? strrchr(argv0, '/') : NULL;
     cli_prog = slash ? slash + 1 : argv0 ? argv0 : "libra";
+    /* OpenBLAS starts a pool of threads when it is loaded, before main, unless
+     * OPENBLAS_NUM_THREADS=1; libra uses its own threads, and a pool thread that cannot map its
+     * buffer (under ulimit -v) spins forever and hangs the program at exit. So the program
+     * starts again with the variable set: the new image has no pool (docs/reliability.md). */
+    const char *v = getenv("OPENBLAS_NUM_THREADS");
+    if (!v || strcmp(v, "1") != 0) {
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execv("/proc/self/exe", argv); /* returns only if it failed: carry on with the pool */
+    }
 }
 
 void cli_usage_error(const char *fmt, ...)

@@ -18,9 +18,11 @@
 #define CLI_EXIT_RUNTIME 1
 #define CLI_EXIT_USAGE 2
 
-/* The program name used in messages (set once by cli_init from argv[0]). */
+/* The program name used in messages (set once by cli_init from argv[0]). cli_init also
+ * restarts the program with OPENBLAS_NUM_THREADS=1 when that is not already set, so that
+ * OpenBLAS never starts a thread pool of its own (see cli.c). */
 extern const char *cli_prog;
-void cli_init(const char *argv0);
+void cli_init(char **argv);
 
 /* "PROG: message\nTry 'PROG --help'." on stderr, exit 2. */
 void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -152,6 +152,13 @@ int lb_read_file(const char *path, size_t max_bytes, char **data, size_t *n);
 int lb_check_output_dir(const char *dir);
 /* mkdir -p dir (LB_EIO naming the part that could not be made). */
 int lb_make_dirs(const char *dir);
+/* What this process may still take, in bytes (UINT64_MAX: no limit): the address-space limit
+ * (ulimit -v) less what is mapped, the data limit (ulimit -d) less the data segment, and the
+ * cgroup's memory limit less what the cgroup uses. */
+typedef struct lb_memory_room {
+    uint64_t address_space, data, cgroup;
+} lb_memory_room;
+lb_memory_room lb_memory_headroom(void);
 /* Monotonic wall clock in seconds. */
 double lb_now(void);
 

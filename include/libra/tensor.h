@@ -134,8 +134,11 @@ int lb_same_shape(const lb_node *a, const lb_node *b);
 /* Threads of libra's own threading layer (src/tensor/parallel.c), which splits convolutions
  * by image, large GEMMs by rows or columns and the optimizer's buffers, each by a partition
  * fixed by n (so a result depends only on the seed and n). OpenBLAS is kept at one thread:
- * one threading layer at a time. */
-void lb_set_threads(int n);
+ * one threading layer at a time. Before any product, OpenBLAS's work buffer for each of the n
+ * threads (128 MB of address space each) is made certain: under an address-space limit too
+ * low for them this returns LB_ENOMEM saying how much is needed (and keeps the old count),
+ * where OpenBLAS itself would retry its mapping forever. */
+int lb_set_threads(int n);
 int lb_get_threads(void);
 /* Runs fn(arg, part, n_parts) for every part in [0, n_parts), each on its own thread (the
  * caller runs part 0). A part's work must depend only on (part, n_parts), so results depend

@@ -191,7 +191,7 @@ int lb_check_output_dir(const char *dir)
 {
     if (!dir || !*dir) return lb_error(LB_EINVAL, "empty output folder name");
     char *p = lb_strdup(dir);
-    if (!p) return lb_error(LB_ENOMEM, "out of memory");
+    if (!p) return lb_error(LB_ENOMEM, "output folder '%s': out of memory", dir);
     int rc = LB_OK;
     for (;;) {
         struct stat st;
@@ -224,7 +224,7 @@ int lb_check_output_dir(const char *dir)
 int lb_make_dirs(const char *dir)
 {
     char *p = lb_strdup(dir);
-    if (!p) return lb_error(LB_ENOMEM, "out of memory");
+    if (!p) return lb_error(LB_ENOMEM, "folder '%s': out of memory", dir);
     int rc = LB_OK;
     for (char *s = p + 1; rc == LB_OK; s++)
         if (*s == '/' || *s == '\0') {

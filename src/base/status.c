@@ -19,10 +19,12 @@ int lb_last_status(void) { return err_code; }
 
 int lb_error(int code, const char *fmt, ...)
 {
+    char msg[sizeof err_buf]; /* the message may quote the previous one (lb_last_error()) */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(err_buf, msg, sizeof err_buf);
     err_code = code;
     return code;
 }

@@ -27,7 +27,7 @@ lb_batcher *lb_batcher_new(const lb_dataset *ds, int max_batch, const float *mea
     }
     lb_batcher *b = lb_calloc(1, sizeof *b);
     if (!b) {
-        lb_error(LB_ENOMEM, "out of memory");
+        lb_error(LB_ENOMEM, "batcher: out of memory");
         return NULL;
     }
     b->ds = ds;

@@ -26,7 +26,7 @@ static int source_paths(const lb_spec *sp, int n, lb_source *out, const char *us
     if (lb_spec_count(sp) > 0 || lb_spec_n_args(sp) != n)
         return lb_error(LB_EINVAL, "data source '%s': %s", lb_spec_text(sp), usage);
     for (int k = 0; k < n; k++)
-        if (!(out->path[k] = lb_strdup(lb_spec_arg(sp, k)))) return lb_error(LB_ENOMEM, "out of memory");
+        if (!(out->path[k] = lb_strdup(lb_spec_arg(sp, k)))) return lb_error(LB_ENOMEM, "data source '%s': out of memory", lb_spec_text(sp));
     return LB_OK;
 }
 
@@ -103,7 +103,7 @@ void lb_data_opts_free(lb_data_opts *o)
 static int set_str(char **slot, const char *v)
 {
     char *d = lb_strdup(v);
-    if (!d) return lb_error(LB_ENOMEM, "out of memory");
+    if (!d) return lb_error(LB_ENOMEM, "data option '%s': out of memory", v);
     lb_free(*slot);
     *slot = d;
     return LB_OK;
@@ -229,7 +229,7 @@ static int find_preset(const char *name, const char *search_dir, char **path)
         lb_free(tried2);
         if (rc) return rc;
     }
-    if (!*path) return lb_error(LB_ENOMEM, "out of memory");
+    if (!*path) return lb_error(LB_ENOMEM, "preset '%s': out of memory", name);
     return LB_OK;
 }
 
@@ -309,8 +309,9 @@ int lb_data_preset_load(lb_data_opts *o, const char *name, const char *search_di
     char *dir = lb_strdup(path);
     if (!dir) {
         fclose(f);
+        rc = lb_error(LB_ENOMEM, "preset %s: out of memory", path);
         lb_free(path);
-        return lb_error(LB_ENOMEM, "out of memory");
+        return rc;
     }
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
@@ -380,7 +381,7 @@ static int split_off_test(lb_data *d, const lb_data_opts *o, int **pool, int *n_
     int *all = lb_malloc(sizeof(int) * (size_t)n);
     *pool = lb_malloc(sizeof(int) * (size_t)n);
     *test_idx = lb_malloc(sizeof(int) * (size_t)n);
-    int rc = all && *pool && *test_idx ? LB_OK : lb_error(LB_ENOMEM, "out of memory");
+    int rc = all && *pool && *test_idx ? LB_OK : lb_error(LB_ENOMEM, "out of memory splitting %d images into train and test", n);
     if (rc == LB_OK) {
         for (int i = 0; i < n; i++) all[i] = i;
         lb_rng r;
@@ -399,7 +400,7 @@ static int open_folder_source(lb_data *d, const lb_source *src, const lb_data_op
 {
     const char *root = src->path[0];
     char *tr = lb_strfmt("%s/train", root), *te = lb_strfmt("%s/test", root);
-    int rc = tr && te ? LB_OK : lb_error(LB_ENOMEM, "out of memory");
+    int rc = tr && te ? LB_OK : lb_error(LB_ENOMEM, "%s: out of memory", root);
     if (rc == LB_OK && is_dir(tr) && is_dir(te)) {
         rc = got(lb_dataset_new_folder(tr, o->channels, o->height, o->width, o->strict, NULL), &d->train);
         if (!rc)
@@ -432,7 +433,7 @@ lb_data *lb_data_new(const lb_data_opts *o)
     if (lb_source_parse(&src, o->data ? o->data : "fmnist") != LB_OK) return NULL;
     lb_data *d = lb_calloc(1, sizeof *d);
     int *pool = NULL, *test_idx = NULL, n_pool = 0, n_test = 0;
-    int rc = d ? LB_OK : lb_error(LB_ENOMEM, "out of memory");
+    int rc = d ? LB_OK : lb_error(LB_ENOMEM, "out of memory for the data of '%s'", o->data ? o->data : "fmnist");
     if (rc == LB_OK) {
         d->seed = o->seed;
         rc = src.kind == LB_SOURCE_FOLDER ? open_folder_source(d, &src, o, &pool, &n_pool, &test_idx, &n_test)

@@ -100,7 +100,7 @@ static int parse_counts(const lb_spec *sp, int n_classes, lb_profile *out)
     }
     if (n_classes >= 0 && k != n_classes)
         return lb_error(LB_EINVAL, "imbalance '%s': %d counts given for %d classes", spec, k, n_classes);
-    if (!(out->counts = lb_calloc((size_t)k, sizeof(int)))) return lb_error(LB_ENOMEM, "out of memory");
+    if (!(out->counts = lb_calloc((size_t)k, sizeof(int)))) return lb_error(LB_ENOMEM, "imbalance '%s': out of memory for %d counts", spec, k);
     for (int i = 0; i < k; i++) lb_parse_int(lb_spec_arg(sp, i), &out->counts[i]);
     out->n_counts = k;
     return LB_OK;
@@ -149,7 +149,7 @@ int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order)
         return LB_OK;
     }
     int *seen = lb_calloc((size_t)(n_classes > 0 ? n_classes : 1), sizeof(int));
-    if (!seen) return lb_error(LB_ENOMEM, "out of memory");
+    if (!seen) return lb_error(LB_ENOMEM, "order '%s': out of memory for %d classes", spec, n_classes);
     const char *p = spec;
     int k = 0, rc = LB_OK;
     while (rc == LB_OK) {
@@ -359,8 +359,9 @@ static int task_classes(lb_split *out, const lb_dataset *train, const lb_profile
         out->class_names = lb__names(C, (const char *const *)train->class_names);
     }
     if (out->class_names) return LB_OK;
+    int n = out->n_classes;
     out->n_classes = 0;
-    return lb_error(LB_ENOMEM, "out of memory");
+    return lb_error(LB_ENOMEM, "out of memory for the names of %d classes", n);
 }
 
 /* Per class, a seeded random subset of the pool of targets[c] images: kept_idx (sorted) gets

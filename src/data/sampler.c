@@ -142,7 +142,7 @@ static int sampler_create(const char *spec, const int *idx, const int *y, int n,
     if (n < 1) return lb_error(LB_EINVAL, "sampler '%s': no training entries", spec);
     if (n_classes < 1) return lb_error(LB_EINVAL, "sampler '%s': %d classes", spec, n_classes);
     lb_sampler *s = lb_calloc(1, sizeof *s);
-    if (!s) return lb_error(LB_ENOMEM, "out of memory");
+    if (!s) return lb_error(LB_ENOMEM, "sampler '%s': out of memory", spec);
     int rc = parse_spec(s, spec);
     if (rc) {
         lb_free(s);

@@ -362,7 +362,7 @@ lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts)
         rc = check_keys(e->kind, e->name, s);
     }
     if (rc == LB_OK) rc = canonical_spec(e->kind, e->name, s, &b);
-    if (rc == LB_OK && !(fs = lb_spec_new(b.p))) rc = LB_EINVAL;
+    if (rc == LB_OK && !(fs = lb_spec_new(b.p))) rc = lb_last_status();
     if (rc == LB_OK) {
         L = lb_calloc(1, sizeof *L);
         if (!L) rc = lb_error(LB_ENOMEM, "loss: out of memory");

@@ -260,7 +260,7 @@ int lb_strategy_check(const lb_strategy *s, int n_classes, const int *class_coun
         lb_loss *l = lb_loss_new(s->points[i], n_classes, class_counts);
         if (!l) {
             lb_error_prefix("strategy '%s'", s->spec);
-            return LB_EINVAL;
+            return lb_last_status();
         }
         lb_loss_free(l);
     }

@@ -200,8 +200,12 @@ static int make_out_dir(lb_study *st)
             *s = '\0';
             if (!is_dir(p)) {
                 if (mkdir(p, 0755) != 0) rc = lb_error(LB_EIO, "%s: cannot create '%s': %s", st->out, p, strerror(errno));
-                else if (st->n_made < (int)(sizeof st->made / sizeof st->made[0]))
-                    st->made[st->n_made++] = lb_strdup(p);
+                else if (st->n_made < (int)(sizeof st->made / sizeof st->made[0]) &&
+                         !(st->made[st->n_made++] = lb_strdup(p))) {
+                    rmdir(p); /* cannot be remembered, so not left behind */
+                    st->n_made--;
+                    rc = lb_error(LB_ENOMEM, "study: out of memory");
+                }
             }
             *s = c;
             if (!c) break;
@@ -210,7 +214,8 @@ static int make_out_dir(lb_study *st)
     char *probe = rc == LB_OK ? lb_strfmt("%s/.libra-write-test", st->out) : NULL;
     if (rc == LB_OK && !probe) rc = lb_error(LB_ENOMEM, "study: out of memory");
     if (probe && lb_write_file_atomic(probe, "ok\n", 3) != LB_OK) {
-        rc = lb_error(LB_EIO, "%s: cannot write in it: %s", st->out, lb_last_error());
+        rc = lb_last_status();
+        lb_error_prefix("%s: cannot write in it", st->out);
     } else if (probe) {
         unlink(probe);
     }
@@ -287,7 +292,7 @@ static int make_run_dirs(lb_study *st)
         st->made_run_dirs = 1;
     }
     char *path = lb_strfmt("%s/settings.txt", st->runs_dir);
-    int rc = path ? lb_write_file_atomic(path, st->settings, strlen(st->settings)) : lb_error(LB_ENOMEM, "out of memory");
+    int rc = path ? lb_write_file_atomic(path, st->settings, strlen(st->settings)) : lb_error(LB_ENOMEM, "%s: out of memory for settings.txt", st->runs_dir);
     lb_free(path);
     if (rc == LB_OK) st->have_run_dirs = 1;
     return rc;
@@ -350,8 +355,8 @@ void lb_study_free(lb_study *st)
     if (!st) return;
     int keep = st->stored_any;
     if (!keep && st->made_run_dirs) { /* made by this study, holding no record: not left behind */
-        remove_study_files(st->runs_dir);
-        remove_study_files(st->curves_dir);
+        if (st->runs_dir) remove_study_files(st->runs_dir);
+        if (st->curves_dir) remove_study_files(st->curves_dir);
     }
     for (int i = st->n_made - 1; i >= 0; i--) {
         if (!keep) rmdir(st->made[i]); /* only if empty: nothing else of the user's goes */

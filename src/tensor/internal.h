@@ -21,6 +21,10 @@ void lb__gemm_serial(int trans_a, int trans_b, int M, int N, int K, const float 
 
 /* lb_parallel and lb_split_range are in libra/tensor.h. */
 
+/* Makes OpenBLAS's work buffers for n threads certain before any product (src/tensor/blas.c):
+ * LB_OK, or LB_ENOMEM saying how much address space they need and how much is left. */
+int lb__blas_reserve(int n);
+
 /* The typed arguments of an op's node (see LB_NODE_ARGS); checked to fit at compile time. */
 #define LB_ARGS(node, type) \
     (LB_NODE_ARGS(node, type) + 0 * sizeof(char[sizeof(type) <= sizeof(((lb_node *)0)->args) ? 1 : -1]))

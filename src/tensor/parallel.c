@@ -12,12 +12,14 @@ static int n_threads = 1;
 
 /* One threading layer: libra's own. OpenBLAS stays at 1 thread so the two never stack;
  * measured against OpenBLAS's own threads in docs/performance.md. */
-void lb_set_threads(int n)
+int lb_set_threads(int n)
 {
     if (n < 1) n = 1;
     if (n > 64) n = 64;
-    n_threads = n;
     openblas_set_num_threads(1);
+    int rc = lb__blas_reserve(n);
+    if (rc == LB_OK) n_threads = n;
+    return rc;
 }
 
 int lb_get_threads(void) { return n_threads; }

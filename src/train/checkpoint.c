@@ -357,6 +357,7 @@ typedef struct {
     const unsigned char *p;
     size_t n, pos;
     int bad;
+    int oom; /* bad because an allocation failed, not because of the bytes */
 } rbuf;
 
 static int need(rbuf *r, size_t k)
@@ -393,7 +394,7 @@ static float *get_f32s(rbuf *r, uint64_t n)
     }
     float *x = lb_malloc((size_t)(n ? n : 1) * sizeof(float));
     if (!x) {
-        r->bad = 1;
+        r->bad = r->oom = 1;
         return NULL;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -413,7 +414,7 @@ static char *get_str(rbuf *r)
     }
     char *s = lb_malloc((size_t)len + 1);
     if (!s) {
-        r->bad = 1;
+        r->bad = r->oom = 1;
         return NULL;
     }
     memcpy(s, r->p + r->pos, len);
@@ -428,7 +429,7 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
         uint32_t n = get_u32(r);
         for (uint32_t i = 0; i < n && !r->bad; i++) {
             char *k = get_str(r), *v = k ? get_str(r) : NULL;
-            if (v && lb_checkpoint_set(c, k, v) != LB_OK) r->bad = 1;
+            if (v && lb_checkpoint_set(c, k, v) != LB_OK) r->bad = r->oom = 1;
             lb_free(k);
             lb_free(v);
         }
@@ -455,7 +456,7 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
     } else if (memcmp(tag, "CURV", 4) == 0) {
         uint64_t n = get_u64(r);
         if (n > (r->n - r->pos) / 12) return r->bad = 1, LB_EFORMAT;
-        if (lb_curve_reserve(&c->loss, (size_t)n + 1) != LB_OK) return r->bad = 1, LB_ENOMEM;
+        if (lb_curve_reserve(&c->loss, (size_t)n + 1) != LB_OK) return r->bad = r->oom = 1, LB_ENOMEM;
         for (uint64_t i = 0; i < n; i++) {
             c->loss.step[i] = (int64_t)get_u64(r);
             uint32_t u = get_u32(r);
@@ -478,7 +479,7 @@ static int check_header(const unsigned char *p, size_t size, const char *path)
     if (size < CKPT_HEADER)
         return lb_error(LB_EFORMAT, "%s: truncated: %zu bytes, shorter than the %u-byte header", path, size,
                         CKPT_HEADER);
-    rbuf r = {p, size, 8, 0};
+    rbuf r = {p, size, 8, 0, 0};
     uint32_t version = get_u32(&r), header = get_u32(&r);
     uint64_t payload = get_u64(&r);
     uint32_t crc = get_u32(&r);
@@ -517,7 +518,7 @@ static int mark_section(const char *tag, int *seen_known, const char *path)
  * required ones are there. */
 static int read_sections(lb_checkpoint *c, const unsigned char *p, size_t size, const char *path)
 {
-    rbuf r = {p, size, CKPT_HEADER, 0};
+    rbuf r = {p, size, CKPT_HEADER, 0, 0};
     int seen_meta = 0, seen_parm = 0, seen_trst = 0, seen_known = 0;
     while (r.pos < size) {
         if (!need(&r, 16)) break;
@@ -530,9 +531,11 @@ static int read_sections(lb_checkpoint *c, const unsigned char *p, size_t size, 
                             (unsigned long long)len, size - r.pos);
         int rc = mark_section(tag, &seen_known, path);
         if (rc != LB_OK) return rc;
-        rbuf sec = {p + r.pos, (size_t)len, 0, 0};
-        if (parse_section(&sec, tag, c) != LB_OK || sec.pos != sec.n)
+        rbuf sec = {p + r.pos, (size_t)len, 0, 0, 0};
+        if (parse_section(&sec, tag, c) != LB_OK || sec.pos != sec.n) {
+            if (sec.oom) return lb_error(LB_ENOMEM, "%s: out of memory reading section %s", path, tag);
             return lb_error(LB_EFORMAT, "%s: section %s is malformed", path, tag);
+        }
         seen_meta |= memcmp(tag, "META", 4) == 0;
         seen_parm |= memcmp(tag, "PARM", 4) == 0;
         seen_trst |= memcmp(tag, "TRST", 4) == 0;

@@ -488,7 +488,7 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     res->seed = o->seed;
     if (o->batch < 1) return lb_error(LB_EINVAL, "batch size %d must be >= 1", o->batch);
     if (o->steps <= 0 && o->epochs < 1) return lb_error(LB_EINVAL, "give a step budget or at least one epoch");
-    if (o->threads > 0) lb_set_threads(o->threads);
+    if (o->threads > 0 && lb_set_threads(o->threads) != LB_OK) return lb_last_status();
     lb_clear_error();
     run r = {.o = o, .dopts = dopts, .data = data, .hooks = hooks ? hooks : &no_hooks, .res = res};
     int rc = prepare_data(&r);

@@ -75,6 +75,7 @@ lb_trainer *lb_trainer_new(lb_model *m, const lb_optim_config *cfg, const lb_sch
         lb_error(LB_EINVAL, "trainer: model, optimizer configuration and loss are required");
         return NULL;
     }
+    if (lb_set_threads(lb_get_threads()) != LB_OK) return NULL; /* OpenBLAS's buffers made certain */
     lb_trainer *t = lb_calloc(1, sizeof *t);
     if (!t) {
         lb_error(LB_ENOMEM, "trainer: out of memory");
@@ -113,7 +114,7 @@ int lb_trainer_step(lb_trainer *t, float *x, const int *y, int n)
     lb_node *logits = lb_model_forward(m, g, lb_input(g, 4, shape, x));
     if (!logits) {
         lb_error_prefix("step %ld", nth);
-        return LB_ESHAPE;
+        return lb_last_status();
     }
     lb_node *loss = t->loss_fn(t->loss_ctx, g, logits, y, step, t->total_steps);
     char where[160];
@@ -121,7 +122,7 @@ int lb_trainer_step(lb_trainer *t, float *x, const int *y, int n)
         /* non-finite logits make the loss's refusal a numeric failure, not a bad argument */
         locate_non_finite(m, g, where, sizeof where);
         lb_error_prefix("step %ld: %sloss", nth, where);
-        return *where ? LB_ENUMERIC : LB_EINVAL;
+        return *where ? LB_ENUMERIC : lb_last_status();
     }
     if (loss->size != 1) return lb_error(LB_ESHAPE, "step %ld: the loss has %zu values, not 1", nth, loss->size);
     float v = loss->val[0];
@@ -150,7 +151,7 @@ int lb_trainer_step(lb_trainer *t, float *x, const int *y, int n)
 
 int lb_predict(lb_model *m, lb_graph *g, lb_batcher *b, const int *idx, int n, float *logits)
 {
-    int was_training = lb_graph_training(g), C = lb_model_n_outputs(m), rc = LB_OK;
+    int was_training = lb_graph_training(g), C = lb_model_n_outputs(m), rc = lb_set_threads(lb_get_threads());
     lb_graph_set_training(g, 0);
     lb_graph_set_grad(g, 0);
     for (int at = 0; at < n && rc == LB_OK; at += b->max_batch) {
@@ -160,7 +161,7 @@ int lb_predict(lb_model *m, lb_graph *g, lb_batcher *b, const int *idx, int n, f
         int shape[4] = {k, b->c, b->h, b->w};
         lb_graph_reset(g);
         lb_node *y = lb_model_forward(m, g, lb_input(g, 4, shape, b->x));
-        if (!y) rc = LB_ESHAPE;
+        if (!y) rc = lb_last_status();
         else memcpy(logits + (size_t)at * C, y->val, (size_t)k * C * sizeof(float));
     }
     lb_graph_reset(g);

@@ -193,8 +193,7 @@ static lb_data *open_data(flags *f, lb_data_opts *dopts)
                  f->c.out_dir);
         cli_print_header(stderr, f->c.seed0, f->c.train.threads, extra);
     }
-    lb_data *d = lb_data_new(dopts);
-    if (!d) cli_fatal("data: %s", lb_last_error());
+    lb_data *d = cli_data_load(dopts);
     if (!f->quiet) print_data_line(d);
     return d;
 }

@@ -115,8 +115,9 @@ static void from_checkpoint(const lb_checkpoint *ck, const lb_data *d, int c, fl
 
 /* The JSON of the evaluation (libra-evaluation format 2, docs/formats.md). */
 static void write_json(lb_buf *out, const flags *f, const lb_checkpoint *ck, const lb_model *m, const lb_data_opts *dopts,
-                       const lb_split *sp, const int *counts, double secs, int n, const lb_metrics *mt)
+                       const lb_data *d, const int *counts, double secs, int n, const lb_metrics *mt)
 {
+    const lb_split *sp = &d->split;
     lb_jw j;
     lb_jw_init(&j, out);
     lb_jw_object(&j, NULL, 0);
@@ -138,6 +139,8 @@ static void write_json(lb_buf *out, const flags *f, const lb_checkpoint *ck, con
     for (int k = 0; k < sp->n_classes; k++) lb_jw_string(&j, NULL, sp->class_names[k]);
     lb_jw_end(&j, ']');
     lb_jw_ints(&j, "train_counts", counts, (size_t)sp->n_classes);
+    lb_jw_int(&j, "skipped_files", d->n_skipped);
+    lb_jw_notes(&j, "data_warnings", &d->warnings);
     lb_jw_float(&j, "eval_seconds", secs);
     lb_jw_float(&j, "images_per_second", secs > 0 ? n / secs : 0);
     lb_jw_metrics(&j, mt);
@@ -160,8 +163,7 @@ int main(int argc, char **argv)
     cli_data_apply(&f.df, &dopts);
     lb_model *m = lb_model_new_checkpoint(&ck);
     if (!m) cli_fatal("--model %s: %s", f.model_path, lb_last_error());
-    lb_data *d = lb_data_new(&dopts);
-    if (!d) cli_fatal("data: %s", lb_last_error());
+    lb_data *d = cli_data_load(&dopts);
     int n = check_fit(&f, m, d), C = d->split.n_classes;
     const lb_split *sp = &d->split;
     float mean[3], std[3];
@@ -181,7 +183,7 @@ int main(int argc, char **argv)
         lb_metrics_from_scores(&mt, probs, f.val ? sp->val_y : sp->test_y, (size_t)n, C, counts, NULL) != LB_OK)
         cli_fatal_lib("metrics");
     lb_buf text = {0};
-    write_json(&text, &f, &ck, m, &dopts, sp, counts, secs, n, &mt);
+    write_json(&text, &f, &ck, m, &dopts, d, counts, secs, n, &mt);
     if (lb_buf_status(&text, "output") != LB_OK) cli_fatal_lib(NULL);
     /* the file first: nothing is printed as if it succeeded before a write that fails */
     if (f.out && lb_buf_write(&text, f.out) != LB_OK) cli_fatal_lib("--out");

@@ -214,6 +214,8 @@ static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data
     lb_jw_array(&j, "class_names", 1);
     for (int k = 0; k < sp->n_classes; k++) lb_jw_string(&j, NULL, sp->class_names[k]);
     lb_jw_end(&j, ']');
+    lb_jw_int(&j, "skipped_files", d->n_skipped);
+    lb_jw_notes(&j, "data_warnings", &d->warnings);
     lb_jw_ints(&j, "train_counts", sp->train_counts, (size_t)sp->n_classes);
     lb_jw_floats(&j, "epoch_accuracy", r->monitor_acc.value, r->monitor_acc.n);
     lb_jw_floats(&j, "epoch_balanced_accuracy", r->monitor_bacc.value, r->monitor_bacc.n);
@@ -406,8 +408,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     check_outputs(f.out, f.o.save);
-    lb_data *data = lb_data_new(&f.dopts);
-    if (!data) cli_fatal("data: %s", lb_last_error());
+    lb_data *data = cli_data_load(&f.dopts);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -47,11 +47,11 @@ int libra_fuzz_folder(const uint8_t *data, size_t size)
                  ds ? ds->n_classes : -1);
         FZ_CHECK(!strcmp(ds->class_names[0], "a") && !strcmp(ds->class_names[1], "b"), "class names");
         FZ_CHECK(ds->c == channels && ds->h == h && ds->w == w, "%dx%dx%d", ds->c, ds->h, ds->w);
-        FZ_CHECK(ds->n + ds->n_warnings == n_files, "%d images + %d warnings for %d files", ds->n,
-                 ds->n_warnings, n_files);
-        if (strict) FZ_CHECK(ds->n_warnings == 0, "strict load with %d warnings", ds->n_warnings);
+        FZ_CHECK(ds->n + ds->warnings.n == n_files, "%d images + %d warnings for %d files", ds->n,
+                 ds->warnings.n, n_files);
+        if (strict) FZ_CHECK(ds->warnings.n == 0, "strict load with %d warnings", ds->warnings.n);
         for (int i = 0; i < ds->n; i++) FZ_CHECK(ds->labels[i] == 0 || ds->labels[i] == 1, "label %d", ds->labels[i]);
-        for (int i = 0; i < ds->n_warnings_kept; i++) FZ_CHECK(ds->warnings[i] != NULL, "warning %d", i);
+        for (int i = 0; i < ds->warnings.n_kept; i++) FZ_CHECK(ds->warnings.msg[i] != NULL, "warning %d", i);
         /* reads every pixel: ASan catches a short buffer */
         float mean[3], std[3];
         lb_dataset_stats(ds, NULL, ds->n, mean, std);

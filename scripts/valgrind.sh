@@ -47,6 +47,10 @@ done
 if [ $train_run -eq 1 ]; then
     cmake --build "$build" --target libra-train -j"${JOBS:-2}" >/dev/null
 fi
+# The programs restart themselves with OPENBLAS_NUM_THREADS=1 when it is not set (see
+# examples/common/cli.c); valgrind does not follow that exec, so it is set here and the
+# process valgrind starts is the one that runs.
+export OPENBLAS_NUM_THREADS=1
 vg=(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1)
 
 failed=()

@@ -203,11 +203,20 @@ static int read_record(void)
     return rc;
 }
 
+/* The folder (with a file that is not an image and a class of one image, so that the
+ * warnings are made too) into a dataset and split. */
 static int load_folder(void)
 {
-    lb_dataset *ds = lb_dataset_new_folder(tp("folder"), 1, 0, 0, 0, NULL);
-    int rc = ds ? LB_OK : lb_last_status();
-    lb_dataset_free(ds);
+    lb_data_opts o;
+    lb_data_opts_init(&o);
+    char spec[700];
+    snprintf(spec, sizeof spec, "folder:%s", tp("folder"));
+    int rc = lb_data_opts_set(&o, "data", spec);
+    lb_data *d = rc == LB_OK ? lb_data_new(&o) : NULL;
+    if (d) ck_assert_msg(d->n_skipped == 1 && d->warnings.n == 2, "%d skipped, %d warnings", d->n_skipped, d->warnings.n);
+    rc = d ? LB_OK : lb_last_status();
+    lb_data_free(d);
+    lb_data_opts_free(&o);
     return rc;
 }
 
@@ -249,17 +258,21 @@ START_TEST(test_allocation_failures)
     lb_data_free(study_data);
 
     mkdir(tp("folder"), 0755);
-    const char *classes[3] = {"a", "b", "c"};
-    for (int k = 0; k < 3; k++) {
+    const char *classes[4] = {"a", "b", "c", "d"};
+    for (int k = 0; k < 4; k++) {
         char dir[600], file[700];
         snprintf(dir, sizeof dir, "%s/folder/%s", tmpdir, classes[k]);
         mkdir(dir, 0755);
-        for (int i = 0; i < 2 + k; i++) {
+        for (int i = 0; i < (k < 3 ? 4 + k : 1); i++) {
             snprintf(file, sizeof file, "%s/img%d.pgm", dir, i);
             write_pgm(file, 40 * k + 10 * i);
         }
     }
-    sweep("image folder load", load_folder, NULL);
+    FILE *f = fopen(tp("folder/a/notes.png"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("not an image\n", f);
+    fclose(f);
+    sweep("image folder + split", load_folder, NULL);
     printf("%d allocations in all; the injections failed %d distinct call sites\n", total_allocations,
            lb_alloc_sites());
     lb_data_opts_free(&train_data);

@@ -1009,7 +1009,7 @@ START_TEST(test_folder_formats)
     ck_assert_int_eq(ds->c, 3);
     ck_assert_int_eq(ds->h, 4);
     ck_assert_int_eq(ds->w, 4);
-    ck_assert_int_eq(ds->n_warnings, 0);
+    ck_assert_int_eq(ds->warnings.n, 0);
     for (int i = 0; i < 6; i++) {
         ck_assert_int_eq(ds->labels[i], i < 3 ? 0 : 1);
         /* a constant image stays constant through the resize; JPEG (i = 2, 5) within a few levels */
@@ -1052,11 +1052,11 @@ START_TEST(test_folder_bad_input)
     /* non-strict: two warnings naming the files, three images loaded */
     ck_assert_int_eq(NEW_OK(ds, lb_dataset_new_folder(tp("r"), 3, 0, 0, 0, NULL)), LB_OK);
     ck_assert_int_eq(ds->n, 3);
-    ck_assert_int_eq(ds->n_warnings, 2);
-    ck_assert_int_eq(ds->n_warnings_kept, 2);
-    ck_assert_msg(strstr(ds->warnings[0], "text.png") && strstr(ds->warnings[0], "not a readable image"),
-                  "%s", ds->warnings[0]);
-    ck_assert_msg(strstr(ds->warnings[1], "zero.png") && strstr(ds->warnings[1], "0 bytes"), "%s", ds->warnings[1]);
+    ck_assert_int_eq(ds->warnings.n, 2);
+    ck_assert_int_eq(ds->warnings.n_kept, 2);
+    ck_assert_msg(strstr(ds->warnings.msg[0], "text.png") && strstr(ds->warnings.msg[0], "not a readable image"),
+                  "%s", ds->warnings.msg[0]);
+    ck_assert_msg(strstr(ds->warnings.msg[1], "zero.png") && strstr(ds->warnings.msg[1], "0 bytes"), "%s", ds->warnings.msg[1]);
     lb_dataset_free(ds);
     /* strict: an error naming the first bad file */
     ck_assert_err(NEW_OK(ds, lb_dataset_new_folder(tp("r"), 3, 0, 0, 1, NULL)), LB_EFORMAT, "text.png");
@@ -1307,7 +1307,7 @@ START_TEST(test_sample_folder_preset)
     /* 200 / 60 / 20 images (scripts/make_sample_folder.py); test 0.2 -> 40 / 12 / 4; of the
      * remaining 160 / 48 / 16, val 0.1 -> 16 / round(4.8) = 5 / round(1.6) = 2 (hand) */
     ck_assert_int_eq(d->train->n, 280);
-    ck_assert_int_eq(d->train->n_warnings, 0);
+    ck_assert_int_eq(d->train->warnings.n, 0);
     ck_assert_str_eq(d->split.class_names[0], "circle");
     ck_assert_str_eq(d->split.class_names[2], "triangle");
     const int te[3] = {40, 12, 4}, va[3] = {16, 5, 2}, tr[3] = {144, 43, 14};

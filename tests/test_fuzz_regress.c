@@ -60,6 +60,10 @@ static const fz_case cases[] = {
      * need not be whole) took 5 s to decode and resize, 10 s under the fuzzer: a time-out.
      * Now a side over 65535 is refused from the header. */
     {"folder", "bmp-4m-wide", LB_EINVAL, "a side over 65535"},
+    /* A 54-byte top-down BMP claiming 10500 x -65534 pixels: stb_image's header reader gives
+     * the height as negative, so the size check (pixels per byte) passed and the decode of
+     * 688 million pixels took 13 s, a time-out. The height is now taken as |height|. */
+    {"folder", "bmp-negative-height", LB_EINVAL, "more than a 53-byte file can hold"},
     /* Profile "binary:2,1e-300": negatives / RATIO = 8.55e302 was converted to long long
      * (undefined; on x86 it became LLONG_MIN and the profile was refused as "cannot give"
      * any positive). Now clamped to the positives available, in double, first. */

@@ -17,8 +17,9 @@
  *   true 1: [2 3 1]   support 6
  *   true 2: [0 0 0]   support 0
  * precision 5/7, 3/4, 0/1=0; recall 5/6, 1/2, 0/0=0; F1 = 2tp/(support+predicted):
- * 10/13, 6/10, 0/1=0. accuracy 8/12; balanced accuracy (5/6+1/2)/2 over present classes;
- * G-mean sqrt(5/6*1/2); weighted F1 (6*10/13 + 6*0.6)/12. */
+ * 10/13, 6/10, 0/1=0. accuracy 8/12; balanced accuracy (5/6+1/2)/2, macro-F1
+ * (10/13+0.6)/2 and G-mean sqrt(5/6*1/2) over the 2 classes with test samples; weighted F1
+ * (6*10/13 + 6*0.6)/12; the minority among scored classes is class 1 (50 training images). */
 START_TEST(test_hand_confusion)
 {
     int64_t cm[9] = {5, 1, 0, 2, 3, 1, 0, 0, 0};
@@ -37,15 +38,16 @@ START_TEST(test_hand_confusion)
     ck_assert_close(m.f1[2], 0.0, 0);
     ck_assert_close(m.accuracy, 8.0 / 12, TOL);
     ck_assert_close(m.balanced_accuracy, (5.0 / 6 + 0.5) / 2, TOL);
-    ck_assert_close(m.macro_f1, (10.0 / 13 + 0.6) / 3, TOL);
+    ck_assert_int_eq(m.n_scored, 2);
+    ck_assert_close(m.macro_f1, (10.0 / 13 + 0.6) / 2, TOL);
     ck_assert_close(m.weighted_f1, (10.0 / 13 + 0.6) / 2, TOL);
     ck_assert_close(m.g_mean, sqrt(5.0 / 12), TOL);
     /* defaults: many > 100 (class 0), medium 20..100 (class 1), few < 20 (class 2, no test
-     * sample: NaN); the minority class 2 has no test sample either: NaN */
+     * sample: NaN); the rarest class with test samples is class 1 */
     ck_assert_close(m.many_shot_accuracy, 5.0 / 6, TOL);
     ck_assert_close(m.medium_shot_accuracy, 0.5, TOL);
     ck_assert(isnan(m.few_shot_accuracy));
-    ck_assert(isnan(m.minority_recall));
+    ck_assert_close(m.minority_recall, 0.5, TOL);
     ck_assert(isnan(m.roc_auc) && isnan(m.pr_auc) && isnan(m.ece));
     ck_assert_int_eq(m.confusion[3], 2);
 
@@ -240,6 +242,7 @@ END_TEST
             ck_assert_close((m).few_shot_accuracy, P##_few_acc, TOL);                                   \
         ck_assert_close((m).roc_auc, P##_roc_auc, TOL);                                            \
         ck_assert_close((m).ece, P##_ece, TOL);                                                    \
+        ck_assert_int_eq((m).n_scored, P##_n_scored);                                              \
     } while (0)
 
 START_TEST(test_ref_multiclass)
@@ -293,6 +296,18 @@ START_TEST(test_ref_ties)
 }
 END_TEST
 
+/* Class 2, the rarest in training, has no test sample but is predicted: macro-F1 is
+ * scikit-learn's f1_score(labels=[0, 1, 3], average="macro"), the minority recall is class
+ * 3's, balanced accuracy and G-mean are over the same three classes. */
+START_TEST(test_ref_untested_class)
+{
+    lb_metrics m;
+    ck_assert_int_eq(lb_metrics_from_scores(&m, ref_d_probs, ref_d_y, REF_D_N, 4, ref_d_train, NULL), LB_OK);
+    CHECK_SET(m, ref_d, 4);
+    lb_metrics_free(&m);
+}
+END_TEST
+
 START_TEST(test_ref_binary)
 {
     lb_metrics m;
@@ -319,6 +334,7 @@ int main(void)
     tcase_add_test(tc, test_ref_posthoc);
     tcase_add_test(tc, test_ref_ties);
     tcase_add_test(tc, test_ref_binary);
+    tcase_add_test(tc, test_ref_untested_class);
     suite_add_tcase(s, tc);
     return lb_run_suite(s);
 }

@@ -193,6 +193,27 @@ void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra)
 
 /* ---- output directories ---- */
 
+/* How many skipped files are named on the terminal; the rest are counted (and the first 64
+ * are in the program's JSON output). */
+#define CLI_SKIPPED_SHOWN 5
+
+lb_data *cli_data_load(const lb_data_opts *o)
+{
+    lb_data *d = lb_data_new(o);
+    if (!d) cli_fatal("data: %s", lb_last_error());
+    const lb_notes *w = &d->warnings;
+    int n_class = w->n - d->n_skipped, shown = 0;
+    for (int i = 0; i < w->n_kept && i < n_class; i++) fprintf(stderr, "%s: warning: %s\n", cli_prog, w->msg[i]);
+    if (d->n_skipped > 0) {
+        fprintf(stderr, "%s: warning: %d image file%s skipped (--strict makes this an error):\n", cli_prog,
+                d->n_skipped, d->n_skipped == 1 ? "" : "s");
+        for (int i = n_class; i < w->n_kept && shown < CLI_SKIPPED_SHOWN; i++, shown++)
+            fprintf(stderr, "  %s\n", w->msg[i]);
+        if (d->n_skipped > shown) fprintf(stderr, "  and %d more\n", d->n_skipped - shown);
+    }
+    return d;
+}
+
 void cli_check_dir_writable(const char *flag, const char *value, const char *dir)
 {
     size_t n = strlen(dir) + 64;

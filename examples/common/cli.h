@@ -87,6 +87,11 @@ void cli_data_apply(const cli_data_flags *f, lb_data_opts *o);
  * size, data seed), as defaults for o; exit 1 if one does not parse. */
 void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o);
 
+/* Loads the data (exit 1 with "data: message" on failure) and prints on stderr, even with
+ * --quiet, what the user must know about it: each class without test or validation
+ * images, and the count of skipped image files with the first few and their reasons. */
+lb_data *cli_data_load(const lb_data_opts *o);
+
 /* ---- output ---- */
 /* "libra-train 0.1.0 | seed 42 | threads 1 | <extra>" */
 void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra);

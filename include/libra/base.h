@@ -186,6 +186,20 @@ char *lb_strfmt(const char *fmt, ...) LB_PRINTF(1, 2);
 /* Writes the text to path with lb_write_file_atomic (LB_ENOMEM if an append failed). */
 int lb_buf_write(const lb_buf *b, const char *path);
 
+/* Warnings a caller should show (the library never prints): every one counted, the first
+ * LB_NOTES_KEPT kept as text. Zero-initialise; lb_notes_free releases. */
+#define LB_NOTES_KEPT 64
+typedef struct lb_notes {
+    int n;       /* all the warnings */
+    int n_kept;  /* those in msg */
+    char **msg;  /* [n_kept] */
+} lb_notes;
+/* Adds one (counted even beyond LB_NOTES_KEPT). LB_ENOMEM if its text cannot be kept. */
+int lb_notes_add(lb_notes *w, const char *fmt, ...) LB_PRINTF(2, 3);
+/* Adds every warning of src (its count too, when it kept fewer than it counted). */
+int lb_notes_add_all(lb_notes *w, const lb_notes *src);
+void lb_notes_free(lb_notes *w);
+
 /* 64-bit hash of n bytes, continuing from h (start with LB_HASH_INIT). Not cryptographic:
  * for fingerprints of data and parameters. */
 #define LB_HASH_INIT 0x9e3779b97f4a7c15ULL

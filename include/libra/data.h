@@ -53,9 +53,6 @@ void lb_idx_free(lb_idx *x);
 
 /* ======================================================================== datasets */
 
-/* At most this many warning messages are kept; n_warnings counts all of them. */
-#define LB_DATA_MAX_WARNINGS 64
-
 /* Images as uint8 [n, c, h, w] (channel-planar), labels in [0, n_classes). */
 typedef struct lb_dataset {
     int n, c, h, w;
@@ -64,11 +61,9 @@ typedef struct lb_dataset {
     int n_classes;
     char **class_names;    /* n_classes strings */
     char *source;          /* where it came from, e.g. "idx:/path/a.gz,/path/b.gz" */
-    /* Files skipped while loading (image folders, non-strict mode): the count, and the first
-     * LB_DATA_MAX_WARNINGS messages ("PATH: problem"). The library never prints them. */
-    int n_warnings;
-    int n_warnings_kept;
-    char **warnings;
+    /* Files skipped while loading (image folders, non-strict mode), one "PATH: problem
+     * (skipped)" each. The library never prints them; lb_data collects them for the programs. */
+    lb_notes warnings;
 } lb_dataset;
 
 void lb_dataset_free(lb_dataset *ds);
@@ -330,6 +325,12 @@ typedef struct lb_data {
     lb_split split;
     float mean[3], std[3];   /* of the split's training images (train_idx) */
     uint64_t seed;
+    /* What a user must be told about this data (the library never prints it): first each
+     * class with no test image (it is left out of the averaged metrics) and each class with
+     * no validation image (when there is a validation split), then every image file skipped
+     * while loading, of both trees. */
+    lb_notes warnings;
+    int n_skipped;           /* of those, the skipped files */
 } lb_data;
 
 /* Loads the source, applies channel/size conversion, builds the split and computes the

@@ -66,11 +66,14 @@ int lb_shot_group(int count, int max_count, const lb_metrics_opts *o);
 typedef struct lb_metrics {
     int n_classes;
     int64_t n; /* test samples counted */
+    int n_scored; /* classes with test samples: the averages below except accuracy and
+                     weighted F1 are over these; a class without any is left out of them */
     float accuracy;
     float balanced_accuracy; /* mean per-class recall */
     float macro_f1, weighted_f1;
     float g_mean;          /* geometric mean of per-class recall */
-    float minority_recall; /* mean recall of the class(es) with the fewest training images */
+    float minority_recall; /* mean recall of the class(es) with the fewest training images
+                              among those with test samples */
     float many_shot_accuracy, medium_shot_accuracy, few_shot_accuracy;
     float roc_auc;                  /* one-vs-rest macro ROC-AUC (NaN without scores) */
     float pr_auc;                   /* average precision, binary tasks only (NaN otherwise) */

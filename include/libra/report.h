@@ -41,6 +41,8 @@ typedef struct lb_dataset_info {
     int n_classes;
     char **class_names;                               /* [n_classes] */
     int *train_counts, *val_counts, *test_counts; /* [n_classes] */
+    lb_notes warnings; /* about the data as loaded (lb_data.warnings) */
+    int n_skipped;     /* of those, image files skipped */
 } lb_dataset_info;
 
 /* One point of a strategy's tuning grid and its validation balanced accuracy. */
@@ -112,6 +114,8 @@ void lb_jw_ints(lb_jw *w, const char *key, const int *v, size_t n);
 /* The members of a metric set (n_classes, n, every field of lb_metric_fields, the per-class
  * arrays and the confusion matrix) into the current object. */
 void lb_jw_metrics(lb_jw *w, const lb_metrics *m);
+/* Warnings as {"count": N, "messages": [...]} (the kept ones). */
+void lb_jw_notes(lb_jw *w, const char *key, const lb_notes *n);
 /* s as a quoted JSON string with ", \ and control characters escaped. */
 void lb_jw_raw_string(lb_buf *b, const char *s);
 
@@ -122,6 +126,8 @@ void lb_results_free(lb_results *s);
 int lb_results_set_dataset(lb_results *s, const char *source, const char *profile, uint64_t split_seed,
                          int n_classes, const char *const *class_names, const int *train_counts,
                          const int *val_counts, const int *test_counts);
+/* Copies the warnings about the data (call after lb_results_set_dataset). */
+int lb_results_set_warnings(lb_results *s, const lb_notes *warnings, int n_skipped);
 /* Sets (or replaces) a flag. */
 int lb_results_set_flag(lb_results *s, const char *key, const char *value);
 /* Moves *r into the study (r is left initialised and empty). */

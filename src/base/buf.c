@@ -93,3 +93,43 @@ char *lb_strfmt(const char *fmt, ...)
     va_end(ap);
     return s;
 }
+
+/* ---- warnings ---- */
+
+static int notes_keep(lb_notes *w, const char *text)
+{
+    w->n++;
+    if (w->n_kept >= LB_NOTES_KEPT) return LB_OK;
+    if (!w->msg && !(w->msg = lb_calloc(LB_NOTES_KEPT, sizeof(char *))))
+        return lb_error(LB_ENOMEM, "out of memory for a warning");
+    if (!(w->msg[w->n_kept] = lb_strdup(text))) return lb_error(LB_ENOMEM, "out of memory for a warning");
+    w->n_kept++;
+    return LB_OK;
+}
+
+int lb_notes_add(lb_notes *w, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return notes_keep(w, text);
+}
+
+int lb_notes_add_all(lb_notes *w, const lb_notes *src)
+{
+    for (int i = 0; i < src->n_kept; i++) {
+        int rc = notes_keep(w, src->msg[i]);
+        if (rc != LB_OK) return rc;
+    }
+    w->n += src->n - src->n_kept;
+    return LB_OK;
+}
+
+void lb_notes_free(lb_notes *w)
+{
+    for (int i = 0; w->msg && i < w->n_kept; i++) lb_free(w->msg[i]);
+    lb_free(w->msg);
+    memset(w, 0, sizeof *w);
+}

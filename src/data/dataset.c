@@ -24,23 +24,6 @@ lb_dataset *lb__dataset_new(void)
     return ds;
 }
 
-void lb__warn(lb_dataset *ds, const char *fmt, ...)
-{
-    ds->n_warnings++;
-    if (ds->n_warnings_kept >= LB_DATA_MAX_WARNINGS) return;
-    if (!ds->warnings) {
-        ds->warnings = lb_calloc(LB_DATA_MAX_WARNINGS, sizeof(char *));
-        if (!ds->warnings) return;  /* still counted */
-    }
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    char *m = lb_strdup(buf);
-    if (m) ds->warnings[ds->n_warnings_kept++] = m;
-}
-
 char **lb__names(int n, const char *const *names)
 {
     char **out = lb_calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
@@ -77,8 +60,7 @@ void lb_dataset_free(lb_dataset *ds)
     lb_free(ds->labels);
     lb__free_names(ds->class_names, ds->n_classes);
     lb_free(ds->source);
-    for (int i = 0; i < ds->n_warnings_kept; i++) lb_free(ds->warnings[i]);
-    lb_free(ds->warnings);
+    lb_notes_free(&ds->warnings);
     lb_free(ds);
 }
 

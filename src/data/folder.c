@@ -101,6 +101,10 @@ static int implausible_size(const char *path, long long file_size, int *x, int *
 {
     int comp;
     if (!stbi_info(path, x, y, &comp)) return 0; /* stbi_load will report what is wrong */
+    /* stb_image 2.27 reports a top-down BMP's height as negative (and then decodes |height|
+     * rows): a 54-byte file claiming 10500 x -65534 took 13 s (fuzz/regress/folder/bmp-negative-height) */
+    if (*x < 0) *x = -*x;
+    if (*y < 0) *y = -*y;
     return (double)*x * *y > (double)file_size * MAX_PIXELS_PER_BYTE;
 }
 
@@ -149,7 +153,11 @@ static int load_one(const char *path, int c, int h, int w, uint8_t *dst, uint8_t
     unsigned char *img = stbi_load(path, &x, &y, &comp, native ? 0 : c), *conv = NULL;
     if (!img) {
         const char *r = stbi_failure_reason();
-        snprintf(why, why_len, "not a readable image (%s)", r ? r : "unknown reason");
+        /* stb_image's reasons are terse: the two a user meets most are said in words */
+        const char *plain = !r ? "unknown reason" : !strcmp(r, "outofdata") ? "cut short or corrupt: outofdata"
+                                                  : !strcmp(r, "unknown image type") ? "not an image format it reads"
+                                                                                     : r;
+        snprintf(why, why_len, "not a readable image (%s)", plain);
         return -1;
     }
     /* stb_image 2.27 returns a 0x0 image for some malformed PNM headers; resizing it
@@ -308,7 +316,7 @@ static int decode_class(const char *root, const char *cname, int k, const name_l
         } else if (strict) {
             rc = lb_error(LB_EFORMAT, "%s: %s", path, why);
         } else {
-            lb__warn(ds, "%s: %s (skipped)", path, why);
+            rc = lb_notes_add(&ds->warnings, "%s: %s (skipped)", path, why);
             if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "%s: %s", files->names[i], why);
         }
         lb_free(path);

@@ -7,7 +7,6 @@
 /* A zeroed dataset (lb_calloc) or NULL with an LB_ENOMEM message. */
 lb_dataset *lb__dataset_new(void);
 /* Appends a warning "fmt..." to ds (kept up to LB_DATA_MAX_WARNINGS, always counted). */
-void lb__warn(lb_dataset *ds, const char *fmt, ...) LB_PRINTF(2, 3);
 /* Class names "0", "1", ... or copies of `names`; NULL on allocation failure. */
 char **lb__names(int n, const char *const *names);
 void lb__free_names(char **names, int n);

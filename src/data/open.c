@@ -335,6 +335,7 @@ void lb_data_free(lb_data *d)
     if (d->test != d->train) lb_dataset_free(d->test);
     lb_dataset_free(d->train);
     lb_split_free(&d->split);
+    lb_notes_free(&d->warnings);
     lb_free(d);
 }
 
@@ -427,6 +428,33 @@ static int check_classes(const lb_data *d)
     return LB_OK;
 }
 
+/* The classes a split leaves without test or validation images, then the skipped files. */
+static int collect_warnings(lb_data *d)
+{
+    const lb_split *sp = &d->split;
+    int C = sp->n_classes, no_test = 0, no_val = 0, rc = LB_OK;
+    for (int c = 0; c < C; c++) {
+        no_test += sp->test_counts[c] == 0;
+        no_val += sp->n_val > 0 && sp->val_counts[c] == 0;
+    }
+    for (int c = 0; rc == LB_OK && c < C; c++) {
+        if (sp->test_counts[c] == 0)
+            rc = lb_notes_add(&d->warnings,
+                              "class '%s' has no test image: balanced accuracy, macro-F1, G-mean and the group and "
+                              "minority recalls are over the %d classes that have test images",
+                              sp->class_names[c], C - no_test);
+        if (rc == LB_OK && sp->n_val > 0 && sp->val_counts[c] == 0)
+            rc = lb_notes_add(&d->warnings,
+                              "class '%s' has no validation image: validation balanced accuracy (checkpoint, grid "
+                              "and post-hoc choices) is over the other %d classes",
+                              sp->class_names[c], C - no_val);
+    }
+    if (rc == LB_OK) rc = lb_notes_add_all(&d->warnings, &d->train->warnings);
+    if (rc == LB_OK && d->test != d->train) rc = lb_notes_add_all(&d->warnings, &d->test->warnings);
+    d->n_skipped = d->train->warnings.n + (d->test != d->train ? d->test->warnings.n : 0);
+    return rc;
+}
+
 lb_data *lb_data_new(const lb_data_opts *o)
 {
     lb_source src;
@@ -443,6 +471,7 @@ lb_data *lb_data_new(const lb_data_opts *o)
         rc = lb_split_init(&d->split, d->train, pool, n_pool, d->test, test_idx, n_test, o->imbalance, o->order,
                            o->val_frac, o->seed);
     if (!rc) rc = check_classes(d);
+    if (!rc) rc = collect_warnings(d);
     if (!rc) lb_dataset_stats(d->train, d->split.train_idx, d->split.n_train, d->mean, d->std);
     lb_free(pool);
     lb_free(test_idx);

@@ -98,8 +98,9 @@ int lb_metrics_copy(lb_metrics *dst, const lb_metrics *src)
 
 static double ratio0(double num, double den) { return den > 0 ? num / den : 0.0; }
 
-/* Checks that no count is negative; *total is the number of test samples, and
- * *max_train / *min_train the extremes of train_counts (when given). */
+/* Checks that no count is negative; *total is the number of test samples, *max_train the
+ * largest of train_counts (when given) and *min_train the smallest among the classes with
+ * test images (the minority the metrics can score). */
 static int check_counts(const int64_t *confusion, size_t C, const int *train_counts, int64_t *total,
                         int *max_train, int *min_train)
 {
@@ -116,8 +117,10 @@ static int check_counts(const int64_t *confusion, size_t C, const int *train_cou
                 return lb_error(LB_EINVAL,
                                 "lb_metrics_from_confusion: train count of class %zu is %d", c,
                                 train_counts[c]);
+            int64_t support = 0;
+            for (size_t k = 0; k < C; k++) support += confusion[c * C + k];
             if (train_counts[c] > *max_train) *max_train = train_counts[c];
-            if (train_counts[c] < *min_train) *min_train = train_counts[c];
+            if (support > 0 && train_counts[c] < *min_train) *min_train = train_counts[c];
         }
     }
     return LB_OK;
@@ -150,9 +153,9 @@ static void per_class(lb_metrics *m, const int64_t *confusion, size_t C, const i
         m->precision[c] = (float)prec;
         m->recall[c] = (float)rec;
         m->f1[c] = (float)f1;
-        s->sum_f1 += f1;
         s->wsum_f1 += f1 * (double)support;
         if (support == 0) continue;
+        s->sum_f1 += f1;
         s->n_present++;
         s->sum_rec += rec;
         if (rec > 0)
@@ -171,11 +174,12 @@ static void per_class(lb_metrics *m, const int64_t *confusion, size_t C, const i
     }
 }
 
-/* The averaged metrics from the sums; those with nothing to average over stay 0. */
-static void averages(lb_metrics *m, const class_sums *s, size_t C, int64_t total, const int *train_counts)
+/* The averaged metrics from the sums; those with nothing to average over stay NaN. */
+static void averages(lb_metrics *m, const class_sums *s, int64_t total, const int *train_counts)
 {
+    m->n_scored = s->n_present;
     if (total > 0) {
-        m->macro_f1 = (float)(s->sum_f1 / (double)C);
+        m->macro_f1 = (float)(s->sum_f1 / s->n_present);
         m->accuracy = (float)((double)s->correct / (double)total);
         m->weighted_f1 = (float)(s->wsum_f1 / (double)total);
     }
@@ -214,7 +218,7 @@ int lb_metrics_from_confusion(lb_metrics *m, const int64_t *confusion, int n_cla
     m->n = total;
     class_sums s = {0};
     per_class(m, confusion, C, train_counts, max_train, min_train, opts, &s);
-    averages(m, &s, C, total, train_counts);
+    averages(m, &s, total, train_counts);
     return LB_OK;
 }
 

@@ -13,6 +13,7 @@ static const char css[] =
     "h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:30px 0 4px;border-bottom:1px solid "
     "#dde1e8;padding-bottom:4px}\n"
     ".how{color:#555;margin:2px 0 10px;font-size:13px}.note{color:#777;font-style:italic}\n"
+    ".warn{border-left:4px solid #c77b00;background:#fff6e5;padding:4px 12px;margin:8px 0}\n"
     "table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}\n"
     "th,td{padding:4px 8px;border-bottom:1px solid #e6e8ee;text-align:right}"
     "th:first-child,td:first-child,.l{text-align:left}th{background:#f4f5f8}\n"
@@ -91,6 +92,24 @@ static void section(lb_buf *b, const char *id, const char *title, const char *ho
     lb_buf_printf(b, "<section id=\"%s\">\n<h2>%s</h2>\n<p class=\"how\">%s</p>\n", id, title, how);
 }
 
+/* The warnings about the data, where the reader of the report cannot miss them. */
+static void warnings_list(lb_buf *b, const lb_dataset_info *d)
+{
+    if (d->warnings.n == 0) return;
+    lb_buf_printf(b, "<div class=\"warn\"><p><b>%d warning%s about the data</b>", d->warnings.n,
+                  d->warnings.n == 1 ? "" : "s");
+    if (d->n_skipped) lb_buf_printf(b, " (%d image file%s skipped)", d->n_skipped, d->n_skipped == 1 ? "" : "s");
+    lb_buf_puts(b, ":</p>\n<ul>\n");
+    for (int i = 0; i < d->warnings.n_kept; i++) {
+        lb_buf_puts(b, "<li>");
+        lb__html_escape(b, d->warnings.msg[i], 0);
+        lb_buf_puts(b, "</li>\n");
+    }
+    if (d->warnings.n > d->warnings.n_kept)
+        lb_buf_printf(b, "<li>and %d more</li>\n", d->warnings.n - d->warnings.n_kept);
+    lb_buf_puts(b, "</ul></div>\n");
+}
+
 static void dataset_section(lb_buf *b, const lb_results *s)
 {
     const lb_dataset_info *d = &s->dataset;
@@ -125,6 +144,7 @@ static void dataset_section(lb_buf *b, const lb_results *s)
                   d->n_classes, tr, va, te, mx, mn);
     if (mn > 0) lb_buf_printf(b, " (imbalance ratio %.3g)", (double)mx / (double)mn);
     lb_buf_puts(b, ".</p>\n");
+    warnings_list(b, d);
     double *v = lb_malloc((size_t)d->n_classes * sizeof *v);
     if (!v) {
         b->oom = 1;

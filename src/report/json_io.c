@@ -9,7 +9,7 @@
 
 #include "report/report_internal.h"
 
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2
 
 /* ---- writing ---- */
 
@@ -137,6 +137,8 @@ static void put_dataset(lb_jw *w, const lb_dataset_info *d)
         lb_jw_end(w, '}');
     }
     lb_jw_end(w, ']');
+    lb_jw_int(w, "skipped_files", d->n_skipped);
+    lb_jw_notes(w, "warnings", &d->warnings);
     lb_jw_end(w, '}');
 }
 
@@ -281,10 +283,10 @@ static int get_float_array(const char *path, const lb_json *obj, const char *k, 
 
 static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
 {
-    const char *keys[LB_N_METRIC_FIELDS + 7] = {"n_classes", "n"};
-    for (int i = 0; i < LB_N_METRIC_FIELDS; i++) keys[2 + i] = lb_metric_fields[i].name;
+    const char *keys[LB_N_METRIC_FIELDS + 8] = {"n_classes", "n", "classes_scored"};
+    for (int i = 0; i < LB_N_METRIC_FIELDS; i++) keys[3 + i] = lb_metric_fields[i].name;
     const char *arrays[] = {"per_class_precision", "per_class_recall", "per_class_f1", "confusion", NULL};
-    memcpy(keys + 2 + LB_N_METRIC_FIELDS, arrays, sizeof arrays);
+    memcpy(keys + 3 + LB_N_METRIC_FIELDS, arrays, sizeof arrays);
     int64_t C = 0;
     int st = only_keys(path, obj, "metrics", keys);
     if (!st) st = get_int64(path, obj, "n_classes", 1, &C);
@@ -309,12 +311,22 @@ static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
     if (!st) st = get_float_array(path, obj, "per_class_precision", (size_t)C, m->precision);
     if (!st) st = get_float_array(path, obj, "per_class_recall", (size_t)C, m->recall);
     if (!st) st = get_float_array(path, obj, "per_class_f1", (size_t)C, m->f1);
+    int scored = 0;
     for (size_t t = 0; !st && t < (size_t)C; t++) {
         const lb_json *row = &cm->items[t];
-        for (size_t p = 0; !st && p < (size_t)C; p++)
-            st = to_int64(path, &row->items[p], "a confusion count", 0,
-                          &m->confusion[t * (size_t)C + p]);
+        int64_t support = 0;
+        for (size_t p = 0; !st && p < (size_t)C; p++) {
+            st = to_int64(path, &row->items[p], "a confusion count", 0, &m->confusion[t * (size_t)C + p]);
+            support += m->confusion[t * (size_t)C + p];
+        }
+        scored += support > 0;
     }
+    int64_t x = 0;
+    if (!st) st = get_int64(path, obj, "classes_scored", 0, &x);
+    if (!st && x != scored)
+        st = bad(path, lb__json_get(obj, "classes_scored"),
+                 "classes_scored = %" PRId64 " but %d rows of the confusion matrix have test samples", x, scored);
+    if (!st) m->n_scored = scored;
     if (st) lb_metrics_free(m);
     return st;
 }

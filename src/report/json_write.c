@@ -129,6 +129,7 @@ void lb_jw_metrics(lb_jw *w, const lb_metrics *m)
     size_t C = (size_t)m->n_classes;
     lb_jw_int(w, "n_classes", m->n_classes);
     lb_jw_int(w, "n", m->n);
+    lb_jw_int(w, "classes_scored", m->n_scored);
     for (int i = 0; i < LB_N_METRIC_FIELDS; i++)
         lb_jw_float(w, lb_metric_fields[i].name, lb_metric_get(m, &lb_metric_fields[i]));
     lb_jw_floats(w, "per_class_precision", m->precision, C);
@@ -141,4 +142,14 @@ void lb_jw_metrics(lb_jw *w, const lb_metrics *m)
         lb_jw_end(w, ']');
     }
     lb_jw_end(w, ']');
+}
+
+void lb_jw_notes(lb_jw *w, const char *key, const lb_notes *n)
+{
+    lb_jw_object(w, key, 0);
+    lb_jw_int(w, "count", n->n);
+    lb_jw_array(w, "messages", 0);
+    for (int i = 0; i < n->n_kept; i++) lb_jw_string(w, NULL, n->msg[i]);
+    lb_jw_end(w, ']');
+    lb_jw_end(w, '}');
 }

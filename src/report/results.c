@@ -21,6 +21,7 @@ static void dataset_free(lb_dataset_info *d)
     lb_free(d->test_counts);
     lb_free(d->source);
     lb_free(d->profile);
+    lb_notes_free(&d->warnings);
     memset(d, 0, sizeof *d);
 }
 
@@ -77,6 +78,15 @@ int lb_results_set_dataset(lb_results *s, const char *source, const char *profil
     dataset_free(&s->dataset);
     s->dataset = d;
     return LB_OK;
+}
+
+int lb_results_set_warnings(lb_results *s, const lb_notes *warnings, int n_skipped)
+{
+    lb_notes_free(&s->dataset.warnings);
+    s->dataset.n_skipped = n_skipped;
+    int rc = lb_notes_add_all(&s->dataset.warnings, warnings);
+    if (rc != LB_OK) lb_notes_free(&s->dataset.warnings);
+    return rc;
 }
 
 int lb_results_set_flag(lb_results *s, const char *key, const char *value)

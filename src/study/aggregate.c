@@ -78,6 +78,7 @@ const lb_results *lb_study_results(lb_study *st)
     int rc = lb_results_set_dataset(r, st->data->train->source, sp->profile, sp->seed, sp->n_classes,
                                     (const char *const *)sp->class_names, sp->train_counts, sp->val_counts,
                                     sp->test_counts);
+    if (rc == LB_OK) rc = lb_results_set_warnings(r, &st->data->warnings, st->data->n_skipped);
     if (rc == LB_OK) rc = set_flags(st, r);
     for (int i = 0; rc == LB_OK && i < st->n_strat; i++) rc = add_records(st, r, i);
     if (rc != LB_OK) {

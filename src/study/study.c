@@ -315,8 +315,14 @@ static int check_against_data(lb_study *st)
 {
     const lb_split *sp = &st->data->split;
     for (int i = 0; i < st->n_strat; i++) {
-        int rc = lb_strategy_check(&st->strat[i], sp->n_classes, sp->train_counts);
+        const lb_strategy *s = &st->strat[i];
+        int rc = lb_strategy_check(s, sp->n_classes, sp->train_counts);
         if (rc != LB_OK) return rc;
+        if (sp->n_val == 0 && (s->n_points > 1 || s->posthoc)) /* never pretend to tune */
+            return lb_error(LB_EINVAL,
+                            "strategy '%s' chooses its %s on the validation split, but the split has no "
+                            "validation image: give a validation fraction (--val-fraction 0.1)",
+                            s->spec, s->n_points > 1 ? "grid point" : "post-hoc tau");
     }
     return LB_OK;
 }

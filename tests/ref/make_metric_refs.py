@@ -9,7 +9,7 @@ The C tests do not need Python; the header is committed.
 """
 import numpy as np
 from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score,
-                             confusion_matrix, precision_recall_fscore_support, roc_auc_score)
+                             confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score)
 
 out = []
 
@@ -69,11 +69,14 @@ def all_metrics(prefix, y, probs, train, C):
     emit_array(prefix + "_f1", "double", f, "%.17g")
     emit_double(prefix + "_accuracy", accuracy_score(y, pred))
     emit_double(prefix + "_balanced_accuracy", balanced_accuracy_score(y, pred))
-    emit_double(prefix + "_macro_f1", f.mean())
-    emit_double(prefix + "_weighted_f1", (f * support).sum() / support.sum())
     present = support > 0
+    # averages over the classes with test samples (a class without any is left out)
+    emit_double(prefix + "_macro_f1",
+                f1_score(y, pred, labels=np.flatnonzero(present), average="macro", zero_division=0))
+    emit_double(prefix + "_weighted_f1", (f * support).sum() / support.sum())
     emit_double(prefix + "_g_mean", np.prod(r[present]) ** (1.0 / present.sum()))
-    emit_double(prefix + "_minority_recall", r[train == train.min()].mean())
+    emit_double(prefix + "_minority_recall", r[present & (train == train[present].min())].mean())
+    out.append("static const int %s_n_scored = %d;" % (prefix, present.sum()))
     for name, v in zip(("many", "medium", "few"), shot_means(r, support, train)):
         emit_double("%s_%s_acc" % (prefix, name), v)
     aucs = [roc_auc_score(y == c, probs[:, c]) for c in range(C) if 0 < (y == c).sum() < len(y)]
@@ -140,5 +143,19 @@ emit_array("ref_c_train", "int", train_c, "%d")
 emit_array("ref_c_probs", "float", pc, "%.9gf")
 all_metrics("ref_c", yc, pc, train_c, 2)
 emit_double("ref_c_pr_auc", average_precision_score(yc == 1, pc[:, 1]))
+
+# --- case D: 4 classes, the rarest training class (2) has no test sample but is predicted:
+# macro-F1 and the minority recall are over classes 0, 1, 3 (minority: class 3) ---
+ND = 120
+train_d = np.array([500, 80, 5, 30])
+yd = rng.choice([0, 1, 3], size=ND, p=[0.5, 0.3, 0.2])
+ld = (rng.normal(0, 1.2, size=(ND, 4)) + np.eye(4)[yd] * 1.5).astype(np.float32)
+pd = softmax(ld.astype(np.float64)).astype(np.float32)
+assert (pd.argmax(axis=1) == 2).sum() > 0
+out.append("#define REF_D_N %d" % ND)
+emit_array("ref_d_y", "int", yd, "%d")
+emit_array("ref_d_train", "int", train_d, "%d")
+emit_array("ref_d_probs", "float", pd, "%.9gf")
+all_metrics("ref_d", yd, pd, train_d, 4)
 
 print("\n".join(out))

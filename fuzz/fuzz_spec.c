@@ -8,6 +8,8 @@
  *   4 list      lb_strategy_split, then lb_grid_expand of each item
  *   5 source    lb_source_parse, lb_parse_size
  *   6 order     lb_order_parse
+ *   7 arch      lb_arch_check, then lb_model_new_arch on an input the parameter byte picks,
+ *               its canonical spec built again, one forward pass
  * Each checks what its header promises on success (targets within what is available, a
  * permutation, an epoch of the entries given, ...). */
 #include "fuzz_common.h"
@@ -15,10 +17,11 @@
 #include <math.h>
 
 #include <libra/data.h>
+#include <libra/layers.h>
 #include <libra/losses.h>
 #include <libra/study.h>
 
-#define FZ_SPEC_PARSERS 7
+#define FZ_SPEC_PARSERS 8
 
 static const char *const fz_spec_names[10] = {"alpha", "beta", "gamma", "delta", "eps",
                                               "zeta",  "eta",  "theta", "iota",  "kappa"};
@@ -202,6 +205,42 @@ static int fz_spec_order(const char *spec, int p)
     return rc;
 }
 
+/* An architecture: checked without data, then built for c x h x w (from p) and C classes; a
+ * model that builds must rebuild from its canonical spec to the same layout and run forward. */
+static int fz_spec_arch(const char *spec, int p)
+{
+    int rc = lb_arch_check(spec);
+    if (rc != LB_OK) return rc;
+    int c = (p & 1) ? 3 : 1, h = 2 + (p >> 1) % 15, w = 2 + (p >> 4) % 15, C = 1 + p % 7;
+    lb_model *m = lb_model_new_arch(spec, c, h, w, C);
+    if (!m) {
+        FZ_CHECK(lb_last_status() == LB_ESHAPE || lb_last_status() == LB_ENOMEM,
+                 "'%s' passed lb_arch_check but fails on %dx%dx%d: %s", spec, c, h, w, lb_last_error());
+        return lb_last_status();
+    }
+    FZ_CHECK(lb_model_n_outputs(m) == C, "'%s': %d outputs for %d classes", spec, lb_model_n_outputs(m), C);
+    lb_model *m2 = lb_model_new_arch(m->arch, c, h, w, C);
+    FZ_CHECK(m2 != NULL, "canonical spec '%s' of '%s' is refused: %s", m->arch, spec, lb_last_error());
+    FZ_CHECK(!strcmp(m2->arch, m->arch) && lb_model_n_params(m2) == lb_model_n_params(m),
+             "canonical spec '%s' builds '%s' with %zu parameters, not %zu", m->arch, m2->arch, lb_model_n_params(m2),
+             lb_model_n_params(m));
+    lb_model_free(m2);
+    lb_rng r;
+    lb_rng_seed(&r, (uint64_t)p);
+    lb_model_init(m, LB_INIT_DEFAULT, &r);
+    lb_graph *g = lb_graph_new();
+    FZ_CHECK(g != NULL, "graph: %s", lb_last_error());
+    int shape[4] = {2, c, h, w};
+    static float pixels[2 * 3 * 16 * 16];
+    for (int i = 0; i < 2 * c * h * w; i++) pixels[i] = (float)((i * 13) % 7) - 3.0f;
+    lb_node *x = lb_input(g, 4, shape, pixels);
+    lb_node *y = x ? lb_model_forward(m, g, x) : NULL;
+    FZ_CHECK(y != NULL, "forward of '%s' on 2x%dx%dx%d: %s", m->arch, c, h, w, lb_last_error());
+    lb_graph_free(g);
+    lb_model_free(m);
+    return LB_OK;
+}
+
 int libra_fuzz_spec(const uint8_t *data, size_t size)
 {
     if (size < 2) return LB_OK;
@@ -219,7 +258,8 @@ int libra_fuzz_spec(const uint8_t *data, size_t size)
     case 3: rc = fz_spec_strategy(spec, p); break;
     case 4: rc = fz_spec_list(spec); break;
     case 5: rc = fz_spec_source(spec); break;
-    default: rc = fz_spec_order(spec, p); break;
+    case 6: rc = fz_spec_order(spec, p); break;
+    default: rc = fz_spec_arch(spec, p); break;
     }
     if (rc != LB_OK) FZ_CHECK(lb_last_error()[0] != '\0', "parser %d: error %d without a message", which, rc);
     free(spec);

@@ -219,6 +219,9 @@ static void spec_seeds(void)
     spec_seed(6, 3, "natural", NULL, 0);
     spec_seed(6, 3, "random", NULL, 0);
     spec_seed(6, 3, "3,1,0,2", NULL, 0);
+    static const char *const archs[] = {"smallcnn", "smallcnn:bn,dropout=0.3,c1=8,c2=16,fc=32", "mlp:hidden=64",
+                                        "linear", "smallcnn:bn=0,c1=4", NULL};
+    for (int i = 0; archs[i]; i++) spec_seed(7, 5 + 40 * i, archs[i], NULL, 0);
 }
 
 /* ---- preset: the file ---- */

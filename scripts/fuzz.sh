@@ -4,8 +4,11 @@
 # crashes, leaks, runs out of memory or times out; the input that did it is kept in
 # BUILD/artifacts/<target>/ and the log in BUILD/logs/<target>.log.
 #
-#   scripts/fuzz.sh [--seconds N] [--jobs J] [--build-dir DIR] [--no-build] [--keep-going] [TARGET...]
-#     --seconds N    run time per target (default 60); `--seconds 20` is the CI smoke run
+#   scripts/fuzz.sh [--seconds N | --runs N] [--jobs J] [--build-dir DIR] [--no-build] [--keep-going] [TARGET...]
+#     --seconds N    run time per target (default 60)
+#     --runs N       instead of a time, N executions per target from the seeds alone, with a
+#                    fixed seed (-seed=1) and a 120 s limit per input: the same inputs on any
+#                    machine, however loaded; `--runs 30000` is the CI smoke run
 #     --jobs J       targets run at the same time (default 1; each fuzzer uses one core)
 #     --build-dir D  where to build and keep the growing corpora (default ./build-fuzz)
 #     --keep-going   libFuzzer's fork mode: record every finding and fuzz on until the time is
@@ -16,20 +19,22 @@
 # only read. To replay one input: BUILD/fuzz_<target> FILE.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
-seconds=60 jobs=1 build="$src/build-fuzz" do_build=1 keep_going=0 targets=()
+seconds=60 runs=0 jobs=1 build="$src/build-fuzz" do_build=1 keep_going=0 targets=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --keep-going) keep_going=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 [[ $seconds =~ ^[0-9]+$ && $seconds -ge 1 ]] || { echo "fuzz.sh: --seconds needs a positive integer" >&2; exit 2; }
+[[ $runs =~ ^[0-9]+$ ]] || { echo "fuzz.sh: --runs needs a positive integer" >&2; exit 2; }
 [[ $jobs =~ ^[0-9]+$ && $jobs -ge 1 ]] || { echo "fuzz.sh: --jobs needs a positive integer" >&2; exit 2; }
 if [[ ${#targets[@]} -eq 0 ]]; then
   for f in "$src"/fuzz/fuzz_*.c; do n=$(basename "$f" .c); targets+=("${n#fuzz_}"); done
@@ -52,8 +57,13 @@ run_one() {
   local extra=()
   [[ -f "$src/fuzz/dict/$t.dict" ]] && extra+=(-dict="$src/fuzz/dict/$t.dict")
   [[ $keep_going == 1 ]] && extra+=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
+  local budget=(-max_total_time="$seconds" -timeout=10)
+  if [[ $runs -gt 0 ]]; then # a fixed, reproducible run: fresh corpus, fixed seed, no clock
+    rm -rf "$work" && mkdir -p "$work"
+    budget=(-runs="$runs" -seed=1 -timeout=120)
+  fi
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
-    "$exe" "$work" "$src/fuzz/corpus/$t" "${extra[@]}" -max_total_time="$seconds" -timeout=10 \
+    "$exe" "$work" "$src/fuzz/corpus/$t" "${extra[@]}" "${budget[@]}" \
     -rss_limit_mb=2048 -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$art" >"$log" 2>&1
 }
 
@@ -92,7 +102,8 @@ summary() {
   [[ $status == ok ]]
 }
 
-echo "fuzzing ${targets[*]} for ${seconds}s each (jobs $jobs), build $build"
+if [[ $runs -gt 0 ]]; then what="$runs runs each, seed 1"; else what="${seconds}s each"; fi
+echo "fuzzing ${targets[*]} for $what (jobs $jobs), build $build"
 # The targets' scratch files: a crashing process cannot clean up after itself.
 scratch=$(mktemp -d /dev/shm/libra-fuzz-run.XXXXXX 2>/dev/null || mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -129,4 +140,4 @@ if [[ $failed != 0 ]]; then
   echo "fuzz.sh: a target failed; replay with $build/fuzz_TARGET ARTIFACT" >&2
   exit 1
 fi
-echo "fuzz.sh: all targets ran ${seconds}s without a finding"
+echo "fuzz.sh: all targets ran $what without a finding"

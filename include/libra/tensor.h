@@ -112,8 +112,12 @@ struct lb_params {
 
 lb_params *lb_params_new(void);
 void lb_params_free(lb_params *p);
-/* Registers a parameter tensor (values zero) and returns its index, or -1. Registering
- * may move the buffers: take pointers only after all parameters are added. */
+/* A model has at most this many parameters (2^27 floats, 512 MiB): a spec asking for more
+ * (smallcnn:c2=65536,fc=65536) is refused with a message rather than paged in. */
+#define LB_MAX_PARAMS (1 << 27)
+/* Registers a parameter tensor (values zero) and returns its index, or -1 (status stored:
+ * LB_ESHAPE, LB_EINVAL above LB_MAX_PARAMS, LB_ENOMEM). Registering may move the buffers:
+ * take pointers only after all parameters are added. */
 int lb_params_add(lb_params *p, const char *name, int ndim, const int *shape);
 float *lb_params_value(lb_params *p, int index);
 float *lb_params_gradient(lb_params *p, int index);

@@ -2,6 +2,7 @@
 #include "libra/layers.h"
 
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -124,8 +125,8 @@ int lb_model_add_conv2d(lb_model *m, int out_channels, int k, int stride, int pa
     l->out_shape[1] = oh;
     l->out_shape[2] = ow;
     int ws[4] = {out_channels, l->in_shape[0], k, k};
-    if ((l->w = add_param(m, l, "weight", 4, ws)) < 0) return LB_ENOMEM;
-    if (bias && (l->b = add_param(m, l, "bias", 1, &out_channels)) < 0) return LB_ENOMEM;
+    if ((l->w = add_param(m, l, "weight", 4, ws)) < 0) return lb_last_status();
+    if (bias && (l->b = add_param(m, l, "bias", 1, &out_channels)) < 0) return lb_last_status();
     m->n_layers++;
     return LB_OK;
 }
@@ -139,8 +140,8 @@ int lb_model_add_dense(lb_model *m, int units, int bias)
     l->out_ndim = 1;
     l->out_shape[0] = units;
     int ws[2] = {units, l->in_shape[0]};   /* [out, in] as PyTorch's Linear */
-    if ((l->w = add_param(m, l, "weight", 2, ws)) < 0) return LB_ENOMEM;
-    if (bias && (l->b = add_param(m, l, "bias", 1, &units)) < 0) return LB_ENOMEM;
+    if ((l->w = add_param(m, l, "weight", 2, ws)) < 0) return lb_last_status();
+    if (bias && (l->b = add_param(m, l, "bias", 1, &units)) < 0) return lb_last_status();
     m->n_layers++;
     return LB_OK;
 }
@@ -152,8 +153,8 @@ int lb_model_add_batchnorm2d(lb_model *m)
     int C = l->in_shape[0];
     l->momentum = 0.1f;
     l->eps = 1e-5f;
-    if ((l->w = add_param(m, l, "weight", 1, &C)) < 0) return LB_ENOMEM;
-    if ((l->b = add_param(m, l, "bias", 1, &C)) < 0) return LB_ENOMEM;
+    if ((l->w = add_param(m, l, "weight", 1, &C)) < 0) return lb_last_status();
+    if ((l->b = add_param(m, l, "bias", 1, &C)) < 0) return lb_last_status();
     float *st = lb_realloc(m->state, (m->state_size + 2 * (size_t)C) * sizeof(float));
     if (!st) return lb_error(LB_ENOMEM, "model: out of memory for %s running statistics", l->name);
     m->state = st;
@@ -217,7 +218,9 @@ int lb_model_add_flatten(lb_model *m)
     lb_layer *l = push(m, LB_LAYER_FLATTEN);
     if (!l) return LB_ENOMEM;
     l->out_ndim = 1;
-    l->out_shape[0] = l->in_ndim == 3 ? l->in_shape[0] * l->in_shape[1] * l->in_shape[2] : l->in_shape[0];
+    int64_t f = l->in_ndim == 3 ? (int64_t)l->in_shape[0] * l->in_shape[1] * l->in_shape[2] : l->in_shape[0];
+    if (f > INT32_MAX) return layer_error(l, "%" PRId64 " features per sample do not fit an int", f);
+    l->out_shape[0] = (int)f;
     l->out_shape[1] = l->out_shape[2] = 0;
     m->n_layers++;
     return LB_OK;

@@ -294,6 +294,14 @@ int lb_params_add(lb_params *p, const char *name, int ndim, const int *shape)
             return -1;
         }
         size *= (size_t)shape[i];
+        if (size > LB_MAX_PARAMS) break; /* (before the product can wrap) */
+    }
+    if (size > LB_MAX_PARAMS - p->size) {
+        lb_error(LB_EINVAL,
+                 "params: '%s' would bring the model past %d parameters (512 MiB of floats; 2 GiB with the "
+                 "gradients and Adam's moments): too large",
+                 name, LB_MAX_PARAMS);
+        return -1;
     }
     if (p->count == p->info_cap) {
         int cap = p->info_cap ? 2 * p->info_cap : 16;

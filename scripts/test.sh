@@ -7,17 +7,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 jobs=$(nproc)
+passed() { echo "-- $1 passed in $SECONDS s"; SECONDS=0; }
+SECONDS=0
 
 echo "== release build (-Werror) =="
 cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Release -DLIBRA_WERROR=ON >/dev/null
 cmake --build build/test -j"$jobs"
 ctest --test-dir build/test --output-on-failure -j"$jobs"
+passed "release pass"
 
 echo "== sanitizer build (address + undefined); install and fuzz smoke run in the release pass only =="
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIBRA_SANITIZE=ON -DLIBRA_WERROR=ON >/dev/null
 cmake --build build/asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs" -E "fuzz_smoke|e2e_install"
+passed "sanitizer pass"
 
 echo "== valgrind memcheck =="
 scripts/valgrind.sh build/test
+passed "valgrind pass"

@@ -220,12 +220,16 @@ int main(int argc, char **argv)
     if (rc == LB_EINTR || stop_signal) {
         fprintf(stderr, "%s: interrupted; finished runs are kept in %s/runs (--resume)\n", cli_prog, f.c.out_dir);
         lb_study_free(st);
+        lb_data_free(data);
+        lb_data_opts_free(&dopts);
         return 128 + (stop_signal ? stop_signal : SIGINT);
     }
     if (rc == LB_OK) rc = lb_study_write(st);
     if (rc != LB_OK) {
         fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
         lb_study_free(st); /* takes away the folders of a study that stored nothing */
+        lb_data_free(data);
+        lb_data_opts_free(&dopts);
         return CLI_EXIT_RUNTIME;
     }
     if (!f.quiet) {

@@ -112,9 +112,10 @@ struct lb_params {
 
 lb_params *lb_params_new(void);
 void lb_params_free(lb_params *p);
-/* A model has at most this many parameters (2^27 floats, 512 MiB): a spec asking for more
- * (smallcnn:c2=65536,fc=65536) is refused with a message rather than paged in. */
-#define LB_MAX_PARAMS (1 << 27)
+/* A model has at most this many parameters (2^26 floats: 256 MB, 1 GB with the gradients
+ * and Adam's moments). A spec or an input size asking for more (smallcnn on 3000x2000
+ * images: 3 billion weights in its first dense layer) is refused with the arithmetic. */
+#define LB_MAX_PARAMS (1 << 26)
 /* Registers a parameter tensor (values zero) and returns its index, or -1 (status stored:
  * LB_ESHAPE, LB_EINVAL above LB_MAX_PARAMS, LB_ENOMEM). Registering may move the buffers:
  * take pointers only after all parameters are added. */

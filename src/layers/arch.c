@@ -142,7 +142,7 @@ lb_model *lb_model_new_arch(const char *arch, int c, int h, int w, int n_classes
     }
     lb_spec_free(sp);
     if (rc != LB_OK) {
-        if (m) lb_error_prefix("model '%s'", arch);
+        if (m) lb_error_prefix("model '%s' on %dx%dx%d inputs", arch, c, h, w);
         lb_model_free(m);
         return NULL;
     }

@@ -102,7 +102,7 @@ static int add_param(lb_model *m, lb_layer *l, const char *what, int ndim, const
     char name[48];
     snprintf(name, sizeof name, "%s.%s", l->name, what);
     int idx = lb_params_add(m->params, name, ndim, shape);
-    if (idx < 0) lb_error_prefix("model: layer %s", l->name);
+    if (idx < 0) lb_error_prefix("layer %s", l->name);
     return idx;
 }
 

@@ -288,6 +288,8 @@ int lb_params_add(lb_params *p, const char *name, int ndim, const int *shape)
         return -1;
     }
     size_t size = 1;
+    double exact = 1; /* the size as asked, for the message (size stops growing at the cap) */
+    for (int i = 0; i < ndim; i++) exact *= shape[i] > 0 ? shape[i] : 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] <= 0) {
             lb_error(LB_ESHAPE, "params: '%s' dimension %d is %d", name, i, shape[i]);
@@ -297,10 +299,13 @@ int lb_params_add(lb_params *p, const char *name, int ndim, const int *shape)
         if (size > LB_MAX_PARAMS) break; /* (before the product can wrap) */
     }
     if (size > LB_MAX_PARAMS - p->size) {
+        char dims[96];
+        int at = 0;
+        for (int i = 0; i < ndim && at < (int)sizeof dims - 16; i++) at += snprintf(dims + at, sizeof dims - (size_t)at, "%s%d", i ? "x" : "", shape[i]);
         lb_error(LB_EINVAL,
-                 "params: '%s' would bring the model past %d parameters (512 MiB of floats; 2 GiB with the "
-                 "gradients and Adam's moments): too large",
-                 name, LB_MAX_PARAMS);
+                 "params: '%s' is %s = %.0f weights, which with the %zu before it is more than the %d a model may "
+                 "have (%d MB as float32, %d MB with the gradients and Adam's two moments)",
+                 name, dims, exact, p->size, LB_MAX_PARAMS, LB_MAX_PARAMS / (1 << 20) * 4, LB_MAX_PARAMS / (1 << 20) * 16);
         return -1;
     }
     if (p->count == p->info_cap) {

@@ -385,6 +385,211 @@ START_TEST(test_canonical_spec)
 }
 END_TEST
 
+/* ---- per-class lists by class name ---- */
+
+/* Four classes in index order, one name with a blank and one with a '/'. */
+static const char *const NAMES4[] = {"Healthy", "T-shirt/top", "Ankle boot", "Diseased"};
+
+/* Each positional spec (class-index order) and the same list by name, in another order and
+ * with other spellings of the numbers. */
+static const struct {
+    const char *positional, *named;
+} NAMED_PAIRS[] = {
+    {"focal:gamma=2,alpha=0.1,0.2,0.3,0.4", "focal:alpha=Diseased:0.40,Ankle boot:0.3,Healthy:.1,T-shirt/top:2e-1,gamma=2"},
+    {"wce:weights=1,2,4,8", "wce:weights=T-shirt/top:2, Healthy : 1 ,Diseased:8,Ankle boot:4.0"},
+    {"bce:pos_weight=1,2,3,4", "bce:pos_weight=Ankle boot:3,Diseased:4,Healthy:1,T-shirt/top:2"},
+    {"cb_focal:weights=0.5,1,2,4", "cb_focal:weights=Diseased:4,T-shirt/top:1,Healthy:0.5,Ankle boot:2"},
+    {"ldam:weights=3,1,2,5,drw=0.5", "ldam:drw=0.5,weights=Ankle boot:2,Diseased:5,Healthy:3,T-shirt/top:1"},
+    {"logit_adjust:weights=1,1,2,2", "logit_adjust:weights=Healthy:1,Diseased:2,T-shirt/top:1,Ankle boot:2"},
+};
+#define N_NAMED_PAIRS ((int)(sizeof NAMED_PAIRS / sizeof NAMED_PAIRS[0]))
+
+/* A named list gives bit for bit the losses and gradients of the positional list in index
+ * order; where the positional spec is in the PyTorch table, the named one matches it too. */
+START_TEST(test_named_list_same_as_positional)
+{
+    for (int p = 0; p < N_NAMED_PAIRS; p++) {
+        lb_loss *A = lb_loss_new(NAMED_PAIRS[p].positional, 4, lref_counts);
+        lb_loss *B = lb_loss_new_named(NAMED_PAIRS[p].named, 4, lref_counts, NAMES4);
+        ck_assert_msg(A && B, "%s: %s", NAMED_PAIRS[p].named, lb_last_error());
+        ck_assert_str_eq(lb_loss_spec(B), lb_loss_spec(A));
+        for (int set = 0; set < 2; set++) {
+            const float *z = set ? lref_large_logits : lref_main_logits;
+            const int *y = set ? lref_large_targets : lref_main_targets;
+            int n = set ? LREF_LARGE_N : LREF_MAIN_N;
+            float pa[MAXN], pb[MAXN], da[MAXN * MAXC], db[MAXN * MAXC];
+            double sa, sb, ea, eb;
+            ck_assert_int_eq(lb_loss_eval_ex(A, z, y, n, pa, da, &sa, &ea, 60, 100), LB_OK);
+            ck_assert_int_eq(lb_loss_eval_ex(B, z, y, n, pb, db, &sb, &eb, 60, 100), LB_OK);
+            ck_assert_msg(memcmp(pa, pb, (size_t)n * sizeof *pa) == 0, "%s: losses differ", NAMED_PAIRS[p].named);
+            ck_assert_msg(memcmp(da, db, (size_t)n * 4 * sizeof *da) == 0, "%s: gradients differ",
+                          NAMED_PAIRS[p].named);
+            ck_assert(sa == sb && ea == eb);
+            for (int c = 0; c < LREF_NCASES; c++) {
+                const lref_case *rc = &lref_cases[c];
+                if (strcmp(rc->spec, NAMED_PAIRS[p].positional) != 0 || strcmp(rc->set, set ? "large" : "main"))
+                    continue;
+                float per[MAXN], d[MAXN * MAXC];
+                ck_assert_int_eq(lb_loss_eval(B, z, y, n, per, d, NULL, rc->step, rc->total_steps), LB_OK);
+                for (int i = 0; i < n; i++) ck_assert_msg(close_rel(per[i], rc->loss[i], 1e-6), "%s: sample %d", rc->spec, i);
+                for (int k = 0; k < n * 4; k++) ck_assert_msg(close_rel(d[k], rc->grad[k], 1e-6), "%s: dlogit %d", rc->spec, k);
+            }
+        }
+        lb_loss_free(A);
+        lb_loss_free(B);
+    }
+}
+END_TEST
+
+/* docs/losses.md: the worked example's alpha by name gives its numbers whichever index the
+ * classes have (an image folder sorts them: Diseased 0, Healthy 1). */
+START_TEST(test_named_list_worked_example)
+{
+    static const char *const given[] = {"Healthy", "Diseased"}, *const sorted[] = {"Diseased", "Healthy"};
+    const char *spec = "focal:gamma=2,alpha=Healthy:0.75,Diseased:0.25";
+    float z[10], per[5];
+    int y[5];
+    for (int i = 0; i < 5; i++) {
+        z[2 * i] = lref_worked_logits[2 * i + 1];
+        z[2 * i + 1] = lref_worked_logits[2 * i];
+        y[i] = 1 - lref_worked_targets[i];
+    }
+    for (int order = 0; order < 2; order++) {
+        lb_loss *L = lb_loss_new_named(spec, 2, NULL, order ? sorted : given);
+        ck_assert_msg(L != NULL, "%s", lb_last_error());
+        ck_assert_str_eq(lb_loss_spec(L), order ? "focal:gamma=2,alpha=0.25,0.75,beta=0.999,drw=none,drw_step=none,reduction=mean"
+                                                : "focal:gamma=2,alpha=0.75,0.25,beta=0.999,drw=none,drw_step=none,reduction=mean");
+        ck_assert_int_eq(lb_loss_eval(L, order ? z : lref_worked_logits, order ? y : lref_worked_targets, 5, per, NULL,
+                                      NULL, 0, 0), LB_OK);
+        for (int i = 0; i < 5; i++) ck_assert_close(per[i], lref_worked_focal[i], 1e-6);
+        lb_loss_free(L);
+    }
+}
+END_TEST
+
+START_TEST(test_named_list_errors)
+{
+    static const char *const twins[] = {"Healthy", "Bag", "Bag", "Diseased"}, *const with_null[] = {"Healthy", NULL, "a", "b"};
+    static const struct {
+        const char *spec;
+        const char *const *names;
+        const char *mention;
+    } bad[] = {
+        {"focal:alpha=Healthy:1,T-shirt/top:1,Ankle boot:1,Sick:1", NAMES4,
+         "'Sick' is not a class name (classes: Healthy, T-shirt/top, Ankle boot, Diseased)"},
+        {"focal:alpha=healthy:1,T-shirt/top:1,Ankle boot:1,Diseased:1", NAMES4, "'healthy' is not a class name"},
+        {"focal:alpha=Healthy:1,T-shirt/top:1,Healthy:2,Diseased:1", NAMES4, "class 'Healthy' is given twice"},
+        {"wce:weights=Healthy:1,T-shirt/top:1,Diseased:1", NAMES4, "no value for class 'Ankle boot'"},
+        {"wce:weights=T-shirt/top:1,Diseased:1", NAMES4, "no value for classes 'Healthy', 'Ankle boot'"},
+        {"focal:alpha=Healthy:1,T-shirt/top:1,Ankle boot:1,Diseased:1", NULL, "class names are not known here"},
+        {"bce:pos_weight=Healthy:1,T-shirt/top:1,Ankle boot:1,Diseased:1", NULL, "class names are not known here"},
+        {"focal:alpha=1,T-shirt/top:1,Ankle boot:1,Diseased:1", NAMES4, "mixes values by position and by class name"},
+        {"focal:alpha=Healthy:1,:1,Ankle boot:1,Diseased:1", NAMES4, "no class name"},
+        {"focal:alpha=Healthy:x,T-shirt/top:1,Ankle boot:1,Diseased:1", NAMES4, "the value 'x' of class 'Healthy' is not a number"},
+        {"focal:alpha=Healthy:a:1,T-shirt/top:1,Ankle boot:1,Diseased:1", NAMES4, "cannot hold ':'"},
+        {"focal:alpha=Healthy:0,T-shirt/top:1,Ankle boot:1,Diseased:1", NAMES4, "the value 0 of class 'Healthy' must be > 0"},
+        {"bce:pos_weight=Healthy:-1,T-shirt/top:1,Ankle boot:1,Diseased:1", NAMES4, "of class 'Healthy' must be > 0"},
+        {"focal:alpha=Healthy:1,Bag:1,Diseased:1", twins, "classes 1 and 2 are both named 'Bag'"},
+        {"focal:alpha=Healthy:1,a:1,b:1", with_null, "class 1 has no name"},
+        {"sigmoid_focal:alpha=Healthy:0.25", NAMES4, "alpha=Healthy:0.25 is not a number"}, /* one number, not a list */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lb_loss *L = lb_loss_new_named(bad[i].spec, 4, lref_counts, bad[i].names);
+        ck_assert_msg(L == NULL, "'%s' accepted", bad[i].spec);
+        ck_assert_int_eq(lb_last_status(), LB_EINVAL);
+        ck_error_mentions(bad[i].mention);
+    }
+    /* lb_loss_new has no names; lb_loss_canonical_named resolves (and refuses) like lb_loss_new_named */
+    ck_assert_ptr_null(lb_loss_new("wce:weights=Healthy:1,T-shirt/top:2,Ankle boot:3,Diseased:4", 4, NULL));
+    ck_error_mentions("class names are not known here");
+    lb_buf b = {0};
+    ck_assert_err(lb_loss_canonical_named("wce:weights=Healthy:1,Sick:2,Ankle boot:3,Diseased:4", 4, NAMES4, &b), LB_EINVAL,
+                  "'Sick' is not a class name");
+    ck_assert_err(lb_loss_canonical_named("wce:weights=Healthy:1,Diseased:4", 4, NAMES4, &b), LB_EINVAL,
+                  "no value for classes 'T-shirt/top', 'Ankle boot'");
+    /* without names the form is still checked: a mix, a class twice, a value that is not a number */
+    ck_assert_err(lb_loss_canonical("focal:alpha=0.5,Healthy:0.5", &b), LB_EINVAL, "mixes values by position");
+    ck_assert_err(lb_loss_canonical("focal:alpha=Healthy:0.5,Healthy:0.5", &b), LB_EINVAL, "class 'Healthy' is given twice");
+    ck_assert_err(lb_loss_canonical("focal:alpha=Healthy:often,Sick:0.5", &b), LB_EINVAL, "is not a number");
+    ck_assert_msg(b.n == 0, "a failed lb_loss_canonical left '%s'", b.p); /* nothing half-written */
+    lb_buf_free(&b);
+}
+END_TEST
+
+static void canonical_of(const char *spec, int C, const char *const *names, char *out, size_t size)
+{
+    lb_buf b = {0};
+    int rc = names ? lb_loss_canonical_named(spec, C, names, &b) : lb_loss_canonical(spec, &b);
+    ck_assert_msg(rc == LB_OK, "%s: %s", spec, lb_last_error());
+    snprintf(out, size, "%s", b.p);
+    lb_buf_free(&b);
+}
+
+START_TEST(test_named_list_canonical)
+{
+    char a[256], b[256], c[256];
+    for (int p = 0; p < N_NAMED_PAIRS; p++) {
+        lb_loss *A = lb_loss_new(NAMED_PAIRS[p].positional, 4, lref_counts);
+        ck_assert_ptr_nonnull(A);
+        /* with the names: the positional form, as lb_loss_spec and lb_loss_canonical give it */
+        canonical_of(NAMED_PAIRS[p].named, 4, NAMES4, a, sizeof a);
+        canonical_of(NAMED_PAIRS[p].positional, 0, NULL, b, sizeof b);
+        ck_assert_str_eq(a, lb_loss_spec(A));
+        ck_assert_str_eq(b, lb_loss_spec(A));
+        canonical_of(NAMED_PAIRS[p].positional, 4, NAMES4, c, sizeof c);
+        ck_assert_str_eq(c, lb_loss_spec(A));
+        /* without: the named form normalised, a fixed point that lb_loss_new_named reads */
+        canonical_of(NAMED_PAIRS[p].named, 0, NULL, a, sizeof a);
+        ck_assert_ptr_nonnull(strstr(a, "=Ankle boot:")); /* sorted: Ankle boot, Diseased, Healthy, T-shirt/top */
+        canonical_of(a, 0, NULL, b, sizeof b);
+        ck_assert_str_eq(b, a);
+        lb_loss *R = lb_loss_new_named(a, 4, lref_counts, NAMES4);
+        ck_assert_msg(R != NULL, "%s: %s", a, lb_last_error());
+        ck_assert_str_eq(lb_loss_spec(R), lb_loss_spec(A));
+        lb_loss_free(R);
+        lb_loss_free(A);
+    }
+    canonical_of("focal:gamma=2,alpha=T-shirt/top:0.20,Healthy:1e-1, Diseased:0.4,Ankle boot : .3", 0, NULL, a, sizeof a);
+    ck_assert_str_eq(a, "focal:gamma=2,alpha=Ankle boot:0.3,Diseased:0.4,Healthy:0.1,T-shirt/top:0.2,beta=0.999,"
+                        "drw=none,drw_step=none,reduction=mean");
+    /* every class name in strcmp order: upper case before lower case */
+    canonical_of("wce:weights=b:1,B:2,a:3", 0, NULL, a, sizeof a);
+    ck_assert_str_eq(a, "wce:weights=B:2,a:3,b:1,beta=0.999,drw=none,drw_step=none,reduction=mean");
+    /* NULL names: the same as lb_loss_canonical */
+    lb_buf buf = {0};
+    ck_assert_int_eq(lb_loss_canonical_named("focal:alpha=b:1,a:2", 2, NULL, &buf), LB_OK);
+    ck_assert_ptr_nonnull(strstr(buf.p, "alpha=a:2,b:1,"));
+    lb_buf_free(&buf);
+}
+END_TEST
+
+/* Each allocation of a named list's resolution made to fail in turn: LB_ENOMEM, nothing kept. */
+START_TEST(test_named_list_out_of_memory)
+{
+    int64_t live0 = lb_alloc_live();
+    for (uint64_t n = 1;; n++) {
+        lb_clear_error();
+        lb_alloc_fail_at(n, 1);
+        lb_loss *L = lb_loss_new_named(NAMED_PAIRS[0].named, 4, lref_counts, NAMES4);
+        lb_buf b = {0};
+        int rc = L ? lb_loss_canonical_named(NAMED_PAIRS[1].named, 4, NAMES4, &b) : LB_ENOMEM;
+        uint64_t injected = lb_alloc_injected();
+        lb_alloc_fail_at(0, 0);
+        if (injected == 0) {
+            ck_assert_msg(L && rc == LB_OK, "fails with no allocation failing: %s", lb_last_error());
+        } else {
+            ck_assert_msg(!L || rc == LB_ENOMEM, "allocation %llu failing: %d", (unsigned long long)n, rc);
+            ck_assert_int_eq(lb_last_status(), LB_ENOMEM);
+        }
+        lb_loss_free(L);
+        lb_buf_free(&b);
+        ck_assert_msg(lb_alloc_live() == live0, "allocation %llu failing: %lld not given back", (unsigned long long)n,
+                      (long long)(lb_alloc_live() - live0));
+        if (injected == 0) break;
+    }
+}
+END_TEST
+
 /* ---- DRW ---- */
 
 START_TEST(test_drw_schedule)
@@ -582,6 +787,11 @@ int main(void)
     tcase_add_test(tc, test_spec_parser);
     tcase_add_test(tc, test_create_errors);
     tcase_add_test(tc, test_canonical_spec);
+    tcase_add_test(tc, test_named_list_same_as_positional);
+    tcase_add_test(tc, test_named_list_worked_example);
+    tcase_add_test(tc, test_named_list_errors);
+    tcase_add_test(tc, test_named_list_canonical);
+    tcase_add_test(tc, test_named_list_out_of_memory);
     tcase_add_test(tc, test_drw_schedule);
     tcase_add_test(tc, test_forward_backward);
     tcase_add_test(tc, test_forward_errors_and_eval_mode);

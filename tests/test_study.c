@@ -56,6 +56,13 @@ START_TEST(test_strategy_split)
     ck_assert_str_eq(it[3], "wce:weights=1,2,4");
     for (int i = 0; i < n; i++) lb_free(it[i]);
     lb_free(it);
+    /* a NAME:NUMBER part is an item of a per-class list by class name, not a strategy */
+    ck_assert_int_eq(lb_strategy_split("ce,focal:gamma=2,alpha=Diseased:0.75,Healthy:0.25@oversample,ldam", &it, &n), LB_OK);
+    ck_assert_int_eq(n, 3);
+    ck_assert_str_eq(it[1], "focal:gamma=2,alpha=Diseased:0.75,Healthy:0.25@oversample");
+    ck_assert_str_eq(it[2], "ldam");
+    for (int i = 0; i < n; i++) lb_free(it[i]);
+    lb_free(it);
     ck_assert_int_eq(lb_strategy_split("ce;;focal", &it, &n), LB_EINVAL);
     ck_assert_int_eq(lb_strategy_split("", &it, &n), LB_EINVAL);
 }

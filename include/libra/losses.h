@@ -34,14 +34,35 @@ typedef struct lb_loss lb_loss;
 /* Parses a spec such as "focal:gamma=2,alpha=0.25". class_counts (n_classes ints, the training
  * set's counts) may be NULL only for losses that do not need them; the error names the loss.
  * Unknown names, unknown keys and out-of-range values are errors naming the key.
- * An lb_loss keeps a small scratch buffer: use one from one thread at a time. */
+ * An lb_loss keeps a small scratch buffer: use one from one thread at a time.
+ * Same as lb_loss_new_named(spec, n_classes, class_counts, NULL). */
 lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts);
+/* The same, with the classes' names (n_classes strings, or NULL), so that a per-class list
+ * (alpha of focal, weights of wce, cb_focal, ldam, logit_adjust, balanced_softmax and user
+ * losses, pos_weight of bce) may be given by class name in any order:
+ * "focal:gamma=2,alpha=Diseased:0.75,Healthy:0.25". A list is all positional (class-index
+ * order) or all NAME:VALUE, every class exactly once; names match exactly (case-sensitive,
+ * may hold blanks or '/', not ',' ':' '=' '|'; blanks around a name are ignored). Errors name
+ * an unknown class (listing the known ones), a class given twice, a missing class, or say
+ * that class names are not known (class_names NULL). lb_loss_spec then has the positional
+ * form, so both ways of writing the list give the same canonical spec. */
+lb_loss *lb_loss_new_named(const char *spec, int n_classes, const int *class_counts,
+                           const char *const *class_names);
 void lb_loss_free(lb_loss *loss);
 /* Appends the canonical spec of `spec` (the one lb_loss_spec would give) without making the
- * loss, so no class counts are needed: checks the name and the keys, not their values. */
+ * loss, so no class counts are needed: checks the name and the keys, not their values.
+ * Without class names a list by class name cannot be resolved: it is kept, normalised (items
+ * sorted by name in strcmp order, numbers in shortest form, "alpha=Diseased:0.75,Healthy:0.25"),
+ * so it differs from the positional form; a list mixing both forms or naming a class twice is
+ * an error (and nothing is appended). */
 int lb_loss_canonical(const char *spec, lb_buf *out);
+/* The same with the classes' names (n_classes strings; NULL: as lb_loss_canonical): a list by
+ * class name becomes positional, exactly as in lb_loss_spec of lb_loss_new_named, and an
+ * unknown, repeated or missing class is an error. */
+int lb_loss_canonical_named(const char *spec, int n_classes, const char *const *class_names, lb_buf *out);
 /* The canonical spec with every parameter spelled out (defaults resolved, numbers in
- * shortest form); lb_loss_new reads it back to the same loss. For result files. */
+ * shortest form, per-class lists positional); lb_loss_new reads it back to the same loss. For
+ * result files. */
 const char *lb_loss_spec(const lb_loss *loss);
 const char *lb_loss_name(const lb_loss *loss);
 int lb_loss_classes(const lb_loss *loss);

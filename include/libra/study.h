@@ -62,8 +62,13 @@ void lb_strategy_free(lb_strategy *s);
  * and sampler names and keys (no data needed). */
 int lb_strategy_key(const lb_strategy *s, lb_buf *out);
 /* Creates (and frees) every grid point's loss and the sampler once, so a misspelt value is
- * reported before hours of training rather than in the middle. */
+ * reported before hours of training rather than in the middle. Same as
+ * lb_strategy_check_named(s, n_classes, class_counts, NULL). */
 int lb_strategy_check(const lb_strategy *s, int n_classes, const int *class_counts);
+/* The same with the classes' names (n_classes strings, or NULL), so that a loss's per-class
+ * list may be given by class name (lb_loss_new_named). */
+int lb_strategy_check_named(const lb_strategy *s, int n_classes, const int *class_counts,
+                            const char *const *class_names);
 
 /* Splits a --strategies list into strategies. ';' always separates. A ',' separates only
  * where the next part starts a strategy: it begins with a letter and has no '=' before a

@@ -31,4 +31,21 @@ extern const lb_loss_kind lb__kind_bce, lb__kind_sigmoid_focal, lb__kind_cb_foca
 /* Counts must all be > 0 for losses that take logs or inverses of them. */
 int lb__loss_check_counts(const lb_spec *spec, int n_classes, const int *counts);
 
+/* What is known about the classes when a spec is made canonical: names (n_classes strings)
+ * or NULL; need: a named list must be resolved (lb_loss_new*), else without names it is
+ * kept, normalised (lb_loss_canonical). */
+typedef struct {
+    int n_classes;
+    const char *const *names;
+    int need;
+} lb__class_names;
+
+/* A per-class list given by class name ("Diseased:0.75,Healthy:0.25"): *named = 0 when value
+ * is positional (nothing appended: use it as given). Otherwise appends to out the values in
+ * class-index order ("0.75,0.25") when cn has names, or the items sorted by name with their
+ * numbers in shortest form when it has none and need is 0. Errors (loss: key: ...) for a
+ * list mixing both forms, an unknown class, a class given twice or missing, no names. */
+int lb__loss_named_list(const char *loss, const char *key, const char *value, const lb__class_names *cn,
+                        lb_buf *out, int *named);
+
 #endif

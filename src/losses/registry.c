@@ -266,11 +266,36 @@ static int parse_drw(lb_loss *L, const lb_spec *fs)
     return LB_OK;
 }
 
-/* Builds the canonical spec (defaults filled in, DRW's default weights resolved). */
-static int canonical_spec(const lb_loss_kind *k, const char *name, const lb_spec *s, lb_buf *b)
+/* The per-class list keys: every weight key (focal's alpha, the others' weights, a user
+ * loss's) and bce's pos_weight. Their values may name classes ("Diseased:0.75,..."). */
+static int class_key(const lb_loss_kind *k, const char *key)
 {
+    if (k->weight_key && strcmp(key, k->weight_key) == 0) return 1;
+    return k == &lb__kind_bce && strcmp(key, "pos_weight") == 0;
+}
+
+/* put_kv, with a per-class list by class name first resolved (or normalised) through cn. */
+static int put_value(lb_buf *b, const lb_loss_kind *k, const char *name, const lb__class_names *cn,
+                     const char *key, const char *value)
+{
+    int named = 0, rc = LB_OK;
+    lb_buf t = {0};
+    if (class_key(k, key)) rc = lb__loss_named_list(name, key, value, cn, &t, &named);
+    if (rc == LB_OK) put_kv(b, key, named ? t.p : value);
+    lb_buf_free(&t);
+    return rc;
+}
+
+/* Builds the canonical spec (defaults filled in, DRW's default weights resolved, lists by
+ * class name in class-index order when cn has the names). */
+static int canonical_spec(const lb_loss_kind *k, const char *name, const lb_spec *s, const lb__class_names *cn,
+                          lb_buf *b)
+{
+    int rc = LB_OK;
     lb_buf_printf(b, "%s:", name);
-    for (const lb_loss_param *p = k->params; p->key; p++) put_kv(b, p->key, value_or(s, p->key, p->default_value));
+    for (const lb_loss_param *p = k->params; p->key && rc == LB_OK; p++)
+        rc = put_value(b, k, name, cn, p->key, value_or(s, p->key, p->default_value));
+    if (rc != LB_OK) return rc;
     if (k->weight_key) {
         const char *w = value_or(s, k->weight_key, k->weight_default);
         const char *drw = value_or(s, "drw", "none"), *drw_step = value_or(s, "drw_step", "none");
@@ -278,7 +303,7 @@ static int canonical_spec(const lb_loss_kind *k, const char *name, const lb_spec
         lb_format_number(k->beta_default, beta, sizeof beta);
         /* DRW switches weights on; with none given, Cao et al.'s effective-number weights */
         if (strcmp(w, "none") == 0 && (strcmp(drw, "none") != 0 || strcmp(drw_step, "none") != 0)) w = "effective";
-        put_kv(b, k->weight_key, w);
+        if ((rc = put_value(b, k, name, cn, k->weight_key, w)) != LB_OK) return rc;
         put_kv(b, "beta", value_or(s, "beta", beta));
         put_kv(b, "drw", drw);
         put_kv(b, "drw_step", drw_step);
@@ -319,8 +344,11 @@ static void known_list(char *buf, size_t size)
         len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", kind_at(i).name);
 }
 
-int lb_loss_canonical(const char *spec, lb_buf *out)
+int lb_loss_canonical(const char *spec, lb_buf *out) { return lb_loss_canonical_named(spec, 0, NULL, out); }
+
+int lb_loss_canonical_named(const char *spec, int n_classes, const char *const *class_names, lb_buf *out)
 {
+    lb__class_names cn = {n_classes, class_names, 0};
     lb_spec *s = lb_spec_new(spec);
     if (!s) {
         lb_error_prefix("loss");
@@ -333,14 +361,25 @@ int lb_loss_canonical(const char *spec, lb_buf *out)
         known_list(known, sizeof known);
         rc = lb_error(LB_EINVAL, "unknown loss '%s' (known: %s)", lb_spec_name(s), known);
     }
+    if (rc == LB_OK && class_names && (n_classes < 2 || n_classes > MAX_CLASSES))
+        rc = lb_error(LB_EINVAL, "loss '%s': %d classes (need 2 to %d)", e.name, n_classes, MAX_CLASSES);
     if (rc == LB_OK) rc = check_keys(e.kind, e.name, s);
-    if (rc == LB_OK) rc = canonical_spec(e.kind, e.name, s, out);
+    size_t n0 = out->n;
+    if (rc == LB_OK) rc = canonical_spec(e.kind, e.name, s, &cn, out);
+    if (rc != LB_OK && out->p && !out->oom) out->p[out->n = n0] = '\0'; /* nothing half-written */
     lb_spec_free(s);
     return rc;
 }
 
 lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts)
 {
+    return lb_loss_new_named(spec, n_classes, class_counts, NULL);
+}
+
+lb_loss *lb_loss_new_named(const char *spec, int n_classes, const int *class_counts,
+                           const char *const *class_names)
+{
+    lb__class_names cn = {n_classes, class_names, 1};
     lb_spec *s = lb_spec_new(spec);
     if (!s) {
         lb_error_prefix("loss");
@@ -361,7 +400,7 @@ lb_loss *lb_loss_new(const char *spec, int n_classes, const int *class_counts)
     } else {
         rc = check_keys(e->kind, e->name, s);
     }
-    if (rc == LB_OK) rc = canonical_spec(e->kind, e->name, s, &b);
+    if (rc == LB_OK) rc = canonical_spec(e->kind, e->name, s, &cn, &b);
     if (rc == LB_OK && !(fs = lb_spec_new(b.p))) rc = lb_last_status();
     if (rc == LB_OK) {
         L = lb_calloc(1, sizeof *L);

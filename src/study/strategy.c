@@ -55,11 +55,32 @@ static char *trim_dup(const char *s, size_t n)
     return dup_range(s, n);
 }
 
+/* Is p[0..n) an item NAME:NUMBER of a per-class list by class name ("Healthy:0.25")? No
+ * strategy looks like that: a loss takes no positional value. */
+static int class_item(const char *p, size_t n)
+{
+    const char *colon = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '=') return 0;
+        if (p[i] == ':') colon = p + i;
+    }
+    char num[64];
+    size_t k = colon ? (size_t)(p + n - colon - 1) : 0;
+    for (size_t i = 0; colon && i < k; i++) /* the last item may carry the sampler or +posthoc */
+        if (colon[1 + i] == '@' || (colon[1 + i] == '+' && isalpha((unsigned char)colon[2 + i]))) k = i;
+    if (!colon || k == 0 || k >= sizeof num) return 0;
+    memcpy(num, colon + 1, k);
+    while (k && isspace((unsigned char)num[k - 1])) k--;
+    num[k] = '\0';
+    double v;
+    return lb_parse_double(num, &v) == 0;
+}
+
 /* Does the comma-separated part p[0..n) begin a new strategy? */
 static int starts_strategy(const char *p, size_t n)
 {
     while (n && isspace((unsigned char)*p)) p++, n--;
-    if (!n || !isalpha((unsigned char)*p)) return 0;
+    if (!n || !isalpha((unsigned char)*p) || class_item(p, n)) return 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == ':' || p[i] == '@' || p[i] == '+') return 1;
         if (p[i] == '=') return 0;
@@ -256,8 +277,14 @@ int lb_strategy_key(const lb_strategy *s, lb_buf *out)
 
 int lb_strategy_check(const lb_strategy *s, int n_classes, const int *class_counts)
 {
+    return lb_strategy_check_named(s, n_classes, class_counts, NULL);
+}
+
+int lb_strategy_check_named(const lb_strategy *s, int n_classes, const int *class_counts,
+                            const char *const *class_names)
+{
     for (int i = 0; i < s->n_points; i++) {
-        lb_loss *l = lb_loss_new(s->points[i], n_classes, class_counts);
+        lb_loss *l = lb_loss_new_named(s->points[i], n_classes, class_counts, class_names);
         if (!l) {
             lb_error_prefix("strategy '%s'", s->spec);
             return lb_last_status();

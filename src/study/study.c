@@ -316,7 +316,7 @@ static int check_against_data(lb_study *st)
     const lb_split *sp = &st->data->split;
     for (int i = 0; i < st->n_strat; i++) {
         const lb_strategy *s = &st->strat[i];
-        int rc = lb_strategy_check(s, sp->n_classes, sp->train_counts);
+        int rc = lb_strategy_check_named(s, sp->n_classes, sp->train_counts, (const char *const *)sp->class_names);
         if (rc != LB_OK) return rc;
         if (sp->n_val == 0 && (s->n_points > 1 || s->posthoc)) /* never pretend to tune */
             return lb_error(LB_EINVAL,

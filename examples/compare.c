@@ -158,15 +158,6 @@ static void on_note(void *ctx, const char *message)
     if (!*(int *)ctx) fprintf(stderr, "%s\n", message);
 }
 
-static void print_data_line(const lb_data *d)
-{
-    const lb_split *sp = &d->split;
-    fprintf(stderr, "data: %s, %s; train", d->train->source, sp->profile);
-    for (int k = 0; k < sp->n_classes; k++) fprintf(stderr, " %d", sp->train_counts[k]);
-    fprintf(stderr, " (%d), val %d, test %d; split seed %llu\n", sp->n_train, sp->n_val, sp->n_test,
-            (unsigned long long)sp->seed);
-}
-
 /* ---- main ---- */
 
 static volatile sig_atomic_t stop_signal;
@@ -193,8 +184,7 @@ static lb_data *open_data(flags *f, lb_data_opts *dopts)
                  f->c.out_dir);
         cli_print_header(stderr, f->c.seed0, f->c.train.threads, extra);
     }
-    lb_data *d = cli_data_load(dopts);
-    if (!f->quiet) print_data_line(d);
+    lb_data *d = cli_data_load(dopts, f->quiet);
     return d;
 }
 

@@ -159,11 +159,12 @@ int main(int argc, char **argv)
     if (lb_checkpoint_read(&ck, f.model_path) != LB_OK) cli_fatal("--model: %s", lb_last_error());
     lb_data_opts dopts;
     lb_data_opts_init(&dopts);
-    cli_data_from_checkpoint(&ck, &dopts);
+    cli_data_from_checkpoint(&ck, &dopts, 1);
     cli_data_apply(&f.df, &dopts);
     lb_model *m = lb_model_new_checkpoint(&ck);
     if (!m) cli_fatal("--model %s: %s", f.model_path, lb_last_error());
-    lb_data *d = cli_data_load(&dopts);
+    lb_data *d = cli_data_load(&dopts, 1);
+    cli_check_classes(&ck, &d->split, f.model_path);
     int n = check_fit(&f, m, d), C = d->split.n_classes;
     const lb_split *sp = &d->split;
     float mean[3], std[3];

@@ -115,16 +115,12 @@ static void hook_start(void *ctx, const lb_model *m, const lb_data *d, const lb_
 {
     ui *u = ctx;
     if (u->quiet) return;
-    const lb_split *sp = &d->split;
     lb_buf s = {0};
     lb_model_summary(m, &s);
     if (!s.oom) printf("model %s\n%s", m->arch, s.p);
     lb_buf_free(&s);
-    printf("data: %d classes; train %d, val %d, test %d images of %dx%dx%d\n", sp->n_classes, sp->n_train, sp->n_val,
-           sp->n_test, d->train->c, d->train->h, d->train->w);
-    printf("train counts:");
-    for (int k = 0; k < sp->n_classes; k++) printf(" %d", sp->train_counts[k]);
-    printf("\n%ld steps per epoch, %ld steps in total", p->steps_per_epoch, p->total_steps);
+    (void)d;
+    printf("%ld steps per epoch, %ld steps in total", p->steps_per_epoch, p->total_steps);
     if (p->start_step) printf(", resuming at step %ld", p->start_step);
     printf("\n");
     fflush(stdout);
@@ -255,7 +251,7 @@ static void defaults_from_checkpoint(const lb_checkpoint *ck, lb_train_opts *o, 
     if ((v = lb_checkpoint_get(ck, "sampler"))) o->sampler = v;
     if ((v = lb_checkpoint_get(ck, "augment"))) sscanf(v, "crop_pad=%d,hflip=%d", &o->augment.crop_pad, &o->augment.hflip);
     if ((v = lb_checkpoint_get(ck, "seed"))) o->seed = strtoull(v, NULL, 10);
-    cli_data_from_checkpoint(ck, dopts);
+    cli_data_from_checkpoint(ck, dopts, 0);
 }
 
 /* Everything the flags say. */
@@ -408,7 +404,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     check_outputs(f.out, f.o.save);
-    lb_data *data = cli_data_load(&f.dopts);
+    lb_data *data = cli_data_load(&f.dopts, f.quiet);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -431,7 +427,7 @@ int main(int argc, char **argv)
         return CLI_EXIT_RUNTIME;
     }
     if (f.out) {
-        lb_loss *l = lb_loss_new(f.o.loss, data->split.n_classes, data->split.train_counts);
+        lb_loss *l = lb_loss_new_named(f.o.loss, data->split.n_classes, data->split.train_counts, (const char *const *)data->split.class_names);
         write_outputs(f.out, &f.o, &f.dopts, &r, data, l ? lb_loss_spec(l) : f.o.loss);
         lb_loss_free(l);
     }

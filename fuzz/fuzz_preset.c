@@ -32,7 +32,7 @@ int libra_fuzz_preset(const uint8_t *data, size_t size)
     lb_profile pr;
     if (lb_profile_parse(&pr, o.imbalance, 10, lb_fmnist_classes) == LB_OK) lb_profile_free(&pr);
     int order[10];
-    lb_order_parse(o.order, 10, o.seed, order);
+    lb_order_parse(o.order, 10, o.seed, NULL, order);
     lb_data_opts_free(&o);
     return rc;
 }

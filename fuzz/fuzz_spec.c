@@ -196,7 +196,7 @@ static int fz_spec_source(const char *spec)
 static int fz_spec_order(const char *spec, int p)
 {
     int C = 1 + p % 10, order[10], seen[10] = {0};
-    int rc = lb_order_parse(spec, C, (uint64_t)p, order);
+    int rc = lb_order_parse(spec, C, (uint64_t)p, NULL, order);
     if (rc == LB_OK) {
         for (int k = 0; k < C; k++) {
             FZ_CHECK(order[k] >= 0 && order[k] < C && !seen[order[k]]++, "'%s': not a permutation", spec);

@@ -1,6 +1,6 @@
 /* Writes the seed corpora fuzz/corpus/<target>/ from libra's own writers (IDX, checkpoint,
- * run record) and stb_image_write (images), plus spec strings from the docs and the
- * presets in datasets/. Run once by hand when a format changes:
+ * run record) and stb_image_write (images), plus spec strings from the docs, the presets
+ * in datasets/ and a few CSV files written here. Run once by hand when a format changes:
  *   build-fuzz/make_seeds /work/main
  * Every seed carries the harness's leading bytes (flags, lengths) described in each
  * fuzz/fuzz_<target>.c. */
@@ -277,6 +277,28 @@ static void record_seed(const char *name, int classes, int grid, int posthoc)
     lb_run_record_free(&r);
 }
 
+/* ---- csv: flags, file (see fuzz/fuzz_csv.c for the flag bits) ---- */
+static void csv_seed(const char *name, int flags, const char *text)
+{
+    unsigned char f = (unsigned char)flags;
+    seed("csv", name, &f, 1, text, strlen(text));
+}
+
+static void csv_seeds(void)
+{
+    csv_seed("plain", 0, "a.png,cat\nb/c.jpg,dog\n/abs/d.PNG,cat\n");
+    csv_seed("header", 0, "file,label\na.png,cat\nb.webp,dog\n");
+    csv_seed("named_split", 2 | 16, "path,label,split\na.png,cat,train\nb.png,dog,val\nc.png,cat,Test\n");
+    csv_seed("index_split_root", 4 | 8 | 16, "a.png,cat,train\nb.tiff, dog ,VALID\nc.gif,cat,validation\n");
+    csv_seed("quoted_crlf_bom", 0,
+             "\xEF\xBB\xBF" "file,label\r\n\"a,1.png\",\"x \"\"y\"\"\"\r\n"
+             "\"multi\nline.png\",z\r\n  \"s p.png\" , w \r\n");
+    csv_seed("bad_rows", 16, "path,label,split\na.png\n,cat,train\nb.png, ,test\nc.png,cat,holdout\nd.png,cat,test\n");
+    csv_seed("bad_rows_strict", 1 | 16, "path,label,split\nd.png,cat,test\nc.png,cat,\n");
+    csv_seed("blank_lines_no_notes", 8 | 32, "\n  \na.png,cat\n\t\n\nb.png,dog\r\n  ");
+    csv_seed("mixed_columns", 2 | 4, "path,label\na.png,cat\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -294,6 +316,7 @@ int main(int argc, char **argv)
     checkpoint_seeds();
     spec_seeds();
     preset_seeds();
+    csv_seeds();
     record_seed("plain3", 3, 0, 0);
     record_seed("grid_posthoc3", 3, 1, 1);
     record_seed("binary2", 2, 0, 1);

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(gcc make cmake pkg-config libopenblas-dev zlib1g-dev libstb-dev check dataset-fashion-mnist)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(valgrind chromium clang libclang-rt-14-dev)
+  pkgs+=(valgrind chromium clang libclang-rt-14-dev python3)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

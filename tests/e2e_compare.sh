@@ -9,7 +9,7 @@ trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 cd "$src"
 
-"$bin" --help | grep -q -- "--strategies" || fail "--help does not list --strategies"
+"$bin" --help | grep -- "--strategies" >/dev/null || fail "--help does not list --strategies"
 
 args=(--preset sample-folder --arch smallcnn:c1=8,c2=8,fc=16 --steps 40 --seeds 2 --jobs 2
       --strategies "ce;focal:gamma=0|2;ce@oversample+posthoc")

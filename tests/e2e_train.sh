@@ -23,8 +23,8 @@ expect() {
 }
 
 echo "-- flags"
-"$train" --help | grep -q -- "--epochs" || fail "--help does not list --epochs"
-"$eval" --help | grep -q -- "--model" || fail "libra-evaluate --help does not list --model"
+"$train" --help | grep -- "--epochs" >/dev/null || fail "--help does not list --epochs"
+"$eval" --help | grep -- "--model" >/dev/null || fail "libra-evaluate --help does not list --model"
 expect 2 "--epochs: 'abc' is not an integer" "$train" --epochs abc
 expect 2 "--lr: 'fast' is not a number" "$train" --lr fast
 expect 2 "--batch: 0 is outside" "$train" --batch 0

@@ -33,7 +33,7 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 assert m["skipped_files"] == 3, m["skipped_files"]
 w = m["data_warnings"]
-assert w["count"] == 4 and len(w["messages"]) == 4, w
+assert w["count"] == 5 and len(w["messages"]) == 5, w  # + no validation image for lonely
 assert any("lonely" in s for s in w["messages"]) and any("notes.png" in s for s in w["messages"])
 assert m["n_classes"] == 4 and m["classes_scored"] == 3, (m["n_classes"], m["classes_scored"])
 assert m["per_class_recall"][m["class_names"].index("lonely")] == 0
@@ -60,9 +60,9 @@ has "$tmp/err" "class 'lonely' has no test image"
 /usr/bin/env python3 - "$tmp/study/results.json" <<'EOF' || fail "results.json does not carry the warnings"
 import json, sys
 d = json.load(open(sys.argv[1]))["dataset"]
-assert d["skipped_files"] == 3 and d["warnings"]["count"] == 4, d
+assert d["skipped_files"] == 3 and d["warnings"]["count"] == 5, d
 EOF
-has "$tmp/study/report.html" "4 warnings about the data"
+has "$tmp/study/report.html" "5 warnings about the data"
 has "$tmp/study/report.html" "notes.png"
 
 echo "-- tuning needs a validation split"

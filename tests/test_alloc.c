@@ -4,8 +4,8 @@
  * every allocation it made (lb_alloc_live, so no sanitizer is needed to see a leak), and leave
  * no partial output file. The operations: a short training run (data load, model, arena,
  * optimizer, checkpoint save), loading that checkpoint and building its model, one study
- * (plan, a job and its record, the result files), reading a run record back, and loading an
- * image folder. Each sweep prints how many allocations the operation makes; at the end the
+ * (plan, a job and its record, the result files), reading a run record back, loading an
+ * image folder and loading a CSV-labelled dataset. Each sweep prints how many allocations the operation makes; at the end the
  * number of distinct call sites the injections reached is printed (docs/reliability.md). */
 #include "check_util.h"
 #include "libra/dist.h"
@@ -213,7 +213,25 @@ static int load_folder(void)
     snprintf(spec, sizeof spec, "folder:%s", tp("folder"));
     int rc = lb_data_opts_set(&o, "data", spec);
     lb_data *d = rc == LB_OK ? lb_data_new(&o) : NULL;
-    if (d) ck_assert_msg(d->n_skipped == 1 && d->warnings.n == 2, "%d skipped, %d warnings", d->n_skipped, d->warnings.n);
+    /* the skipped file, and class d (one image) without test and without validation images */
+    if (d) ck_assert_msg(d->n_skipped == 1 && d->warnings.n == 3, "%d skipped, %d warnings", d->n_skipped, d->warnings.n);
+    rc = d ? LB_OK : lb_last_status();
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    return rc;
+}
+
+/* The folder's images listed by a CSV (with a header, a split column, a row naming a missing
+ * file), into a dataset and split. */
+static int load_csv(void)
+{
+    lb_data_opts o;
+    lb_data_opts_init(&o);
+    char spec[900];
+    snprintf(spec, sizeof spec, "csv:%s,root=%s,split=fold", tp("labels.csv"), tp("folder"));
+    int rc = lb_data_opts_set(&o, "data", spec);
+    lb_data *d = rc == LB_OK ? lb_data_new(&o) : NULL;
+    if (d) ck_assert_msg(d->n_skipped == 1 && d->split.n_val == 3, "%d skipped, %d val", d->n_skipped, d->split.n_val);
     rc = d ? LB_OK : lb_last_status();
     lb_data_free(d);
     lb_data_opts_free(&o);
@@ -273,6 +291,15 @@ START_TEST(test_allocation_failures)
     fputs("not an image\n", f);
     fclose(f);
     sweep("image folder + split", load_folder, NULL);
+    FILE *csv = fopen(tp("labels.csv"), "w");
+    ck_assert_ptr_nonnull(csv);
+    fputs("file,label,fold\n", csv);
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 4 + k; i++)
+            fprintf(csv, "\"%s/img%d.pgm\",%s,%s\n", classes[k], i, classes[k], i == 1 ? "val" : i == 2 ? "test" : "train");
+    fputs("a/none.pgm,a,train\n", csv);
+    fclose(csv);
+    sweep("CSV dataset + split", load_csv, NULL);
     printf("%d allocations in all; the injections failed %d distinct call sites\n", total_allocations,
            lb_alloc_sites());
     lb_data_opts_free(&train_data);

@@ -342,6 +342,7 @@ START_TEST(test_fmnist_profiles_real)
     lb_data_opts_init(&o);
     ck_assert_int_eq(lb_data_opts_set(&o, "data", "fmnist"), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "imbalance", "longtail:100"), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&o, "val", "0"), LB_OK); /* the default holds out 10% */
     lb_data *d;
     ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
     ck_assert_int_eq(d->train->n, 60000);
@@ -382,7 +383,7 @@ START_TEST(test_profile_targets_synthetic)
     const char *const *names = lb_fmnist_classes;
     int avail[10], order[10], t[10];
     for (int c = 0; c < 10; c++) avail[c] = 6000;
-    lb_order_parse(NULL, 10, 0, order);
+    lb_order_parse(NULL, 10, 0, NULL, order);
     lb_profile p;
     /* longtail:100 on Fashion-MNIST's counts: the list of issue 4 */
     ck_assert_int_eq(lb_profile_parse(&p, "longtail:100", 10, names), LB_OK);
@@ -395,11 +396,11 @@ START_TEST(test_profile_targets_synthetic)
     }
     ck_assert_int_eq(sum, 14886);
     /* reversed order: class 9 is the head */
-    ck_assert_int_eq(lb_order_parse("9,8,7,6,5,4,3,2,1,0", 10, 0, order), LB_OK);
+    ck_assert_int_eq(lb_order_parse("9,8,7,6,5,4,3,2,1,0", 10, 0, NULL, order), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
     for (int c = 0; c < 10; c++) ck_assert_int_eq(t[c], lt[9 - c]);
     lb_profile_free(&p);
-    lb_order_parse(NULL, 10, 0, order);
+    lb_order_parse(NULL, 10, 0, NULL, order);
     /* step:100,0.5 -> 5 classes of 6000, 5 of 6000/100 = 60 (hand) */
     ck_assert_int_eq(lb_profile_parse(&p, "step:100,0.5", 10, names), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, avail, 10, order, t), LB_OK);
@@ -441,19 +442,25 @@ START_TEST(test_profile_targets_uneven)
 {
     int order[4] = {0, 1, 2, 3}, t[4];
     lb_profile p;
-    /* longtail:10 with 3 classes, n_max = the smallest available (20):
-     * 20, floor(20 * 10^-0.5 = 6.32) = 6, 20/10 = 2 (hand) */
+    /* longtail:10 with 3 classes, n_max = the head's available count (200): 200,
+     * floor(200 * 10^-0.5 = 63.2) = 63 but class 1 has 60: it keeps its 60; 200/10 = 20 (hand) */
     int av3[3] = {200, 60, 20};
     ck_assert_int_eq(lb_profile_parse(&p, "longtail:10", 3, NULL), LB_OK);
     ck_assert_int_eq(lb_profile_targets(&p, av3, 3, order, t), LB_OK);
-    ck_assert_int_eq(t[0], 20);
+    ck_assert_int_eq(t[0], 200);
+    ck_assert_int_eq(t[1], 60);
+    ck_assert_int_eq(t[2], 20);
+    /* the order 2,1,0 makes the 20-image class the head: 20, floor(6.32) = 6, 2 (hand) */
+    int rev[3] = {2, 1, 0};
+    ck_assert_int_eq(lb_profile_targets(&p, av3, 3, rev, t), LB_OK);
+    ck_assert_int_eq(t[2], 20);
     ck_assert_int_eq(t[1], 6);
-    ck_assert_int_eq(t[2], 2);
-    /* longtail:1000 would give 20/1000 < 1: clamped to 1, never 0 */
+    ck_assert_int_eq(t[0], 2);
+    /* longtail:1000 with the 20-image head would give 20/1000 < 1: clamped to 1, never 0 */
     lb_profile_free(&p);
     ck_assert_int_eq(lb_profile_parse(&p, "longtail:1000", 3, NULL), LB_OK);
-    ck_assert_int_eq(lb_profile_targets(&p, av3, 3, order, t), LB_OK);
-    ck_assert_int_eq(t[2], 1);
+    ck_assert_int_eq(lb_profile_targets(&p, av3, 3, rev, t), LB_OK);
+    ck_assert_int_eq(t[0], 1);
     lb_profile_free(&p);
     /* binary:3,2 over {10, 20, 30, 5}: negatives available 60, positives min(5, 60/2) = 5,
      * negatives 10 spread as 10*{10,20,30}/60 = 1.67, 3.33, 5 -> floors 1,3,5 (9); the one
@@ -503,14 +510,14 @@ START_TEST(test_profile_bad_specs)
     ck_assert_err(lb_profile_parse(&p, "binary:3,0", 10, names), LB_EINVAL, "RATIO = 0");
     ck_assert_err(lb_profile_parse(&p, "zipf:2", 10, names), LB_EINVAL, "unknown profile");
     int order[3];
-    ck_assert_err(lb_order_parse("0,1,1", 3, 0, order), LB_EINVAL, "class 1 appears twice");
-    ck_assert_err(lb_order_parse("0,1,5", 3, 0, order), LB_EINVAL, "'5' is not a class index");
-    ck_assert_err(lb_order_parse("0,1", 3, 0, order), LB_EINVAL, "names 2 classes");
-    ck_assert_err(lb_order_parse("sideways", 3, 0, order), LB_EINVAL, "sideways");
+    ck_assert_err(lb_order_parse("0,1,1", 3, 0, NULL, order), LB_EINVAL, "class 1 appears twice");
+    ck_assert_err(lb_order_parse("0,1,5", 3, 0, NULL, order), LB_EINVAL, "'5' is not a class index");
+    ck_assert_err(lb_order_parse("0,1", 3, 0, NULL, order), LB_EINVAL, "names 2 classes");
+    ck_assert_err(lb_order_parse("sideways", 3, 0, NULL, order), LB_EINVAL, "sideways");
     /* random order: a permutation, the same for the same seed */
     int a[10], b[10], seen[10] = {0};
-    ck_assert_int_eq(lb_order_parse("random", 10, 7, a), LB_OK);
-    ck_assert_int_eq(lb_order_parse("random", 10, 7, b), LB_OK);
+    ck_assert_int_eq(lb_order_parse("random", 10, 7, NULL, a), LB_OK);
+    ck_assert_int_eq(lb_order_parse("random", 10, 7, NULL, b), LB_OK);
     for (int c = 0; c < 10; c++) {
         ck_assert_int_eq(a[c], b[c]);
         seen[a[c]]++;
@@ -563,7 +570,7 @@ START_TEST(test_split)
     lb_dataset *te = fake_dataset(tcounts, 3);
     lb_split s, s2, s3;
     /* counts:100,40,3 with val 0.1: val = round(10) = 10, round(4) = 4, round(0.3) = 0 -> 1 */
-    ck_assert_int_eq(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 42), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s, &(lb_split_input){tr, NULL, 0, NULL, 0, te, NULL, 0}, "counts:100,40,3", NULL, 0.1, 42), LB_OK);
     ck_assert_int_eq(s.seed, 42);
     ck_assert_str_eq(s.profile, "counts:100,40,3");
     ck_assert_int_eq(s.kept[0], 100);
@@ -585,8 +592,8 @@ START_TEST(test_split)
     }
     for (int j = 0; j < s.n_val; j++) ck_assert_int_eq(s.val_y[j], tr->labels[s.val_idx[j]]);
     /* the same seed gives the same split, another seed another one */
-    ck_assert_int_eq(lb_split_init(&s2, tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 42), LB_OK);
-    ck_assert_int_eq(lb_split_init(&s3, tr, NULL, 0, te, NULL, 0, "counts:100,40,3", NULL, 0.1, 43), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s2, &(lb_split_input){tr, NULL, 0, NULL, 0, te, NULL, 0}, "counts:100,40,3", NULL, 0.1, 42), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s3, &(lb_split_input){tr, NULL, 0, NULL, 0, te, NULL, 0}, "counts:100,40,3", NULL, 0.1, 43), LB_OK);
     ck_assert_int_eq(memcmp(s.train_idx, s2.train_idx, sizeof(int) * (size_t)s.n_train), 0);
     ck_assert_int_eq(memcmp(s.val_idx, s2.val_idx, sizeof(int) * (size_t)s.n_val), 0);
     ck_assert_int_ne(memcmp(s.train_idx, s3.train_idx, sizeof(int) * (size_t)s.n_train), 0);
@@ -595,7 +602,7 @@ START_TEST(test_split)
     lb_split_free(&s3);
     /* binary:2,10 -> positives min(100, 500/10) = 50, negatives 500 (300 + 200: all);
      * the test set is relabelled: 20 rest, 10 positive */
-    ck_assert_int_eq(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "binary:c2,10", NULL, 0.0, 1), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s, &(lb_split_input){tr, NULL, 0, NULL, 0, te, NULL, 0}, "binary:c2,10", NULL, 0.0, 1), LB_OK);
     ck_assert_int_eq(s.n_classes, 2);
     ck_assert_str_eq(s.class_names[1], "c2");
     ck_assert_int_eq(s.train_counts[0], 500);
@@ -608,15 +615,15 @@ START_TEST(test_split)
     /* a pool restricts what training can use */
     int pool[6];
     for (int i = 0; i < 6; i++) pool[i] = i; /* labels 0,1,2,0,1,2 */
-    ck_assert_int_eq(lb_split_init(&s, tr, pool, 6, te, NULL, 0, "none", NULL, 0.5, 1), LB_OK);
+    ck_assert_int_eq(lb_split_init(&s, &(lb_split_input){tr, pool, 6, NULL, 0, te, NULL, 0}, "none", NULL, 0.5, 1), LB_OK);
     ck_assert_int_eq(s.available[0], 2);
     ck_assert_int_eq(s.val_counts[0], 1);
     ck_assert_int_eq(s.train_counts[0], 1);
     lb_split_free(&s);
     /* errors */
-    ck_assert_err(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "counts:301,1,1", NULL, 0, 1), LB_EINVAL, "asks 301");
-    ck_assert_err(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "none", NULL, 1.0, 1), LB_EINVAL, "validation fraction");
-    ck_assert_err(lb_split_init(&s, tr, NULL, 0, te, NULL, 0, "longtail:10", "2,2,2", 0, 1), LB_EINVAL, "twice");
+    ck_assert_err(lb_split_init(&s, &(lb_split_input){tr, NULL, 0, NULL, 0, te, NULL, 0}, "counts:301,1,1", NULL, 0, 1), LB_EINVAL, "asks 301");
+    ck_assert_err(lb_split_init(&s, &(lb_split_input){tr, NULL, 0, NULL, 0, te, NULL, 0}, "none", NULL, 1.0, 1), LB_EINVAL, "validation fraction");
+    ck_assert_err(lb_split_init(&s, &(lb_split_input){tr, NULL, 0, NULL, 0, te, NULL, 0}, "longtail:10", "2,2,2", 0, 1), LB_EINVAL, "twice");
     lb_dataset_free(tr);
     lb_dataset_free(te);
 }
@@ -1109,19 +1116,22 @@ START_TEST(test_folder_open_trees)
     snprintf(p, sizeof p, "folder:%s", tp("t"));
     ck_assert_int_eq(lb_data_opts_set(&o, "data", p), LB_OK);
     ck_assert_int_eq(lb_data_opts_set(&o, "channels", "1"), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&o, "val", "0"), LB_OK);
     lb_data *d;
     ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
-    ck_assert_ptr_ne(d->train, d->test);
-    ck_assert_int_eq(d->train->n, 12);
-    ck_assert_int_eq(d->test->n, 6);
-    ck_assert_int_eq(d->test->h, 10);
+    /* one dataset holds both trees; the split's lists say which image is which */
+    ck_assert_ptr_eq(d->train, d->test);
+    ck_assert_int_eq(d->train->n, 18);
+    ck_assert_int_eq(d->split.n_train, 12);
+    ck_assert_int_eq(d->split.n_test, 6);
+    ck_assert_int_eq(d->test->h, 10); /* the most common size: the test tree's 20x20 are resized */
     ck_assert_int_eq(d->test->c, 1);
     ck_assert_int_eq(d->split.train_counts[0], 8);
     ck_assert_int_eq(d->split.test_counts[1], 3);
     lb_data_free(d);
-    /* a test tree with other classes */
+    /* a test tree with a class the training tree does not have */
     rename(tp("t/test/dog"), tp("t/test/wolf"));
-    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EINVAL, "'wolf' vs 'dog'");
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EINVAL, "class folder 'wolf' is not a class of the training images");
     rename(tp("t/test/wolf"), tp("t/test/dog"));
 
     /* one tree: a stratified test fraction (0.25 of 8 -> 2, of 4 -> 1) */
@@ -1323,6 +1333,250 @@ START_TEST(test_sample_folder_preset)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ your own data */
+
+static int has_note(const lb_notes *n, const char *needle)
+{
+    for (int i = 0; i < n->n_kept; i++)
+        if (strstr(n->msg[i], needle)) return 1;
+    return 0;
+}
+
+static lb_data *open_opts(lb_data_opts *o, const char *spec, const char *k1, const char *v1, const char *k2,
+                          const char *v2)
+{
+    lb_data_opts_init(o);
+    ck_assert_int_eq(lb_data_opts_set(o, "data", spec), LB_OK);
+    if (k1) ck_assert_int_eq(lb_data_opts_set(o, k1, v1), LB_OK);
+    if (k2) ck_assert_int_eq(lb_data_opts_set(o, k2, v2), LB_OK);
+    return lb_data_new(o);
+}
+
+/* ImageFolder's reading: a class per first-level folder, images at any depth below it;
+ * TIFF/WebP are warnings, other files are counted; the most common size and the majority
+ * mode of the training images are chosen and said. */
+START_TEST(test_folder_nested_sizes_modes)
+{
+    make_tmpdir();
+    mkdir_p(tp("r"));
+    mkdir_p(tp("r/a"));
+    mkdir_p(tp("r/a/x"));
+    mkdir_p(tp("r/a/x/y"));
+    mkdir_p(tp("r/b"));
+    const uint8_t c1[3] = {200, 10, 10}, g[3] = {80, 80, 80};
+    /* a: 3 RGB 8x6 (two nested), 1 gray 4x4; b: 2 gray 8x6, 1 RGB 8x6: 8x6 is the most common
+     * size (5 of 7), and RGB the majority (4 of 7) */
+    write_image(tp("r/a/top.png"), "png", 3, 8, 6, c1);
+    write_image(tp("r/a/x/mid.png"), "png", 3, 8, 6, c1);
+    write_image(tp("r/a/x/y/deep.png"), "png", 3, 8, 6, c1);
+    write_image(tp("r/a/x/small.png"), "png", 1, 4, 4, g);
+    write_image(tp("r/b/b1.png"), "png", 1, 8, 6, g);
+    write_image(tp("r/b/b2.png"), "png", 1, 8, 6, g);
+    write_image(tp("r/b/b3.png"), "png", 3, 8, 6, c1);
+    write_bytes(tp("r/b/scan.TIF"), "II*\0", 4);
+    write_bytes(tp("r/b/notes.txt"), "n", 1);
+    lb_data_opts o;
+    char spec[600];
+    snprintf(spec, sizeof spec, "folder:%s", tp("r"));
+    lb_data *d = open_opts(&o, spec, "val", "0", NULL, NULL);
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_int_eq(d->train->n, 7);
+    ck_assert_int_eq(d->train->c, 3);
+    ck_assert_int_eq(d->train->h, 6);
+    ck_assert_int_eq(d->train->w, 8);
+    ck_assert(has_note(&d->info, "image size 6x8: the most common of 2 sizes among the training images (6 of 7)"));
+    ck_assert(has_note(&d->info, "channels 3 (RGB): 4 of the 7 training images are colour"));
+    ck_assert(has_note(&d->info, "resized 1 of 7 images to 6x8"));
+    ck_assert(has_note(&d->info, "converted 3 of 7 images to RGB"));
+    ck_assert(has_note(&d->info, "ignored 1 file that is not an image"));
+    ck_assert_int_eq(d->n_skipped, 1);
+    ck_assert(has_note(&d->warnings, "scan.TIF: TIFF and WebP are formats torchvision reads but stb_image does not"));
+    lb_data_free(d);
+    /* given size and channels: no choice to announce */
+    lb_data_opts_free(&o);
+    d = open_opts(&o, spec, "size", "4x4", "channels", "1");
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_int_eq(d->train->c * d->train->h * d->train->w, 16);
+    ck_assert(!has_note(&d->info, "most common") && !has_note(&d->info, "majority"));
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    cleanup_tmpdir();
+}
+END_TEST
+
+/* ROOT/train + ROOT/val (+ ROOT/test): the folders are the splits. */
+START_TEST(test_folder_split_layouts)
+{
+    make_tmpdir();
+    const char *dirs[] = {"L", "L/train", "L/train/cat", "L/train/dog", "L/val", "L/val/cat", "L/val/dog"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) mkdir_p(tp(dirs[i]));
+    const uint8_t c[3] = {9, 99, 199};
+    char p[512];
+    for (int i = 0; i < 10; i++) {
+        snprintf(p, sizeof p, "L/train/%s/%d.png", i % 2 ? "dog" : "cat", i);
+        write_image(tp(p), "png", 3, 4, 4, c);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "L/val/%s/%d.png", i % 2 ? "dog" : "cat", i);
+        write_image(tp(p), "png", 3, 4, 4, c);
+    }
+    lb_data_opts o;
+    char spec[600];
+    snprintf(spec, sizeof spec, "folder:%s", tp("L"));
+    /* train + val: val is the validation split as it is; no test tree: 0.2 of train is split off */
+    lb_data *d = open_opts(&o, spec, NULL, NULL, NULL, NULL);
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_int_eq(d->split.n_val, 3);
+    ck_assert_int_eq(d->split.val_counts[0], 2);
+    ck_assert_int_eq(d->split.n_test, 2); /* 0.2 of 5 cats and 5 dogs: 1 each */
+    ck_assert_int_eq(d->split.n_train, 8);
+    ck_assert(has_note(&d->info, "validation: the 3 images the source marks as validation"));
+    ck_assert_str_eq(d->split.class_names[0], "cat");
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    /* + test: every split from its folder */
+    mkdir_p(tp("L/test"));
+    mkdir_p(tp("L/test/dog"));
+    write_image(tp("L/test/dog/t.png"), "png", 3, 4, 4, c);
+    d = open_opts(&o, spec, NULL, NULL, NULL, NULL);
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_int_eq(d->split.n_train, 10);
+    ck_assert_int_eq(d->split.n_test, 1);
+    ck_assert(has_note(&d->warnings, "class 'cat' has no test image"));
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    /* a val class the training tree does not have */
+    mkdir_p(tp("L/val/fox"));
+    write_image(tp("L/val/fox/f.png"), "png", 3, 4, 4, c);
+    ck_assert_err(NEW_OK(d, open_opts(&o, spec, NULL, NULL, NULL, NULL)), LB_EINVAL,
+                  "class folder 'fox' is not a class of the training images");
+    lb_data_opts_free(&o);
+    cleanup_tmpdir();
+}
+END_TEST
+
+/* tp("hd"): Healthy/ and Diseased/ folders of 4x4 gray PNGs (0.png, 1.png, ...). */
+static void make_healthy_diseased(int healthy, int diseased)
+{
+    mkdir_p(tp("hd"));
+    mkdir_p(tp("hd/Healthy"));
+    mkdir_p(tp("hd/Diseased"));
+    const uint8_t c[3] = {50, 60, 70};
+    char p[512];
+    for (int i = 0; i < healthy + diseased; i++) {
+        snprintf(p, sizeof p, "hd/%s/%d.png", i < healthy ? "Healthy" : "Diseased", i);
+        write_image(tp(p), "png", 1, 4, 4, c);
+    }
+}
+
+/* --classes fixes the order (and so what class 0 is); the validation default is 10%. */
+START_TEST(test_classes_order_and_val_default)
+{
+    make_tmpdir();
+    make_healthy_diseased(30, 10);
+    lb_data_opts o;
+    char spec[600];
+    snprintf(spec, sizeof spec, "folder:%s", tp("hd"));
+    lb_data *d = open_opts(&o, spec, NULL, NULL, NULL, NULL);
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_str_eq(d->split.class_names[0], "Diseased"); /* sorted */
+    /* test 0.2: Diseased 2 of 10, Healthy 6 of 30; val 0.1 of the rest: 1 of 8, 2 of 24 (hand) */
+    ck_assert_int_eq(d->split.test_counts[0], 2);
+    ck_assert_int_eq(d->split.val_counts[0], 1);
+    ck_assert_int_eq(d->split.val_counts[1], 2);
+    ck_assert_int_eq(d->split.train_counts[1], 22);
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    d = open_opts(&o, spec, "classes", "Healthy,Diseased", NULL, NULL);
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_str_eq(d->split.class_names[0], "Healthy");
+    ck_assert_int_eq(d->split.train_counts[0], 22);
+    for (int i = 0; i < d->split.n_train; i++)
+        ck_assert_int_eq(d->split.train_y[i], d->train->labels[d->split.train_idx[i]]);
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    ck_assert_err(NEW_OK(d, open_opts(&o, spec, "classes", "Healthy,Sick", NULL, NULL)), LB_EINVAL,
+                  "'Sick' is not a class of");
+    lb_data_opts_free(&o);
+    ck_assert_err(NEW_OK(d, open_opts(&o, spec, "classes", "Healthy", NULL, NULL)), LB_EINVAL,
+                  "class 'Diseased' is missing");
+    lb_data_opts_free(&o);
+    ck_assert_err(NEW_OK(d, open_opts(&o, spec, "classes", "Healthy,Healthy", NULL, NULL)), LB_EINVAL, "given twice");
+    lb_data_opts_free(&o);
+    cleanup_tmpdir();
+}
+END_TEST
+
+/* longtail on data that is already imbalanced: ranked by count, never above what a class has,
+ * and an order that inverts the imbalance is said. */
+START_TEST(test_profile_on_imbalanced_folder)
+{
+    make_tmpdir();
+    make_healthy_diseased(100, 10);
+    lb_data_opts o;
+    char spec[600];
+    snprintf(spec, sizeof spec, "folder:%s", tp("hd"));
+    /* pool after test 0.2: Healthy 80, Diseased 8. longtail:4 by count: Healthy 80, Diseased
+     * floor(80/4) = 20 but it has 8: it keeps 8 (hand) */
+    lb_data *d = open_opts(&o, spec, "imbalance", "longtail:4", "val", "0");
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_int_eq(d->split.train_counts[1], 80);
+    ck_assert_int_eq(d->split.train_counts[0], 8);
+    ck_assert(has_note(&d->warnings, "class 'Diseased' keeps all its 8 training images (the profile asks 20)"));
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    /* --order natural makes Diseased (8) the head: Healthy gets floor(8/4) = 2, inverted */
+    d = open_opts(&o, spec, "imbalance", "longtail:4", "order", "natural");
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert(has_note(&d->warnings, "inverts the existing imbalance"));
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    cleanup_tmpdir();
+}
+END_TEST
+
+/* csv:FILE through lb_data_new: labels as classes (sorted), the split column, a bad row and
+ * a missing file as warnings naming the row. */
+START_TEST(test_csv_source)
+{
+    make_tmpdir();
+    mkdir_p(tp("img"));
+    const uint8_t c[3] = {50, 60, 70};
+    char p[512];
+    FILE *f = fopen(tp("labels.csv"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("file,diagnosis,fold\n", f);
+    for (int i = 0; i < 24; i++) {
+        snprintf(p, sizeof p, "img/%d.png", i);
+        write_image(tp(p), "png", 3, 6, 6, c);
+        fprintf(f, "%s,%s,%s\n", p + 4, i % 4 == 0 ? "Diseased" : "Healthy", i < 16 ? "train" : i < 20 ? "val" : "test");
+    }
+    fputs("missing.png,Healthy,train\n", f); /* line 26 */
+    fputs("24.png,,train\n", f);             /* line 27: no label */
+    fclose(f);
+    lb_data_opts o;
+    char spec[800];
+    snprintf(spec, sizeof spec, "csv:%s,root=%s,path=file,label=diagnosis,split=fold", tp("labels.csv"), tp("img"));
+    lb_data *d = open_opts(&o, spec, NULL, NULL, NULL, NULL);
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_int_eq(d->split.n_classes, 2);
+    ck_assert_str_eq(d->split.class_names[0], "Diseased");
+    ck_assert_int_eq(d->split.n_train, 16);
+    ck_assert_int_eq(d->split.n_val, 4);
+    ck_assert_int_eq(d->split.n_test, 4);
+    ck_assert_int_eq(d->split.train_counts[0], 4); /* rows 0, 4, 8, 12 */
+    ck_assert_msg(has_note(&d->warnings, "labels.csv:26: ") && has_note(&d->warnings, "missing.png"), "no warning for line 26");
+    ck_assert(has_note(&d->warnings, "labels.csv:27"));
+    ck_assert_int_eq(d->n_skipped, 2);
+    lb_data_free(d);
+    lb_data_opts_free(&o);
+    /* strict: the first bad row is the error */
+    ck_assert_err(NEW_OK(d, open_opts(&o, spec, "strict", "1", NULL, NULL)), LB_EINVAL, "labels.csv:27");
+    lb_data_opts_free(&o);
+    cleanup_tmpdir();
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -1353,6 +1607,11 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_presets);
     tcase_add_test(tc, test_open_idx);
     tcase_add_test(tc, test_sample_folder_preset);
+    tcase_add_test(tc, test_folder_nested_sizes_modes);
+    tcase_add_test(tc, test_folder_split_layouts);
+    tcase_add_test(tc, test_classes_order_and_val_default);
+    tcase_add_test(tc, test_profile_on_imbalanced_folder);
+    tcase_add_test(tc, test_csv_source);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
  * quietly stops reaching the success path. docs/reliability.md lists the findings. */
 #define LIBRA_FUZZ_NO_ENTRY
 #include "../fuzz/fuzz_checkpoint.c"
+#include "../fuzz/fuzz_csv.c"
 #include "../fuzz/fuzz_folder.c"
 #include "../fuzz/fuzz_idx.c"
 #include "../fuzz/fuzz_preset.c"
@@ -23,8 +24,9 @@ typedef struct {
 } fz_target;
 
 static const fz_target targets[] = {
-    {"checkpoint", libra_fuzz_checkpoint}, {"folder", libra_fuzz_folder}, {"idx", libra_fuzz_idx},
-    {"preset", libra_fuzz_preset},         {"record", libra_fuzz_record}, {"spec", libra_fuzz_spec},
+    {"checkpoint", libra_fuzz_checkpoint}, {"csv", libra_fuzz_csv},       {"folder", libra_fuzz_folder},
+    {"idx", libra_fuzz_idx},               {"preset", libra_fuzz_preset}, {"record", libra_fuzz_record},
+    {"spec", libra_fuzz_spec},
 };
 #define N_TARGETS (int)(sizeof targets / sizeof targets[0])
 
@@ -64,6 +66,9 @@ static const fz_case cases[] = {
      * the height as negative, so the size check (pixels per byte) passed and the decode of
      * 688 million pixels took 13 s, a time-out. The height is now taken as |height|. */
     {"folder", "bmp-negative-height", LB_EINVAL, "more than a 53-byte file can hold"},
+    /* A BMP whose height is -2^31: negating it as an int was undefined (UBSan, found by the
+     * fuzz smoke run of 2026-12-02). The sides are now taken as long long. */
+    {"folder", "bmp-height-int-min", LB_EINVAL, "4x2147483648 pixels, more than a 31-byte file"},
     /* Profile "binary:2,1e-300": negatives / RATIO = 8.55e302 was converted to long long
      * (undefined; on x86 it became LLONG_MIN and the profile was refused as "cannot give"
      * any positive). Now clamped to the positives available, in double, first. */

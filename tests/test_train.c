@@ -63,6 +63,7 @@ static lb_data *open_data(lb_data_opts *o)
 {
     lb_data_opts_init(o);
     ck_assert_int_eq(lb_data_opts_set(o, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(o, "val", "0"), LB_OK); /* every image trains (the default holds out 10%) */
     lb_data *d = NULL;
     ck_assert_msg(NEW_OK(d, lb_data_new(o)) == LB_OK, "%s", lb_last_error());
     return d;
@@ -163,6 +164,7 @@ START_TEST(test_run_learns)
     lb_data_opts dopts;
     lb_data_opts_init(&dopts);
     ck_assert_int_eq(lb_data_opts_set(&dopts, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&dopts, "val", "0"), LB_OK);
     lb_train_opts o;
     lb_train_opts_init(&o);
     o.arch = tiny_arch;

@@ -103,21 +103,27 @@ void cli_bad_option(void)
 
 const char cli_data_help[] =
     "Data:\n"
-    "  --data SPEC            fmnist[:DIR] (default), folder:PATH, or idx:TRAIN_IMG,TRAIN_LBL,TEST_IMG,TEST_LBL\n"
+    "  --data SPEC            fmnist[:DIR] (default), folder:PATH (ROOT/<class>/... or ROOT/train|val|test/<class>/...),\n"
+    "                         csv:FILE[,root=DIR][,path=COL][,label=COL][,split=COL], or\n"
+    "                         idx:TRAIN_IMG,TRAIN_LBL,TEST_IMG,TEST_LBL\n"
     "  --preset NAME          a dataset preset (datasets/NAME.ini); other data flags override it\n"
+    "  --classes A,B,...      the class order by name (default: sorted names; fixes what class 0 is)\n"
     "  --imbalance SPEC       none (default), longtail:RHO, step:RHO,MU, binary:CLASS,RATIO, counts:n0,n1,...\n"
-    "  --order SPEC           which classes become the tail: natural (default), random, or 3,1,...\n"
-    "  --val-fraction F       share of the training images kept for validation (default 0)\n"
-    "  --test-fraction F      test share of a single image-folder tree (default 0.2)\n"
-    "  --channels N           1 (gray) or 3 (RGB); default: the source's own\n"
-    "  --size HxW             resize images to HxW; default: the source's own\n"
+    "  --order SPEC           the rank order a profile follows: count (default: most images first), natural,\n"
+    "                         random, or 3,1,...\n"
+    "  --val-fraction F       share of the training images kept for validation where the source has no\n"
+    "                         validation split (default 0.1; 0: none, and nothing can be tuned)\n"
+    "  --test-fraction F      test share of an image folder or CSV without test images (default 0.2)\n"
+    "  --channels N           1 (gray) or 3 (RGB); default: the source's own (folders, CSVs: the majority)\n"
+    "  --size HxW             resize images to HxW; default: the source's own (folders, CSVs: the most common)\n"
     "  --data-seed N          seed of the imbalance subset and the splits (default 1)\n"
-    "  --strict               unreadable image files are errors instead of warnings\n";
+    "  --strict               unreadable image files and bad CSV rows are errors instead of warnings\n";
 
-static const char *const data_flag_names[] = {"data", "imbalance", "order", "channels", "size", "preset",
-                                              "val-fraction", "test-fraction", "data-seed", "strict"};
-static const char *const data_keys[] = {"data", "imbalance", "order", "channels", "size", NULL,
-                                        "val", "test", "seed", "strict"};
+static const char *const data_flag_names[] = {"data",          "imbalance",     "order",     "channels",
+                                              "size",          "preset",        "val-fraction", "test-fraction",
+                                              "data-seed",     "strict",        "classes"};
+static const char *const data_keys[] = {"data", "imbalance", "order", "channels", "size",   NULL,
+                                        "val",  "test",      "seed",  "strict",   "classes"};
 
 /* The folder holding datasets/ (presets, the sample folder): $LIBRA_DATA_DIR, else the
  * source tree the program was built from, else the installed copy. */
@@ -172,17 +178,53 @@ void cli_data_apply(const cli_data_flags *f, lb_data_opts *o)
         }
 }
 
-void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o)
+void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o, int model_input)
 {
     static const char *const keys[][2] = {{"data", "data"}, {"imbalance", "imbalance"}, {"order", "order"},
-                                          {"val", "val"},   {"test", "test"},           {"channels", "channels"},
-                                          {"size", "size"}, {"data_seed", "seed"}};
+                                          {"classes", "classes"}, {"val", "val"}, {"test", "test"},
+                                          {"channels", "channels"}, {"size", "size"}, {"data_seed", "seed"}};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = lb_checkpoint_get(ck, keys[i][0]);
-        /* 0 channels / 0x0 size mean "the source's own" and are not values to set */
-        if (!v || !strcmp(v, "0x0") || (!strcmp(keys[i][0], "channels") && !strcmp(v, "0"))) continue;
+        /* 0 channels / 0x0 size / no classes mean "the source's own" and are not values to set */
+        if (!v || !*v || !strcmp(v, "0x0") || (!strcmp(keys[i][0], "channels") && !strcmp(v, "0"))) continue;
         if (lb_data_opts_set(o, keys[i][1], v) != LB_OK) cli_fatal("checkpoint's data options: %s", lb_last_error());
     }
+    /* the size and channels the model was built for, when they were chosen from the data (a
+     * resumed run makes the same choices itself, and compares its options as they were given) */
+    int c, h, w;
+    const char *in = lb_checkpoint_get(ck, "input");
+    if (model_input && in && sscanf(in, "%dx%dx%d", &c, &h, &w) == 3) {
+        if (!o->channels) o->channels = c;
+        if (!o->height) {
+            o->height = h;
+            o->width = w;
+        }
+    }
+}
+
+void cli_check_classes(const lb_checkpoint *ck, const lb_split *sp, const char *what)
+{
+    int same = 1;
+    for (int k = 0; k < sp->n_classes && same; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "class.%d", k);
+        const char *v = lb_checkpoint_get(ck, key);
+        same = v && !strcmp(v, sp->class_names[k]);
+    }
+    const char *n = lb_checkpoint_get(ck, "n_classes");
+    if (same && n && atoi(n) == sp->n_classes) return;
+    fprintf(stderr, "%s: %s: the model was trained on the classes", cli_prog, what);
+    int C = n ? atoi(n) : 0;
+    for (int k = 0; k < C && k < 10000; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "class.%d", k);
+        const char *v = lb_checkpoint_get(ck, key);
+        fprintf(stderr, "%s %s", k ? "," : "", v ? v : "?");
+    }
+    fprintf(stderr, " but the data has");
+    for (int k = 0; k < sp->n_classes; k++) fprintf(stderr, "%s %s", k ? "," : "", sp->class_names[k]);
+    fprintf(stderr, " (see --classes)\n");
+    exit(CLI_EXIT_RUNTIME);
 }
 
 void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra)
@@ -197,10 +239,32 @@ void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra)
  * are in the program's JSON output). */
 #define CLI_SKIPPED_SHOWN 5
 
-lb_data *cli_data_load(const lb_data_opts *o)
+/* "  train  Healthy 160, Diseased 8 (168)" */
+static void split_line(FILE *out, const char *what, const lb_split *sp, const int *counts, int total)
+{
+    fprintf(out, "  %-5s", what);
+    for (int k = 0; k < sp->n_classes; k++) fprintf(out, "%s %s %d", k ? "," : "", sp->class_names[k], counts[k]);
+    fprintf(out, " (%d)\n", total);
+}
+
+void cli_print_data(FILE *out, const lb_data *d)
+{
+    const lb_split *sp = &d->split;
+    fprintf(out, "data: %s | %d classes, images %dx%dx%d | imbalance %s | split seed %llu\n", d->train->source,
+            sp->n_classes, d->train->c, d->train->h, d->train->w, sp->profile, (unsigned long long)sp->seed);
+    split_line(out, "train", sp, sp->train_counts, sp->n_train);
+    split_line(out, "val", sp, sp->val_counts, sp->n_val);
+    split_line(out, "test", sp, sp->test_counts, sp->n_test);
+}
+
+lb_data *cli_data_load(const lb_data_opts *o, int quiet)
 {
     lb_data *d = lb_data_new(o);
     if (!d) cli_fatal("data: %s", lb_last_error());
+    if (!quiet) {
+        for (int i = 0; i < d->info.n_kept; i++) fprintf(stderr, "%s: %s\n", cli_prog, d->info.msg[i]);
+        cli_print_data(stderr, d);
+    }
     const lb_notes *w = &d->warnings;
     int n_class = w->n - d->n_skipped, shown = 0;
     for (int i = 0; i < w->n_kept && i < n_class; i++) fprintf(stderr, "%s: warning: %s\n", cli_prog, w->msg[i]);

@@ -41,7 +41,7 @@ void cli_bad_option(void) __attribute__((noreturn));
 
 /* ---- data flags, shared by every program that reads a dataset ----
  * --data SPEC, --imbalance SPEC, --order SPEC, --channels N, --size HxW, --preset NAME,
- * --val-fraction F, --test-fraction F, --data-seed N, --strict. */
+ * --val-fraction F, --test-fraction F, --data-seed N, --strict, --classes LIST. */
 enum {
     CLI_OPT_DATA = 1000,
     CLI_OPT_IMBALANCE,
@@ -53,6 +53,7 @@ enum {
     CLI_OPT_TEST,
     CLI_OPT_DATA_SEED,
     CLI_OPT_STRICT,
+    CLI_OPT_CLASSES,
     CLI_OPT_DATA_END
 };
 #define CLI_DATA_LONGOPTS                                                                   \
@@ -65,7 +66,8 @@ enum {
         {"val-fraction", required_argument, 0, CLI_OPT_VAL},                                \
         {"test-fraction", required_argument, 0, CLI_OPT_TEST},                              \
         {"data-seed", required_argument, 0, CLI_OPT_DATA_SEED},                             \
-        {"strict", no_argument, 0, CLI_OPT_STRICT}
+        {"strict", no_argument, 0, CLI_OPT_STRICT},                                         \
+        {"classes", required_argument, 0, CLI_OPT_CLASSES}
 extern const char cli_data_help[];
 
 /* Data flags are collected first and applied together, so that a --preset gives defaults
@@ -83,14 +85,22 @@ void cli_data_flag_first(cli_data_flags *f, int code, const char *arg);
 const char *cli_data_dir(void);
 /* Applies the recorded flags to o (a --preset first); bad values exit 2 naming the flag. */
 void cli_data_apply(const cli_data_flags *f, lb_data_opts *o);
-/* The data options recorded in a checkpoint (data, imbalance, order, val, test, channels,
- * size, data seed), as defaults for o; exit 1 if one does not parse. */
-void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o);
+/* The data options recorded in a checkpoint (data, imbalance, order, classes, val, test,
+ * channels, size, data seed), as defaults for o; exit 1 if one does not parse. model_input:
+ * also the size and channels of the model's input where those were chosen from the data. */
+void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o, int model_input);
+/* Exit 1 unless the checkpoint's classes (names, in order) are the split's, naming both lists. */
+void cli_check_classes(const lb_checkpoint *ck, const lb_split *sp, const char *what);
 
 /* Loads the data (exit 1 with "data: message" on failure) and prints on stderr, even with
  * --quiet, what the user must know about it: each class without test or validation
- * images, and the count of skipped image files with the first few and their reasons. */
-lb_data *cli_data_load(const lb_data_opts *o);
+ * images, what an imbalance profile could not do, and the count of skipped image files with
+ * the first few and their reasons. Unless quiet, then what loading chose (size, channels,
+ * resizing, the validation split) and the data line: source, profile, image shape, and
+ * every split's counts by class name. */
+lb_data *cli_data_load(const lb_data_opts *o, int quiet);
+/* The data line(s) of cli_data_load. */
+void cli_print_data(FILE *out, const lb_data *d);
 
 /* ---- output ---- */
 /* "libra-train 0.1.0 | seed 42 | threads 1 | <extra>" */

@@ -64,6 +64,9 @@ typedef struct lb_dataset {
     /* Files skipped while loading (image folders, non-strict mode), one "PATH: problem
      * (skipped)" each. The library never prints them; lb_data collects them for the programs. */
     lb_notes warnings;
+    /* What was chosen and done while loading, for the programs to show: the image size and
+     * channels when not given, how many images were resized or converted. */
+    lb_notes info;
 } lb_dataset;
 
 void lb_dataset_free(lb_dataset *ds);
@@ -114,18 +117,23 @@ void lb_dataset_stats(const lb_dataset *ds, const int *idx, int n, float *mean, 
 
 typedef enum {
     LB_SOURCE_FMNIST = 0,  /* "fmnist" or "fmnist:DIR" */
-    LB_SOURCE_FOLDER,      /* "folder:PATH" */
-    LB_SOURCE_IDX          /* "idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS" */
+    LB_SOURCE_FOLDER,      /* "folder:PATH": ROOT/<class>/..., or ROOT/train|val|test/<class>/... */
+    LB_SOURCE_IDX,         /* "idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS" */
+    LB_SOURCE_CSV          /* "csv:FILE[,root=DIR][,path=COL][,label=COL][,split=COL]" */
 } lb_source_kind;
 
 typedef struct lb_source {
     lb_source_kind kind;
-    char *path[4];   /* fmnist: [0] = dir or NULL; folder: [0] = root; idx: the four files */
+    char *path[4];   /* fmnist: [0] = dir or NULL; folder: [0] = root; idx: the four files; csv: [0] */
+    char *csv[4];    /* csv: root, path, label and split columns (NULL: the defaults) */
 } lb_source;
 
 /* Parses a --data spec (see lb_source_kind). Errors name the spec. */
 int lb_source_parse(lb_source *out, const char *spec);
 void lb_source_free(lb_source *s);
+/* The spec of s (the inverse of lb_source_parse); absolute != 0 makes every path absolute
+ * (realpath of what exists, else joined to the working directory). NULL when out of memory. */
+char *lb_source_format(const lb_source *s, int absolute);
 /* Parses "HxW" (or "N" for N x N) as given to --size. */
 int lb_parse_size(const char *s, int *h, int *w);
 
@@ -158,14 +166,16 @@ void lb_profile_free(lb_profile *p);
 int lb_profile_check(const char *spec);
 
 /* The rank order of the classes: order[k] = the class at rank k (rank 0 = the head).
- * spec NULL, "" or "natural": 0, 1, ..., C-1; "random": a permutation drawn from `seed`;
- * "3,1,...": an explicit permutation of all C classes. */
-int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order);
+ * spec NULL, "" or "count": by `available` count, largest first (ties: lower index first;
+ * available NULL: as natural); "natural": 0, 1, ..., C-1; "random": a permutation drawn from
+ * `seed`; "3,1,...": an explicit permutation of all C classes. */
+int lb_order_parse(const char *spec, int n_classes, uint64_t seed, const int *available, int *order);
 
 /* How many training images of each source class a profile keeps, given the available
- * counts per class (pure arithmetic, no data needed). targets: n_classes ints. n_max is
- * the smallest available count, so every class can meet its target; longtail and step
- * targets are floored but never below 1; counts asking more than available are LB_EINVAL;
+ * counts per class (pure arithmetic, no data needed). targets: n_classes ints. Longtail and
+ * step: n_max is the available count of the head (rank 0); targets are floored, never below
+ * 1 and never above what the class has (on balanced data nothing is capped); counts asking
+ * more than available are LB_EINVAL;
  * binary: n_pos = min(available[CLASS], floor(neg / RATIO)),
  * negatives = round(n_pos * RATIO), spread over the other classes in proportion to what
  * they have (largest remainder, ties to the lower class index). */
@@ -192,16 +202,29 @@ typedef struct lb_split {
     int *val_idx, *val_y;
     int *test_idx, *test_y;
     int *train_counts, *val_counts, *test_counts;   /* n_classes each */
+    lb_notes warnings;        /* what the profile could not do as asked (a class capped at what
+                                 it has, an existing imbalance inverted) */
 } lb_split;
 
-/* Builds a split. pool: the indices of `train` that may be used for training (NULL: all);
- * test_idx: indices of `test` (NULL: all of test). The profile picks, per class, a seeded
- * random subset of the pool; val_frac of each kept class (rounded, at least 1 if the class
- * has >= 2 images and val_frac > 0, never all of it) goes to validation. The test set is
- * only relabelled (binary), never subsampled. Index lists are sorted ascending. */
-int lb_split_init(lb_split *out, const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
-                  const int *test_idx, int n_test, const char *profile_spec, const char *order_spec, double val_frac,
-                  uint64_t seed);
+/* What a split is made from. */
+typedef struct lb_split_input {
+    const lb_dataset *train;  /* the training (and validation) images */
+    const int *pool;          /* indices of train the profile may pick training images from */
+    int n_pool;               /* (pool NULL: all of train) */
+    const int *val;           /* indices of train that are the validation split as they are */
+    int n_val;                /* (val NULL: val_frac of each class the profile keeps) */
+    const lb_dataset *test;   /* may be train */
+    const int *test_idx;      /* indices of test (NULL: all of test) */
+    int n_test;
+} lb_split_input;
+
+/* Builds a split from `in`. The profile picks, per class, a seeded random subset of the
+ * pool; then either in->val is the validation split as it is, or val_frac of each kept class
+ * (rounded, at least 1 if the class has >= 2 images and val_frac > 0, never all of it) goes
+ * to validation. The validation and test sets are only relabelled (binary), never
+ * subsampled. Index lists are sorted ascending. */
+int lb_split_init(lb_split *out, const lb_split_input *in, const char *profile_spec, const char *order_spec,
+                  double val_frac, uint64_t seed);
 void lb_split_free(lb_split *s);
 
 /* Seeded stratified split of the entries idx[0..n) with labels y (n_classes classes):
@@ -291,11 +314,16 @@ int lb_batcher_fill_into(const lb_batcher *b, const int *idx, const int *y, int 
 
 /* Everything that selects the data of a run; the keys of lb_data_opts_set and of a preset
  * are in brackets. Strings are owned (lb_data_opts_free). */
+#define LB_VAL_DEFAULT 0.1
 typedef struct lb_data_opts {
     char *data;          /* [data] source spec, default "fmnist" */
     char *imbalance;     /* [imbalance] profile spec, default "none" */
-    char *order;         /* [order] tail order: "natural" (default), "random", "3,1,..." */
-    double val_frac;     /* [val] validation fraction of the training set, default 0 */
+    char *order;         /* [order] rank order: "count" (default: most images first), "natural"
+                            (class index order), "random", "3,1,..." */
+    char *classes;       /* [classes] the class order by name, "Healthy,Diseased" (default: sorted
+                            names for folders and CSVs, the file's order for IDX) */
+    double val_frac;     /* [val] validation fraction of the training set where the source has
+                            no validation split of its own, default LB_VAL_DEFAULT (0.1) */
     double test_frac;    /* [test] test fraction for a single image-folder tree, default 0.2 */
     int channels;        /* [channels] 1 or 3; 0 = the source's own (folder: 3) */
     int height, width;   /* [size] HxW; 0 = the source's own */
@@ -331,6 +359,10 @@ typedef struct lb_data {
      * while loading, of both trees. */
     lb_notes warnings;
     int n_skipped;           /* of those, the skipped files */
+    /* What was chosen or done that the user should see (the library never prints it): the
+     * image size and channels when not given, images resized or converted, files that are not
+     * images, where the validation split came from. */
+    lb_notes info;
 } lb_data;
 
 /* Loads the source, applies channel/size conversion, builds the split and computes the

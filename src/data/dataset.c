@@ -61,6 +61,7 @@ void lb_dataset_free(lb_dataset *ds)
     lb__free_names(ds->class_names, ds->n_classes);
     lb_free(ds->source);
     lb_notes_free(&ds->warnings);
+    lb_notes_free(&ds->info);
     lb_free(ds);
 }
 

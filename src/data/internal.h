@@ -3,10 +3,10 @@
 #define LIBRA_DATA_INTERNAL_H
 
 #include "libra/data.h"
+#include "data/images.h"
 
 /* A zeroed dataset (lb_calloc) or NULL with an LB_ENOMEM message. */
 lb_dataset *lb__dataset_new(void);
-/* Appends a warning "fmt..." to ds (kept up to LB_DATA_MAX_WARNINGS, always counted). */
 /* Class names "0", "1", ... or copies of `names`; NULL on allocation failure. */
 char **lb__names(int n, const char *const *names);
 void lb__free_names(char **names, int n);

@@ -1,4 +1,5 @@
-/* Command-line specs, options, presets, and lb_data_new: strings in, dataset + split out. */
+/* Command-line specs, data options and presets: the strings that select the data (lb_data_new is in load.c). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "data/internal.h"
 
 #include <ctype.h>
@@ -8,25 +9,51 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- sources ---- */
 
 void lb_source_free(lb_source *s)
 {
     if (!s) return;
-    for (int i = 0; i < 4; i++) lb_free(s->path[i]);
+    for (int i = 0; i < 4; i++) {
+        lb_free(s->path[i]);
+        lb_free(s->csv[i]);
+    }
     memset(s, 0, sizeof *s);
 }
 
-#define SOURCE_FORMS "fmnist, fmnist:DIR, folder:PATH or idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS"
+#define SOURCE_FORMS                                                                                               \
+    "fmnist, fmnist:DIR, folder:PATH, csv:FILE[,root=DIR][,path=COL][,label=COL][,split=COL] or "                  \
+    "idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS"
 
-/* The positional paths of a source spec into out->path (exactly n of them). */
+static const char *const csv_keys[4] = {"root", "path", "label", "split"};
+
+/* The positional paths of a source spec into out->path (exactly n of them; keys only for csv). */
 static int source_paths(const lb_spec *sp, int n, lb_source *out, const char *usage)
 {
-    if (lb_spec_count(sp) > 0 || lb_spec_n_args(sp) != n)
+    if ((out->kind != LB_SOURCE_CSV && lb_spec_count(sp) > 0) || lb_spec_n_args(sp) != n)
         return lb_error(LB_EINVAL, "data source '%s': %s", lb_spec_text(sp), usage);
     for (int k = 0; k < n; k++)
         if (!(out->path[k] = lb_strdup(lb_spec_arg(sp, k)))) return lb_error(LB_ENOMEM, "data source '%s': out of memory", lb_spec_text(sp));
+    return LB_OK;
+}
+
+/* csv's keys (root, path, label, split), each at most once. */
+static int csv_options(const lb_spec *sp, lb_source *out)
+{
+    for (int i = 0; i < lb_spec_count(sp); i++) {
+        const char *k = lb_spec_key(sp, i), *v = lb_spec_value(sp, i);
+        int slot = -1;
+        for (int j = 0; j < 4; j++)
+            if (strcmp(k, csv_keys[j]) == 0) slot = j;
+        if (slot < 0)
+            return lb_error(LB_EINVAL, "data source '%s': unknown key '%s' (csv takes root, path, label, split)",
+                            lb_spec_text(sp), k);
+        if (!v || !*v) return lb_error(LB_EINVAL, "data source '%s': %s needs a value", lb_spec_text(sp), k);
+        if (out->csv[slot]) return lb_error(LB_EINVAL, "data source '%s': %s is given twice", lb_spec_text(sp), k);
+        if (!(out->csv[slot] = lb_strdup(v))) return lb_error(LB_ENOMEM, "data source '%s': out of memory", lb_spec_text(sp));
+    }
     return LB_OK;
 }
 
@@ -50,12 +77,51 @@ int lb_source_parse(lb_source *out, const char *spec)
     } else if (strcmp(name, "idx") == 0) {
         out->kind = LB_SOURCE_IDX;
         rc = source_paths(sp, 4, out, "idx needs four comma-separated files TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS");
+    } else if (strcmp(name, "csv") == 0) {
+        out->kind = LB_SOURCE_CSV;
+        rc = source_paths(sp, 1, out, "csv needs one file, as in csv:labels.csv,root=images,label=diagnosis");
+        if (rc == LB_OK) rc = csv_options(sp, out);
     } else {
         rc = lb_error(LB_EINVAL, "data source '%s': unknown (expected " SOURCE_FORMS ")", spec);
     }
     lb_spec_free(sp);
     if (rc != LB_OK) lb_source_free(out);
     return rc;
+}
+
+/* p made absolute: its realpath if it exists, else joined to the working directory. */
+static char *absolute_path(const char *p)
+{
+    char *r = realpath(p, NULL), *out = NULL;
+    if (r) {
+        out = lb_strdup(r);
+        free(r);
+        return out;
+    }
+    if (p[0] == '/') return lb_strdup(p);
+    char cwd[4096];
+    return getcwd(cwd, sizeof cwd) ? lb_strfmt("%s/%s", cwd, p) : lb_strdup(p);
+}
+
+char *lb_source_format(const lb_source *s, int absolute)
+{
+    static const char *const names[4] = {"fmnist", "folder", "idx", "csv"};
+    lb_buf b = {0};
+    lb_buf_puts(&b, names[s->kind]);
+    for (int k = 0; k < 4 && s->path[k]; k++) {
+        char *p = absolute ? absolute_path(s->path[k]) : lb_strdup(s->path[k]);
+        if (!p) b.oom = 1;
+        else lb_buf_printf(&b, "%c%s", k ? ',' : ':', p);
+        lb_free(p);
+    }
+    for (int k = 0; k < 4; k++) {
+        if (!s->csv[k]) continue;
+        char *v = absolute && k == 0 ? absolute_path(s->csv[k]) : lb_strdup(s->csv[k]);
+        if (!v) b.oom = 1;
+        else lb_buf_printf(&b, ",%s=%s", csv_keys[k], v);
+        lb_free(v);
+    }
+    return lb_buf_take(&b);
 }
 
 int lb_parse_size(const char *s, int *h, int *w)
@@ -87,6 +153,7 @@ void lb_data_opts_init(lb_data_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->test_frac = 0.2;
+    o->val_frac = LB_VAL_DEFAULT;
     o->seed = 1;
 }
 
@@ -95,6 +162,7 @@ void lb_data_opts_free(lb_data_opts *o)
     lb_free(o->data);
     lb_free(o->imbalance);
     lb_free(o->order);
+    lb_free(o->classes);
     lb_free(o->name);
     lb_free(o->description);
     memset(o, 0, sizeof *o);
@@ -125,6 +193,12 @@ int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
         return rc ? rc : set_str(&o->imbalance, value);
     }
     if (strcmp(key, "order") == 0) return set_str(&o->order, value);
+    if (strcmp(key, "classes") == 0) {
+        if (!*value || value[0] == ',' || value[strlen(value) - 1] == ',' || strstr(value, ",,"))
+            return lb_error(LB_EINVAL, "classes = '%s': give the class names separated by commas, as in Healthy,Diseased",
+                            value);
+        return set_str(&o->classes, value);
+    }
     if (strcmp(key, "name") == 0) return set_str(&o->name, value);
     if (strcmp(key, "description") == 0) return set_str(&o->description, value);
     if (strcmp(key, "val") == 0) {
@@ -162,8 +236,8 @@ int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
         return LB_OK;
     }
     return lb_error(LB_EINVAL,
-                    "unknown data option '%s' (known: data, imbalance, order, val, test, channels, size, "
-                    "strict, seed, name, description)", key);
+                    "unknown data option '%s' (known: data, imbalance, order, classes, val, test, channels, "
+                    "size, strict, seed, name, description)", key);
 }
 
 /* ---- presets ---- */
@@ -174,25 +248,23 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Rewrites the relative paths of a source spec as relative to `dir`. */
+/* Rewrites the relative paths of a source spec (and a csv's root) as relative to `dir`. */
 static char *rebase_source(const char *spec, const char *dir)
 {
     lb_source s;
     if (lb_source_parse(&s, spec) != LB_OK) return NULL;
-    for (int k = 0; k < 4; k++) {
-        if (!s.path[k] || s.path[k][0] == '/') continue;
-        char *p = lb_strfmt("%s/%s", dir, s.path[k]);
+    char **paths[5] = {&s.path[0], &s.path[1], &s.path[2], &s.path[3], &s.csv[0]};
+    for (int k = 0; k < 5; k++) {
+        if (!*paths[k] || (*paths[k])[0] == '/') continue;
+        char *p = lb_strfmt("%s/%s", dir, *paths[k]);
         if (!p) {
             lb_source_free(&s);
             return NULL;
         }
-        lb_free(s.path[k]);
-        s.path[k] = p;
+        lb_free(*paths[k]);
+        *paths[k] = p;
     }
-    char *out = NULL;
-    if (s.kind == LB_SOURCE_FMNIST) out = s.path[0] ? lb_strfmt("fmnist:%s", s.path[0]) : lb_strdup("fmnist");
-    else if (s.kind == LB_SOURCE_FOLDER) out = lb_strfmt("folder:%s", s.path[0]);
-    else out = lb_strfmt("idx:%s,%s,%s,%s", s.path[0], s.path[1], s.path[2], s.path[3]);
+    char *out = lb_source_format(&s, 0);
     lb_source_free(&s);
     return out;
 }
@@ -255,8 +327,8 @@ static int apply_preset_line(lb_data_opts *o, char *line, const char *path, int 
     lb_free(rebased);
     if (rc) {
         if (strncmp(lb_last_error(), "unknown data option", 19) == 0)
-            lb_error(LB_EINVAL, "%s:%d: unknown key '%s' (known: data, imbalance, order, val, test, channels, "
-                                "size, strict, seed, name, description)", path, line_no, key);
+            lb_error(LB_EINVAL, "%s:%d: unknown key '%s' (known: data, imbalance, order, classes, val, test, "
+                                "channels, size, strict, seed, name, description)", path, line_no, key);
         else
             lb_error_prefix("%s:%d", path, line_no);
     }
@@ -325,180 +397,4 @@ int lb_data_preset_load(lb_data_opts *o, const char *name, const char *search_di
     lb_free(dir);
     lb_free(path);
     return rc;
-}
-
-/* ---- one call ---- */
-
-void lb_data_free(lb_data *d)
-{
-    if (!d) return;
-    if (d->test != d->train) lb_dataset_free(d->test);
-    lb_dataset_free(d->train);
-    lb_split_free(&d->split);
-    lb_notes_free(&d->warnings);
-    lb_free(d);
-}
-
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Sets *ds from a constructor's result: LB_OK, or the stored status of its failure. */
-static int got(lb_dataset *made, lb_dataset **ds)
-{
-    *ds = made;
-    return made ? LB_OK : lb_last_status();
-}
-
-/* Fashion-MNIST or four IDX files: a training and a test dataset, converted if asked. */
-static int open_idx_source(lb_data *d, const lb_source *src, const lb_data_opts *o)
-{
-    int rc;
-    if (src->kind == LB_SOURCE_FMNIST) {
-        rc = got(lb_dataset_new_fmnist(src->path[0], 1), &d->train);
-        if (!rc) rc = got(lb_dataset_new_fmnist(src->path[0], 0), &d->test);
-    } else {
-        rc = got(lb_dataset_new_idx(src->path[0], src->path[1], 0, NULL), &d->train);
-        if (!rc) rc = got(lb_dataset_new_idx(src->path[2], src->path[3], d->train->n_classes, NULL), &d->test);
-        if (!rc && (d->test->c != d->train->c || d->test->h != d->train->h || d->test->w != d->train->w))
-            rc = lb_error(LB_EFORMAT, "%s holds %dx%dx%d images but %s holds %dx%dx%d", src->path[0], d->train->c,
-                          d->train->h, d->train->w, src->path[2], d->test->c, d->test->h, d->test->w);
-    }
-    if (!rc && (o->channels || o->height)) {
-        int c = o->channels ? o->channels : d->train->c;
-        int h = o->height ? o->height : d->train->h, w = o->height ? o->width : d->train->w;
-        rc = lb_dataset_convert(d->train, c, h, w);
-        if (!rc) rc = lb_dataset_convert(d->test, c, h, w);
-    }
-    return rc;
-}
-
-/* One image tree: a seeded, stratified test fraction of it (*pool: the rest). */
-static int split_off_test(lb_data *d, const lb_data_opts *o, int **pool, int *n_pool, int **test_idx, int *n_test)
-{
-    int n = d->train->n;
-    int *all = lb_malloc(sizeof(int) * (size_t)n);
-    *pool = lb_malloc(sizeof(int) * (size_t)n);
-    *test_idx = lb_malloc(sizeof(int) * (size_t)n);
-    int rc = all && *pool && *test_idx ? LB_OK : lb_error(LB_ENOMEM, "out of memory splitting %d images into train and test", n);
-    if (rc == LB_OK) {
-        for (int i = 0; i < n; i++) all[i] = i;
-        lb_rng r;
-        lb_rng_derive(&r, o->seed, LB_STREAM_TEST);
-        rc = lb_stratified_split(all, d->train->labels, n, d->train->n_classes, o->test_frac, &r, *pool, n_pool,
-                                 *test_idx, n_test);
-    }
-    lb_free(all);
-    return rc;
-}
-
-/* An image folder: ROOT/train/<class> + ROOT/test/<class> (the test tree must have the same
- * classes and is read at the training tree's size), or one tree split here. */
-static int open_folder_source(lb_data *d, const lb_source *src, const lb_data_opts *o, int **pool, int *n_pool,
-                              int **test_idx, int *n_test)
-{
-    const char *root = src->path[0];
-    char *tr = lb_strfmt("%s/train", root), *te = lb_strfmt("%s/test", root);
-    int rc = tr && te ? LB_OK : lb_error(LB_ENOMEM, "%s: out of memory", root);
-    if (rc == LB_OK && is_dir(tr) && is_dir(te)) {
-        rc = got(lb_dataset_new_folder(tr, o->channels, o->height, o->width, o->strict, NULL), &d->train);
-        if (!rc)
-            rc = got(lb_dataset_new_folder(te, d->train->c, d->train->h, d->train->w, o->strict, d->train), &d->test);
-    } else if (rc == LB_OK) {
-        rc = got(lb_dataset_new_folder(root, o->channels, o->height, o->width, o->strict, NULL), &d->train);
-        if (!rc) {
-            d->test = d->train;
-            rc = split_off_test(d, o, pool, n_pool, test_idx, n_test);
-        }
-    }
-    lb_free(tr);
-    lb_free(te);
-    return rc;
-}
-
-/* Every class must keep at least one training image. */
-static int check_classes(const lb_data *d)
-{
-    for (int c = 0; c < d->split.n_classes; c++)
-        if (d->split.train_counts[c] == 0)
-            return lb_error(LB_EINVAL, "%s: class '%s' has no training image after the split", d->train->source,
-                            d->split.class_names[c]);
-    return LB_OK;
-}
-
-/* The classes a split leaves without test or validation images, then the skipped files. */
-static int collect_warnings(lb_data *d)
-{
-    const lb_split *sp = &d->split;
-    int C = sp->n_classes, no_test = 0, no_val = 0, rc = LB_OK;
-    for (int c = 0; c < C; c++) {
-        no_test += sp->test_counts[c] == 0;
-        no_val += sp->n_val > 0 && sp->val_counts[c] == 0;
-    }
-    for (int c = 0; rc == LB_OK && c < C; c++) {
-        if (sp->test_counts[c] == 0)
-            rc = lb_notes_add(&d->warnings,
-                              "class '%s' has no test image: balanced accuracy, macro-F1, G-mean and the group and "
-                              "minority recalls are over the %d classes that have test images",
-                              sp->class_names[c], C - no_test);
-        if (rc == LB_OK && sp->n_val > 0 && sp->val_counts[c] == 0)
-            rc = lb_notes_add(&d->warnings,
-                              "class '%s' has no validation image: validation balanced accuracy (checkpoint, grid "
-                              "and post-hoc choices) is over the other %d classes",
-                              sp->class_names[c], C - no_val);
-    }
-    if (rc == LB_OK) rc = lb_notes_add_all(&d->warnings, &d->train->warnings);
-    if (rc == LB_OK && d->test != d->train) rc = lb_notes_add_all(&d->warnings, &d->test->warnings);
-    d->n_skipped = d->train->warnings.n + (d->test != d->train ? d->test->warnings.n : 0);
-    return rc;
-}
-
-lb_data *lb_data_new(const lb_data_opts *o)
-{
-    lb_source src;
-    if (lb_source_parse(&src, o->data ? o->data : "fmnist") != LB_OK) return NULL;
-    lb_data *d = lb_calloc(1, sizeof *d);
-    int *pool = NULL, *test_idx = NULL, n_pool = 0, n_test = 0;
-    int rc = d ? LB_OK : lb_error(LB_ENOMEM, "out of memory for the data of '%s'", o->data ? o->data : "fmnist");
-    if (rc == LB_OK) {
-        d->seed = o->seed;
-        rc = src.kind == LB_SOURCE_FOLDER ? open_folder_source(d, &src, o, &pool, &n_pool, &test_idx, &n_test)
-                                          : open_idx_source(d, &src, o);
-    }
-    if (!rc)
-        rc = lb_split_init(&d->split, d->train, pool, n_pool, d->test, test_idx, n_test, o->imbalance, o->order,
-                           o->val_frac, o->seed);
-    if (!rc) rc = check_classes(d);
-    if (!rc) rc = collect_warnings(d);
-    if (!rc) lb_dataset_stats(d->train, d->split.train_idx, d->split.n_train, d->mean, d->std);
-    lb_free(pool);
-    lb_free(test_idx);
-    lb_source_free(&src);
-    if (rc) {
-        lb_data_free(d);
-        return NULL;
-    }
-    return d;
-}
-
-/* The hash of one dataset: its shape, class names, labels and pixels. */
-static uint64_t dataset_hash(const lb_dataset *ds, uint64_t h)
-{
-    int dims[5] = {ds->n, ds->c, ds->h, ds->w, ds->n_classes};
-    h = lb_hash64(dims, sizeof dims, h);
-    for (int c = 0; c < ds->n_classes; c++) h = lb_hash64(ds->class_names[c], strlen(ds->class_names[c]) + 1, h);
-    h = lb_hash64(ds->labels, sizeof(int) * (size_t)ds->n, h);
-    return lb_hash64(ds->pixels, (size_t)ds->n * ds->c * ds->h * ds->w, h);
-}
-
-uint64_t lb_data_fingerprint(const lb_data *d)
-{
-    uint64_t h = dataset_hash(d->train, LB_HASH_INIT);
-    if (d->test != d->train) h = dataset_hash(d->test, h);
-    const lb_split *sp = &d->split;
-    h = lb_hash64(sp->train_idx, sizeof(int) * (size_t)sp->n_train, h);
-    h = lb_hash64(sp->val_idx, sizeof(int) * (size_t)sp->n_val, h);
-    return lb_hash64(sp->test_idx, sizeof(int) * (size_t)sp->n_test, h);
 }

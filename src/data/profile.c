@@ -138,10 +138,28 @@ int lb_profile_check(const char *spec)
     return rc;
 }
 
-int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order)
+/* Classes by available count, largest first; ties keep the lower index first (a stable
+ * insertion sort: C is small). */
+static void order_by_count(const int *available, int C, int *order)
+{
+    for (int i = 1; i < C; i++) {
+        int c = order[i], j = i;
+        while (j > 0 && available[order[j - 1]] < available[c]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = c;
+    }
+}
+
+int lb_order_parse(const char *spec, int n_classes, uint64_t seed, const int *available, int *order)
 {
     for (int c = 0; c < n_classes; c++) order[c] = c;
-    if (!spec || !*spec || strcmp(spec, "natural") == 0) return LB_OK;
+    if (!spec || !*spec || strcmp(spec, "count") == 0) {
+        if (available) order_by_count(available, n_classes, order);
+        return LB_OK;
+    }
+    if (strcmp(spec, "natural") == 0) return LB_OK;
     if (strcmp(spec, "random") == 0) {
         lb_rng r;
         lb_rng_derive(&r, seed, LB_STREAM_ORDER);
@@ -158,7 +176,7 @@ int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order)
         char num[32];
         int v;
         if (len == 0 || len >= sizeof num) {
-            rc = lb_error(LB_EINVAL, "order '%s': expected natural, random, or class indices like 3,1,0,...", spec);
+            rc = lb_error(LB_EINVAL, "order '%s': expected count, natural, random, or class indices like 3,1,0,...", spec);
             break;
         }
         memcpy(num, p, len);
@@ -181,19 +199,15 @@ int lb_order_parse(const char *spec, int n_classes, uint64_t seed, int *order)
     return rc;
 }
 
-/* Longtail and step profiles: the class of rank k gets the smallest class's size scaled
- * down by the profile, and at least 1. */
+/* Longtail and step profiles: the class of rank k gets the head's size scaled down by the
+ * profile, at least 1 and at most what it has. */
 static int ranked_targets(const lb_profile *p, const int *available, int C, const int *order, int *targets)
 {
-    int n_max = available[0];
-    for (int c = 1; c < C; c++)
-        if (available[c] < n_max) n_max = available[c];
-    if (n_max < 1) {
-        for (int c = 0; c < C; c++)
-            if (available[c] < 1)
-                return lb_error(LB_EINVAL, "class %d has no training images; a %s profile needs every class",
-                                c, p->kind == LB_PROFILE_STEP ? "step" : "longtail");
-    }
+    for (int c = 0; c < C; c++)
+        if (available[c] < 1)
+            return lb_error(LB_EINVAL, "class %d has no training images; a %s profile needs every class", c,
+                            p->kind == LB_PROFILE_STEP ? "step" : "longtail");
+    int n_max = available[order[0]];
     int minor = (int)floor(p->mu * C + 0.5);
     for (int k = 0; k < C; k++) {
         double t;
@@ -202,7 +216,8 @@ static int ranked_targets(const lb_profile *p, const int *available, int C, cons
         else
             t = k >= C - minor ? n_max / p->rho : n_max;
         int v = (int)floor(t + FLOOR_EPS);
-        targets[order[k]] = v < 1 ? 1 : v; /* never drop a class entirely */
+        if (v < 1) v = 1; /* never drop a class entirely */
+        targets[order[k]] = v < available[order[k]] ? v : available[order[k]];
     }
     return LB_OK;
 }
@@ -341,6 +356,7 @@ void lb_split_free(lb_split *s)
     lb_free(s->train_counts);
     lb_free(s->val_counts);
     lb_free(s->test_counts);
+    lb_notes_free(&s->warnings);
     memset(s, 0, sizeof *s);
 }
 
@@ -407,15 +423,14 @@ static int *task_labels(const lb_split *out, const lb_dataset *ds, const int *id
     return y;
 }
 
-/* Validation (stratified on the task labels) out of the kept images, then every index
- * list with its labels and counts. */
-static int fill_lists(lb_split *out, const lb_dataset *train, const lb_dataset *test, const int *kept_idx,
-                      int n_kept, const int *test_idx, int n_test, double val_frac)
+/* Validation (stratified on the task labels) out of the kept images, or the given list;
+ * then every index list with its labels and counts. */
+static int fill_lists(lb_split *out, const lb_split_input *in, const int *kept_idx, int n_kept, double val_frac)
 {
-    int K = out->n_classes;
+    int K = out->n_classes, n_test = in->n_test;
     int *kept_y = lb_malloc(sizeof(int) * (size_t)(n_kept + 1));
     out->train_idx = lb_malloc(sizeof(int) * (size_t)(n_kept + 1));
-    out->val_idx = lb_malloc(sizeof(int) * (size_t)(n_kept + 1));
+    out->val_idx = lb_malloc(sizeof(int) * (size_t)(n_kept + in->n_val + 1));
     out->test_idx = lb_malloc(sizeof(int) * (size_t)(n_test + 1));
     out->train_counts = lb_calloc((size_t)K, sizeof(int));
     out->val_counts = lb_calloc((size_t)K, sizeof(int));
@@ -424,50 +439,89 @@ static int fill_lists(lb_split *out, const lb_dataset *train, const lb_dataset *
     if (!kept_y || !out->train_idx || !out->val_idx || !out->test_idx || !out->train_counts || !out->val_counts ||
         !out->test_counts)
         rc = lb_error(LB_ENOMEM, "out of memory building the split");
-    for (int i = 0; rc == LB_OK && i < n_kept; i++) kept_y[i] = out->label_map[train->labels[kept_idx[i]]];
+    for (int i = 0; rc == LB_OK && i < n_kept; i++) kept_y[i] = out->label_map[in->train->labels[kept_idx[i]]];
     lb_rng rng;
     lb_rng_derive(&rng, out->seed, LB_STREAM_VAL);
     if (rc == LB_OK)
-        rc = lb_stratified_split(kept_idx, kept_y, n_kept, K, val_frac, &rng, out->train_idx, &out->n_train,
-                                 out->val_idx, &out->n_val);
+        rc = lb_stratified_split(kept_idx, kept_y, n_kept, K, in->val ? 0.0 : val_frac, &rng, out->train_idx,
+                                 &out->n_train, out->val_idx, &out->n_val);
     lb_free(kept_y);
     if (rc != LB_OK) return rc;
+    if (in->val) { /* the source's own validation images, as they are */
+        memcpy(out->val_idx, in->val, sizeof(int) * (size_t)in->n_val);
+        out->n_val = in->n_val;
+        qsort(out->val_idx, (size_t)out->n_val, sizeof(int), lb__cmp_int);
+    }
     out->n_test = n_test;
-    for (int i = 0; i < n_test; i++) out->test_idx[i] = test_idx ? test_idx[i] : i;
-    if (test_idx) qsort(out->test_idx, (size_t)n_test, sizeof(int), lb__cmp_int);
-    if (!(out->train_y = task_labels(out, train, out->train_idx, out->n_train, out->train_counts)) ||
-        !(out->val_y = task_labels(out, train, out->val_idx, out->n_val, out->val_counts)) ||
-        !(out->test_y = task_labels(out, test, out->test_idx, n_test, out->test_counts)))
+    for (int i = 0; i < n_test; i++) out->test_idx[i] = in->test_idx ? in->test_idx[i] : i;
+    if (in->test_idx) qsort(out->test_idx, (size_t)n_test, sizeof(int), lb__cmp_int);
+    if (!(out->train_y = task_labels(out, in->train, out->train_idx, out->n_train, out->train_counts)) ||
+        !(out->val_y = task_labels(out, in->train, out->val_idx, out->n_val, out->val_counts)) ||
+        !(out->test_y = task_labels(out, in->test, out->test_idx, n_test, out->test_counts)))
         return LB_ENOMEM;
     return LB_OK;
 }
 
-static int check_split_args(const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
-                            const int *test_idx, int n_test, double val_frac)
+static int check_index_list(const int *idx, int n, const lb_dataset *ds, const char *what)
 {
-    if (!(val_frac >= 0.0 && val_frac < 1.0))
-        return lb_error(LB_EINVAL, "validation fraction %g must be in [0, 1)", val_frac);
-    if (test && test->n_classes != train->n_classes)
-        return lb_error(LB_EINVAL, "test set has %d classes, training set %d", test->n_classes, train->n_classes);
-    for (int i = 0; pool && i < n_pool; i++)
-        if (pool[i] < 0 || pool[i] >= train->n)
-            return lb_error(LB_EINVAL, "training pool index %d outside [0, %d)", pool[i], train->n);
-    for (int i = 0; test_idx && i < n_test; i++)
-        if (test_idx[i] < 0 || test_idx[i] >= test->n)
-            return lb_error(LB_EINVAL, "test index %d outside [0, %d)", test_idx[i], test->n);
+    for (int i = 0; idx && i < n; i++)
+        if (idx[i] < 0 || idx[i] >= ds->n) return lb_error(LB_EINVAL, "%s index %d outside [0, %d)", what, idx[i], ds->n);
     return LB_OK;
 }
 
-int lb_split_init(lb_split *out, const lb_dataset *train, const int *pool, int n_pool, const lb_dataset *test,
-                  const int *test_idx, int n_test, const char *profile_spec, const char *order_spec, double val_frac,
-                  uint64_t seed)
+static int check_split_args(const lb_split_input *in, double val_frac)
+{
+    if (!(val_frac >= 0.0 && val_frac < 1.0))
+        return lb_error(LB_EINVAL, "validation fraction %g must be in [0, 1)", val_frac);
+    if (in->test && in->test->n_classes != in->train->n_classes)
+        return lb_error(LB_EINVAL, "test set has %d classes, training set %d", in->test->n_classes, in->train->n_classes);
+    int rc = check_index_list(in->pool, in->n_pool, in->train, "training pool");
+    if (rc == LB_OK) rc = check_index_list(in->val, in->n_val, in->train, "validation");
+    if (rc == LB_OK && in->test) rc = check_index_list(in->test_idx, in->n_test, in->test, "test");
+    return rc;
+}
+
+/* Longtail and step on data that is already imbalanced: a class the profile would give more
+ * than it has keeps what it has, and an order that makes a smaller class the head inverts the
+ * existing imbalance. Both are said. */
+static int profile_warnings(lb_split *out, const lb_profile *prof, const int *targets, int C, const char *const *names)
+{
+    if (prof->kind != LB_PROFILE_LONGTAIL && prof->kind != LB_PROFILE_STEP) return LB_OK;
+    int *even = lb_malloc(sizeof(int) * (size_t)C), *asked = lb_malloc(sizeof(int) * (size_t)C);
+    int rc = even && asked ? LB_OK : lb_error(LB_ENOMEM, "out of memory building the split");
+    for (int c = 0; rc == LB_OK && c < C; c++) even[c] = out->available[out->order[0]];
+    if (rc == LB_OK) rc = lb_profile_targets(prof, even, C, out->order, asked); /* the profile's own numbers */
+    for (int c = 0; rc == LB_OK && c < C; c++)
+        if (asked[c] > out->available[c])
+            rc = lb_notes_add(&out->warnings, "imbalance '%s': class '%s' keeps all its %d training images (the profile asks %d)",
+                              out->profile, names[c], out->available[c], asked[c]);
+    for (int a = 0; rc == LB_OK && a < C; a++)
+        for (int b = 0; rc == LB_OK && b < C; b++)
+            if (out->available[a] > out->available[b] && targets[a] < targets[b]) {
+                rc = lb_notes_add(&out->warnings,
+                                  "imbalance '%s': class '%s' (%d available) gets fewer images than '%s' (%d available): "
+                                  "this order inverts the existing imbalance (--order count keeps it)",
+                                  out->profile, names[a], out->available[a], names[b], out->available[b]);
+                a = C; /* one such message is enough */
+                break;
+            }
+    lb_free(even);
+    lb_free(asked);
+    return rc;
+}
+
+int lb_split_init(lb_split *out, const lb_split_input *in, const char *profile_spec, const char *order_spec,
+                  double val_frac, uint64_t seed)
 {
     memset(out, 0, sizeof *out);
+    lb_split_input inp = *in;
+    const lb_dataset *train = inp.train;
     const int C = train->n_classes;
-    if (!pool) n_pool = train->n;
-    if (test && !test_idx) n_test = test->n;
-    if (!test) n_test = 0;
-    int rc = check_split_args(train, pool, n_pool, test, test_idx, n_test, val_frac);
+    if (!inp.pool) inp.n_pool = train->n;
+    if (!inp.val) inp.n_val = 0;
+    if (inp.test && !inp.test_idx) inp.n_test = inp.test->n;
+    if (!inp.test) inp.n_test = 0;
+    int rc = check_split_args(&inp, val_frac);
     if (rc) return rc;
     lb_profile prof;
     if ((rc = lb_profile_parse(&prof, profile_spec, C, (const char *const *)train->class_names)) != LB_OK) return rc;
@@ -478,17 +532,18 @@ int lb_split_init(lb_split *out, const lb_dataset *train, const int *pool, int n
     out->available = lb_calloc((size_t)C, sizeof(int));
     out->kept = lb_calloc((size_t)C, sizeof(int));
     out->label_map = lb_malloc(sizeof(int) * (size_t)C);
-    int *targets = lb_calloc((size_t)C, sizeof(int)), *kept_idx = lb_malloc(sizeof(int) * (size_t)(n_pool + 1));
+    int *targets = lb_calloc((size_t)C, sizeof(int)), *kept_idx = lb_malloc(sizeof(int) * (size_t)(inp.n_pool + 1));
     int n_kept = 0;
     if (!out->profile || !out->order || !out->available || !out->kept || !out->label_map || !targets || !kept_idx)
         rc = lb_error(LB_ENOMEM, "out of memory building the split");
-    if (rc == LB_OK) rc = lb_order_parse(order_spec, C, seed, out->order);
-    for (int i = 0; rc == LB_OK && i < n_pool; i++) out->available[train->labels[pool ? pool[i] : i]]++;
+    for (int i = 0; rc == LB_OK && i < inp.n_pool; i++) out->available[train->labels[inp.pool ? inp.pool[i] : i]]++;
+    if (rc == LB_OK) rc = lb_order_parse(order_spec, C, seed, out->available, out->order);
     if (rc == LB_OK && (rc = lb_profile_targets(&prof, out->available, C, out->order, targets)) != LB_OK)
         lb_error_prefix("imbalance '%s'", out->profile);
+    if (rc == LB_OK) rc = profile_warnings(out, &prof, targets, C, (const char *const *)train->class_names);
     if (rc == LB_OK) rc = task_classes(out, train, &prof);
-    if (rc == LB_OK) rc = select_kept(out, train, pool, n_pool, targets, kept_idx, &n_kept);
-    if (rc == LB_OK) rc = fill_lists(out, train, test, kept_idx, n_kept, test_idx, n_test, val_frac);
+    if (rc == LB_OK) rc = select_kept(out, train, inp.pool, inp.n_pool, targets, kept_idx, &n_kept);
+    if (rc == LB_OK) rc = fill_lists(out, &inp, kept_idx, n_kept, val_frac);
     lb_profile_free(&prof);
     lb_free(targets);
     lb_free(kept_idx);

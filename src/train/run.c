@@ -70,14 +70,22 @@ int lb_train_settings(const lb_train_opts *o, const lb_data_opts *dopts, const l
     lb_buf_printf(out, "schedule=%s\nbatch=%d\n", o->schedule ? o->schedule : "constant", o->batch);
     if (what & LB_SETTINGS_JOB) {
         lb_buf_puts(out, "loss=");
-        if ((rc = lb_loss_canonical(o->loss ? o->loss : "ce", out)) != LB_OK) return rc;
+        if ((rc = lb_loss_canonical_named(o->loss ? o->loss : "ce", d ? d->split.n_classes : 0, d ? (const char *const *)d->split.class_names : NULL, out)) != LB_OK) return rc;
         lb_buf_printf(out, "\nsampler=%s\n", o->sampler ? o->sampler : "shuffle");
     }
     lb_buf_printf(out, "augment=crop_pad=%d,hflip=%d\n", o->augment.crop_pad, o->augment.hflip);
     if (what & LB_SETTINGS_JOB) lb_buf_printf(out, "seed=%llu\n", (unsigned long long)o->seed);
     if (dopts) {
-        lb_buf_printf(out, "data=%s\nimbalance=%s\norder=%s\n", dopts->data ? dopts->data : "fmnist",
-                      dopts->imbalance ? dopts->imbalance : "none", dopts->order ? dopts->order : "natural");
+        /* the source with absolute paths: a checkpoint evaluated or resumed elsewhere finds its data */
+        lb_source src;
+        if ((rc = lb_source_parse(&src, dopts->data ? dopts->data : "fmnist")) != LB_OK) return rc;
+        char *data = lb_source_format(&src, 1);
+        lb_source_free(&src);
+        if (!data) return lb_error(LB_ENOMEM, "settings: out of memory");
+        lb_buf_printf(out, "data=%s\nimbalance=%s\norder=%s\nclasses=%s\n", data,
+                      dopts->imbalance ? dopts->imbalance : "none", dopts->order ? dopts->order : "count",
+                      dopts->classes ? dopts->classes : "");
+        lb_free(data);
         lb_buf_printf(out, "val=%.9g\ntest=%.9g\nchannels=%d\nsize=%dx%d\ndata_seed=%llu\n", dopts->val_frac,
                       dopts->test_frac, dopts->channels, dopts->height, dopts->width,
                       (unsigned long long)dopts->seed);
@@ -93,11 +101,16 @@ int lb_train_settings(const lb_train_opts *o, const lb_data_opts *dopts, const l
 }
 
 /* What identifies a run (everything but its budget and where it writes), as checkpoint
- * meta: a resumed run must agree on all of it to continue bit for bit. */
+ * meta: a resumed run must agree on all of it to continue bit for bit, down to the class
+ * names in order and the data's fingerprint. */
 static int describe_run(lb_checkpoint *c, const lb_train_opts *o, const lb_data_opts *dopts, const lb_data *d)
 {
     lb_buf b = {0};
     int rc = lb_train_settings(o, dopts, d, LB_SETTINGS_JOB, &b);
+    lb_buf_puts(&b, "class_names=");
+    for (int k = 0; k < d->split.n_classes; k++) lb_buf_printf(&b, "%s%s", k ? ", " : "", d->split.class_names[k]);
+    lb_buf_printf(&b, "\ndata_fingerprint=%016llx\n", (unsigned long long)lb_data_fingerprint(d));
+    if (rc == LB_OK) rc = lb_buf_status(&b, "checkpoint");
     for (char *line = b.p; rc == LB_OK && line && *line;) {
         char *nl = strchr(line, '\n'), *eq = strchr(line, '=');
         *nl = '\0';
@@ -242,7 +255,7 @@ static int build_training(run *r)
 {
     const lb_train_opts *o = r->o;
     const lb_split *sp = &r->data->split;
-    if (!(r->loss = lb_loss_new(o->loss ? o->loss : "ce", r->C, sp->train_counts))) return lb_last_status();
+    if (!(r->loss = lb_loss_new_named(o->loss ? o->loss : "ce", r->C, sp->train_counts, (const char *const *)sp->class_names))) return lb_last_status();
     lb_rng seeds;
     lb_rng_derive(&seeds, o->seed, LB_STREAM_SAMPLER);
     r->sampler = lb_sampler_new(o->sampler ? o->sampler : "shuffle", sp->train_idx, sp->train_y, sp->n_train, r->C,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Valgrind memcheck over Check suites and one short training run.
 #   usage: scripts/valgrind.sh BUILD_DIR [test names...]
-# Names are "tensor" or "test_tensor". Default: test_tensor, plus test_data, test_losses and
+# Names are "tensor" or "test_tensor". Default: test_tensor, plus test_data, test_csv, test_losses and
 # test_reliability when the build has them, and then one short libra-train run (20 steps of
 # a narrow CNN on the bundled sample folder, with --save and --out, started from an empty
 # directory) unless test names are given. Configures BUILD_DIR if it has no CMakeCache.txt
@@ -36,7 +36,7 @@ if [ $# -gt 0 ]; then
 else
     tests=(test_tensor)
     train_run=1
-    for t in test_data test_losses test_reliability; do
+    for t in test_data test_csv test_losses test_reliability; do
         if [ -f "$src/tests/$t.c" ] || [ -x "$build/tests/$t" ]; then tests+=("$t"); fi
     done
 fi

@@ -36,6 +36,9 @@ static void fz_csv_check_table(const lb__csv_table *t, int flags, const char *fi
         size_t k = strlen(r->label);
         FZ_CHECK(r->label[0] != ' ' && r->label[0] != '\t' && r->label[k - 1] != ' ' && r->label[k - 1] != '\t',
                  "row %d: label '%s' not trimmed", i, r->label);
+        for (size_t j = 0; j < k; j++)
+            FZ_CHECK((unsigned char)r->label[j] >= 0x20 ? r->label[j] != 0x7f : r->label[j] == '\t',
+                     "row %d: a control character (0x%02x) in the label", i, (unsigned char)r->label[j]);
         FZ_CHECK(r->line >= 1 && (i == 0 || r->line > t->rows[i - 1].line), "row %d: line %d after line %d", i,
                  r->line, i ? t->rows[i - 1].line : 0);
         if (t->has_split) FZ_CHECK(r->split >= LB__SPLIT_TRAIN && r->split <= LB__SPLIT_TEST, "split %d", r->split);

@@ -28,8 +28,7 @@ static const char usage[] =
     "  --steps N              step budget of every run (default 1500; --quick: 300)\n"
     "  --epochs N             instead of --steps: N epochs of the plain training set, as steps\n"
     "  --batch N              batch size (default 64)\n"
-    "  --lr X                 Adam learning rate (default 0.001)\n"
-    "  --arch SPEC            network (default smallcnn)\n"
+    "  --arch SPEC            network (default smallcnn; see libra-train --help)\n"
     "  --threads N            threads per run (default 1)\n"
     "  --jobs N               runs in parallel processes (default: the number of CPUs)\n"
     "  --quick                a study of a few minutes: 2 seeds, 300 steps\n"
@@ -41,6 +40,9 @@ static const char usage[] =
     "  --help                 this text\n"
     "\n"
     "%s"
+    "  (the study evaluates on validation ten times per run unless --eval-every is given)\n"
+    "\n"
+    "%s"
     "  (default data: --preset fmnist-lt100, i.e. Fashion-MNIST long-tailed with rho = 100,\n"
     "   10%% of it held out for validation)\n"
     "\n"
@@ -48,7 +50,7 @@ static const char usage[] =
     "130 interrupted (SIGINT; 143: SIGTERM); finished runs are kept for --resume.\n";
 
 enum {
-    OPT_STRATEGIES = 1, OPT_SEEDS, OPT_SEED, OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_ARCH, OPT_THREADS,
+    OPT_STRATEGIES = 1, OPT_SEEDS, OPT_SEED, OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_ARCH, OPT_THREADS,
     OPT_JOBS, OPT_QUICK, OPT_OUT, OPT_RESUME, OPT_FORCE, OPT_QUIET, OPT_LIST, OPT_HELP
 };
 
@@ -59,7 +61,6 @@ static const struct option longopts[] = {
     {"steps", required_argument, 0, OPT_STEPS},
     {"epochs", required_argument, 0, OPT_EPOCHS},
     {"batch", required_argument, 0, OPT_BATCH},
-    {"lr", required_argument, 0, OPT_LR},
     {"arch", required_argument, 0, OPT_ARCH},
     {"threads", required_argument, 0, OPT_THREADS},
     {"jobs", required_argument, 0, OPT_JOBS},
@@ -71,6 +72,7 @@ static const struct option longopts[] = {
     {"list", no_argument, 0, OPT_LIST},
     {"help", no_argument, 0, OPT_HELP},
     CLI_DATA_LONGOPTS,
+    CLI_TRAIN_LONGOPTS,
     {0, 0, 0, 0}};
 
 typedef struct {
@@ -98,7 +100,7 @@ static void parse_flags(int argc, char **argv, flags *f)
     f->steps = f->epochs = f->seeds = -1;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (cli_data_flag(&f->df, c, optarg)) continue;
+        if (cli_data_flag(&f->df, c, optarg) || cli_train_flag(&f->c.train, c, optarg)) continue;
         switch (c) {
         case OPT_STRATEGIES: f->c.strategies = optarg; break;
         case OPT_SEEDS: f->seeds = cli_long("seeds", optarg, 1, 1000); break;
@@ -106,7 +108,6 @@ static void parse_flags(int argc, char **argv, flags *f)
         case OPT_STEPS: f->steps = cli_long("steps", optarg, 1, 100000000L); break;
         case OPT_EPOCHS: f->epochs = cli_long("epochs", optarg, 1, 100000); break;
         case OPT_BATCH: f->c.train.batch = (int)cli_long("batch", optarg, 1, 65536); break;
-        case OPT_LR: f->c.train.lr = cli_double("lr", optarg, 0.0, 100.0); break;
         case OPT_ARCH: f->c.train.arch = optarg; break;
         case OPT_THREADS: f->c.train.threads = (int)cli_long("threads", optarg, 1, 256); break;
         case OPT_JOBS: f->jobs = cli_long("jobs", optarg, 1, 256); break;
@@ -117,7 +118,7 @@ static void parse_flags(int argc, char **argv, flags *f)
         case OPT_QUIET: f->quiet = 1; break;
         case OPT_LIST: f->list = 1; break;
         case 'h':
-        case OPT_HELP: printf(usage, lb_default_strategy_list(), cli_data_help); exit(0);
+        case OPT_HELP: printf(usage, lb_default_strategy_list(), cli_train_help, cli_data_help); exit(0);
         default: cli_bad_option();
         }
     }
@@ -129,6 +130,8 @@ static void parse_flags(int argc, char **argv, flags *f)
     f->c.seeds = (int)(f->seeds > 0 ? f->seeds : f->quick ? 2 : 3);
     f->c.train.steps = f->epochs > 0 ? 0 : f->steps > 0 ? f->steps : f->quick ? 300 : 1500;
     f->c.train.epochs = f->epochs > 0 ? (int)f->epochs : 0;
+    f->c.train.monitor = LB_MONITOR_VAL; /* what the study does; a split without validation is refused later */
+    cli_train_check(&f->c.train);
 }
 
 /* ---- progress ---- */

@@ -22,13 +22,6 @@ static const char usage[] =
     "  --epochs N             epochs to train (default 3)\n"
     "  --steps N              a fixed step budget instead of epochs (with --resume: the total)\n"
     "  --batch N              batch size (default 64)\n"
-    "  --optimizer NAME       sgd, adam (default) or adamw\n"
-    "  --lr X                 learning rate (default: sgd 0.01, adam/adamw 0.001)\n"
-    "  --momentum X           sgd momentum (default 0.9)\n"
-    "  --nesterov             sgd with Nesterov momentum\n"
-    "  --weight-decay X       L2 (sgd, adam) or decoupled (adamw, default 0.01) weight decay\n"
-    "  --clip X               clip the gradient to this global norm (default off)\n"
-    "  --schedule SPEC        constant (default), step[:every=N,gamma=G], cosine[:min=LR], each with ,warmup=N\n"
     "  --loss SPEC            loss (default ce); e.g. wce:weights=inverse, focal:gamma=2\n"
     "  --sampler SPEC         shuffle (default), undersample, oversample, balanced, sqrt, progressive\n"
     "  --crop-pad N           augmentation: random crop with N pixels of padding (default 0 = off)\n"
@@ -38,11 +31,14 @@ static const char usage[] =
     "  --no-nan-check         do not scan gradients and parameters for NaN/Inf every step\n"
     "                         (--nan-check, the default, stops at the first one; see docs/reliability.md)\n"
     "Model:\n"
-    "  --arch SPEC            smallcnn[:bn,dropout=P,c1=32,c2=64,fc=128] (default smallcnn), mlp[:hidden=N], linear\n"
+    "  --arch SPEC            smallcnn[:bn,dropout=P,c1=32,c2=64,fc=128] (default), mlp[:hidden=N], linear,\n"
+    "                         resnet:depth=D[,width=W] (D = 6n+2), or a layer list such as\n"
+    "                         'conv:32,3;bn;relu;pool:2;conv:64,3;bn;relu;pool:2;gap;dense'\n"
     "  --init NAME            default (PyTorch's), kaiming-normal, kaiming-uniform, xavier-normal, xavier-uniform\n"
     "  --prior-bias           set the last layer's bias to log(class prior)\n"
     "Evaluation and files:\n"
-    "  --monitor WHERE        evaluate at each epoch end on: val (default when --val-fraction > 0), test, none\n"
+    "  --monitor WHERE        val (default when there is a validation split), none, or test: evaluate\n"
+    "                         at each evaluation point (test: shown only, it never chooses anything)\n"
     "  --eval-batch N         batch size of evaluation (default 256)\n"
     "  --save FILE            write a checkpoint at the end (and every --save-every steps)\n"
     "  --save-every N         also write the checkpoint every N steps\n"
@@ -55,12 +51,13 @@ static const char usage[] =
     "\n"
     "%s"
     "\n"
+    "%s"
+    "\n"
     "Exit status: 0 success, 1 runtime error (data, file, numeric), 2 bad flag or value.\n"
     "Ctrl-C stops after the current step, saves the checkpoint (if --save) and evaluates.\n";
 
 enum {
-    OPT_EPOCHS = 1, OPT_STEPS, OPT_BATCH, OPT_OPTIM, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_WD, OPT_CLIP,
-    OPT_SCHEDULE, OPT_LOSS, OPT_SAMPLER, OPT_CROP, OPT_HFLIP, OPT_SEED, OPT_THREADS, OPT_ARCH, OPT_INIT,
+    OPT_EPOCHS = 1, OPT_STEPS, OPT_BATCH, OPT_LOSS, OPT_SAMPLER, OPT_CROP, OPT_HFLIP, OPT_SEED, OPT_THREADS, OPT_ARCH, OPT_INIT,
     OPT_PRIOR, OPT_MONITOR, OPT_EVAL_BATCH, OPT_SAVE, OPT_SAVE_EVERY, OPT_RESUME, OPT_OUT, OPT_LOG_EVERY,
     OPT_PROGRESS_EVERY, OPT_QUIET, OPT_NAN_CHECK, OPT_NO_NAN_CHECK
 };
@@ -69,13 +66,6 @@ static const struct option longopts[] = {
     {"epochs", required_argument, 0, OPT_EPOCHS},
     {"steps", required_argument, 0, OPT_STEPS},
     {"batch", required_argument, 0, OPT_BATCH},
-    {"optimizer", required_argument, 0, OPT_OPTIM},
-    {"lr", required_argument, 0, OPT_LR},
-    {"momentum", required_argument, 0, OPT_MOMENTUM},
-    {"nesterov", no_argument, 0, OPT_NESTEROV},
-    {"weight-decay", required_argument, 0, OPT_WD},
-    {"clip", required_argument, 0, OPT_CLIP},
-    {"schedule", required_argument, 0, OPT_SCHEDULE},
     {"loss", required_argument, 0, OPT_LOSS},
     {"sampler", required_argument, 0, OPT_SAMPLER},
     {"crop-pad", required_argument, 0, OPT_CROP},
@@ -98,6 +88,7 @@ static const struct option longopts[] = {
     {"no-nan-check", no_argument, 0, OPT_NO_NAN_CHECK},
     {"help", no_argument, 0, 'h'},
     CLI_DATA_LONGOPTS,
+    CLI_TRAIN_LONGOPTS,
     {0, 0, 0, 0}};
 
 /* ---------------------------------------------------------------- hooks */
@@ -187,6 +178,9 @@ static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data
     lb_jw_int(&j, "steps", r->steps);
     lb_jw_int(&j, "epochs", r->epochs);
     lb_jw_int(&j, "stopped_early", r->stopped);
+    lb_jw_string(&j, "keep", o->keep_best ? "best" : "last");
+    lb_jw_int(&j, "best_step", r->best_step);
+    lb_jw_float(&j, "best_val_balanced_accuracy", r->best_step >= 0 ? r->best_val_bacc : NAN);
     lb_jw_float(&j, "wall_seconds", r->wall_seconds);
     lb_jw_float(&j, "train_seconds", r->train_seconds);
     lb_jw_float(&j, "images_per_second", r->images_per_second);
@@ -197,6 +191,8 @@ static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data
     lb_jw_string(&j, "init", o->init);
     lb_jw_string(&j, "optimizer", o->optimizer);
     lb_jw_float(&j, "lr", o->lr);
+    lb_jw_float(&j, "weight_decay", o->weight_decay);
+    lb_jw_int(&j, "patience", o->patience);
     lb_jw_int(&j, "batch", o->batch);
     lb_jw_string(&j, "schedule", o->schedule);
     lb_jw_string(&j, "loss", loss_spec);
@@ -251,6 +247,8 @@ static void defaults_from_checkpoint(const lb_checkpoint *ck, lb_train_opts *o, 
     if ((v = lb_checkpoint_get(ck, "sampler"))) o->sampler = v;
     if ((v = lb_checkpoint_get(ck, "augment"))) sscanf(v, "crop_pad=%d,hflip=%d", &o->augment.crop_pad, &o->augment.hflip);
     if ((v = lb_checkpoint_get(ck, "seed"))) o->seed = strtoull(v, NULL, 10);
+    if ((v = lb_checkpoint_get(ck, "keep"))) o->keep_best = !strcmp(v, "best");
+    if ((v = lb_checkpoint_get(ck, "patience"))) o->patience = atoi(v);
     cli_data_from_checkpoint(ck, dopts, 0);
 }
 
@@ -273,23 +271,6 @@ static void apply_flag(flags *f, int code, const char *a)
     case OPT_EPOCHS: o->epochs = (int)cli_long("epochs", a, 1, 100000); f->epochs_set = 1; break;
     case OPT_STEPS: o->steps = cli_long("steps", a, 1, 1000000000L); break;
     case OPT_BATCH: o->batch = (int)cli_long("batch", a, 1, 65536); break;
-    case OPT_OPTIM: {
-        lb_optim_kind k;
-        if (lb_optim_kind_parse(a, &k) != LB_OK) cli_usage_error("--optimizer: %s", lb_last_error());
-        o->optimizer = a;
-        break;
-    }
-    case OPT_LR: o->lr = cli_double("lr", a, 0.0, 100.0); break;
-    case OPT_MOMENTUM: o->momentum = cli_double("momentum", a, 0.0, 0.999999); break;
-    case OPT_NESTEROV: o->nesterov = 1; break;
-    case OPT_WD: o->weight_decay = cli_double("weight-decay", a, 0.0, 10.0); break;
-    case OPT_CLIP: o->clip_norm = cli_double("clip", a, 0.0, 1e9); break;
-    case OPT_SCHEDULE: {
-        lb_schedule s;
-        if (lb_schedule_parse(&s, a, 1.0, 1000) != LB_OK) cli_usage_error("--schedule: %s", lb_last_error());
-        o->schedule = a;
-        break;
-    }
     case OPT_LOSS: o->loss = a; break;
     case OPT_SAMPLER: o->sampler = a; break;
     case OPT_CROP: o->augment.crop_pad = (int)cli_long("crop-pad", a, 0, 64); break;
@@ -322,7 +303,8 @@ static void apply_flag(flags *f, int code, const char *a)
     case OPT_NAN_CHECK: o->nan_check = 1; break;
     case OPT_NO_NAN_CHECK: o->nan_check = 0; break;
     default:
-        if (!cli_data_flag(&f->df, code, a)) cli_usage_error("internal: unhandled flag %d", code);
+        if (!cli_train_flag(o, code, a) && !cli_data_flag(&f->df, code, a))
+            cli_usage_error("internal: unhandled flag %d", code);
     }
 }
 
@@ -335,7 +317,7 @@ static void parse_flags(int argc, char **argv, flags *f)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == '?' || c == ':') cli_bad_option();
         if (c == 'h') {
-            printf(usage, cli_data_help);
+            printf(usage, cli_train_help, cli_data_help);
             exit(0);
         }
         if (n == 256) cli_usage_error("too many flags");
@@ -357,7 +339,8 @@ static void parse_flags(int argc, char **argv, flags *f)
     if (f->o.steps > 0 && f->epochs_set) cli_usage_error("--epochs and --steps: give one budget, not both");
     if (f->o.save_every && !f->o.save) cli_usage_error("--save-every needs --save FILE");
     cli_data_apply(&f->df, &f->dopts);
-    if (!f->monitor_set) f->o.monitor = f->dopts.val_frac > 0 ? LB_MONITOR_VAL : LB_MONITOR_TEST;
+    /* the test set is evaluated once, at the end; it is monitored only when asked */
+    if (!f->monitor_set) f->o.monitor = f->dopts.val_frac > 0 ? LB_MONITOR_VAL : LB_MONITOR_NONE;
     lb_buf b = {0};
     char sampler[128];
     if (lb_loss_canonical(f->o.loss, &b) != LB_OK) cli_usage_error("--loss: %s", lb_last_error());
@@ -365,11 +348,7 @@ static void parse_flags(int argc, char **argv, flags *f)
     if (lb_sampler_canonical(f->o.sampler, sampler, sizeof sampler) != LB_OK)
         cli_usage_error("--sampler: %s", lb_last_error());
     if (lb_arch_check(f->o.arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
-    if (f->o.lr < 0) { /* the optimizer's default, so the header and metrics.json show it */
-        lb_optim_kind k;
-        lb_optim_kind_parse(f->o.optimizer, &k);
-        f->o.lr = lb_optim_defaults(k).lr;
-    }
+    cli_train_check(&f->o);
 }
 
 static void print_result(const flags *f, const lb_train_result *r, const lb_data *data)
@@ -381,6 +360,11 @@ static void print_result(const flags *f, const lb_train_result *r, const lb_data
             printf("  %-16s %6d train  recall %.4f\n", data->split.class_names[k], data->split.train_counts[k],
                    m->recall[k]);
     }
+    if (f->o.keep_best && r->best_step >= 0)
+        printf("kept the model of step %ld (validation balanced accuracy %.4f)\n", r->best_step, r->best_val_bacc);
+    if (r->stopped_patience)
+        printf("stopped at step %ld: no better validation balanced accuracy in %d evaluations\n", r->steps,
+               f->o.patience);
     printf("test accuracy %.4f | balanced accuracy %.4f | macro F1 %.4f | %ld steps%s in %.1f s (%.0f img/s)\n",
            m->accuracy, m->balanced_accuracy, m->macro_f1, r->steps, r->stopped ? " (stopped early)" : "",
            r->wall_seconds, r->images_per_second);

@@ -220,7 +220,9 @@ static void spec_seeds(void)
     spec_seed(6, 3, "random", NULL, 0);
     spec_seed(6, 3, "3,1,0,2", NULL, 0);
     static const char *const archs[] = {"smallcnn", "smallcnn:bn,dropout=0.3,c1=8,c2=16,fc=32", "mlp:hidden=64",
-                                        "linear", "smallcnn:bn=0,c1=4", NULL};
+                                        "linear", "smallcnn:bn=0,c1=4", "resnet:depth=8,width=2",
+                                        "conv:4,3;bn;relu;pool:2;conv:8,3,s=2,p=0;leaky_relu:0.1;gap;dense",
+                                        "conv:2,1,bias=1;avgpool:2,s=1;dropout:0.5;flatten;dense:3;relu;dense", NULL};
     for (int i = 0; archs[i]; i++) spec_seed(7, 5 + 40 * i, archs[i], NULL, 0);
 }
 

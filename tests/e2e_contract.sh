@@ -54,8 +54,11 @@ expect 2 "--step" "$bin/libra-losses" --step=-1
 expect 2 "--gamma" "$bin/libra-losses" --gamma=x
 
 echo "-- bad values found before the data is loaded"
-expect 2 "--arch: model 'resnet': unknown architecture" "$bin/libra-compare" --arch resnet "${missing[@]}"
-expect 2 "--arch: model 'resnet'" "$bin/libra-train" --arch resnet "${missing[@]}"
+expect 2 "--arch: model 'densenet': unknown architecture" "$bin/libra-compare" --arch densenet "${missing[@]}"
+expect 2 "--arch: model 'resnet:depth=21': depth=21 must be 6n+2" "$bin/libra-train" --arch resnet:depth=21 "${missing[@]}"
+expect 2 "item 3 'dense:x': 'dense:x': size (dense:N) 'x' must be an integer" "$bin/libra-train" --arch 'conv:8,3;relu;dense:x' "${missing[@]}"
+expect 2 "--keep: 'first' is not best or last" "$bin/libra-compare" --keep first "${missing[@]}"
+expect 2 "--keep best and --patience choose on the validation split" "$bin/libra-train" --keep best --monitor test "${missing[@]}"
 expect 2 "--strategies:" "$bin/libra-compare" --strategies "ce;nosuchloss" "${missing[@]}"
 expect 2 "--loss:" "$bin/libra-train" --loss "focal:gama=2" "${missing[@]}"
 expect 2 "--sampler:" "$bin/libra-train" --sampler "oversample:q=2" "${missing[@]}"

@@ -75,6 +75,27 @@ START_TEST(test_forward_matches_torch)
     assert_values(y->val, bn_eval, 6, 1e-5, "bn logits (eval)");
     ck_assert_int_eq(lb_graph_training(g), 0);
     lb_model_free(m);
+
+    /* resnet:depth=8,width=2 (identity and projection shortcuts), training mode, and a
+     * layer list with leaky_relu, average pooling and a strided conv without padding */
+    static const float resnet8[6] = {4.323937893e-01f, 3.603669107e-01f,  -6.394984126e-01f,
+                                     4.190678000e-01f, 2.736311555e-01f,  -5.288575888e-01f};
+    static const float list[6] = {-6.819263101e-02f, -2.447583824e-01f, -4.100602120e-02f,
+                                  -5.743847787e-02f, -2.401401252e-01f, -4.743271321e-02f};
+    const char *archs[2] = {"resnet:depth=8,width=2",
+                            "conv:2,3;leaky_relu:0.1;avgpool:2;conv:3,3,s=2,p=0;relu;flatten;dense:4;relu;dense"};
+    const float *want[2] = {resnet8, list};
+    lb_graph_set_training(g, 1);
+    for (int a = 0; a < 2; a++) {
+        m = lb_model_new_arch(archs[a], 1, 8, 8, 3);
+        ck_assert_msg(m != NULL, "%s", lb_last_error());
+        lb_model_init(m, LB_INIT_DEFAULT, &r);
+        fill_formula(m);
+        y = forward_tiny(m, g);
+        ck_assert_msg(y != NULL, "%s", lb_last_error());
+        assert_values(y->val, want[a], 6, 2e-5, archs[a]);
+        lb_model_free(m);
+    }
     lb_graph_free(g);
 }
 END_TEST
@@ -129,8 +150,8 @@ END_TEST
 
 START_TEST(test_build_errors)
 {
-    ck_assert_ptr_null(lb_model_new_arch("resnet", 1, 28, 28, 10));
-    ck_assert_ptr_nonnull(strstr(lb_last_error(), "unknown architecture 'resnet'"));
+    ck_assert_ptr_null(lb_model_new_arch("densenet", 1, 28, 28, 10));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "unknown architecture 'densenet'"));
     ck_assert_ptr_null(lb_model_new_arch("smallcnn:width=3", 1, 28, 28, 10));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "unknown option 'width'"));
     ck_assert_ptr_null(lb_model_new_arch("smallcnn:dropout=1.5", 1, 28, 28, 10));
@@ -167,6 +188,81 @@ START_TEST(test_build_errors)
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "[2, 1, 4, 4]"));
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "[N, 1, 5, 5]"));
     lb_graph_free(g);
+    lb_model_free(m);
+}
+END_TEST
+
+/* ResNets: the parameter counts of He et al.'s CIFAR networks with projection shortcuts,
+ * worked out by hand. resnet-20, W = 16, 3x32x32, 10 classes: stem conv 3*16*9 = 432 + BN 32;
+ * per block of width w from c: 9cw + 9ww + 4w (two BN), stage 1: 3 x (2304 + 2304 + 64) =
+ * 14016; stage 2: (4608 + 9216 + 128) + proj (512 + 64) + 2 x (9216 + 9216 + 128) = 51640;
+ * stage 3: (18432 + 36864 + 256) + proj (2048 + 128) + 2 x (36864 + 36864 + 256) = 205696;
+ * dense 64*10 + 10 = 650. Total 272,474. */
+START_TEST(test_resnet_and_layer_lists)
+{
+    lb_model *m = lb_model_new_arch("resnet:depth=20", 3, 32, 32, 10);
+    ck_assert_msg(m != NULL, "%s", lb_last_error());
+    ck_assert_uint_eq(lb_model_n_params(m), 272474);
+    ck_assert_str_eq(m->arch, "resnet:depth=20,width=16");
+    /* 1 stem + 9 blocks x (2 conv) + 2 projections = 21 convs; 9 sums */
+    int convs = 0, sums = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        convs += m->layers[i].kind == LB_LAYER_CONV2D;
+        sums += m->layers[i].kind == LB_LAYER_ADD;
+    }
+    ck_assert_int_eq(convs, 21);
+    ck_assert_int_eq(sums, 9);
+    lb_buf b = {0};
+    lb_model_summary(m, &b);
+    ck_assert_msg(strstr(b.p, "add_4              [N, 32, 16, 16]                 0  <- batchnorm2d_9 + batchnorm2d_10"),
+                  "%s", b.p); /* the first block of stage 2: its shortcut is the projection */
+    lb_buf_free(&b);
+    lb_model_free(m);
+    ck_assert_ptr_null(lb_model_new_arch("resnet:depth=21", 3, 32, 32, 10));
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "depth=21 must be 6n+2"));
+
+    /* a layer list: defaults spelled out in the canonical spec, which builds the same model */
+    const char *spec = "conv:32,3;bn;relu;pool:2;conv:64,3;bn;relu;pool:2;gap;dense";
+    m = lb_model_new_arch(spec, 1, 28, 28, 10);
+    ck_assert_msg(m != NULL, "%s", lb_last_error());
+    ck_assert_str_eq(m->arch, "conv:32,3,s=1,p=1,bias=0;bn;relu;pool:2,s=2;conv:64,3,s=1,p=1,bias=0;bn;relu;pool:2,s=2;"
+                              "gap;dense");
+    /* 288 + 64 + 18432 + 128 + 650 (hand) */
+    ck_assert_uint_eq(lb_model_n_params(m), 19562);
+    lb_model *again = lb_model_new_arch(m->arch, 1, 28, 28, 10);
+    ck_assert_uint_eq(lb_model_n_params(again), 19562);
+    ck_assert_str_eq(again->arch, m->arch);
+    lb_model_free(again);
+    lb_model_free(m);
+    /* errors name the item, the layer and the shapes */
+    struct {
+        const char *spec, *want;
+    } bad[] = {
+        {"conv:8,3;relu;dense", "needs a flat [F] input"},
+        {"conv:8,3;relu;flatten;dense:5", "the last layer has 5 outputs for 10 classes"},
+        {"conv:8;relu;gap;dense", "item 1 'conv:8': 'conv:8' needs its kernel size"},
+        {"conv:8,3;relu;gap;dense;dense", "'dense' without a size must be the last layer"},
+        {"conv:8,3;relu;pool:64;gap;dense", "window 64 is larger than the input"},
+        {"conv:8,3;swish;gap;dense", "unknown layer 'swish'"},
+        {"conv:8,3,q=1;gap;dense", "unknown key 'q'"},
+        {"conv:8,3;dropout;gap;dense", "'dropout' needs its probability"},
+        {"conv:8,3;relu;gap", "the last layer has 8 outputs for 10 classes"},
+        {"conv:8,3;relu", "the last layer's output is [C, H, W]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_ptr_null(lb_model_new_arch(bad[i].spec, 1, 28, 28, 10));
+        ck_assert_msg(strstr(lb_last_error(), bad[i].want), "%s: '%s' lacks '%s'", bad[i].spec, lb_last_error(),
+                      bad[i].want);
+        ck_assert_ptr_nonnull(strstr(lb_last_error(), "on 1x28x28 inputs"));
+    }
+    /* a sum of two shapes names both */
+    m = lb_model_new(1, 8, 8);
+    ck_assert_int_eq(lb_model_add_conv2d(m, 4, 3, 1, 1, 1), LB_OK);
+    ck_assert_int_eq(lb_model_add_conv2d(m, 4, 3, 2, 1, 1), LB_OK);
+    ck_assert_int_eq(lb_model_add_sum(m, 0, 1), LB_ESHAPE);
+    ck_assert_msg(strstr(lb_last_error(), "conv2d_1 [4, 8, 8] and conv2d_2 [4, 4, 4] differ"), "%s", lb_last_error());
+    ck_assert_int_eq(lb_model_add_sum(m, -1, 0), LB_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "the input [1, 8, 8]"));
     lb_model_free(m);
 }
 END_TEST
@@ -290,8 +386,11 @@ START_TEST(test_model_gradients)
 {
     fill_input();
     const float R[6] = {0.3f, -1.0f, 0.5f, 0.8f, 0.1f, -0.4f};
-    const char *archs[] = {"smallcnn:c1=2,c2=3,fc=4", "smallcnn:bn,c1=2,c2=3,fc=4"};
-    for (int a = 0; a < 2; a++) {
+    /* the residual blocks of resnet:depth=8 (identity and projection shortcuts) as a whole,
+     * and a layer list with leaky_relu, average pooling and a strided conv */
+    const char *archs[] = {"smallcnn:c1=2,c2=3,fc=4", "smallcnn:bn,c1=2,c2=3,fc=4", "resnet:depth=8,width=2",
+                           "conv:2,3;leaky_relu:0.1;avgpool:2;conv:3,3,s=2,p=0;relu;flatten;dense:4;relu;dense"};
+    for (int a = 0; a < 4; a++) {
         lb_model *m = lb_model_new_arch(archs[a], 1, 8, 8, 3);
         lb_rng r;
         lb_rng_seed(&r, 3);
@@ -363,6 +462,7 @@ int main(void)
     tcase_add_test(tc, test_forward_matches_torch);
     tcase_add_test(tc, test_smallcnn_counts_and_summary);
     tcase_add_test(tc, test_build_errors);
+    tcase_add_test(tc, test_resnet_and_layer_lists);
     tcase_add_test(tc, test_init_statistics);
     tcase_add_test(tc, test_prior_bias);
     tcase_add_test(tc, test_model_gradients);

@@ -142,7 +142,7 @@ START_TEST(test_strategy_keys_and_duplicates)
     c.strategies = "ce;nosuch";
     ck_assert_err(lb_study_check(&c), LB_EINVAL, "unknown loss 'nosuch'");
     c.strategies = "ce";
-    c.train.arch = "resnet";
+    c.train.arch = "densenet";
     ck_assert_err(lb_study_check(&c), LB_EINVAL, "unknown architecture");
 }
 END_TEST

@@ -307,6 +307,82 @@ START_TEST(test_resume_is_bitwise)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- keep best, patience */
+
+/* Keep best: the kept parameters are those of the evaluation point with the best validation
+ * balanced accuracy (the first of equals), checked independently: a run whose budget ends at
+ * that step (constant lr, so the same trajectory) ends with exactly those parameters.
+ * Patience stops after that many points without a better one. */
+START_TEST(test_keep_best_and_patience)
+{
+    lb_data_opts dopts;
+    lb_data_opts_init(&dopts);
+    ck_assert_int_eq(lb_data_opts_set(&dopts, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&dopts, "val", "0.2"), LB_OK);
+    lb_train_opts o;
+    lb_train_opts_init(&o);
+    o.arch = "smallcnn:bn,c1=4,c2=8,fc=16";
+    o.batch = 16;
+    o.lr = 0.02; /* large enough that validation accuracy moves up and down */
+    o.seed = 3;
+    o.steps = 160;
+    o.eval_every = 10;
+    o.monitor = LB_MONITOR_VAL;
+    o.keep_best = 1;
+    char best[300], upto[300];
+    snprintf(best, sizeof best, "%s/best.ckpt", tmpdir);
+    snprintf(upto, sizeof upto, "%s/upto.ckpt", tmpdir);
+    o.save = best;
+    lb_train_result res;
+    ck_assert_msg(lb_train_run(&o, &dopts, NULL, NULL, &res) == LB_OK, "%s", lb_last_error());
+    ck_assert_int_eq(res.monitor_bacc.n, 16);
+    size_t arg = 0;
+    for (size_t i = 1; i < res.monitor_bacc.n; i++)
+        if (res.monitor_bacc.value[i] > res.monitor_bacc.value[arg]) arg = i;
+    ck_assert_int_eq(res.best_step, res.monitor_bacc.step[arg]);
+    ck_assert(res.best_val_bacc == res.monitor_bacc.value[arg]);
+    long best_step = res.best_step;
+    ck_assert_int_lt(best_step, 160); /* (seed 3: an earlier point wins, so the check below means something) */
+    lb_train_result_free(&res);
+
+    lb_checkpoint ck, ref;
+    ck_assert_int_eq(lb_checkpoint_read(&ck, best), LB_OK);
+    ck_assert_int_eq(ck.step, 160); /* the last state, to resume from */
+    ck_assert_int_eq(ck.best_step, best_step);
+    o.keep_best = 0;
+    o.steps = best_step;
+    o.save = upto;
+    ck_assert_msg(lb_train_run(&o, &dopts, NULL, NULL, &res) == LB_OK, "%s", lb_last_error());
+    lb_train_result_free(&res);
+    ck_assert_int_eq(lb_checkpoint_read(&ref, upto), LB_OK);
+    ck_assert(memcmp(ck.best_params, ref.params, ck.n_params * sizeof(float)) == 0);
+    ck_assert(memcmp(ck.best_state, ref.state, ck.n_state * sizeof(float)) == 0);
+    /* the model a checkpoint gives for use is the kept one; its test score is the run's */
+    lb_model *m = lb_model_new_checkpoint(&ck);
+    ck_assert_ptr_nonnull(m);
+    ck_assert(memcmp(m->params->data, ck.best_params, ck.n_params * sizeof(float)) == 0);
+    lb_model_free(m);
+    lb_checkpoint_free(&ck);
+    lb_checkpoint_free(&ref);
+
+    /* patience 3: stops 3 points after the best one seen by then */
+    o.steps = 160;
+    o.save = NULL;
+    o.patience = 3;
+    ck_assert_msg(lb_train_run(&o, &dopts, NULL, NULL, &res) == LB_OK, "%s", lb_last_error());
+    ck_assert_int_eq(res.stopped_patience, 1);
+    ck_assert_int_eq(res.steps, res.best_step + 3 * 10);
+    ck_assert_int_lt(res.steps, 160);
+    lb_train_result_free(&res);
+
+    /* the test set never chooses */
+    o.monitor = LB_MONITOR_TEST;
+    ck_assert_err(lb_train_run(&o, &dopts, NULL, NULL, &res), LB_EINVAL, "need monitor = val");
+    lb_train_result_free(&res);
+    lb_data_opts_free(&dopts);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- checkpoint files */
 
 static long file_size(const char *path)
@@ -497,6 +573,7 @@ int main(void)
     tcase_add_test(tc, test_step_learns_and_allocates_nothing);
     tcase_add_test(tc, test_run_learns);
     tcase_add_test(tc, test_resume_is_bitwise);
+    tcase_add_test(tc, test_keep_best_and_patience);
     tcase_add_test(tc, test_checkpoint_file);
     tcase_add_test(tc, test_predict_matches_forward);
     suite_add_tcase(s, tc);

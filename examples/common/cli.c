@@ -142,6 +142,62 @@ const char *cli_data_dir(void)
 #endif
 }
 
+const char cli_train_help[] =
+    "Optimizer and model kept:\n"
+    "  --optimizer NAME       sgd, adam (default) or adamw\n"
+    "  --lr X                 learning rate (default: sgd 0.01, adam/adamw 0.001)\n"
+    "  --momentum X           sgd momentum (default 0.9)\n"
+    "  --nesterov             sgd with Nesterov momentum\n"
+    "  --weight-decay X       L2 (sgd, adam) or decoupled (adamw, default 0.01) weight decay\n"
+    "  --clip X               clip the gradient to this global norm (default off)\n"
+    "  --schedule SPEC        constant (default), step[:every=N,gamma=G], cosine[:min=LR], each with ,warmup=N\n"
+    "  --eval-every N         evaluate on the validation split every N steps (default: each epoch end)\n"
+    "  --keep WHICH           last (default) or best: the parameters of the evaluation point with the best\n"
+    "                         validation balanced accuracy are the model scored, saved and used\n"
+    "  --patience N           stop after N evaluation points without a better validation balanced accuracy\n";
+
+int cli_train_flag(lb_train_opts *o, int code, const char *a)
+{
+    switch (code) {
+    case CLI_OPT_OPTIMIZER: {
+        lb_optim_kind k;
+        if (lb_optim_kind_parse(a, &k) != LB_OK) cli_usage_error("--optimizer: %s", lb_last_error());
+        o->optimizer = a;
+        return 1;
+    }
+    case CLI_OPT_LR: o->lr = cli_double("lr", a, 0.0, 100.0); return 1;
+    case CLI_OPT_MOMENTUM: o->momentum = cli_double("momentum", a, 0.0, 0.999999); return 1;
+    case CLI_OPT_NESTEROV: o->nesterov = 1; return 1;
+    case CLI_OPT_WD: o->weight_decay = cli_double("weight-decay", a, 0.0, 10.0); return 1;
+    case CLI_OPT_CLIP: o->clip_norm = cli_double("clip", a, 0.0, 1e9); return 1;
+    case CLI_OPT_SCHEDULE: {
+        lb_schedule s;
+        if (lb_schedule_parse(&s, a, 1.0, 1000) != LB_OK) cli_usage_error("--schedule: %s", lb_last_error());
+        o->schedule = a;
+        return 1;
+    }
+    case CLI_OPT_KEEP:
+        if (strcmp(a, "best") && strcmp(a, "last")) cli_usage_error("--keep: '%s' is not best or last", a);
+        o->keep_best = !strcmp(a, "best");
+        return 1;
+    case CLI_OPT_PATIENCE: o->patience = (int)cli_long("patience", a, 1, 1000000); return 1;
+    case CLI_OPT_EVAL_EVERY: o->eval_every = cli_long("eval-every", a, 1, 1000000000L); return 1;
+    }
+    return 0;
+}
+
+void cli_train_check(lb_train_opts *o)
+{
+    if ((o->keep_best || o->patience > 0) && o->monitor != LB_MONITOR_VAL)
+        cli_usage_error("--keep best and --patience choose on the validation split; they need --monitor val (and "
+                        "--val-fraction > 0)");
+    if (o->lr < 0) { /* the optimizer's default, so the header and the outputs show it */
+        lb_optim_kind k;
+        lb_optim_kind_parse(o->optimizer, &k);
+        o->lr = lb_optim_defaults(k).lr;
+    }
+}
+
 int cli_data_flag(cli_data_flags *f, int code, const char *arg)
 {
     if (code < CLI_OPT_DATA || code >= CLI_OPT_DATA_END) return 0;

@@ -102,6 +102,40 @@ lb_data *cli_data_load(const lb_data_opts *o, int quiet);
 /* The data line(s) of cli_data_load. */
 void cli_print_data(FILE *out, const lb_data *d);
 
+/* ---- optimizer and model-keeping flags, shared by libra-train and libra-compare ----
+ * --optimizer NAME, --lr X, --momentum X, --nesterov, --weight-decay X, --clip X,
+ * --schedule SPEC, --keep best|last, --patience N, --eval-every N. */
+enum {
+    CLI_OPT_OPTIMIZER = 1100,
+    CLI_OPT_LR,
+    CLI_OPT_MOMENTUM,
+    CLI_OPT_NESTEROV,
+    CLI_OPT_WD,
+    CLI_OPT_CLIP,
+    CLI_OPT_SCHEDULE,
+    CLI_OPT_KEEP,
+    CLI_OPT_PATIENCE,
+    CLI_OPT_EVAL_EVERY
+};
+#define CLI_TRAIN_LONGOPTS                                                                   \
+    {"optimizer", required_argument, 0, CLI_OPT_OPTIMIZER},                                 \
+        {"lr", required_argument, 0, CLI_OPT_LR},                                           \
+        {"momentum", required_argument, 0, CLI_OPT_MOMENTUM},                               \
+        {"nesterov", no_argument, 0, CLI_OPT_NESTEROV},                                     \
+        {"weight-decay", required_argument, 0, CLI_OPT_WD},                                 \
+        {"clip", required_argument, 0, CLI_OPT_CLIP},                                       \
+        {"schedule", required_argument, 0, CLI_OPT_SCHEDULE},                               \
+        {"keep", required_argument, 0, CLI_OPT_KEEP},                                       \
+        {"patience", required_argument, 0, CLI_OPT_PATIENCE},                               \
+        {"eval-every", required_argument, 0, CLI_OPT_EVAL_EVERY}
+extern const char cli_train_help[];
+/* Applies the flag to o if `code` is one of these (returns 1), else returns 0; a bad
+ * value exits 2 naming the flag. */
+int cli_train_flag(lb_train_opts *o, int code, const char *arg);
+/* After every flag: exit 2 if --keep best / --patience cannot choose (no validation
+ * monitor) ; fills the optimizer's default learning rate in for the header. */
+void cli_train_check(lb_train_opts *o);
+
 /* ---- output ---- */
 /* "libra-train 0.1.0 | seed 42 | threads 1 | <extra>" */
 void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra);

@@ -29,8 +29,13 @@ typedef enum {
     LB_LAYER_MAXPOOL2D,
     LB_LAYER_AVGPOOL2D,
     LB_LAYER_GLOBAL_AVGPOOL,
-    LB_LAYER_FLATTEN
+    LB_LAYER_FLATTEN,
+    LB_LAYER_LEAKY_RELU,
+    LB_LAYER_ADD            /* the sum of two earlier outputs of one shape (a residual shortcut) */
 } lb_layer_kind;
+
+/* The longest architecture spec, with its terminating NUL (a layer list can be long). */
+#define LB_ARCH_MAX 1024
 
 /* Shapes are per sample (no batch dimension): [C, H, W] (ndim 3) or [F] (ndim 1). */
 typedef struct lb_layer {
@@ -38,8 +43,10 @@ typedef struct lb_layer {
     char name[32];            /* "conv2d_1", "dense_2", ... */
     int in_ndim, in_shape[3];
     int out_ndim, out_shape[3];
+    int src, src2;            /* the layers whose outputs it reads (-1: the model's input); src2: add only */
+    int n_uses;               /* later layers that read its output */
     int k, stride, pad;       /* conv2d, pooling */
-    float p;                  /* dropout probability */
+    float p;                  /* dropout probability; leaky_relu's slope */
     float momentum, eps;      /* batchnorm (PyTorch's 0.1 and 1e-5) */
     int w, b;                 /* parameter indices in model->params (-1: none) */
     size_t state_offset;      /* batchnorm: running mean at state + offset, var after it */
@@ -53,7 +60,9 @@ typedef struct lb_model {
     float *state;             /* non-trainable buffers (batchnorm running statistics) */
     size_t state_size;
     lb_rng rng;               /* dropout's RNG (part of a checkpoint) */
-    char arch[160];           /* canonical spec it was built from; "" when built by hand */
+    char arch[LB_ARCH_MAX];   /* canonical spec it was built from; "" when built by hand */
+    int next_src;             /* the output the next layer reads (lb_model_from), else the last */
+    lb_node **outs;           /* per layer, its node in the forward pass being recorded */
 } lb_model;
 
 /* ---- building by hand ---- */
@@ -72,6 +81,16 @@ int lb_model_add_maxpool2d(lb_model *m, int k, int stride);
 int lb_model_add_avgpool2d(lb_model *m, int k, int stride);
 int lb_model_add_global_avgpool(lb_model *m);
 int lb_model_add_flatten(lb_model *m);
+int lb_model_add_leaky_relu(lb_model *m, float slope);
+/* Layers form a graph in the order they are added: each reads the output of the layer
+ * before it, unless lb_model_from(m, id) names another for the next layer (id from
+ * lb_model_top; -1 is the model's input). lb_model_add_sum adds the outputs a and b, which
+ * must have one shape (the error names both): a residual block is
+ *   in = top; conv; bn; relu; conv; bn; a = top; [from(in); conv 1x1; bn; b = top | b = in];
+ *   sum(a, b); relu. */
+int lb_model_top(const lb_model *m);
+int lb_model_from(lb_model *m, int id);
+int lb_model_add_sum(lb_model *m, int a, int b);
 
 /* ---- building by name ---- */
 /* Architectures (options after ':', comma-separated, in any order):

@@ -88,6 +88,9 @@ typedef struct lb_checkpoint {
     lb_curve loss;          /* the loss curve so far */
     double window_sum;      /* losses of the steps after the last curve point, */
     long window_n;          /* so a resumed curve continues exactly */
+    long best_step;         /* keep best: the step of the kept parameters (-1: none) */
+    float *best_params;     /* [n_params] and [n_state]: the kept model, which */
+    float *best_state;      /* lb_model_new_checkpoint builds (the others resume) */
 } lb_checkpoint;
 
 void lb_checkpoint_init(lb_checkpoint *c);
@@ -103,7 +106,8 @@ int lb_checkpoint_capture(lb_checkpoint *c, const lb_model *m, const lb_optim *o
  * values, a checkpoint of another architecture (arch, input, outputs or parameter layout)
  * or of another optimizer kind. */
 int lb_checkpoint_restore(const lb_checkpoint *c, lb_model *m, lb_optim *o);
-/* A new model built from c's meta with c's parameters, in evaluation mode. */
+/* A new model built from c's meta with c's parameters (the kept best ones when c has
+ * them), in evaluation mode. */
 lb_model *lb_model_new_checkpoint(const lb_checkpoint *c);
 /* Writes c to path through a temporary file in the same directory (fsync, rename). */
 int lb_checkpoint_write(const lb_checkpoint *c, const char *path);
@@ -147,6 +151,11 @@ typedef struct lb_train_opts {
     long save_every;         /* [0 = only at the end] */
     const char *resume;      /* [none] checkpoint to continue; steps/epochs are the total */
     int nan_check;           /* [1] stop at a non-finite gradient or parameter (lb_trainer_step) */
+    int keep_best;           /* [0] keep the parameters of the evaluation point with the best
+                                validation balanced accuracy (needs monitor = val); the test
+                                metrics, val logits and checkpoint's BEST section are of them */
+    int patience;            /* [0 = off] stop after this many evaluation points without a
+                                better validation balanced accuracy (needs monitor = val) */
 } lb_train_opts;
 
 void lb_train_opts_init(lb_train_opts *o);
@@ -193,7 +202,10 @@ typedef struct lb_train_result {
     long steps;             /* total steps done (including those before a resume) */
     long start_step;        /* where this run began (0, or the checkpoint's step) */
     int epochs;             /* epochs begun */
-    int stopped;            /* a hook asked to stop */
+    int stopped;            /* a hook asked to stop, or patience ran out */
+    int stopped_patience;   /* patience ran out */
+    long best_step;         /* the step of the best validation balanced accuracy (-1: none) */
+    float best_val_bacc;    /* and that balanced accuracy */
     double wall_seconds;    /* the whole job: data, training, evaluation */
     double train_seconds;   /* the steps of this run only */
     double images_per_second;  /* training images per train_seconds */

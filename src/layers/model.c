@@ -1,4 +1,5 @@
-/* The sequential model: building layer by layer (with shape checks), forward, summary. */
+/* The model: layers added one by one (with shape checks), each reading the output of the
+ * one before it or, for branches and residual sums, of any earlier one; forward; summary. */
 #include "libra/layers.h"
 
 #include <stdarg.h>
@@ -6,8 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"conv2d", "dense", "batchnorm2d", "dropout", "relu",
-                                         "maxpool2d", "avgpool2d", "global_avgpool", "flatten"};
+static const char *const kind_names[] = {"conv2d",    "dense",          "batchnorm2d", "dropout",
+                                         "relu",      "maxpool2d",      "avgpool2d",   "global_avgpool",
+                                         "flatten",   "leaky_relu",     "add"};
+
+#define LAST (-2) /* next_src: the next layer reads the last one */
 
 lb_model *lb_model_new(int c, int h, int w)
 {
@@ -24,6 +28,7 @@ lb_model *lb_model_new(int c, int h, int w)
     m->in_c = c;
     m->in_h = h;
     m->in_w = w;
+    m->next_src = LAST;
     lb_rng_seed(&m->rng, 0);
     return m;
 }
@@ -33,24 +38,37 @@ void lb_model_free(lb_model *m)
     if (!m) return;
     lb_params_free(m->params);
     lb_free(m->layers);
+    lb_free(m->outs);
     lb_free(m->state);
     lb_free(m);
 }
 
-/* The shape the next layer receives. */
-static void current_shape(const lb_model *m, int *ndim, int *shape)
+/* The shape of output `id` (-1: the model's input). */
+static void shape_of(const lb_model *m, int id, int *ndim, int *shape)
 {
-    if (m->n_layers == 0) {
+    if (id < 0) {
         *ndim = 3;
         shape[0] = m->in_c;
         shape[1] = m->in_h;
         shape[2] = m->in_w;
     } else {
-        const lb_layer *l = &m->layers[m->n_layers - 1];
+        const lb_layer *l = &m->layers[id];
         *ndim = l->out_ndim;
         memcpy(shape, l->out_shape, sizeof l->out_shape);
     }
 }
+
+int lb_model_top(const lb_model *m) { return m->n_layers - 1; }
+
+int lb_model_from(lb_model *m, int id)
+{
+    if (id < -1 || id >= m->n_layers)
+        return lb_error(LB_EINVAL, "model: no output %d to read from (%d layers)", id, m->n_layers);
+    m->next_src = id;
+    return LB_OK;
+}
+
+static int next_src(const lb_model *m) { return m->next_src == LAST ? m->n_layers - 1 : m->next_src; }
 
 static const char *shape_str(int ndim, const int *s, char *buf)
 {
@@ -65,11 +83,13 @@ static lb_layer *push(lb_model *m, lb_layer_kind kind)
     if (m->n_layers == m->cap_layers) {
         int cap = m->cap_layers ? 2 * m->cap_layers : 16;
         lb_layer *l = lb_realloc(m->layers, (size_t)cap * sizeof *l);
-        if (!l) {
+        if (l) m->layers = l;
+        lb_node **o = l ? lb_realloc(m->outs, (size_t)(cap + 1) * sizeof *o) : NULL;
+        if (!o) {
             lb_error(LB_ENOMEM, "model: out of memory adding a layer");
             return NULL;
         }
-        m->layers = l;
+        m->outs = o;
         m->cap_layers = cap;
     }
     int same = 0;
@@ -78,11 +98,24 @@ static lb_layer *push(lb_model *m, lb_layer_kind kind)
     memset(l, 0, sizeof *l);
     l->kind = kind;
     snprintf(l->name, sizeof l->name, "%s_%d", kind_names[kind], same + 1);
-    current_shape(m, &l->in_ndim, l->in_shape);
+    l->src = next_src(m);
+    l->src2 = -1;
+    shape_of(m, l->src, &l->in_ndim, l->in_shape);
     l->out_ndim = l->in_ndim;
     memcpy(l->out_shape, l->in_shape, sizeof l->in_shape);
     l->w = l->b = -1;
     return l;
+}
+
+/* The layer pushed last becomes part of the model. */
+static int commit(lb_model *m)
+{
+    lb_layer *l = &m->layers[m->n_layers];
+    if (l->src >= 0) m->layers[l->src].n_uses++;
+    if (l->src2 >= 0) m->layers[l->src2].n_uses++;
+    m->next_src = LAST;
+    m->n_layers++;
+    return LB_OK;
 }
 
 /* Error about the layer being added (not yet counted in n_layers). */
@@ -127,8 +160,7 @@ int lb_model_add_conv2d(lb_model *m, int out_channels, int k, int stride, int pa
     int ws[4] = {out_channels, l->in_shape[0], k, k};
     if ((l->w = add_param(m, l, "weight", 4, ws)) < 0) return lb_last_status();
     if (bias && (l->b = add_param(m, l, "bias", 1, &out_channels)) < 0) return lb_last_status();
-    m->n_layers++;
-    return LB_OK;
+    return commit(m);
 }
 
 int lb_model_add_dense(lb_model *m, int units, int bias)
@@ -142,8 +174,7 @@ int lb_model_add_dense(lb_model *m, int units, int bias)
     int ws[2] = {units, l->in_shape[0]};   /* [out, in] as PyTorch's Linear */
     if ((l->w = add_param(m, l, "weight", 2, ws)) < 0) return lb_last_status();
     if (bias && (l->b = add_param(m, l, "bias", 1, &units)) < 0) return lb_last_status();
-    m->n_layers++;
-    return LB_OK;
+    return commit(m);
 }
 
 int lb_model_add_batchnorm2d(lb_model *m)
@@ -164,8 +195,7 @@ int lb_model_add_batchnorm2d(lb_model *m)
         st[m->state_size + C + c] = 1.0f;
     }
     m->state_size += 2 * (size_t)C;
-    m->n_layers++;
-    return LB_OK;
+    return commit(m);
 }
 
 int lb_model_add_dropout(lb_model *m, float p)
@@ -174,15 +204,13 @@ int lb_model_add_dropout(lb_model *m, float p)
     if (!l) return LB_ENOMEM;
     if (!(p >= 0.0f && p < 1.0f)) return layer_error(l, "p = %g must be in [0, 1)", p);
     l->p = p;
-    m->n_layers++;
-    return LB_OK;
+    return commit(m);
 }
 
 int lb_model_add_relu(lb_model *m)
 {
     if (!push(m, LB_LAYER_RELU)) return LB_ENOMEM;
-    m->n_layers++;
-    return LB_OK;
+    return commit(m);
 }
 
 static int add_pool(lb_model *m, lb_layer_kind kind, int k, int stride)
@@ -196,8 +224,7 @@ static int add_pool(lb_model *m, lb_layer_kind kind, int k, int stride)
     l->stride = stride;
     l->out_shape[1] = (l->in_shape[1] - k) / stride + 1;
     l->out_shape[2] = (l->in_shape[2] - k) / stride + 1;
-    m->n_layers++;
-    return LB_OK;
+    return commit(m);
 }
 
 int lb_model_add_maxpool2d(lb_model *m, int k, int stride) { return add_pool(m, LB_LAYER_MAXPOOL2D, k, stride); }
@@ -209,8 +236,7 @@ int lb_model_add_global_avgpool(lb_model *m)
     if (!l) return LB_ENOMEM;
     if (l->in_ndim != 3) return layer_error(l, "needs a [C, H, W] input");
     l->out_ndim = 1;
-    m->n_layers++;
-    return LB_OK;
+    return commit(m);
 }
 
 int lb_model_add_flatten(lb_model *m)
@@ -222,8 +248,35 @@ int lb_model_add_flatten(lb_model *m)
     if (f > INT32_MAX) return layer_error(l, "%" PRId64 " features per sample do not fit an int", f);
     l->out_shape[0] = (int)f;
     l->out_shape[1] = l->out_shape[2] = 0;
-    m->n_layers++;
-    return LB_OK;
+    return commit(m);
+}
+
+int lb_model_add_leaky_relu(lb_model *m, float slope)
+{
+    lb_layer *l = push(m, LB_LAYER_LEAKY_RELU);
+    if (!l) return LB_ENOMEM;
+    if (!(slope >= 0.0f && slope < 1.0f)) return layer_error(l, "slope %g must be in [0, 1)", slope);
+    l->p = slope;
+    return commit(m);
+}
+
+int lb_model_add_sum(lb_model *m, int a, int b)
+{
+    if (a < -1 || a >= m->n_layers || b < -1 || b >= m->n_layers)
+        return lb_error(LB_EINVAL, "model: add of outputs %d and %d: there are %d layers", a, b, m->n_layers);
+    m->next_src = a;
+    lb_layer *l = push(m, LB_LAYER_ADD);
+    if (!l) return LB_ENOMEM;
+    l->src2 = b;
+    int nd, sh[3] = {0, 0, 0};
+    shape_of(m, b, &nd, sh);
+    if (nd != l->in_ndim || memcmp(sh, l->in_shape, (size_t)nd * sizeof(int)) != 0) {
+        char s1[64], s2[64];
+        return layer_error(l, "the shapes of %s %s and %s %s differ", a < 0 ? "the input" : m->layers[a].name,
+                           shape_str(l->in_ndim, l->in_shape, s1), b < 0 ? "the input" : m->layers[b].name,
+                           shape_str(nd, sh, s2));
+    }
+    return commit(m);
 }
 
 size_t lb_model_n_params(const lb_model *m) { return m->params->size; }
@@ -231,8 +284,63 @@ size_t lb_model_n_params(const lb_model *m) { return m->params->size; }
 int lb_model_n_outputs(const lb_model *m)
 {
     int ndim, s[3];
-    current_shape(m, &ndim, s);
+    shape_of(m, m->n_layers - 1, &ndim, s);
     return ndim == 3 ? s[0] * s[1] * s[2] : s[0];
+}
+
+/* Layer i's output feeds layer i + 1 alone, which reads nothing else. */
+static int feeds_next_only(const lb_model *m, int i)
+{
+    return i + 1 < m->n_layers && m->layers[i].n_uses == 1 && m->layers[i + 1].src == i &&
+           m->layers[i + 1].kind != LB_LAYER_ADD;
+}
+
+/* The node of output id in the pass being recorded (-1: the input). */
+static lb_node *output_node(const lb_model *m, int id) { return m->outs[id + 1]; }
+
+/* conv + relu [+ 2x2 max-pool] as one fused node (same values, no intermediate tensors),
+ * when nothing else reads the conv's (and relu's) output; *n_layers says how many. */
+static lb_node *fused_conv(lb_model *m, lb_graph *g, int i, lb_node *x, lb_node *w, lb_node *b, int *n_layers)
+{
+    const lb_layer *l = &m->layers[i];
+    if (!feeds_next_only(m, i) || m->layers[i + 1].kind != LB_LAYER_RELU) return NULL;
+    const lb_layer *p = i + 2 < m->n_layers ? &m->layers[i + 2] : NULL;
+    int pool = p && feeds_next_only(m, i + 1) && p->kind == LB_LAYER_MAXPOOL2D && p->k == 2 && p->stride == 2;
+    x = pool ? lb_conv2d_relu_maxpool2(g, x, w, b, l->stride, l->pad) : lb_conv2d_relu(g, x, w, b, l->stride, l->pad);
+    if (!x) lb_error_prefix("model: layers %s + %s%s", l->name, m->layers[i + 1].name, pool ? " + pool" : "");
+    *n_layers = 2 + pool;
+    return x;
+}
+
+static lb_node *layer_op(lb_model *m, lb_graph *g, int i, lb_node *x, int *n_layers)
+{
+    lb_layer *l = &m->layers[i];
+    lb_node *w = l->w >= 0 ? lb_param(g, m->params, l->w) : NULL;
+    lb_node *b = l->b >= 0 ? lb_param(g, m->params, l->b) : NULL;
+    switch (l->kind) {
+    case LB_LAYER_CONV2D: {
+        lb_node *f = fused_conv(m, g, i, x, w, b, n_layers);
+        return f || *n_layers > 1 ? f : lb_conv2d(g, x, w, b, l->stride, l->pad);
+    }
+    case LB_LAYER_DENSE:
+        x = lb_matmul(g, x, w, 0, 1);
+        return b && x ? lb_add(g, x, b) : x;
+    case LB_LAYER_BATCHNORM2D: {
+        float *rm = m->state + l->state_offset;
+        return lb_batchnorm2d(g, x, w, b, rm, rm + l->in_shape[0], l->momentum, l->eps);
+    }
+    case LB_LAYER_DROPOUT:
+        /* identity in evaluation: skip the op (and its copy) altogether */
+        return lb_graph_training(g) && l->p > 0.0f ? lb_dropout(g, x, l->p, &m->rng) : x;
+    case LB_LAYER_RELU: return lb_relu(g, x);
+    case LB_LAYER_LEAKY_RELU: return lb_leaky_relu(g, x, l->p);
+    case LB_LAYER_MAXPOOL2D: return lb_maxpool2d(g, x, l->k, l->stride, 0);
+    case LB_LAYER_AVGPOOL2D: return lb_avgpool2d(g, x, l->k, l->stride, 0);
+    case LB_LAYER_GLOBAL_AVGPOOL: return lb_global_avgpool(g, x);
+    case LB_LAYER_FLATTEN: return lb_flatten(g, x);
+    case LB_LAYER_ADD: return lb_add(g, x, output_node(m, l->src2));
+    }
+    return NULL;
 }
 
 lb_node *lb_model_forward_layer(lb_model *m, lb_graph *g, int i, lb_node *x, int *n_layers)
@@ -244,43 +352,18 @@ lb_node *lb_model_forward_layer(lb_model *m, lb_graph *g, int i, lb_node *x, int
         return NULL;
     }
     lb_layer *l = &m->layers[i];
-    lb_node *w = l->w >= 0 ? lb_param(g, m->params, l->w) : NULL;
-    lb_node *b = l->b >= 0 ? lb_param(g, m->params, l->b) : NULL;
-    switch (l->kind) {
-    case LB_LAYER_CONV2D:
-        /* conv + relu [+ 2x2 max-pool]: one fused node (same values, no intermediate tensors) */
-        if (i + 1 < m->n_layers && m->layers[i + 1].kind == LB_LAYER_RELU) {
-            const lb_layer *p = i + 2 < m->n_layers ? &m->layers[i + 2] : NULL;
-            int pool = p && p->kind == LB_LAYER_MAXPOOL2D && p->k == 2 && p->stride == 2;
-            x = pool ? lb_conv2d_relu_maxpool2(g, x, w, b, l->stride, l->pad)
-                     : lb_conv2d_relu(g, x, w, b, l->stride, l->pad);
-            if (!x) lb_error_prefix("model: layers %s + %s%s", l->name, m->layers[i + 1].name, pool ? " + pool" : "");
-            *n_layers = 2 + pool;
-            return x;
-        }
-        x = lb_conv2d(g, x, w, b, l->stride, l->pad);
-        break;
-    case LB_LAYER_DENSE:
-        x = lb_matmul(g, x, w, 0, 1);
-        if (b) x = lb_add(g, x, b);
-        break;
-    case LB_LAYER_BATCHNORM2D: {
-        float *rm = m->state + l->state_offset;
-        x = lb_batchnorm2d(g, x, w, b, rm, rm + l->in_shape[0], l->momentum, l->eps);
-        break;
+    /* x is the output of layer i - 1; a layer that reads another takes that one's node */
+    m->outs[i] = x;
+    lb_node *in = output_node(m, l->src);
+    if (!in || (l->kind == LB_LAYER_ADD && !output_node(m, l->src2))) {
+        lb_error(LB_ESTATE, "model: layer %s reads an output not recorded in this pass", l->name);
+        return NULL;
     }
-    case LB_LAYER_DROPOUT:
-        /* identity in evaluation: skip the op (and its copy) altogether */
-        if (lb_graph_training(g) && l->p > 0.0f) x = lb_dropout(g, x, l->p, &m->rng);
-        break;
-    case LB_LAYER_RELU: x = lb_relu(g, x); break;
-    case LB_LAYER_MAXPOOL2D: x = lb_maxpool2d(g, x, l->k, l->stride, 0); break;
-    case LB_LAYER_AVGPOOL2D: x = lb_avgpool2d(g, x, l->k, l->stride, 0); break;
-    case LB_LAYER_GLOBAL_AVGPOOL: x = lb_global_avgpool(g, x); break;
-    case LB_LAYER_FLATTEN: x = lb_flatten(g, x); break;
-    }
-    if (!x) lb_error_prefix("model: layer %s", l->name);
-    return x;
+    lb_node *y = layer_op(m, g, i, in, n_layers);
+    for (int k = 1; k < *n_layers; k++) m->outs[i + k] = NULL; /* fused away */
+    m->outs[i + *n_layers] = y;
+    if (!y && *n_layers == 1) lb_error_prefix("model: layer %s", l->name);
+    return y;
 }
 
 lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x)
@@ -324,7 +407,12 @@ void lb_model_summary(const lb_model *m, lb_buf *out)
         total += np;
         if (l->out_ndim == 3) snprintf(sh, sizeof sh, "[N, %d, %d, %d]", l->out_shape[0], l->out_shape[1], l->out_shape[2]);
         else snprintf(sh, sizeof sh, "[N, %d]", l->out_shape[0]);
-        lb_buf_printf(out, "%-18s %-20s %12s\n", l->name, sh, grouped(np, n1));
+        lb_buf_printf(out, "%-18s %-20s %12s", l->name, sh, grouped(np, n1));
+        if (l->kind == LB_LAYER_ADD || l->src != i - 1) /* where a branch or a sum reads from */
+            lb_buf_printf(out, "  <- %s%s%s", l->src < 0 ? "input" : m->layers[l->src].name,
+                          l->kind == LB_LAYER_ADD ? " + " : "",
+                          l->kind != LB_LAYER_ADD ? "" : l->src2 < 0 ? "input" : m->layers[l->src2].name);
+        lb_buf_puts(out, "\n");
     }
     lb_buf_printf(out, "Total params: %s (%.2f MB as float32)", grouped(total, n1), total * 4.0 / 1e6);
     if (m->state_size) lb_buf_printf(out, "; buffers: %s", grouped(m->state_size, n1));

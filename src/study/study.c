@@ -18,7 +18,6 @@ void lb_study_config_init(lb_study_config *c)
     c->seed0 = 1;
     lb_train_opts_init(&c->train);
     c->train.steps = 1500;
-    c->train.lr = 1e-3;
     c->train.threads = 1;
     c->out_dir = "results/study";
 }
@@ -301,19 +300,23 @@ static int make_run_dirs(lb_study *st)
 /* ---- life ---- */
 
 /* The options every job starts from: the configuration's, monitored on validation, with
- * ten validation points per run whatever the sampler's epoch length. */
+ * ten validation points per run whatever the sampler's epoch length (unless eval_every is
+ * given). */
 static void base_options(lb_study *st)
 {
     const lb_split *sp = &st->data->split;
     st->base = st->cfg.train;
     if (st->base.steps <= 0) st->base.steps = (long)st->base.epochs * ((sp->n_train + st->base.batch - 1) / st->base.batch);
     st->base.monitor = sp->n_val > 0 ? LB_MONITOR_VAL : LB_MONITOR_NONE;
-    st->base.eval_every = st->base.steps >= 10 ? st->base.steps / 10 : 1;
+    if (st->base.eval_every <= 0) st->base.eval_every = st->base.steps >= 10 ? st->base.steps / 10 : 1;
 }
 
 static int check_against_data(lb_study *st)
 {
     const lb_split *sp = &st->data->split;
+    if ((st->cfg.train.keep_best || st->cfg.train.patience > 0) && sp->n_val == 0)
+        return lb_error(LB_EINVAL, "study: keeping the best model and patience choose on the validation split, and "
+                                   "it is empty (val fraction 0?)");
     for (int i = 0; i < st->n_strat; i++) {
         const lb_strategy *s = &st->strat[i];
         int rc = lb_strategy_check_named(s, sp->n_classes, sp->train_counts, (const char *const *)sp->class_names);

@@ -16,7 +16,11 @@
 
 /* ---------------------------------------------------------------- meta */
 
-void lb_checkpoint_init(lb_checkpoint *c) { memset(c, 0, sizeof *c); }
+void lb_checkpoint_init(lb_checkpoint *c)
+{
+    memset(c, 0, sizeof *c);
+    c->best_step = -1;
+}
 
 void lb_checkpoint_free(lb_checkpoint *c)
 {
@@ -31,8 +35,11 @@ void lb_checkpoint_free(lb_checkpoint *c)
     lb_free(c->state);
     lb_free(c->optim_m);
     lb_free(c->optim_v);
+    lb_free(c->best_params);
+    lb_free(c->best_state);
     lb_curve_free(&c->loss);
     memset(c, 0, sizeof *c);
+    c->best_step = -1;
 }
 
 const char *lb_checkpoint_get(const lb_checkpoint *c, const char *key)
@@ -187,6 +194,10 @@ lb_model *lb_model_new_checkpoint(const lb_checkpoint *c)
         lb_model_free(m);
         return NULL;
     }
+    if (c->best_params) {
+        memcpy(m->params->data, c->best_params, c->n_params * sizeof(float));
+        if (c->n_state) memcpy(m->state, c->best_state, c->n_state * sizeof(float));
+    }
     return m;
 }
 
@@ -296,6 +307,18 @@ static void put_optim(lb_buf *b, const lb_checkpoint *c)
     section_end(b, at);
 }
 
+/* BEST: the step of the kept parameters, then the parameters and buffers. */
+static void put_best(lb_buf *b, const lb_checkpoint *c)
+{
+    size_t at = section_begin(b, "BEST");
+    put_u64(b, (uint64_t)c->best_step);
+    put_u64(b, c->n_params);
+    put_f32s(b, c->best_params, c->n_params);
+    put_u64(b, c->n_state);
+    put_f32s(b, c->best_state, c->n_state);
+    section_end(b, at);
+}
+
 /* TRST: the step and both RNG states. */
 static void put_train_state(lb_buf *b, const lb_checkpoint *c)
 {
@@ -341,6 +364,7 @@ int lb_checkpoint_write(const lb_checkpoint *c, const char *path)
     if (c->has_optim) put_optim(&b, c);
     put_train_state(&b, c);
     put_curve(&b, c);
+    if (c->best_params) put_best(&b, c);
     if (b.oom) {
         lb_buf_free(&b);
         return lb_error(LB_ENOMEM, "%s: out of memory while encoding the checkpoint", path);
@@ -449,6 +473,13 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
         if (c->optim_k < 0 || c->optim_k > 2 || !c->params || n != c->n_params) r->bad = 1;
         if (c->optim_k >= 1 && !r->bad) c->optim_m = get_f32s(r, n);
         if (c->optim_k >= 2 && !r->bad) c->optim_v = get_f32s(r, n);
+    } else if (memcmp(tag, "BEST", 4) == 0) {
+        c->best_step = (long)get_u64(r);
+        /* the kept model must match the parameters and buffers, so PARM and STAT come first */
+        if (get_u64(r) != c->n_params || !c->params || c->best_step < 0) r->bad = 1;
+        if (!r->bad) c->best_params = get_f32s(r, c->n_params);
+        if (!r->bad && get_u64(r) != c->n_state) r->bad = 1;
+        if (!r->bad) c->best_state = get_f32s(r, c->n_state);
     } else if (memcmp(tag, "TRST", 4) == 0) {
         c->step = (long)get_u64(r);
         for (int i = 0; i < 4; i++) c->model_rng.s[i] = get_u64(r);
@@ -505,8 +536,8 @@ static int check_header(const unsigned char *p, size_t size, const char *path)
  * would leak the first copy, or pair moments with other parameters (fuzzer finds). */
 static int mark_section(const char *tag, int *seen_known, const char *path)
 {
-    static const char known[][5] = {"META", "PARM", "STAT", "OPTM", "TRST", "CURV"};
-    for (int k = 0; k < 6; k++)
+    static const char known[][5] = {"META", "PARM", "STAT", "OPTM", "TRST", "CURV", "BEST"};
+    for (int k = 0; k < 7; k++)
         if (memcmp(tag, known[k], 4) == 0) {
             if (*seen_known & (1 << k)) return lb_error(LB_EFORMAT, "%s: section %s appears twice", path, tag);
             *seen_known |= 1 << k;

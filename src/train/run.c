@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void lb_train_opts_init(lb_train_opts *o)
@@ -67,7 +68,8 @@ int lb_train_settings(const lb_train_opts *o, const lb_data_opts *dopts, const l
     lb_buf_printf(out, "init=%s\nprior_bias=%d\n", o->init ? o->init : "default", o->prior_bias);
     lb_buf_printf(out, "optimizer=%s\nlr=%.9g\nmomentum=%.9g\nnesterov=%d\nweight_decay=%.9g\nclip_norm=%.9g\n",
                   lb_optim_kind_name(oc.kind), oc.lr, oc.momentum, oc.nesterov, oc.weight_decay, oc.clip_norm);
-    lb_buf_printf(out, "schedule=%s\nbatch=%d\n", o->schedule ? o->schedule : "constant", o->batch);
+    lb_buf_printf(out, "schedule=%s\nbatch=%d\nkeep=%s\npatience=%d\n", o->schedule ? o->schedule : "constant",
+                  o->batch, o->keep_best ? "best" : "last", o->patience);
     if (what & LB_SETTINGS_JOB) {
         lb_buf_puts(out, "loss=");
         if ((rc = lb_loss_canonical_named(o->loss ? o->loss : "ce", d ? d->split.n_classes : 0, d ? (const char *const *)d->split.class_names : NULL, out)) != LB_OK) return rc;
@@ -200,6 +202,8 @@ typedef struct run {
     float *scratch; /* logits or probabilities of an evaluation */
     int *pred;
     int64_t *conf;
+    float *best_params, *best_state; /* keep best: the model at the best evaluation point */
+    int since_best;                   /* evaluation points since it */
 } run;
 
 static const lb_train_hooks no_hooks;
@@ -215,6 +219,9 @@ static int prepare_data(run *r)
     r->C = r->data->split.n_classes;
     r->res->n_classes = r->C;
     if (r->data->split.n_train < 1) return lb_error(LB_EINVAL, "train: the training split is empty");
+    if ((r->o->keep_best || r->o->patience > 0) && r->data->split.n_val < 1)
+        return lb_error(LB_EINVAL, "train: keeping the best model and patience need a validation split, and it is "
+                                   "empty (val fraction 0?)");
     return LB_OK;
 }
 
@@ -277,10 +284,27 @@ static int build_training(run *r)
         return rc;
     r->eval_batch = o->eval_batch > 0 ? o->eval_batch : 256;
     int n_eval = sp->n_test > sp->n_val ? sp->n_test : sp->n_val;
+    if (o->keep_best &&
+        (!(r->best_params = lb_malloc(r->model->params->size * sizeof(float) + 1)) ||
+         !(r->best_state = lb_malloc(r->model->state_size * sizeof(float) + 1))))
+        return lb_error(LB_ENOMEM, "train: out of memory for the kept best model");
     r->scratch = lb_malloc(((size_t)n_eval + 1) * r->C * sizeof(float));
     r->pred = lb_malloc(((size_t)n_eval + 1) * sizeof(int));
     r->conf = lb_malloc((size_t)r->C * r->C * sizeof(int64_t));
     return r->scratch && r->pred && r->conf ? LB_OK : lb_error(LB_ENOMEM, "train: out of memory for evaluation");
+}
+
+/* Keep best / patience: where the search stands, so a resumed run goes on exactly. */
+static int keep_meta(lb_checkpoint *c, const run *r)
+{
+    char v[64];
+    snprintf(v, sizeof v, "%ld", r->res->best_step);
+    int rc = lb_checkpoint_set(c, "best_step", v);
+    snprintf(v, sizeof v, "%.9g", r->res->best_val_bacc);
+    if (rc == LB_OK) rc = lb_checkpoint_set(c, "best_val_balanced_accuracy", v);
+    snprintf(v, sizeof v, "%d", r->since_best);
+    if (rc == LB_OK) rc = lb_checkpoint_set(c, "evals_since_best", v);
+    return rc;
 }
 
 /* The checkpoint of the run's current state. */
@@ -296,12 +320,36 @@ static int save_checkpoint(run *r)
         c.loss = r->res->loss; /* borrowed for the write */
         c.window_sum = r->win_sum;
         c.window_n = r->win_n;
-        rc = lb_checkpoint_write(&c, r->o->save);
+        if (r->res->best_step >= 0 && r->best_params) { /* borrowed too */
+            c.best_step = r->res->best_step;
+            c.best_params = r->best_params;
+            c.best_state = r->best_state;
+        }
+        if (r->o->keep_best || r->o->patience > 0) rc = keep_meta(&c, r);
+        if (rc == LB_OK) rc = lb_checkpoint_write(&c, r->o->save);
         memset(&c.loss, 0, sizeof c.loss);
+        c.best_params = c.best_state = NULL;
     }
     lb_checkpoint_free(&c);
     if (rc == LB_OK && r->hooks->on_checkpoint) r->hooks->on_checkpoint(r->hooks->ctx, r->o->save, r->step);
     return rc;
+}
+
+/* The kept best model and the patience count of a resumed checkpoint. */
+static int resume_best(run *r, const lb_checkpoint *ck, const char *path)
+{
+    const char *bs = lb_checkpoint_get(ck, "best_step"), *bv = lb_checkpoint_get(ck, "best_val_balanced_accuracy"),
+               *since = lb_checkpoint_get(ck, "evals_since_best");
+    if (!bs) return LB_OK; /* written before keep best existed: nothing kept */
+    r->res->best_step = atol(bs);
+    r->res->best_val_bacc = bv ? strtof(bv, NULL) : -1.0f;
+    r->since_best = since ? atoi(since) : 0;
+    if (!r->best_params || r->res->best_step < 0) return LB_OK;
+    if (!ck->best_params || ck->best_step != r->res->best_step)
+        return lb_error(LB_EFORMAT, "%s: best_step %ld but no kept model for it", path, r->res->best_step);
+    memcpy(r->best_params, ck->best_params, ck->n_params * sizeof(float));
+    if (ck->n_state) memcpy(r->best_state, ck->best_state, ck->n_state * sizeof(float));
+    return LB_OK;
 }
 
 /* Continues from o->resume: the same run (every setting agrees), its state and curve. */
@@ -326,10 +374,29 @@ static int resume_checkpoint(run *r)
         r->res->loss.n = ck.loss.n;
         r->win_sum = ck.window_sum;
         r->win_n = ck.window_n;
+        rc = resume_best(r, &ck, path);
     }
     lb_checkpoint_free(&now);
     lb_checkpoint_free(&ck);
     return rc;
+}
+
+/* After a validation evaluation: a better balanced accuracy (strictly: ties keep the
+ * earlier point) becomes the best, and its parameters are kept. */
+static void track_best(run *r, float bacc)
+{
+    lb_train_result *res = r->res;
+    if (res->best_step >= 0 && !(bacc > res->best_val_bacc)) {
+        r->since_best++;
+        return;
+    }
+    res->best_step = r->step;
+    res->best_val_bacc = bacc;
+    r->since_best = 0;
+    if (r->best_params) {
+        memcpy(r->best_params, r->model->params->data, r->model->params->size * sizeof(float));
+        if (r->model->state_size) memcpy(r->best_state, r->model->state, r->model->state_size * sizeof(float));
+    }
 }
 
 /* The monitor's evaluation at this point (on validation or test), into the result's curves. */
@@ -347,6 +414,7 @@ static int monitor_eval(run *r, int monitor, lb_train_progress *p)
     if (rc != LB_OK) return rc;
     lb_curve_append(&r->res->monitor_acc, r->step, p->monitor_acc); /* reserved: cannot fail */
     lb_curve_append(&r->res->monitor_bacc, r->step, p->monitor_bacc);
+    if (val) track_best(r, p->monitor_bacc);
     return LB_OK;
 }
 
@@ -424,6 +492,8 @@ static int train_loop(run *r)
         if (at_eval || r->step == r->total) {
             if (monitor != LB_MONITOR_NONE && (rc = monitor_eval(r, monitor, &p)) != LB_OK) return rc;
             if (r->hooks->on_epoch) stop |= r->hooks->on_epoch(r->hooks->ctx, &p);
+            if (o->patience > 0 && monitor == LB_MONITOR_VAL && r->since_best >= o->patience && r->step < r->total)
+                stop = r->res->stopped_patience = 1;
         }
         if (stop) {
             r->res->stopped = 1;
@@ -478,8 +548,17 @@ static int evaluate(run *r)
     return LB_OK;
 }
 
+/* Keep best: the model evaluated (test metrics, logits) is the kept one. */
+static void use_best(run *r)
+{
+    memcpy(r->model->params->data, r->best_params, r->model->params->size * sizeof(float));
+    if (r->model->state_size) memcpy(r->model->state, r->best_state, r->model->state_size * sizeof(float));
+}
+
 static void run_free(run *r)
 {
+    lb_free(r->best_params);
+    lb_free(r->best_state);
     lb_free(r->scratch);
     lb_free(r->pred);
     lb_free(r->conf);
@@ -499,6 +578,11 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     double t0 = lb_now();
     memset(res, 0, sizeof *res);
     res->seed = o->seed;
+    res->best_step = -1;
+    res->best_val_bacc = -1.0f;
+    if ((o->keep_best || o->patience > 0) && o->monitor != LB_MONITOR_VAL)
+        return lb_error(LB_EINVAL, "keeping the best model and patience choose on the validation split: they need "
+                                   "monitor = val (the test set never chooses)");
     if (o->batch < 1) return lb_error(LB_EINVAL, "batch size %d must be >= 1", o->batch);
     if (o->steps <= 0 && o->epochs < 1) return lb_error(LB_EINVAL, "give a step budget or at least one epoch");
     if (o->threads > 0 && lb_set_threads(o->threads) != LB_OK) return lb_last_status();
@@ -513,6 +597,7 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     res->steps = r.step;
     res->final_loss = res->loss.n ? res->loss.value[res->loss.n - 1] : NAN;
     if (rc == LB_OK && o->save) rc = save_checkpoint(&r);
+    if (rc == LB_OK && r.best_params && res->best_step >= 0) use_best(&r);
     if (rc == LB_OK) rc = evaluate(&r);
     res->wall_seconds = lb_now() - t0;
     run_free(&r);

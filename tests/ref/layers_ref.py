@@ -5,6 +5,9 @@ Builds the reference network smallcnn with tiny widths (c1=2, c2=3, fc=4, 3 clas
 1x8x8, batch 2) in PyTorch, fills every parameter with a fixed formula and prints the
 logits. Parameter k (in libra's order: each layer's weight then bias) gets
 value[i] = 0.3 * sin(1.3 * i + 0.5 * k); input x[i] = cos(0.37 * i).
+Then the same for resnet:depth=8,width=2 (He et al.'s CIFAR ResNet with 1x1 projection
+shortcuts) in training mode, and for the layer list
+conv:2,3;leaky_relu:0.1;avgpool:2;conv:3,3,s=2,p=0;relu;flatten;dense:4;relu;dense.
 Run: /usr/bin/python3 tests/ref/layers_ref.py > tests/ref/layers_ref.txt
 """
 import math
@@ -29,6 +32,42 @@ def net(bn):
     return m
 
 
+def fill(m):
+    with torch.no_grad():
+        for k, p in enumerate(m.parameters()):
+            flat = torch.tensor([0.3 * math.sin(1.3 * i + 0.5 * k) for i in range(p.numel())])
+            p.copy_(flat.view_as(p))
+    return m
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.sc = None
+        if stride != 1 or cin != cout:
+            self.sc = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
+        return torch.relu(y + (self.sc(x) if self.sc is not None else x))
+
+
+def resnet8(width, classes):
+    return nn.Sequential(nn.Conv2d(1, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                         Block(width, width, 1), Block(width, 2 * width, 2), Block(2 * width, 4 * width, 2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, classes))
+
+
+def layer_list():
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.LeakyReLU(0.1), nn.AvgPool2d(2),
+                         nn.Conv2d(2, 3, 3, stride=2, padding=0), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3))
+
+
 def show(name, t):
     vals = t.detach().reshape(-1).tolist()
     print("/* %s */ {%s}," % (name, ", ".join("%.9ef" % v for v in vals)))
@@ -44,3 +83,8 @@ show("bn1 running_mean", m[1].running_mean)
 show("bn1 running_var", m[1].running_var)
 m.eval()
 show("logits, bn, eval after one training pass", m(x))
+m = fill(resnet8(2, 3))
+m.train()
+show("resnet:depth=8,width=2 logits, training", m(x))
+m = fill(layer_list())
+show("layer list logits", m(x))

@@ -35,19 +35,6 @@ static const struct option longopts[] = {{"model", required_argument, 0, OPT_MOD
                                          CLI_DATA_LONGOPTS,
                                          {0, 0, 0, 0}};
 
-/* "0.286,0.1" -> up to max floats; returns how many were read. */
-static int parse_floats(const char *s, float *out, int max)
-{
-    int n = 0;
-    while (s && *s && n < max) {
-        char *end;
-        out[n++] = strtof(s, &end);
-        if (end == s) return 0;
-        s = *end == ',' ? end + 1 : end;
-    }
-    return n;
-}
-
 typedef struct {
     const char *model_path, *out;
     int val, batch, threads;
@@ -98,8 +85,7 @@ static int check_fit(const flags *f, const lb_model *m, const lb_data *d)
 /* The normalisation and training counts of the checkpoint (the data's own without them). */
 static void from_checkpoint(const lb_checkpoint *ck, const lb_data *d, int c, float *mean, float *std, int *counts)
 {
-    if (parse_floats(lb_checkpoint_get(ck, "norm_mean"), mean, 3) != c ||
-        parse_floats(lb_checkpoint_get(ck, "norm_std"), std, 3) != c) {
+    if (!cli_checkpoint_norm(ck, c, mean, std)) {
         memcpy(mean, d->mean, 3 * sizeof *mean);
         memcpy(std, d->std, 3 * sizeof *std);
     }

@@ -319,6 +319,76 @@ START_TEST(test_ref_binary)
 }
 END_TEST
 
+/* Prior shift, worked by hand. (a) logits 0, 0 (p = 1/2, 1/2), trained on 90:10, deployed
+ * at 1/2:1/2: p' is proportional to (1/2)(1/2)/0.9 and (1/2)(1/2)/0.1, i.e. 1/9 : 1 -> 0.1,
+ * 0.9. (b) logits ln 3, 0 (p = 3/4, 1/4), trained 50:50, deployed 0.2:0.8: 0.75 * 0.2 / 0.5 =
+ * 0.3 and 0.25 * 0.8 / 0.5 = 0.4 -> 3/7, 4/7. The prior 1:4 (not normalised) is the same. */
+START_TEST(test_prior_shift)
+{
+    float logits[4] = {0.0f, 0.0f, (float)log(3.0), 0.0f}, p[4];
+    int c90[2] = {90, 10}, c50[2] = {50, 50};
+    double half[2] = {0.5, 0.5}, d28[2] = {0.2, 0.8}, d14[2] = {1, 4};
+    ck_assert_int_eq(lb_prior_shift(logits, 1, 2, c90, half, p), LB_OK);
+    ck_assert_float_eq_tol(p[0], 0.1f, 1e-6f);
+    ck_assert_float_eq_tol(p[1], 0.9f, 1e-6f);
+    ck_assert_int_eq(lb_prior_shift(logits + 2, 1, 2, c50, d28, p), LB_OK);
+    ck_assert_float_eq_tol(p[0], 3.0f / 7.0f, 1e-6f);
+    ck_assert_float_eq_tol(p[1], 4.0f / 7.0f, 1e-6f);
+    ck_assert_int_eq(lb_prior_shift(logits + 2, 1, 2, c50, d14, p), LB_OK);
+    ck_assert_float_eq_tol(p[0], 3.0f / 7.0f, 1e-6f);
+    double bad[2] = {-0.1, 1.1}, zero[2] = {0, 0};
+    ck_assert_err(lb_prior_shift(logits, 1, 2, c50, bad, p), LB_EINVAL, "deployment prior of class 0 is -0.1");
+    ck_assert_err(lb_prior_shift(logits, 1, 2, c50, zero, p), LB_EINVAL, "sums to 0");
+    /* a class of prior 0 is never predicted */
+    double only1[2] = {0, 1};
+    ck_assert_int_eq(lb_prior_shift(logits + 2, 1, 2, c50, only1, p), LB_OK);
+    ck_assert(p[0] == 0.0f && p[1] == 1.0f);
+}
+END_TEST
+
+/* The threshold for a target recall, on a fixture worked by hand. Positives score 0.9, 0.8,
+ * 0.7, 0.6, 0.3; negatives 0.85, 0.5, 0.4, 0.2, 0.1. Recall 0.8 needs 4 of the 5 positives:
+ * t = 0.6, where 4 positives and 1 negative (0.85) are at or above: precision 0.8. Recall 1
+ * needs all 5: t = 0.3, with 3 negatives above: precision 5/8. */
+START_TEST(test_threshold_for_recall)
+{
+    float s[10] = {0.9f, 0.85f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 0.3f, 0.2f, 0.1f};
+    int y[10] = {1, 0, 1, 1, 1, 0, 0, 1, 0, 0};
+    double t, prec, rec;
+    ck_assert_int_eq(lb_threshold_for_recall(s, y, 10, 1, 0.8, &t, &prec, &rec), LB_OK);
+    ck_assert(t == 0.6f);
+    ck_assert_double_eq_tol(prec, 0.8, 1e-12);
+    ck_assert_double_eq_tol(rec, 0.8, 1e-12);
+    ck_assert_int_eq(lb_threshold_for_recall(s, y, 10, 1, 1.0, &t, &prec, &rec), LB_OK);
+    ck_assert(t == 0.3f);
+    ck_assert_double_eq_tol(prec, 5.0 / 8.0, 1e-12);
+    ck_assert_double_eq_tol(rec, 1.0, 1e-12);
+    /* 0.79: still 4 of 5 (ceil(3.95)) */
+    ck_assert_int_eq(lb_threshold_for_recall(s, y, 10, 1, 0.79, &t, &prec, &rec), LB_OK);
+    ck_assert(t == 0.6f);
+    /* 20 positives scoring 1/20 .. 20/20: 0.95 x 20 = 19 positives, t = 2/20 (not 1/20, which
+     * 0.95 * 20 = 19.000000000000004 in floating point would give with a bare ceil) */
+    float s20[20];
+    int y20[20];
+    for (int i = 0; i < 20; i++) {
+        s20[i] = (float)(i + 1) / 20.0f;
+        y20[i] = 1;
+    }
+    ck_assert_int_eq(lb_threshold_for_recall(s20, y20, 20, 1, 0.95, &t, &prec, &rec), LB_OK);
+    ck_assert(t == 2.0f / 20.0f);
+    ck_assert_double_eq_tol(rec, 0.95, 1e-12);
+    ck_assert_err(lb_threshold_for_recall(s, y, 10, 2, 0.9, &t, &prec, &rec), LB_EINVAL, "no sample of the class");
+    ck_assert_err(lb_threshold_for_recall(s, y, 10, 1, 1.5, &t, &prec, &rec), LB_EINVAL, "(0, 1]");
+    /* decisions: class 1 at p >= 0.3, otherwise the more probable of the others */
+    float probs[9] = {0.5f, 0.3f, 0.2f, 0.1f, 0.2f, 0.7f, 0.6f, 0.29f, 0.11f};
+    int pred[3];
+    lb_predict_with_threshold(probs, 3, 3, 1, 0.3, pred);
+    ck_assert_int_eq(pred[0], 1);
+    ck_assert_int_eq(pred[1], 2);
+    ck_assert_int_eq(pred[2], 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -335,6 +405,8 @@ int main(void)
     tcase_add_test(tc, test_ref_ties);
     tcase_add_test(tc, test_ref_binary);
     tcase_add_test(tc, test_ref_untested_class);
+    tcase_add_test(tc, test_prior_shift);
+    tcase_add_test(tc, test_threshold_for_recall);
     suite_add_tcase(s, tc);
     return lb_run_suite(s);
 }

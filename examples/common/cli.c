@@ -258,6 +258,38 @@ void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o, int mode
     }
 }
 
+/* "0.286,0.1" -> up to max floats; returns how many were read (0 on a bad number). */
+static int parse_floats(const char *s, float *out, int max)
+{
+    int n = 0;
+    while (s && *s && n < max) {
+        char *end;
+        out[n++] = strtof(s, &end);
+        if (end == s) return 0;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+int cli_checkpoint_norm(const lb_checkpoint *ck, int c, float *mean, float *std)
+{
+    return parse_floats(lb_checkpoint_get(ck, "norm_mean"), mean, 3) == c &&
+           parse_floats(lb_checkpoint_get(ck, "norm_std"), std, 3) == c;
+}
+
+int cli_checkpoint_classes(const lb_checkpoint *ck, const char **names, int max)
+{
+    const char *n = lb_checkpoint_get(ck, "n_classes");
+    int C = n ? atoi(n) : 0;
+    if (C < 1 || C > max) cli_fatal("the checkpoint does not record its classes (n_classes '%s')", n ? n : "");
+    for (int k = 0; k < C; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "class.%d", k);
+        if (!(names[k] = lb_checkpoint_get(ck, key))) cli_fatal("the checkpoint does not record class %d's name", k);
+    }
+    return C;
+}
+
 void cli_check_classes(const lb_checkpoint *ck, const lb_split *sp, const char *what)
 {
     int same = 1;
@@ -321,17 +353,21 @@ lb_data *cli_data_load(const lb_data_opts *o, int quiet)
         for (int i = 0; i < d->info.n_kept; i++) fprintf(stderr, "%s: %s\n", cli_prog, d->info.msg[i]);
         cli_print_data(stderr, d);
     }
-    const lb_notes *w = &d->warnings;
-    int n_class = w->n - d->n_skipped, shown = 0;
-    for (int i = 0; i < w->n_kept && i < n_class; i++) fprintf(stderr, "%s: warning: %s\n", cli_prog, w->msg[i]);
-    if (d->n_skipped > 0) {
-        fprintf(stderr, "%s: warning: %d image file%s skipped (--strict makes this an error):\n", cli_prog,
-                d->n_skipped, d->n_skipped == 1 ? "" : "s");
-        for (int i = n_class; i < w->n_kept && shown < CLI_SKIPPED_SHOWN; i++, shown++)
-            fprintf(stderr, "  %s\n", w->msg[i]);
-        if (d->n_skipped > shown) fprintf(stderr, "  and %d more\n", d->n_skipped - shown);
-    }
+    cli_print_warnings(&d->warnings, d->n_skipped);
     return d;
+}
+
+void cli_print_warnings(const lb_notes *w, int n_skipped)
+{
+    int n_other = w->n - n_skipped, shown = 0;
+    for (int i = 0; i < w->n_kept && i < n_other; i++) fprintf(stderr, "%s: warning: %s\n", cli_prog, w->msg[i]);
+    if (n_skipped > 0) {
+        fprintf(stderr, "%s: warning: %d image file%s skipped (--strict makes this an error):\n", cli_prog, n_skipped,
+                n_skipped == 1 ? "" : "s");
+        for (int i = n_other; i < w->n_kept && shown < CLI_SKIPPED_SHOWN; i++, shown++)
+            fprintf(stderr, "  %s\n", w->msg[i]);
+        if (n_skipped > shown) fprintf(stderr, "  and %d more\n", n_skipped - shown);
+    }
 }
 
 void cli_check_dir_writable(const char *flag, const char *value, const char *dir)

@@ -89,6 +89,12 @@ void cli_data_apply(const cli_data_flags *f, lb_data_opts *o);
  * channels, size, data seed), as defaults for o; exit 1 if one does not parse. model_input:
  * also the size and channels of the model's input where those were chosen from the data. */
 void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o, int model_input);
+/* The normalisation a checkpoint's model was trained with (norm_mean, norm_std: c floats
+ * each); 0 if the checkpoint lacks them. */
+int cli_checkpoint_norm(const lb_checkpoint *ck, int c, float *mean, float *std);
+/* The checkpoint's class names (class.0 ...) into names[0..n) (borrowed), n = n_classes;
+ * exit 1 if they are missing. */
+int cli_checkpoint_classes(const lb_checkpoint *ck, const char **names, int max);
 /* Exit 1 unless the checkpoint's classes (names, in order) are the split's, naming both lists. */
 void cli_check_classes(const lb_checkpoint *ck, const lb_split *sp, const char *what);
 
@@ -99,6 +105,9 @@ void cli_check_classes(const lb_checkpoint *ck, const lb_split *sp, const char *
  * resizing, the validation split) and the data line: source, profile, image shape, and
  * every split's counts by class name. */
 lb_data *cli_data_load(const lb_data_opts *o, int quiet);
+/* On stderr: the warnings of w, the last n_skipped of which are skipped files (counted, the
+ * first few named). */
+void cli_print_warnings(const lb_notes *w, int n_skipped);
 /* The data line(s) of cli_data_load. */
 void cli_print_data(FILE *out, const lb_data *d);
 

@@ -174,6 +174,9 @@ typedef struct lb_buf {
 
 void lb_buf_put(lb_buf *b, const void *s, size_t n);
 void lb_buf_puts(lb_buf *b, const char *s);
+/* s as one CSV field (RFC 4180): as it is, or in double quotes (quotes doubled) when it holds
+ * a comma, a quote or a line break. NULL is the empty field. */
+void lb_buf_csv_field(lb_buf *b, const char *s);
 void lb_buf_printf(lb_buf *b, const char *fmt, ...) LB_PRINTF(2, 3);
 void lb_buf_free(lb_buf *b);
 /* LB_OK, or LB_ENOMEM with "WHAT: out of memory" if an append failed. */

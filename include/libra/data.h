@@ -61,6 +61,7 @@ typedef struct lb_dataset {
     int n_classes;
     char **class_names;    /* n_classes strings */
     char *source;          /* where it came from, e.g. "idx:/path/a.gz,/path/b.gz" */
+    char **paths;          /* image files and CSVs: the file of each image (n); IDX: NULL */
     /* Files skipped while loading (image folders, non-strict mode), one "PATH: problem
      * (skipped)" each. The library never prints them; lb_data collects them for the programs. */
     lb_notes warnings;
@@ -103,6 +104,10 @@ const char *lb_fmnist_dir(const char *dir);
  * match exactly (used to read a test tree with the training tree's classes). */
 lb_dataset *lb_dataset_new_folder(const char *root, int channels, int h, int w, int strict,
                                   const lb_dataset *class_names_from);
+
+/* Image files without labels (labels -1, n_classes 0), at c x h x w (given, > 0); a file
+ * that cannot be decoded is a warning (strict: the error). LB_EINVAL if none is readable. */
+lb_dataset *lb_dataset_new_files(const char *const *paths, int n, int c, int h, int w, int strict);
 
 /* Converts every image to c channels (1 <-> 3: luma / replicate) and h x w (stb resize), in
  * place (the pixel buffer is reallocated once). No-op if already c x h x w. */
@@ -368,6 +373,12 @@ typedef struct lb_data {
 /* Loads the source, applies channel/size conversion, builds the split and computes the
  * normalisation statistics. NULL (message and status stored) on failure. */
 lb_data *lb_data_new(const lb_data_opts *o);
+/* Every image of o's source as one dataset, for prediction (no split, no profile): a folder
+ * (any layout: train, val and test trees together) or a CSV with all its rows, each image's
+ * file in ds->paths; IDX and Fashion-MNIST: the test files, or the training files with
+ * idx_train. Channels and size as in o (0: chosen as lb_data_new chooses), classes ordered
+ * by o->classes; skipped files are ds->warnings. */
+lb_dataset *lb_dataset_open(const lb_data_opts *o, int idx_train);
 void lb_data_free(lb_data *d);
 /* A 64-bit fingerprint of what a run sees: both datasets' shapes, class names, labels and
  * pixels, and the split's index lists. Changing one image of a folder changes it. */

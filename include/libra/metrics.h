@@ -146,6 +146,27 @@ int lb_posthoc_prior_correction(const float *logits, size_t n, int n_classes,
 int lb_posthoc_logit_adjust(const float *logits, size_t n, int n_classes,
                             const int *train_counts, double tau, float *probs);
 
+/* Prior shift (Saerens et al. 2002): the model's probabilities corrected from the training
+ * prior pi_train = train_counts / sum to a deployment prior, p'(y|x) proportional to
+ * p(y|x) * deploy[y] / pi_train[y], i.e. softmax(logits + log deploy - log pi_train).
+ * deploy: n_classes values >= 0 with a positive sum (normalised here); a class of prior 0 is
+ * never predicted. Every training count must be > 0. */
+int lb_prior_shift(const float *logits, size_t n, int n_classes, const int *train_counts, const double *deploy,
+                   float *probs);
+
+/* ---- operating points: one class's score against a threshold ---- */
+
+/* The largest threshold t such that predicting `positive` when scores[i] >= t reaches
+ * recall >= target on (scores, y): the k-th largest score among the positives, k =
+ * ceil(target * positives) (so the best precision at that recall). *precision and *recall
+ * are those at t on the same data. LB_EINVAL if y has no positive or target is outside
+ * (0, 1]. scores: one per sample (e.g. the positive column of the probabilities). */
+int lb_threshold_for_recall(const float *scores, const int *y, size_t n, int positive, double target,
+                            double *threshold, double *precision, double *recall);
+/* Decisions with a threshold on class `positive`: positive when probs[i][positive] >= t,
+ * else the most probable other class (ties to the lower index). */
+void lb_predict_with_threshold(const float *probs, size_t n, int n_classes, int positive, double t, int *pred);
+
 #ifdef __cplusplus
 }
 #endif

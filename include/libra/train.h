@@ -91,6 +91,9 @@ typedef struct lb_checkpoint {
     long best_step;         /* keep best: the step of the kept parameters (-1: none) */
     float *best_params;     /* [n_params] and [n_state]: the kept model, which */
     float *best_state;      /* lb_model_new_checkpoint builds (the others resume) */
+    int n_val, val_classes; /* the validation split's labels and logits of the model for */
+    int *val_labels;        /* use (the kept one under keep best), written at the end of a */
+    float *val_logits;      /* run: libra-predict chooses operating points on them */
 } lb_checkpoint;
 
 void lb_checkpoint_init(lb_checkpoint *c);

@@ -31,6 +31,21 @@ void lb_buf_put(lb_buf *b, const void *s, size_t n)
 
 void lb_buf_puts(lb_buf *b, const char *s) { lb_buf_put(b, s, strlen(s)); }
 
+void lb_buf_csv_field(lb_buf *b, const char *s)
+{
+    s = s ? s : "";
+    if (!strpbrk(s, ",\"\r\n")) {
+        lb_buf_puts(b, s);
+        return;
+    }
+    lb_buf_put(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"') lb_buf_put(b, "\"", 1); /* a quote inside is doubled */
+        lb_buf_put(b, s, 1);
+    }
+    lb_buf_put(b, "\"", 1);
+}
+
 void lb_buf_printf(lb_buf *b, const char *fmt, ...)
 {
     va_list ap;

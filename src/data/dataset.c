@@ -60,6 +60,9 @@ void lb_dataset_free(lb_dataset *ds)
     lb_free(ds->labels);
     lb__free_names(ds->class_names, ds->n_classes);
     lb_free(ds->source);
+    if (ds->paths)
+        for (int i = 0; i < ds->n; i++) lb_free(ds->paths[i]);
+    lb_free(ds->paths);
     lb_notes_free(&ds->warnings);
     lb_notes_free(&ds->info);
     lb_free(ds);

@@ -190,3 +190,33 @@ lb_dataset *lb_dataset_new_folder(const char *root, int channels, int h, int w, 
     lb__images_free(&l);
     return rc == LB_OK ? ds : NULL;
 }
+
+lb_dataset *lb_dataset_new_files(const char *const *paths, int n, int c, int h, int w, int strict)
+{
+    if ((c != 1 && c != 3) || h < 1 || w < 1 || h > 65535 || w > 65535) {
+        lb_error(LB_EINVAL, "image files: %dx%dx%d is not a channel count of 1 or 3 and a size", c, h, w);
+        return NULL;
+    }
+    if (n < 1) {
+        lb_error(LB_EINVAL, "no image files given");
+        return NULL;
+    }
+    static const char *const unlabelled[1] = {"(unlabelled)"};
+    lb__image_list l = {0};
+    int rc = (l.classes = lb__names(1, unlabelled)) ? LB_OK : lb_error(LB_ENOMEM, "image files: out of memory");
+    l.n_classes = l.classes ? 1 : 0;
+    for (int i = 0; rc == LB_OK && i < n; i++) rc = lb__images_add(&l, paths[i], NULL, 0, LB__SPLIT_ANY);
+    if (rc == LB_OK && !(l.source = lb_strfmt("%d image file%s", n, n == 1 ? "" : "s")))
+        rc = lb_error(LB_ENOMEM, "image files: out of memory");
+    lb_dataset *ds = NULL;
+    int *entry_of = NULL;
+    if (rc == LB_OK) rc = lb__images_decode(&l, c, h, w, strict, &ds, &entry_of);
+    lb_free(entry_of);
+    lb__images_free(&l);
+    if (rc != LB_OK) return NULL;
+    for (int i = 0; i < ds->n; i++) ds->labels[i] = -1;
+    lb__free_names(ds->class_names, ds->n_classes);
+    ds->class_names = NULL;
+    ds->n_classes = 0;
+    return ds;
+}

@@ -309,8 +309,9 @@ static int alloc_dataset(const lb__image_list *l, int c, int h, int w, lb_datase
     d->source = lb_strdup(l->source);
     d->class_names = lb__names(l->n_classes, (const char *const *)l->classes);
     if (d->class_names) d->n_classes = l->n_classes;
+    d->paths = lb_calloc((size_t)l->n + 1, sizeof(char *));
     *tmp = lb_malloc((size_t)c * h * w);
-    if (!d->pixels || !d->labels || !d->source || !d->class_names || !*tmp)
+    if (!d->pixels || !d->labels || !d->source || !d->class_names || !d->paths || !*tmp)
         return lb_error(LB_ENOMEM, "%s: out of memory for %d images of %dx%dx%d", l->source, l->n, c, h, w);
     int rc = lb_notes_add_all(&d->warnings, &l->warnings);
     if (rc == LB_OK) rc = lb_notes_add_all(&d->info, &l->info);
@@ -358,6 +359,8 @@ static int decode_all(const lb__image_list *l, const header *hd, int strict, lb_
         } else if (decode_one(l->v[i].path, &hd[i], ds->c, ds->h, ds->w, ds->pixels + img_bytes * (size_t)ds->n,
                               tmp, &rs, &cv, why, sizeof why) != 0) {
             rc = bad_file(&l->v[i], why, strict, ds);
+        } else if (!(ds->paths[ds->n] = lb_strdup(l->v[i].path))) {
+            rc = lb_error(LB_ENOMEM, "%s: out of memory", l->v[i].path);
         } else {
             entry_of[i] = ds->n;
             ds->labels[ds->n++] = l->v[i].label;

@@ -331,3 +331,52 @@ uint64_t lb_data_fingerprint(const lb_data *d)
     h = lb_hash64(sp->val_idx, sizeof(int) * (size_t)sp->n_val, h);
     return lb_hash64(sp->test_idx, sizeof(int) * (size_t)sp->n_test, h);
 }
+
+/* ---- every image of a source, for prediction ---- */
+
+static int open_idx_part(const lb_source *src, const lb_data_opts *o, int train, lb_dataset **out)
+{
+    int rc;
+    if (src->kind == LB_SOURCE_FMNIST) {
+        rc = got(lb_dataset_new_fmnist(src->path[0], train), out);
+    } else {
+        lb_dataset *tr = NULL; /* the training labels say how many classes there are */
+        rc = got(lb_dataset_new_idx(src->path[0], src->path[1], 0, NULL), &tr);
+        if (!rc && train) *out = tr, tr = NULL;
+        else if (!rc) rc = got(lb_dataset_new_idx(src->path[2], src->path[3], tr->n_classes, NULL), out);
+        lb_dataset_free(tr);
+    }
+    if (!rc && (o->channels || o->height)) {
+        lb_dataset *d = *out;
+        rc = lb_dataset_convert(d, o->channels ? o->channels : d->c, o->height ? o->height : d->h,
+                                o->height ? o->width : d->w);
+    }
+    return rc;
+}
+
+lb_dataset *lb_dataset_open(const lb_data_opts *o, int idx_train)
+{
+    lb_source src;
+    if (lb_source_parse(&src, o->data ? o->data : "fmnist") != LB_OK) return NULL;
+    lb_dataset *ds = NULL;
+    int rc;
+    if (src.kind == LB_SOURCE_FOLDER || src.kind == LB_SOURCE_CSV) {
+        lb__image_list l = {0};
+        rc = src.kind == LB_SOURCE_CSV ? list_csv(&src, o->strict, &l) : list_folder(&src, &l);
+        if (rc == LB_OK && !l.source && !(l.source = lb_source_format(&src, 1)))
+            rc = lb_error(LB_ENOMEM, "%s: out of memory", src.path[0]);
+        int *entry_of = NULL;
+        if (rc == LB_OK) rc = lb__images_decode(&l, o->channels, o->height, o->width, o->strict, &ds, &entry_of);
+        lb_free(entry_of);
+        lb__images_free(&l);
+    } else {
+        rc = open_idx_part(&src, o, idx_train, &ds);
+    }
+    if (rc == LB_OK) rc = lb__order_classes(ds, o->classes);
+    lb_source_free(&src);
+    if (rc != LB_OK) {
+        lb_dataset_free(ds);
+        return NULL;
+    }
+    return ds;
+}

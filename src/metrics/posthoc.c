@@ -73,3 +73,30 @@ int lb_posthoc_logit_adjust(const float *logits, size_t n, int n_classes,
 {
     return adjusted("lb_posthoc_logit_adjust", logits, n, n_classes, train_counts, tau, probs);
 }
+
+int lb_prior_shift(const float *logits, size_t n, int n_classes, const int *train_counts, const double *deploy,
+                   float *probs)
+{
+    const char *fn = "lb_prior_shift";
+    int st = check_logits(fn, logits, n, n_classes, probs);
+    if (st) return st;
+    if (!train_counts || !deploy) return lb_error(LB_EINVAL, "%s: NULL training counts or deployment prior", fn);
+    double total = 0, dsum = 0;
+    for (int c = 0; c < n_classes; c++) {
+        if (train_counts[c] <= 0)
+            return lb_error(LB_EINVAL, "%s: training count of class %d is %d; the prior needs > 0", fn, c,
+                            train_counts[c]);
+        if (!(deploy[c] >= 0) || !isfinite(deploy[c]))
+            return lb_error(LB_EINVAL, "%s: deployment prior of class %d is %g; it must be >= 0", fn, c, deploy[c]);
+        total += train_counts[c];
+        dsum += deploy[c];
+    }
+    if (!(dsum > 0)) return lb_error(LB_EINVAL, "%s: the deployment prior sums to 0", fn);
+    double *shift = lb_malloc((size_t)n_classes * sizeof(double));
+    if (!shift) return lb_error(LB_ENOMEM, "%s: out of memory for %d classes", fn, n_classes);
+    for (int c = 0; c < n_classes; c++) shift[c] = log(deploy[c] / dsum) - log(train_counts[c] / total);
+    for (size_t i = 0; i < n; i++)
+        softmax_row(logits + i * (size_t)n_classes, shift, n_classes, probs + i * (size_t)n_classes);
+    lb_free(shift);
+    return LB_OK;
+}

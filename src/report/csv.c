@@ -5,21 +5,6 @@
 
 #include "report/report_internal.h"
 
-static void csv_field(lb_buf *b, const char *s)
-{
-    s = s ? s : "";
-    if (!strpbrk(s, ",\"\r\n")) {
-        lb_buf_puts(b, s);
-        return;
-    }
-    lb_buf_put(b, "\"", 1);
-    for (; *s; s++) {
-        if (*s == '"') lb_buf_put(b, "\"", 1); /* a quote inside is doubled */
-        lb_buf_put(b, s, 1);
-    }
-    lb_buf_put(b, "\"", 1);
-}
-
 /* An empty field stands for NaN. */
 static void csv_float(lb_buf *b, float v)
 {
@@ -30,9 +15,9 @@ static void csv_float(lb_buf *b, float v)
 static void csv_row(lb_buf *b, const lb_run_record *r, const char *variant, float tau,
                     const lb_metrics *m)
 {
-    csv_field(b, r->strategy);
+    lb_buf_csv_field(b, r->strategy);
     lb_buf_printf(b, ",%" PRIu64 ",", r->seed);
-    csv_field(b, variant);
+    lb_buf_csv_field(b, variant);
     csv_float(b, tau);
     lb_buf_printf(b, ",%" PRId64, r->steps);
     csv_float(b, r->wall_seconds);

@@ -37,6 +37,8 @@ void lb_checkpoint_free(lb_checkpoint *c)
     lb_free(c->optim_v);
     lb_free(c->best_params);
     lb_free(c->best_state);
+    lb_free(c->val_labels);
+    lb_free(c->val_logits);
     lb_curve_free(&c->loss);
     memset(c, 0, sizeof *c);
     c->best_step = -1;
@@ -319,6 +321,17 @@ static void put_best(lb_buf *b, const lb_checkpoint *c)
     section_end(b, at);
 }
 
+/* VALS: u32 n, u32 C, n i32 labels, n * C floats of logits. */
+static void put_vals(lb_buf *b, const lb_checkpoint *c)
+{
+    size_t at = section_begin(b, "VALS");
+    put_u32(b, (uint32_t)c->n_val);
+    put_u32(b, (uint32_t)c->val_classes);
+    for (int i = 0; i < c->n_val; i++) put_u32(b, (uint32_t)c->val_labels[i]);
+    put_f32s(b, c->val_logits, (size_t)c->n_val * (size_t)c->val_classes);
+    section_end(b, at);
+}
+
 /* TRST: the step and both RNG states. */
 static void put_train_state(lb_buf *b, const lb_checkpoint *c)
 {
@@ -365,6 +378,7 @@ int lb_checkpoint_write(const lb_checkpoint *c, const char *path)
     put_train_state(&b, c);
     put_curve(&b, c);
     if (c->best_params) put_best(&b, c);
+    if (c->val_logits) put_vals(&b, c);
     if (b.oom) {
         lb_buf_free(&b);
         return lb_error(LB_ENOMEM, "%s: out of memory while encoding the checkpoint", path);
@@ -480,6 +494,18 @@ static int parse_section(rbuf *r, const char *tag, lb_checkpoint *c)
         if (!r->bad) c->best_params = get_f32s(r, c->n_params);
         if (!r->bad && get_u64(r) != c->n_state) r->bad = 1;
         if (!r->bad) c->best_state = get_f32s(r, c->n_state);
+    } else if (memcmp(tag, "VALS", 4) == 0) {
+        uint32_t n = get_u32(r), C = get_u32(r);
+        /* each sample is at least 4 + 4 C bytes: a count the section cannot hold is refused first */
+        if (C < 1 || C > 100000 || n > (r->n - r->pos) / (4 + 4 * (uint64_t)C)) return r->bad = 1, LB_EFORMAT;
+        c->n_val = (int)n;
+        c->val_classes = (int)C;
+        if (!(c->val_labels = lb_malloc(sizeof(int) * ((size_t)n + 1)))) return r->bad = r->oom = 1, LB_ENOMEM;
+        for (uint32_t i = 0; i < n; i++) {
+            c->val_labels[i] = (int)get_u32(r);
+            if (c->val_labels[i] < 0 || c->val_labels[i] >= (int)C) r->bad = 1;
+        }
+        if (!r->bad) c->val_logits = get_f32s(r, (uint64_t)n * C);
     } else if (memcmp(tag, "TRST", 4) == 0) {
         c->step = (long)get_u64(r);
         for (int i = 0; i < 4; i++) c->model_rng.s[i] = get_u64(r);
@@ -536,8 +562,8 @@ static int check_header(const unsigned char *p, size_t size, const char *path)
  * would leak the first copy, or pair moments with other parameters (fuzzer finds). */
 static int mark_section(const char *tag, int *seen_known, const char *path)
 {
-    static const char known[][5] = {"META", "PARM", "STAT", "OPTM", "TRST", "CURV", "BEST"};
-    for (int k = 0; k < 7; k++)
+    static const char known[][5] = {"META", "PARM", "STAT", "OPTM", "TRST", "CURV", "BEST", "VALS"};
+    for (int k = 0; k < 8; k++)
         if (memcmp(tag, known[k], 4) == 0) {
             if (*seen_known & (1 << k)) return lb_error(LB_EFORMAT, "%s: section %s appears twice", path, tag);
             *seen_known |= 1 << k;

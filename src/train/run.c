@@ -325,10 +325,18 @@ static int save_checkpoint(run *r)
             c.best_params = r->best_params;
             c.best_state = r->best_state;
         }
+        if (r->res->val_logits) { /* at the end: the validation scores of the model for use */
+            c.n_val = r->res->n_val;
+            c.val_classes = r->C;
+            c.val_labels = r->res->val_labels;
+            c.val_logits = r->res->val_logits;
+        }
         if (r->o->keep_best || r->o->patience > 0) rc = keep_meta(&c, r);
         if (rc == LB_OK) rc = lb_checkpoint_write(&c, r->o->save);
         memset(&c.loss, 0, sizeof c.loss);
         c.best_params = c.best_state = NULL;
+        c.val_labels = NULL;
+        c.val_logits = NULL;
     }
     lb_checkpoint_free(&c);
     if (rc == LB_OK && r->hooks->on_checkpoint) r->hooks->on_checkpoint(r->hooks->ctx, r->o->save, r->step);
@@ -548,11 +556,22 @@ static int evaluate(run *r)
     return LB_OK;
 }
 
-/* Keep best: the model evaluated (test metrics, logits) is the kept one. */
-static void use_best(run *r)
+/* Keep best: exchanges the model's parameters and buffers with the kept ones (so the model
+ * evaluated is the kept one, and the checkpoint then holds the last state again). */
+static void swap_floats(float *a, float *b, size_t n)
 {
-    memcpy(r->model->params->data, r->best_params, r->model->params->size * sizeof(float));
-    if (r->model->state_size) memcpy(r->model->state, r->best_state, r->model->state_size * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        float t = a[i];
+        a[i] = b[i];
+        b[i] = t;
+    }
+}
+
+static int swap_best(run *r)
+{
+    swap_floats(r->model->params->data, r->best_params, r->model->params->size);
+    swap_floats(r->model->state, r->best_state, r->model->state_size);
+    return LB_OK;
 }
 
 static void run_free(run *r)
@@ -596,9 +615,12 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     if (rc == LB_OK) rc = train_loop(&r);
     res->steps = r.step;
     res->final_loss = res->loss.n ? res->loss.value[res->loss.n - 1] : NAN;
-    if (rc == LB_OK && o->save) rc = save_checkpoint(&r);
-    if (rc == LB_OK && r.best_params && res->best_step >= 0) use_best(&r);
+    /* the model for use (the kept one under keep best) is scored, then the checkpoint is
+     * written with the last state, the kept model and its validation scores */
+    if (rc == LB_OK && r.best_params && res->best_step >= 0) rc = swap_best(&r);
     if (rc == LB_OK) rc = evaluate(&r);
+    if (rc == LB_OK && r.best_params && res->best_step >= 0) rc = swap_best(&r);
+    if (rc == LB_OK && o->save) rc = save_checkpoint(&r);
     res->wall_seconds = lb_now() - t0;
     run_free(&r);
     return rc;

@@ -32,6 +32,7 @@ typedef struct {
     int threads[MAX_LIST], n_threads;
     int steps, repeats, warmup, json;
     const char *arch, *data;
+    int c, h, w;   /* the input: Fashion-MNIST converted to c x h x w (default 1x28x28) */
 } bench_opts;
 
 /* One timed slot of the breakdown: a layer's forward or backward, or a step phase. */
@@ -209,7 +210,7 @@ static void random_indices(lb_rng *r, int *idx, int n, int n_images)
 /* What one configuration's run works with. */
 typedef struct {
     lb_dataset *ds;
-    float mean, std;
+    float mean[3], std[3];
     lb_model *m;
     lb_rng r;        /* model init, then every sampled batch */
     lb_loss *loss;
@@ -242,8 +243,9 @@ typedef struct {
 static void bench_setup(const bench_opts *o, int B, bench_env *e)
 {
     if (!(e->ds = lb_dataset_new_fmnist(o->data, 1))) die("loading Fashion-MNIST");
-    lb_dataset_stats(e->ds, NULL, 0, &e->mean, &e->std);
-    e->m = lb_model_new_arch(o->arch, 1, 28, 28, 10);
+    if (lb_dataset_convert(e->ds, o->c, o->h, o->w) != LB_OK) die("converting the images");
+    lb_dataset_stats(e->ds, NULL, 0, e->mean, e->std);
+    e->m = lb_model_new_arch(o->arch, o->c, o->h, o->w, 10);
     if (!e->m) die("model");
     lb_rng_seed(&e->r, 1);
     lb_model_init(e->m, LB_INIT_DEFAULT, &e->r);
@@ -251,7 +253,7 @@ static void bench_setup(const bench_opts *o, int B, bench_env *e)
     if (!e->loss) die("loss");
     lb_optim_config oc = lb_optim_defaults(LB_OPTIM_ADAM);
     e->t = lb_trainer_new(e->m, &oc, NULL, ce_loss, e->loss, 0);
-    e->bt = lb_batcher_new(e->ds, B, &e->mean, &e->std, NULL);
+    e->bt = lb_batcher_new(e->ds, B, e->mean, e->std, NULL);
     e->eg = lb_graph_new();
     e->n_eval = o->steps * B;
     e->idx = malloc(sizeof(int) * (size_t)e->n_eval);
@@ -396,13 +398,15 @@ static const char usage[] =
     "  --repeats N            rounds; the median and min-max are reported (default 5, at most 64)\n"
     "  --warmup N             steps before timing (default 10)\n"
     "  --arch SPEC            network (default smallcnn)\n"
+    "  --input CxHxW          the images converted to C channels of H x W (default 1x28x28; e.g.\n"
+    "                         3x32x32 for resnet:depth=20 as on CIFAR)\n"
     "  --data DIR             the Fashion-MNIST folder (default: the Debian package's)\n"
     "  --json                 one JSON object per configuration instead of the table\n"
     "  --help                 this text\n"
     "\n"
     "Exit status: 0 success, 1 runtime error, 2 bad flag or value.\n";
 
-enum { OPT_BATCH = 1, OPT_THREADS, OPT_STEPS, OPT_REPEATS, OPT_WARMUP, OPT_ARCH, OPT_DATA, OPT_JSON };
+enum { OPT_BATCH = 1, OPT_THREADS, OPT_STEPS, OPT_REPEATS, OPT_WARMUP, OPT_ARCH, OPT_DATA, OPT_JSON, OPT_INPUT };
 
 static void parse_flags(int argc, char **argv, bench_opts *o)
 {
@@ -411,7 +415,8 @@ static void parse_flags(int argc, char **argv, bench_opts *o)
         {"steps", required_argument, 0, OPT_STEPS},     {"repeats", required_argument, 0, OPT_REPEATS},
         {"warmup", required_argument, 0, OPT_WARMUP},   {"arch", required_argument, 0, OPT_ARCH},
         {"data", required_argument, 0, OPT_DATA},       {"json", no_argument, 0, OPT_JSON},
-        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
+        {"input", required_argument, 0, OPT_INPUT},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -423,6 +428,13 @@ static void parse_flags(int argc, char **argv, bench_opts *o)
         case OPT_ARCH: o->arch = optarg; break;
         case OPT_DATA: o->data = optarg; break;
         case OPT_JSON: o->json = 1; break;
+        case OPT_INPUT: {
+            char tail;
+            if (sscanf(optarg, "%dx%dx%d%c", &o->c, &o->h, &o->w, &tail) != 3 || (o->c != 1 && o->c != 3) || o->h < 4 ||
+                o->w < 4 || o->h > 1024 || o->w > 1024)
+                cli_usage_error("--input: '%s' is not CxHxW with C 1 or 3 and sides in [4, 1024]", optarg);
+            break;
+        }
         case 'h': fputs(usage, stdout); exit(0);
         default: cli_bad_option();
         }
@@ -434,7 +446,7 @@ static void parse_flags(int argc, char **argv, bench_opts *o)
 int main(int argc, char **argv)
 {
     cli_init(argv);
-    bench_opts o = {{32, 64, 128}, 3, {1, 2}, 2, 60, 5, 10, 0, "smallcnn", NULL};
+    bench_opts o = {{32, 64, 128}, 3, {1, 2}, 2, 60, 5, 10, 0, "smallcnn", NULL, 1, 28, 28};
     parse_flags(argc, argv, &o);
     for (int bi = 0; bi < o.n_batches; bi++)
         for (int ti = 0; ti < o.n_threads; ti++) {

@@ -51,4 +51,18 @@ echo "-- a study with alpha given by class name, tuned on the source's validatio
   fail "libra-compare: $(cat err.txt)"
 has study/results.json '{"name": "Ankle boot", "train": 42, "val": 6, "test": 12}'
 has study/results.json '"strategy": "focal:gamma=2,alpha=Sneaker:0.25,Ankle boot:0.75"'
+# a binary task: the rare class's PR and ROC curves and the operating point for recall 0.95
+has study/results.json '"operating_point": {"class": 0, "target_recall": 0.949999988'
+has study/results.json '"pr": [[0, 1], '
+has study/report.html "the test precision-recall and ROC curves of the rare class, 'Ankle boot'"
+python3 - study/results.json <<'PY' || fail "operating points do not follow from the curves"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in d["runs"]:
+    op, pr, roc = r["operating_point"], r["curves"]["pr"], r["curves"]["roc"]
+    assert len(pr) == len(roc) and 2 <= len(pr) <= 101, len(pr)
+    assert pr[-1][0] == 1 and roc[-1] == [1, 1] and roc[0] == [0, 0]   # the lowest threshold takes all
+    assert op["val_recall"] >= op["target_recall"]
+    assert all(0 <= v <= 1 for v in (op["test_recall"], op["test_precision"]))
+PY
 echo "e2e_own_data: ok"

@@ -389,6 +389,36 @@ START_TEST(test_threshold_for_recall)
 }
 END_TEST
 
+/* Precision-recall and ROC points, by hand: scores 0.9 (positive), 0.8 (negative), 0.7
+ * (positive), 0.6 (negative). Thresholds from the top: (tp, fp) = (1, 0), (1, 1), (2, 1),
+ * (2, 2); after the start point, PR (recall, precision) = (0.5, 1), (0.5, 0.5), (1, 2/3),
+ * (1, 0.5) and ROC (fpr, tpr) = (0, 0.5), (0.5, 0.5), (0.5, 1), (1, 1). Thinned to 3 points:
+ * the start, the first threshold and the last. */
+START_TEST(test_binary_curves)
+{
+    float s[4] = {0.6f, 0.9f, 0.7f, 0.8f};
+    int y[4] = {0, 1, 1, 0};
+    float px[8], py[8], rx[8], ry[8];
+    int n;
+    ck_assert_int_eq(lb_binary_curves(s, y, 4, 1, 8, px, py, rx, ry, &n), LB_OK);
+    ck_assert_int_eq(n, 5);
+    const float wpx[5] = {0, 0.5f, 0.5f, 1, 1}, wpy[5] = {1, 1, 0.5f, 2.0f / 3.0f, 0.5f};
+    const float wrx[5] = {0, 0, 0.5f, 0.5f, 1}, wry[5] = {0, 0.5f, 0.5f, 1, 1};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_float_eq_tol(px[i], wpx[i], 1e-7f);
+        ck_assert_float_eq_tol(py[i], wpy[i], 1e-7f);
+        ck_assert_float_eq_tol(rx[i], wrx[i], 1e-7f);
+        ck_assert_float_eq_tol(ry[i], wry[i], 1e-7f);
+    }
+    ck_assert_int_eq(lb_binary_curves(s, y, 4, 1, 3, px, py, rx, ry, &n), LB_OK);
+    ck_assert_int_eq(n, 3);
+    ck_assert(px[1] == 0.5f && py[1] == 1.0f && px[2] == 1.0f && py[2] == 0.5f);
+    ck_assert(rx[2] == 1.0f && ry[2] == 1.0f);
+    int all1[4] = {1, 1, 1, 1};
+    ck_assert_err(lb_binary_curves(s, all1, 4, 1, 8, px, py, rx, ry, &n), LB_EINVAL, "both a positive and a negative");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -407,6 +437,7 @@ int main(void)
     tcase_add_test(tc, test_ref_untested_class);
     tcase_add_test(tc, test_prior_shift);
     tcase_add_test(tc, test_threshold_for_recall);
+    tcase_add_test(tc, test_binary_curves);
     suite_add_tcase(s, tc);
     return lb_run_suite(s);
 }

@@ -163,6 +163,14 @@ int lb_prior_shift(const float *logits, size_t n, int n_classes, const int *trai
  * (0, 1]. scores: one per sample (e.g. the positive column of the probabilities). */
 int lb_threshold_for_recall(const float *scores, const int *y, size_t n, int positive, double target,
                             double *threshold, double *precision, double *recall);
+/* The precision-recall and ROC curves of `scores` for class `positive` (every distinct
+ * score a threshold, from the highest), after a first point for "nothing positive" (PR: recall
+ * 0, precision 1; ROC: (0, 0)), thinned to at most max_points points (evenly by threshold
+ * rank, the lowest kept): pr_x recall, pr_y precision; roc_x false positive rate, roc_y true
+ * positive rate. Arrays of max_points floats; *n_points gets the count.
+ * LB_EINVAL without a positive or a negative sample. */
+int lb_binary_curves(const float *scores, const int *y, size_t n, int positive, int max_points, float *pr_x,
+                     float *pr_y, float *roc_x, float *roc_y, int *n_points);
 /* Decisions with a threshold on class `positive`: positive when probs[i][positive] >= t,
  * else the most probable other class (ties to the lower index). */
 void lb_predict_with_threshold(const float *probs, size_t n, int n_classes, int positive, double t, int *pred);

@@ -59,6 +59,23 @@ typedef struct lb_posthoc_result {
 } lb_posthoc_result;
 
 /* One (strategy, seed) run. */
+/* A curve of (x, y) points: precision-recall (x recall, y precision) or ROC (x false
+ * positive rate, y true positive rate). */
+typedef struct lb_xy {
+    size_t n;
+    float *x, *y;
+} lb_xy;
+
+/* A binary task's operating point: the threshold on the rare class's probability that
+ * reaches the target recall on the validation split (lb_threshold_for_recall), and what it
+ * gives on the validation and test splits. */
+typedef struct lb_operating_point {
+    int set;
+    int positive;  /* the class: the one with fewer training images (a tie: class 1) */
+    float target_recall, threshold;
+    float val_recall, val_precision, test_recall, test_precision;
+} lb_operating_point;
+
 typedef struct lb_run_record {
     char *strategy; /* the full spec, e.g. "focal:gamma=2" */
     uint64_t seed;
@@ -72,6 +89,8 @@ typedef struct lb_run_record {
     int grid_chosen;     /* index into grid of the chosen point; -1 if none */
     size_t n_posthoc;
     lb_posthoc_result *posthoc;
+    lb_xy pr, roc;              /* binary tasks: the test curves of the rare class (at most 101 points) */
+    lb_operating_point op;      /* binary tasks with a validation split */
 } lb_run_record;
 
 typedef struct lb_results {

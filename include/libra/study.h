@@ -100,9 +100,13 @@ const char *lb_slug(const char *s, char *buf, size_t size);
 int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks,
                      lb_run_record *rec);
 
-/* Final validation balanced accuracy of a record (the last point of its val curve; NaN if
- * it has none). */
-float lb_run_record_val_bacc(const lb_run_record *rec);
+/* Binary tasks: the recall of the rare class whose operating point (the threshold chosen on the
+ * validation split) each record carries, and the report marks. */
+#define LB_STUDY_TARGET_RECALL 0.95
+
+/* The validation balanced accuracy of a record's model: the last point of its val curve, or
+ * with keep_best the best point (the kept model's); NaN if it has none. */
+float lb_run_record_val_bacc(const lb_run_record *rec, int keep_best);
 
 /* ======================================================================== the study */
 

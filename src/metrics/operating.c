@@ -58,3 +58,68 @@ void lb_predict_with_threshold(const float *probs, size_t n, int n_classes, int 
         pred[i] = best < 0 ? positive : best;
     }
 }
+
+typedef struct {
+    float s;
+    int pos;
+} scored;
+
+static int cmp_scored(const void *a, const void *b)
+{
+    const scored *x = a, *y = b;
+    return x->s < y->s ? 1 : x->s > y->s ? -1 : 0;
+}
+
+/* The cumulative true and false positives at each distinct score, highest first, into
+ * tp[k], fp[k] (k < *K). v is sorted here. */
+static void cumulative(scored *v, size_t n, size_t *tp, size_t *fp, size_t *K)
+{
+    qsort(v, n, sizeof *v, cmp_scored);
+    size_t t = 0, f = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        t += (size_t)v[i].pos;
+        f += (size_t)!v[i].pos;
+        if (i + 1 == n || v[i + 1].s != v[i].s) {
+            tp[k] = t;
+            fp[k++] = f;
+        }
+    }
+    *K = k;
+}
+
+int lb_binary_curves(const float *scores, const int *y, size_t n, int positive, int max_points, float *pr_x,
+                     float *pr_y, float *roc_x, float *roc_y, int *n_points)
+{
+    *n_points = 0;
+    if (max_points < 2) return lb_error(LB_EINVAL, "curves: max_points %d < 2", max_points);
+    scored *v = lb_malloc(sizeof *v * (n + 1));
+    size_t *tp = lb_malloc(sizeof *tp * (n + 1)), *fp = lb_malloc(sizeof *fp * (n + 1));
+    int rc = v && tp && fp ? LB_OK : lb_error(LB_ENOMEM, "curves: out of memory for %zu scores", n);
+    size_t P = 0, K = 0;
+    for (size_t i = 0; rc == LB_OK && i < n; i++) {
+        v[i].s = scores[i];
+        v[i].pos = y[i] == positive;
+        P += (size_t)v[i].pos;
+    }
+    if (rc == LB_OK && (P == 0 || P == n))
+        rc = lb_error(LB_EINVAL, "curves: the labels need both a positive and a negative sample");
+    if (rc == LB_OK) cumulative(v, n, tp, fp, &K);
+    /* the start (nothing predicted positive: recall 0, precision 1 by sklearn's convention),
+     * then m thresholds evenly by rank, the lowest (everything positive) last */
+    size_t m = K < (size_t)max_points - 1 ? K : (size_t)max_points - 1;
+    for (size_t j = 0; rc == LB_OK && j <= m; j++) {
+        if (j == 0) {
+            pr_x[0] = 0.0f, pr_y[0] = 1.0f, roc_x[0] = 0.0f, roc_y[0] = 0.0f;
+            continue;
+        }
+        size_t k = m == 1 ? K - 1 : (size_t)llround((double)(j - 1) * (double)(K - 1) / (double)(m - 1));
+        pr_x[j] = roc_y[j] = (float)((double)tp[k] / (double)P);
+        pr_y[j] = (float)((double)tp[k] / (double)(tp[k] + fp[k]));
+        roc_x[j] = (float)((double)fp[k] / (double)(n - P));
+    }
+    if (rc == LB_OK) *n_points = (int)m + 1;
+    lb_free(v);
+    lb_free(tp);
+    lb_free(fp);
+    return rc;
+}

@@ -334,7 +334,7 @@ static void curve_chart(lb_buf *b, const lb_results *s, const char **strat, cons
         for (size_t j = 0; j < i; j++) first &= strcmp(str(s->runs[j].strategy), strat[k]) != 0;
         snprintf(titles + i * 96, 96, "%.70s, seed %" PRIu64, str(r->strategy), r->seed);
         ser[i] =
-            (lb_series){first ? strat[k] : NULL, titles + i * 96, colors[k], p, p + c->n, c->n, 0};
+            (lb_series){first ? strat[k] : NULL, titles + i * 96, colors[k], p, p + c->n, c->n, 0, 0};
         for (size_t j = 0; j < c->n; j++) {
             p[j] = (double)c->step[j];
             p[c->n + j] = c->value[j];
@@ -358,6 +358,84 @@ static void curve_chart(lb_buf *b, const lb_results *s, const char **strat, cons
     lb_free(ser);
     lb_free(xy);
     lb_free(titles);
+}
+
+/* Binary tasks: one chart (PR or ROC) with a line per run and, on the PR chart, a dot per
+ * run at its operating point on the test split. */
+static void binary_chart(lb_buf *b, const lb_results *s, const char **strat, const char **colors, size_t ns, int roc)
+{
+    size_t nr = s->n_runs, total = 0;
+    for (size_t i = 0; i < nr; i++) total += s->runs[i].pr.n + 1;
+    lb_series *ser = lb_calloc(2 * nr + 1, sizeof *ser);
+    double *xy = lb_malloc((2 * total + 1) * sizeof *xy);
+    char *titles = lb_malloc(2 * nr * 128 + 1);
+    if (!ser || !xy || !titles) {
+        b->oom = 1;
+    } else {
+        double *p = xy;
+        size_t n = 0;
+        for (size_t i = 0; i < nr; i++) {
+            const lb_run_record *r = &s->runs[i];
+            const lb_xy *c = roc ? &r->roc : &r->pr;
+            size_t k = 0;
+            while (k < ns && strcmp(strat[k], str(r->strategy))) k++;
+            snprintf(titles + 2 * i * 128, 128, "%.70s, seed %" PRIu64, str(r->strategy), r->seed);
+            for (size_t j = 0; j < c->n; j++) p[j] = c->x[j], p[c->n + j] = c->y[j];
+            ser[n++] = (lb_series){NULL, titles + 2 * i * 128, colors[k], p, p + c->n, c->n, 0, 0};
+            p += 2 * c->n;
+            if (roc || !r->op.set) continue;
+            snprintf(titles + (2 * i + 1) * 128, 128, "%.60s, seed %" PRIu64 ": recall %.3f, precision %.3f",
+                     str(r->strategy), r->seed, r->op.test_recall, r->op.test_precision);
+            p[0] = r->op.test_recall, p[1] = r->op.test_precision;
+            ser[n++] = (lb_series){NULL, titles + (2 * i + 1) * 128, colors[k], p, p + 1, 1, 0, 1};
+            p += 2;
+        }
+        lb__svg_line_chart(b, ser, n, roc ? "false positive rate" : "recall", roc ? "true positive rate" : "precision", 1);
+    }
+    lb_free(ser);
+    lb_free(xy);
+    lb_free(titles);
+}
+
+/* The operating points: per run, the threshold chosen on validation and what it gives. */
+static void operating_table(lb_buf *b, const lb_results *s)
+{
+    lb_buf_puts(b, "<table><tr><th class=\"l\">run</th><th>threshold</th><th>val. recall</th><th>val. precision</th>"
+                   "<th>test recall</th><th>test precision</th></tr>\n");
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const lb_run_record *r = &s->runs[i];
+        if (!r->op.set) continue;
+        lb_buf_puts(b, "<tr><td class=\"l\">");
+        lb__html_escape(b, r->strategy, 60);
+        lb_buf_printf(b, ", seed %" PRIu64 "</td><td>%.4g</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n",
+                      r->seed, r->op.threshold, r->op.val_recall, r->op.val_precision, r->op.test_recall,
+                      r->op.test_precision);
+    }
+    lb_buf_puts(b, "</table>\n");
+}
+
+static void binary_section(lb_buf *b, const lb_results *s, const char **strat, const char **colors, size_t ns)
+{
+    int any = 0, ops = 0, k = 1;
+    float target = NAN;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        any |= s->runs[i].pr.n > 0;
+        ops |= s->runs[i].op.set;
+        if (s->runs[i].op.set) target = s->runs[i].op.target_recall, k = s->runs[i].op.positive;
+    }
+    if (!any) return;
+    char how[400];
+    snprintf(how, sizeof how,
+             "Binary task: the test precision-recall and ROC curves of the rare class, '%s', one line per run. The dots "
+             "are each run's operating point: the threshold on its probability that reaches recall %.2f on the "
+             "validation split, applied to the test split.",
+             s->dataset.n_classes > k ? str(s->dataset.class_names[k]) : "?", target);
+    section(b, "binary", "Precision-recall, ROC and the operating point", how);
+    lb__html_legend(b, strat, colors, ns);
+    binary_chart(b, s, strat, colors, ns, 0);
+    binary_chart(b, s, strat, colors, ns, 1);
+    if (ops) operating_table(b, s);
+    lb_buf_puts(b, "</section>\n");
 }
 
 static void grid_section(lb_buf *b, const lb_results *s)
@@ -408,7 +486,7 @@ static void focal_section(lb_buf *b)
     lb_buf_puts(b, "<div class=\"legend\">");
     for (int g = 0; g < 5; g++) {
         for (int i = 0; i < NP; i++) y[g][i] = pow(1 - x[i], gammas[g]);
-        ser[g] = (lb_series){NULL, titles[g], lb__palette[g], x, y[g], NP, 0};
+        ser[g] = (lb_series){NULL, titles[g], lb__palette[g], x, y[g], NP, 0, 0};
         lb_buf_printf(b, "<span><i style=\"background:%s\"></i>%s</span>", lb__palette[g], names[g]);
     }
     lb_buf_puts(b, "</div>\n");
@@ -531,6 +609,7 @@ static void results_sections(lb_buf *b, const lb_results *s, const char **strat,
     curve_chart(b, s, strat, colors, ns, 0, "training loss");
     curve_chart(b, s, strat, colors, ns, 1, "validation balanced accuracy");
     lb_buf_puts(b, "</section>\n");
+    binary_section(b, s, strat, colors, ns);
     grid_section(b, s);
 }
 

@@ -25,6 +25,31 @@ static void put_curve(lb_jw *w, const char *key, const lb_curve *c)
     lb_jw_end(w, ']');
 }
 
+static void put_xy(lb_jw *w, const char *key, const lb_xy *c)
+{
+    lb_jw_array(w, key, 1);
+    for (size_t i = 0; i < c->n; i++) {
+        lb_jw_array(w, NULL, 1);
+        lb_jw_float(w, NULL, c->x[i]);
+        lb_jw_float(w, NULL, c->y[i]);
+        lb_jw_end(w, ']');
+    }
+    lb_jw_end(w, ']');
+}
+
+static void put_operating_point(lb_jw *w, const lb_operating_point *op)
+{
+    lb_jw_object(w, "operating_point", 1);
+    lb_jw_int(w, "class", op->positive);
+    lb_jw_float(w, "target_recall", op->target_recall);
+    lb_jw_float(w, "threshold", op->threshold);
+    lb_jw_float(w, "val_recall", op->val_recall);
+    lb_jw_float(w, "val_precision", op->val_precision);
+    lb_jw_float(w, "test_recall", op->test_recall);
+    lb_jw_float(w, "test_precision", op->test_precision);
+    lb_jw_end(w, '}');
+}
+
 static void put_metrics(lb_jw *w, const char *key, const lb_metrics *m)
 {
     lb_jw_object(w, key, 0);
@@ -79,7 +104,10 @@ static void put_record(lb_jw *w, const lb_run_record *r, int with_format)
     lb_jw_object(w, "curves", 0);
     put_curve(w, "loss", &r->loss);
     put_curve(w, "val_balanced_accuracy", &r->val_bacc);
+    if (r->pr.n) put_xy(w, "pr", &r->pr); /* binary tasks: class 1 on the test split */
+    if (r->roc.n) put_xy(w, "roc", &r->roc);
     lb_jw_end(w, '}');
+    if (r->op.set) put_operating_point(w, &r->op);
     put_grid(w, r);
     lb_jw_end(w, '}');
 }
@@ -419,15 +447,63 @@ static int read_posthoc(const char *path, const lb_json *obj, lb_run_record *r)
     return st;
 }
 
-/* The "curves" object: the loss and validation balanced-accuracy curves. */
+/* An optional curve of [x, y] points in [0, 1] (pr, roc), at most 101. */
+static int read_xy(const char *path, const lb_json *obj, const char *k, lb_xy *c)
+{
+    const lb_json *v = lb__json_get(obj, k);
+    if (!v) return LB_OK;
+    if (v->type != LB_JSON_ARRAY || v->n > 101) return bad(path, v, "\"%s\" must be an array of at most 101 points", k);
+    if (!(c->x = lb_malloc(sizeof(float) * (v->n + 1))) || !(c->y = lb_malloc(sizeof(float) * (v->n + 1))))
+        return lb_error(LB_ENOMEM, "%s: out of memory", path);
+    int st = LB_OK;
+    for (size_t i = 0; !st && i < v->n; i++) {
+        const lb_json *pt = &v->items[i];
+        if (pt->type != LB_JSON_ARRAY || pt->n != 2) return bad(path, pt, "a point of \"%s\" must be [x, y]", k);
+        st = to_float(path, &pt->items[0], "a curve x", &c->x[i]);
+        if (!st) st = to_float(path, &pt->items[1], "a curve y", &c->y[i]);
+        if (!st && !(c->x[i] >= 0 && c->x[i] <= 1 && c->y[i] >= 0 && c->y[i] <= 1))
+            st = bad(path, pt, "a point of \"%s\" must lie in [0, 1]", k);
+        if (!st) c->n = i + 1;
+    }
+    return st;
+}
+
+/* The "curves" object: the loss and validation balanced-accuracy curves (and for binary
+ * tasks the test PR and ROC curves). */
 static int read_curves(const char *path, const lb_json *obj, lb_run_record *r)
 {
     const lb_json *v = NULL;
     int st = member(path, obj, "curves", LB_JSON_OBJECT, &v);
-    static const char *const ckeys[] = {"loss", "val_balanced_accuracy", NULL};
+    static const char *const ckeys[] = {"loss", "val_balanced_accuracy", "pr", "roc", NULL};
     if (!st) st = only_keys(path, v, "curves", ckeys);
     if (!st) st = read_curve(path, v, "loss", &r->loss);
     if (!st) st = read_curve(path, v, "val_balanced_accuracy", &r->val_bacc);
+    if (!st) st = read_xy(path, v, "pr", &r->pr);
+    if (!st) st = read_xy(path, v, "roc", &r->roc);
+    if (!st && r->pr.n != r->roc.n) st = bad(path, v, "the pr and roc curves have %zu and %zu points", r->pr.n, r->roc.n);
+    return st;
+}
+
+/* The optional "operating_point" object of a binary task. */
+static int read_operating_point(const char *path, const lb_json *obj, lb_operating_point *op)
+{
+    static const char *const keys[] = {"class",       "target_recall",  "val_recall", "val_precision",
+                                       "test_recall", "test_precision", "threshold",  NULL};
+    const lb_json *v = lb__json_get(obj, "operating_point");
+    if (!v) return LB_OK;
+    if (v->type != LB_JSON_OBJECT) return bad(path, v, "\"operating_point\" must be an object");
+    int64_t k = 0;
+    int st = only_keys(path, v, "operating_point", keys);
+    if (!st) st = get_int64(path, v, "class", 0, &k);
+    if (!st && k > 1) st = bad(path, v, "operating_point: class %" PRId64 " of a binary task", k);
+    op->positive = (int)k;
+    if (!st) st = get_float(path, v, "target_recall", &op->target_recall);
+    if (!st) st = get_float(path, v, "threshold", &op->threshold);
+    if (!st) st = get_float(path, v, "val_recall", &op->val_recall);
+    if (!st) st = get_float(path, v, "val_precision", &op->val_precision);
+    if (!st) st = get_float(path, v, "test_recall", &op->test_recall);
+    if (!st) st = get_float(path, v, "test_precision", &op->test_precision);
+    op->set = !st;
     return st;
 }
 
@@ -471,11 +547,12 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
         "format",  "format_version", "libra_version", "strategy",
         "seed",    "steps",          "wall_seconds",  "images_per_sec",
         "metrics", "posthoc",        "curves",        "grid",
-        NULL};
+        "operating_point", NULL};
     int st = only_keys(path, obj, "the run record", keys);
     if (!st) st = read_run_fields(path, obj, r);
     if (!st) st = read_posthoc(path, obj, r);
     if (!st) st = read_curves(path, obj, r);
+    if (!st) st = read_operating_point(path, obj, &r->op);
     if (!st) st = read_grid(path, obj, r);
     return st;
 }

@@ -138,6 +138,10 @@ void lb_run_record_free(lb_run_record *r)
     lb_metrics_free(&r->metrics);
     lb_curve_free(&r->loss);
     lb_curve_free(&r->val_bacc);
+    lb_free(r->pr.x);
+    lb_free(r->pr.y);
+    lb_free(r->roc.x);
+    lb_free(r->roc.y);
     for (size_t i = 0; i < r->n_grid; i++) lb_free(r->grid[i].spec);
     lb_free(r->grid);
     for (size_t i = 0; i < r->n_posthoc; i++) {

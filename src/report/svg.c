@@ -128,6 +128,14 @@ void lb__svg_line_chart(lb_buf *b, const lb_series *s, size_t ns, const char *xl
     lb__html_escape(b, xlabel, 0);
     lb_buf_puts(b, "</text>\n");
     for (size_t k = 0; k < ns; k++) {
+        for (size_t i = 0; s[k].dots && i < s[k].n; i++) {
+            if (!isfinite(s[k].x[i]) || !isfinite(s[k].y[i])) continue;
+            lb_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"#000\"><title>",
+                          fx(&f, s[k].x[i]), fy(&f, s[k].y[i]), s[k].color);
+            lb__html_escape(b, s[k].title ? s[k].title : s[k].name, 0);
+            lb_buf_puts(b, "</title></circle>\n");
+        }
+        if (s[k].dots) continue;
         int open = 0; /* a NaN ends one polyline; the next finite point starts another */
         for (size_t i = 0; i <= s[k].n; i++) {
             int ok = i < s[k].n && isfinite(s[k].x[i]) && isfinite(s[k].y[i]);

@@ -14,6 +14,7 @@ typedef struct lb_series {
     const double *x, *y;
     size_t n;
     int dashed;
+    int dots;   /* a dot at each point instead of a line (operating points) */
 } lb_series;
 
 /* HTML-escapes s (& < > " '); max_chars > 0 cuts it to that many characters plus an ellipsis. */

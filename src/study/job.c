@@ -68,6 +68,54 @@ static int add_posthoc(lb_run_record *rec, const lb_train_result *res, const int
     return rc;
 }
 
+/* Class k's probability of each row of logits [n, 2], into s. */
+static int positive_scores(const float *logits, int n, int k, float *probs, float *s)
+{
+    int rc = lb_softmax_rows(logits, (size_t)n, 2, probs);
+    for (int i = 0; rc == LB_OK && i < n; i++) s[i] = probs[2 * i + k];
+    return rc;
+}
+
+/* A binary task: the test PR and ROC curves of the rare class (fewer training images; a tie:
+ * class 1), and the operating point for LB_STUDY_TARGET_RECALL chosen on the validation split
+ * (when it has an image of that class). */
+static int add_binary(lb_run_record *rec, const lb_train_result *res, const int *counts)
+{
+    int k = counts[0] < counts[1] ? 0 : 1;
+    enum { POINTS = 101 };
+    int n = res->n_test, nv = res->n_val, rows = n > nv ? n : nv, np = 0;
+    float *probs = lb_malloc(sizeof(float) * 2 * ((size_t)rows + 1)), *st = lb_malloc(sizeof(float) * ((size_t)n + 1)),
+          *sv = lb_malloc(sizeof(float) * ((size_t)nv + 1));
+    lb_xy *pr = &rec->pr, *roc = &rec->roc;
+    pr->x = lb_malloc(sizeof(float) * POINTS), pr->y = lb_malloc(sizeof(float) * POINTS);
+    roc->x = lb_malloc(sizeof(float) * POINTS), roc->y = lb_malloc(sizeof(float) * POINTS);
+    int rc = probs && st && sv && pr->x && pr->y && roc->x && roc->y ? LB_OK
+                                                                      : lb_error(LB_ENOMEM, "study: out of memory for curves");
+    if (rc == LB_OK) rc = positive_scores(res->test_logits, n, k, probs, st);
+    if (rc == LB_OK && lb_binary_curves(st, res->test_labels, (size_t)n, k, POINTS, pr->x, pr->y, roc->x, roc->y, &np) ==
+                           LB_OK)
+        pr->n = roc->n = (size_t)np; /* (no curve when the test split lacks a class) */
+    double t, vp, vr;
+    if (rc == LB_OK && nv > 0) rc = positive_scores(res->val_logits, nv, k, probs, sv);
+    if (rc == LB_OK && nv > 0 &&
+        lb_threshold_for_recall(sv, res->val_labels, (size_t)nv, k, LB_STUDY_TARGET_RECALL, &t, &vp, &vr) == LB_OK) {
+        lb_operating_point *op = &rec->op;
+        size_t tp = 0, above = 0, P = 0;
+        for (int i = 0; i < n; i++) {
+            P += res->test_labels[i] == k;
+            above += st[i] >= t;
+            tp += st[i] >= t && res->test_labels[i] == k;
+        }
+        *op = (lb_operating_point){1, k, (float)LB_STUDY_TARGET_RECALL, (float)t, (float)vr, (float)vp,
+                                   P ? (float)tp / (float)P : NAN, above ? (float)tp / (float)above : NAN};
+    }
+    lb_clear_error();
+    lb_free(probs);
+    lb_free(st);
+    lb_free(sv);
+    return rc;
+}
+
 int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks,
                      lb_run_record *rec)
 {
@@ -89,12 +137,18 @@ int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train
         if (rc == LB_OK) rc = lb_curve_copy(&rec->val_bacc, &res.monitor_bacc);
     }
     if (rc == LB_OK && res.n_test > 0) rc = add_posthoc(rec, &res, data->split.train_counts);
+    if (rc == LB_OK && res.n_test > 0 && res.n_classes == 2) rc = add_binary(rec, &res, data->split.train_counts);
     lb_train_result_free(&res);
     if (rc != LB_OK) lb_run_record_free(rec);
     return rc;
 }
 
-float lb_run_record_val_bacc(const lb_run_record *rec)
+float lb_run_record_val_bacc(const lb_run_record *rec, int keep_best)
 {
-    return rec->val_bacc.n ? rec->val_bacc.value[rec->val_bacc.n - 1] : NAN;
+    const lb_curve *c = &rec->val_bacc;
+    if (!c->n) return NAN;
+    float v = c->value[c->n - 1];
+    for (size_t i = 0; keep_best && i < c->n; i++)
+        if (i == 0 || c->value[i] > v) v = c->value[i];
+    return v;
 }

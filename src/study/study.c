@@ -549,7 +549,7 @@ static int choose_grids(lb_study *st)
             int rc = path ? lb_run_record_read_json(&r, path) : LB_ENOMEM;
             lb_free(path);
             if (rc != LB_OK) return rc;
-            st->grid_vals[i][g] = lb_run_record_val_bacc(&r);
+            st->grid_vals[i][g] = lb_run_record_val_bacc(&r, st->cfg.train.keep_best);
             if (st->grid_vals[i][g] > best) {
                 best = st->grid_vals[i][g];
                 st->chosen[i] = g;

@@ -153,6 +153,18 @@ static void ckpt_seed(const char *name, const char *arch, int c, int h, int w, i
         ck.window_sum = 1.25;
         ck.window_n = 1;
     }
+    static int vlab[3] = {0, 1, 1};
+    static float vlog[3 * 8];
+    if (curve) { /* keep best and the validation scores: the BEST and VALS sections */
+        ck.best_step = 4;
+        ck.best_params = ck.params; /* borrowed for the write */
+        ck.best_state = ck.state;
+        ck.n_val = 3;
+        ck.val_classes = classes;
+        ck.val_labels = vlab;
+        for (int i = 0; i < 3 * classes; i++) vlog[i] = (float)(i % 5) - 2.0f;
+        ck.val_logits = vlog;
+    }
     const char *p = tmpfile_path("ckpt");
     if (lb_checkpoint_write(&ck, p)) die("save");
     size_t n;
@@ -164,6 +176,9 @@ static void ckpt_seed(const char *name, const char *arch, int c, int h, int w, i
     f = 3;
     seed("checkpoint", fixed, &f, 1, b, n);
     free(b);
+    ck.best_params = ck.best_state = NULL;
+    ck.val_labels = NULL;
+    ck.val_logits = NULL;
     lb_checkpoint_free(&ck);
     lb_optim_free(o);
     lb_model_free(m);
@@ -269,6 +284,15 @@ static void record_seed(const char *name, int classes, int grid, int posthoc)
         if (lb_metrics_from_confusion(&m, classes == 3 ? cm : cm2, classes, NULL, NULL)) die("metrics");
         lb_run_record_add_posthoc(&r, "logit_adjust", 1.0f, &m);
         lb_metrics_free(&m);
+    }
+    if (classes == 2) { /* a binary task's curves and operating point */
+        static float x[3] = {0, 0.5f, 1}, y[3] = {1, 0.75f, 0.5f}, fx[3] = {0, 0.25f, 1}, fy[3] = {0, 0.5f, 1};
+        float *a = malloc(sizeof x), *b = malloc(sizeof x), *c = malloc(sizeof x), *d = malloc(sizeof x);
+        if (!a || !b || !c || !d) die("curves");
+        memcpy(a, x, sizeof x), memcpy(b, y, sizeof y), memcpy(c, fx, sizeof fx), memcpy(d, fy, sizeof fy);
+        r.pr = (lb_xy){3, a, b};
+        r.roc = (lb_xy){3, c, d};
+        r.op = (lb_operating_point){1, 0, 0.95f, 0.25f, 1.0f, 0.5f, 0.875f, 0.625f};
     }
     const char *p = tmpfile_path("rec.json");
     if (lb_run_record_write_json(&r, p)) die("write json");

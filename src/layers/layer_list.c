@@ -102,7 +102,7 @@ static int add_dense(lb_model *m, const lb_spec *sp, int last, int n_classes, lb
 static int add_item(lb_model *m, const lb_spec *sp, const char *rest, int last, int n_classes, lb_buf *canon)
 {
     const char *name = lb_spec_name(sp);
-    double a;
+    double a = 0.01;
     int rc;
     if (!strcmp(name, "conv")) return add_conv(m, sp, rest, canon);
     if (!strcmp(name, "pool") || !strcmp(name, "avgpool")) return add_pool(m, sp, name[0] == 'a', canon);

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #define MAX_LIST 8
-#define MAX_SLOTS 48
+#define MAX_SLOTS 320
 
 typedef struct {
     int batches[MAX_LIST], n_batches;

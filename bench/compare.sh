@@ -5,6 +5,7 @@
 #
 # usage: bench/compare.sh [BUILD_DIR]   (default: ../build next to this script)
 #   env: BATCHES="32 64 128" THREADS="1 2" ROUNDS=5 STEPS=40 REPEATS=3
+#        ARCH=smallcnn INPUT=1x28x28 (e.g. ARCH=resnet:depth=20 INPUT=3x32x32: both sides build it)
 #        PYTHON=/usr/bin/python3  BENCH=path/to/libra-bench  OUT=dir for the raw JSON lines
 # Both programs inherit this shell's environment (OPENBLAS_CORETYPE etc.): to compare
 # without them, run  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench/compare.sh
@@ -21,6 +22,8 @@ rounds=${ROUNDS:-5}
 steps=${STEPS:-40}
 repeats=${REPEATS:-3}
 out=${OUT:-$(mktemp -d)}
+arch=${ARCH:-smallcnn}
+input=${INPUT:-1x28x28}
 
 [ -x "$bench" ] || { echo "compare.sh: $bench not found (build the project, or pass BUILD_DIR)" >&2; exit 2; }
 have_torch=1
@@ -30,17 +33,17 @@ if ! "$python" -c "import torch" 2>/dev/null; then
 fi
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-unset}; $rounds rounds x $repeats repeats x $steps steps"
+echo "# $arch on $input; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-unset}; $rounds rounds x $repeats repeats x $steps steps"
 for b in $batches; do
     for t in $threads; do
         : > "$out/libra-b$b-t$t.jsonl"
         : > "$out/torch-b$b-t$t.jsonl"
         r=0
         while [ "$r" -lt "$rounds" ]; do
-            "$bench" --json --batch "$b" --threads "$t" --steps "$steps" --repeats "$repeats" \
+            "$bench" --json --arch "$arch" --input "$input" --batch "$b" --threads "$t" --steps "$steps" --repeats "$repeats" \
                 >> "$out/libra-b$b-t$t.jsonl"
             if [ "$have_torch" = 1 ]; then
-                "$python" "$here/torch_ref.py" --batch "$b" --threads "$t" --steps "$steps" --repeats "$repeats" \
+                "$python" "$here/torch_ref.py" --arch "$arch" --input "$input" --batch "$b" --threads "$t" --steps "$steps" --repeats "$repeats" \
                     >> "$out/torch-b$b-t$t.jsonl"
             fi
             r=$((r + 1))

@@ -273,6 +273,18 @@ START_TEST(test_schedules)
     ck_assert_int_eq(lb_schedule_parse(&s, "step", 0.2, 90), LB_OK);
     ck_assert_int_eq(s.every, 30);
 
+    /* the CIFAR-LT recipe: warmup 5, then 0.1 decayed by 0.01x at milestones 160 and 180
+     * (PyTorch's MultiStepLR counts from step 0): 0.1 until 159, 0.001 from 160, 1e-5 from 180 */
+    ck_assert_int_eq(lb_schedule_parse(&s, "step:at=160,180,gamma=0.01,warmup=5", 0.1, 200), LB_OK);
+    ck_assert_close(lb_schedule_lr(&s, 0), 0.02, 1e-12);
+    ck_assert_close(lb_schedule_lr(&s, 159), 0.1, 1e-12);
+    ck_assert_close(lb_schedule_lr(&s, 160), 0.001, 1e-12);
+    ck_assert_close(lb_schedule_lr(&s, 180), 1e-5, 1e-12);
+    ck_assert_str_eq(lb_schedule_str(&s, buf, sizeof buf), "step:at=160,180,gamma=0.01,warmup=5");
+    ck_assert_int_eq(lb_schedule_parse(&s, "step:at=50,40", 0.1, 100), LB_EINVAL);
+    ck_assert_ptr_nonnull(strstr(lb_last_error(), "milestones must increase (40 after 50)"));
+    ck_assert_int_eq(lb_schedule_parse(&s, "step:at=1,2,3,4,5,6,7,8,9", 0.1, 100), LB_EINVAL);
+
     ck_assert_int_eq(lb_schedule_parse(&s, "linear", 0.1, 100), LB_EINVAL);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "'linear'"));
     ck_assert_int_eq(lb_schedule_parse(&s, "step:every=x", 0.1, 100), LB_EINVAL);

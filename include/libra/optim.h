@@ -93,7 +93,7 @@ void lb_optim_reset(lb_optim *o);
 
 typedef enum {
     LB_SCHED_CONSTANT = 0,
-    LB_SCHED_STEP,     /* lr * gamma^floor(t' / every) */
+    LB_SCHED_STEP,     /* lr * gamma^floor(t' / every), or with milestones lr * gamma^(milestones <= t) */
     LB_SCHED_COSINE    /* min + (lr - min) * (1 + cos(pi * t' / T')) / 2, t' <= T' */
 } lb_sched_kind;
 
@@ -106,13 +106,16 @@ typedef struct lb_schedule {
     long warmup;       /* steps of linear warmup, 0 = none */
     long every;        /* step decay: period in steps */
     double gamma;      /* step decay: factor */
+    long at[8];        /* step decay at these steps instead (PyTorch's MultiStepLR: counted from */
+    int n_at;          /* step 0, the warmup included), increasing; n_at = 0: every */
     double min_lr;     /* cosine: final rate */
     long total;        /* cosine: total steps (including the warmup) */
 } lb_schedule;
 
 /* A constant schedule at lr. */
 lb_schedule lb_schedule_constant(double lr);
-/* Parses "constant", "step[:every=N][,gamma=G]", "cosine[:min=LR]" optionally followed by
+/* Parses "constant", "step[:every=N][,gamma=G]", "step:at=N1,N2,...[,gamma=G]" (at most 8
+ * increasing milestones), "cosine[:min=LR]" optionally followed by
  * ",warmup=N" (or "warmup=N" alone for constant + warmup), e.g. "cosine:min=1e-5,warmup=500".
  * Missing values: every = total/3, gamma = 0.1, min = 0. total is the run's step budget
  * (needed by cosine and the default period). Errors name the spec and the bad part. */

@@ -22,8 +22,12 @@ double lb_schedule_lr(const lb_schedule *s, long t)
     if (t < s->warmup) return s->lr * (double)(t + 1) / (double)s->warmup;
     long td = t - s->warmup;
     switch (s->kind) {
-    case LB_SCHED_STEP:
-        return s->every > 0 ? s->lr * pow(s->gamma, (double)(td / s->every)) : s->lr;
+    case LB_SCHED_STEP: {
+        if (s->n_at == 0) return s->every > 0 ? s->lr * pow(s->gamma, (double)(td / s->every)) : s->lr;
+        int passed = 0;
+        while (passed < s->n_at && s->at[passed] <= t) passed++;
+        return s->lr * pow(s->gamma, (double)passed);
+    }
     case LB_SCHED_COSINE: {
         long T = s->total - s->warmup;
         if (T <= 0 || td >= T) return s->min_lr;
@@ -53,6 +57,27 @@ static int parse_double(const char *spec, const char *key, const char *v, double
     return LB_OK;
 }
 
+/* at=N1,N2,...: increasing steps, at most 8. */
+static int parse_milestones(const char *spec, const char *v, lb_schedule *s, int *have_every)
+{
+    *have_every = 1;
+    s->n_at = 0;
+    for (const char *p = v; *p;) {
+        char item[32];
+        size_t n = strcspn(p, ",");
+        if (s->n_at == 8) return lb_error(LB_EINVAL, "schedule '%s': at most 8 milestones", spec);
+        snprintf(item, sizeof item, "%.*s", (int)(n < 31 ? n : 31), p);
+        long t = 0;
+        int rc = parse_long(spec, "at", item, &t);
+        if (rc != LB_OK) return rc;
+        if (s->n_at && t <= s->at[s->n_at - 1])
+            return lb_error(LB_EINVAL, "schedule '%s': milestones must increase (%ld after %ld)", spec, t, s->at[s->n_at - 1]);
+        s->at[s->n_at++] = t;
+        p += n + (p[n] == ',');
+    }
+    return s->n_at ? LB_OK : lb_error(LB_EINVAL, "schedule '%s': at= needs at least one step", spec);
+}
+
 /* One key of a schedule spec into s. */
 static int schedule_key(const char *spec, const char *k, const char *v, lb_schedule *s, int *have_every)
 {
@@ -64,6 +89,7 @@ static int schedule_key(const char *spec, const char *k, const char *v, lb_sched
         return rc;
     }
     if (strcmp(k, "gamma") == 0 && s->kind == LB_SCHED_STEP) return parse_double(spec, k, v, &s->gamma);
+    if (strcmp(k, "at") == 0 && s->kind == LB_SCHED_STEP) return parse_milestones(spec, v, s, have_every);
     if (strcmp(k, "min") == 0 && s->kind == LB_SCHED_COSINE) return parse_double(spec, k, v, &s->min_lr);
     return lb_error(LB_EINVAL, "schedule '%s': unknown key '%s' for this kind", spec, k);
 }
@@ -108,7 +134,16 @@ const char *lb_schedule_str(const lb_schedule *s, char *buf, size_t size)
 {
     int n = 0;
     switch (s->kind) {
-    case LB_SCHED_STEP: n = snprintf(buf, size, "step:every=%ld,gamma=%g", s->every, s->gamma); break;
+    case LB_SCHED_STEP:
+        if (s->n_at == 0) {
+            n = snprintf(buf, size, "step:every=%ld,gamma=%g", s->every, s->gamma);
+            break;
+        }
+        n = snprintf(buf, size, "step:at=");
+        for (int i = 0; i < s->n_at && n >= 0 && (size_t)n < size; i++)
+            n += snprintf(buf + n, size - (size_t)n, "%s%ld", i ? "," : "", s->at[i]);
+        if (n >= 0 && (size_t)n < size) n += snprintf(buf + n, size - (size_t)n, ",gamma=%g", s->gamma);
+        break;
     case LB_SCHED_COSINE: n = snprintf(buf, size, "cosine:min=%g", s->min_lr); break;
     default: n = snprintf(buf, size, "constant"); break;
     }

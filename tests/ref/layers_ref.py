@@ -11,6 +11,8 @@ conv:2,3;leaky_relu:0.1;avgpool:2;conv:3,3,s=2,p=0;relu;flatten;dense:4;relu;den
 Run: /usr/bin/python3 tests/ref/layers_ref.py > tests/ref/layers_ref.txt
 """
 import math
+import os
+import sys
 import torch
 import torch.nn as nn
 
@@ -40,26 +42,11 @@ def fill(m):
     return m
 
 
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.b1 = nn.BatchNorm2d(cout)
-        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.b2 = nn.BatchNorm2d(cout)
-        self.sc = None
-        if stride != 1 or cin != cout:
-            self.sc = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
-        return torch.relu(y + (self.sc(x) if self.sc is not None else x))
-
-
 def resnet8(width, classes):
-    return nn.Sequential(nn.Conv2d(1, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                         Block(width, width, 1), Block(width, 2 * width, 2), Block(2 * width, 4 * width, 2),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, classes))
+    """He et al.'s CIFAR ResNet-8 as libra builds it: the builder bench/torch_ref.py times."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+    import torch_ref
+    return torch_ref.resnet(8, 1, classes, width)
 
 
 def layer_list():

@@ -30,6 +30,8 @@ static const char usage[] =
     "  --batch N              batch size (default 64)\n"
     "  --arch SPEC            network (default smallcnn; see libra-train --help)\n"
     "  --threads N            threads per run (default 1)\n"
+    "  --target-recall R      binary tasks: the rare class's recall each run's operating point is\n"
+    "                         chosen for on the validation split (default 0.95)\n"
     "  --jobs N               runs in parallel processes (default: the number of CPUs)\n"
     "  --quick                a study of a few minutes: 2 seeds, 300 steps\n"
     "  --out DIR              output directory (default results/study)\n"
@@ -51,7 +53,7 @@ static const char usage[] =
 
 enum {
     OPT_STRATEGIES = 1, OPT_SEEDS, OPT_SEED, OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_ARCH, OPT_THREADS,
-    OPT_JOBS, OPT_QUICK, OPT_OUT, OPT_RESUME, OPT_FORCE, OPT_QUIET, OPT_LIST, OPT_HELP
+    OPT_JOBS, OPT_TARGET_RECALL, OPT_QUICK, OPT_OUT, OPT_RESUME, OPT_FORCE, OPT_QUIET, OPT_LIST, OPT_HELP
 };
 
 static const struct option longopts[] = {
@@ -64,6 +66,7 @@ static const struct option longopts[] = {
     {"arch", required_argument, 0, OPT_ARCH},
     {"threads", required_argument, 0, OPT_THREADS},
     {"jobs", required_argument, 0, OPT_JOBS},
+    {"target-recall", required_argument, 0, OPT_TARGET_RECALL},
     {"quick", no_argument, 0, OPT_QUICK},
     {"out", required_argument, 0, OPT_OUT},
     {"resume", no_argument, 0, OPT_RESUME},
@@ -111,6 +114,7 @@ static void parse_flags(int argc, char **argv, flags *f)
         case OPT_ARCH: f->c.train.arch = optarg; break;
         case OPT_THREADS: f->c.train.threads = (int)cli_long("threads", optarg, 1, 256); break;
         case OPT_JOBS: f->jobs = cli_long("jobs", optarg, 1, 256); break;
+        case OPT_TARGET_RECALL: f->c.target_recall = cli_double("target-recall", optarg, 1e-9, 1.0); break;
         case OPT_QUICK: f->quick = 1; break;
         case OPT_OUT: f->c.out_dir = optarg; break;
         case OPT_RESUME: f->c.resume = 1; break;

@@ -279,7 +279,7 @@ START_TEST(test_ce_collapses_to_majority)
         o.seed = 7;
         o.monitor = LB_MONITOR_VAL;
         lb_run_record r;
-        ck_assert_msg(lb_study_run_one(&o, data, NULL, &r) == LB_OK, "%s", lb_last_error());
+        ck_assert_msg(lb_study_run_one(&o, data, NULL, LB_STUDY_TARGET_RECALL, &r) == LB_OK, "%s", lb_last_error());
         ck_assert_int_eq(r.metrics.n_classes, 2);
         recall[i] = r.metrics.recall[1]; /* class 1 = Shirt, the rare one */
         ck_assert_int_eq(r.n_posthoc, 2);

@@ -97,11 +97,11 @@ const char *lb_slug(const char *s, char *buf, size_t size);
  * adjustment with tau = 1) and "logit_adjust" with tau chosen from {0, 0.25, ..., 3} by
  * validation balanced accuracy (tau = 1 when there is no validation split).
  * hooks (may be NULL) are passed through to lb_train_run. */
-int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks,
+int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks, double target_recall,
                      lb_run_record *rec);
 
-/* Binary tasks: the recall of the rare class whose operating point (the threshold chosen on the
- * validation split) each record carries, and the report marks. */
+/* Binary tasks: the default recall of the rare class whose operating point (the threshold
+ * chosen on the validation split) each record carries, and the report marks. */
 #define LB_STUDY_TARGET_RECALL 0.95
 
 /* The validation balanced accuracy of a record's model: the last point of its val curve, or
@@ -123,6 +123,8 @@ typedef struct lb_study_config {
     const char *out_dir;          /* default results/study */
     int resume;                   /* reuse the finished runs in out_dir (same settings) */
     int force;                    /* replace a study of other settings in out_dir */
+    double target_recall;         /* binary tasks: the rare class's recall of each run's operating
+                                     point, chosen on validation (default LB_STUDY_TARGET_RECALL) */
 } lb_study_config;
 
 void lb_study_config_init(lb_study_config *c);

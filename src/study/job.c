@@ -77,9 +77,9 @@ static int positive_scores(const float *logits, int n, int k, float *probs, floa
 }
 
 /* A binary task: the test PR and ROC curves of the rare class (fewer training images; a tie:
- * class 1), and the operating point for LB_STUDY_TARGET_RECALL chosen on the validation split
+ * class 1), and the operating point for the target recall chosen on the validation split
  * (when it has an image of that class). */
-static int add_binary(lb_run_record *rec, const lb_train_result *res, const int *counts)
+static int add_binary(lb_run_record *rec, const lb_train_result *res, const int *counts, double target)
 {
     int k = counts[0] < counts[1] ? 0 : 1;
     enum { POINTS = 101 };
@@ -98,7 +98,7 @@ static int add_binary(lb_run_record *rec, const lb_train_result *res, const int 
     double t, vp, vr;
     if (rc == LB_OK && nv > 0) rc = positive_scores(res->val_logits, nv, k, probs, sv);
     if (rc == LB_OK && nv > 0 &&
-        lb_threshold_for_recall(sv, res->val_labels, (size_t)nv, k, LB_STUDY_TARGET_RECALL, &t, &vp, &vr) == LB_OK) {
+        lb_threshold_for_recall(sv, res->val_labels, (size_t)nv, k, target, &t, &vp, &vr) == LB_OK) {
         lb_operating_point *op = &rec->op;
         size_t tp = 0, above = 0, P = 0;
         for (int i = 0; i < n; i++) {
@@ -106,7 +106,7 @@ static int add_binary(lb_run_record *rec, const lb_train_result *res, const int 
             above += st[i] >= t;
             tp += st[i] >= t && res->test_labels[i] == k;
         }
-        *op = (lb_operating_point){1, k, (float)LB_STUDY_TARGET_RECALL, (float)t, (float)vr, (float)vp,
+        *op = (lb_operating_point){1, k, (float)target, (float)t, (float)vr, (float)vp,
                                    P ? (float)tp / (float)P : NAN, above ? (float)tp / (float)above : NAN};
     }
     lb_clear_error();
@@ -116,7 +116,7 @@ static int add_binary(lb_run_record *rec, const lb_train_result *res, const int 
     return rc;
 }
 
-int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks,
+int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks, double target_recall,
                      lb_run_record *rec)
 {
     lb_run_record_init(rec);
@@ -137,7 +137,7 @@ int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train
         if (rc == LB_OK) rc = lb_curve_copy(&rec->val_bacc, &res.monitor_bacc);
     }
     if (rc == LB_OK && res.n_test > 0) rc = add_posthoc(rec, &res, data->split.train_counts);
-    if (rc == LB_OK && res.n_test > 0 && res.n_classes == 2) rc = add_binary(rec, &res, data->split.train_counts);
+    if (rc == LB_OK && res.n_test > 0 && res.n_classes == 2) rc = add_binary(rec, &res, data->split.train_counts, target_recall);
     lb_train_result_free(&res);
     if (rc != LB_OK) lb_run_record_free(rec);
     return rc;

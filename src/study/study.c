@@ -18,6 +18,7 @@ void lb_study_config_init(lb_study_config *c)
     c->seed0 = 1;
     lb_train_opts_init(&c->train);
     c->train.steps = 1500;
+    c->target_recall = LB_STUDY_TARGET_RECALL;
     c->train.threads = 1;
     c->out_dir = "results/study";
 }
@@ -70,6 +71,8 @@ int lb_study_check(const lb_study_config *c)
     if (c->seeds < 1) return lb_error(LB_EINVAL, "study: %d seeds (need at least 1)", c->seeds);
     if (c->train.steps <= 0 && c->train.epochs <= 0) return lb_error(LB_EINVAL, "study: no step budget");
     if (c->train.batch < 1) return lb_error(LB_EINVAL, "study: batch size %d", c->train.batch);
+    if (!(c->target_recall > 0 && c->target_recall <= 1))
+        return lb_error(LB_EINVAL, "study: the target recall %g must be in (0, 1]", c->target_recall);
     int rc = lb_arch_check(c->train.arch);
     if (rc != LB_OK) return rc;
     lb_study probe;
@@ -152,6 +155,8 @@ static int make_settings(lb_study *st)
     lb_buf b = {0};
     int rc = lb_train_settings(&st->base, st->cfg.data, st->data, LB_SETTINGS_BUDGET, &b);
     if (rc == LB_OK) {
+        if (st->data->split.n_classes == 2) /* what binary records carry */
+            lb_buf_printf(&b, "target_recall=%.9g\n", st->cfg.target_recall);
         lb_buf_printf(&b, "data_fingerprint=%016" PRIx64 "\nlibra=%s\n", lb_data_fingerprint(st->data), lb_version());
         st->settings = lb_buf_take(&b);
         if (!st->settings) rc = LB_ENOMEM;
@@ -429,7 +434,7 @@ int lb_study_run_job(const lb_study *st, const lb_job *job, lb_run_record *rec)
     o.loss = job->loss;
     o.sampler = job->sampler;
     o.seed = job->seed;
-    int rc = lb_study_run_one(&o, st->data, NULL, rec);
+    int rc = lb_study_run_one(&o, st->data, NULL, st->cfg.target_recall, rec);
     if (rc != LB_OK) lb_error_prefix("run %s@%s seed %" PRIu64, job->loss, job->sampler, job->seed);
     return rc;
 }

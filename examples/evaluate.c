@@ -89,14 +89,8 @@ static void from_checkpoint(const lb_checkpoint *ck, const lb_data *d, int c, fl
         memcpy(mean, d->mean, 3 * sizeof *mean);
         memcpy(std, d->std, 3 * sizeof *std);
     }
-    const char *tc = lb_checkpoint_get(ck, "train_counts");
-    for (int k = 0; k < d->split.n_classes; k++) {
-        counts[k] = d->split.train_counts[k];
-        if (tc) {
-            counts[k] = (int)strtol(tc, (char **)&tc, 10);
-            if (*tc == ',') tc++;
-        }
-    }
+    if (!cli_checkpoint_counts(ck, counts, d->split.n_classes))
+        memcpy(counts, d->split.train_counts, sizeof(int) * (size_t)d->split.n_classes);
 }
 
 /* The JSON of the evaluation (libra-evaluation format 2, docs/formats.md). */

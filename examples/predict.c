@@ -110,14 +110,36 @@ typedef struct {
     double t;             /* its threshold */
 } predictor;
 
-static int class_index(const predictor *p, const char *name, size_t len, const char *flag)
+/* The model's class of that name, or -1. */
+static int find_class(const predictor *p, const char *name, size_t len)
 {
     for (int k = 0; k < p->C; k++)
         if (strlen(p->names[k]) == len && !strncmp(p->names[k], name, len)) return k;
-    fprintf(stderr, "%s: %s: '%.*s' is not a class of the model (", cli_prog, flag, (int)len, name);
+    return -1;
+}
+
+/* "PROG: WHERE: WHAT'NAME' is not a class of the model (A, B)", then exit with code. */
+static void not_a_class(const predictor *p, const char *where, const char *what, const char *name, size_t len, int code)
+{
+    fprintf(stderr, "%s: %s: %s'%.*s' is not a class of the model (", cli_prog, where, what, (int)len, name);
     for (int k = 0; k < p->C; k++) fprintf(stderr, "%s%s", k ? ", " : "", p->names[k]);
     fprintf(stderr, ")\n");
-    exit(CLI_EXIT_USAGE);
+    exit(code);
+}
+
+static int class_index(const predictor *p, const char *name, size_t len, const char *flag)
+{
+    int k = find_class(p, name, len);
+    if (k < 0) not_a_class(p, flag, "", name, len, CLI_EXIT_USAGE);
+    return k;
+}
+
+/* Probabilities of n rows of logits: corrected to the --prior if given, else the softmax. */
+static void to_probabilities(const predictor *p, const float *logits, int n, float *probs, const char *what)
+{
+    int rc = p->deploy ? lb_prior_shift(logits, (size_t)n, p->C, p->train_counts, p->deploy, probs)
+                       : lb_softmax_rows(logits, (size_t)n, p->C, probs);
+    if (rc != LB_OK) cli_fatal_lib(what);
 }
 
 /* "NAME=V": the class and V in [lo, hi]. */
@@ -167,11 +189,7 @@ static void load_model(predictor *p, const flags *f)
     if (cli_checkpoint_classes(&p->ck, p->names, p->C) != p->C) cli_fatal("--model %s: classes and outputs differ", f->model);
     if (!cli_checkpoint_norm(&p->ck, p->m->in_c, p->mean, p->std))
         cli_fatal("--model %s: the checkpoint does not record its normalisation (norm_mean, norm_std)", f->model);
-    const char *tc = lb_checkpoint_get(&p->ck, "train_counts");
-    for (int k = 0; k < p->C && tc; k++) {
-        p->train_counts[k] = (int)strtol(tc, (char **)&tc, 10);
-        if (*tc == ',') tc++;
-    }
+    cli_checkpoint_counts(&p->ck, p->train_counts, p->C);
     p->positive = -1;
     if (f->prior) parse_prior(p, f->prior);
     const char *op = f->threshold ? f->threshold : f->recall;
@@ -214,15 +232,7 @@ static int *model_labels(const predictor *p, const lb_dataset *ds)
     if (!map || !y) cli_fatal("out of memory");
     for (int c = 0; c < ds->n_classes; c++) {
         const char *name = ds->class_names[c];
-        map[c] = -1;
-        for (int k = 0; k < p->C && map[c] < 0; k++)
-            if (!strcmp(p->names[k], name)) map[c] = k;
-        if (map[c] < 0) {
-            fprintf(stderr, "%s: %s: class '%s' is not a class of the model (", cli_prog, ds->source, name);
-            for (int k = 0; k < p->C; k++) fprintf(stderr, "%s%s", k ? ", " : "", p->names[k]);
-            fprintf(stderr, ")\n");
-            exit(CLI_EXIT_RUNTIME);
-        }
+        if ((map[c] = find_class(p, name, strlen(name))) < 0) not_a_class(p, ds->source, "class ", name, strlen(name), CLI_EXIT_RUNTIME);
     }
     for (int i = 0; i < ds->n; i++) y[i] = ds->labels[i] < 0 ? -1 : map[ds->labels[i]];
     free(map);
@@ -240,9 +250,7 @@ static float *probabilities(const predictor *p, const flags *f, const lb_dataset
     if (!idx || !logits || !probs || !b || !g) cli_fatal("out of memory for %d images", ds->n);
     for (int i = 0; i < ds->n; i++) idx[i] = i;
     if (lb_predict(p->m, g, b, idx, ds->n, logits) != LB_OK) cli_fatal_lib("prediction");
-    int rc = p->deploy ? lb_prior_shift(logits, (size_t)ds->n, p->C, p->train_counts, p->deploy, probs)
-                       : lb_softmax_rows(logits, (size_t)ds->n, p->C, probs);
-    if (rc != LB_OK) cli_fatal_lib("probabilities");
+    to_probabilities(p, logits, ds->n, probs, "probabilities");
     lb_graph_free(g);
     lb_batcher_free(b);
     free(logits);
@@ -262,9 +270,7 @@ static float *kept_validation(const predictor *p, const flags *f, int **y, int *
                   f->model);
     float *probs = malloc(sizeof(float) * ((size_t)ck->n_val * p->C + 1));
     if (!probs) cli_fatal("out of memory");
-    int rc = p->deploy ? lb_prior_shift(ck->val_logits, (size_t)ck->n_val, p->C, p->train_counts, p->deploy, probs)
-                       : lb_softmax_rows(ck->val_logits, (size_t)ck->n_val, p->C, probs);
-    if (rc != LB_OK) cli_fatal_lib("validation scores");
+    to_probabilities(p, ck->val_logits, ck->n_val, probs, "validation scores");
     *y = malloc(sizeof(int) * ((size_t)ck->n_val + 1));
     if (!*y) cli_fatal("out of memory");
     memcpy(*y, ck->val_labels, sizeof(int) * (size_t)ck->n_val);

@@ -278,6 +278,16 @@ int cli_checkpoint_norm(const lb_checkpoint *ck, int c, float *mean, float *std)
            parse_floats(lb_checkpoint_get(ck, "norm_std"), std, 3) == c;
 }
 
+int cli_checkpoint_counts(const lb_checkpoint *ck, int *counts, int n)
+{
+    const char *tc = lb_checkpoint_get(ck, "train_counts");
+    for (int k = 0; k < n && tc; k++) {
+        counts[k] = (int)strtol(tc, (char **)&tc, 10);
+        if (*tc == ',') tc++;
+    }
+    return tc != NULL;
+}
+
 int cli_checkpoint_classes(const lb_checkpoint *ck, const char **names, int max)
 {
     const char *n = lb_checkpoint_get(ck, "n_classes");

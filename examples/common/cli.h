@@ -92,6 +92,9 @@ void cli_data_from_checkpoint(const lb_checkpoint *ck, lb_data_opts *o, int mode
 /* The normalisation a checkpoint's model was trained with (norm_mean, norm_std: c floats
  * each); 0 if the checkpoint lacks them. */
 int cli_checkpoint_norm(const lb_checkpoint *ck, int c, float *mean, float *std);
+/* The training counts a checkpoint records (train_counts) into counts[0..n); 0 (counts
+ * untouched) if it records none. */
+int cli_checkpoint_counts(const lb_checkpoint *ck, int *counts, int n);
 /* The checkpoint's class names (class.0 ...) into names[0..n) (borrowed), n = n_classes;
  * exit 1 if they are missing. */
 int cli_checkpoint_classes(const lb_checkpoint *ck, const char **names, int max);

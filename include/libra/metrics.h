@@ -163,6 +163,10 @@ int lb_prior_shift(const float *logits, size_t n, int n_classes, const int *trai
  * (0, 1]. scores: one per sample (e.g. the positive column of the probabilities). */
 int lb_threshold_for_recall(const float *scores, const int *y, size_t n, int positive, double target,
                             double *threshold, double *precision, double *recall);
+/* Precision and recall of predicting `positive` when scores[i] >= t (NaN where nothing is
+ * predicted positive, or y has no positive). */
+void lb_precision_recall_at(const float *scores, const int *y, size_t n, int positive, double t, double *precision,
+                            double *recall);
 /* The precision-recall and ROC curves of `scores` for class `positive` (every distinct
  * score a threshold, from the highest), after a first point for "nothing positive" (PR: recall
  * 0, precision 1; ROC: (0, 0)), thinned to at most max_points points (evenly by threshold

@@ -48,6 +48,14 @@ static void split_lists_free(split_lists *s)
 
 /* ---- Fashion-MNIST and IDX files: a training and a test dataset ---- */
 
+/* The channels and size of o where it gives them (the dataset's own where it does not). */
+static int convert_as_asked(lb_dataset *ds, const lb_data_opts *o)
+{
+    if (!o->channels && !o->height) return LB_OK;
+    return lb_dataset_convert(ds, o->channels ? o->channels : ds->c, o->height ? o->height : ds->h,
+                              o->height ? o->width : ds->w);
+}
+
 static int open_idx_source(lb_data *d, const lb_source *src, const lb_data_opts *o)
 {
     int rc;
@@ -61,12 +69,8 @@ static int open_idx_source(lb_data *d, const lb_source *src, const lb_data_opts 
             rc = lb_error(LB_EFORMAT, "%s holds %dx%dx%d images but %s holds %dx%dx%d", src->path[0], d->train->c,
                           d->train->h, d->train->w, src->path[2], d->test->c, d->test->h, d->test->w);
     }
-    if (!rc && (o->channels || o->height)) {
-        int c = o->channels ? o->channels : d->train->c;
-        int h = o->height ? o->height : d->train->h, w = o->height ? o->width : d->train->w;
-        rc = lb_dataset_convert(d->train, c, h, w);
-        if (!rc) rc = lb_dataset_convert(d->test, c, h, w);
-    }
+    if (!rc) rc = convert_as_asked(d->train, o);
+    if (!rc) rc = convert_as_asked(d->test, o);
     if (!rc) rc = lb__order_classes(d->train, o->classes);
     if (!rc) rc = lb__order_classes(d->test, o->classes);
     return rc;
@@ -334,24 +338,14 @@ uint64_t lb_data_fingerprint(const lb_data *d)
 
 /* ---- every image of a source, for prediction ---- */
 
+/* One part of an IDX source, converted as asked. The test part's classes are its own labels
+ * ("0", "1", ...: a caller matches them by name), so the training files are not read. */
 static int open_idx_part(const lb_source *src, const lb_data_opts *o, int train, lb_dataset **out)
 {
-    int rc;
-    if (src->kind == LB_SOURCE_FMNIST) {
-        rc = got(lb_dataset_new_fmnist(src->path[0], train), out);
-    } else {
-        lb_dataset *tr = NULL; /* the training labels say how many classes there are */
-        rc = got(lb_dataset_new_idx(src->path[0], src->path[1], 0, NULL), &tr);
-        if (!rc && train) *out = tr, tr = NULL;
-        else if (!rc) rc = got(lb_dataset_new_idx(src->path[2], src->path[3], tr->n_classes, NULL), out);
-        lb_dataset_free(tr);
-    }
-    if (!rc && (o->channels || o->height)) {
-        lb_dataset *d = *out;
-        rc = lb_dataset_convert(d, o->channels ? o->channels : d->c, o->height ? o->height : d->h,
-                                o->height ? o->width : d->w);
-    }
-    return rc;
+    int rc = src->kind == LB_SOURCE_FMNIST
+                 ? got(lb_dataset_new_fmnist(src->path[0], train), out)
+                 : got(lb_dataset_new_idx(src->path[train ? 0 : 2], src->path[train ? 1 : 3], 0, NULL), out);
+    return rc ? rc : convert_as_asked(*out, o);
 }
 
 lb_dataset *lb_dataset_open(const lb_data_opts *o, int idx_train)

@@ -30,18 +30,23 @@ int lb_threshold_for_recall(const float *scores, const int *y, size_t n, int pos
     /* k positives at or above the threshold; the 1e-9 keeps 0.95 * 20 from becoming 20 */
     k = (size_t)ceil(target * (double)P - 1e-9);
     if (k < 1) k = 1;
-    float t = pos[k - 1];
+    *threshold = pos[k - 1];
     lb_free(pos);
-    size_t tp = 0, at_or_above = 0;
-    for (size_t i = 0; i < n; i++)
-        if (scores[i] >= t) {
-            at_or_above++;
-            tp += y[i] == positive;
-        }
-    *threshold = t;
-    *recall = (double)tp / (double)P;
-    *precision = (double)tp / (double)at_or_above;
+    lb_precision_recall_at(scores, y, n, positive, *threshold, precision, recall);
     return LB_OK;
+}
+
+void lb_precision_recall_at(const float *scores, const int *y, size_t n, int positive, double t, double *precision,
+                            double *recall)
+{
+    size_t tp = 0, at_or_above = 0, P = 0;
+    for (size_t i = 0; i < n; i++) {
+        P += y[i] == positive;
+        at_or_above += scores[i] >= t;
+        tp += scores[i] >= t && y[i] == positive;
+    }
+    *recall = P ? (double)tp / (double)P : NAN;
+    *precision = at_or_above ? (double)tp / (double)at_or_above : NAN;
 }
 
 void lb_predict_with_threshold(const float *probs, size_t n, int n_classes, int positive, double t, int *pred)

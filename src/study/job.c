@@ -99,15 +99,9 @@ static int add_binary(lb_run_record *rec, const lb_train_result *res, const int 
     if (rc == LB_OK && nv > 0) rc = positive_scores(res->val_logits, nv, k, probs, sv);
     if (rc == LB_OK && nv > 0 &&
         lb_threshold_for_recall(sv, res->val_labels, (size_t)nv, k, target, &t, &vp, &vr) == LB_OK) {
-        lb_operating_point *op = &rec->op;
-        size_t tp = 0, above = 0, P = 0;
-        for (int i = 0; i < n; i++) {
-            P += res->test_labels[i] == k;
-            above += st[i] >= t;
-            tp += st[i] >= t && res->test_labels[i] == k;
-        }
-        *op = (lb_operating_point){1, k, (float)target, (float)t, (float)vr, (float)vp,
-                                   P ? (float)tp / (float)P : NAN, above ? (float)tp / (float)above : NAN};
+        double test_p, test_r;
+        lb_precision_recall_at(st, res->test_labels, (size_t)n, k, t, &test_p, &test_r);
+        rec->op = (lb_operating_point){1, k, (float)target, (float)t, (float)vr, (float)vp, (float)test_r, (float)test_p};
     }
     lb_clear_error();
     lb_free(probs);

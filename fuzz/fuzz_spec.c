@@ -183,8 +183,11 @@ static int fz_spec_source(const char *spec)
     int rc = lb_source_parse(&s, spec);
     if (rc == LB_OK) {
         if (s.kind == LB_SOURCE_FOLDER) FZ_CHECK(s.path[0] && *s.path[0], "folder without a path");
-        if (s.kind == LB_SOURCE_IDX)
-            for (int k = 0; k < 4; k++) FZ_CHECK(s.path[k] && *s.path[k], "idx path %d missing", k);
+        if (s.kind == LB_SOURCE_IDX) {
+            int n = !s.path[1] ? 1 : s.path[4] ? 6 : 4; /* idx:DIR, four files or six */
+            for (int k = 0; k < n; k++) FZ_CHECK(s.path[k] && *s.path[k], "idx path %d missing", k);
+            for (int k = n; k < LB_SOURCE_MAX_PATHS; k++) FZ_CHECK(!s.path[k], "idx path %d set", k);
+        }
     }
     lb_source_free(&s);
     int h = 0, w = 0;

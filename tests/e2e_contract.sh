@@ -29,7 +29,7 @@ expect() {
   ! grep -q -- "----" err.txt || fail "$*: a doubled dash in: $(head -3 err.txt)"
 }
 
-programs=(compare train evaluate losses custom-loss bench)
+programs=(compare train evaluate losses custom-loss bench resample)
 echo "-- --help, unknown flags, --flag=value"
 for p in "${programs[@]}"; do
   expect 0 "" "$bin/libra-$p" --help

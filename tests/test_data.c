@@ -1577,6 +1577,100 @@ START_TEST(test_csv_source)
 }
 END_TEST
 
+/* idx:DIR and the six-file form: parsing and formatting round trip, and a folder as
+ * libra-resample writes it (train-*, val-*, test-*, classes.txt) read with its own val split. */
+START_TEST(test_open_idx_dir)
+{
+    const char *specs[] = {"idx:some/dir", "idx:a,b,c,d", "idx:a,b,c,d,e,f"};
+    for (int k = 0; k < 3; k++) {
+        lb_source s;
+        ck_assert_int_eq(lb_source_parse(&s, specs[k]), LB_OK);
+        ck_assert_int_eq(s.kind, LB_SOURCE_IDX);
+        char *back = lb_source_format(&s, 0);
+        ck_assert_str_eq(back, specs[k]);
+        lb_free(back);
+        if (k == 0) {
+            ck_assert_str_eq(s.path[0], "some/dir");
+            ck_assert_ptr_null(s.path[1]);
+            back = lb_source_format(&s, 1); /* absolute: joined to the working directory */
+            ck_assert_ptr_nonnull(strstr(back, "/some/dir"));
+            ck_assert_int_eq(back[4], '/');
+            lb_free(back);
+        }
+        if (k == 2) ck_assert_str_eq(s.path[5], "f");
+        lb_source_free(&s);
+    }
+    lb_source s;
+    ck_assert_err(lb_source_parse(&s, "idx:a,b"), LB_EINVAL, "four");
+    ck_assert_err(lb_source_parse(&s, "idx:a,b,c,d,e,f,g"), LB_EINVAL, "six");
+    ck_assert_err(lb_source_parse(&s, "idx:d,key=1"), LB_EINVAL, "idx needs a folder");
+
+    make_tmpdir();
+    /* 30 training images in 3 classes (10 each), 9 validation (3 each), 6 test */
+    write_idx_pair(tp("train-images-idx3-ubyte.gz"), tp("train-labels-idx1-ubyte.gz"), 30, 4, 4, 3, 1);
+    write_idx_pair(tp("val-images-idx3-ubyte"), tp("val-labels-idx1-ubyte"), 9, 4, 4, 3, 0);
+    write_idx_pair(tp("test-images-idx3-ubyte.gz"), tp("test-labels-idx1-ubyte.gz"), 6, 4, 4, 3, 1);
+    const char *names = "cat\ndog\r\nemu\n\n";
+    write_bytes(tp("classes.txt"), names, strlen(names));
+    char spec[1024];
+    snprintf(spec, sizeof spec, "idx:%s", tmpdir);
+    lb_data_opts o;
+    lb_data_opts_init(&o);
+    ck_assert_int_eq(lb_data_opts_set(&o, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&o, "val", "0.5"), LB_OK); /* not used: the folder has val files */
+    lb_data *d;
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
+    ck_assert_int_eq(d->split.n_train, 30);
+    ck_assert_int_eq(d->split.n_val, 9);
+    ck_assert_int_eq(d->split.n_test, 6);
+    ck_assert_int_eq(d->split.val_counts[1], 3);
+    ck_assert_str_eq(d->split.class_names[0], "cat");
+    ck_assert_str_eq(d->split.class_names[1], "dog");
+    ck_assert_str_eq(d->test->class_names[2], "emu");
+    ck_assert(has_note(&d->info, "validation: the 9 images the source marks as validation"));
+    /* the validation images are the val file's, appended after the training ones */
+    for (int i = 0; i < d->split.n_val; i++) ck_assert_int_ge(d->split.val_idx[i], 30);
+    ck_assert_int_eq(d->train->pixels[30 * 16 + 5], 5); /* val image 0, pixel 5: (0 * 7 + 5) & 255 */
+    lb_data_free(d);
+    /* the six-file form: the same split; without val files: val_frac of the training files */
+    char six[2048];
+    snprintf(six, sizeof six, "idx:%s,%s,%s,%s,%s,%s", tp("train-images-idx3-ubyte.gz"),
+             tp("train-labels-idx1-ubyte.gz"), tp("test-images-idx3-ubyte.gz"), tp("test-labels-idx1-ubyte.gz"),
+             tp("val-images-idx3-ubyte"), tp("val-labels-idx1-ubyte"));
+    ck_assert_int_eq(lb_data_opts_set(&o, "data", six), LB_OK);
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
+    ck_assert_int_eq(d->split.n_val, 9);
+    ck_assert_str_eq(d->split.class_names[0], "0"); /* classes.txt is read for idx:DIR only */
+    lb_data_free(d);
+    unlink(tp("val-images-idx3-ubyte"));
+    unlink(tp("val-labels-idx1-ubyte"));
+    ck_assert_int_eq(lb_data_opts_set(&o, "data", spec), LB_OK);
+    ck_assert_int_eq(NEW_OK(d, lb_data_new(&o)), LB_OK);
+    ck_assert_int_eq(d->split.n_val + d->split.n_train, 30);
+    ck_assert_int_eq(d->split.n_val, 15);
+    lb_data_free(d);
+    /* prediction opens the test part alone, named by classes.txt */
+    lb_dataset *ds;
+    ck_assert_int_eq(NEW_OK(ds, lb_dataset_open(&o, 0)), LB_OK);
+    ck_assert_int_eq(ds->n, 6);
+    ck_assert_str_eq(ds->class_names[1], "dog");
+    lb_dataset_free(ds);
+    /* half a part, a missing test part, a repeated class name, a missing folder */
+    write_bytes(tp("val-images-idx3-ubyte"), "x", 1);
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EIO, "is there but not val-labels-idx1-ubyte");
+    unlink(tp("val-images-idx3-ubyte"));
+    write_bytes(tp("classes.txt"), "cat\ncat\nemu\n", strlen("cat\ncat\nemu\n"));
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EFORMAT, "classes.txt:2: class 'cat' is named twice");
+    unlink(tp("classes.txt"));
+    unlink(tp("test-images-idx3-ubyte.gz"));
+    unlink(tp("test-labels-idx1-ubyte.gz"));
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EIO, "no test-images-idx3-ubyte.gz");
+    cleanup_tmpdir();
+    ck_assert_err(NEW_OK(d, lb_data_new(&o)), LB_EIO, "not a folder");
+    lb_data_opts_free(&o);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -1606,6 +1700,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_source_and_size_specs);
     tcase_add_test(tc, test_presets);
     tcase_add_test(tc, test_open_idx);
+    tcase_add_test(tc, test_open_idx_dir);
     tcase_add_test(tc, test_sample_folder_preset);
     tcase_add_test(tc, test_folder_nested_sizes_modes);
     tcase_add_test(tc, test_folder_split_layouts);

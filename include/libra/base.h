@@ -124,6 +124,9 @@ enum {
     LB_STREAM_DROPOUT = 2,   /* dropout masks */
     LB_STREAM_SAMPLER = 3,   /* the sampler's seed */
     LB_STREAM_AUGMENT = 4,   /* crops and flips */
+    LB_STREAM_SYNTH = 5,     /* synthetic oversampling (SMOTE family): made once per run */
+    LB_STREAM_MIX = 6,       /* mixup / Remix: step t draws from lb_rng_derive(mix seed, t) */
+    LB_STREAM_STAGE = 7,     /* two-stage re-training: classifier init and its sampler */
     LB_STREAM_ORDER = 101,   /* --order random */
     LB_STREAM_SELECT = 102,  /* which images an imbalance profile keeps */
     LB_STREAM_VAL = 103,     /* the validation split */

@@ -123,13 +123,19 @@ void lb_dataset_stats(const lb_dataset *ds, const int *idx, int n, float *mean, 
 typedef enum {
     LB_SOURCE_FMNIST = 0,  /* "fmnist" or "fmnist:DIR" */
     LB_SOURCE_FOLDER,      /* "folder:PATH": ROOT/<class>/..., or ROOT/train|val|test/<class>/... */
-    LB_SOURCE_IDX,         /* "idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS" */
+    LB_SOURCE_IDX,         /* "idx:DIR" or "idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS[,VAL_IMAGES,VAL_LABELS]" */
     LB_SOURCE_CSV          /* "csv:FILE[,root=DIR][,path=COL][,label=COL][,split=COL]" */
 } lb_source_kind;
 
+/* idx:DIR reads DIR/train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, test-* (or
+ * Fashion-MNIST's t10k-*) and, when both are there, val-* as the validation split as it is
+ * (each file also without .gz); DIR/classes.txt, if present, names the classes (one a line).
+ * The six-file form's VAL files are the validation split too (libra-resample writes both). */
+#define LB_SOURCE_MAX_PATHS 6
 typedef struct lb_source {
     lb_source_kind kind;
-    char *path[4];   /* fmnist: [0] = dir or NULL; folder: [0] = root; idx: the four files; csv: [0] */
+    char *path[LB_SOURCE_MAX_PATHS]; /* fmnist: [0] = dir or NULL; folder: [0] = root; idx: [0] = DIR
+                                        (the rest NULL), or the four or six files in spec order; csv: [0] */
     char *csv[4];    /* csv: root, path, label and split columns (NULL: the defaults) */
 } lb_source;
 
@@ -246,7 +252,9 @@ typedef enum {
     LB_SAMPLER_OVERSAMPLE,   /* "oversample[:ratio=R]": each class up to max(n_c, ceil(n_max / R)), R >= 1, default 1 (with replacement) */
     LB_SAMPLER_BALANCED,     /* "balanced": N draws: class uniform, then an image uniform in it */
     LB_SAMPLER_SQRT,         /* "sqrt[:q=Q]": N draws with p_c proportional to n_c^Q, Q in [0,1], default 0.5 */
-    LB_SAMPLER_PROGRESSIVE   /* "progressive[:epochs=T]": p_c(t) = (1 - t/T) n_c/N + (t/T)/C */
+    LB_SAMPLER_PROGRESSIVE,  /* "progressive[:epochs=T]": p_c(t) = (1 - t/T) n_c/N + (t/T)/C */
+    LB_SAMPLER_SYNTHETIC     /* smote, borderline_smote, adasyn, ros_noise (see "synthetic oversampling"): a plain
+                                shuffle of the entries given, which are the resampled set's rows */
 } lb_sampler_kind;
 
 typedef struct lb_sampler lb_sampler;
@@ -282,6 +290,103 @@ int lb_sampler_next(lb_sampler *s, int batch, int drop_last, const int **idx, co
 /* The epoch that lb_sampler_next is in (-1 before the first call). */
 int lb_sampler_current_epoch(const lb_sampler *s);
 
+/* ======================================================================== synthetic oversampling */
+
+/* The one exception to "samplers never touch pixels": the SMOTE family makes new training
+ * images, once per run, from the run's seed (stream LB_STREAM_SYNTH), from the training split
+ * only. The run then trains on the resampled set (originals + synthetic images) with a plain
+ * shuffle each epoch. Specs (all keys optional):
+ *   smote[:k=5]                  base uniform with replacement among the class's images, one
+ *                                of its k nearest same-class neighbours uniform, gap u ~ U[0,1):
+ *                                x + u (x_nn - x), rounded to the nearest uint8
+ *   borderline_smote[:k=5,m=10]  Borderline-1: bases only among "danger" points (of their m
+ *                                nearest neighbours over all classes, m/2 <= n_other < m)
+ *   adasyn[:k=5]                 per-base counts proportional to the share of other-class
+ *                                points among its k nearest over all classes
+ *   ros_noise[:shrinkage=1]      a repeated image plus Gaussian noise (imblearn's smoothed
+ *                                bootstrap)
+ * and the target counts, as imbalanced-learn's sampling_strategy: by default every class up
+ * to the largest ('auto'); ratio=R (two classes only, R in (0, 1] as imblearn's float): the
+ * minority grows to floor(R * N_maj) (an error if that is fewer than it has);
+ * counts=n0,n1,... : each class to exactly that many (never fewer than it has). Distances are
+ * Euclidean on the pixel values 0..255, computed exactly (in double, through dgemm as
+ * |a|^2 + |b|^2 - 2 a.b); ties between neighbours go to the lower index. */
+typedef enum {
+    LB_SYNTH_SMOTE = 0,
+    LB_SYNTH_BORDERLINE,
+    LB_SYNTH_ADASYN,
+    LB_SYNTH_ROS_NOISE
+} lb_synth_kind;
+
+#define LB_SYNTH_MAX_CLASSES 1024
+
+typedef struct lb_synth_spec {
+    lb_synth_kind kind;
+    int k;               /* neighbours of the same class (smote, borderline, adasyn); default 5 */
+    int m;               /* borderline: neighbours over all classes for the danger set; default 10 */
+    double shrinkage;    /* ros_noise; default 1 */
+    double ratio;        /* > 0: ratio=R was given */
+    int n_counts;        /* > 0: counts=... was given (then counts[0..n_counts)) */
+    int *counts;
+    char name[160];      /* canonical: the kind and every key that differs from its default */
+} lb_synth_spec;
+
+/* 1 when spec names a synthetic sampler (smote, borderline_smote, adasyn, ros_noise). */
+int lb_synth_is(const char *spec);
+/* Parses a synthetic sampler spec; unknown keys and values out of range are LB_EINVAL naming
+ * them. Free with lb_synth_spec_free. */
+int lb_synth_parse(lb_synth_spec *out, const char *spec);
+void lb_synth_spec_free(lb_synth_spec *s);
+/* Per-class counts after resampling (targets: n_classes ints) from the counts now. Errors:
+ * ratio with more than two classes, a ratio or count that would remove images, a counts list
+ * of the wrong length. */
+int lb_synth_targets(const lb_synth_spec *s, const int *counts, int n_classes, int *targets);
+
+/* What was made: rows 0..n_orig-1 are the original entries (in the order given), the rest
+ * synthetic. source and neighbour are rows of this set (-1 where they do not apply: an
+ * original row; ros_noise has no neighbour), gap is u (NaN where it does not apply). */
+typedef struct lb_synth_plan {
+    int n, n_orig, n_classes;
+    int *y;              /* [n] labels */
+    int *source;         /* [n] */
+    int *neighbour;      /* [n] */
+    float *gap;          /* [n] */
+    int *targets;        /* [n_classes] counts after resampling */
+    lb_notes warnings;   /* classes with <= k images (all their images used), k = 0 (nothing
+                            made), a class without a danger point, ADASYN without any
+                            other-class neighbour */
+} lb_synth_plan;
+
+void lb_synth_plan_free(lb_synth_plan *p);
+
+/* Plans the synthesis over float rows x [n, dim] with labels y (the core, for pixels and for
+ * features): neighbours, bases, gaps, from rng (the order of the draws is documented in
+ * src/data/synth.c). out->targets are the counts the plan reaches: lb_synth_targets', except
+ * for a class that made nothing with a warning (k=0, no danger point, ADASYN without any
+ * other-class neighbour). out is zeroed on failure. */
+int lb_synth_plan_rows(const lb_synth_spec *s, const float *x, const int *y, int n, int dim, int n_classes,
+                       lb_rng *rng, lb_synth_plan *out);
+/* The rows of a plan as floats: out [plan->n, dim] (originals copied); a synthetic row is
+ * x_src + gap (x_nn - x_src) worked out in double, a copy of x_src when it has no neighbour,
+ * or (ros_noise) x_src plus the noise, drawn value by value from lb_rng_derive(seed, row), so
+ * that the fill does not depend on the order rows are filled in. */
+int lb_synth_fill_rows(const lb_synth_spec *s, const lb_synth_plan *p, const float *x, int dim, uint64_t seed,
+                       float *out);
+
+/* The resampled training split of a dataset: a new dataset holding the images ds[idx[i]]
+ * (i < n, labels y[i]: task labels, n_classes the task's count) and then the synthetic images
+ * (rounded to the nearest uint8, halves up, and clamped to 0..255), with the class names of
+ * ds when it has n_classes classes ("0", "1", ... otherwise), source "<ds source> resampled by
+ * <canonical name>", paths NULL; *plan says where each row came from (always initialised:
+ * zeroed on failure, free it with lb_synth_plan_free either way). seed: the run's synthesis
+ * seed; the plan draws from lb_rng_seed(seed), ros_noise's noise of row r from
+ * lb_rng_derive(seed, r). Memory: the new dataset's pixels (n_total * c*h*w bytes) and the
+ * plan (17 bytes a row), plus, while it is made, two blocks of rows in double and their
+ * distances (about 8.5 MB at 784 values a row; see src/data/synth.c) and the neighbour lists
+ * of one class (its rows x k ints, x m for borderline); no float copy of the images. */
+lb_dataset *lb_synth_dataset(const char *spec, const lb_dataset *ds, const int *idx, const int *y, int n,
+                             int n_classes, uint64_t seed, lb_synth_plan *plan);
+
 /* ======================================================================== batches */
 
 /* Augmentation, off by default (zeroed struct): random crop of the image padded by
@@ -314,6 +419,39 @@ int lb_batcher_fill(lb_batcher *b, const int *idx, const int *y, int n, lb_rng *
 /* The same into caller-owned buffers x ([n, c, h, w]) and t ([n], may be NULL). */
 int lb_batcher_fill_into(const lb_batcher *b, const int *idx, const int *y, int n,
                          lb_rng *rng, float *x, int *t);
+
+/* ======================================================================== mixing */
+
+/* Batch-level mixing, for any loss that takes hard labels:
+ *   mixup[:alpha=1]                   (Zhang et al. 2018) one lambda ~ Beta(alpha, alpha) per
+ *                                     batch; image i becomes lambda x_i + (1 - lambda) x_j,
+ *                                     j = perm(i) a uniform permutation of the batch, and the
+ *                                     loss is lambda L(z, y_i) + (1 - lambda) L(z, y_j)
+ *   remix[:alpha=1,kappa=3,tau=0.5]   (Chou et al. 2020) images as mixup; sample i's label
+ *                                     weight is 0 when n_{y_i}/n_{y_j} >= kappa and lambda <
+ *                                     tau, 1 when n_{y_i}/n_{y_j} <= 1/kappa and 1 - lambda <
+ *                                     tau, else lambda (n: training counts per class)
+ * Step t's draws come from lb_rng_derive(seed, t): a resumed run mixes as the original did. */
+typedef enum { LB_MIX_NONE = 0, LB_MIX_MIXUP, LB_MIX_REMIX } lb_mix_kind;
+
+typedef struct lb_mix {
+    lb_mix_kind kind;
+    double alpha, kappa, tau;
+    char name[96];       /* canonical: the kind and every key that differs from its default */
+} lb_mix;
+
+/* Parses a mix spec (NULL, "" or "none": no mixing); LB_EINVAL names the key or value. */
+int lb_mix_parse(lb_mix *out, const char *spec);
+/* One draw from Beta(a, b) (a, b > 0), through two Gamma draws (Marsaglia and Tsang). */
+double lb_rng_beta(lb_rng *r, double a, double b);
+/* One batch's mixing: lambda, the permutation perm[0..n) and each sample's label weight
+ * lam_y[0..n) (mixup: lambda for every sample). y: the batch's labels, counts: the training
+ * counts per class (remix). */
+void lb_mix_draw(const lb_mix *m, lb_rng *r, int n, const int *y, const int *counts, double *lambda, int *perm,
+                 float *lam_y);
+/* x [n, size] in place: x_i = lambda x_i + (1 - lambda) x_perm(i) (every row read before it
+ * is written; scratch: n * size floats). */
+void lb_mix_images(float *x, int n, size_t size, double lambda, const int *perm, float *scratch);
 
 /* ======================================================================== one call */
 

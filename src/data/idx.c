@@ -1,5 +1,6 @@
 /* IDX files (LeCun's format of MNIST / Fashion-MNIST), raw or gzip-compressed.
- * Header: 0, 0, type, ndim, then ndim big-endian uint32 dims, then the data row-major. */
+ * Header: 0, 0, type, ndim, then ndim big-endian uint32 dims, then the data row-major.
+ * Writing formats the whole file in memory and writes it atomically (lb_write_file_atomic). */
 #include "data/internal.h"
 
 #include <errno.h>
@@ -242,39 +243,98 @@ int lb_idx_read(lb_idx *out, const char *path)
     return rc;
 }
 
+/* The header of an IDX ubyte file of these dims into head (4 + 4 * ndim bytes). */
+static size_t idx_header(unsigned char *head, int ndim, const uint32_t *dims)
+{
+    head[0] = head[1] = 0;
+    head[2] = LB_IDX_UBYTE;
+    head[3] = (unsigned char)ndim;
+    for (int i = 0; i < ndim; i++) {
+        unsigned char *b = head + 4 + 4 * i;
+        b[0] = (unsigned char)(dims[i] >> 24);
+        b[1] = (unsigned char)(dims[i] >> 16);
+        b[2] = (unsigned char)(dims[i] >> 8);
+        b[3] = (unsigned char)dims[i];
+    }
+    return 4 + 4 * (size_t)ndim;
+}
+
+/* head then data through one gzip stream (deflate's default level, as gzopen "wb") into a
+ * new buffer *out of *n bytes. */
+static int gzip_memory(const char *path, const unsigned char *head, size_t nhead, const uint8_t *data, size_t count,
+                       unsigned char **out, size_t *n)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return lb_error(LB_ENOMEM, "%s: cannot start gzip compression", path);
+    size_t cap = (size_t)deflateBound(&z, (uLong)(nhead + count)) + 64;
+    unsigned char *buf = lb_malloc(cap);
+    if (!buf) {
+        deflateEnd(&z);
+        return lb_error(LB_ENOMEM, "%s: out of memory for %zu compressed bytes", path, cap);
+    }
+    const unsigned char *parts[2] = {head, data};
+    size_t sizes[2] = {nhead, count}, at = 0, done = 0;
+    int k = 0, zr = Z_OK;
+    for (;;) {
+        if (z.avail_in == 0) { /* the next chunk of at most 1 GiB (avail_in is an unsigned) */
+            while (k < 2 && at == sizes[k]) {
+                k++;
+                at = 0;
+            }
+            if (k < 2) {
+                size_t chunk = sizes[k] - at > (1u << 30) ? (1u << 30) : sizes[k] - at;
+                z.next_in = (unsigned char *)parts[k] + at;
+                z.avail_in = (uInt)chunk;
+                at += chunk;
+            }
+        }
+        int finishing = k >= 2 || (k == 1 && at == sizes[1]);
+        size_t room = cap - done > (1u << 30) ? (1u << 30) : cap - done;
+        z.next_out = buf + done;
+        z.avail_out = (uInt)room;
+        zr = deflate(&z, finishing ? Z_FINISH : Z_NO_FLUSH);
+        done += room - z.avail_out;
+        if (zr == Z_STREAM_END || (zr != Z_OK && zr != Z_BUF_ERROR) || (zr == Z_BUF_ERROR && finishing) || done == cap)
+            break;
+    }
+    deflateEnd(&z);
+    if (zr != Z_STREAM_END) {
+        lb_free(buf);
+        return lb_error(LB_EIO, "%s: gzip compression failed (zlib %d)", path, zr);
+    }
+    *out = buf;
+    *n = done;
+    return LB_OK;
+}
+
 int lb_idx_write(const char *path, const uint8_t *data, int ndim, const uint32_t *dims, int gzip)
 {
     if (ndim < 1 || ndim > 255) return lb_error(LB_EINVAL, "%s: IDX ndim %d outside 1..255", path, ndim);
     size_t count = 1;
-    for (int i = 0; i < ndim; i++) count *= dims[i];
-    unsigned char head[4] = {0, 0, LB_IDX_UBYTE, (unsigned char)ndim};
-    int ok = 1;
-    if (gzip) {
-        gzFile gz = gzopen(path, "wb");
-        if (!gz) return lb_error(LB_EIO, "%s: cannot create (%s)", path, strerror(errno));
-        ok = gzwrite(gz, head, 4) == 4;
-        for (int i = 0; ok && i < ndim; i++) {
-            unsigned char b[4] = {(unsigned char)(dims[i] >> 24), (unsigned char)(dims[i] >> 16),
-                                  (unsigned char)(dims[i] >> 8), (unsigned char)dims[i]};
-            ok = gzwrite(gz, b, 4) == 4;
-        }
-        for (size_t done = 0; ok && done < count;) {
-            size_t n = count - done > (1u << 30) ? (1u << 30) : count - done;
-            ok = gzwrite(gz, data + done, (unsigned)n) == (int)n;
-            done += n;
-        }
-        if (gzclose(gz) != Z_OK) ok = 0;
-    } else {
-        FILE *f = fopen(path, "wb");
-        if (!f) return lb_error(LB_EIO, "%s: cannot create (%s)", path, strerror(errno));
-        ok = fwrite(head, 1, 4, f) == 4;
-        for (int i = 0; ok && i < ndim; i++) {
-            unsigned char b[4] = {(unsigned char)(dims[i] >> 24), (unsigned char)(dims[i] >> 16),
-                                  (unsigned char)(dims[i] >> 8), (unsigned char)dims[i]};
-            ok = fwrite(b, 1, 4, f) == 4;
-        }
-        if (ok && count) ok = fwrite(data, 1, count, f) == count;
-        if (fclose(f) != 0) ok = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] && count > SIZE_MAX / 2 / dims[i])
+            return lb_error(LB_EINVAL, "%s: IDX dims too large to write", path);
+        count *= dims[i];
     }
-    return ok ? LB_OK : lb_error(LB_EIO, "%s: write failed", path);
+    unsigned char head[4 + 4 * 255];
+    size_t nhead = idx_header(head, ndim, dims), n = 0;
+    unsigned char *file = NULL;
+    int rc = LB_OK;
+    if (gzip) {
+        rc = gzip_memory(path, head, nhead, data, count, &file, &n);
+    } else {
+        n = nhead + count;
+        file = lb_malloc(n);
+        if (!file) rc = lb_error(LB_ENOMEM, "%s: out of memory for %zu bytes", path, n);
+        else {
+            memcpy(file, head, nhead);
+            if (count) memcpy(file + nhead, data, count);
+        }
+    }
+    /* through a temporary file beside it and a rename: a reader never sees half a file */
+    if (rc == LB_OK) rc = lb_write_file_atomic(path, file, n);
+    lb_free(file);
+    return rc;
 }

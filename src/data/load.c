@@ -2,6 +2,7 @@
  * must be told (warnings) and should see (info). */
 #include "data/internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,23 +57,233 @@ static int convert_as_asked(lb_dataset *ds, const lb_data_opts *o)
                               o->height ? o->width : ds->w);
 }
 
-static int open_idx_source(lb_data *d, const lb_source *src, const lb_data_opts *o)
+/* The files of an IDX source: part 0 training, 1 test, 2 validation (NULL: none), the class
+ * names file (NULL: none) and, for idx:DIR, the source's text with the folder made absolute. */
+enum { IDX_TRAIN = 0, IDX_TEST, IDX_VAL };
+typedef struct {
+    char *img[3], *lab[3];
+    char *classes;
+    char *source;
+} idx_files;
+
+static void idx_files_free(idx_files *f)
+{
+    for (int k = 0; k < 3; k++) {
+        lb_free(f->img[k]);
+        lb_free(f->lab[k]);
+    }
+    lb_free(f->classes);
+    lb_free(f->source);
+    memset(f, 0, sizeof *f);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* DIR/NAME.gz, else DIR/NAME; *out NULL when neither is a file. */
+static int find_in_dir(const char *dir, const char *name, char **out)
+{
+    *out = NULL;
+    for (int gz = 1; gz >= 0; gz--) {
+        char *p = lb_strfmt("%s/%s%s", dir, name, gz ? ".gz" : "");
+        if (!p) return lb_error(LB_ENOMEM, "%s: out of memory", dir);
+        if (is_file(p)) {
+            *out = p;
+            return LB_OK;
+        }
+        lb_free(p);
+    }
+    return LB_OK;
+}
+
+/* PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte of dir (each .gz or not) into part k;
+ * *found: how many of the two are there. */
+static int find_part(const char *dir, const char *prefix, idx_files *f, int k, int *found)
+{
+    char img[64], lab[64];
+    snprintf(img, sizeof img, "%s-images-idx3-ubyte", prefix);
+    snprintf(lab, sizeof lab, "%s-labels-idx1-ubyte", prefix);
+    int rc = find_in_dir(dir, img, &f->img[k]);
+    if (rc == LB_OK) rc = find_in_dir(dir, lab, &f->lab[k]);
+    *found = (f->img[k] != NULL) + (f->lab[k] != NULL);
+    if (rc == LB_OK && *found == 1)
+        rc = lb_error(LB_EIO, "idx:%s: %s is there but not %s (nor it with .gz)", dir,
+                      f->img[k] ? f->img[k] : f->lab[k], f->img[k] ? lab : img);
+    return rc;
+}
+
+/* idx:DIR: train-*, test-* (or Fashion-MNIST's t10k-*), val-* if both its files are there,
+ * and classes.txt if it is. */
+static int idx_dir_files(const lb_source *src, idx_files *f)
+{
+    const char *dir = src->path[0];
+    if (!is_dir(dir))
+        return lb_error(LB_EIO, "idx:%s: not a folder (idx takes a folder holding train-*, test-* and optionally "
+                                "val-* IDX files, or the files themselves: TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,"
+                                "TEST_LABELS[,VAL_IMAGES,VAL_LABELS])", dir);
+    int found = 0, rc = find_part(dir, "train", f, IDX_TRAIN, &found);
+    if (rc == LB_OK && !found)
+        rc = lb_error(LB_EIO, "idx:%s: no train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz in the folder", dir);
+    if (rc == LB_OK) rc = find_part(dir, "test", f, IDX_TEST, &found);
+    if (rc == LB_OK && !found) rc = find_part(dir, "t10k", f, IDX_TEST, &found);
+    if (rc == LB_OK && !found)
+        rc = lb_error(LB_EIO, "idx:%s: no test-images-idx3-ubyte.gz and test-labels-idx1-ubyte.gz (or t10k-*) in "
+                              "the folder", dir);
+    if (rc == LB_OK) rc = find_part(dir, "val", f, IDX_VAL, &found);
+    if (rc == LB_OK) {
+        char *p = lb_strfmt("%s/classes.txt", dir);
+        if (!p) return lb_error(LB_ENOMEM, "%s: out of memory", dir);
+        if (is_file(p)) f->classes = p;
+        else lb_free(p);
+    }
+    if (rc == LB_OK && !(f->source = lb_source_format(src, 1))) rc = lb_error(LB_ENOMEM, "%s: out of memory", dir);
+    return rc;
+}
+
+/* The files of an IDX source: those of the folder, or the four or six given. */
+static int idx_source_files(const lb_source *src, idx_files *f)
+{
+    memset(f, 0, sizeof *f);
+    if (!src->path[1]) return idx_dir_files(src, f);
+    for (int k = 0; k < 3 && src->path[2 * k]; k++) {
+        f->img[k] = lb_strdup(src->path[2 * k]);
+        f->lab[k] = lb_strdup(src->path[2 * k + 1]);
+        if (!f->img[k] || !f->lab[k]) return lb_error(LB_ENOMEM, "%s: out of memory", src->path[0]);
+    }
+    return LB_OK;
+}
+
+/* The class names of a classes.txt: one a line, none empty or repeated, at most 256 (IDX
+ * labels are bytes); a last line without its newline counts, blank lines at the end do not. */
+static int read_class_names(const char *path, char ***names, int *n)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *names = NULL;
+    *n = 0;
+    int rc = lb_read_file(path, 1 << 20, &text, &len);
+    if (rc != LB_OK) return rc;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) text[--len] = '\0';
+    char *lines[256];
+    int k = 0, line = 1;
+    for (char *p = text; rc == LB_OK && len > 0; line++) {
+        char *nl = strchr(p, '\n');
+        if (nl) *nl = '\0';
+        size_t L = strlen(p);
+        if (L > 0 && p[L - 1] == '\r') p[--L] = '\0';
+        if (!*p) rc = lb_error(LB_EFORMAT, "%s:%d: empty class name", path, line);
+        else if (k == 256) rc = lb_error(LB_EFORMAT, "%s: more than 256 class names (IDX labels are bytes)", path);
+        for (int j = 0; rc == LB_OK && j < k; j++)
+            if (!strcmp(lines[j], p)) rc = lb_error(LB_EFORMAT, "%s:%d: class '%s' is named twice", path, line, p);
+        if (rc == LB_OK) lines[k++] = p;
+        if (!nl) break;
+        p = nl + 1;
+    }
+    if (rc == LB_OK && k == 0) rc = lb_error(LB_EFORMAT, "%s: no class names", path);
+    if (rc == LB_OK && !(*names = lb__names(k, (const char *const *)lines)))
+        rc = lb_error(LB_ENOMEM, "%s: out of memory for %d class names", path, k);
+    if (rc == LB_OK) *n = k;
+    lb_free(text);
+    return rc;
+}
+
+/* One part of an IDX source, with the classes of classes.txt (n_classes 0 and names NULL:
+ * the labels' own, or those of n_classes). */
+static int idx_part(const idx_files *f, int k, int n_classes, char **names, lb_dataset **out)
+{
+    int rc = got(lb_dataset_new_idx(f->img[k], f->lab[k], n_classes, (const char *const *)names), out);
+    if (rc == LB_OK && f->source) {
+        char *s = lb_strdup(f->source);
+        if (!s) return lb_error(LB_ENOMEM, "%s: out of memory", f->img[k]);
+        lb_free((*out)->source);
+        (*out)->source = s;
+    }
+    return rc;
+}
+
+static int same_shape(const lb_dataset *a, const char *a_path, const lb_dataset *b, const char *b_path)
+{
+    if (a->c == b->c && a->h == b->h && a->w == b->w) return LB_OK;
+    return lb_error(LB_EFORMAT, "%s holds %dx%dx%d images but %s holds %dx%dx%d", a_path, a->c, a->h, a->w, b_path,
+                    b->c, b->h, b->w);
+}
+
+/* The validation images appended to the training dataset, as an image folder's own val/
+ * tree is: the pool is the training files' images, the validation split the appended ones. */
+static int append_val(lb_dataset *train, const lb_dataset *val, split_lists *s)
+{
+    size_t size = (size_t)train->c * train->h * train->w;
+    int n = train->n + val->n;
+    if (val->n > INT_MAX - train->n) return lb_error(LB_EFORMAT, "%s: too many images with the validation files", train->source);
+    uint8_t *px = lb_realloc(train->pixels, (size_t)n * size);
+    if (px) train->pixels = px;
+    int *lab = px ? lb_realloc(train->labels, sizeof(int) * (size_t)n) : NULL;
+    if (lab) train->labels = lab;
+    s->pool = lb_malloc(sizeof(int) * (size_t)train->n + 1);
+    s->val = lb_malloc(sizeof(int) * (size_t)val->n + 1);
+    if (!px || !lab || !s->pool || !s->val)
+        return lb_error(LB_ENOMEM, "out of memory for %d training and validation images", n);
+    memcpy(px + (size_t)train->n * size, val->pixels, (size_t)val->n * size);
+    memcpy(lab + train->n, val->labels, sizeof(int) * (size_t)val->n);
+    for (int i = 0; i < train->n; i++) s->pool[i] = i;
+    for (int i = 0; i < val->n; i++) s->val[i] = train->n + i;
+    s->n_pool = train->n;
+    s->n_val = val->n;
+    s->has_val = 1;
+    train->n = n;
+    return LB_OK;
+}
+
+/* IDX files: the training part (with the validation part appended, if there is one) and
+ * the test part. */
+static int open_idx_files(lb_data *d, const lb_source *src, split_lists *s)
+{
+    idx_files f;
+    char **names = NULL;
+    int C = 0, rc = idx_source_files(src, &f);
+    if (rc == LB_OK && f.classes) rc = read_class_names(f.classes, &names, &C);
+    if (rc == LB_OK) rc = idx_part(&f, IDX_TRAIN, C, names, &d->train);
+    if (rc == LB_OK) rc = idx_part(&f, IDX_TEST, d->train->n_classes, names, &d->test);
+    if (rc == LB_OK) rc = same_shape(d->train, f.img[IDX_TRAIN], d->test, f.img[IDX_TEST]);
+    if (rc == LB_OK && f.img[IDX_VAL]) {
+        lb_dataset *val = NULL;
+        rc = idx_part(&f, IDX_VAL, d->train->n_classes, names, &val);
+        if (rc == LB_OK) rc = same_shape(d->train, f.img[IDX_TRAIN], val, f.img[IDX_VAL]);
+        if (rc == LB_OK) rc = append_val(d->train, val, s);
+        lb_dataset_free(val);
+    }
+    lb__free_names(names, C);
+    idx_files_free(&f);
+    return rc;
+}
+
+/* Where the validation split comes from, said once. */
+static int note_validation(lb_data *d, const split_lists *s, const lb_data_opts *o)
+{
+    if (s->has_val)
+        return lb_notes_add(&d->info, "validation: the %d images the source marks as validation (the validation "
+                                      "fraction is not used)", s->n_val);
+    if (o->val_frac > 0) return LB_OK;
+    return lb_notes_add(&d->info, "validation: none (validation fraction 0): nothing can be tuned or monitored");
+}
+
+static int open_idx_source(lb_data *d, const lb_source *src, const lb_data_opts *o, split_lists *s)
 {
     int rc;
     if (src->kind == LB_SOURCE_FMNIST) {
         rc = got(lb_dataset_new_fmnist(src->path[0], 1), &d->train);
         if (!rc) rc = got(lb_dataset_new_fmnist(src->path[0], 0), &d->test);
     } else {
-        rc = got(lb_dataset_new_idx(src->path[0], src->path[1], 0, NULL), &d->train);
-        if (!rc) rc = got(lb_dataset_new_idx(src->path[2], src->path[3], d->train->n_classes, NULL), &d->test);
-        if (!rc && (d->test->c != d->train->c || d->test->h != d->train->h || d->test->w != d->train->w))
-            rc = lb_error(LB_EFORMAT, "%s holds %dx%dx%d images but %s holds %dx%dx%d", src->path[0], d->train->c,
-                          d->train->h, d->train->w, src->path[2], d->test->c, d->test->h, d->test->w);
+        rc = open_idx_files(d, src, s);
     }
     if (!rc) rc = convert_as_asked(d->train, o);
     if (!rc) rc = convert_as_asked(d->test, o);
     if (!rc) rc = lb__order_classes(d->train, o->classes);
     if (!rc) rc = lb__order_classes(d->test, o->classes);
+    if (!rc && s->has_val) rc = note_validation(d, s, o);
     return rc;
 }
 
@@ -215,16 +426,6 @@ static int split_off_test(const lb_dataset *ds, const lb_data_opts *o, split_lis
     return rc;
 }
 
-/* Where the validation split comes from, said once. */
-static int note_validation(lb_data *d, const split_lists *s, const lb_data_opts *o)
-{
-    if (s->has_val)
-        return lb_notes_add(&d->info, "validation: the %d images the source marks as validation (the validation "
-                                      "fraction is not used)", s->n_val);
-    if (o->val_frac > 0) return LB_OK;
-    return lb_notes_add(&d->info, "validation: none (validation fraction 0): nothing can be tuned or monitored");
-}
-
 static int open_image_source(lb_data *d, const lb_source *src, const lb_data_opts *o, split_lists *s)
 {
     lb__image_list l = {0};
@@ -297,7 +498,7 @@ lb_data *lb_data_new(const lb_data_opts *o)
     if (rc == LB_OK) {
         d->seed = o->seed;
         rc = src.kind == LB_SOURCE_FOLDER || src.kind == LB_SOURCE_CSV ? open_image_source(d, &src, o, &s)
-                                                                       : open_idx_source(d, &src, o);
+                                                                       : open_idx_source(d, &src, o, &s);
     }
     if (!rc) {
         lb_split_input in = {d->train, s.pool, s.n_pool, s.has_val ? s.val : NULL, s.n_val, d->test,
@@ -338,13 +539,24 @@ uint64_t lb_data_fingerprint(const lb_data *d)
 
 /* ---- every image of a source, for prediction ---- */
 
-/* One part of an IDX source, converted as asked. The test part's classes are its own labels
- * ("0", "1", ...: a caller matches them by name), so the training files are not read. */
+/* One part of an IDX source, converted as asked. The test part's classes are those of the
+ * folder's classes.txt, or its own labels ("0", "1", ...: a caller matches them by name), so
+ * the training files are not read. */
 static int open_idx_part(const lb_source *src, const lb_data_opts *o, int train, lb_dataset **out)
 {
-    int rc = src->kind == LB_SOURCE_FMNIST
-                 ? got(lb_dataset_new_fmnist(src->path[0], train), out)
-                 : got(lb_dataset_new_idx(src->path[train ? 0 : 2], src->path[train ? 1 : 3], 0, NULL), out);
+    int rc;
+    if (src->kind == LB_SOURCE_FMNIST) {
+        rc = got(lb_dataset_new_fmnist(src->path[0], train), out);
+    } else {
+        idx_files f;
+        char **names = NULL;
+        int C = 0;
+        rc = idx_source_files(src, &f);
+        if (rc == LB_OK && f.classes) rc = read_class_names(f.classes, &names, &C);
+        if (rc == LB_OK) rc = idx_part(&f, train ? IDX_TRAIN : IDX_TEST, C, names, out);
+        lb__free_names(names, C);
+        idx_files_free(&f);
+    }
     return rc ? rc : convert_as_asked(*out, o);
 }
 

@@ -16,24 +16,26 @@
 void lb_source_free(lb_source *s)
 {
     if (!s) return;
-    for (int i = 0; i < 4; i++) {
-        lb_free(s->path[i]);
-        lb_free(s->csv[i]);
-    }
+    for (int i = 0; i < LB_SOURCE_MAX_PATHS; i++) lb_free(s->path[i]);
+    for (int i = 0; i < 4; i++) lb_free(s->csv[i]);
     memset(s, 0, sizeof *s);
 }
 
 #define SOURCE_FORMS                                                                                               \
-    "fmnist, fmnist:DIR, folder:PATH, csv:FILE[,root=DIR][,path=COL][,label=COL][,split=COL] or "                  \
-    "idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS"
+    "fmnist, fmnist:DIR, folder:PATH, csv:FILE[,root=DIR][,path=COL][,label=COL][,split=COL], idx:DIR or "       \
+    "idx:TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS[,VAL_IMAGES,VAL_LABELS]"
 
 static const char *const csv_keys[4] = {"root", "path", "label", "split"};
 
-/* The positional paths of a source spec into out->path (exactly n of them; keys only for csv). */
+/* The positional paths of a source spec into out->path (exactly n of them, or for idx 1, 4
+ * or 6; keys only for csv). */
 static int source_paths(const lb_spec *sp, int n, lb_source *out, const char *usage)
 {
-    if ((out->kind != LB_SOURCE_CSV && lb_spec_count(sp) > 0) || lb_spec_n_args(sp) != n)
+    int got = lb_spec_n_args(sp);
+    int count_ok = out->kind == LB_SOURCE_IDX ? got == 1 || got == 4 || got == 6 : got == n;
+    if ((out->kind != LB_SOURCE_CSV && lb_spec_count(sp) > 0) || !count_ok)
         return lb_error(LB_EINVAL, "data source '%s': %s", lb_spec_text(sp), usage);
+    n = got;
     for (int k = 0; k < n; k++)
         if (!(out->path[k] = lb_strdup(lb_spec_arg(sp, k)))) return lb_error(LB_ENOMEM, "data source '%s': out of memory", lb_spec_text(sp));
     return LB_OK;
@@ -76,7 +78,10 @@ int lb_source_parse(lb_source *out, const char *spec)
         rc = source_paths(sp, 1, out, "folder needs one path, as in folder:PATH");
     } else if (strcmp(name, "idx") == 0) {
         out->kind = LB_SOURCE_IDX;
-        rc = source_paths(sp, 4, out, "idx needs four comma-separated files TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS");
+        rc = source_paths(sp, 4, out,
+                          "idx needs a folder (idx:DIR, holding train-*, test-* and optionally val-* IDX files), or "
+                          "four comma-separated files TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS, or six "
+                          "with VAL_IMAGES,VAL_LABELS after them");
     } else if (strcmp(name, "csv") == 0) {
         out->kind = LB_SOURCE_CSV;
         rc = source_paths(sp, 1, out, "csv needs one file, as in csv:labels.csv,root=images,label=diagnosis");
@@ -108,7 +113,7 @@ char *lb_source_format(const lb_source *s, int absolute)
     static const char *const names[4] = {"fmnist", "folder", "idx", "csv"};
     lb_buf b = {0};
     lb_buf_puts(&b, names[s->kind]);
-    for (int k = 0; k < 4 && s->path[k]; k++) {
+    for (int k = 0; k < LB_SOURCE_MAX_PATHS && s->path[k]; k++) {
         char *p = absolute ? absolute_path(s->path[k]) : lb_strdup(s->path[k]);
         if (!p) b.oom = 1;
         else lb_buf_printf(&b, "%c%s", k ? ',' : ':', p);
@@ -253,8 +258,10 @@ static char *rebase_source(const char *spec, const char *dir)
 {
     lb_source s;
     if (lb_source_parse(&s, spec) != LB_OK) return NULL;
-    char **paths[5] = {&s.path[0], &s.path[1], &s.path[2], &s.path[3], &s.csv[0]};
-    for (int k = 0; k < 5; k++) {
+    char **paths[LB_SOURCE_MAX_PATHS + 1];
+    for (int k = 0; k < LB_SOURCE_MAX_PATHS; k++) paths[k] = &s.path[k];
+    paths[LB_SOURCE_MAX_PATHS] = &s.csv[0];
+    for (int k = 0; k < LB_SOURCE_MAX_PATHS + 1; k++) {
         if (!*paths[k] || (*paths[k])[0] == '/') continue;
         char *p = lb_strfmt("%s/%s", dir, *paths[k]);
         if (!p) {

@@ -1,4 +1,6 @@
-/* Samplers: each epoch's index list over the training entries. They never touch pixels. */
+/* Samplers: each epoch's index list over the training entries. They never touch pixels: a
+ * synthetic sampler (smote, ...) is a plain shuffle of the resampled set's rows, which
+ * lb_synth_dataset made beforehand (src/data/synth.c). */
 #include "data/internal.h"
 
 #include <math.h>
@@ -7,7 +9,7 @@
 
 struct lb_sampler {
     lb_sampler_kind kind;
-    char name[96];
+    char name[160];        /* as long as lb_synth_spec's */
     int n, C;
     int *idx, *y;          /* the entries (copies) */
     int *cls_start;        /* C + 1: entries of class c are members[cls_start[c] .. cls_start[c+1]) */
@@ -95,9 +97,23 @@ static void sampler_name(lb_sampler *s)
         snprintf(s->name, sizeof s->name, "%s", kind);
 }
 
+/* A synthetic sampler's spec: checked by lb_synth_parse, named by its canonical name. */
+static int parse_synthetic(lb_sampler *s, const char *spec)
+{
+    lb_synth_spec ss;
+    int rc = lb_synth_parse(&ss, spec);
+    if (rc == LB_OK) {
+        s->kind = LB_SAMPLER_SYNTHETIC;
+        snprintf(s->name, sizeof s->name, "%s", ss.name);
+    }
+    lb_synth_spec_free(&ss);
+    return rc;
+}
+
 /* Parses "name[:key=value]" into s->kind and its parameter. */
 static int parse_spec(lb_sampler *s, const char *spec)
 {
+    if (lb_synth_is(spec)) return parse_synthetic(s, spec);
     lb_spec *sp = lb_spec_new(spec);
     if (!sp) {
         lb_error_prefix("sampler");
@@ -111,7 +127,8 @@ static int parse_spec(lb_sampler *s, const char *spec)
     s->horizon = 0;
     int rc = kind >= 0 ? LB_OK
                        : lb_error(LB_EINVAL, "sampler '%s': unknown (expected shuffle, undersample, oversample, "
-                                             "balanced, sqrt or progressive)", spec);
+                                             "balanced, sqrt, progressive, smote, borderline_smote, adasyn or "
+                                             "ros_noise)", spec);
     if (rc == LB_OK) {
         s->kind = (lb_sampler_kind)kind;
         rc = read_param(s, sp);
@@ -204,7 +221,9 @@ int lb_sampler_canonical(const char *spec, char *buf, size_t size)
     lb_sampler s;
     memset(&s, 0, sizeof s);
     int rc = parse_spec(&s, spec && *spec ? spec : "shuffle");
-    if (rc == LB_OK) snprintf(buf, size, "%s", s.name);
+    if (rc == LB_OK && (size_t)snprintf(buf, size, "%s", s.name) >= size)
+        return lb_error(LB_EINVAL, "sampler '%s': its canonical name '%s' is longer than the %zu characters kept", spec,
+                        s.name, size ? size - 1 : 0);
     return rc;
 }
 
@@ -241,6 +260,7 @@ int lb_sampler_epoch(lb_sampler *s, int epoch, const int **idx, const int **y)
     for (int c = 0; c < C; c++) nonempty += s->n_c[c] > 0;
     switch (s->kind) {
     case LB_SAMPLER_SHUFFLE:
+    case LB_SAMPLER_SYNTHETIC:
         for (int i = 0; i < s->n; i++) s->pick[i] = i;
         lb_rng_shuffle(&r, s->pick, (size_t)s->n);
         break;

@@ -4,8 +4,9 @@
  * every allocation it made (lb_alloc_live, so no sanitizer is needed to see a leak), and leave
  * no partial output file. The operations: a short training run (data load, model, arena,
  * optimizer, checkpoint save), loading that checkpoint and building its model, one study
- * (plan, a job and its record, the result files), reading a run record back, loading an
- * image folder and loading a CSV-labelled dataset. Each sweep prints how many allocations the operation makes; at the end the
+ * (plan, a job and its record, the result files), reading a run record back, the resampled
+ * training split of each synthetic sampler (lb_synth_dataset), loading an image folder and
+ * loading a CSV-labelled dataset. Each sweep prints how many allocations the operation makes; at the end the
  * number of distinct call sites the injections reached is printed (docs/reliability.md). */
 #include "check_util.h"
 #include "libra/dist.h"
@@ -181,6 +182,35 @@ static int one_study(void)
     return rc;
 }
 
+/* Each two-stage re-balancing of a small trained-from-init model (the model, its graph and
+ * every stage's features, classifier and logits made and freed inside the operation). */
+static int stage_runs(void)
+{
+    static const char *const specs[] = {"crt:steps=2", "lws:steps=2", "taunorm", "fsmote:k=2,steps=2"};
+    lb_train_opts o;
+    lb_train_opts_init(&o);
+    o.batch = 8;
+    o.eval_batch = 16;
+    lb_model *m = lb_model_new_arch("mlp:hidden=4", 1, 4, 4, study_data->split.n_classes);
+    lb_graph *g = m ? lb_graph_new() : NULL;
+    int rc = g ? LB_OK : lb_last_status();
+    if (rc == LB_OK) {
+        lb_rng r;
+        lb_rng_seed(&r, 1);
+        lb_model_init(m, LB_INIT_DEFAULT, &r);
+    }
+    for (int i = 0; i < 4 && rc == LB_OK; i++) {
+        lb_stage s;
+        lb_stage_result res;
+        if ((rc = lb_stage_parse(&s, specs[i])) != LB_OK) break;
+        rc = lb_stage_run(&s, m, g, study_data, &o, 7, lb_stage_steps(&s, 20), &res);
+        lb_stage_result_free(&res);
+    }
+    lb_graph_free(g);
+    lb_model_free(m);
+    return rc;
+}
+
 /* A failed study leaves no partial file: no temporary file, and results.json whole if there. */
 static void no_partial_study(void)
 {
@@ -200,6 +230,24 @@ static int read_record(void)
     lb_run_record r;
     int rc = lb_run_record_read_json(&r, tp("record.json"));
     lb_run_record_free(&r);
+    return rc;
+}
+
+/* The resampled training split of study_data by each synthetic sampler (its tail class has
+ * fewer than k images, so that the warnings are made too). */
+static int synth_dataset(void)
+{
+    static const char *const specs[] = {"smote", "borderline_smote:k=2,m=4", "adasyn:k=3", "ros_noise"};
+    const lb_split *sp = &study_data->split;
+    int rc = LB_OK;
+    for (int i = 0; rc == LB_OK && i < 4; i++) {
+        lb_synth_plan plan;
+        lb_dataset *ds = lb_synth_dataset(specs[i], study_data->train, sp->train_idx, sp->train_y, sp->n_train,
+                                          sp->n_classes, 7, &plan);
+        rc = ds ? LB_OK : lb_last_status();
+        lb_dataset_free(ds);
+        lb_synth_plan_free(&plan);
+    }
     return rc;
 }
 
@@ -267,12 +315,14 @@ START_TEST(test_allocation_failures)
 
     study_data = lb_data_new(&train_data);
     ck_assert_ptr_nonnull(study_data);
+    sweep("two-stage (4 stages)", stage_runs, NULL);
     sweep("study (plan, job, files)", one_study, no_partial_study);
     ck_assert_int_eq(one_study(), LB_OK);
     char rec[600];
     snprintf(rec, sizeof rec, "cp '%s/study/runs/ce@shuffle-s1.json' '%s'", tmpdir, tp("record.json"));
     ck_assert_int_eq(system(rec), 0);
     sweep("run record read", read_record, NULL);
+    sweep("synthetic datasets (4 kinds)", synth_dataset, NULL);
     lb_data_free(study_data);
 
     mkdir(tp("folder"), 0755);

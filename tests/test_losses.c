@@ -773,6 +773,130 @@ START_TEST(test_custom_loss)
 }
 END_TEST
 
+
+/* ---- the loss of a mixed batch (mixup, Remix) ---- */
+
+/* Partners of the main fixture's samples (a permutation of the batch) and Remix label weights. */
+static const int mix_perm[LREF_MAIN_N] = {3, 0, 6, 1, 7, 2, 5, 4};
+static const float mix_lam_y[LREF_MAIN_N] = {0.3f, 1.0f, 0.0f, 0.7f, 0.5f, 0.9f, 0.2f, 1.0f};
+
+/* The mixed node's value and gradient (through backward) for spec. */
+static void mixed_value(lb_loss *L, const float *z, const int *yb, double lambda, const float *lam_y, float *val,
+                        float *grad)
+{
+    const int N = LREF_MAIN_N, C = LREF_MAIN_C;
+    lb_graph *g = lb_graph_new();
+    lb_node *x = lb_leaf(g, 2, (int[]){N, C}, z, 1);
+    lb_node *l = lb_loss_forward_mixed(L, g, x, lref_main_targets, yb, lambda, lam_y, 60, 100);
+    ck_assert_msg(l != NULL, "%s: %s", lb_loss_spec(L), lb_last_error());
+    lb_node *root = l->shape[0] > 1 ? lb_sum(g, l) : l;
+    ck_assert_int_eq(lb_backward(g, root), LB_OK);
+    *val = root->val[0];
+    memcpy(grad, x->grad, sizeof(float) * N * C);
+    lb_graph_free(g);
+}
+
+/* The mixed loss in double from per-sample values (an independent route: lb_loss_eval_ex
+ * of each term and the class weights), as libra/losses.h defines it. */
+static double mixed_reference(lb_loss *L, const float *z, const int *yb, double lambda, const float *lam_y)
+{
+    const int N = LREF_MAIN_N;
+    double sa, da, sb, db;
+    float pa[MAXN], pb[MAXN];
+    ck_assert_int_eq(lb_loss_eval_ex(L, z, lref_main_targets, N, pa, NULL, &sa, &da, 60, 100), LB_OK);
+    ck_assert_int_eq(lb_loss_eval_ex(L, z, yb, N, pb, NULL, &sb, &db, 60, 100), LB_OK);
+    lb_reduction red = lb_loss_reduction(L);
+    if (!lam_y) {
+        if (red == LB_REDUCE_MEAN) return lambda * sa / da + (1 - lambda) * sb / db;
+        return lambda * sa + (1 - lambda) * sb;
+    }
+    double num = 0, den = 0;
+    for (int i = 0; i < N; i++) {
+        double m = lam_y[i], wa = lb_loss_class_weight(L, lref_main_targets[i], 60, 100),
+               wb = lb_loss_class_weight(L, yb[i], 60, 100);
+        num += m * pa[i] + (1 - m) * pb[i];
+        den += lb_loss_weighted_mean(L) ? m * wa + (1 - m) * wb : 1.0;
+    }
+    return red == LB_REDUCE_MEAN ? num / den : num;
+}
+
+START_TEST(test_mixed_loss)
+{
+    const int N = LREF_MAIN_N, C = LREF_MAIN_C;
+    int yb[MAXN];
+    for (int i = 0; i < N; i++) yb[i] = lref_main_targets[mix_perm[i]];
+    for (int s = 0; s < N_ALL_SPECS; s++) {
+        lb_loss *L = lb_loss_new(ALL_SPECS[s], C, lref_counts);
+        ck_assert_ptr_nonnull(L);
+        for (int remix = 0; remix < 2; remix++) {
+            float v, grad[MAXN * MAXC];
+            const float *lam_y = remix ? mix_lam_y : NULL;
+            mixed_value(L, lref_main_logits, yb, 0.3, lam_y, &v, grad);
+            double ref = mixed_reference(L, lref_main_logits, yb, 0.3, lam_y);
+            ck_assert_msg(close_rel(v, ref, 2e-6), "%s %s: %.9g, reference %.9g", ALL_SPECS[s],
+                          remix ? "remix" : "mixup", v, ref);
+            /* central differences of the double reference, in the float steps taken */
+            float z[MAXN * MAXC];
+            memcpy(z, lref_main_logits, sizeof z);
+            for (int k = 0; k < N * C; k++) {
+                float orig = z[k];
+                z[k] = orig + 1e-3f;
+                double zp = z[k], fp = mixed_reference(L, z, yb, 0.3, lam_y);
+                z[k] = orig - 1e-3f;
+                double zm = z[k], fm = mixed_reference(L, z, yb, 0.3, lam_y);
+                z[k] = orig;
+                double fd = (fp - fm) / (zp - zm);
+                ck_assert_msg(fabs(fd - grad[k]) <= 2e-4 * fmax(1.0, fabs(grad[k])),
+                              "%s %s: dlogit %d analytic %.9g, finite difference %.9g", ALL_SPECS[s],
+                              remix ? "remix" : "mixup", k, grad[k], fd);
+            }
+        }
+        lb_loss_free(L);
+    }
+}
+END_TEST
+
+/* With lambda = 1 (every label weight 1) the mixed loss is the plain one, bitwise. */
+START_TEST(test_mixed_loss_lambda_one_is_plain)
+{
+    const int N = LREF_MAIN_N, C = LREF_MAIN_C;
+    int yb[MAXN];
+    float ones[MAXN];
+    for (int i = 0; i < N; i++) {
+        yb[i] = lref_main_targets[mix_perm[i]];
+        ones[i] = 1.0f;
+    }
+    static const char *const extra[] = {"wce:weights=sqrt,reduction=sum", "focal:gamma=2,reduction=none"};
+    for (int s = 0; s < N_ALL_SPECS + 2; s++) {
+        const char *spec = s < N_ALL_SPECS ? ALL_SPECS[s] : extra[s - N_ALL_SPECS];
+        lb_loss *L = lb_loss_new(spec, C, lref_counts);
+        ck_assert_ptr_nonnull(L);
+        lb_graph *g = lb_graph_new();
+        lb_node *x = lb_leaf(g, 2, (int[]){N, C}, lref_main_logits, 1);
+        lb_node *l = lb_loss_forward(L, g, x, lref_main_targets, 60, 100);
+        ck_assert_ptr_nonnull(l);
+        ck_assert_int_eq(lb_backward(g, l->shape[0] > 1 ? lb_sum(g, l) : l), LB_OK);
+        float plain[MAXN * MAXC], pv[MAXN];
+        memcpy(plain, x->grad, sizeof(float) * N * C);
+        memcpy(pv, l->val, sizeof(float) * (size_t)l->shape[0]);
+        int n_out = l->shape[0];
+        lb_graph_free(g);
+        for (int remix = 0; remix < 2; remix++) {
+            g = lb_graph_new();
+            x = lb_leaf(g, 2, (int[]){N, C}, lref_main_logits, 1);
+            l = lb_loss_forward_mixed(L, g, x, lref_main_targets, yb, 1.0, remix ? ones : NULL, 60, 100);
+            ck_assert_ptr_nonnull(l);
+            ck_assert_int_eq(lb_backward(g, l->shape[0] > 1 ? lb_sum(g, l) : l), LB_OK);
+            ck_assert_msg(!memcmp(pv, l->val, sizeof(float) * (size_t)n_out), "%s: value differs", spec);
+            ck_assert_msg(!memcmp(plain, x->grad, sizeof(float) * N * C), "%s %s: gradient differs", spec,
+                          remix ? "remix" : "mixup");
+            lb_graph_free(g);
+        }
+        lb_loss_free(L);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("losses");
@@ -797,6 +921,8 @@ int main(void)
     tcase_add_test(tc, test_forward_errors_and_eval_mode);
     tcase_add_test(tc, test_no_malloc_per_step);
     tcase_add_test(tc, test_custom_loss);
+    tcase_add_test(tc, test_mixed_loss);
+    tcase_add_test(tc, test_mixed_loss_lambda_one_is_plain);
     suite_add_tcase(s, tc);
     return lb_run_suite(s);
 }

@@ -116,6 +116,15 @@ lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x);
  * caller that times each layer (libra-bench) uses it directly. */
 lb_node *lb_model_forward_layer(lb_model *m, lb_graph *g, int i, lb_node *x, int *n_layers);
 size_t lb_model_n_params(const lb_model *m);
+/* The model's classifier: the index of its last layer when that is a dense layer with a bias
+ * reading [F] features; LB_EINVAL naming the last layer otherwise. */
+int lb_model_classifier(const lb_model *m, int *layer);
+/* The penultimate features of x: records every layer but the classifier on g (in g's mode,
+ * as lb_model_forward) and returns the node the classifier reads ([N, F]; in a graph of
+ * branches not always the layer before it), so features W^T + b are lb_model_forward's
+ * logits. NULL when the model has no classifier (LB_EINVAL, as lb_model_classifier) or x
+ * has another shape than the model's input (LB_ESHAPE). */
+lb_node *lb_model_features(lb_model *m, lb_graph *g, lb_node *x);
 /* Output features per sample (the last layer's output size). */
 int lb_model_n_outputs(const lb_model *m);
 /* Appends one line per layer (name, output shape with N for the batch, parameter count),

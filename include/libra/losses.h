@@ -82,6 +82,14 @@ double lb_loss_class_weight(const lb_loss *loss, int c, long step, long total_st
  * or gradient is reported as LB_ENUMERIC naming the sample. */
 lb_node *lb_loss_forward(lb_loss *loss, lb_graph *g, lb_node *logits, const int *targets,
                          long step, long total_steps);
+/* The loss of a mixed batch (mixup, Remix: libra/data.h) on the tape. lam_y NULL (mixup):
+ * lambda L(z, ya) + (1 - lambda) L(z, yb), each L with its own reduction. lam_y given (Remix,
+ * a weight per sample): the loss's reduction over the mixed per-sample terms
+ * m_i w_{ya_i} l(z_i, ya_i) + (1 - m_i) w_{yb_i} l(z_i, yb_i), whose mean divides by
+ * sum_i m_i d(ya_i) + (1 - m_i) d(yb_i) (d as for the plain mean). With lambda = 1 (every m_i
+ * = 1) both give the plain loss bitwise. */
+lb_node *lb_loss_forward_mixed(lb_loss *loss, lb_graph *g, lb_node *logits, const int *ya, const int *yb,
+                               double lambda, const float *lam_y, long step, long total_steps);
 /* Unreduced per-sample losses w_{y_i} l_i and their gradients with respect to each sample's
  * logits (n*C, same layout as logits); either output may be NULL. *mean_out (may be NULL)
  * gets the loss reduced by the loss's mean convention, whatever its reduction= key. */

@@ -159,6 +159,10 @@ typedef struct lb_train_opts {
                                 metrics, val logits and checkpoint's BEST section are of them */
     int patience;            /* [0 = off] stop after this many evaluation points without a
                                 better validation balanced accuracy (needs monitor = val) */
+    const char *mix;         /* [none] batch mixing: lb_mix_parse spec ("mixup:alpha=1", "remix") */
+    const char *stages;      /* [none] two-stage re-balancing of the classifier after training,
+                                '+'-separated lb_stage_parse specs ("crt+taunorm"); each starts
+                                from the trained model and is scored beside it (result->stages) */
 } lb_train_opts;
 
 void lb_train_opts_init(lb_train_opts *o);
@@ -224,9 +228,86 @@ typedef struct lb_train_result {
     lb_curve loss;          /* mean training loss of each log window */
     lb_curve monitor_acc;   /* accuracy and balanced accuracy at each evaluation point */
     lb_curve monitor_bacc;  /* (with a monitor; see eval_every) */
+    int n_stages;           /* o->stages: one result per stage, in order */
+    struct lb_stage_result *stages;
+    lb_notes warnings;      /* what the run could not do as asked (a synthetic sampler's class
+                               with too few images to find k neighbours, ...); never printed here */
 } lb_train_result;
 
 void lb_train_result_free(lb_train_result *r);
+
+/* ======================================================================== two-stage */
+
+/* Re-balancing only the classifier (Kang et al. 2020, "Decoupling representation and
+ * classifier"): the model's last layer must be a dense layer (the classifier) reading the
+ * penultimate features [F]. Features are computed once per split with the network frozen
+ * (evaluation mode, no augmentation); only the classifier changes, every other parameter and
+ * buffer is left bitwise as it was.
+ *   crt[:steps=N]    re-initialise the classifier (PyTorch's Linear init) and train it alone
+ *                    with plain cross-entropy on the training features, class-balanced
+ *                    sampler, N full batches of the run's batch size, the run's optimizer
+ *                    (kind, lr, momentum, weight decay, clipping) at a constant learning rate
+ *   lws[:steps=N]    keep the classifier, learn one scale s_c per class of its logits
+ *                    (s * (W f + b), s from 1) the same way, then fold it in: W_c, b_c *= s_c
+ *   taunorm          w_c / |w_c|^tau, bias dropped, tau chosen on validation balanced accuracy
+ *                    from {0, 0.1, ..., 2}, the first of equals (no validation split: tau = 1);
+ *                    tau = 0 leaves W bitwise as it was (the bias is still dropped)
+ *   fsmote[:k=5,steps=N]  SMOTE (lb_synth_plan_rows, "smote:k=K") on the training features,
+ *                    every class up to the largest, then the classifier re-trained as crt
+ *                    does, on that balanced set with a plain shuffle
+ * N = 0 (the default) is 10% of the run's step budget (at least 1). The steps are counted in
+ * the budget: lb_train_run starts the stage from the model as it was at step budget - N (the
+ * kept best one up to that step, with keep best), so base + stage = the budget. */
+typedef enum { LB_STAGE_CRT = 0, LB_STAGE_LWS, LB_STAGE_TAUNORM, LB_STAGE_FSMOTE } lb_stage_kind;
+
+/* The most stages one run takes. */
+#define LB_MAX_STAGES 8
+
+typedef struct lb_stage {
+    lb_stage_kind kind;
+    long steps;          /* crt, lws, fsmote: classifier steps (0: 10% of the budget) */
+    int k;               /* fsmote: neighbours (default 5) */
+    char name[64];       /* canonical: the kind and every key that differs from its default */
+} lb_stage;
+
+/* Parses one stage spec ("crt", "crt:steps=200", "taunorm", "fsmote:k=3"); LB_EINVAL names
+ * an unknown stage, key or value (steps: a whole number >= 0; k: a whole number >= 1). */
+int lb_stage_parse(lb_stage *out, const char *spec);
+/* Splits a '+'-separated list into stages (at most max; *n gets how many). Duplicates (the
+ * same canonical name twice), an empty item and more than max stages are LB_EINVAL (*n = 0).
+ * NULL, "" and "none" are no stages. */
+int lb_stage_parse_list(const char *list, lb_stage *out, int max, int *n);
+/* The classifier steps of s in a run of `budget` steps: s->steps, or 10% of the budget (at
+ * least 1) when it is 0; 0 for taunorm, which takes no steps. */
+long lb_stage_steps(const lb_stage *s, long budget);
+
+/* What one stage made: the re-balanced model's logits on the test and validation splits. */
+typedef struct lb_stage_result {
+    char name[64];       /* the stage's canonical name */
+    long start_step;     /* the training step of the model it started from (lb_stage_run
+                            leaves 0: lb_train_run sets it) */
+    long steps;          /* classifier steps it took */
+    float tau;           /* taunorm: the chosen tau (1 without a validation split); NaN
+                            for the other stages */
+    int n_test, n_val;
+    float *test_logits;  /* [n_test, C]: W f + b of the re-balanced classifier on the */
+    float *val_logits;   /* [n_val, C]    features (accumulated in double) */
+} lb_stage_result;
+
+void lb_stage_result_free(lb_stage_result *r);
+
+/* Runs stage s on model m (its classifier is changed in place; the caller restores it if it
+ * needs the model again): features of d's training, validation and test splits through g
+ * (in batches of o->eval_batch; g's training mode is restored and g reset afterwards), then
+ * the stage. o gives the batch size, optimizer settings, nan_check and eval batch; seed the
+ * stage's random choices (stream LB_STREAM_STAGE: the classifier's init, its sampler and
+ * SMOTE's draws); steps the classifier steps (lb_stage_steps(s, budget); at least 1 but for
+ * taunorm, which ignores it). out is initialised here; on failure it is empty and m is
+ * unchanged (the new classifier is written only once everything has succeeded). Memory: the
+ * features of the three splits ((n_train + n_val + n_test) x F floats) and, for fsmote, the
+ * resampled training features. */
+int lb_stage_run(const lb_stage *s, lb_model *m, lb_graph *g, const lb_data *d, const lb_train_opts *o,
+                 uint64_t seed, long steps, lb_stage_result *out);
 
 /* Runs one job. data: an opened dataset to train on (NULL: opened here from data_opts);
  * data_opts: the specs it came from (recorded in checkpoints; may be NULL if data is

@@ -379,6 +379,37 @@ lb_node *lb_model_forward(lb_model *m, lb_graph *g, lb_node *x)
     return x;
 }
 
+int lb_model_classifier(const lb_model *m, int *layer)
+{
+    if (m->n_layers < 1) return lb_error(LB_EINVAL, "model: no layers, so no classifier");
+    const lb_layer *l = &m->layers[m->n_layers - 1];
+    if (l->kind != LB_LAYER_DENSE || l->b < 0 || l->in_ndim != 1)
+        return lb_error(LB_EINVAL, "model: the last layer %s is not a dense layer with a bias (a classifier on "
+                                   "[F] features)", l->name);
+    *layer = m->n_layers - 1;
+    return LB_OK;
+}
+
+lb_node *lb_model_features(lb_model *m, lb_graph *g, lb_node *x)
+{
+    int last;
+    if (!x) return NULL;
+    if (lb_model_classifier(m, &last) != LB_OK) return NULL;
+    if (x->ndim != 4 || x->shape[1] != m->in_c || x->shape[2] != m->in_h || x->shape[3] != m->in_w) {
+        char a[64];
+        lb_error(LB_ESHAPE, "model: input %s does not match the model's [N, %d, %d, %d]", lb_shape_str(x, a, sizeof a),
+                 m->in_c, m->in_h, m->in_w);
+        return NULL;
+    }
+    m->outs[0] = x; /* the input (layer 0 records it too) */
+    for (int i = 0, used = 1; i < last && x; i += used) x = lb_model_forward_layer(m, g, i, x, &used);
+    if (!x) return NULL;
+    /* the node the classifier reads: not always the layer before it (a DAG) */
+    lb_node *f = output_node(m, m->layers[last].src);
+    if (!f) lb_error(LB_ESTATE, "model: the classifier %s reads an output not recorded in this pass", m->layers[last].name);
+    return f;
+}
+
 /* 1234567 -> "1,234,567" */
 static const char *grouped(size_t v, char *out)
 {

@@ -482,8 +482,30 @@ double lb_loss_class_weight(const lb_loss *L, int c, long step, long total_steps
 
 /* Per-sample values (weighted) and gradients (weighted, unreduced), and the mean's
  * numerator and denominator in double. */
+/* Per-sample multipliers of a mixed batch's terms: m_i (mult), or 1 - m_i (complement);
+ * NULL mult: every sample counts once. m = 1 leaves every value bitwise as it was. */
+typedef struct {
+    const float *mult;
+    int complement;
+} sample_mult;
+
+static double mult_of(const sample_mult *m, int i)
+{
+    if (!m || !m->mult) return 1.0;
+    return m->complement ? 1.0 - (double)m->mult[i] : (double)m->mult[i];
+}
+
+static int eval_core_mult(lb_loss *L, const float *z, const int *y, int n, float *per, float *dz, double *sum_out,
+                          double *den_out, long step, long total, const sample_mult *mult);
+
 static int eval_core(lb_loss *L, const float *z, const int *y, int n, float *per, float *dz,
                      double *sum_out, double *den_out, long step, long total)
+{
+    return eval_core_mult(L, z, y, n, per, dz, sum_out, den_out, step, total, NULL);
+}
+
+static int eval_core_mult(lb_loss *L, const float *z, const int *y, int n, float *per, float *dz, double *sum_out,
+                          double *den_out, long step, long total, const sample_mult *mult)
 {
     if (!z || !y) return lb_error(LB_EINVAL, "%s: NULL logits or targets", L->name);
     if (n <= 0) return lb_error(LB_EINVAL, "%s: %d samples", L->name, n);
@@ -497,17 +519,17 @@ static int eval_core(lb_loss *L, const float *z, const int *y, int n, float *per
             return lb_error(LB_EINVAL, "%s: target %d of sample %d is out of range [0, %d)", L->name, t, i, C);
         const float *zi = z + (size_t)i * C;
         double l = L->kind->sample(L->state, C, zi, t, L->scratch);
-        double w = on ? L->weights[t] : 1.0;
+        double w = on ? L->weights[t] : 1.0, m = mult_of(mult, i);
         if (!isfinite(l))
             return lb_error(LB_ENUMERIC, "%s: loss of sample %d is %g (are its logits finite?)", L->name, i, l);
-        sum += w * l;
-        den += wmean ? w : 1.0;
+        sum += m * (w * l);
+        den += m * (wmean ? w : 1.0);
         if (!isfinite((float)(w * l)))
             return lb_error(LB_ENUMERIC, "%s: loss of sample %d (%g) overflows a float", L->name, i, w * l);
-        if (per) per[i] = (float)(w * l);
+        if (per) per[i] = (float)(m * (w * l));
         if (dz) {
             for (int c = 0; c < C; c++) {
-                double g = w * L->scratch[c];
+                double g = m * (w * L->scratch[c]);
                 if (!isfinite((float)g))
                     return lb_error(LB_ENUMERIC, "%s: gradient of sample %d, class %d is %g", L->name, i, c, g);
                 dz[(size_t)i * C + c] = (float)g;
@@ -593,5 +615,64 @@ lb_node *lb_loss_forward(lb_loss *L, lb_graph *g, lb_node *logits, const int *ta
         for (size_t k = 0; k < (size_t)N * L->C; k++) d[k] = (float)(d[k] * scale);
     out->aux = d;
     LB_NODE_ARGS(out, loss_args)->reduction = L->reduction;
+    return out;
+}
+
+/* ---- the loss of a mixed batch ---- */
+
+/* The node for a mixed batch, its per-sample values (reduction none) and gradient buffer. */
+static lb_node *mixed_node(lb_loss *L, lb_graph *g, lb_node *logits, float **d, float **per_b, float **d_b)
+{
+    char buf[64];
+    if (logits->ndim != 2 || logits->shape[1] != L->C) {
+        lb_error(LB_ESHAPE, "%s: logits are %s, expected [N, %d]", L->name, lb_shape_str(logits, buf, sizeof buf), L->C);
+        return NULL;
+    }
+    int N = logits->shape[0];
+    int shape[1] = {L->reduction == LB_REDUCE_NONE ? N : 1};
+    lb_node *out = lb_node_new(g, L->op, 1, shape, 1, &logits, loss_backward);
+    if (!out) return NULL;
+    *d = *d_b = NULL;
+    if (out->requires_grad && (!(*d = lb_graph_floats(g, (size_t)N * L->C)) || !(*d_b = lb_graph_floats(g, (size_t)N * L->C))))
+        return NULL;
+    if (L->reduction == LB_REDUCE_NONE && !(*per_b = lb_graph_floats(g, (size_t)N))) return NULL;
+    LB_NODE_ARGS(out, loss_args)->reduction = L->reduction;
+    out->aux = *d;
+    return out;
+}
+
+lb_node *lb_loss_forward_mixed(lb_loss *L, lb_graph *g, lb_node *logits, const int *ya, const int *yb, double lambda,
+                               const float *lam_y, long step, long total_steps)
+{
+    if (!logits) return NULL;
+    if (!L || !g || !ya || !yb) {
+        lb_error(LB_EINVAL, "mixed loss: NULL loss, graph or targets");
+        return NULL;
+    }
+    float *d, *per_b = NULL, *d_b;
+    lb_node *out = mixed_node(L, g, logits, &d, &per_b, &d_b);
+    if (!out) return NULL;
+    size_t N = (size_t)logits->shape[0], NC = N * (size_t)L->C;
+    int none = L->reduction == LB_REDUCE_NONE, mean = L->reduction == LB_REDUCE_MEAN;
+    float *per_a = none ? out->val : NULL;
+    double sa, da, sb, db;
+    sample_mult ma = {lam_y, 0}, mb = {lam_y, 1};
+    if (eval_core_mult(L, logits->val, ya, (int)N, per_a, d, &sa, &da, step, total_steps, &ma) != LB_OK ||
+        eval_core_mult(L, logits->val, yb, (int)N, per_b, d_b, &sb, &db, step, total_steps, &mb) != LB_OK)
+        return NULL;
+    if (lam_y) { /* Remix: one reduction over the mixed per-sample terms */
+        double scale = mean ? 1.0 / (da + db) : 1.0;
+        if (none)
+            for (size_t i = 0; i < N; i++) out->val[i] = per_a[i] + per_b[i];
+        else out->val[0] = (float)((sa + sb) * scale);
+        for (size_t k = 0; d && k < NC; k++) d[k] = (float)((double)(d[k] + d_b[k]) * scale);
+        return out;
+    }
+    /* mixup: lambda L(z, ya) + (1 - lambda) L(z, yb), each reduced on its own */
+    double wa = lambda, wb = 1.0 - lambda, ka = mean ? 1.0 / da : 1.0, kb = mean ? 1.0 / db : 1.0;
+    if (none)
+        for (size_t i = 0; i < N; i++) out->val[i] = (float)(wa * per_a[i] + wb * per_b[i]);
+    else out->val[0] = (float)(wa * (sa * ka) + wb * (sb * kb));
+    for (size_t k = 0; d && k < NC; k++) d[k] = (float)(wa * ((double)d[k] * ka) + wb * ((double)d_b[k] * kb));
     return out;
 }

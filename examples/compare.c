@@ -20,8 +20,12 @@ static const char usage[] =
     "\n"
     "Study:\n"
     "  --strategies LIST      strategies separated by ';' (or ',' where unambiguous), each\n"
-    "                         LOSS[@SAMPLER][+posthoc], e.g. 'ce;focal:gamma=2;ce@oversample';\n"
-    "                         a value a|b|c is a grid tuned on the validation split.\n"
+    "                         LOSS[@SAMPLER][~MIX][+STAGE...][+posthoc], e.g.\n"
+    "                         'ce;focal:gamma=2;ce@oversample;ce@smote;ldam:drw=0.8~remix;ce+crt';\n"
+    "                         MIX: mixup[:alpha=1] | remix[:alpha=1,kappa=3,tau=0.5]; STAGE (re-balances\n"
+    "                         the trained model's classifier, scored beside it): crt[:steps=N] |\n"
+    "                         lws[:steps=N] | taunorm | fsmote[:k=5] (N: default 10%% of the budget,\n"
+    "                         counted in it); a value a|b|c is a grid tuned on the validation split.\n"
     "                         Default: %s\n"
     "  --seeds N              seeds per strategy (default 3; --quick: 2)\n"
     "  --seed N               first seed (default 1); runs use seeds N, N+1, ...\n"
@@ -91,7 +95,8 @@ static void list_and_exit(void)
     int n = lb_loss_list(names, 128);
     printf("losses:");
     for (int i = 0; i < n && i < 128; i++) printf(" %s", names[i]);
-    printf("\nsamplers: shuffle undersample oversample balanced sqrt progressive\n");
+    printf("\nsamplers: shuffle undersample oversample balanced sqrt progressive smote borderline_smote adasyn ros_noise\n");
+    printf("mixing (~MIX): mixup remix\nstages (+STAGE): crt lws taunorm fsmote (and +posthoc)\n");
     printf("default strategies: %s\n", lb_default_strategy_list());
     exit(0);
 }

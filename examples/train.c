@@ -23,7 +23,11 @@ static const char usage[] =
     "  --steps N              a fixed step budget instead of epochs (with --resume: the total)\n"
     "  --batch N              batch size (default 64)\n"
     "  --loss SPEC            loss (default ce); e.g. wce:weights=inverse, focal:gamma=2\n"
-    "  --sampler SPEC         shuffle (default), undersample, oversample, balanced, sqrt, progressive\n"
+    "  --sampler SPEC         shuffle (default), undersample, oversample, balanced, sqrt, progressive,\n"
+    "                         or a synthetic one made once per run: smote[:k=5], borderline_smote[:k=5,m=10],\n"
+    "                         adasyn[:k=5], ros_noise[:shrinkage=1] (targets: default every class up to the\n"
+    "                         largest; ratio=R for two classes; counts=n0,n1,...)\n"
+    "  --mix SPEC             batch mixing: mixup[:alpha=1] or remix[:alpha=1,kappa=3,tau=0.5]\n"
     "  --crop-pad N           augmentation: random crop with N pixels of padding (default 0 = off)\n"
     "  --hflip                augmentation: random horizontal flip\n"
     "  --seed N               seed of initialisation, dropout, sampling and augmentation (default 1)\n"
@@ -59,7 +63,7 @@ static const char usage[] =
 enum {
     OPT_EPOCHS = 1, OPT_STEPS, OPT_BATCH, OPT_LOSS, OPT_SAMPLER, OPT_CROP, OPT_HFLIP, OPT_SEED, OPT_THREADS, OPT_ARCH, OPT_INIT,
     OPT_PRIOR, OPT_MONITOR, OPT_EVAL_BATCH, OPT_SAVE, OPT_SAVE_EVERY, OPT_RESUME, OPT_OUT, OPT_LOG_EVERY,
-    OPT_PROGRESS_EVERY, OPT_QUIET, OPT_NAN_CHECK, OPT_NO_NAN_CHECK
+    OPT_PROGRESS_EVERY, OPT_QUIET, OPT_NAN_CHECK, OPT_NO_NAN_CHECK, OPT_MIX
 };
 
 static const struct option longopts[] = {
@@ -68,6 +72,7 @@ static const struct option longopts[] = {
     {"batch", required_argument, 0, OPT_BATCH},
     {"loss", required_argument, 0, OPT_LOSS},
     {"sampler", required_argument, 0, OPT_SAMPLER},
+    {"mix", required_argument, 0, OPT_MIX},
     {"crop-pad", required_argument, 0, OPT_CROP},
     {"hflip", no_argument, 0, OPT_HFLIP},
     {"seed", required_argument, 0, OPT_SEED},
@@ -197,6 +202,7 @@ static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data
     lb_jw_string(&j, "schedule", o->schedule);
     lb_jw_string(&j, "loss", loss_spec);
     lb_jw_string(&j, "sampler", o->sampler);
+    lb_jw_string(&j, "mix", o->mix ? o->mix : "none");
     lb_jw_string(&j, "data", dopts->data ? dopts->data : "fmnist");
     lb_jw_string(&j, "imbalance", dopts->imbalance ? dopts->imbalance : "none");
     lb_jw_float(&j, "val_fraction", dopts->val_frac);
@@ -245,6 +251,7 @@ static void defaults_from_checkpoint(const lb_checkpoint *ck, lb_train_opts *o, 
     if ((v = lb_checkpoint_get(ck, "batch"))) o->batch = atoi(v);
     if ((v = lb_checkpoint_get(ck, "loss"))) o->loss = v;
     if ((v = lb_checkpoint_get(ck, "sampler"))) o->sampler = v;
+    if ((v = lb_checkpoint_get(ck, "mix"))) o->mix = v;
     if ((v = lb_checkpoint_get(ck, "augment"))) sscanf(v, "crop_pad=%d,hflip=%d", &o->augment.crop_pad, &o->augment.hflip);
     if ((v = lb_checkpoint_get(ck, "seed"))) o->seed = strtoull(v, NULL, 10);
     if ((v = lb_checkpoint_get(ck, "keep"))) o->keep_best = !strcmp(v, "best");
@@ -273,6 +280,7 @@ static void apply_flag(flags *f, int code, const char *a)
     case OPT_BATCH: o->batch = (int)cli_long("batch", a, 1, 65536); break;
     case OPT_LOSS: o->loss = a; break;
     case OPT_SAMPLER: o->sampler = a; break;
+    case OPT_MIX: o->mix = a; break;
     case OPT_CROP: o->augment.crop_pad = (int)cli_long("crop-pad", a, 0, 64); break;
     case OPT_HFLIP: o->augment.hflip = 1; break;
     case OPT_SEED: o->seed = cli_u64("seed", a); break;
@@ -347,6 +355,8 @@ static void parse_flags(int argc, char **argv, flags *f)
     lb_buf_free(&b);
     if (lb_sampler_canonical(f->o.sampler, sampler, sizeof sampler) != LB_OK)
         cli_usage_error("--sampler: %s", lb_last_error());
+    lb_mix mix;
+    if (lb_mix_parse(&mix, f->o.mix) != LB_OK) cli_usage_error("--mix: %s", lb_last_error());
     if (lb_arch_check(f->o.arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
     cli_train_check(&f->o);
 }
@@ -410,6 +420,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: the last checkpoint written, %s, is of step %ld\n", cli_prog, f.o.save, u.saved_step);
         return CLI_EXIT_RUNTIME;
     }
+    cli_print_warnings(&r.warnings, 0);
     if (f.out) {
         lb_loss *l = lb_loss_new_named(f.o.loss, data->split.n_classes, data->split.train_counts, (const char *const *)data->split.class_names);
         write_outputs(f.out, &f.o, &f.dopts, &r, data, l ? lb_loss_spec(l) : f.o.loss);

@@ -37,6 +37,32 @@ START_TEST(test_strategy_parse)
     ck_assert_str_eq(s.spec, "ce@undersample:ratio=2");
     lb_strategy_free(&s);
 
+    /* mixing and stages: LOSS[@SAMPLER][~MIX][+STAGE...][+posthoc], canonical parts */
+    ck_assert_int_eq(lb_strategy_parse(&s, "ldam:drw=0.8~remix:kappa=3"), LB_OK);
+    ck_assert_str_eq(s.loss, "ldam:drw=0.8");
+    ck_assert_str_eq(s.sampler, "shuffle");
+    ck_assert_str_eq(s.mix, "remix");
+    ck_assert_ptr_null(s.stages);
+    ck_assert_str_eq(s.spec, "ldam:drw=0.8~remix");
+    lb_strategy_free(&s);
+    ck_assert_int_eq(lb_strategy_parse(&s, "ce@balanced~mixup:alpha=0.2+crt:steps=0+taunorm+posthoc"), LB_OK);
+    ck_assert_str_eq(s.sampler, "balanced");
+    ck_assert_str_eq(s.mix, "mixup:alpha=0.2");
+    ck_assert_str_eq(s.stages, "crt+taunorm");
+    ck_assert_int_eq(s.posthoc, 1);
+    ck_assert_str_eq(s.spec, "ce@balanced~mixup:alpha=0.2+crt+taunorm+posthoc");
+    lb_strategy_free(&s);
+    ck_assert_int_eq(lb_strategy_parse(&s, "smote:k=3"), LB_OK);
+    ck_assert_str_eq(s.spec, "ce@smote:k=3");
+    lb_strategy_free(&s);
+    ck_assert_int_eq(lb_strategy_parse(&s, "ce~cutmix"), LB_EINVAL);
+    ck_error_mentions("cutmix");
+    ck_assert_int_eq(lb_strategy_parse(&s, "ce+crt:steps=x"), LB_EINVAL);
+    ck_error_mentions("steps");
+    ck_assert_int_eq(lb_strategy_parse(&s, "ce+crt+crt"), LB_EINVAL);
+    ck_error_mentions("crt");
+    ck_assert_int_eq(lb_strategy_parse(&s, "ce~"), LB_EINVAL);
+
     ck_assert_int_eq(lb_strategy_parse(&s, "ce+later"), LB_EINVAL);
     ck_assert_ptr_nonnull(strstr(lb_last_error(), "+later"));
     ck_assert_int_eq(lb_strategy_parse(&s, "ce@"), LB_EINVAL);
@@ -61,6 +87,12 @@ START_TEST(test_strategy_split)
     ck_assert_int_eq(n, 3);
     ck_assert_str_eq(it[1], "focal:gamma=2,alpha=Diseased:0.75,Healthy:0.25@oversample");
     ck_assert_str_eq(it[2], "ldam");
+    for (int i = 0; i < n; i++) lb_free(it[i]);
+    lb_free(it);
+    ck_assert_int_eq(lb_strategy_split("ce~mixup,ldam:drw=0.8~remix,ce+crt,ce@smote:k=3,ratio=0.5", &it, &n), LB_OK);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(it[1], "ldam:drw=0.8~remix");
+    ck_assert_str_eq(it[3], "ce@smote:k=3,ratio=0.5");
     for (int i = 0; i < n; i++) lb_free(it[i]);
     lb_free(it);
     ck_assert_int_eq(lb_strategy_split("ce;;focal", &it, &n), LB_EINVAL);
@@ -117,7 +149,9 @@ END_TEST
 START_TEST(test_strategy_keys_and_duplicates)
 {
     static const char *const same[][2] = {{"ce", "ce@shuffle"}, {"focal", "focal:gamma=2"},
-                                          {"wce", "wce:weights=inverse,beta=0.999"}, {"oversample", "ce@oversample:ratio=1"}};
+                                          {"wce", "wce:weights=inverse,beta=0.999"}, {"oversample", "ce@oversample:ratio=1"},
+                                          {"ce~remix", "ce@shuffle~remix:kappa=3,tau=0.5"}, {"ce+crt", "ce+crt:steps=0"},
+                                          {"smote", "ce@smote:k=5"}};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         lb_strategy a, b;
         lb_buf ka = {0}, kb = {0};
@@ -135,6 +169,8 @@ START_TEST(test_strategy_keys_and_duplicates)
     lb_study_config_init(&c);
     c.strategies = "ce;focal:gamma=1;ce+posthoc";
     ck_assert_int_eq(lb_study_check(&c), LB_OK); /* +posthoc is another strategy of the same model */
+    c.strategies = "ce;ce+crt;ce+taunorm;ce~mixup;ce@smote"; /* stages: other strategies of the same model */
+    ck_assert_int_eq(lb_study_check(&c), LB_OK);
     c.strategies = "ce;wce;ce@shuffle";
     ck_assert_err(lb_study_check(&c), LB_EINVAL, "'ce@shuffle' (number 3) is the same as 'ce' (number 1)");
     c.strategies = "focal:gamma=1|2;focal:gamma=1|2,alpha=none";
@@ -254,6 +290,84 @@ START_TEST(test_study_engine)
 }
 END_TEST
 
+/* Stages share the training run of their model, mixing and synthesis make runs of their
+ * own; each record has the variants its strategy asks for; a resumed study with a new stage
+ * runs that model again. */
+START_TEST(test_study_variants)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    write_idx(tp("tri"), tp("trl"), 240, 4);
+    write_idx(tp("tei"), tp("tel"), 40, 4);
+    lb_data_opts d;
+    lb_data_opts_init(&d);
+    char spec[1200];
+    snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
+    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&d, "imbalance", "longtail:10"), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.25"), LB_OK);
+    lb_data *data = lb_data_new(&d);
+    ck_assert_ptr_nonnull(data);
+    lb_study_config c;
+    lb_study_config_init(&c);
+    c.strategies = "ce;ce+crt;ce~remix;ce@smote:k=2+taunorm";
+    c.seeds = 2;
+    c.train.arch = "linear";
+    c.train.steps = 20;
+    c.data = &d;
+    c.out_dir = tp("out/variants");
+    lb_study *st = lb_study_new(&c, data);
+    ck_assert_msg(st != NULL, "%s", lb_last_error());
+    lb_scheduler serial = lb_scheduler_serial();
+    ck_assert_msg(lb_study_execute(st, &serial) == LB_OK, "%s", lb_last_error());
+    const lb_results *r = lb_study_results(st);
+    ck_assert_msg(r != NULL, "%s", lb_last_error());
+    ck_assert_uint_eq(r->n_runs, 8);
+    for (size_t i = 0; i < r->n_runs; i++) {
+        const lb_run_record *rec = &r->runs[i];
+        const lb_posthoc_result *crt = lb_run_record_variant(rec, "crt"), *tn = lb_run_record_variant(rec, "taunorm");
+        if (!strcmp(rec->strategy, "ce")) ck_assert_uint_eq(rec->n_posthoc, 0);
+        if (!strcmp(rec->strategy, "ce+crt")) {
+            ck_assert_uint_eq(rec->n_posthoc, 1);
+            ck_assert_ptr_nonnull(crt);
+            ck_assert_int_eq(crt->steps, 2); /* 10% of the budget, counted in it */
+            ck_assert_int_eq(crt->start_step, 18);
+            ck_assert_int_eq(crt->metrics.n_classes, 4);
+        }
+        if (!strcmp(rec->strategy, "ce@smote:k=2+taunorm")) {
+            ck_assert_ptr_nonnull(tn);
+            ck_assert_int_eq(tn->steps, 0);
+            ck_assert(tn->tau >= 0 && tn->tau <= 2);
+        }
+    }
+    /* ce and ce+crt are one model: three trained runs per seed */
+    lb_buf b = {0};
+    ck_assert_int_eq(lb_study_summary(st, &b), LB_OK);
+    ck_assert_ptr_nonnull(strstr(b.p, "ce+crt / crt"));
+    lb_buf_free(&b);
+    lb_study_free(st);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "test $(ls '%s'/runs/*.json | wc -l) -eq 6", tp("out/variants"));
+    ck_assert_int_eq(system(cmd), 0);
+
+    /* resumed with a new stage of ce's model: that model runs again, the others are reused */
+    c.strategies = "ce;ce+crt;ce~remix;ce@smote:k=2+taunorm;ce+lws";
+    c.resume = 1;
+    st = lb_study_new(&c, data);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_msg(lb_study_execute(st, &serial) == LB_OK, "%s", lb_last_error());
+    r = lb_study_results(st);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(r->n_runs, 10);
+    lb_study_free(st);
+
+    lb_data_free(data);
+    lb_data_opts_free(&d);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* Fashion-MNIST, Shirt against the rest with 50 negatives per positive, a linear model and
  * 150 steps: a few seconds. Measured when written: ce's Shirt recall 0.00-0.02, oversampling
  * 0.79-0.85, inverse-frequency weights 0.70-0.86 (2 seeds each). */
@@ -307,6 +421,7 @@ int main(void)
     TCase *te = tcase_create("engine");
     tcase_set_timeout(te, 300);
     tcase_add_test(te, test_study_engine);
+    tcase_add_test(te, test_study_variants);
     suite_add_tcase(s, te);
     TCase *tb = tcase_create("behaviour");
     tcase_set_timeout(tb, 300);

@@ -51,10 +51,13 @@ typedef struct lb_grid_point {
     float val_balanced_accuracy;
 } lb_grid_point;
 
-/* Metrics of the same trained model after a post-hoc correction. */
+/* Metrics of the same trained model after a post-hoc correction, or after a stage that
+ * re-balances its classifier (two-stage: crt, lws, taunorm, fsmote). */
 typedef struct lb_posthoc_result {
-    char *name; /* e.g. "prior_correction", "logit_adjust" */
+    char *name; /* e.g. "prior_correction", "logit_adjust", "crt" */
     float tau;  /* the correction's strength (NaN if it has none) */
+    int64_t start_step; /* a stage: the training step of the model it started from (-1: not a stage) */
+    int64_t steps;      /* a stage: its classifier steps (-1: not a stage) */
     lb_metrics metrics;
 } lb_posthoc_result;
 
@@ -91,6 +94,7 @@ typedef struct lb_run_record {
     lb_posthoc_result *posthoc;
     lb_xy pr, roc;              /* binary tasks: the test curves of the rare class (at most 101 points) */
     lb_operating_point op;      /* binary tasks with a validation split */
+    lb_notes warnings;          /* what the run could not do as asked (lb_train_result.warnings) */
 } lb_run_record;
 
 typedef struct lb_results {
@@ -158,6 +162,11 @@ int lb_run_record_set_strategy(lb_run_record *r, const char *spec);
 int lb_run_record_add_grid(lb_run_record *r, const char *spec, float val_balanced_accuracy);
 /* Moves *m into the record (m is left empty). */
 int lb_run_record_add_posthoc(lb_run_record *r, const char *name, float tau, lb_metrics *m);
+/* The same for a stage's variant, with where it started and its classifier steps. */
+int lb_run_record_add_stage(lb_run_record *r, const char *name, float tau, int64_t start_step, int64_t steps,
+                            lb_metrics *m);
+/* The variant of that name, or NULL. */
+const lb_posthoc_result *lb_run_record_variant(const lb_run_record *r, const char *name);
 
 /* ---- one run record as JSON (for --resume) ---- */
 int lb_run_record_write_json(const lb_run_record *r, const char *path);

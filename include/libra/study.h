@@ -22,14 +22,17 @@
  *   if (rc == LB_OK) rc = lb_study_write(st);      // results.json, results.csv, report.html
  *   lb_study_free(st);
  *
- * A strategy is LOSS[@SAMPLER][+posthoc]:
- *   ce, wce:weights=inverse, focal:gamma=2, ce@oversample, ldam:drw=0.8, ce+posthoc
- * and the aliases `undersample` / `oversample` / `balanced` / `sqrt` / `progressive` mean ce
- * with that sampler. A loss value written with '|' is a grid: focal:gamma=0.5|1|2 has three
+ * A strategy is LOSS[@SAMPLER][~MIX][+STAGE...][+posthoc]:
+ *   ce, wce:weights=inverse, focal:gamma=2, ce@oversample, ce@smote, ldam:drw=0.8~remix,
+ *   ce~mixup@balanced is written ce@balanced~mixup, ce+crt, ce+taunorm, ce+posthoc
+ * and the aliases `undersample` / `oversample` / `balanced` / `sqrt` / `progressive` / `smote`
+ * / `borderline_smote` / `adasyn` / `ros_noise` mean ce with that sampler. Stages (lb_stage,
+ * libra/train.h) and +posthoc are variants of the same trained model: each is scored beside
+ * it, and they share its training run. A loss value written with '|' is a grid: focal:gamma=0.5|1|2 has three
  * points, each trained and judged by validation balanced accuracy. Strategies that differ
  * only in how they are written (ce and ce@shuffle, focal and focal:gamma=2) are the same
  * strategy and are refused as duplicates. A job is identified by its training key
- * LOSS@SAMPLER and seed: `+posthoc` only adds the post-hoc corrections of the same model. */
+ * LOSS@SAMPLER[~MIX] and seed: `+posthoc` and the stages only add variants of the same model. */
 #ifndef LIBRA_STUDY_H
 #define LIBRA_STUDY_H
 
@@ -48,6 +51,8 @@ typedef struct lb_strategy {
     char *spec;       /* as written, aliases expanded: "ce@oversample" */
     char *loss;       /* the loss part, possibly a grid: "focal:gamma=1|2" */
     char *sampler;    /* the sampler part: "shuffle" when none is given */
+    char *mix;        /* the mixing part (~mixup, ~remix): canonical, NULL when none */
+    char *stages;     /* the stages (+crt, +taunorm, ...): canonical names joined by '+', NULL when none */
     int posthoc;      /* +posthoc: report prior correction and logit adjustment too */
     int n_points;     /* grid points of the loss (1 without a grid) */
     char **points;    /* each point's loss spec, in order */
@@ -138,6 +143,8 @@ typedef struct lb_job {
     int index;           /* position in the plan */
     char *loss;          /* a grid point's loss spec */
     char *sampler;
+    char *mix;           /* NULL: none */
+    char *stages;        /* every stage any strategy of this training run asks for ('+'-joined), or NULL */
     uint64_t seed;
     char *name;          /* file stem: <slug of LOSS@SAMPLER>-s<seed> */
     int done;            /* its record is stored */

@@ -64,6 +64,10 @@ static void put_posthoc(lb_jw *w, const lb_run_record *r)
         lb_jw_object(w, NULL, 0);
         lb_jw_string(w, "name", r->posthoc[i].name);
         lb_jw_float(w, "tau", r->posthoc[i].tau);
+        if (r->posthoc[i].steps >= 0) { /* a stage */
+            lb_jw_int(w, "start_step", r->posthoc[i].start_step);
+            lb_jw_int(w, "steps", r->posthoc[i].steps);
+        }
         put_metrics(w, "metrics", &r->posthoc[i].metrics);
         lb_jw_end(w, '}');
     }
@@ -100,6 +104,7 @@ static void put_record(lb_jw *w, const lb_run_record *r, int with_format)
     lb_jw_float(w, "wall_seconds", r->wall_seconds);
     lb_jw_float(w, "images_per_sec", r->images_per_sec);
     put_metrics(w, "metrics", &r->metrics);
+    if (r->warnings.n) lb_jw_notes(w, "warnings", &r->warnings);
     put_posthoc(w, r);
     lb_jw_object(w, "curves", 0);
     put_curve(w, "loss", &r->loss);
@@ -417,22 +422,29 @@ static int read_run_fields(const char *path, const lb_json *obj, lb_run_record *
  * run's number of classes. */
 static int read_posthoc_entry(const char *path, const lb_json *p, lb_run_record *r)
 {
-    static const char *const pkeys[] = {"name", "tau", "metrics", NULL};
+    static const char *const pkeys[] = {"name", "tau", "start_step", "steps", "metrics", NULL};
     const lb_json *pm = NULL;
     char *name = NULL;
     float tau = 0;
+    int64_t from = -1, steps = -1;
     lb_metrics m = {0};
     int st = LB_OK;
     if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a post-hoc entry must be an object");
     if (!st) st = only_keys(path, p, "a post-hoc entry", pkeys);
     if (!st) st = get_string(path, p, "name", &name);
     if (!st) st = get_float(path, p, "tau", &tau);
+    if (!st && lb__json_get(p, "steps")) { /* a stage: both or neither */
+        st = get_int64(path, p, "steps", 0, &steps);
+        if (!st) st = get_int64(path, p, "start_step", 0, &from);
+    } else if (!st && lb__json_get(p, "start_step")) {
+        st = bad(path, p, "a post-hoc entry has \"start_step\" without \"steps\"");
+    }
     if (!st) st = member(path, p, "metrics", LB_JSON_OBJECT, &pm);
     if (!st) st = read_metrics(path, pm, &m);
     if (!st && m.n_classes != r->metrics.n_classes)
         st = bad(path, pm, "post-hoc metrics have %d classes, the run has %d", m.n_classes,
                  r->metrics.n_classes);
-    if (!st) st = lb_run_record_add_posthoc(r, name, tau, &m);
+    if (!st) st = lb_run_record_add_stage(r, name, tau, from, steps, &m);
     lb_free(name);
     lb_metrics_free(&m);
     return st;
@@ -481,6 +493,25 @@ static int read_curves(const char *path, const lb_json *obj, lb_run_record *r)
     if (!st) st = read_xy(path, v, "pr", &r->pr);
     if (!st) st = read_xy(path, v, "roc", &r->roc);
     if (!st && r->pr.n != r->roc.n) st = bad(path, v, "the pr and roc curves have %zu and %zu points", r->pr.n, r->roc.n);
+    return st;
+}
+
+/* The optional "warnings" ({count, messages}) of a run, as lb_jw_notes writes them. */
+static int read_notes(const char *path, const lb_json *obj, lb_notes *n)
+{
+    static const char *const keys[] = {"count", "messages", NULL};
+    const lb_json *v = lb__json_get(obj, "warnings"), *arr = NULL;
+    if (!v) return LB_OK;
+    int64_t count = 0;
+    int st = v->type == LB_JSON_OBJECT ? only_keys(path, v, "warnings", keys) : bad(path, v, "\"warnings\" must be an object");
+    if (!st) st = get_int64(path, v, "count", 0, &count);
+    if (!st && count > 0x7fffffff) st = bad(path, v, "warnings: a count of %" PRId64 " is out of range", count);
+    if (!st) st = member(path, v, "messages", LB_JSON_ARRAY, &arr);
+    if (!st && (int64_t)arr->n > count) st = bad(path, arr, "warnings: %zu messages but a count of %" PRId64, arr->n, count);
+    for (size_t i = 0; !st && i < arr->n; i++)
+        st = arr->items[i].type == LB_JSON_STRING ? lb_notes_add(n, "%s", arr->items[i].str)
+                                                  : bad(path, &arr->items[i], "a warning must be a string");
+    if (!st) n->n = (int)count; /* counted beyond the kept ones */
     return st;
 }
 
@@ -547,9 +578,10 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
         "format",  "format_version", "libra_version", "strategy",
         "seed",    "steps",          "wall_seconds",  "images_per_sec",
         "metrics", "posthoc",        "curves",        "grid",
-        "operating_point", NULL};
+        "operating_point", "warnings", NULL};
     int st = only_keys(path, obj, "the run record", keys);
     if (!st) st = read_run_fields(path, obj, r);
+    if (!st) st = read_notes(path, obj, &r->warnings);
     if (!st) st = read_posthoc(path, obj, r);
     if (!st) st = read_curves(path, obj, r);
     if (!st) st = read_operating_point(path, obj, &r->op);

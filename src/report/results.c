@@ -133,6 +133,7 @@ void lb_run_record_init(lb_run_record *r)
 
 void lb_run_record_free(lb_run_record *r)
 {
+    lb_notes_free(&r->warnings);
     if (!r) return;
     lb_free(r->strategy);
     lb_metrics_free(&r->metrics);
@@ -185,8 +186,28 @@ int lb_run_record_add_posthoc(lb_run_record *r, const char *name, float tau, lb_
     r->posthoc = p;
     p[r->n_posthoc].name = d;
     p[r->n_posthoc].tau = tau;
+    p[r->n_posthoc].start_step = -1;
+    p[r->n_posthoc].steps = -1;
     p[r->n_posthoc].metrics = *m;
     r->n_posthoc++;
     memset(m, 0, sizeof *m);
     return LB_OK;
+}
+
+int lb_run_record_add_stage(lb_run_record *r, const char *name, float tau, int64_t start_step, int64_t steps,
+                            lb_metrics *m)
+{
+    int rc = lb_run_record_add_posthoc(r, name, tau, m);
+    if (rc == LB_OK) {
+        r->posthoc[r->n_posthoc - 1].start_step = start_step;
+        r->posthoc[r->n_posthoc - 1].steps = steps;
+    }
+    return rc;
+}
+
+const lb_posthoc_result *lb_run_record_variant(const lb_run_record *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_posthoc; i++)
+        if (!strcmp(r->posthoc[i].name, name)) return &r->posthoc[i];
+    return NULL;
 }

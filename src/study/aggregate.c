@@ -35,26 +35,60 @@ static int set_flags(lb_study *st, lb_results *r)
     return rc;
 }
 
+/* Is `name` one of the '+'-joined names of list? */
+int lb__in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        size_t m = strcspn(p, "+");
+        if (m == n && !memcmp(p, name, n)) return 1;
+        p += m + (p[m] == '+');
+    }
+    return 0;
+}
+
+/* A record keeps the variants its strategy asks for, in the record's order: the post-hoc
+ * corrections for +posthoc, each stage for +STAGE (every one must be there). */
+static int keep_variants(const lb_strategy *s, lb_run_record *r, const lb_job *j)
+{
+    size_t k = 0;
+    for (size_t v = 0; v < r->n_posthoc; v++) {
+        lb_posthoc_result *p = &r->posthoc[v];
+        int keep = p->steps < 0 ? s->posthoc : lb__in_list(s->stages, p->name);
+        if (keep) {
+            r->posthoc[k++] = *p;
+            continue;
+        }
+        lb_free(p->name);
+        lb_metrics_free(&p->metrics);
+    }
+    r->n_posthoc = k;
+    for (const char *p = s->stages; p && *p;) {
+        size_t m = strcspn(p, "+");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)m, p);
+        if (!lb_run_record_variant(r, name))
+            return lb_error(LB_EFORMAT, "study: the record of %s has no variant '%s' for strategy '%s'", j->name, name,
+                            s->spec);
+        p += m + (p[m] == '+');
+    }
+    return LB_OK;
+}
+
 /* Strategy i's records, one per seed, from the stored files: named by the strategy, with the
- * post-hoc variants only for +posthoc strategies, and the tuning grid if it has one. */
+ * variants it asks for (post-hoc, stages), and the tuning grid if it has one. */
 static int add_records(lb_study *st, lb_results *res, int i)
 {
     const lb_strategy *s = &st->strat[i];
     for (int k = 0; k < st->cfg.seeds; k++) {
-        lb_job *j = lb__study_job(st, s->points[st->chosen[i]], s->sampler, st->cfg.seed0 + (uint64_t)k);
+        lb_job *j = lb__study_job(st, s, s->points[st->chosen[i]], st->cfg.seed0 + (uint64_t)k);
         char *path = j ? lb__job_path(st, j, 0) : NULL;
         lb_run_record r;
         int rc = path ? lb_run_record_read_json(&r, path) : LB_ENOMEM;
         lb_free(path);
         if (rc != LB_OK) return rc;
         rc = lb_run_record_set_strategy(&r, s->spec);
-        if (!s->posthoc) { /* the corrections belong to +posthoc strategies only */
-            for (size_t v = 0; v < r.n_posthoc; v++) {
-                lb_free(r.posthoc[v].name);
-                lb_metrics_free(&r.posthoc[v].metrics);
-            }
-            r.n_posthoc = 0;
-        }
+        if (rc == LB_OK) rc = keep_variants(s, &r, j);
         for (int g = 0; rc == LB_OK && s->n_points > 1 && g < s->n_points; g++)
             rc = lb_run_record_add_grid(&r, s->points[g], st->grid_vals[i][g]);
         if (s->n_points > 1) r.grid_chosen = st->chosen[i];
@@ -113,7 +147,7 @@ static void mean_std(double s1, double s2, int n, double *mean, double *sd)
 }
 
 /* One summary line: the raw model (v < 0) or post-hoc variant v of strategy s. */
-static void summary_line(const lb_results *r, const lb_strategy *s, int v, lb_buf *out)
+static void summary_line(const lb_results *r, const lb_strategy *s, int v, lb_buf *out, int *n_variants)
 {
     double s1 = 0, s2 = 0, m1 = 0, m2 = 0, f1 = 0;
     int n = 0;
@@ -121,6 +155,7 @@ static void summary_line(const lb_results *r, const lb_strategy *s, int v, lb_bu
     for (size_t i = 0; i < r->n_runs; i++) {
         const lb_run_record *rec = &r->runs[i];
         if (strcmp(rec->strategy, s->spec) || (v >= 0 && (size_t)v >= rec->n_posthoc)) continue;
+        if (n == 0) *n_variants = (int)rec->n_posthoc;
         const lb_metrics *m = v < 0 ? &rec->metrics : &rec->posthoc[v].metrics;
         if (v >= 0) vname = rec->posthoc[v].name;
         s1 += m->balanced_accuracy;
@@ -145,7 +180,7 @@ int lb_study_summary(lb_study *st, lb_buf *out)
     if (!r) return lb_last_status();
     lb_buf_printf(out, "%-40s %-17s %-17s %s\n", "strategy", "balanced acc", "minority recall", "macro F1");
     for (int i = 0; i < st->n_strat; i++)
-        for (int v = -1; v < (st->strat[i].posthoc ? 2 : 0); v++) summary_line(r, &st->strat[i], v, out);
+        for (int v = -1, nv = 0; v < nv; v++) summary_line(r, &st->strat[i], v, out, &nv);
     lb_buf_printf(out, "(mean ± standard deviation over %d seeds, test set)\n", st->cfg.seeds);
     return lb_buf_status(out, "summary");
 }

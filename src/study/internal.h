@@ -29,10 +29,14 @@ struct lb_study {
     int have_results;
 };
 
-/* The job for (loss, sampler, seed), added to the plan if new (NULL: out of memory). */
-lb_job *lb__study_job(lb_study *st, const char *loss, const char *sampler, uint64_t seed);
+/* The job for strategy s's training run with this loss (a grid point) and seed, added to the
+ * plan if new; it gains s's stages (NULL: out of memory). */
+lb_job *lb__study_job(lb_study *st, const lb_strategy *s, const char *loss, uint64_t seed);
 void lb__job_free(lb_job *j);
 /* OUT/runs/<job>.json, or with curve OUT/curves/<job>.csv (lb_free it). */
 char *lb__job_path(const lb_study *st, const lb_job *job, int curve);
+
+/* Is `name` one of the '+'-joined names of list (NULL: none)? */
+int lb__in_list(const char *list, const char *name);
 
 #endif

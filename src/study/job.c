@@ -110,14 +110,43 @@ static int add_binary(lb_run_record *rec, const lb_train_result *res, const int 
     return rc;
 }
 
+/* Each stage's variant: the metrics of its re-balanced model on the test split. */
+static int add_stages(lb_run_record *rec, const lb_train_result *res, const int *counts)
+{
+    int C = res->n_classes, n = res->n_test;
+    float *probs = lb_malloc(((size_t)n + 1) * C * sizeof(float));
+    int rc = probs ? LB_OK : lb_error(LB_ENOMEM, "study: out of memory for stage scores");
+    for (int i = 0; rc == LB_OK && i < res->n_stages; i++) {
+        const lb_stage_result *sr = &res->stages[i];
+        lb_metrics m;
+        memset(&m, 0, sizeof m);
+        rc = lb_softmax_rows(sr->test_logits, (size_t)n, C, probs);
+        if (rc == LB_OK) rc = lb_metrics_from_scores(&m, probs, res->test_labels, (size_t)n, C, counts, NULL);
+        if (rc == LB_OK) rc = lb_run_record_add_stage(rec, sr->name, sr->tau, sr->start_step, sr->steps, &m);
+        lb_metrics_free(&m);
+    }
+    lb_free(probs);
+    return rc;
+}
+
+/* "LOSS@SAMPLER[~MIX]": the training run a record is of. */
+static char *training_key(const lb_train_opts *o)
+{
+    lb_mix m;
+    if (lb_mix_parse(&m, o->mix) != LB_OK) return NULL;
+    return lb_strfmt("%s@%s%s%s", o->loss ? o->loss : "ce", o->sampler ? o->sampler : "shuffle",
+                     m.kind != LB_MIX_NONE ? "~" : "", m.kind != LB_MIX_NONE ? m.name : "");
+}
+
 int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train_hooks *hooks, double target_recall,
                      lb_run_record *rec)
 {
     lb_run_record_init(rec);
     lb_train_result res;
     int rc = lb_train_run(o, NULL, data, hooks, &res);
-    char *spec = lb_strfmt("%s@%s", o->loss ? o->loss : "ce", o->sampler ? o->sampler : "shuffle");
+    char *spec = rc == LB_OK ? training_key(o) : NULL;
     if (rc == LB_OK) rc = spec ? lb_run_record_set_strategy(rec, spec) : lb_error(LB_ENOMEM, "study: out of memory");
+    if (rc == LB_OK) rc = lb_notes_add_all(&rec->warnings, &res.warnings);
     lb_free(spec);
     if (rc == LB_OK) {
         rec->seed = o->seed;
@@ -131,6 +160,7 @@ int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train
         if (rc == LB_OK) rc = lb_curve_copy(&rec->val_bacc, &res.monitor_bacc);
     }
     if (rc == LB_OK && res.n_test > 0) rc = add_posthoc(rec, &res, data->split.train_counts);
+    if (rc == LB_OK && res.n_test > 0) rc = add_stages(rec, &res, data->split.train_counts);
     if (rc == LB_OK && res.n_test > 0 && res.n_classes == 2) rc = add_binary(rec, &res, data->split.train_counts, target_recall);
     lb_train_result_free(&res);
     if (rc != LB_OK) lb_run_record_free(rec);

@@ -10,13 +10,14 @@
 
 const char *const lb_default_strategies[] = {
     "ce", "wce:weights=inverse", "wce:weights=effective", "focal:gamma=2", "cb_focal", "undersample",
-    "oversample", "ce@balanced", "ldam:drw=0.8", "logit_adjust", "balanced_softmax", "ce+posthoc", NULL};
+    "oversample", "ce@balanced", "ldam:drw=0.8", "logit_adjust", "balanced_softmax", "ce+posthoc",
+    "ce@smote", "ce~mixup", "ce~remix", "ldam:drw=0.8~remix", "ce+crt", "ce+taunorm", NULL};
 
 static char *dup_range(const char *s, size_t n) { return lb_strndup(s, n); }
 
 const char *lb_default_strategy_list(void)
 {
-    static char list[1024];
+    static char list[2048];
     if (!list[0])
         for (int i = 0; lb_default_strategies[i]; i++) {
             if (i) strcat(list, ";");
@@ -67,7 +68,8 @@ static int class_item(const char *p, size_t n)
     char num[64];
     size_t k = colon ? (size_t)(p + n - colon - 1) : 0;
     for (size_t i = 0; colon && i < k; i++) /* the last item may carry the sampler or +posthoc */
-        if (colon[1 + i] == '@' || (colon[1 + i] == '+' && isalpha((unsigned char)colon[2 + i]))) k = i;
+        if (colon[1 + i] == '@' || colon[1 + i] == '~' || (colon[1 + i] == '+' && isalpha((unsigned char)colon[2 + i])))
+            k = i;
     if (!colon || k == 0 || k >= sizeof num) return 0;
     memcpy(num, colon + 1, k);
     while (k && isspace((unsigned char)num[k - 1])) k--;
@@ -82,7 +84,7 @@ static int starts_strategy(const char *p, size_t n)
     while (n && isspace((unsigned char)*p)) p++, n--;
     if (!n || !isalpha((unsigned char)*p) || class_item(p, n)) return 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == ':' || p[i] == '@' || p[i] == '+') return 1;
+        if (p[i] == ':' || p[i] == '@' || p[i] == '~' || p[i] == '+') return 1;
         if (p[i] == '=') return 0;
     }
     return 1;
@@ -198,8 +200,65 @@ void lb_strategy_free(lb_strategy *s)
     lb_free(s->spec);
     lb_free(s->loss);
     lb_free(s->sampler);
+    lb_free(s->mix);
+    lb_free(s->stages);
     free_list(s->points, s->n_points);
     memset(s, 0, sizeof *s);
+}
+
+/* The suffixes from the first '+' followed by a letter: +posthoc and the stages (checked and
+ * made canonical), cut off t. */
+static int parse_suffixes(lb_strategy *out, char *t, const char *text)
+{
+    char *plus = t;
+    while ((plus = strchr(plus, '+')) && !isalpha((unsigned char)plus[1])) plus++;
+    if (!plus) return LB_OK;
+    *plus = '\0';
+    lb_buf stages = {0};
+    int n = 0, rc = LB_OK;
+    for (char *item = plus + 1; item && rc == LB_OK;) {
+        char *next = strchr(item, '+');
+        if (next) *next++ = '\0';
+        lb_stage st;
+        if (!strcmp(item, "posthoc")) out->posthoc = 1;
+        else if ((rc = lb_stage_parse(&st, item)) == LB_OK) lb_buf_printf(&stages, "%s%s", n++ ? "+" : "", st.name);
+        else lb_error_prefix("strategy '%s': suffix '+%s' (+posthoc, +crt, +lws, +taunorm or +fsmote)", text, item);
+        item = next;
+    }
+    if (rc == LB_OK && n) {
+        lb_stage list[LB_MAX_STAGES];
+        int k = 0;
+        if ((rc = lb_buf_status(&stages, "strategy")) == LB_OK &&
+            (rc = lb_stage_parse_list(stages.p, list, LB_MAX_STAGES, &k)) != LB_OK)
+            lb_error_prefix("strategy '%s'", text);
+        if (rc == LB_OK && !(out->stages = lb_buf_take(&stages))) rc = lb_error(LB_ENOMEM, "strategy: out of memory");
+    }
+    lb_buf_free(&stages);
+    return rc;
+}
+
+/* The mixing part after '~' (checked and made canonical), cut off t. */
+static int parse_mix(lb_strategy *out, char *t, const char *text)
+{
+    char *tilde = strrchr(t, '~');
+    if (!tilde) return LB_OK;
+    *tilde = '\0';
+    lb_mix m;
+    if (lb_mix_parse(&m, tilde + 1) != LB_OK || m.kind == LB_MIX_NONE) {
+        if (m.kind == LB_MIX_NONE) lb_error(LB_EINVAL, "mix '%s': expected mixup or remix", tilde + 1);
+        lb_error_prefix("strategy '%s'", text);
+        return LB_EINVAL;
+    }
+    return (out->mix = lb_strdup(m.name)) ? LB_OK : lb_error(LB_ENOMEM, "strategy: out of memory");
+}
+
+/* The strategy as written, aliases expanded and the optional parts in their order. */
+static char *strategy_text(const lb_strategy *s)
+{
+    int sampled = strcmp(s->sampler, "shuffle") != 0;
+    return lb_strfmt("%s%s%s%s%s%s%s%s", s->loss, sampled ? "@" : "", sampled ? s->sampler : "", s->mix ? "~" : "",
+                     s->mix ? s->mix : "", s->stages ? "+" : "", s->stages ? s->stages : "",
+                     s->posthoc ? "+posthoc" : "");
 }
 
 int lb_strategy_parse(lb_strategy *out, const char *text)
@@ -207,17 +266,9 @@ int lb_strategy_parse(lb_strategy *out, const char *text)
     memset(out, 0, sizeof *out);
     char *t = trim_dup(text, strlen(text));
     if (!t) return lb_error(LB_ENOMEM, "strategy: out of memory");
-    int rc = LB_OK;
-    char *plus = strrchr(t, '+');
-    if (plus) {
-        if (strcmp(plus + 1, "posthoc") != 0) {
-            rc = lb_error(LB_EINVAL, "strategy '%s': unknown suffix '+%s' (the only one is +posthoc)", text,
-                          plus + 1);
-            goto done;
-        }
-        out->posthoc = 1;
-        *plus = '\0';
-    }
+    int rc = parse_suffixes(out, t, text);
+    if (rc == LB_OK) rc = parse_mix(out, t, text);
+    if (rc != LB_OK) goto done;
     const char *loss = t, *sampler = "shuffle";
     char *at = strchr(t, '@');
     if (at) {
@@ -225,7 +276,8 @@ int lb_strategy_parse(lb_strategy *out, const char *text)
         sampler = at + 1;
     }
     /* aliases: a sampler name alone means ce with that sampler */
-    static const char *const alias[] = {"undersample", "oversample", "balanced", "sqrt", "progressive", NULL};
+    static const char *const alias[] = {"undersample", "oversample", "balanced", "sqrt", "progressive", "smote",
+                                        "borderline_smote", "adasyn", "ros_noise", NULL};
     for (int i = 0; alias[i] && !at; i++) {
         size_t k = strlen(alias[i]);
         if (strncmp(t, alias[i], k) == 0 && (t[k] == '\0' || t[k] == ':')) {
@@ -234,20 +286,16 @@ int lb_strategy_parse(lb_strategy *out, const char *text)
         }
     }
     if (!*loss || !*sampler) {
-        rc = lb_error(LB_EINVAL, "strategy '%s': the %s part is empty (LOSS[@SAMPLER][+posthoc])", text,
-                      *loss ? "sampler" : "loss");
+        rc = lb_error(LB_EINVAL, "strategy '%s': the %s part is empty (LOSS[@SAMPLER][~MIX][+STAGE...][+posthoc])",
+                      text, *loss ? "sampler" : "loss");
         goto done;
     }
     out->loss = lb_strdup(loss);
     out->sampler = lb_strdup(sampler);
-    size_t n = strlen(loss) + strlen(sampler) + 16;
-    out->spec = lb_malloc(n);
-    if (!out->loss || !out->sampler || !out->spec) {
+    if (!out->loss || !out->sampler || !(out->spec = strategy_text(out))) {
         rc = lb_error(LB_ENOMEM, "strategy: out of memory");
         goto done;
     }
-    snprintf(out->spec, n, "%s%s%s%s", loss, strcmp(sampler, "shuffle") ? "@" : "",
-             strcmp(sampler, "shuffle") ? sampler : "", out->posthoc ? "+posthoc" : "");
     if ((rc = lb_grid_expand(out->loss, &out->points, &out->n_points)) != LB_OK)
         lb_error_prefix("strategy '%s'", text);
 done:
@@ -271,7 +319,8 @@ int lb_strategy_key(const lb_strategy *s, lb_buf *out)
         lb_error_prefix("strategy '%s'", s->spec);
         return lb_last_status();
     }
-    lb_buf_printf(out, "@%s%s", sampler, s->posthoc ? "+posthoc" : "");
+    lb_buf_printf(out, "@%s%s%s%s%s%s", sampler, s->mix ? "~" : "", s->mix ? s->mix : "", s->stages ? "+" : "",
+                  s->stages ? s->stages : "", s->posthoc ? "+posthoc" : "");
     return lb_buf_status(out, "strategy");
 }
 

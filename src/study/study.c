@@ -84,36 +84,53 @@ int lb_study_check(const lb_study_config *c)
 
 /* ---- the plan ---- */
 
-/* The job for (loss, sampler, seed), added if new. */
-lb_job *lb__study_job(lb_study *st, const char *loss, const char *sampler, uint64_t seed)
+static int same_text(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+/* Adds the stages of `stages` ('+'-joined canonical names) that the job does not have yet. */
+static int merge_stages(lb_job *j, const char *stages)
 {
-    for (int i = 0; i < st->n_jobs; i++) {
-        lb_job *j = st->jobs[i];
-        if (j->seed == seed && !strcmp(j->loss, loss) && !strcmp(j->sampler, sampler)) return j;
+    for (const char *p = stages; p && *p;) {
+        size_t n = strcspn(p, "+");
+        int have = 0;
+        for (const char *q = j->stages; q && *q && !have;) {
+            size_t m = strcspn(q, "+");
+            have = m == n && !memcmp(p, q, n);
+            q += m + (q[m] == '+');
+        }
+        if (!have) {
+            char *joined = j->stages ? lb_strfmt("%s+%.*s", j->stages, (int)n, p) : lb_strndup(p, n);
+            if (!joined) return lb_error(LB_ENOMEM, "study: out of memory");
+            lb_free(j->stages);
+            j->stages = joined;
+        }
+        p += n + (p[n] == '+');
     }
+    return LB_OK;
+}
+
+/* A new job of the plan for strategy s's training run with this loss and seed. */
+static lb_job *new_job(lb_study *st, const lb_strategy *s, const char *loss, uint64_t seed)
+{
     if (st->n_jobs == st->cap_jobs) {
         int cap = st->cap_jobs ? 2 * st->cap_jobs : 32;
         lb_job **p = lb_realloc(st->jobs, (size_t)cap * sizeof *p);
-        if (!p) {
-            lb_error(LB_ENOMEM, "study: out of memory planning job %d", st->n_jobs + 1);
-            return NULL;
-        }
+        if (!p) return NULL;
         st->jobs = p;
         st->cap_jobs = cap;
     }
     lb_job *j = lb_calloc(1, sizeof *j);
-    char *key = lb_strfmt("%s@%s", loss, sampler);
+    char *key = lb_strfmt("%s@%s%s%s", loss, s->sampler, s->mix ? "~" : "", s->mix ? s->mix : "");
     char *slug = key ? lb_malloc(strlen(key) + 8) : NULL;
     if (j && slug) {
         j->loss = lb_strdup(loss);
-        j->sampler = lb_strdup(sampler);
+        j->sampler = lb_strdup(s->sampler);
+        j->mix = s->mix ? lb_strdup(s->mix) : NULL;
         j->name = lb_strfmt("%s-s%" PRIu64, lb_slug(key, slug, strlen(key) + 8), seed);
     }
     lb_free(key);
     lb_free(slug);
-    if (!j || !j->loss || !j->sampler || !j->name) {
+    if (!j || !j->loss || !j->sampler || !j->name || (s->mix && !j->mix)) {
         if (j) lb__job_free(j);
-        lb_error(LB_ENOMEM, "study: out of memory planning job %d", st->n_jobs + 1);
         return NULL;
     }
     j->seed = seed;
@@ -122,10 +139,37 @@ lb_job *lb__study_job(lb_study *st, const char *loss, const char *sampler, uint6
     return j;
 }
 
+/* The job for strategy s's training run (loss, sampler, mixing, seed), added if new; it runs
+ * every stage any strategy sharing it asks for. */
+lb_job *lb__study_job(lb_study *st, const lb_strategy *s, const char *loss, uint64_t seed)
+{
+    lb_job *j = NULL;
+    for (int i = 0; i < st->n_jobs && !j; i++) {
+        lb_job *c = st->jobs[i];
+        if (c->seed == seed && !strcmp(c->loss, loss) && !strcmp(c->sampler, s->sampler) && same_text(c->mix, s->mix))
+            j = c;
+    }
+    if (!j && !(j = new_job(st, s, loss, seed))) {
+        lb_error(LB_ENOMEM, "study: out of memory planning job %d", st->n_jobs + 1);
+        return NULL;
+    }
+    char *before = j->stages ? lb_strdup(j->stages) : NULL;
+    if ((j->stages && !before) || merge_stages(j, s->stages) != LB_OK) {
+        lb_free(before);
+        lb_error(LB_ENOMEM, "study: out of memory planning job %d", st->n_jobs + 1);
+        return NULL;
+    }
+    if (j->done && !same_text(before, j->stages)) j->done = 0; /* a stage it has not run yet */
+    lb_free(before);
+    return j;
+}
+
 void lb__job_free(lb_job *j)
 {
     lb_free(j->loss);
     lb_free(j->sampler);
+    lb_free(j->mix);
+    lb_free(j->stages);
     lb_free(j->name);
     lb_free(j);
 }
@@ -139,7 +183,7 @@ static int plan_first_phase(lb_study *st)
         for (int k = 0; k < n; k++) {
             const char *loss = s->n_points > 1 ? s->points[k] : s->points[0];
             uint64_t seed = st->cfg.seed0 + (uint64_t)(s->n_points > 1 ? 0 : k);
-            if (!lb__study_job(st, loss, s->sampler, seed)) return LB_ENOMEM;
+            if (!lb__study_job(st, s, loss, seed)) return LB_ENOMEM;
         }
     }
     st->chosen = lb_calloc((size_t)st->n_strat + 1, sizeof *st->chosen);
@@ -326,11 +370,12 @@ static int check_against_data(lb_study *st)
         const lb_strategy *s = &st->strat[i];
         int rc = lb_strategy_check_named(s, sp->n_classes, sp->train_counts, (const char *const *)sp->class_names);
         if (rc != LB_OK) return rc;
-        if (sp->n_val == 0 && (s->n_points > 1 || s->posthoc)) /* never pretend to tune */
+        int taunorm = lb__in_list(s->stages, "taunorm");
+        if (sp->n_val == 0 && (s->n_points > 1 || s->posthoc || taunorm)) /* never pretend to tune */
             return lb_error(LB_EINVAL,
                             "strategy '%s' chooses its %s on the validation split, but the split has no "
                             "validation image: give a validation fraction (--val-fraction 0.1)",
-                            s->spec, s->n_points > 1 ? "grid point" : "post-hoc tau");
+                            s->spec, s->n_points > 1 ? "grid point" : taunorm ? "taunorm tau" : "post-hoc tau");
     }
     return LB_OK;
 }
@@ -433,9 +478,13 @@ int lb_study_run_job(const lb_study *st, const lb_job *job, lb_run_record *rec)
     lb_train_opts o = st->base;
     o.loss = job->loss;
     o.sampler = job->sampler;
+    o.mix = job->mix;
+    o.stages = job->stages;
     o.seed = job->seed;
     int rc = lb_study_run_one(&o, st->data, NULL, st->cfg.target_recall, rec);
-    if (rc != LB_OK) lb_error_prefix("run %s@%s seed %" PRIu64, job->loss, job->sampler, job->seed);
+    if (rc != LB_OK)
+        lb_error_prefix("run %s@%s%s%s seed %" PRIu64, job->loss, job->sampler, job->mix ? "~" : "",
+                        job->mix ? job->mix : "", job->seed);
     return rc;
 }
 
@@ -492,7 +541,20 @@ int lb_study_job_done(lb_study *st, lb_job *job, double seconds)
 
 /* ---- execution ---- */
 
-/* The jobs not yet done: with resume, a stored record that reads back counts as done. */
+/* The first stage of `stages` that record r has no variant for, into out ("" if none). */
+static void missing_stage(const lb_run_record *r, const char *stages, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (const char *p = stages; p && *p && !out[0];) {
+        size_t m = strcspn(p, "+");
+        snprintf(out, size, "%.*s", (int)m, p);
+        if (lb_run_record_variant(r, out)) out[0] = '\0';
+        p += m + (p[m] == '+');
+    }
+}
+
+/* The jobs not yet done: with resume, a stored record that reads back (with a variant for
+ * each of the job's stages) counts as done. */
 static int pending_jobs(lb_study *st, lb_job ***todo, int *n_todo)
 {
     *todo = lb_malloc(((size_t)st->n_jobs + 1) * sizeof **todo);
@@ -505,15 +567,22 @@ static int pending_jobs(lb_study *st, lb_job ***todo, int *n_todo)
         char *path = st->cfg.resume ? lb__job_path(st, j, 0) : NULL;
         if (path && access(path, F_OK) == 0) {
             lb_run_record r;
+            char missing[64] = "";
             if (lb_run_record_read_json(&r, path) == LB_OK) {
+                missing_stage(&r, j->stages, missing, sizeof missing);
                 lb_run_record_free(&r);
-                j->done = 1;
-                reused++;
-                lb_free(path);
-                continue;
+                if (!missing[0]) {
+                    j->done = 1;
+                    reused++;
+                    lb_free(path);
+                    continue;
+                }
             }
             char note[1200];
-            snprintf(note, sizeof note, "--resume: %s is unreadable (%s); running it again", path, lb_last_error());
+            if (missing[0])
+                snprintf(note, sizeof note, "--resume: %s has no variant for stage %s; running it again", path, missing);
+            else
+                snprintf(note, sizeof note, "--resume: %s is unreadable (%s); running it again", path, lb_last_error());
             if (st->ev.on_note) st->ev.on_note(st->ev.ctx, note);
         }
         lb_free(path);
@@ -548,7 +617,7 @@ static int choose_grids(lb_study *st)
             return lb_error(LB_ENOMEM, "study: out of memory");
         float best = -1.0f;
         for (int g = 0; g < s->n_points; g++) {
-            lb_job *j = lb__study_job(st, s->points[g], s->sampler, st->cfg.seed0);
+            lb_job *j = lb__study_job(st, s, s->points[g], st->cfg.seed0);
             char *path = j ? lb__job_path(st, j, 0) : NULL;
             lb_run_record r;
             int rc = path ? lb_run_record_read_json(&r, path) : LB_ENOMEM;
@@ -563,7 +632,7 @@ static int choose_grids(lb_study *st)
         }
         if (st->ev.on_grid) st->ev.on_grid(st->ev.ctx, s, st->chosen[i], best);
         for (int k = 1; k < st->cfg.seeds; k++)
-            if (!lb__study_job(st, s->points[st->chosen[i]], s->sampler, st->cfg.seed0 + (uint64_t)k)) return LB_ENOMEM;
+            if (!lb__study_job(st, s, s->points[st->chosen[i]], st->cfg.seed0 + (uint64_t)k)) return LB_ENOMEM;
     }
     return LB_OK;
 }

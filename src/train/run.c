@@ -38,12 +38,27 @@ void lb_train_result_free(lb_train_result *r)
     lb_curve_free(&r->loss);
     lb_curve_free(&r->monitor_acc);
     lb_curve_free(&r->monitor_bacc);
+    for (int i = 0; i < r->n_stages; i++) lb_stage_result_free(&r->stages[i]);
+    lb_free(r->stages);
+    lb_notes_free(&r->warnings);
     memset(r, 0, sizeof *r);
 }
 
+/* The loss the trainer calls: the plain loss, or, for a mixed batch, the mixed one with the
+ * batch's partners and label weights (set by train_step before each step). */
+typedef struct loss_ctx {
+    lb_loss *loss;
+    int mixed;
+    const int *yb;      /* the partner of each sample's label */
+    double lambda;
+    const float *lam_y; /* Remix: per-sample label weights; mixup: NULL */
+} loss_ctx;
+
 static lb_node *loss_adapter(void *ctx, lb_graph *g, lb_node *logits, const int *targets, long step, long total)
 {
-    return lb_loss_forward((lb_loss *)ctx, g, logits, targets, step, total);
+    const loss_ctx *c = ctx;
+    if (c->mixed) return lb_loss_forward_mixed(c->loss, g, logits, targets, c->yb, c->lambda, c->lam_y, step, total);
+    return lb_loss_forward(c->loss, g, logits, targets, step, total);
 }
 
 static int optim_config(const lb_train_opts *o, lb_optim_config *c)
@@ -57,6 +72,24 @@ static int optim_config(const lb_train_opts *o, lb_optim_config *c)
     c->nesterov = o->nesterov;
     if (o->weight_decay >= 0) c->weight_decay = (float)o->weight_decay;
     c->clip_norm = (float)o->clip_norm;
+    return LB_OK;
+}
+
+/* The mixing and the stages, canonical, when a run has them (a run without them reads as
+ * before they existed, so older checkpoints resume). */
+static int mix_and_stages(const lb_train_opts *o, lb_buf *out)
+{
+    lb_mix mx;
+    int rc = lb_mix_parse(&mx, o->mix);
+    if (rc != LB_OK) return rc;
+    if (mx.kind != LB_MIX_NONE) lb_buf_printf(out, "mix=%s\n", mx.name);
+    if (!o->stages || !*o->stages) return LB_OK;
+    lb_stage st[LB_MAX_STAGES];
+    int n = 0;
+    if ((rc = lb_stage_parse_list(o->stages, st, LB_MAX_STAGES, &n)) != LB_OK) return rc;
+    lb_buf_puts(out, "stages=");
+    for (int i = 0; i < n; i++) lb_buf_printf(out, "%s%s", i ? "+" : "", st[i].name);
+    lb_buf_puts(out, "\n");
     return LB_OK;
 }
 
@@ -74,6 +107,7 @@ int lb_train_settings(const lb_train_opts *o, const lb_data_opts *dopts, const l
         lb_buf_puts(out, "loss=");
         if ((rc = lb_loss_canonical_named(o->loss ? o->loss : "ce", d ? d->split.n_classes : 0, d ? (const char *const *)d->split.class_names : NULL, out)) != LB_OK) return rc;
         lb_buf_printf(out, "\nsampler=%s\n", o->sampler ? o->sampler : "shuffle");
+        if ((rc = mix_and_stages(o, out)) != LB_OK) return rc;
     }
     lb_buf_printf(out, "augment=crop_pad=%d,hflip=%d\n", o->augment.crop_pad, o->augment.hflip);
     if (what & LB_SETTINGS_JOB) lb_buf_printf(out, "seed=%llu\n", (unsigned long long)o->seed);
@@ -204,6 +238,17 @@ typedef struct run {
     int64_t *conf;
     float *best_params, *best_state; /* keep best: the model at the best evaluation point */
     int since_best;                   /* evaluation points since it */
+    loss_ctx lctx;                    /* what the trainer's loss sees */
+    lb_dataset *synth;                /* a synthetic sampler's resampled training set */
+    lb_mix mix;                       /* batch mixing (kind none: off) */
+    uint64_t mix_seed;
+    int *perm, *yb;                   /* the batch's partners and their labels */
+    float *lam_y, *mix_scratch;       /* label weights, a copy of the batch */
+    int n_stages;
+    lb_stage stages[LB_MAX_STAGES];
+    long stage_start[LB_MAX_STAGES];  /* the step each stage starts from (-1: not yet taken) */
+    long stage_from[LB_MAX_STAGES];   /* the step of the model taken (the kept one's, with keep best) */
+    float *stage_params[LB_MAX_STAGES], *stage_state[LB_MAX_STAGES];
 } run;
 
 static const lb_train_hooks no_hooks;
@@ -258,22 +303,92 @@ static int plan_budget(run *r)
 
 /* Loss, sampler, budget, optimizer, trainer and batcher; the result's curves sized up front,
  * so the loop appends without allocating. */
+/* A synthetic sampler's resampled training set (made once, from the run's seed on its own
+ * stream; the classes' counts for the loss stay those of the data), then the sampler over
+ * it; any other sampler runs over the training split as it is. */
+static int build_sampler(run *r)
+{
+    const lb_train_opts *o = r->o;
+    const lb_split *sp = &r->data->split;
+    const char *spec = o->sampler ? o->sampler : "shuffle";
+    lb_rng seeds;
+    lb_rng_derive(&seeds, o->seed, LB_STREAM_SAMPLER);
+    uint64_t sampler_seed = lb_rng_next(&seeds);
+    if (!lb_synth_is(spec)) {
+        r->sampler = lb_sampler_new(spec, sp->train_idx, sp->train_y, sp->n_train, r->C, sampler_seed);
+        return r->sampler ? LB_OK : lb_last_status();
+    }
+    lb_rng_derive(&seeds, o->seed, LB_STREAM_SYNTH);
+    lb_synth_plan plan;
+    r->synth = lb_synth_dataset(spec, r->data->train, sp->train_idx, sp->train_y, sp->n_train, r->C,
+                                lb_rng_next(&seeds), &plan);
+    int rc = r->synth ? lb_notes_add_all(&r->res->warnings, &plan.warnings) : lb_last_status();
+    int *rows = rc == LB_OK ? lb_malloc(((size_t)plan.n + 1) * sizeof *rows) : NULL;
+    if (rc == LB_OK && !rows) rc = lb_error(LB_ENOMEM, "train: out of memory for %d resampled rows", plan.n);
+    for (int i = 0; rows && i < plan.n; i++) rows[i] = i;
+    if (rc == LB_OK && !(r->sampler = lb_sampler_new(spec, rows, plan.y, plan.n, r->C, sampler_seed)))
+        rc = lb_last_status();
+    lb_free(rows);
+    lb_synth_plan_free(&plan);
+    return rc;
+}
+
+/* Batch mixing: its spec, the seed of its per-step draws, and the batch-sized buffers. */
+static int build_mixing(run *r)
+{
+    const lb_train_opts *o = r->o;
+    int rc = lb_mix_parse(&r->mix, o->mix);
+    if (rc != LB_OK || r->mix.kind == LB_MIX_NONE) return rc;
+    lb_rng seeds;
+    lb_rng_derive(&seeds, o->seed, LB_STREAM_MIX);
+    r->mix_seed = lb_rng_next(&seeds);
+    size_t b = (size_t)o->batch, size = (size_t)r->model->in_c * r->model->in_h * r->model->in_w;
+    r->perm = lb_malloc(b * sizeof(int));
+    r->yb = lb_malloc(b * sizeof(int));
+    r->lam_y = lb_malloc(b * sizeof(float));
+    r->mix_scratch = lb_malloc(b * size * sizeof(float));
+    if (!r->perm || !r->yb || !r->lam_y || !r->mix_scratch) return lb_error(LB_ENOMEM, "train: out of memory for mixing");
+    return LB_OK;
+}
+
+/* The stages and the step each starts from (budget - its steps), with room for the model
+ * taken there. */
+static int build_stages(run *r)
+{
+    const lb_train_opts *o = r->o;
+    if (!o->stages || !*o->stages) return LB_OK;
+    int rc = lb_stage_parse_list(o->stages, r->stages, LB_MAX_STAGES, &r->n_stages);
+    for (int i = 0; rc == LB_OK && i < r->n_stages; i++) {
+        long n = lb_stage_steps(&r->stages[i], r->total);
+        if (n >= r->total)
+            return lb_error(LB_EINVAL, "stage %s: %ld classifier steps leave none of the %ld-step budget to train the "
+                                       "network", r->stages[i].name, n, r->total);
+        r->stage_start[i] = r->total - n;
+        r->stage_from[i] = -1;
+        if (!(r->stage_params[i] = lb_malloc(r->model->params->size * sizeof(float) + 1)) ||
+            !(r->stage_state[i] = lb_malloc(r->model->state_size * sizeof(float) + 1)))
+            return lb_error(LB_ENOMEM, "train: out of memory for stage %s's model", r->stages[i].name);
+    }
+    return rc;
+}
+
 static int build_training(run *r)
 {
     const lb_train_opts *o = r->o;
     const lb_split *sp = &r->data->split;
     if (!(r->loss = lb_loss_new_named(o->loss ? o->loss : "ce", r->C, sp->train_counts, (const char *const *)sp->class_names))) return lb_last_status();
-    lb_rng seeds;
-    lb_rng_derive(&seeds, o->seed, LB_STREAM_SAMPLER);
-    r->sampler = lb_sampler_new(o->sampler ? o->sampler : "shuffle", sp->train_idx, sp->train_y, sp->n_train, r->C,
-                                lb_rng_next(&seeds));
-    int rc = r->sampler ? plan_budget(r) : lb_last_status();
+    r->lctx.loss = r->loss;
+    int rc = build_sampler(r);
+    if (rc == LB_OK) rc = plan_budget(r);
+    if (rc == LB_OK) rc = build_mixing(r);
+    if (rc == LB_OK) rc = build_stages(r);
     if (rc == LB_OK) rc = optim_config(o, &r->oc);
     if (rc == LB_OK) rc = lb_schedule_parse(&r->sched, o->schedule, r->oc.lr, r->total);
     if (rc != LB_OK) return rc;
-    if (!(r->tr = lb_trainer_new(r->model, &r->oc, &r->sched, loss_adapter, r->loss, r->total))) return lb_last_status();
+    if (!(r->tr = lb_trainer_new(r->model, &r->oc, &r->sched, loss_adapter, &r->lctx, r->total))) return lb_last_status();
     r->tr->nan_check = o->nan_check;
-    if (!(r->batcher = lb_batcher_new(r->data->train, o->batch, r->data->mean, r->data->std, &o->augment)))
+    if (!(r->batcher = lb_batcher_new(r->synth ? r->synth : r->data->train, o->batch, r->data->mean, r->data->std,
+                                      &o->augment)))
         return lb_last_status();
     lb_rng_derive(&r->aug, o->seed, LB_STREAM_AUGMENT);
     r->log_every = o->log_every > 0 ? o->log_every : 10;
@@ -441,12 +556,28 @@ static void progress_after_step(const run *r, int epoch, double epoch_mean, doub
     p->monitor_acc = p->monitor_bacc = NAN;
 }
 
+/* Mixes the batch in place (images, and the partners' labels and weights the loss sees),
+ * from this step's own draws. */
+static void mix_batch(run *r, int n)
+{
+    lb_rng mr;
+    lb_rng_derive(&mr, r->mix_seed, (uint64_t)r->step);
+    lb_mix_draw(&r->mix, &mr, n, r->batcher->t, r->data->split.train_counts, &r->lctx.lambda, r->perm, r->lam_y);
+    size_t size = (size_t)r->batcher->c * r->batcher->h * r->batcher->w;
+    lb_mix_images(r->batcher->x, n, size, r->lctx.lambda, r->perm, r->mix_scratch);
+    for (int i = 0; i < n; i++) r->yb[i] = r->batcher->t[r->perm[i]];
+    r->lctx.mixed = 1;
+    r->lctx.yb = r->yb;
+    r->lctx.lam_y = r->mix.kind == LB_MIX_REMIX ? r->lam_y : NULL;
+}
+
 /* One step on the next batch of the sampler's epoch, and its loss-curve bookkeeping. */
 static int train_step(run *r, const int *eidx, const int *ey, long b)
 {
     long off = b * r->o->batch;
     int n = (int)(r->len - off < r->o->batch ? r->len - off : r->o->batch);
     int rc = lb_batcher_fill(r->batcher, eidx + off, ey + off, n, &r->aug);
+    if (rc == LB_OK && r->mix.kind != LB_MIX_NONE) mix_batch(r, n);
     if (rc == LB_OK) rc = lb_trainer_step(r->tr, r->batcher->x, r->batcher->t, n);
     if (rc != LB_OK) return rc;
     r->step++;
@@ -458,6 +589,66 @@ static int train_step(run *r, const int *eidx, const int *ey, long b)
         r->win_n = 0;
     }
     return n;
+}
+
+/* Each stage's starting model, taken when the run reaches its step (or, with `now`, for
+ * stages not yet taken: a run stopped early): the current model, or with keep best the best
+ * one evaluated so far. */
+static void take_stage_models(run *r, int now)
+{
+    for (int i = 0; i < r->n_stages; i++) {
+        if (r->stage_from[i] >= 0 || (!now && r->step != r->stage_start[i])) continue;
+        int kept = r->best_params && r->res->best_step >= 0;
+        memcpy(r->stage_params[i], kept ? r->best_params : r->model->params->data, r->model->params->size * sizeof(float));
+        memcpy(r->stage_state[i], kept ? r->best_state : r->model->state, r->model->state_size * sizeof(float));
+        r->stage_from[i] = kept ? r->res->best_step : r->step;
+    }
+}
+
+/* Each stage from its starting model (the model is put back as it was after each). */
+static int run_stages(run *r)
+{
+    if (!r->n_stages) return LB_OK;
+    take_stage_models(r, 1);
+    lb_train_result *res = r->res;
+    size_t np = r->model->params->size, ns = r->model->state_size;
+    float *keep_p = lb_malloc(np * sizeof(float) + 1), *keep_s = lb_malloc(ns * sizeof(float) + 1);
+    res->stages = lb_calloc((size_t)r->n_stages, sizeof *res->stages);
+    int rc = keep_p && keep_s && res->stages ? LB_OK : lb_error(LB_ENOMEM, "train: out of memory for the stages");
+    if (rc == LB_OK) {
+        memcpy(keep_p, r->model->params->data, np * sizeof(float));
+        memcpy(keep_s, r->model->state, ns * sizeof(float));
+    }
+    for (int i = 0; rc == LB_OK && i < r->n_stages; i++) {
+        memcpy(r->model->params->data, r->stage_params[i], np * sizeof(float));
+        memcpy(r->model->state, r->stage_state[i], ns * sizeof(float));
+        rc = lb_stage_run(&r->stages[i], r->model, r->tr->graph, r->data, r->o, r->o->seed,
+                          lb_stage_steps(&r->stages[i], r->total), &res->stages[i]);
+        if (rc == LB_OK) {
+            res->stages[i].start_step = r->stage_from[i];
+            res->n_stages = i + 1;
+        } else {
+            lb_error_prefix("stage %s", r->stages[i].name);
+        }
+        memcpy(r->model->params->data, keep_p, np * sizeof(float));
+        memcpy(r->model->state, keep_s, ns * sizeof(float));
+    }
+    lb_free(keep_p);
+    lb_free(keep_s);
+    return rc;
+}
+
+/* A resumed run with stages: the checkpoint must not be past a stage's starting step (its
+ * model is not in the checkpoint); at that very step it is taken now. */
+static int check_stage_resume(run *r)
+{
+    for (int i = 0; i < r->n_stages; i++)
+        if (r->step > r->stage_start[i])
+            return lb_error(LB_EINVAL, "%s: the checkpoint is at step %ld, past step %ld where stage %s starts (its "
+                                       "model is not in the checkpoint): resume from an earlier checkpoint or run "
+                                       "again", r->o->resume, r->step, r->stage_start[i], r->stages[i].name);
+    take_stage_models(r, 0);
+    return LB_OK;
 }
 
 /* The loop: steps until the budget is spent or a hook asks to stop, with checkpoints and
@@ -503,6 +694,7 @@ static int train_loop(run *r)
             if (o->patience > 0 && monitor == LB_MONITOR_VAL && r->since_best >= o->patience && r->step < r->total)
                 stop = r->res->stopped_patience = 1;
         }
+        take_stage_models(r, 0);
         if (stop) {
             r->res->stopped = 1;
             break;
@@ -576,6 +768,14 @@ static int swap_best(run *r)
 
 static void run_free(run *r)
 {
+    for (int i = 0; i < r->n_stages; i++) {
+        lb_free(r->stage_params[i]);
+        lb_free(r->stage_state[i]);
+    }
+    lb_free(r->perm);
+    lb_free(r->yb);
+    lb_free(r->lam_y);
+    lb_free(r->mix_scratch);
     lb_free(r->best_params);
     lb_free(r->best_state);
     lb_free(r->scratch);
@@ -588,6 +788,7 @@ static void run_free(run *r)
     lb_sampler_free(r->sampler);
     lb_loss_free(r->loss);
     lb_model_free(r->model);
+    lb_dataset_free(r->synth);
     lb_data_free(r->owned);
 }
 
@@ -611,6 +812,7 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     if (rc == LB_OK) rc = build_model(&r);
     if (rc == LB_OK) rc = build_training(&r);
     if (rc == LB_OK && o->resume) rc = resume_checkpoint(&r);
+    if (rc == LB_OK && o->resume) rc = check_stage_resume(&r);
     res->start_step = r.step;
     if (rc == LB_OK) rc = train_loop(&r);
     res->steps = r.step;
@@ -620,6 +822,7 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
     if (rc == LB_OK && r.best_params && res->best_step >= 0) rc = swap_best(&r);
     if (rc == LB_OK) rc = evaluate(&r);
     if (rc == LB_OK && r.best_params && res->best_step >= 0) rc = swap_best(&r);
+    if (rc == LB_OK) rc = run_stages(&r);
     if (rc == LB_OK && o->save) rc = save_checkpoint(&r);
     res->wall_seconds = lb_now() - t0;
     run_free(&r);

@@ -10,6 +10,10 @@
  *   6 order     lb_order_parse
  *   7 arch      lb_arch_check, then lb_model_new_arch on an input the parameter byte picks,
  *               its canonical spec built again, one forward pass
+ *   8 mix       lb_mix_parse, its canonical name read back, one batch drawn and mixed
+ *   9 stages    lb_stage_parse_list, each canonical name read back, lb_stage_steps
+ *  10 synth     lb_synth_parse, its canonical name read back, lb_synth_targets on counts from
+ *               the extra bytes, then a plan and its rows over 2-D points made from them
  * Each checks what its header promises on success (targets within what is available, a
  * permutation, an epoch of the entries given, ...). */
 #include "fuzz_common.h"
@@ -21,7 +25,7 @@
 #include <libra/losses.h>
 #include <libra/study.h>
 
-#define FZ_SPEC_PARSERS 8
+#define FZ_SPEC_PARSERS 11
 
 static const char *const fz_spec_names[10] = {"alpha", "beta", "gamma", "delta", "eps",
                                               "zeta",  "eta",  "theta", "iota",  "kappa"};
@@ -244,6 +248,105 @@ static int fz_spec_arch(const char *spec, int p)
     return LB_OK;
 }
 
+static int fz_spec_mix(const char *spec, int p, const uint8_t *aux, size_t naux)
+{
+    lb_mix m, again;
+    int rc = lb_mix_parse(&m, spec);
+    if (rc != LB_OK) return rc;
+    FZ_CHECK(lb_mix_parse(&again, m.name) == LB_OK && !strcmp(again.name, m.name), "'%s': canonical '%s' reads back as "
+             "'%s'", spec, m.name, again.name);
+    if (m.kind == LB_MIX_NONE) return LB_OK;
+    enum { N = 16 };
+    int C = 1 + p % 10, y[N], perm[N], counts[10], n = 1 + (int)(naux % N);
+    fz_spec_counts(p & 0x7f, C, counts);
+    for (int i = 0; i < n; i++) y[i] = (int)(i < (int)naux ? aux[i] : (uint8_t)i) % C;
+    float lam_y[N], x[N * 3], scratch[N * 3];
+    for (int i = 0; i < n * 3; i++) x[i] = (float)(i % 7) - 3.0f;
+    lb_rng r;
+    lb_rng_seed(&r, (uint64_t)p);
+    double lambda;
+    lb_mix_draw(&m, &r, n, y, counts, &lambda, perm, lam_y);
+    FZ_CHECK(lambda >= 0.0 && lambda <= 1.0, "'%s': lambda %g", spec, lambda);
+    int seen[N] = {0};
+    for (int i = 0; i < n; i++) {
+        FZ_CHECK(perm[i] >= 0 && perm[i] < n && !seen[perm[i]]++, "'%s': not a permutation", spec);
+        FZ_CHECK(lam_y[i] >= 0.0f && lam_y[i] <= 1.0f, "'%s': label weight %g", spec, (double)lam_y[i]);
+    }
+    lb_mix_images(x, n, 3, lambda, perm, scratch);
+    for (int i = 0; i < n * 3; i++) /* a convex combination of values in [-3, 3], up to rounding */
+        FZ_CHECK(fabsf(x[i]) <= 3.0f * (1.0f + 1e-6f), "'%s': mixed value %g", spec, (double)x[i]);
+    return LB_OK;
+}
+
+static int fz_spec_stages(const char *spec, int p)
+{
+    lb_stage st[LB_MAX_STAGES];
+    int n = 0, rc = lb_stage_parse_list(spec, st, LB_MAX_STAGES, &n);
+    if (rc != LB_OK) return rc;
+    FZ_CHECK(n >= 0 && n <= LB_MAX_STAGES, "'%s': %d stages", spec, n);
+    long budget = 1 + p * 37;
+    for (int i = 0; i < n; i++) {
+        lb_stage again;
+        FZ_CHECK(lb_stage_parse(&again, st[i].name) == LB_OK && !strcmp(again.name, st[i].name),
+                 "'%s': canonical '%s' reads back as '%s'", spec, st[i].name, again.name);
+        long k = lb_stage_steps(&st[i], budget);
+        FZ_CHECK(k >= 0 && (st[i].steps > 0 || k <= budget), "'%s': %ld steps of a budget of %ld", spec, k, budget);
+    }
+    return LB_OK;
+}
+
+/* A plan over up to 32 points of 2-D integer coordinates from the extra bytes (labels from
+ * the parameter): every class reaches its target, each synthetic row lies in the box of its
+ * source and neighbour. */
+static int fz_spec_synth_plan(const lb_synth_spec *sp, int C, const uint8_t *aux, size_t naux, int p)
+{
+    enum { MAXN = 32 };
+    int n = (int)(naux / 2 < MAXN ? naux / 2 : MAXN), y[MAXN];
+    float x[MAXN * 2];
+    for (int i = 0; i < n; i++) {
+        x[2 * i] = aux[2 * i] % 16;
+        x[2 * i + 1] = aux[2 * i + 1] % 16;
+        y[i] = (i * 7 + p) % C;
+    }
+    if (n == 0) return LB_OK;
+    lb_rng r;
+    lb_rng_seed(&r, (uint64_t)p);
+    lb_synth_plan plan;
+    int rc = lb_synth_plan_rows(sp, x, y, n, 2, C, &r, &plan);
+    if (rc != LB_OK) return rc;
+    float *out = plan.n <= 4096 ? malloc(sizeof(float) * 2 * (size_t)plan.n) : NULL;
+    if (out && lb_synth_fill_rows(sp, &plan, x, 2, (uint64_t)p, out) == LB_OK && sp->kind != LB_SYNTH_ROS_NOISE)
+        for (int i = plan.n_orig; i < plan.n; i++) {
+            int s = plan.source[i], nb = plan.neighbour[i];
+            FZ_CHECK(s >= 0 && s < plan.n_orig && plan.y[s] == plan.y[i], "synthetic row %d: source %d", i, s);
+            for (int d = 0; d < 2 && nb >= 0; d++) {
+                float lo = fminf(x[2 * s + d], x[2 * nb + d]), hi = fmaxf(x[2 * s + d], x[2 * nb + d]);
+                FZ_CHECK(out[2 * i + d] >= lo - 1e-4f && out[2 * i + d] <= hi + 1e-4f, "row %d off its segment", i);
+            }
+        }
+    free(out);
+    lb_synth_plan_free(&plan);
+    return LB_OK;
+}
+
+static int fz_spec_synth(const char *spec, int p, const uint8_t *aux, size_t naux)
+{
+    lb_synth_spec sp, again;
+    int rc = lb_synth_parse(&sp, spec);
+    if (rc != LB_OK) return rc;
+    rc = lb_synth_parse(&again, sp.name);
+    FZ_CHECK(rc == LB_OK && !strcmp(again.name, sp.name), "'%s': canonical '%s' does not read back", spec, sp.name);
+    lb_synth_spec_free(&again);
+    int C = 1 + p % 4, counts[4] = {0}, targets[4];
+    for (int i = 0; i < (int)(naux / 2 < 32 ? naux / 2 : 32); i++) counts[(i * 7 + p) % C]++;
+    if (lb_synth_targets(&sp, counts, C, targets) == LB_OK)
+        for (int c = 0; c < C; c++) FZ_CHECK(targets[c] >= counts[c], "'%s': class %d shrinks", spec, c);
+    lb_clear_error();
+    rc = fz_spec_synth_plan(&sp, C, aux, naux, p);
+    lb_synth_spec_free(&sp);
+    return rc;
+}
+
 int libra_fuzz_spec(const uint8_t *data, size_t size)
 {
     if (size < 2) return LB_OK;
@@ -262,7 +365,10 @@ int libra_fuzz_spec(const uint8_t *data, size_t size)
     case 4: rc = fz_spec_list(spec); break;
     case 5: rc = fz_spec_source(spec); break;
     case 6: rc = fz_spec_order(spec, p); break;
-    default: rc = fz_spec_arch(spec, p); break;
+    case 7: rc = fz_spec_arch(spec, p); break;
+    case 8: rc = fz_spec_mix(spec, p, aux, naux); break;
+    case 9: rc = fz_spec_stages(spec, p); break;
+    default: rc = fz_spec_synth(spec, p, aux, naux); break;
     }
     if (rc != LB_OK) FZ_CHECK(lb_last_error()[0] != '\0', "parser %d: error %d without a message", which, rc);
     free(spec);

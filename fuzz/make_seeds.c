@@ -239,6 +239,14 @@ static void spec_seeds(void)
                                         "conv:4,3;bn;relu;pool:2;conv:8,3,s=2,p=0;leaky_relu:0.1;gap;dense",
                                         "conv:2,1,bias=1;avgpool:2,s=1;dropout:0.5;flatten;dense:3;relu;dense", NULL};
     for (int i = 0; archs[i]; i++) spec_seed(7, 5 + 40 * i, archs[i], NULL, 0);
+    static const char *const mixes[] = {"none", "mixup", "mixup:alpha=0.2", "remix", "remix:kappa=2,tau=0.3", NULL};
+    for (int i = 0; mixes[i]; i++) spec_seed(8, 3 + i, mixes[i], labels, sizeof labels - 1);
+    static const char *const stages[] = {"crt", "crt:steps=20+taunorm", "lws:steps=5", "fsmote:k=3,steps=2+crt", NULL};
+    for (int i = 0; stages[i]; i++) spec_seed(9, 7 * i, stages[i], NULL, 0);
+    static const char *const synths[] = {"smote", "smote:k=2", "borderline_smote:k=2,m=4", "adasyn:k=3",
+                                         "ros_noise:shrinkage=0.5", "smote:ratio=0.5", "smote:counts=9,9,9", NULL};
+    const char points[] = "\x01\x02\x03\x04\x05\x01\x09\x0c\x02\x02\x0e\x03\x07\x07\x08\x01\x0a\x0b\x04\x06";
+    for (int i = 0; synths[i]; i++) spec_seed(10, i == 5 ? 1 : 2, synths[i], points, sizeof points - 1);
 }
 
 /* ---- preset: the file ---- */

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 /* The LWS loss of one batch, as src/train/stage.c records it (private: lb__). */
-lb_node *lb__stage_lws_loss(lb_graph *g, lb_params *scale, lb_loss *ce, float *u, const int *y, int n, int C);
+#include "train/internal.h"
 
 /* ---------------------------------------------------------------- data */
 

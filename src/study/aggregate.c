@@ -35,18 +35,6 @@ static int set_flags(lb_study *st, lb_results *r)
     return rc;
 }
 
-/* Is `name` one of the '+'-joined names of list? */
-int lb__in_list(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; p && *p;) {
-        size_t m = strcspn(p, "+");
-        if (m == n && !memcmp(p, name, n)) return 1;
-        p += m + (p[m] == '+');
-    }
-    return 0;
-}
-
 /* A record keeps the variants its strategy asks for, in the record's order: the post-hoc
  * corrections for +posthoc, each stage for +STAGE (every one must be there). */
 static int keep_variants(const lb_strategy *s, lb_run_record *r, const lb_job *j)

@@ -1,5 +1,5 @@
 /* Strategies: parsing, canonical keys, checks, list splitting and grid expansion. */
-#include "libra/study.h"
+#include "study/internal.h"
 
 #include "libra/losses.h"
 
@@ -366,3 +366,14 @@ const char *lb_slug(const char *s, char *buf, size_t size)
     return buf;
 }
 
+/* Is `name` one of the '+'-joined names of list? */
+int lb__in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        size_t m = strcspn(p, "+");
+        if (m == n && !memcmp(p, name, n)) return 1;
+        p += m + (p[m] == '+');
+    }
+    return 0;
+}

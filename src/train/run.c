@@ -1,6 +1,5 @@
 /* A whole training run as a plain-data job: options in, result out. */
-#include "libra/losses.h"
-#include "libra/train.h"
+#include "train/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -61,20 +60,6 @@ static lb_node *loss_adapter(void *ctx, lb_graph *g, lb_node *logits, const int 
     return lb_loss_forward(c->loss, g, logits, targets, step, total);
 }
 
-static int optim_config(const lb_train_opts *o, lb_optim_config *c)
-{
-    lb_optim_kind kind;
-    int rc = lb_optim_kind_parse(o->optimizer ? o->optimizer : "adam", &kind);
-    if (rc != LB_OK) return rc;
-    *c = lb_optim_defaults(kind);
-    if (o->lr >= 0) c->lr = (float)o->lr;
-    if (kind == LB_OPTIM_SGD) c->momentum = o->momentum >= 0 ? (float)o->momentum : 0.9f;
-    c->nesterov = o->nesterov;
-    if (o->weight_decay >= 0) c->weight_decay = (float)o->weight_decay;
-    c->clip_norm = (float)o->clip_norm;
-    return LB_OK;
-}
-
 /* The mixing and the stages, canonical, when a run has them (a run without them reads as
  * before they existed, so older checkpoints resume). */
 static int mix_and_stages(const lb_train_opts *o, lb_buf *out)
@@ -96,7 +81,7 @@ static int mix_and_stages(const lb_train_opts *o, lb_buf *out)
 int lb_train_settings(const lb_train_opts *o, const lb_data_opts *dopts, const lb_data *d, int what, lb_buf *out)
 {
     lb_optim_config oc;
-    int rc = optim_config(o, &oc);
+    int rc = lb__train_optim_config(o, &oc);
     if (rc != LB_OK) return rc;
     lb_buf_printf(out, "init=%s\nprior_bias=%d\n", o->init ? o->init : "default", o->prior_bias);
     lb_buf_printf(out, "optimizer=%s\nlr=%.9g\nmomentum=%.9g\nnesterov=%d\nweight_decay=%.9g\nclip_norm=%.9g\n",
@@ -382,7 +367,7 @@ static int build_training(run *r)
     if (rc == LB_OK) rc = plan_budget(r);
     if (rc == LB_OK) rc = build_mixing(r);
     if (rc == LB_OK) rc = build_stages(r);
-    if (rc == LB_OK) rc = optim_config(o, &r->oc);
+    if (rc == LB_OK) rc = lb__train_optim_config(o, &r->oc);
     if (rc == LB_OK) rc = lb_schedule_parse(&r->sched, o->schedule, r->oc.lr, r->total);
     if (rc != LB_OK) return rc;
     if (!(r->tr = lb_trainer_new(r->model, &r->oc, &r->sched, loss_adapter, &r->lctx, r->total))) return lb_last_status();

@@ -5,8 +5,7 @@
  * (weight norms equalised, tau chosen on validation) or feature-space SMOTE (re-trained on a
  * synthetically balanced feature set). The new classifier is computed aside and written into
  * the model only once everything has succeeded. */
-#include "libra/losses.h"
-#include "libra/train.h"
+#include "train/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -162,22 +161,6 @@ static void stage_free(stage_run *r)
     lb_free(r->te.f);
 }
 
-/* The run's optimizer settings, resolved as lb_train_run resolves them (without its schedule:
- * the classifier trains at a constant rate). */
-static int stage_optim(const lb_train_opts *o, lb_optim_config *c)
-{
-    lb_optim_kind kind;
-    int rc = lb_optim_kind_parse(o->optimizer ? o->optimizer : "adam", &kind);
-    if (rc != LB_OK) return rc;
-    *c = lb_optim_defaults(kind);
-    if (o->lr >= 0) c->lr = (float)o->lr;
-    if (kind == LB_OPTIM_SGD) c->momentum = o->momentum >= 0 ? (float)o->momentum : 0.9f;
-    c->nesterov = o->nesterov;
-    if (o->weight_decay >= 0) c->weight_decay = (float)o->weight_decay;
-    c->clip_norm = (float)o->clip_norm;
-    return LB_OK;
-}
-
 /* The model's classifier, which must score the data's classes: W [C, F], b [C]. */
 static int find_classifier(stage_run *r)
 {
@@ -213,7 +196,7 @@ static int stage_prepare(stage_run *r, const lb_stage *s, lb_model *m, const lb_
     if (s->kind != LB_STAGE_TAUNORM && steps < 1)
         return lb_error(LB_EINVAL, "%ld classifier steps: at least 1 is needed", steps);
     if (s->kind != LB_STAGE_TAUNORM && r->batch < 1) return lb_error(LB_EINVAL, "batch %d must be positive", r->batch);
-    if ((rc = stage_optim(o, &r->oc)) != LB_OK) return rc;
+    if ((rc = lb__train_optim_config(o, &r->oc)) != LB_OK) return rc;
     lb_rng st;
     lb_rng_derive(&st, seed, LB_STREAM_STAGE);
     r->init_seed = lb_rng_next(&st);
@@ -382,7 +365,7 @@ static int fit_linear(stage_run *r, const float *x, const int *y, int n, const c
 
 /* The LWS loss of one batch on g: cross-entropy of z = s * u, u [n, C] the classifier's
  * logits (W f + b), s the [C] scales (scale's parameter 0), broadcast over the rows. Private
- * (lb__): tests/test_stage.c declares it for its finite-difference check. */
+ * (lb__, declared in src/train/internal.h for the finite-difference test). */
 lb_node *lb__stage_lws_loss(lb_graph *g, lb_params *scale, lb_loss *ce, float *u, const int *y, int n, int C)
 {
     int shape[2] = {n, C};

@@ -1,5 +1,5 @@
-/* The training step and batched prediction. */
-#include "libra/train.h"
+/* The training step, its optimizer settings and batched prediction. */
+#include "train/internal.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -168,4 +168,18 @@ int lb_predict(lb_model *m, lb_graph *g, lb_batcher *b, const int *idx, int n, f
     lb_graph_set_grad(g, 1);
     lb_graph_set_training(g, was_training);
     return rc;
+}
+
+int lb__train_optim_config(const lb_train_opts *o, lb_optim_config *c)
+{
+    lb_optim_kind kind;
+    int rc = lb_optim_kind_parse(o->optimizer ? o->optimizer : "adam", &kind);
+    if (rc != LB_OK) return rc;
+    *c = lb_optim_defaults(kind);
+    if (o->lr >= 0) c->lr = (float)o->lr;
+    if (kind == LB_OPTIM_SGD) c->momentum = o->momentum >= 0 ? (float)o->momentum : 0.9f;
+    c->nesterov = o->nesterov;
+    if (o->weight_decay >= 0) c->weight_decay = (float)o->weight_decay;
+    c->clip_norm = (float)o->clip_norm;
+    return LB_OK;
 }

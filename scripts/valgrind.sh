@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Valgrind memcheck over Check suites and one short training run.
 #   usage: scripts/valgrind.sh BUILD_DIR [test names...]
-# Names are "tensor" or "test_tensor". Default: test_tensor, plus test_data, test_csv, test_losses and
-# test_reliability when the build has them, and then one short libra-train run (20 steps of
-# a narrow CNN on the bundled sample folder, with --save and --out, started from an empty
-# directory) unless test names are given. Configures BUILD_DIR if it has no CMakeCache.txt
+# Names are "tensor" or "test_tensor". Default: test_tensor, plus test_data, test_csv, test_losses,
+# test_reliability, test_synth, test_mix and test_stage when the build has them, and then two
+# short libra-train runs (20 steps of a narrow CNN on the bundled sample folder: one with --save
+# and --out, started from an empty directory; one with SMOTE images and Remix) unless test
+# names are given. Configures BUILD_DIR if it has no CMakeCache.txt
 # and builds the binaries it needs. Exits non-zero on any memcheck error, definite or
 # indirect leak, or failing test. CK_FORK=no keeps every test in the process valgrind watches.
 # About a minute in all on 2 cores (a full-width CNN under valgrind would take many minutes).
@@ -36,7 +37,7 @@ if [ $# -gt 0 ]; then
 else
     tests=(test_tensor)
     train_run=1
-    for t in test_data test_csv test_losses test_reliability; do
+    for t in test_data test_csv test_losses test_reliability test_synth test_mix test_stage; do
         if [ -f "$src/tests/$t.c" ] || [ -x "$build/tests/$t" ]; then tests+=("$t"); fi
     done
 fi
@@ -72,6 +73,13 @@ if [ $train_run -eq 1 ]; then
         tests+=(libra-train)
     else
         failed+=(libra-train)
+    fi
+    echo "== valgrind libra-train (20 steps, SMOTE images and Remix)"
+    if (cd "$work" && "${vg[@]}" "$build/libra-train" --preset sample-folder --arch smallcnn:c1=8,c2=8,fc=16 \
+        --batch 16 --steps 20 --sampler smote --mix remix --quiet); then
+        tests+=(libra-train-smote-remix)
+    else
+        failed+=(libra-train-smote-remix)
     fi
     rm -rf "$work"
 fi

@@ -151,7 +151,7 @@ START_TEST(test_strategy_keys_and_duplicates)
     static const char *const same[][2] = {{"ce", "ce@shuffle"}, {"focal", "focal:gamma=2"},
                                           {"wce", "wce:weights=inverse,beta=0.999"}, {"oversample", "ce@oversample:ratio=1"},
                                           {"ce~remix", "ce@shuffle~remix:kappa=3,tau=0.5"}, {"ce+crt", "ce+crt:steps=0"},
-                                          {"smote", "ce@smote:k=5"}};
+                                          {"smote", "ce@smote:k=5"}, {"ce~mixup@balanced", "ce@balanced~mixup"}};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         lb_strategy a, b;
         lb_buf ka = {0}, kb = {0};

@@ -24,7 +24,8 @@
  *
  * A strategy is LOSS[@SAMPLER][~MIX][+STAGE...][+posthoc]:
  *   ce, wce:weights=inverse, focal:gamma=2, ce@oversample, ce@smote, ldam:drw=0.8~remix,
- *   ce~mixup@balanced is written ce@balanced~mixup, ce+crt, ce+taunorm, ce+posthoc
+ *   ce@balanced~mixup, ce+crt, ce+taunorm, ce+posthoc
+ * (the mix may come before the sampler too: ce~mixup@balanced is ce@balanced~mixup)
  * and the aliases `undersample` / `oversample` / `balanced` / `sqrt` / `progressive` / `smote`
  * / `borderline_smote` / `adasyn` / `ros_noise` mean ce with that sampler. Stages (lb_stage,
  * libra/train.h) and +posthoc are variants of the same trained model: each is scored beside

@@ -292,6 +292,7 @@ typedef struct lb_stage_result {
     int n_test, n_val;
     float *test_logits;  /* [n_test, C]: W f + b of the re-balanced classifier on the */
     float *val_logits;   /* [n_val, C]    features (accumulated in double) */
+    lb_notes warnings;   /* what it could not do as asked (fsmote: a class of <= k rows) */
 } lb_stage_result;
 
 void lb_stage_result_free(lb_stage_result *r);

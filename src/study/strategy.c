@@ -237,17 +237,24 @@ static int parse_suffixes(lb_strategy *out, char *t, const char *text)
     return rc;
 }
 
-/* The mixing part after '~' (checked and made canonical), cut off t. */
+/* The mixing part after '~' (checked and made canonical), cut out of t. It may come before
+ * the sampler too ("ce~mixup@balanced" is "ce@balanced~mixup"). */
 static int parse_mix(lb_strategy *out, char *t, const char *text)
 {
     char *tilde = strrchr(t, '~');
     if (!tilde) return LB_OK;
-    *tilde = '\0';
+    char *at = strchr(tilde, '@'), mix[160];
+    size_t n = at ? (size_t)(at - tilde - 1) : strlen(tilde + 1);
+    if (n >= sizeof mix) return lb_error(LB_EINVAL, "strategy '%s': the mix part is too long", text);
+    memcpy(mix, tilde + 1, n);
+    mix[n] = '\0';
+    memmove(tilde, tilde + 1 + n, strlen(tilde + 1 + n) + 1); /* what follows the mix, if anything */
     lb_mix m;
-    if (lb_mix_parse(&m, tilde + 1) != LB_OK || m.kind == LB_MIX_NONE) {
-        if (m.kind == LB_MIX_NONE) lb_error(LB_EINVAL, "mix '%s': expected mixup or remix", tilde + 1);
+    int rc = lb_mix_parse(&m, mix);
+    if (rc == LB_OK && m.kind == LB_MIX_NONE) rc = lb_error(LB_EINVAL, "mix '%s': expected mixup or remix", mix);
+    if (rc != LB_OK) {
         lb_error_prefix("strategy '%s'", text);
-        return LB_EINVAL;
+        return rc;
     }
     return (out->mix = lb_strdup(m.name)) ? LB_OK : lb_error(LB_ENOMEM, "strategy: out of memory");
 }

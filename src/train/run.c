@@ -610,11 +610,10 @@ static int run_stages(run *r)
         rc = lb_stage_run(&r->stages[i], r->model, r->tr->graph, r->data, r->o, r->o->seed,
                           lb_stage_steps(&r->stages[i], r->total), &res->stages[i]);
         if (rc == LB_OK) {
+            res->n_stages = i + 1; /* its result is the run's to free from here on */
             res->stages[i].start_step = r->stage_from[i];
-            res->n_stages = i + 1;
-        } else {
-            lb_error_prefix("stage %s", r->stages[i].name);
-        }
+            rc = lb_notes_add_all(&res->warnings, &res->stages[i].warnings);
+        } /* (a failure's message names the stage already) */
         memcpy(r->model->params->data, keep_p, np * sizeof(float));
         memcpy(r->model->state, keep_s, ns * sizeof(float));
     }

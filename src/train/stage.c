@@ -125,6 +125,7 @@ void lb_stage_result_free(lb_stage_result *r)
     if (!r) return;
     lb_free(r->test_logits);
     lb_free(r->val_logits);
+    lb_notes_free(&r->warnings);
     memset(r, 0, sizeof *r);
     r->tau = NAN;
 }
@@ -521,9 +522,9 @@ static int stage_taunorm(stage_run *r, float *tau)
 
 /* Feature-space SMOTE: every class of the training features up to the largest (k nearest
  * same-class neighbours, from the stage's synthesis seed), then the classifier re-trained as
- * crt does on that balanced set, shuffled. The plan's warnings (a class of <= k rows) are not
- * kept: the result has no place for them. */
-static int stage_fsmote(stage_run *r)
+ * crt does on that balanced set, shuffled. The plan's warnings (a class of <= k rows) go to
+ * the result's. */
+static int stage_fsmote(stage_run *r, lb_notes *warnings)
 {
     char text[48];
     snprintf(text, sizeof text, "smote:k=%d", r->s->k);
@@ -539,6 +540,7 @@ static int stage_fsmote(stage_run *r)
     }
     if (rc == LB_OK && !(x = lb_malloc(((size_t)plan.n + 1) * r->F * sizeof(float))))
         rc = lb_error(LB_ENOMEM, "out of memory for %d x %d resampled features", plan.n, r->F);
+    if (rc == LB_OK) rc = lb_notes_add_all(warnings, &plan.warnings);
     if (rc == LB_OK) rc = lb_synth_fill_rows(&sp, &plan, r->tr.f, r->F, r->synth_seed, x);
     if (rc == LB_OK) rc = fit_linear(r, x, plan.y, plan.n, "shuffle");
     lb_free(x);
@@ -556,7 +558,7 @@ static int stage_classifier(stage_run *r, lb_stage_result *out)
     case LB_STAGE_CRT: return fit_linear(r, r->tr.f, r->tr.y, r->tr.n, "balanced");
     case LB_STAGE_LWS: return stage_lws(r);
     case LB_STAGE_TAUNORM: return stage_taunorm(r, &out->tau);
-    case LB_STAGE_FSMOTE: return stage_fsmote(r);
+    case LB_STAGE_FSMOTE: return stage_fsmote(r, &out->warnings);
     }
     return lb_error(LB_EINVAL, "unknown stage kind %d", (int)r->s->kind);
 }

@@ -171,6 +171,16 @@ START_TEST(test_strategy_keys_and_duplicates)
     ck_assert_int_eq(lb_study_check(&c), LB_OK); /* +posthoc is another strategy of the same model */
     c.strategies = "ce;ce+crt;ce+taunorm;ce~mixup;ce@smote"; /* stages: other strategies of the same model */
     ck_assert_int_eq(lb_study_check(&c), LB_OK);
+    c.strategies = "ce+fsmote"; /* +fsmote needs its control, +crt of the same model */
+    ck_assert_err(lb_study_check(&c), LB_EINVAL, "+fsmote needs its control +crt");
+    c.strategies = "ce+crt:steps=7;ce+fsmote:steps=5";
+    ck_assert_err(lb_study_check(&c), LB_EINVAL, "+crt:steps=5");
+    c.strategies = "ce@balanced+crt;ce+fsmote";
+    ck_assert_err(lb_study_check(&c), LB_EINVAL, "of the same model");
+    c.strategies = "ce+crt;ce+fsmote:k=3";
+    ck_assert_int_eq(lb_study_check(&c), LB_OK);
+    c.strategies = "ce+fsmote+crt";
+    ck_assert_int_eq(lb_study_check(&c), LB_OK);
     c.strategies = "ce;wce;ce@shuffle";
     ck_assert_err(lb_study_check(&c), LB_EINVAL, "'ce@shuffle' (number 3) is the same as 'ce' (number 1)");
     c.strategies = "focal:gamma=1|2;focal:gamma=1|2,alpha=none";

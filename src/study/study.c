@@ -2,6 +2,7 @@
  * storing and reusing records, and the phases of execution (grids chosen in between). */
 #include "study/internal.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -53,6 +54,40 @@ static int parse_strategies(lb_study *st, const char *list)
     return rc;
 }
 
+/* The length of a key's training part (up to its first "+<letter>": stages, +posthoc). */
+static size_t training_part(const char *key)
+{
+    const char *p = key;
+    while ((p = strchr(p, '+')) && !isalpha((unsigned char)p[1])) p++;
+    return p ? (size_t)(p - key) : strlen(key);
+}
+
+/* +fsmote's control is +crt of the same model with the same steps: a study with one has the
+ * other (Kang et al.'s re-trained classifier is what feature synthesis must beat). */
+static int check_fsmote_controls(const lb_study *st)
+{
+    for (int i = 0; i < st->n_strat; i++) {
+        lb_stage list[LB_MAX_STAGES];
+        int n = 0;
+        if (!st->strat[i].stages || lb_stage_parse_list(st->strat[i].stages, list, LB_MAX_STAGES, &n) != LB_OK) continue;
+        for (int k = 0; k < n; k++) {
+            if (list[k].kind != LB_STAGE_FSMOTE) continue;
+            char crt[64];
+            snprintf(crt, sizeof crt, list[k].steps > 0 ? "crt:steps=%ld" : "crt", list[k].steps);
+            int found = 0;
+            size_t len = training_part(st->keys[i]);
+            for (int j = 0; j < st->n_strat && !found; j++)
+                found = training_part(st->keys[j]) == len && !strncmp(st->keys[j], st->keys[i], len) &&
+                        lb__in_list(st->strat[j].stages, crt);
+            if (!found)
+                return lb_error(LB_EINVAL, "strategy '%s': +%s needs its control +%s of the same model in the study "
+                                           "(add it to this strategy or give another strategy with it)",
+                                st->strat[i].spec, list[k].name, crt);
+        }
+    }
+    return LB_OK;
+}
+
 static void free_strategies(lb_study *st)
 {
     for (int i = 0; i < st->n_strat; i++) {
@@ -78,6 +113,7 @@ int lb_study_check(const lb_study_config *c)
     lb_study probe;
     memset(&probe, 0, sizeof probe);
     rc = parse_strategies(&probe, c->strategies ? c->strategies : lb_default_strategy_list());
+    if (rc == LB_OK) rc = check_fsmote_controls(&probe);
     free_strategies(&probe);
     return rc;
 }
@@ -394,6 +430,7 @@ lb_study *lb_study_new(const lb_study_config *c, const lb_data *data)
     st->curves_dir = st->out ? lb_strfmt("%s/curves", st->out) : NULL;
     int rc = st->out && st->runs_dir && st->curves_dir ? LB_OK : lb_error(LB_ENOMEM, "study: out of memory");
     if (rc == LB_OK) rc = parse_strategies(st, c->strategies ? c->strategies : lb_default_strategy_list());
+    if (rc == LB_OK) rc = check_fsmote_controls(st);
     if (rc == LB_OK) rc = check_against_data(st);
     if (rc == LB_OK) {
         base_options(st);

@@ -189,8 +189,9 @@ static void summary_section(lb_buf *b, const lb_results *s, row *rows, size_t nr
     section(b, "summary", "Summary",
             "Test-set metrics in %, mean &#177; standard deviation over seeds. The best value of "
             "each column is shaded; the small number is the difference from the baseline in "
-            "points (green: better). Rows marked + are post-hoc corrections of the same trained "
-            "models. ECE: lower is better.");
+            "points (green: better). Rows marked + are variants of the same trained models: post-hoc "
+            "corrections, or a stage that re-balanced only the classifier (crt, lws, taunorm, fsmote: "
+            "within the same step budget). ECE: lower is better.");
     lb_buf_puts(b, "<p class=\"how\">Baseline: <b>");
     lb__html_escape(b, base, 0);
     lb_buf_puts(b,

@@ -163,7 +163,27 @@ typedef struct lb_train_opts {
     const char *stages;      /* [none] two-stage re-balancing of the classifier after training,
                                 '+'-separated lb_stage_parse specs ("crt+taunorm"); each starts
                                 from the trained model and is scored beside it (result->stages) */
+    int shards;              /* [1] data-parallel shards of each batch (divides batch): the
+                                gradient is the sum of the shards' gradients in a fixed pairwise
+                                tree over the shard index, so the result depends on shards, never
+                                on how many ranks or threads computed them (docs/distributed.md) */
+    const struct lb_reducer *reducer;  /* [NULL: one rank] the ranks sharing the shards */
 } lb_train_opts;
+
+/* The ranks of a data-parallel run (implemented by libra/dist.h's MPI layer; NULL: this
+ * process alone). With `size` ranks (a power of two dividing the shards), rank r computes the
+ * shards [r S/size, (r+1) S/size), sums them in the pairwise tree of their block, then
+ * tree_sum adds the ranks' block sums in the pairwise tree over rank index, so every rank
+ * ends with the same total as one process summing all S shards in one tree. */
+typedef struct lb_reducer {
+    void *ctx;
+    int rank, size;
+    /* x [n] in place: the sum over ranks, in the fixed pairwise tree over rank index, on every
+     * rank. */
+    int (*tree_sum)(void *ctx, float *x, size_t n);
+    /* 1 when every rank holds the same n bytes (a parameter hash check); 0 otherwise. */
+    int (*same_everywhere)(void *ctx, const void *bytes, size_t n);
+} lb_reducer;
 
 void lb_train_opts_init(lb_train_opts *o);
 

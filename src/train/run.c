@@ -24,6 +24,7 @@ void lb_train_opts_init(lb_train_opts *o)
     o->eval_batch = 256;
     o->log_every = 10;
     o->nan_check = 1;
+    o->shards = 1;
 }
 
 void lb_train_result_free(lb_train_result *r)

@@ -586,7 +586,8 @@ static void take_stage_models(run *r, int now)
         if (r->stage_from[i] >= 0 || (!now && r->step != r->stage_start[i])) continue;
         int kept = r->best_params && r->res->best_step >= 0;
         memcpy(r->stage_params[i], kept ? r->best_params : r->model->params->data, r->model->params->size * sizeof(float));
-        memcpy(r->stage_state[i], kept ? r->best_state : r->model->state, r->model->state_size * sizeof(float));
+        if (r->model->state_size) /* (a model without buffers has no state array) */
+            memcpy(r->stage_state[i], kept ? r->best_state : r->model->state, r->model->state_size * sizeof(float));
         r->stage_from[i] = kept ? r->res->best_step : r->step;
     }
 }
@@ -603,11 +604,11 @@ static int run_stages(run *r)
     int rc = keep_p && keep_s && res->stages ? LB_OK : lb_error(LB_ENOMEM, "train: out of memory for the stages");
     if (rc == LB_OK) {
         memcpy(keep_p, r->model->params->data, np * sizeof(float));
-        memcpy(keep_s, r->model->state, ns * sizeof(float));
+        if (ns) memcpy(keep_s, r->model->state, ns * sizeof(float));
     }
     for (int i = 0; rc == LB_OK && i < r->n_stages; i++) {
         memcpy(r->model->params->data, r->stage_params[i], np * sizeof(float));
-        memcpy(r->model->state, r->stage_state[i], ns * sizeof(float));
+        if (ns) memcpy(r->model->state, r->stage_state[i], ns * sizeof(float));
         rc = lb_stage_run(&r->stages[i], r->model, r->tr->graph, r->data, r->o, r->o->seed,
                           lb_stage_steps(&r->stages[i], r->total), &res->stages[i]);
         if (rc == LB_OK) {
@@ -616,7 +617,7 @@ static int run_stages(run *r)
             rc = lb_notes_add_all(&res->warnings, &res->stages[i].warnings);
         } /* (a failure's message names the stage already) */
         memcpy(r->model->params->data, keep_p, np * sizeof(float));
-        memcpy(r->model->state, keep_s, ns * sizeof(float));
+        if (ns) memcpy(r->model->state, keep_s, ns * sizeof(float));
     }
     lb_free(keep_p);
     lb_free(keep_s);

@@ -2,7 +2,10 @@
  * a sampler, post-hoc corrections) on the same imbalanced split, with the same step budget
  * and several seeds, and writes OUT/results.json, OUT/results.csv, OUT/report.html, and
  * each run's record and curves under OUT/runs and OUT/curves. The study itself is the
- * library's (libra/study.h); this program reads the flags, picks a scheduler and prints. */
+ * library's (libra/study.h); this program reads the flags, picks a scheduler and prints.
+ * Under mpirun (an MPI build) the ranks share the study: rank 0 plans, writes every file and
+ * prints; the others run the jobs it hands them (docs/distributed.md). */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +39,21 @@ static const char usage[] =
     "  --threads N            threads per run (default 1)\n"
     "  --target-recall R      binary tasks: the rare class's recall each run's operating point is\n"
     "                         chosen for on the validation split (default 0.95)\n"
-    "  --jobs N               runs in parallel processes (default: the number of CPUs)\n"
+    "  --jobs N               runs in parallel processes (default: the number of CPUs; 1 under\n"
+    "                         mpirun, where each rank runs one at a time)\n"
     "  --quick                a study of a few minutes: 2 seeds, 300 steps\n"
     "  --out DIR              output directory (default results/study)\n"
     "  --resume               reuse the runs already finished in OUT (same settings required)\n"
     "  --force                replace a study of other settings in OUT\n"
+    "  --plan                 print the jobs (index, seed, training run, strategies) and exit; a\n"
+    "                         grid's other seeds are planned after phase 1, once its point is chosen\n"
+    "  --only I/N             run only this share of the study: the jobs whose index %% N is I-1 in\n"
+    "                         each phase (1 <= I <= N), for job arrays or machines sharing OUT; no\n"
+    "                         results files (see --aggregate). With a grid, a share runs phase 2\n"
+    "                         only once every share's phase 1 is stored: else it says so, exits 0,\n"
+    "                         and is run again (with --resume) after the others\n"
+    "  --aggregate            run nothing: aggregate the records in OUT into the results files (an\n"
+    "                         error names the jobs that have no record); implies --resume\n"
     "  --quiet                only errors and the final paths\n"
     "  --list                 list the losses and samplers, then exit\n"
     "  --help                 this text\n"
@@ -52,12 +65,16 @@ static const char usage[] =
     "  (default data: --preset fmnist-lt100, i.e. Fashion-MNIST long-tailed with rho = 100,\n"
     "   10%% of it held out for validation)\n"
     "\n"
+    "Across machines: mpirun -np K libra-compare ... (a build with MPI): rank 0 hands the runs out\n"
+    "and writes every file; see docs/distributed.md.\n"
+    "\n"
     "Exit status: 0 success, 1 runtime error (data, file, a failed run), 2 bad flag or value,\n"
     "130 interrupted (SIGINT; 143: SIGTERM); finished runs are kept for --resume.\n";
 
 enum {
     OPT_STRATEGIES = 1, OPT_SEEDS, OPT_SEED, OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_ARCH, OPT_THREADS,
-    OPT_JOBS, OPT_TARGET_RECALL, OPT_QUICK, OPT_OUT, OPT_RESUME, OPT_FORCE, OPT_QUIET, OPT_LIST, OPT_HELP
+    OPT_JOBS, OPT_TARGET_RECALL, OPT_QUICK, OPT_OUT, OPT_RESUME, OPT_FORCE, OPT_QUIET, OPT_LIST, OPT_HELP,
+    OPT_PLAN, OPT_ONLY, OPT_AGGREGATE
 };
 
 static const struct option longopts[] = {
@@ -78,6 +95,9 @@ static const struct option longopts[] = {
     {"quiet", no_argument, 0, OPT_QUIET},
     {"list", no_argument, 0, OPT_LIST},
     {"help", no_argument, 0, OPT_HELP},
+    {"plan", no_argument, 0, OPT_PLAN},
+    {"only", required_argument, 0, OPT_ONLY},
+    {"aggregate", no_argument, 0, OPT_AGGREGATE},
     CLI_DATA_LONGOPTS,
     CLI_TRAIN_LONGOPTS,
     {0, 0, 0, 0}};
@@ -86,8 +106,23 @@ typedef struct {
     lb_study_config c;
     cli_data_flags df;
     long jobs, steps, epochs, seeds;
-    int quick, quiet, list;
+    int quick, quiet, list, jobs_given, plan, aggregate;
 } flags;
+
+/* This process's place among the ranks of an MPI job (one rank of one without mpirun). */
+static lb_dist dist;
+static void end_dist(void) { lb_dist_finalize(&dist); }
+
+/* --only I/N: shard I - 1 of N. */
+static void parse_only(lb_study_config *c, const char *s)
+{
+    char *end;
+    long i = strtol(s, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+    if (*end || i < 1 || n < 1 || i > n || n > 100000)
+        cli_usage_error("--only: '%s' is not I/N with 1 <= I <= N (e.g. --only 2/4)", s);
+    c->shard = (int)i - 1;
+    c->n_shards = (int)n;
+}
 
 static void list_and_exit(void)
 {
@@ -118,7 +153,10 @@ static void parse_flags(int argc, char **argv, flags *f)
         case OPT_BATCH: f->c.train.batch = (int)cli_long("batch", optarg, 1, 65536); break;
         case OPT_ARCH: f->c.train.arch = optarg; break;
         case OPT_THREADS: f->c.train.threads = (int)cli_long("threads", optarg, 1, 256); break;
-        case OPT_JOBS: f->jobs = cli_long("jobs", optarg, 1, 256); break;
+        case OPT_JOBS:
+            f->jobs = cli_long("jobs", optarg, 1, 256);
+            f->jobs_given = 1;
+            break;
         case OPT_TARGET_RECALL: f->c.target_recall = cli_double("target-recall", optarg, 1e-9, 1.0); break;
         case OPT_QUICK: f->quick = 1; break;
         case OPT_OUT: f->c.out_dir = optarg; break;
@@ -126,6 +164,9 @@ static void parse_flags(int argc, char **argv, flags *f)
         case OPT_FORCE: f->c.force = 1; break;
         case OPT_QUIET: f->quiet = 1; break;
         case OPT_LIST: f->list = 1; break;
+        case OPT_PLAN: f->plan = 1; break;
+        case OPT_ONLY: parse_only(&f->c, optarg); break;
+        case OPT_AGGREGATE: f->aggregate = 1; break;
         case 'h':
         case OPT_HELP: printf(usage, lb_default_strategy_list(), cli_train_help, cli_data_help); exit(0);
         default: cli_bad_option();
@@ -134,6 +175,11 @@ static void parse_flags(int argc, char **argv, flags *f)
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (f->steps > 0 && f->epochs > 0) cli_usage_error("--steps and --epochs: give one of them");
     if (f->c.resume && f->c.force) cli_usage_error("--resume and --force: give one of them");
+    if (f->aggregate && f->c.force) cli_usage_error("--aggregate and --force: give one of them");
+    if (f->aggregate && f->c.n_shards > 1) cli_usage_error("--aggregate and --only: aggregate once, after every share");
+    if (f->c.n_shards > 1 && f->c.force)
+        cli_usage_error("--force and --only: remove the old study from --out (or choose another) before the shares");
+    if (f->aggregate) f->c.resume = 1;
     if (f->list) list_and_exit();
     if (f->jobs < 1) f->jobs = 1;
     f->c.seeds = (int)(f->seeds > 0 ? f->seeds : f->quick ? 2 : 3);
@@ -141,6 +187,45 @@ static void parse_flags(int argc, char **argv, flags *f)
     f->c.train.epochs = f->epochs > 0 ? (int)f->epochs : 0;
     f->c.train.monitor = LB_MONITOR_VAL; /* what the study does; a split without validation is refused later */
     cli_train_check(&f->c.train);
+}
+
+/* Under mpirun with K > 1 ranks: the ranks share the study, one job at a time each. */
+static void check_ranks(flags *f)
+{
+    if (dist.size <= 1) return;
+    if (f->jobs_given && f->jobs > 1)
+        cli_usage_error("--jobs %ld: under mpirun (%d ranks) each rank runs one job at a time; start more ranks "
+                        "(mpirun -np) instead", f->jobs, dist.size);
+    if (f->plan) cli_usage_error("--plan: print the plan without mpirun");
+    if (f->c.n_shards > 1)
+        cli_usage_error("--only: a share of the study for runs without MPI; under mpirun the %d ranks share it", dist.size);
+    if (f->aggregate) cli_usage_error("--aggregate: run it without mpirun");
+    f->jobs = 1;
+}
+
+/* A rank other than 0 says nothing until it serves (rank 0 reports for all; a rank's own
+ * failure reaches rank 0's message through lb_dist_finalize): stdout and stderr to
+ * /dev/null, or back (saved: the descriptors kept). */
+static void silence(int on, int saved[2])
+{
+    if (on) {
+        int null = open("/dev/null", O_WRONLY);
+        saved[0] = dup(1);
+        saved[1] = dup(2);
+        if (null >= 0 && saved[0] >= 0 && saved[1] >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        if (null >= 0) close(null);
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    for (int k = 0; k < 2; k++)
+        if (saved[k] >= 0) {
+            dup2(saved[k], k + 1);
+            close(saved[k]);
+        }
 }
 
 /* ---- progress ---- */
@@ -153,10 +238,12 @@ static void on_reused(void *ctx, int n)
 static void on_job(void *ctx, const lb_job *job, const lb_run_record *r, int done, int total, double seconds)
 {
     if (*(int *)ctx) return;
-    fprintf(stderr, "[%*d/%d] %-28s seed %-3llu bal.acc %.4f  acc %.4f  min.recall %.4f  (%.0f s, %.0f img/s)\n",
+    char rank[24] = "";
+    if (r->rank >= 0) snprintf(rank, sizeof rank, ", rank %d", r->rank);
+    fprintf(stderr, "[%*d/%d] %-28s seed %-3llu bal.acc %.4f  acc %.4f  min.recall %.4f  (%.0f s, %.0f img/s%s)\n",
             total >= 100 ? 3 : 2, done, total, r->strategy, (unsigned long long)job->seed,
             r->metrics.balanced_accuracy, r->metrics.accuracy, r->metrics.minority_recall,
-            seconds > 0 ? seconds : r->wall_seconds, r->images_per_sec);
+            seconds > 0 ? seconds : r->wall_seconds, r->images_per_sec, rank);
 }
 
 static void on_grid(void *ctx, const lb_strategy *s, int chosen, float val)
@@ -185,64 +272,146 @@ static lb_data *open_data(flags *f, lb_data_opts *dopts)
     f->c.data = dopts;
     if (lb_arch_check(f->c.train.arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
     if (lb_study_check(&f->c) != LB_OK) cli_usage_error("--strategies: %s", lb_last_error());
-    if (lb_check_output_dir(f->c.out_dir) != LB_OK) cli_fatal("--out %s: %s", f->c.out_dir, lb_last_error());
+    if (dist.rank == 0 && lb_check_output_dir(f->c.out_dir) != LB_OK)
+        cli_fatal("--out %s: %s", f->c.out_dir, lb_last_error());
     if (!f->quiet) {
         char **items = NULL, extra[512];
         int n = 0;
         lb_strategy_split(f->c.strategies ? f->c.strategies : lb_default_strategy_list(), &items, &n);
         for (int i = 0; i < n; i++) lb_free(items[i]);
         lb_free(items);
-        snprintf(extra, sizeof extra, "%d strategies x %d seeds | jobs %ld | out %s", n, f->c.seeds, f->jobs,
-                 f->c.out_dir);
+        char how[160];
+        if (dist.size > 1) snprintf(how, sizeof how, "ranks %d (%s)", dist.size, lb_dist_mpi_library());
+        else if (f->c.n_shards > 1) snprintf(how, sizeof how, "jobs %ld | share %d/%d", f->jobs, f->c.shard + 1, f->c.n_shards);
+        else snprintf(how, sizeof how, "jobs %ld", f->jobs);
+        snprintf(extra, sizeof extra, "%d strategies x %d seeds | %s | out %s", n, f->c.seeds, how, f->c.out_dir);
         cli_print_header(stderr, f->c.seed0, f->c.train.threads, extra);
     }
     lb_data *d = cli_data_load(dopts, f->quiet);
     return d;
 }
 
+/* --aggregate: a scheduler that runs nothing; a job without a record is an error naming it. */
+static int refuse_to_run(void *ctx, lb_study *st, lb_job *const *todo, int n)
+{
+    (void)ctx;
+    lb_buf b = {0};
+    for (int i = 0; i < n && i < 8; i++) lb_buf_printf(&b, "%s%s (job %d)", i ? ", " : "", todo[i]->name, todo[i]->index);
+    int rc = lb_error(LB_ESTATE, "--aggregate: %d run%s of the study %s no record in %s/runs: %s%s; run %s first "
+                      "(--only I/N, --resume)", n, n > 1 ? "s" : "", n > 1 ? "have" : "has", lb_study_out_dir(st),
+                      b.p ? b.p : "", n > 8 ? ", ..." : "", n > 1 ? "them" : "it");
+    lb_buf_free(&b);
+    return rc;
+}
+
+/* Where the jobs run: across the ranks, nowhere (--aggregate), or in --jobs processes. */
+static lb_scheduler pick_scheduler(const flags *f)
+{
+    if (dist.size > 1) return lb_scheduler_mpi(&dist);
+    if (f->aggregate) return (lb_scheduler){"aggregate", 1, NULL, refuse_to_run};
+    return lb_scheduler_fork((int)f->jobs);
+}
+
+static void free_all(lb_study *st, lb_data *data, lb_data_opts *dopts)
+{
+    lb_study_free(st); /* takes away the folders of a study that stored nothing */
+    lb_data_free(data);
+    lb_data_opts_free(dopts);
+}
+
+/* The end of a study that ran on rank 0 (or alone): its files and summary, or a share's note. */
+static int finish(const flags *f, lb_study *st)
+{
+    int waits = lb_study_deferred(st);
+    if (f->c.n_shards > 1 && waits) /* a note said which; printed even with --quiet */
+        fprintf(stderr, "%s: share %d/%d ran its phase-1 jobs; phase 2 needs %d grid record%s of the other shares: "
+                "run this share again with --resume once they are stored, then --aggregate\n", cli_prog,
+                f->c.shard + 1, f->c.n_shards, waits, waits > 1 ? "s" : "");
+    else if (f->c.n_shards > 1)
+        fprintf(stderr, "%s: share %d/%d is done; once every share is, the same flags with --aggregate (instead of "
+                "--only) write the results\n", cli_prog, f->c.shard + 1, f->c.n_shards);
+    if (f->c.n_shards > 1) return 0;
+    if (lb_study_write(st) != LB_OK) {
+        fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
+        return CLI_EXIT_RUNTIME;
+    }
+    if (!f->quiet) {
+        lb_buf sum = {0};
+        if (lb_study_summary(st, &sum) == LB_OK) fprintf(stderr, "\n%s\n", sum.p);
+        lb_buf_free(&sum);
+    }
+    printf("results: %s/results.json\ntable:   %s/results.csv\nreport:  %s/report.html\n", f->c.out_dir, f->c.out_dir,
+           f->c.out_dir);
+    return 0;
+}
+
+/* Rank 0, or the one process: the plan, the jobs, the files. */
+static int run_study(flags *f, lb_study *st)
+{
+    char ranks[16];
+    snprintf(ranks, sizeof ranks, "%d", dist.size);
+    if (lb_study_set_flag(st, "ranks", ranks) != LB_OK) cli_fatal("%s", lb_last_error());
+    if (f->plan) {
+        lb_buf b = {0};
+        if (lb_study_plan(st, &b) != LB_OK) cli_fatal("--plan: %s", lb_last_error());
+        fputs(b.p, stdout);
+        lb_buf_free(&b);
+        return 0;
+    }
+    lb_study_events ev = {&f->quiet, on_reused, on_job, on_grid, on_note};
+    lb_study_set_events(st, &ev);
+    lb_scheduler sched = pick_scheduler(f);
+    int rc = lb_study_execute(st, &sched);
+    if (rc == LB_EINTR || stop_signal) {
+        fprintf(stderr, "%s: interrupted; finished runs are kept in %s/runs (--resume)\n", cli_prog, f->c.out_dir);
+        return 128 + (stop_signal ? stop_signal : SIGINT);
+    }
+    if (rc != LB_OK) {
+        fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
+        return CLI_EXIT_RUNTIME;
+    }
+    return finish(f, st);
+}
+
+/* A rank other than 0: the jobs rank 0 hands out, until it says stop. */
+static int serve(lb_study *st, int saved[2])
+{
+    silence(0, saved);
+    int rc = lb_dist_serve(&dist, st);
+    if (rc == LB_EINTR || stop_signal) return 128 + (stop_signal ? stop_signal : SIGTERM);
+    if (rc != LB_OK) {
+        fprintf(stderr, "%s (rank %d): %s\n", cli_prog, dist.rank, lb_last_error());
+        return CLI_EXIT_RUNTIME;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argv);
+    if (lb_dist_init(&argc, &argv, &dist) != LB_OK) { /* e.g. a build without MPI under mpirun */
+        if (dist.rank == 0) fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
+        return CLI_EXIT_USAGE;
+    }
+    atexit(end_dist);
+    int saved[2] = {-1, -1};
+    if (dist.rank > 0) silence(1, saved);
     flags f;
     memset(&f, 0, sizeof f);
     parse_flags(argc, argv, &f);
+    check_ranks(&f);
+    f.quiet |= dist.rank > 0;
+    f.c.worker = dist.rank > 0;
     lb_data_opts dopts;
     lb_data_opts_init(&dopts);
     lb_data *data = open_data(&f, &dopts);
     if (lb_set_threads(f.c.train.threads) != LB_OK) cli_fatal("--threads %d: %s", f.c.train.threads, lb_last_error());
     lb_study *st = lb_study_new(&f.c, data);
     if (!st) cli_fatal("%s", lb_last_error());
-    lb_study_events ev = {&f.quiet, on_reused, on_job, on_grid, on_note};
-    lb_study_set_events(st, &ev);
     lb_study_set_stop(st, &stop_signal);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    lb_scheduler sched = lb_scheduler_fork((int)f.jobs);
-    int rc = lb_study_execute(st, &sched);
-    if (rc == LB_EINTR || stop_signal) {
-        fprintf(stderr, "%s: interrupted; finished runs are kept in %s/runs (--resume)\n", cli_prog, f.c.out_dir);
-        lb_study_free(st);
-        lb_data_free(data);
-        lb_data_opts_free(&dopts);
-        return 128 + (stop_signal ? stop_signal : SIGINT);
-    }
-    if (rc == LB_OK) rc = lb_study_write(st);
-    if (rc != LB_OK) {
-        fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
-        lb_study_free(st); /* takes away the folders of a study that stored nothing */
-        lb_data_free(data);
-        lb_data_opts_free(&dopts);
-        return CLI_EXIT_RUNTIME;
-    }
-    if (!f.quiet) {
-        lb_buf sum = {0};
-        if (lb_study_summary(st, &sum) == LB_OK) fprintf(stderr, "\n%s\n", sum.p);
-        lb_buf_free(&sum);
-    }
-    printf("results: %s/results.json\ntable:   %s/results.csv\nreport:  %s/report.html\n", f.c.out_dir, f.c.out_dir,
-           f.c.out_dir);
-    lb_study_free(st);
-    lb_data_free(data);
-    lb_data_opts_free(&dopts);
-    return 0;
+    int status = dist.rank > 0 ? serve(st, saved) : run_study(&f, st);
+    free_all(st, data, &dopts);
+    return status;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "libra/dist.h"
 #include "libra/losses.h"
 #include "libra/report.h"
 #include "libra/train.h"
@@ -32,6 +33,9 @@ static const char usage[] =
     "  --hflip                augmentation: random horizontal flip\n"
     "  --seed N               seed of initialisation, dropout, sampling and augmentation (default 1)\n"
     "  --threads N            threads for the matrix products (default 1)\n"
+    "  --shards S             data-parallel shards of each batch (default 1): a power of two dividing --batch;\n"
+    "                         the gradient is the sum of the shards' in a fixed tree, the same bits on any\n"
+    "                         number of ranks (mpirun); not with batch norm (docs/distributed.md)\n"
     "  --no-nan-check         do not scan gradients and parameters for NaN/Inf every step\n"
     "                         (--nan-check, the default, stops at the first one; see docs/reliability.md)\n"
     "Model:\n"
@@ -63,7 +67,7 @@ static const char usage[] =
 enum {
     OPT_EPOCHS = 1, OPT_STEPS, OPT_BATCH, OPT_LOSS, OPT_SAMPLER, OPT_CROP, OPT_HFLIP, OPT_SEED, OPT_THREADS, OPT_ARCH, OPT_INIT,
     OPT_PRIOR, OPT_MONITOR, OPT_EVAL_BATCH, OPT_SAVE, OPT_SAVE_EVERY, OPT_RESUME, OPT_OUT, OPT_LOG_EVERY,
-    OPT_PROGRESS_EVERY, OPT_QUIET, OPT_NAN_CHECK, OPT_NO_NAN_CHECK, OPT_MIX
+    OPT_PROGRESS_EVERY, OPT_QUIET, OPT_NAN_CHECK, OPT_NO_NAN_CHECK, OPT_MIX, OPT_SHARDS
 };
 
 static const struct option longopts[] = {
@@ -77,6 +81,7 @@ static const struct option longopts[] = {
     {"hflip", no_argument, 0, OPT_HFLIP},
     {"seed", required_argument, 0, OPT_SEED},
     {"threads", required_argument, 0, OPT_THREADS},
+    {"shards", required_argument, 0, OPT_SHARDS},
     {"arch", required_argument, 0, OPT_ARCH},
     {"init", required_argument, 0, OPT_INIT},
     {"prior-bias", no_argument, 0, OPT_PRIOR},
@@ -100,11 +105,13 @@ static const struct option longopts[] = {
 
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
+static int agreed_stop(void); /* below, with the ranks */
 
 typedef struct {
     cli_progress bar;
     int quiet;
     long saved_step;   /* step of the last checkpoint written by this run, or -1 */
+    int stopped;       /* a signal (to this rank or another) stopped the run */
 } ui;
 
 static void hook_start(void *ctx, const lb_model *m, const lb_data *d, const lb_train_progress *p)
@@ -126,14 +133,14 @@ static int hook_step(void *ctx, const lb_train_progress *p)
 {
     ui *u = ctx;
     cli_progress_step(&u->bar, p);
-    return stop_signal != 0;
+    return u->stopped = agreed_stop();
 }
 
 static int hook_epoch(void *ctx, const lb_train_progress *p)
 {
     ui *u = ctx;
     cli_progress_epoch(&u->bar, p);
-    return stop_signal != 0;
+    return u->stopped = agreed_stop();
 }
 
 static void hook_checkpoint(void *ctx, const char *path, long step)
@@ -191,6 +198,11 @@ static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data
     lb_jw_float(&j, "images_per_second", r->images_per_second);
     lb_jw_float(&j, "final_loss", r->final_loss);
     lb_jw_int(&j, "threads", lb_get_threads());
+    lb_jw_int(&j, "shards", r->shards);
+    lb_jw_int(&j, "ranks", r->ranks);
+    char hash[20];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)r->param_hash);
+    lb_jw_string(&j, "param_hash", hash);
     lb_jw_object(&j, "config", 0);
     lb_jw_string(&j, "arch", o->arch);
     lb_jw_string(&j, "init", o->init);
@@ -232,6 +244,49 @@ static void write_outputs(const char *dir, const lb_train_opts *o, const lb_data
     free(path);
 }
 
+/* ---------------------------------------------------------------- ranks (MPI)
+ *
+ * Data-parallel training across processes (mpirun -np K libra-train --shards S ..., a build
+ * with MPI; docs/distributed.md). Every rank reads the same flags and data and runs the same
+ * lb_train_run with the reducer of its ranks; the library writes the checkpoint on rank 0 only,
+ * and main prints and writes --out on rank 0 only. The ranks wait on each other in blocking
+ * reductions from the first step (and in MPI_Comm_dup before it), so a rank that fails for
+ * any reason (a bad flag, its data or checkpoint missing, rank 0's save failing) ends the
+ * whole job with its exit status (lb_dist_abort), where an orderly end would wait forever. A
+ * stop (Ctrl-C, SIGTERM) is agreed by every rank at the same step (lb_dist_any in the hooks),
+ * so every rank ends in order after the run's last save and evaluation. */
+static lb_dist dist;
+
+static void abort_ranks(int status)
+{
+    if (status != 0) lb_dist_abort(&dist, status); /* returns at once with one rank */
+}
+
+static void end_ranks(void) { lb_dist_finalize(&dist); }
+
+/* MPI when started by a launcher as one of several (nothing otherwise): the reducer of the
+ * ranks, or NULL to train in this process alone. */
+static const lb_reducer *ranks_open(int *argc, char ***argv)
+{
+    if (lb_dist_init(argc, argv, &dist) != LB_OK) { /* a build without MPI under mpirun */
+        if (dist.rank == 0) fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
+        exit(CLI_EXIT_USAGE);
+    }
+    atexit(end_ranks);
+    if (dist.size <= 1) return NULL;
+    cli_on_exit(abort_ranks);
+    const lb_reducer *r = lb_dist_reducer(&dist);
+    if (!r) cli_fatal("rank %d of %d: %s", dist.rank, dist.size, lb_last_error());
+    return r;
+}
+
+/* A stop that every rank takes at the same step: 1 when any rank was signalled. */
+static int agreed_stop(void)
+{
+    int any = lb_dist_any(&dist, stop_signal != 0);
+    return any != 0; /* a failed agreement (< 0) stops too: the next reduction reports it */
+}
+
 /* ---------------------------------------------------------------- main */
 
 /* Settings of the checkpoint become the defaults of a resumed run. */
@@ -256,6 +311,7 @@ static void defaults_from_checkpoint(const lb_checkpoint *ck, lb_train_opts *o, 
     if ((v = lb_checkpoint_get(ck, "seed"))) o->seed = strtoull(v, NULL, 10);
     if ((v = lb_checkpoint_get(ck, "keep"))) o->keep_best = !strcmp(v, "best");
     if ((v = lb_checkpoint_get(ck, "patience"))) o->patience = atoi(v);
+    if ((v = lb_checkpoint_get(ck, "shards"))) o->shards = atoi(v);
     cli_data_from_checkpoint(ck, dopts, 0);
 }
 
@@ -285,6 +341,7 @@ static void apply_flag(flags *f, int code, const char *a)
     case OPT_HFLIP: o->augment.hflip = 1; break;
     case OPT_SEED: o->seed = cli_u64("seed", a); break;
     case OPT_THREADS: o->threads = (int)cli_long("threads", a, 1, 256); break;
+    case OPT_SHARDS: o->shards = (int)cli_long("shards", a, 1, 65536); break;
     case OPT_ARCH: o->arch = a; break;
     case OPT_INIT: {
         lb_init_kind k;
@@ -314,6 +371,16 @@ static void apply_flag(flags *f, int code, const char *a)
         if (!cli_train_flag(o, code, a) && !cli_data_flag(&f->df, code, a))
             cli_usage_error("internal: unhandled flag %d", code);
     }
+}
+
+/* --shards against --batch and the architecture (a model of it on a 32x32 probe input finds
+ * its batch norm layers; a spec that needs the data's shape is checked with the data). */
+static void check_shards(const lb_train_opts *o)
+{
+    lb_model *probe = o->shards > 1 ? lb_model_new_arch(o->arch, 1, 32, 32, 2) : NULL;
+    int rc = lb_train_check_shards(o, probe);
+    lb_model_free(probe);
+    if (rc != LB_OK) cli_usage_error("--shards: %s", lb_last_error());
 }
 
 /* The flags, read twice: first to find --resume (whose checkpoint gives the defaults),
@@ -358,6 +425,7 @@ static void parse_flags(int argc, char **argv, flags *f)
     lb_mix mix;
     if (lb_mix_parse(&mix, f->o.mix) != LB_OK) cli_usage_error("--mix: %s", lb_last_error());
     if (lb_arch_check(f->o.arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
+    check_shards(&f->o);
     cli_train_check(&f->o);
 }
 
@@ -385,9 +453,14 @@ static void print_result(const flags *f, const lb_train_result *r, const lb_data
 int main(int argc, char **argv)
 {
     cli_init(argv);
+    const lb_reducer *ranks = ranks_open(&argc, &argv);
+    int rank0 = !ranks || ranks->rank == 0;
     flags f;
     memset(&f, 0, sizeof f);
     parse_flags(argc, argv, &f);
+    f.o.reducer = ranks;
+    if (ranks) check_shards(&f.o);
+    f.quiet |= !rank0; /* only rank 0 talks */
     if (lb_set_threads(f.o.threads) != LB_OK) cli_fatal("--threads %d: %s", f.o.threads, lb_last_error());
     if (!f.quiet) {
         char extra[512];
@@ -418,21 +491,23 @@ int main(int argc, char **argv)
         /* a failed step or save never overwrites the checkpoint: say which one is good */
         if (f.o.save && u.saved_step >= 0)
             fprintf(stderr, "%s: the last checkpoint written, %s, is of step %ld\n", cli_prog, f.o.save, u.saved_step);
-        return CLI_EXIT_RUNTIME;
+        cli_exit(CLI_EXIT_RUNTIME);
     }
-    cli_print_warnings(&r.warnings, 0);
-    if (f.out) {
+    if (rank0) cli_print_warnings(&r.warnings, 0);
+    if (f.out && rank0) {
         lb_loss *l = lb_loss_new_named(f.o.loss, data->split.n_classes, data->split.train_counts, (const char *const *)data->split.class_names);
         write_outputs(f.out, &f.o, &f.dopts, &r, data, l ? lb_loss_spec(l) : f.o.loss);
         lb_loss_free(l);
     }
-    print_result(&f, &r, data);
-    if (stop_signal)
-        fprintf(stderr, "%s: stopped by signal %d after step %ld%s\n", cli_prog, (int)stop_signal, r.steps,
+    if (rank0) print_result(&f, &r, data);
+    int sig = stop_signal ? (int)stop_signal : u.stopped ? SIGTERM : 0; /* SIGTERM: another rank's */
+    if (sig && rank0)
+        fprintf(stderr, "%s: stopped by signal %d%s after step %ld%s\n", cli_prog, sig,
+                stop_signal ? "" : " to another rank", r.steps,
                 f.o.save ? "; the checkpoint is of that step (--resume)" : "");
     lb_train_result_free(&r);
     lb_data_free(data);
     lb_data_opts_free(&f.dopts);
     lb_checkpoint_free(&f.ck);
-    return stop_signal ? 128 + (int)stop_signal : 0;
+    return sig ? 128 + sig : 0; /* end_ranks, at exit, ends MPI */
 }

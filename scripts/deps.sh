@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages libra needs, only those missing.
-# usage: scripts/deps.sh [--test]   (--test adds what the test suite needs: valgrind, chromium)
+# usage: scripts/deps.sh [--test]   (--test adds what the test suite needs: valgrind, chromium,
+#                                    Open MPI for the tests under mpirun; the demo needs none of them)
 set -euo pipefail
 pkgs=(gcc make cmake pkg-config libopenblas-dev zlib1g-dev libstb-dev check dataset-fashion-mnist)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(valgrind chromium clang libclang-rt-14-dev python3)
+  pkgs+=(valgrind chromium clang libclang-rt-14-dev python3 openmpi-bin libopenmpi-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

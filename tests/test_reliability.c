@@ -415,6 +415,39 @@ START_TEST(test_stale_temps_removed)
 }
 END_TEST
 
+/* Temporary files carry the writer's machine: a dead pid's file of this machine goes, one
+ * of another machine (a folder shared by --only shards) stays, whatever its pid. */
+START_TEST(test_stale_temps_of_other_hosts_kept)
+{
+    make_dir();
+    char full[256] = "", host[40] = "", mine[96], theirs[128], path[400];
+    ck_assert_int_eq(gethostname(full, sizeof full - 1), 0);
+    if (strlen(full) >= sizeof host) { /* the test's names stay short: only another machine's file */
+        snprintf(theirs, sizeof theirs, "F.tmp.%ld.other-machine", dead_pid());
+        put(theirs, "being written elsewhere");
+        snprintf(path, sizeof path, "%s/F", dir);
+        ck_assert_int_eq(lb_write_file_atomic(path, "new\n", 4), LB_OK);
+        ck_assert(exists(theirs));
+        remove_dir();
+        return;
+    }
+    strcpy(host, full);
+    for (char *c = host; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-')) *c = '_';
+    long pid = dead_pid();
+    snprintf(mine, sizeof mine, "F.tmp.%ld.%s", pid, host);
+    snprintf(theirs, sizeof theirs, "F.tmp.%ld.other-machine-%s", pid, host);
+    put(mine, "half");
+    put(theirs, "being written elsewhere");
+    snprintf(path, sizeof path, "%s/F", dir);
+    ck_assert_int_eq(lb_write_file_atomic(path, "new\n", 4), LB_OK);
+    ck_assert(!exists(mine));
+    ck_assert(exists(theirs));
+    ck_assert_int_eq(count_entries(), 2);
+    remove_dir();
+}
+END_TEST
+
 /* A file-size limit (a full disk, as far as write() can tell) fails the write naming the
  * file; the previous file stays whole and no temporary file is left. */
 START_TEST(test_full_disk)
@@ -474,6 +507,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("atomic_write");
     tcase_add_test(tc, test_stale_temps_removed);
+    tcase_add_test(tc, test_stale_temps_of_other_hosts_kept);
     tcase_add_test(tc, test_full_disk);
     tcase_add_test(tc, test_missing_dir);
     suite_add_tcase(s, tc);

@@ -359,6 +359,47 @@ START_TEST(test_record_roundtrip)
 }
 END_TEST
 
+/* A record as text and back (the message of a study across ranks): the same record, the
+ * same text as its file; the rank that trained it survives, and a record without "rank" (an
+ * older file) reads with rank -1. A negative rank is refused. */
+START_TEST(test_record_text_and_rank)
+{
+    lb_results s;
+    make_study(&s);
+    lb_run_record *r = &s.runs[0];
+    ck_assert_int_eq(r->rank, -1);
+    lb_buf b = {0};
+    ck_assert_int_eq(lb_run_record_to_json(r, &b), LB_OK);
+    ck_assert_ptr_null(strstr(b.p, "\"rank\""));
+    const char *p = path_in("run.json");
+    ck_assert_int_eq(lb_run_record_write_json(r, p), LB_OK);
+    char *file = slurp(p);
+    ck_assert_str_eq(file, b.p);
+    lb_run_record back;
+    ck_assert_msg(lb_run_record_parse_json(&back, b.p, b.n, "message") == LB_OK, "%s", lb_last_error());
+    assert_same_record(r, &back);
+    ck_assert_int_eq(back.rank, -1);
+    lb_run_record_free(&back);
+    lb_buf_free(&b);
+
+    r->rank = 3;
+    ck_assert_int_eq(lb_run_record_to_json(r, &b), LB_OK);
+    ck_assert_ptr_nonnull(strstr(b.p, "\n  \"rank\": 3,\n"));
+    ck_assert_msg(lb_run_record_parse_json(&back, b.p, b.n, "message") == LB_OK, "%s", lb_last_error());
+    ck_assert_int_eq(back.rank, 3);
+    assert_same_record(r, &back);
+    lb_run_record_free(&back);
+    char *neg = strstr(b.p, "\"rank\": 3");
+    neg[8] = '-'; /* "rank": -, a malformed number */
+    ck_assert_int_eq(lb_run_record_parse_json(&back, b.p, b.n, "message"), LB_EFORMAT);
+    ck_error_mentions("message:");
+    lb_buf_free(&b);
+    free(file);
+    unlink(p);
+    lb_results_free(&s);
+}
+END_TEST
+
 /* Replaces the first `from` in the record file with `to`, reads it, and checks the error
  * names the file, `expect`, and where: mode 0 the file only, 1 also the line of `to`,
  * 2 also its column. */
@@ -719,6 +760,7 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_json_parse);
     tcase_add_test(tc, test_record_roundtrip);
+    tcase_add_test(tc, test_record_text_and_rank);
     tcase_set_timeout(tc, 60); /* times CK_TIMEOUT_MULTIPLIER under sanitizers */
     tcase_add_test(tc, test_record_read_errors);
     tcase_add_test(tc, test_results_json);

@@ -300,6 +300,137 @@ START_TEST(test_study_engine)
 }
 END_TEST
 
+static int n_notes;
+static void count_note(void *ctx, const char *m)
+{
+    (void)ctx;
+    (void)m;
+    n_notes++;
+}
+
+/* Runs the study of c (serial) and returns its results' test balanced accuracies (runs in
+ * order), or NULL when it ran without results (a share waiting for phase 2). */
+static float *run_share(lb_study_config *c, lb_data *data, int *deferred)
+{
+    lb_study *st = lb_study_new(c, data);
+    ck_assert_msg(st != NULL, "%s", lb_last_error());
+    lb_study_events ev = {.on_note = count_note};
+    lb_study_set_events(st, &ev);
+    lb_scheduler serial = lb_scheduler_serial();
+    ck_assert_msg(lb_study_execute(st, &serial) == LB_OK, "%s", lb_last_error());
+    *deferred = lb_study_deferred(st);
+    const lb_results *r = *deferred ? NULL : lb_study_results(st);
+    float *bacc = NULL;
+    if (r) {
+        bacc = calloc(r->n_runs + 1, sizeof *bacc);
+        for (size_t i = 0; i < r->n_runs; i++) bacc[i] = r->runs[i].metrics.balanced_accuracy;
+        bacc[r->n_runs] = -1;
+    }
+    lb_study_free(st);
+    return bacc;
+}
+
+/* --only I/N: each share runs its jobs (index % N) of each phase; a share whose grids lack
+ * other shares' phase-1 records waits (deferred, a note) and leaves the shared folder alone;
+ * run again, it plans phase 2; the shares together give the whole study's records bit for
+ * bit. Also the plan's text, a worker rank's study (no folder, no store) and the checks. */
+START_TEST(test_study_shares)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    write_idx(tp("tri"), tp("trl"), 160, 4);
+    write_idx(tp("tei"), tp("tel"), 40, 4);
+    lb_data_opts d;
+    lb_data_opts_init(&d);
+    char spec[1200];
+    snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
+    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.25"), LB_OK);
+    lb_data *data = lb_data_new(&d);
+    ck_assert_ptr_nonnull(data);
+    lb_study_config c;
+    lb_study_config_init(&c);
+    c.strategies = "ce;focal:gamma=0|2";
+    c.seeds = 2;
+    c.train.arch = "linear";
+    c.train.steps = 6;
+    c.data = &d;
+    c.out_dir = tp("whole");
+    int deferred = -1;
+    float *whole = run_share(&c, data, &deferred); /* jobs: 0 ce s1, 1 ce s2, 2 focal0 s1, 3 focal2 s1; 4: phase 2 */
+    ck_assert_ptr_nonnull(whole);
+
+    c.out_dir = tp("shared");
+    c.n_shards = 2;
+    c.shard = 0;
+    n_notes = 0;
+    ck_assert_ptr_null(run_share(&c, data, &deferred)); /* 0 and 2 run; the grid lacks job 3 */
+    ck_assert_int_eq(deferred, 1);
+    ck_assert_int_eq(n_notes, 1);
+    ck_assert(exists(tp("shared/runs/ce@shuffle-s1.json")) && !exists(tp("shared/runs/ce@shuffle-s2.json")));
+    c.shard = 1;
+    ck_assert_ptr_null(run_share(&c, data, &deferred) /* 1 and 3; phase 2's job 4 is share 1's */);
+    ck_assert_int_eq(deferred, 0);
+    c.shard = 0;
+    c.resume = 1;
+    float *first = run_share(&c, data, &deferred); /* reuses 0 and 2, runs 4: results, as a share sees them */
+    ck_assert_ptr_nonnull(first);
+    free(first);
+    c.n_shards = 0; /* --aggregate: everything stored */
+    float *all = run_share(&c, data, &deferred);
+    ck_assert_ptr_nonnull(all);
+    for (int i = 0; whole[i] >= 0; i++) ck_assert_msg(all[i] == whole[i], "run %d: %.9g vs %.9g", i, all[i], whole[i]);
+    free(all);
+    free(whole);
+
+    /* the plan: every phase-1 job with its share and strategies, and what phase 2 adds */
+    c.n_shards = 2;
+    lb_study *st = lb_study_new(&c, data);
+    ck_assert_ptr_nonnull(st);
+    lb_buf b = {0};
+    ck_assert_int_eq(lb_study_plan(st, &b), LB_OK);
+    ck_assert_ptr_nonnull(strstr(b.p, "phase 1: 4 jobs (2 strategies x 2 seeds"));
+    ck_assert_ptr_nonnull(strstr(b.p, "focal:gamma=0|2 (point 2/2)"));
+    ck_assert_ptr_nonnull(strstr(b.p, "phase 2: after phase 1"));
+    ck_assert_ptr_nonnull(strstr(b.p, "    3  1          2  focal:gamma=2@shuffle"));
+    lb_buf_free(&b);
+    char diff[200];
+    ck_assert_int_eq(lb_study_same_settings(st, lb_study_settings(st), diff, sizeof diff), 1);
+    ck_assert_int_eq(lb_study_same_settings(st, "steps=7\n", diff, sizeof diff), 0);
+    lb_study_free(st);
+
+    /* a worker rank's study touches no folder and stores nothing */
+    lb_study_config w = c;
+    w.n_shards = 0;
+    w.resume = 0;
+    w.worker = 1;
+    w.out_dir = tp("never/made");
+    st = lb_study_new(&w, data);
+    ck_assert_ptr_nonnull(st);
+    ck_assert(!exists(tp("never")));
+    lb_run_record rec;
+    lb_run_record_init(&rec);
+    lb_job j = {.name = "x"};
+    ck_assert_err(lb_study_store(st, &j, &rec), LB_ESTATE, "a worker rank stores no file");
+    lb_study_free(st);
+    ck_assert(!exists(tp("never")));
+
+    /* a share may not --force, and must be a share */
+    c.resume = 0;
+    c.force = 1;
+    ck_assert_err(lb_study_check(&c), LB_EINVAL, "--force with --only");
+    c.force = 0;
+    c.shard = 2;
+    ck_assert_err(lb_study_check(&c), LB_EINVAL, "shard 3 of 2");
+
+    lb_data_free(data);
+    lb_data_opts_free(&d);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* Stages share the training run of their model, mixing and synthesis make runs of their
  * own; each record has the variants its strategy asks for; a resumed study with a new stage
  * runs that model again. */
@@ -432,6 +563,7 @@ int main(void)
     tcase_set_timeout(te, 300);
     tcase_add_test(te, test_study_engine);
     tcase_add_test(te, test_study_variants);
+    tcase_add_test(te, test_study_shares);
     suite_add_tcase(s, te);
     TCase *tb = tcase_create("behaviour");
     tcase_set_timeout(tb, 300);

@@ -26,6 +26,16 @@ void cli_init(char **argv)
     }
 }
 
+static void (*before_exit)(int status);
+
+void cli_on_exit(void (*fn)(int status)) { before_exit = fn; }
+
+void cli_exit(int status)
+{
+    if (before_exit) before_exit(status);
+    exit(status);
+}
+
 void cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -34,7 +44,7 @@ void cli_usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", cli_prog);
-    exit(CLI_EXIT_USAGE);
+    cli_exit(CLI_EXIT_USAGE);
 }
 
 void cli_fatal(const char *fmt, ...)
@@ -45,7 +55,7 @@ void cli_fatal(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    exit(CLI_EXIT_RUNTIME);
+    cli_exit(CLI_EXIT_RUNTIME);
 }
 
 void cli_fatal_lib(const char *context)
@@ -98,7 +108,7 @@ void cli_bad_option(void)
 {
     /* getopt_long has already named the flag and the problem on stderr */
     fprintf(stderr, "Try '%s --help'.\n", cli_prog);
-    exit(CLI_EXIT_USAGE);
+    cli_exit(CLI_EXIT_USAGE);
 }
 
 const char cli_data_help[] =
@@ -324,7 +334,7 @@ void cli_check_classes(const lb_checkpoint *ck, const lb_split *sp, const char *
     fprintf(stderr, " but the data has");
     for (int k = 0; k < sp->n_classes; k++) fprintf(stderr, "%s %s", k ? "," : "", sp->class_names[k]);
     fprintf(stderr, " (see --classes)\n");
-    exit(CLI_EXIT_RUNTIME);
+    cli_exit(CLI_EXIT_RUNTIME);
 }
 
 void cli_print_header(FILE *out, uint64_t seed, int threads, const char *extra)

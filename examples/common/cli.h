@@ -24,6 +24,12 @@
 extern const char *cli_prog;
 void cli_init(char **argv);
 
+/* exit(status), after the function set by cli_on_exit (one at most; NULL: none). Every exit of
+ * the cli_* helpers below goes through it, so a program can act on how it ends (libra-train
+ * under mpirun ends the whole job when a failure may leave other ranks waiting). */
+void cli_exit(int status) __attribute__((noreturn));
+void cli_on_exit(void (*fn)(int status));
+
 /* "PROG: message\nTry 'PROG --help'." on stderr, exit 2. */
 void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* "PROG: message" on stderr, exit 1. */

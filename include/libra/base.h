@@ -140,8 +140,8 @@ int lb_group_by_class(const int *y, int n, int n_classes, int *start, int *pos);
 
 /* ======================================================================== files */
 
-/* Writes n bytes to path atomically: PATH.tmp.<pid> beside it (stale ones of dead processes
- * are removed first), fsync, rename, fsync of the directory. On failure the previous file,
+/* Writes n bytes to path atomically: PATH.tmp.<pid>.<host> beside it (stale ones of dead
+ * processes of this machine are removed first), fsync, rename, fsync of the directory. On failure the previous file,
  * if any, is unchanged, no temporary file is left, and the message names the path and the
  * step that failed. */
 int lb_write_file_atomic(const char *path, const void *data, size_t n);

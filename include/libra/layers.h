@@ -127,6 +127,10 @@ int lb_model_classifier(const lb_model *m, int *layer);
 lb_node *lb_model_features(lb_model *m, lb_graph *g, lb_node *x);
 /* Output features per sample (the last layer's output size). */
 int lb_model_n_outputs(const lb_model *m);
+/* A 64-bit hash (lb_hash64) of the parameters then the buffers, bit for bit: two models hash
+ * alike exactly when (but for a collision) they hold the same values, so runs that must give
+ * the same bits (data-parallel ranks, resumes) can be compared without their files. */
+uint64_t lb_model_hash(const lb_model *m);
 /* Appends one line per layer (name, output shape with N for the batch, parameter count),
  * then the totals, like Keras' model.summary(). */
 void lb_model_summary(const lb_model *m, lb_buf *out);

@@ -90,6 +90,22 @@ lb_node *lb_loss_forward(lb_loss *loss, lb_graph *g, lb_node *logits, const int 
  * = 1) both give the plain loss bitwise. */
 lb_node *lb_loss_forward_mixed(lb_loss *loss, lb_graph *g, lb_node *logits, const int *ya, const int *yb,
                                double lambda, const float *lam_y, long step, long total_steps);
+/* A shard of a larger batch (data-parallel training, docs/distributed.md): its loss is its
+ * own numerator over the whole batch's denominator, so the shards' losses and gradients add
+ * up to the whole batch's. lb_loss_denominators gives the denominators of the n samples of
+ * the whole batch as the forwards divide by: den[0] = sum_i m_i d(ya_i) and, with yb (a mixed
+ * batch), den[1] = sum_i (1 - m_i) d(yb_i) (m_i = lam_y[i]; 1 in both sums without lam_y;
+ * den[1] = 0 without yb), d as for the plain mean, summed in sample order in double. The
+ * _denom forwards then take them instead of the shard's own: den > 0 (LB_EINVAL naming the
+ * value otherwise; for Remix their sum > 0), used by the mean reduction only (sum and none
+ * ignore it). Given the batch's own denominators, both are bitwise the plain forwards. */
+int lb_loss_denominators(lb_loss *loss, const int *ya, const int *yb, const float *lam_y, int n, long step,
+                         long total_steps, double den[2]);
+lb_node *lb_loss_forward_denom(lb_loss *loss, lb_graph *g, lb_node *logits, const int *targets, double den,
+                               long step, long total_steps);
+lb_node *lb_loss_forward_mixed_denom(lb_loss *loss, lb_graph *g, lb_node *logits, const int *ya, const int *yb,
+                                     double lambda, const float *lam_y, const double den[2], long step,
+                                     long total_steps);
 /* Unreduced per-sample losses w_{y_i} l_i and their gradients with respect to each sample's
  * logits (n*C, same layout as logits); either output may be NULL. *mean_out (may be NULL)
  * gets the loss reduced by the loss's mean convention, whatever its reduction= key. */
@@ -130,7 +146,8 @@ typedef struct lb_loss_kind {
     /* Reads the loss's own parameters from `spec` (every key of params present, defaults
      * filled in) into a state; returns LB_OK or an error naming the key. May be NULL. */
     int (*init)(const lb_spec *spec, int n_classes, const int *class_counts, void **state);
-    /* One sample: returns l(z, y) and writes dl/dz (n_classes doubles). Required. */
+    /* One sample: returns l(z, y) and writes dl/dz (n_classes doubles). Required. May run on
+     * several threads at once (a data-parallel step's shards): read state, never write it. */
     double (*sample)(const void *state, int n_classes, const float *logits, int target,
                      double *dlogits);
     void (*destroy)(void *state);   /* may be NULL */

@@ -95,6 +95,7 @@ typedef struct lb_run_record {
     lb_xy pr, roc;              /* binary tasks: the test curves of the rare class (at most 101 points) */
     lb_operating_point op;      /* binary tasks with a validation split */
     lb_notes warnings;          /* what the run could not do as asked (lb_train_result.warnings) */
+    int rank;                   /* the MPI rank that trained it (a study across ranks); -1: not recorded */
 } lb_run_record;
 
 typedef struct lb_results {
@@ -168,11 +169,16 @@ int lb_run_record_add_stage(lb_run_record *r, const char *name, float tau, int64
 /* The variant of that name, or NULL. */
 const lb_posthoc_result *lb_run_record_variant(const lb_run_record *r, const char *name);
 
-/* ---- one run record as JSON (for --resume) ---- */
+/* ---- one run record as JSON (for --resume, and as the message of a study across ranks) ---- */
 int lb_run_record_write_json(const lb_run_record *r, const char *path);
+/* The same text appended to out (what lb_run_record_write_json writes). */
+int lb_run_record_to_json(const lb_run_record *r, lb_buf *out);
 /* Reads what lb_run_record_write_json wrote, exactly. r is initialised here; on error it is
  * left empty and the message names the file, line and column. */
 int lb_run_record_read_json(lb_run_record *r, const char *path);
+/* The same from text[0..n) (what lb_run_record_to_json made); `name` stands for the file in
+ * messages. */
+int lb_run_record_parse_json(lb_run_record *r, const char *text, size_t n, const char *name);
 
 /* ---- the study's files ---- */
 int lb_report_write_json(const lb_results *s, const char *path);

@@ -131,6 +131,13 @@ typedef struct lb_study_config {
     int force;                    /* replace a study of other settings in out_dir */
     double target_recall;         /* binary tasks: the rare class's recall of each run's operating
                                      point, chosen on validation (default LB_STUDY_TARGET_RECALL) */
+    int shard, n_shards;          /* a share of the study (--only I/N: shard = I - 1, n_shards = N):
+                                     only the jobs with index % n_shards == shard run here; the
+                                     other shards' records are read from the shared output folder,
+                                     which this study never empties (n_shards <= 1: every job) */
+    int worker;                   /* a rank of a study across ranks that only runs the jobs handed
+                                     to it (lb_dist_serve): the output folder is never touched, and
+                                     lb_study_store refuses (rank 0 writes every file) */
 } lb_study_config;
 
 void lb_study_config_init(lb_study_config *c);
@@ -182,6 +189,19 @@ int lb_study_stopping(const lb_study *st);
 /* An extra flag recorded in results.json (e.g. how the study was scheduled). */
 int lb_study_set_flag(lb_study *st, const char *key, const char *value);
 
+/* The settings every run of the study shares (as written to OUT/runs/settings.txt). */
+const char *lb_study_settings(const lb_study *st);
+/* 1 if `settings` are the study's; else 0 with the first difference in diff ("steps: '40'
+ * there, '41' here"). */
+int lb_study_same_settings(const lb_study *st, const char *settings, char *diff, size_t size);
+/* The plan, for a program to print: phase 1's jobs (index, seed, training run, stages, the
+ * strategies it serves, whether its record is stored, and with shards the shard that runs
+ * it), then a line saying what phase 2 adds once the grids are chosen. */
+int lb_study_plan(const lb_study *st, lb_buf *out);
+/* A shard (n_shards > 1) that could not plan phase 2: how many of the grids' phase-1 records
+ * (other shards' jobs) were missing when lb_study_execute ended (0: none, phase 2 ran). */
+int lb_study_deferred(const lb_study *st);
+
 int lb_study_n_strategies(const lb_study *st);
 const lb_strategy *lb_study_strategy(const lb_study *st, int i);
 const lb_data *lb_study_data(const lb_study *st);
@@ -200,13 +220,21 @@ typedef struct lb_scheduler {
 
 /* One job in this process: job in, record out (initialised here). */
 int lb_study_run_job(const lb_study *st, const lb_job *job, lb_run_record *rec);
+/* The same with training hooks (NULL: none), e.g. a scheduler that answers other ranks
+ * between steps; a hook that stops the run leaves a record of a shortened run, which the
+ * caller must not store. */
+int lb_study_run_job_hooked(const lb_study *st, const lb_job *job, const lb_train_hooks *hooks,
+                            lb_run_record *rec);
 /* Stores a job's record and curve under the output folder (atomically). */
 int lb_study_store(lb_study *st, const lb_job *job, const lb_run_record *rec);
 /* Marks a stored job done and reports it (the record is read back for the event). */
 int lb_study_job_done(lb_study *st, lb_job *job, double seconds);
 
 /* Runs the plan with `sched`: the jobs not already stored (with resume), then each grid's
- * choice and the chosen points' other seeds. */
+ * choice and the chosen points' other seeds. A shard runs only its own jobs of each phase,
+ * and plans phase 2 only if every grid's phase-1 records are stored (its own and the other
+ * shards'); otherwise it reports the missing ones (on_note, lb_study_deferred) and returns
+ * LB_OK without results: run the shard again once the others' phase 1 is done. */
 int lb_study_execute(lb_study *st, const lb_scheduler *sched);
 
 /* ---- the result ---- */

@@ -147,10 +147,45 @@ int lb_set_threads(int n);
 int lb_get_threads(void);
 /* Runs fn(arg, part, n_parts) for every part in [0, n_parts), each on its own thread (the
  * caller runs part 0). A part's work must depend only on (part, n_parts), so results depend
- * on the thread count only. fn must not allocate from a graph's arena (not thread-safe). */
+ * on the thread count only. Inside a part lb_get_threads() is 1: what a part starts runs on
+ * its own thread. fn must not allocate from an arena another part uses (arenas are not
+ * thread-safe; a part may own a graph). */
 void lb_parallel(int n_parts, void (*fn)(void *arg, int part, int n_parts), void *arg);
 /* [lo, hi) of part `part` when n items are split into n_parts near-equal blocks. */
 void lb_split_range(int n, int part, int n_parts, int *lo, int *hi);
+
+/* ---- the fixed pairwise tree (data-parallel gradient sums, docs/distributed.md) ---- */
+/* The sum of n buffers x[0..n) in one fixed tree, so the bits depend on n and the leaves
+ * only, never on how many processes or threads computed them:
+ *     tree(a, b) = tree(a, a + h) + tree(a + h, b),  h the largest power of two below b - a
+ * (a perfect binary tree when n is a power of two; for n = 6: ((x0+x1)+(x2+x3)) + (x4+x5)).
+ * Any aligned block of 2^j leaves is a subtree, so the K block sums of K ranks, each summing
+ * its own 2^j leaves, combine in tree(K) to the same bits as tree(K 2^j). */
+/* acc[i] = acc[i] + right[i]: the one addition of every node of the tree. */
+void lb_tree_add(float *acc, const float *right, size_t len);
+/* The tree as a schedule over ranks (binomial): at level l = 1, 2, 4, ... < size, a rank
+ * with rank % 2l == 0 and a peer rank + l < size receives the peer's partial sum and adds
+ * it to its own (LB_TREE_RECV: x = x + peer's x), a rank with rank % 2l == l sends its
+ * partial sum to rank - l and is done (LB_TREE_SEND), every other rank waits
+ * (LB_TREE_IDLE, *peer = -1). After the last level rank 0 holds tree(size); an MPI
+ * reducer then sends it to every rank. */
+enum { LB_TREE_IDLE = 0, LB_TREE_RECV = 1, LB_TREE_SEND = 2 };
+int lb_tree_step(int rank, int size, int level, int *peer);
+/* tree(n) in place by that schedule: x[0] gets the total; the other buffers are
+ * overwritten with partial sums. */
+void lb_tree_sum(float *const *x, int n, size_t len);
+/* The same tree, leaf by leaf, with ceil(log2 n) buffers of len floats instead of
+ * n (the trainer's shards, one gradient at a time). Push the leaves in order: each push
+ * reads x and may change it; the n-th push leaves tree(n) in its x and returns 1 (the
+ * others 0), and the accumulator starts over. */
+typedef struct lb_tree_acc {
+    int n, depth, count;
+    size_t len;
+    float *level;     /* [depth][len]: the stored partial sum of 2^l leaves at level l */
+} lb_tree_acc;
+int lb_tree_acc_init(lb_tree_acc *a, int n, size_t len);
+int lb_tree_acc_push(lb_tree_acc *a, float *x);
+void lb_tree_acc_free(lb_tree_acc *a);
 
 /* ---- ops ---- */
 /* elementwise, same shapes; or b of shape [a.shape[1]] broadcast over every other dim

@@ -30,6 +30,31 @@ extern "C" {
 typedef lb_node *(*lb_loss_fn)(void *ctx, lb_graph *g, lb_node *logits, const int *targets, long step,
                               long total_steps);
 
+/* The ranks of a data-parallel run (implemented by libra/dist.h's MPI layer; NULL: this
+ * process alone). With `size` ranks (a power of two dividing the shards), rank r computes the
+ * shards [r S/size, (r+1) S/size), sums them in the pairwise tree of their block, then
+ * tree_sum adds the ranks' block sums in the pairwise tree over rank index, so every rank
+ * ends with the same total as one process summing all S shards in one tree. */
+typedef struct lb_reducer {
+    void *ctx;
+    int rank, size;
+    /* x [n] in place: the sum over ranks, in the fixed pairwise tree over rank index
+     * (lb_tree_step's schedule, each node lb_tree_add(x, received)), on every rank. LB_OK, or
+     * a status with its message stored (the trainer then stops with it). Every rank calls it
+     * once per step, with the same n, even a rank whose own shards failed (it sends NaN). */
+    int (*tree_sum)(void *ctx, float *x, size_t n);
+    /* 1 when every rank holds the same n bytes (a parameter hash check); 0 otherwise; a
+     * negative status (message stored) when it could not tell. Called by every rank at the
+     * same points. */
+    int (*same_everywhere)(void *ctx, const void *bytes, size_t n);
+} lb_reducer;
+
+/* The loss of one shard of a batch, normalised over the whole batch (lb_trainer_set_shards):
+ * logits [n, C] of the batch's rows [lo, lo + n), targets the whole batch's n_batch labels.
+ * lb_train_run's is lb_loss_forward_denom with the batch's lb_loss_denominators. */
+typedef lb_node *(*lb_shard_loss_fn)(void *ctx, lb_graph *g, lb_node *logits, const int *targets, int lo,
+                                     int n_batch, long step, long total_steps);
+
 typedef struct lb_trainer {
     lb_model *model;        /* borrowed */
     lb_optim *optim;        /* owned */
@@ -41,6 +66,14 @@ typedef struct lb_trainer {
     float loss;             /* loss of the last step */
     double lr;              /* learning rate of the last step */
     int nan_check;          /* 1 (default): refuse non-finite gradients and parameters */
+    /* data parallel (lb_trainer_set_shards; shards 1 and no reducer: the plain step) */
+    int shards;
+    const lb_reducer *reducer;
+    lb_shard_loss_fn shard_loss_fn;   /* called with loss_ctx */
+    lb_tree_acc acc, acc_loss;        /* this rank's block of shards: gradients and losses */
+    float *reduce_buf;                /* [n_params + 1] with ranks: gradient and loss */
+    struct lb_shard_worker *workers;  /* the threads' shards (trainer.c) */
+    int n_workers;
 } lb_trainer;
 
 /* sched NULL: constant at cfg->lr. */
@@ -57,6 +90,29 @@ void lb_trainer_free(lb_trainer *t);
  * that makes a parameter or running statistic non-finite is LB_ENUMERIC too, but the
  * parameters have changed by then. */
 int lb_trainer_step(lb_trainer *t, float *x, const int *y, int n);
+/* Data-parallel steps (docs/distributed.md): each batch of n is split into `shards` shards,
+ * shard s the images [floor(s n / S), floor((s+1) n / S)) (B/S each when S divides n; an empty
+ * shard adds a zero gradient); this rank (r of K = reducer->size, or 0 of 1 without one)
+ * computes the gradients of shards [r S/K, (r+1) S/K) (forward, loss_fn over the whole batch's
+ * denominator, backward), T = min(lb_get_threads(), S/K) at a time, each on one thread (so the
+ * bits do not depend on the thread count; a rank with one shard uses one core), sums them in
+ * shard order in the fixed pairwise tree (lb_tree_acc),
+ * then reducer->tree_sum adds the K block sums (and the shards' losses, in the same tree) on
+ * every rank, so the gradient and loss are bitwise those of one process with the same S.
+ * Dropout: each step takes one draw k from the model's RNG, and shard s draws its masks from
+ * lb_rng_derive(k, s) (keyed by the shard, not the rank). Then the step goes on as
+ * lb_trainer_step's (non-finite checks, clipping, the optimizer). shards must be a power of two;
+ * K a power of two <= shards; loss_fn is required unless shards = K = 1, which restores the
+ * plain step (bitwise lb_trainer_step's). A model with batch norm is refused (LB_EINVAL naming
+ * the layer) with shards > 1: its statistics are of the whole batch, until synchronised batch
+ * norm exists. Memory: log2(S/K) gradient-sized buffers (none for one shard per rank), one
+ * more with K > 1, and T - 1 more graphs (one shard's activations each) and gradient buffers;
+ * a step allocates nothing once warm (below 257 classes). On failure (LB_EINVAL, LB_ENOMEM) the
+ * trainer is left taking plain steps. */
+int lb_trainer_set_shards(lb_trainer *t, int shards, const lb_reducer *reducer, lb_shard_loss_fn loss_fn);
+/* With a reducer of K > 1 ranks: LB_OK when every rank holds the same parameters and
+ * buffers (a hash compared by reducer->same_everywhere), else LB_ESTATE naming the step. */
+int lb_trainer_check_ranks(lb_trainer *t);
 
 /* ======================================================================== evaluation */
 
@@ -170,22 +226,12 @@ typedef struct lb_train_opts {
     const struct lb_reducer *reducer;  /* [NULL: one rank] the ranks sharing the shards */
 } lb_train_opts;
 
-/* The ranks of a data-parallel run (implemented by libra/dist.h's MPI layer; NULL: this
- * process alone). With `size` ranks (a power of two dividing the shards), rank r computes the
- * shards [r S/size, (r+1) S/size), sums them in the pairwise tree of their block, then
- * tree_sum adds the ranks' block sums in the pairwise tree over rank index, so every rank
- * ends with the same total as one process summing all S shards in one tree. */
-typedef struct lb_reducer {
-    void *ctx;
-    int rank, size;
-    /* x [n] in place: the sum over ranks, in the fixed pairwise tree over rank index, on every
-     * rank. */
-    int (*tree_sum)(void *ctx, float *x, size_t n);
-    /* 1 when every rank holds the same n bytes (a parameter hash check); 0 otherwise. */
-    int (*same_everywhere)(void *ctx, const void *bytes, size_t n);
-} lb_reducer;
-
 void lb_train_opts_init(lb_train_opts *o);
+/* The data-parallel options of o (checked again, with the data's model, by lb_train_run):
+ * shards a power of two dividing o->batch, o->reducer's size a power of two <= shards, and,
+ * when m is given (any model of o->arch), no batch norm layer when shards > 1. LB_EINVAL
+ * names the value at fault. */
+int lb_train_check_shards(const lb_train_opts *o, const lb_model *m);
 
 /* Every setting of o (and of the data options; without them, of the opened data) that
  * changes what a run computes, as "key=value" lines, the optimizer's defaults resolved and
@@ -226,6 +272,8 @@ typedef struct lb_train_hooks {
 
 typedef struct lb_train_result {
     uint64_t seed;
+    int shards, ranks;      /* o->shards, and the reducer's size (1 without one) */
+    uint64_t param_hash;    /* lb_model_hash of the model scored (the kept one under keep best) */
     long steps;             /* total steps done (including those before a resume) */
     long start_step;        /* where this run began (0, or the checkpoint's step) */
     int epochs;             /* epochs begun */

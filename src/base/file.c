@@ -31,11 +31,28 @@ static void sync_dir_of(const char *path)
     }
 }
 
-/* Removes PATH.tmp.<pid> files beside path whose process is gone: a process killed in the
- * middle of a write (SIGKILL, power loss) leaves its temporary file behind, and repeated
- * kills must not pile them up. A live writer's file is never touched (kill(pid, 0)); a
- * writer in another PID namespace could look dead, and would then fail its rename cleanly. */
-static void remove_stale_temps(const char *path)
+/* This machine's name as a file-name word ([A-Za-z0-9-], others as '_'; "host" if it has
+ * none): processes of several machines may write into one shared folder (libra-compare
+ * --only), and a pid names a process on one machine only. */
+static void host_word(char *out, size_t size)
+{
+    char h[256] = "";
+    if (gethostname(h, sizeof h - 1) != 0 || !h[0]) strcpy(h, "host");
+    size_t i = 0;
+    for (; h[i] && i + 1 < size; i++) {
+        unsigned char c = (unsigned char)h[i];
+        out[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ? (char)c : '_';
+    }
+    out[i] = '\0';
+}
+
+/* Removes PATH.tmp.<pid>.<host> files beside path whose process (on this machine) is gone:
+ * a process killed in the middle of a write (SIGKILL, power loss) leaves its temporary file
+ * behind, and repeated kills must not pile them up. A live writer's file is never touched
+ * (kill(pid, 0)), nor one of another machine (its host word differs; a name without one is an
+ * older libra's, taken as this machine's); a writer in another PID namespace could look dead,
+ * and would then fail its rename cleanly. */
+static void remove_stale_temps(const char *path, const char *host)
 {
     char dir[4096];
     const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
@@ -56,7 +73,8 @@ static void remove_stale_temps(const char *path)
         if (strncmp(nm, base, blen) != 0 || strncmp(nm + blen, ".tmp.", 5) != 0) continue;
         char *end;
         long pid = strtol(nm + blen + 5, &end, 10);
-        if (*end || end == nm + blen + 5 || pid <= 0 || pid == (long)self) continue;
+        if (end == nm + blen + 5 || pid <= 0 || pid == (long)self) continue;
+        if (*end && (*end != '.' || strcmp(end + 1, host) != 0)) continue; /* another machine's, or not ours */
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
         char full[4096 + 256];
         snprintf(full, sizeof full, "%s/%s", dir, nm);
@@ -96,11 +114,14 @@ int lb_write_file_atomic(const char *path, const void *data, size_t n)
 {
     if (!path || !*path) return lb_error(LB_EINVAL, "write: empty path");
     size_t len = strlen(path);
-    char *tmp = lb_malloc(len + 32);
+    char host[64];
+    host_word(host, sizeof host);
+    char *tmp = lb_malloc(len + 32 + sizeof host);
     if (!tmp) return lb_error(LB_ENOMEM, "%s: out of memory", path);
-    /* PATH.tmp.<pid>: one name per process, so a stale one can be traced to a dead writer */
-    remove_stale_temps(path);
-    snprintf(tmp, len + 32, "%s.tmp.%ld", path, (long)getpid());
+    /* PATH.tmp.<pid>.<host>: one name per process of each machine, so a stale one can be
+     * traced to a dead writer */
+    remove_stale_temps(path, host);
+    snprintf(tmp, len + 32 + sizeof host, "%s.tmp.%ld.%s", path, (long)getpid(), host);
     unlink(tmp); /* left by an earlier process that had this pid */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {

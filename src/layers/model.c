@@ -281,6 +281,12 @@ int lb_model_add_sum(lb_model *m, int a, int b)
 
 size_t lb_model_n_params(const lb_model *m) { return m->params->size; }
 
+uint64_t lb_model_hash(const lb_model *m)
+{
+    uint64_t h = lb_hash64(m->params->data, m->params->size * sizeof(float), LB_HASH_INIT);
+    return lb_hash64(m->state, m->state_size * sizeof(float), h);
+}
+
 int lb_model_n_outputs(const lb_model *m)
 {
     int ndim, s[3];

@@ -47,7 +47,6 @@ struct lb_loss {
     double *weights;    /* C class weights, or NULL when the loss has none */
     double drw_frac;    /* switch weights on at this fraction of total_steps; < 0: not set */
     long drw_step;      /* ... or at this step; < 0: not set */
-    double *scratch;    /* C doubles: one sample's gradient */
     char *spec;         /* canonical */
 };
 
@@ -414,8 +413,6 @@ lb_loss *lb_loss_new_named(const char *spec, int n_classes, const int *class_cou
         L->spec = b.p;
         memset(&b, 0, sizeof b);
         L->drw_frac = L->drw_step = -1;
-        L->scratch = lb_malloc((size_t)n_classes * sizeof(double));
-        if (!L->scratch) rc = lb_error(LB_ENOMEM, "loss: out of memory");
     }
     if (rc == LB_OK) {
         const char *red = lb_spec_get(fs, "reduction");
@@ -446,7 +443,6 @@ void lb_loss_free(lb_loss *L)
     if (!L) return;
     if (L->state && L->kind->destroy) L->kind->destroy(L->state);
     lb_free(L->weights);
-    lb_free(L->scratch);
     lb_free(L->spec);
     lb_free(L);
 }
@@ -504,21 +500,19 @@ static int eval_core(lb_loss *L, const float *z, const int *y, int n, float *per
     return eval_core_mult(L, z, y, n, per, dz, sum_out, den_out, step, total, NULL);
 }
 
-static int eval_core_mult(lb_loss *L, const float *z, const int *y, int n, float *per, float *dz, double *sum_out,
-                          double *den_out, long step, long total, const sample_mult *mult)
+/* eval_core_mult's loop over the samples; scratch: C doubles, one sample's gradient (the
+ * caller's own, so that shards of one batch can evaluate a loss on several threads at once). */
+static int eval_samples(lb_loss *L, const float *z, const int *y, int n, float *per, float *dz, double *sum_out,
+                        double *den_out, int on, const sample_mult *mult, double *scratch)
 {
-    if (!z || !y) return lb_error(LB_EINVAL, "%s: NULL logits or targets", L->name);
-    if (n <= 0) return lb_error(LB_EINVAL, "%s: %d samples", L->name, n);
-    int on, C = L->C, wmean = (L->kind->flags & LB_LOSS_WEIGHTED_MEAN) != 0;
-    int rc = weights_on(L, step, total, &on);
-    if (rc != LB_OK) return rc;
+    int C = L->C, wmean = (L->kind->flags & LB_LOSS_WEIGHTED_MEAN) != 0;
     double sum = 0, den = 0;
     for (int i = 0; i < n; i++) {
         int t = y[i];
         if (t < 0 || t >= C)
             return lb_error(LB_EINVAL, "%s: target %d of sample %d is out of range [0, %d)", L->name, t, i, C);
         const float *zi = z + (size_t)i * C;
-        double l = L->kind->sample(L->state, C, zi, t, L->scratch);
+        double l = L->kind->sample(L->state, C, zi, t, scratch);
         double w = on ? L->weights[t] : 1.0, m = mult_of(mult, i);
         if (!isfinite(l))
             return lb_error(LB_ENUMERIC, "%s: loss of sample %d is %g (are its logits finite?)", L->name, i, l);
@@ -529,7 +523,7 @@ static int eval_core_mult(lb_loss *L, const float *z, const int *y, int n, float
         if (per) per[i] = (float)(m * (w * l));
         if (dz) {
             for (int c = 0; c < C; c++) {
-                double g = m * (w * L->scratch[c]);
+                double g = m * (w * scratch[c]);
                 if (!isfinite((float)g))
                     return lb_error(LB_ENUMERIC, "%s: gradient of sample %d, class %d is %g", L->name, i, c, g);
                 dz[(size_t)i * C + c] = (float)g;
@@ -539,6 +533,53 @@ static int eval_core_mult(lb_loss *L, const float *z, const int *y, int n, float
     if (sum_out) *sum_out = sum;
     if (den_out) *den_out = den;
     return LB_OK;
+}
+
+static int eval_core_mult(lb_loss *L, const float *z, const int *y, int n, float *per, float *dz, double *sum_out,
+                          double *den_out, long step, long total, const sample_mult *mult)
+{
+    if (!z || !y) return lb_error(LB_EINVAL, "%s: NULL logits or targets", L->name);
+    if (n <= 0) return lb_error(LB_EINVAL, "%s: %d samples", L->name, n);
+    int on, rc = weights_on(L, step, total, &on);
+    if (rc != LB_OK) return rc;
+    enum { ON_STACK = 256 }; /* classes whose gradient needs no allocation (2 KB) */
+    double stack[ON_STACK], *scratch = L->C <= ON_STACK ? stack : lb_malloc((size_t)L->C * sizeof(double));
+    if (!scratch) return lb_error(LB_ENOMEM, "%s: out of memory for one sample's gradient (%d classes)", L->name, L->C);
+    rc = eval_samples(L, z, y, n, per, dz, sum_out, den_out, on, mult, scratch);
+    if (scratch != stack) lb_free(scratch);
+    return rc;
+}
+
+/* The mean's denominator sum_i m_i d_i of n samples, with the very expression and order of
+ * eval_core_mult's (so a batch's own denominator comes out bitwise as the loss divides by). */
+static int den_core(lb_loss *L, const int *y, int n, long step, long total, const sample_mult *mult, double *den_out)
+{
+    if (!y) return lb_error(LB_EINVAL, "%s: NULL targets", L->name);
+    int on, wmean = (L->kind->flags & LB_LOSS_WEIGHTED_MEAN) != 0;
+    int rc = weights_on(L, step, total, &on);
+    if (rc != LB_OK) return rc;
+    double den = 0;
+    for (int i = 0; i < n; i++) {
+        int t = y[i];
+        if (t < 0 || t >= L->C)
+            return lb_error(LB_EINVAL, "%s: target %d of sample %d is out of range [0, %d)", L->name, t, i, L->C);
+        double w = on ? L->weights[t] : 1.0, m = mult_of(mult, i);
+        den += m * (wmean ? w : 1.0);
+    }
+    *den_out = den;
+    return LB_OK;
+}
+
+int lb_loss_denominators(lb_loss *L, const int *ya, const int *yb, const float *lam_y, int n, long step,
+                         long total_steps, double den[2])
+{
+    if (!L || !den) return lb_error(LB_EINVAL, "loss denominators: NULL loss or output");
+    if (n <= 0) return lb_error(LB_EINVAL, "%s: %d samples", L->name, n);
+    sample_mult ma = {lam_y, 0}, mb = {lam_y, 1};
+    den[1] = 0.0;
+    int rc = den_core(L, ya, n, step, total_steps, &ma, &den[0]);
+    if (rc == LB_OK && yb) rc = den_core(L, yb, n, step, total_steps, &mb, &den[1]);
+    return rc;
 }
 
 int lb_loss_eval_ex(lb_loss *L, const float *logits, const int *targets, int n, float *per,
@@ -583,8 +624,32 @@ static int loss_backward(lb_node *self)
     return LB_OK;
 }
 
+/* A mean's denominator given from outside (a shard's loss over the whole batch's) must be a
+ * positive number; 0 means the batch's own. */
+static int check_given_den(const lb_loss *L, double den)
+{
+    if (den > 0 && den < HUGE_VAL) return LB_OK;
+    return lb_error(LB_EINVAL, "%s: the given denominator of the mean is %g (must be > 0)", L->name, den);
+}
+
+static lb_node *forward_core(lb_loss *L, lb_graph *g, lb_node *logits, const int *targets, double given,
+                             long step, long total_steps);
+
 lb_node *lb_loss_forward(lb_loss *L, lb_graph *g, lb_node *logits, const int *targets, long step,
                          long total_steps)
+{
+    return forward_core(L, g, logits, targets, 0.0, step, total_steps);
+}
+
+lb_node *lb_loss_forward_denom(lb_loss *L, lb_graph *g, lb_node *logits, const int *targets, double den,
+                               long step, long total_steps)
+{
+    if (L && check_given_den(L, den) != LB_OK) return NULL;
+    return forward_core(L, g, logits, targets, den, step, total_steps);
+}
+
+static lb_node *forward_core(lb_loss *L, lb_graph *g, lb_node *logits, const int *targets, double given,
+                             long step, long total_steps)
 {
     if (!logits) return NULL; /* an earlier op failed; keep its message */
     if (!L || !g) {
@@ -609,6 +674,7 @@ lb_node *lb_loss_forward(lb_loss *L, lb_graph *g, lb_node *logits, const int *ta
     double sum, den;
     float *per = L->reduction == LB_REDUCE_NONE ? out->val : NULL;
     if (eval_core(L, logits->val, targets, N, per, d, &sum, &den, step, total_steps) != LB_OK) return NULL;
+    if (given > 0) den = given;
     double scale = L->reduction == LB_REDUCE_MEAN ? 1.0 / den : 1.0;
     if (L->reduction != LB_REDUCE_NONE) out->val[0] = (float)(sum * scale);
     if (d && scale != 1.0)
@@ -641,8 +707,31 @@ static lb_node *mixed_node(lb_loss *L, lb_graph *g, lb_node *logits, float **d, 
     return out;
 }
 
+static lb_node *mixed_core(lb_loss *L, lb_graph *g, lb_node *logits, const int *ya, const int *yb, double lambda,
+                           const float *lam_y, const double *given, long step, long total_steps);
+
 lb_node *lb_loss_forward_mixed(lb_loss *L, lb_graph *g, lb_node *logits, const int *ya, const int *yb, double lambda,
                                const float *lam_y, long step, long total_steps)
+{
+    return mixed_core(L, g, logits, ya, yb, lambda, lam_y, NULL, step, total_steps);
+}
+
+lb_node *lb_loss_forward_mixed_denom(lb_loss *L, lb_graph *g, lb_node *logits, const int *ya, const int *yb,
+                                     double lambda, const float *lam_y, const double den[2], long step,
+                                     long total_steps)
+{
+    if (L && !den) {
+        lb_error(LB_EINVAL, "%s: mixed loss: NULL denominators", L->name);
+        return NULL;
+    }
+    /* mixup divides each term by its own; Remix the mixed terms by their sum */
+    if (L && (lam_y ? check_given_den(L, den[0] + den[1]) : check_given_den(L, den[0]) || check_given_den(L, den[1])))
+        return NULL;
+    return mixed_core(L, g, logits, ya, yb, lambda, lam_y, den, step, total_steps);
+}
+
+static lb_node *mixed_core(lb_loss *L, lb_graph *g, lb_node *logits, const int *ya, const int *yb, double lambda,
+                           const float *lam_y, const double *given, long step, long total_steps)
 {
     if (!logits) return NULL;
     if (!L || !g || !ya || !yb) {
@@ -660,6 +749,10 @@ lb_node *lb_loss_forward_mixed(lb_loss *L, lb_graph *g, lb_node *logits, const i
     if (eval_core_mult(L, logits->val, ya, (int)N, per_a, d, &sa, &da, step, total_steps, &ma) != LB_OK ||
         eval_core_mult(L, logits->val, yb, (int)N, per_b, d_b, &sb, &db, step, total_steps, &mb) != LB_OK)
         return NULL;
+    if (given) {
+        da = given[0];
+        db = given[1];
+    }
     if (lam_y) { /* Remix: one reduction over the mixed per-sample terms */
         double scale = mean ? 1.0 / (da + db) : 1.0;
         if (none)

@@ -103,6 +103,7 @@ static void put_record(lb_jw *w, const lb_run_record *r, int with_format)
     lb_jw_int(w, "steps", r->steps);
     lb_jw_float(w, "wall_seconds", r->wall_seconds);
     lb_jw_float(w, "images_per_sec", r->images_per_sec);
+    if (r->rank >= 0) lb_jw_int(w, "rank", r->rank); /* a study across ranks: who trained it */
     put_metrics(w, "metrics", &r->metrics);
     if (r->warnings.n) lb_jw_notes(w, "warnings", &r->warnings);
     put_posthoc(w, r);
@@ -139,16 +140,24 @@ static int check_record(const lb_run_record *r, int n_classes, const char *path,
                     path, index, r->strategy ? r->strategy : "", r->seed, what, got, n_classes);
 }
 
+int lb_run_record_to_json(const lb_run_record *r, lb_buf *out)
+{
+    int st = check_record(r, 0, "a run record", 0);
+    if (st) return st;
+    lb_jw w;
+    lb_jw_init(&w, out);
+    put_record(&w, r, 1);
+    lb_buf_put(out, "\n", 1);
+    return lb_buf_status(out, "a run record");
+}
+
 int lb_run_record_write_json(const lb_run_record *r, const char *path)
 {
     int st = check_record(r, 0, path, 0);
     if (st) return st;
     lb_buf b = {0};
-    lb_jw w;
-    lb_jw_init(&w, &b);
-    put_record(&w, r, 1);
-    lb_buf_put(&b, "\n", 1);
-    st = lb_buf_write(&b, path);
+    st = lb_run_record_to_json(r, &b);
+    if (st == LB_OK) st = lb_buf_write(&b, path);
     lb_buf_free(&b);
     return st;
 }
@@ -572,15 +581,26 @@ static int read_grid(const char *path, const lb_json *obj, lb_run_record *r)
     return st;
 }
 
+/* The optional "rank" (a study across ranks: the rank that trained it); -1 without it. */
+static int read_rank(const char *path, const lb_json *obj, lb_run_record *r)
+{
+    int64_t x = -1;
+    int st = lb__json_get(obj, "rank") ? get_int64(path, obj, "rank", 0, &x) : LB_OK;
+    if (!st && x > 0x7fffffff) st = bad(path, lb__json_get(obj, "rank"), "rank = %" PRId64 " is out of range", x);
+    r->rank = st ? -1 : (int)x;
+    return st;
+}
+
 static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
 {
     static const char *const keys[] = {
         "format",  "format_version", "libra_version", "strategy",
         "seed",    "steps",          "wall_seconds",  "images_per_sec",
         "metrics", "posthoc",        "curves",        "grid",
-        "operating_point", "warnings", NULL};
+        "operating_point", "warnings", "rank", NULL};
     int st = only_keys(path, obj, "the run record", keys);
     if (!st) st = read_run_fields(path, obj, r);
+    if (!st) st = read_rank(path, obj, r);
     if (!st) st = read_notes(path, obj, &r->warnings);
     if (!st) st = read_posthoc(path, obj, r);
     if (!st) st = read_curves(path, obj, r);
@@ -596,9 +616,16 @@ int lb_run_record_read_json(lb_run_record *r, const char *path)
     size_t n = 0;
     int st = lb_read_file(path, (size_t)1 << 30, &text, &n);
     if (st) return st;
-    lb_json root;
-    st = lb__json_parse(text, n, path, &root);
+    st = lb_run_record_parse_json(r, text, n, path);
     lb_free(text);
+    return st;
+}
+
+int lb_run_record_parse_json(lb_run_record *r, const char *text, size_t n, const char *path)
+{
+    lb_run_record_init(r);
+    lb_json root;
+    int st = lb__json_parse(text, n, path, &root);
     if (st) return st;
     if (root.type != LB_JSON_OBJECT) st = bad(path, &root, "a run record must be a JSON object");
     if (!st) st = read_record(path, &root, r);

@@ -129,6 +129,7 @@ void lb_run_record_init(lb_run_record *r)
     memset(r, 0, sizeof *r);
     r->wall_seconds = r->images_per_sec = NAN;
     r->grid_chosen = -1;
+    r->rank = -1;
 }
 
 void lb_run_record_free(lb_run_record *r)

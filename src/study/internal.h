@@ -21,6 +21,7 @@ struct lb_study {
     int n_made;
     int have_run_dirs, made_run_dirs, stored_any;
     int n_done, n_total, sched_width, executed;
+    int deferred;              /* a shard: the grids' phase-1 records missing for phase 2 */
     lb_study_events ev;
     volatile sig_atomic_t *stop;
     lb_kv *extra;              /* flags added by the program */
@@ -35,6 +36,9 @@ lb_job *lb__study_job(lb_study *st, const lb_strategy *s, const char *loss, uint
 void lb__job_free(lb_job *j);
 /* OUT/runs/<job>.json, or with curve OUT/curves/<job>.csv (lb_free it). */
 char *lb__job_path(const lb_study *st, const lb_job *job, int curve);
+
+/* Does this process run job j (every job, or the shard's share)? */
+int lb__study_runs_here(const lb_study *st, const lb_job *j);
 
 /* Is `name` one of the '+'-joined names of list (NULL: none)? */
 int lb__in_list(const char *list, const char *name);

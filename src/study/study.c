@@ -108,6 +108,11 @@ int lb_study_check(const lb_study_config *c)
     if (c->train.batch < 1) return lb_error(LB_EINVAL, "study: batch size %d", c->train.batch);
     if (!(c->target_recall > 0 && c->target_recall <= 1))
         return lb_error(LB_EINVAL, "study: the target recall %g must be in (0, 1]", c->target_recall);
+    if (c->n_shards < 0 || (c->n_shards > 1 && (c->shard < 0 || c->shard >= c->n_shards)))
+        return lb_error(LB_EINVAL, "study: shard %d of %d (need 1 <= I <= N in --only I/N)", c->shard + 1, c->n_shards);
+    if (c->n_shards > 1 && c->force) /* shards sharing a folder must never empty it under each other */
+        return lb_error(LB_EINVAL, "study: --force with --only: remove the old study from the output folder (or "
+                                   "choose another --out) before starting the shards");
     int rc = lb_arch_check(c->train.arch);
     if (rc != LB_OK) return rc;
     lb_study probe;
@@ -263,6 +268,15 @@ static void first_difference(const char *old, const char *now, char *out, size_t
     snprintf(out, n, "%s", *old || *now ? "a setting is missing on one side" : "the same settings");
 }
 
+const char *lb_study_settings(const lb_study *st) { return st->settings; }
+
+int lb_study_same_settings(const lb_study *st, const char *settings, char *diff, size_t size)
+{
+    if (settings && !strcmp(settings, st->settings)) return 1;
+    if (diff && size) first_difference(settings ? settings : "", st->settings, diff, size);
+    return 0;
+}
+
 /* ---- the output folder ---- */
 
 static int is_dir(const char *p)
@@ -365,14 +379,38 @@ static int check_earlier_study(lb_study *st)
 
 /* runs/ (with settings.txt) and curves/, made when the first job is about to run: a study
  * that stores nothing takes them away again (lb_study_free). */
+/* runs/ appears with its settings.txt already in it (made under a temporary name, then
+ * renamed), so that another process sharing the folder (--only) never finds runs/ without
+ * it; if another one's runs/ came first, that one stays. */
+static int make_runs_dir(lb_study *st)
+{
+    char *tmp = lb_strfmt("%s.tmp.%ld.%llx", st->runs_dir, (long)getpid(), (unsigned long long)(lb_now() * 1e9));
+    char *set = tmp ? lb_strfmt("%s/settings.txt", tmp) : NULL;
+    int rc = set ? LB_OK : lb_error(LB_ENOMEM, "%s: out of memory", st->runs_dir);
+    if (rc == LB_OK && mkdir(tmp, 0755) != 0) rc = lb_error(LB_EIO, "%s: cannot create it: %s", tmp, strerror(errno));
+    else if (rc == LB_OK) {
+        rc = lb_write_file_atomic(set, st->settings, strlen(st->settings));
+        if (rc == LB_OK && rename(tmp, st->runs_dir) == 0) st->made_run_dirs = 1;
+        else if (rc == LB_OK && !is_dir(st->runs_dir))
+            rc = lb_error(LB_EIO, "%s: cannot create it: %s", st->runs_dir, strerror(errno));
+        unlink(set); /* what is left when another process's runs/ came first */
+        rmdir(tmp);
+    }
+    lb_free(set);
+    lb_free(tmp);
+    return rc;
+}
+
 static int make_run_dirs(lb_study *st)
 {
     if (st->have_run_dirs) return LB_OK;
-    for (int k = 0; k < 2; k++) {
-        const char *dir = k ? st->curves_dir : st->runs_dir;
-        if (is_dir(dir)) continue;
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return lb_error(LB_EIO, "%s: cannot create it: %s", dir, strerror(errno));
+    if (!is_dir(st->runs_dir)) {
+        int rc = make_runs_dir(st);
+        if (rc != LB_OK) return rc;
+    }
+    if (!is_dir(st->curves_dir)) {
+        if (mkdir(st->curves_dir, 0755) != 0 && errno != EEXIST)
+            return lb_error(LB_EIO, "%s: cannot create it: %s", st->curves_dir, strerror(errno));
         st->made_run_dirs = 1;
     }
     char *path = lb_strfmt("%s/settings.txt", st->runs_dir);
@@ -437,8 +475,8 @@ lb_study *lb_study_new(const lb_study_config *c, const lb_data *data)
         rc = make_settings(st);
     }
     if (rc == LB_OK) rc = plan_first_phase(st);
-    if (rc == LB_OK) rc = make_out_dir(st);
-    if (rc == LB_OK) rc = check_earlier_study(st);
+    if (rc == LB_OK && !c->worker) rc = make_out_dir(st); /* a worker rank writes nothing */
+    if (rc == LB_OK && !c->worker) rc = check_earlier_study(st);
     if (rc != LB_OK) {
         lb_study_free(st);
         return NULL;
@@ -450,7 +488,8 @@ void lb_study_free(lb_study *st)
 {
     if (!st) return;
     int keep = st->stored_any;
-    if (!keep && st->made_run_dirs) { /* made by this study, holding no record: not left behind */
+    /* made by this study, holding no record: not left behind (a share's may hold the others') */
+    if (!keep && st->made_run_dirs && st->cfg.n_shards <= 1) {
         if (st->runs_dir) remove_study_files(st->runs_dir);
         if (st->curves_dir) remove_study_files(st->curves_dir);
     }
@@ -512,13 +551,18 @@ char *lb__job_path(const lb_study *st, const lb_job *job, int curve)
 
 int lb_study_run_job(const lb_study *st, const lb_job *job, lb_run_record *rec)
 {
+    return lb_study_run_job_hooked(st, job, NULL, rec);
+}
+
+int lb_study_run_job_hooked(const lb_study *st, const lb_job *job, const lb_train_hooks *hooks, lb_run_record *rec)
+{
     lb_train_opts o = st->base;
     o.loss = job->loss;
     o.sampler = job->sampler;
     o.mix = job->mix;
     o.stages = job->stages;
     o.seed = job->seed;
-    int rc = lb_study_run_one(&o, st->data, NULL, st->cfg.target_recall, rec);
+    int rc = lb_study_run_one(&o, st->data, hooks, st->cfg.target_recall, rec);
     if (rc != LB_OK)
         lb_error_prefix("run %s@%s%s%s seed %" PRIu64, job->loss, job->sampler, job->mix ? "~" : "",
                         job->mix ? job->mix : "", job->seed);
@@ -545,6 +589,8 @@ static void curve_csv(lb_buf *b, const lb_run_record *r)
 
 int lb_study_store(lb_study *st, const lb_job *job, const lb_run_record *rec)
 {
+    if (st->cfg.worker)
+        return lb_error(LB_ESTATE, "study: run %s: a worker rank stores no file (rank 0 writes every record)", job->name);
     int rc = make_run_dirs(st);
     char *path = rc == LB_OK ? lb__job_path(st, job, 0) : NULL, *cpath = path ? lb__job_path(st, job, 1) : NULL;
     if (rc == LB_OK && !cpath) rc = LB_ENOMEM;
@@ -600,7 +646,7 @@ static int pending_jobs(lb_study *st, lb_job ***todo, int *n_todo)
     *n_todo = 0;
     for (int i = 0; i < st->n_jobs; i++) {
         lb_job *j = st->jobs[i];
-        if (j->done) continue;
+        if (j->done || !lb__study_runs_here(st, j)) continue;
         char *path = st->cfg.resume ? lb__job_path(st, j, 0) : NULL;
         if (path && access(path, F_OK) == 0) {
             lb_run_record r;
@@ -674,10 +720,51 @@ static int choose_grids(lb_study *st)
     return LB_OK;
 }
 
+int lb__study_runs_here(const lb_study *st, const lb_job *j)
+{
+    return st->cfg.n_shards <= 1 || j->index % st->cfg.n_shards == st->cfg.shard;
+}
+
+int lb_study_deferred(const lb_study *st) { return st->deferred; }
+
+/* A shard: the grids' phase-1 jobs whose records are not stored yet (other shards' jobs
+ * still running, or not started), counted in st->deferred and named in a note. */
+static int missing_grid_records(lb_study *st)
+{
+    lb_buf names = {0};
+    st->deferred = 0;
+    for (int i = 0; i < st->n_strat; i++) {
+        const lb_strategy *s = &st->strat[i];
+        for (int g = 0; s->n_points > 1 && g < s->n_points; g++) {
+            lb_job *j = lb__study_job(st, s, s->points[g], st->cfg.seed0);
+            char *path = j ? lb__job_path(st, j, 0) : NULL;
+            if (!path) {
+                lb_buf_free(&names);
+                return LB_ENOMEM;
+            }
+            if (!j->done && access(path, F_OK) != 0 && st->deferred++ < 4)
+                lb_buf_printf(&names, "%s%s (job %d)", st->deferred > 1 ? ", " : "", j->name, j->index);
+            lb_free(path);
+        }
+    }
+    if (st->deferred && st->ev.on_note) {
+        char note[1400];
+        snprintf(note, sizeof note, "--only %d/%d: phase 2 (each grid's chosen point on the other seeds) needs the "
+                 "phase-1 records of every share, and %d are not in %s yet: %s%s; run this share again (with "
+                 "--resume) once the other shares' phase 1 has finished", st->cfg.shard + 1, st->cfg.n_shards,
+                 st->deferred, st->runs_dir, names.p ? names.p : "", st->deferred > 4 ? ", ..." : "");
+        st->ev.on_note(st->ev.ctx, note);
+    }
+    lb_buf_free(&names);
+    return LB_OK;
+}
+
 int lb_study_execute(lb_study *st, const lb_scheduler *sched)
 {
     st->sched_width = sched->width;
     int rc = run_phase(st, sched);
+    if (rc == LB_OK && st->cfg.n_shards > 1) rc = missing_grid_records(st);
+    if (rc == LB_OK && st->deferred) return LB_OK; /* no results: the shard ends here */
     if (rc == LB_OK) rc = choose_grids(st);
     if (rc == LB_OK) rc = run_phase(st, sched);
     st->executed = rc == LB_OK;

@@ -9,6 +9,10 @@
 #include <pthread.h>
 
 static int n_threads = 1;
+/* Set while a thread runs a part of lb_parallel: work inside a part runs on that one thread
+ * (lb_get_threads() is 1 there), so parts never split again and a part's result is that of
+ * one thread (what makes the trainer's shards, run as parts, independent of the thread count). */
+static _Thread_local int in_part;
 
 /* One threading layer: libra's own. OpenBLAS stays at 1 thread so the two never stack;
  * measured against OpenBLAS's own threads in docs/performance.md. */
@@ -22,7 +26,7 @@ int lb_set_threads(int n)
     return rc;
 }
 
-int lb_get_threads(void) { return n_threads; }
+int lb_get_threads(void) { return in_part ? 1 : n_threads; }
 
 typedef struct {
     void (*fn)(void *arg, int part, int n_parts);
@@ -30,10 +34,19 @@ typedef struct {
     int part, n_parts;
 } job;
 
+/* Part `part` of fn on this thread, as a part (see in_part). */
+static void run_part(void (*fn)(void *, int, int), void *arg, int part, int n_parts)
+{
+    int was = in_part;
+    in_part = 1;
+    fn(arg, part, n_parts);
+    in_part = was;
+}
+
 static void *run_job(void *p)
 {
     job *j = p;
-    j->fn(j->arg, j->part, j->n_parts);
+    run_part(j->fn, j->arg, j->part, j->n_parts);
     return NULL;
 }
 
@@ -42,7 +55,7 @@ void lb_parallel(int n_parts, void (*fn)(void *arg, int part, int n_parts), void
     enum { MAX_PARTS = 64 };
     if (n_parts > MAX_PARTS) n_parts = MAX_PARTS;
     if (n_parts <= 1) {
-        fn(arg, 0, 1);
+        run_part(fn, arg, 0, 1);
         return;
     }
     job jobs[MAX_PARTS];
@@ -52,10 +65,10 @@ void lb_parallel(int n_parts, void (*fn)(void *arg, int part, int n_parts), void
         jobs[i] = (job){fn, arg, i, n_parts};
         started[i] = pthread_create(&tid[i], NULL, run_job, &jobs[i]) == 0;
     }
-    fn(arg, 0, n_parts);
+    run_part(fn, arg, 0, n_parts);
     for (int i = 1; i < n_parts; i++) {
         if (started[i]) pthread_join(tid[i], NULL);
-        else fn(arg, i, n_parts); /* no thread to be had: same part, same result, serially */
+        else run_part(fn, arg, i, n_parts); /* no thread to be had: same part, same result, serially */
     }
 }
 

@@ -61,6 +61,31 @@ static lb_node *loss_adapter(void *ctx, lb_graph *g, lb_node *logits, const int 
     return lb_loss_forward(c->loss, g, logits, targets, step, total);
 }
 
+/* The loss of one shard (lb_trainer_set_shards): its own terms over the whole batch's
+ * denominators (for a mixed batch, the whole batch's partners and weights). */
+static lb_node *shard_loss_adapter(void *ctx, lb_graph *g, lb_node *logits, const int *targets, int lo, int n_batch,
+                                   long step, long total)
+{
+    const loss_ctx *c = ctx;
+    double den[2];
+    if (lb_loss_denominators(c->loss, targets, c->mixed ? c->yb : NULL, c->mixed ? c->lam_y : NULL, n_batch, step,
+                             total, den) != LB_OK)
+        return NULL;
+    if (c->mixed)
+        return lb_loss_forward_mixed_denom(c->loss, g, logits, targets + lo, c->yb + lo, c->lambda,
+                                           c->lam_y ? c->lam_y + lo : NULL, den, step, total);
+    return lb_loss_forward_denom(c->loss, g, logits, targets + lo, den[0], step, total);
+}
+
+int lb_train_check_shards(const lb_train_opts *o, const lb_model *m)
+{
+    int rc = lb__check_shards(o->shards, NULL, NULL); /* a power of two first */
+    if (rc != LB_OK) return rc;
+    if (o->batch >= 1 && o->batch % o->shards != 0)
+        return lb_error(LB_EINVAL, "shards=%d does not divide the batch of %d", o->shards, o->batch);
+    return lb__check_shards(o->shards, o->reducer, m);
+}
+
 /* The mixing and the stages, canonical, when a run has them (a run without them reads as
  * before they existed, so older checkpoints resume). */
 static int mix_and_stages(const lb_train_opts *o, lb_buf *out)
@@ -89,6 +114,7 @@ int lb_train_settings(const lb_train_opts *o, const lb_data_opts *dopts, const l
                   lb_optim_kind_name(oc.kind), oc.lr, oc.momentum, oc.nesterov, oc.weight_decay, oc.clip_norm);
     lb_buf_printf(out, "schedule=%s\nbatch=%d\nkeep=%s\npatience=%d\n", o->schedule ? o->schedule : "constant",
                   o->batch, o->keep_best ? "best" : "last", o->patience);
+    if (o->shards > 1) lb_buf_printf(out, "shards=%d\n", o->shards); /* absent at 1: older checkpoints resume */
     if (what & LB_SETTINGS_JOB) {
         lb_buf_puts(out, "loss=");
         if ((rc = lb_loss_canonical_named(o->loss ? o->loss : "ce", d ? d->split.n_classes : 0, d ? (const char *const *)d->split.class_names : NULL, out)) != LB_OK) return rc;
@@ -373,6 +399,9 @@ static int build_training(run *r)
     if (rc != LB_OK) return rc;
     if (!(r->tr = lb_trainer_new(r->model, &r->oc, &r->sched, loss_adapter, &r->lctx, r->total))) return lb_last_status();
     r->tr->nan_check = o->nan_check;
+    if ((o->shards > 1 || o->reducer) &&
+        (rc = lb_trainer_set_shards(r->tr, o->shards, o->reducer, shard_loss_adapter)) != LB_OK)
+        return rc;
     if (!(r->batcher = lb_batcher_new(r->synth ? r->synth : r->data->train, o->batch, r->data->mean, r->data->std,
                                       &o->augment)))
         return lb_last_status();
@@ -408,13 +437,26 @@ static int keep_meta(lb_checkpoint *c, const run *r)
     return rc;
 }
 
+/* How the run was spread: shards (also a setting when > 1) and ranks (not a setting: a run
+ * resumes at any number of ranks to the same bits). */
+static int describe_ranks(lb_checkpoint *c, const lb_train_opts *o)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d", o->shards);
+    int rc = lb_checkpoint_set(c, "shards", v);
+    snprintf(v, sizeof v, "%d", o->reducer ? o->reducer->size : 1);
+    return rc == LB_OK ? lb_checkpoint_set(c, "ranks", v) : rc;
+}
+
 /* The checkpoint of the run's current state. */
 static int save_checkpoint(run *r)
 {
+    if (r->o->reducer && r->o->reducer->rank != 0) return LB_OK; /* rank 0 writes for every rank */
     lb_checkpoint c;
     lb_checkpoint_init(&c);
     int rc = describe_run(&c, r->o, r->dopts, r->data);
     if (rc == LB_OK) rc = describe_data(&c, r->data);
+    if (rc == LB_OK) rc = describe_ranks(&c, r->o);
     if (rc == LB_OK) rc = lb_checkpoint_capture(&c, r->model, r->tr->optim, r->step);
     if (rc == LB_OK) {
         c.data_rng = r->aug;
@@ -471,6 +513,10 @@ static int resume_checkpoint(run *r)
     if (rc != LB_OK) return rc;
     rc = describe_run(&now, r->o, r->dopts, r->data);
     if (rc == LB_OK) rc = check_same_run(path, &ck, &now);
+    const char *sh = lb_checkpoint_get(&ck, "shards"); /* absent: 1 (and written at 1 since shards exist) */
+    if (rc == LB_OK && (sh ? atoi(sh) : 1) != r->o->shards)
+        rc = lb_error(LB_EINVAL, "%s: the checkpoint was trained with shards '%s', this run asks for '%d'", path,
+                      sh ? sh : "1", r->o->shards);
     if (rc == LB_OK && (rc = lb_checkpoint_restore(&ck, r->model, r->tr->optim)) != LB_OK) lb_error_prefix("%s", path);
     if (rc == LB_OK && (ck.step > r->total || ck.loss.n > r->res->loss.cap))
         rc = lb_error(LB_EINVAL, "%s: the checkpoint is at step %ld, past this run's budget of %ld steps", path, ck.step,
@@ -675,6 +721,7 @@ static int train_loop(run *r)
             return rc;
         int at_eval = o->eval_every > 0 ? r->step % o->eval_every == 0 : b == r->spe - 1;
         if (at_eval || r->step == r->total) {
+            if ((rc = lb_trainer_check_ranks(r->tr)) != LB_OK) return rc;
             if (monitor != LB_MONITOR_NONE && (rc = monitor_eval(r, monitor, &p)) != LB_OK) return rc;
             if (r->hooks->on_epoch) stop |= r->hooks->on_epoch(r->hooks->ctx, &p);
             if (o->patience > 0 && monitor == LB_MONITOR_VAL && r->since_best >= o->patience && r->step < r->total)
@@ -790,6 +837,9 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
         return lb_error(LB_EINVAL, "keeping the best model and patience choose on the validation split: they need "
                                    "monitor = val (the test set never chooses)");
     if (o->batch < 1) return lb_error(LB_EINVAL, "batch size %d must be >= 1", o->batch);
+    res->shards = o->shards;
+    res->ranks = o->reducer ? o->reducer->size : 1;
+    if (lb_train_check_shards(o, NULL) != LB_OK) return lb_last_status();
     if (o->steps <= 0 && o->epochs < 1) return lb_error(LB_EINVAL, "give a step budget or at least one epoch");
     if (o->threads > 0 && lb_set_threads(o->threads) != LB_OK) return lb_last_status();
     lb_clear_error();
@@ -807,6 +857,7 @@ int lb_train_run(const lb_train_opts *o, const lb_data_opts *dopts, const lb_dat
      * written with the last state, the kept model and its validation scores */
     if (rc == LB_OK && r.best_params && res->best_step >= 0) rc = swap_best(&r);
     if (rc == LB_OK) rc = evaluate(&r);
+    if (rc == LB_OK) res->param_hash = lb_model_hash(r.model);
     if (rc == LB_OK && r.best_params && res->best_step >= 0) rc = swap_best(&r);
     if (rc == LB_OK) rc = run_stages(&r);
     if (rc == LB_OK && o->save) rc = save_checkpoint(&r);

@@ -13,7 +13,7 @@
 #     --build-dir D  where to build and keep the growing corpora (default ./build-fuzz)
 #     --keep-going   libFuzzer's fork mode: record every finding and fuzz on until the time is
 #                    up (for long runs; the script still fails if anything was found)
-#     TARGET         checkpoint csv folder idx preset record spec (default: all of fuzz/fuzz_*.c)
+#     TARGET         checkpoint csv folder idx predictions preset record spec (default: all of fuzz/fuzz_*.c)
 #
 # New inputs go to BUILD/corpus/<target>/; the committed seeds in fuzz/corpus/<target>/ are
 # only read. To replay one input: BUILD/fuzz_<target> FILE.

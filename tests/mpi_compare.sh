@@ -42,6 +42,14 @@ mpi 3 "$bin" "${fast[@]}" --out "$tmp/three" >"$tmp/three.out" 2>"$tmp/three.log
 diff <(strip "$tmp/one/results.json") <(strip "$tmp/three/results.json") || fail "3 ranks differ from --jobs 1"
 diff -r "$tmp/one/curves" "$tmp/three/curves" >/dev/null || fail "3 ranks: the curves differ"
 grep -q '"ranks": "3"' "$tmp/three/results.json" || fail "results.json lacks ranks 3"
+n_pred=0
+for f in "$tmp/one/runs/"*.predictions.csv; do # the predictions travel with the records
+  cmp -s "$f" "$tmp/three/runs/${f##*/}" || fail "3 ranks: ${f##*/} differs from --jobs 1's"
+  n_pred=$((n_pred + 1))
+done
+n_rec=$(ls "$tmp/one/runs/"*.json | wc -l)
+((n_pred == n_rec && n_pred > 0)) || fail "$n_pred predictions files for $n_rec records"
+[[ $(ls "$tmp/three/runs/"*.predictions.csv | wc -l) -eq $n_pred ]] || fail "3 ranks: another number of predictions files"
 [[ $(grep -cE '"rank": [012],' "$tmp/three/results.json") -eq 6 ]] || fail "not every run records its rank"
 [[ $(grep -c "^results: " "$tmp/three.out") -eq 1 ]] || fail "the results were announced $(grep -c "^results: " "$tmp/three.out") times"
 grep -q "ranks 3 (" "$tmp/three.log" || fail "no header naming the ranks"

@@ -10,6 +10,7 @@
 #include "../fuzz/fuzz_csv.c"
 #include "../fuzz/fuzz_folder.c"
 #include "../fuzz/fuzz_idx.c"
+#include "../fuzz/fuzz_predictions.c"
 #include "../fuzz/fuzz_preset.c"
 #include "../fuzz/fuzz_record.c"
 #include "../fuzz/fuzz_spec.c"
@@ -26,7 +27,7 @@ typedef struct {
 static const fz_target targets[] = {
     {"checkpoint", libra_fuzz_checkpoint}, {"csv", libra_fuzz_csv},       {"folder", libra_fuzz_folder},
     {"idx", libra_fuzz_idx},               {"preset", libra_fuzz_preset}, {"record", libra_fuzz_record},
-    {"spec", libra_fuzz_spec},
+    {"spec", libra_fuzz_spec},             {"predictions", libra_fuzz_predictions},
 };
 #define N_TARGETS (int)(sizeof targets / sizeof targets[0])
 

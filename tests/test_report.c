@@ -737,6 +737,56 @@ static int count_colours(const char *file)
     return 0;
 }
 
+/* The predictions file: written and read back to the same values (logits to the bit), and
+ * each malformed file refused naming its line and what is wrong. */
+START_TEST(test_predictions_csv)
+{
+    const float logits[] = {1.5f, -2.25f, 0.1f, 3.0f, 1e-8f, -0.0f}; /* 3 rows, 2 classes */
+    const int labels[] = {0, 1, 1};
+    const float other[] = {0.0f, 1.0f, 1.0f, 0.0f, 0.3f, 0.7f};
+    lb_predictions p = {0}, q;
+    ck_assert_int_eq(lb_predictions_set(&p, logits, labels, 3, 2), LB_OK);
+    ck_assert_int_eq(p.pred[0], 0);
+    ck_assert_int_eq(p.pred[1], 1);
+    ck_assert_int_eq(p.pred[2], 0); /* 1e-8 > -0 */
+    ck_assert_int_eq(lb_predictions_add_variant(&p, "logit_adjust", other), LB_OK);
+    ck_assert_err(lb_predictions_add_variant(&p, "logit_adjust", other), LB_EINVAL, "twice");
+    ck_assert_err(lb_predictions_add_variant(&p, "Bad-Name", other), LB_EINVAL, "not [a-z0-9_]+");
+    lb_buf b = {0};
+    ck_assert_int_eq(lb_predictions_to_csv(&p, &b), LB_OK);
+    ck_assert_str_eq(b.p, "index,label,pred,logit_0,logit_1,pred_logit_adjust\n0,0,0,1.5,-2.25,1\n1,1,1,0.100000001,3,0\n"
+                          "2,1,0,9.99999994e-09,-0,1\n");
+    ck_assert_int_eq(lb_predictions_parse_csv(&q, b.p, b.n, "p.csv"), LB_OK);
+    ck_assert_int_eq(q.n, 3);
+    ck_assert_int_eq(q.n_variants, 1);
+    ck_assert_str_eq(q.variant[0], "logit_adjust");
+    ck_assert(memcmp(q.logits, logits, sizeof logits) == 0);
+    ck_assert(memcmp(q.variant_pred, p.variant_pred, 3 * sizeof(int)) == 0);
+    lb_predictions_free(&q);
+    lb_buf_free(&b);
+    lb_predictions_free(&p);
+    static const struct {
+        const char *text, *needle;
+    } bad[] = {
+        {"", "p.csv: empty"},
+        {"index,label,logit_0\n", "p.csv:1: the header must start index,label,pred,logit_0"},
+        {"index,label,pred,logit_0,logit_2\n", "column 5 is 'logit_2'"},
+        {"index,label,pred,logit_0,logit_1\n0,0,0,1\n", "p.csv:2: 4 cells, the header has 5"},
+        {"index,label,pred,logit_0,logit_1\n1,0,0,1,2\n", "p.csv:2: index '1' is not an integer in [0, 1)"},
+        {"index,label,pred,logit_0,logit_1\n0,2,0,1,2\n", "label '2'"},
+        {"index,label,pred,logit_0,logit_1\n0,0,0,x,2\n", "p.csv:2: logit_0 'x' is not a number"},
+        {"index,label,pred,logit_0,pred_crt\n0,0,0,1,-1\n", "crt '-1'"},
+        {"index,label,pred,logit_0\n0,0,0,1\n\n", "p.csv:3: 1 cells"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(lb_predictions_parse_csv(&q, bad[i].text, strlen(bad[i].text), "p.csv"), LB_EFORMAT);
+        ck_assert_msg(strstr(lb_last_error(), bad[i].needle), "case %zu: '%s' lacks '%s'", i, lb_last_error(),
+                      bad[i].needle);
+        ck_assert_int_eq(q.n, 0);
+    }
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--count-colours")) return count_colours(argv[2]);
@@ -768,6 +818,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_report_html);
     tcase_add_test(tc, test_html_summary_numbers);
     tcase_add_test(tc, test_atomic_write);
+    tcase_add_test(tc, test_predictions_csv);
     suite_add_tcase(s, tc);
     int rc = lb_run_suite(s);
     if (own_outdir) rmdir(outdir); /* here, not atexit: Check's forked tests exit too */

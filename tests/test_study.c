@@ -330,6 +330,51 @@ static float *run_share(lb_study_config *c, lb_data *data, int *deferred)
     return bacc;
 }
 
+/* Every metric of run rec recomputed from its predictions file (in study folder dir): the
+ * model's from the logits (softmax, lb_metrics_from_scores: the same floats, so the same
+ * bits), each variant's confusion-matrix metrics from its pred_<variant> column. */
+static void ck_rescored(const char *dir, const lb_run_record *rec, const int *train_counts)
+{
+    ck_assert_msg(rec->predictions != NULL, "run %s names no predictions file", rec->strategy);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, rec->predictions);
+    lb_predictions p;
+    ck_assert_msg(lb_predictions_read_csv(&p, path) == LB_OK, "%s", lb_last_error());
+    int C = p.n_classes, n = p.n;
+    ck_assert_int_eq(C, rec->metrics.n_classes);
+    ck_assert_int_eq(n, (int)rec->metrics.n);
+    float *probs = malloc((size_t)n * C * sizeof *probs);
+    ck_assert_int_eq(lb_softmax_rows(p.logits, (size_t)n, C, probs), LB_OK);
+    lb_metrics m;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(lb_metrics_from_scores(&m, probs, p.label, (size_t)n, C, train_counts, NULL), LB_OK);
+    for (int f = 0; f < LB_N_METRIC_FIELDS; f++) {
+        float a = lb_metric_get(&m, &lb_metric_fields[f]), b = lb_metric_get(&rec->metrics, &lb_metric_fields[f]);
+        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0 || (a != a && b != b), "%s: %s re-scored %.9g, recorded %.9g",
+                      rec->strategy, lb_metric_fields[f].name, a, b);
+    }
+    for (int k = 0; k < C; k++) ck_assert(memcmp(&m.recall[k], &rec->metrics.recall[k], sizeof(float)) == 0);
+    lb_metrics_free(&m);
+    for (size_t v = 0; v < rec->n_posthoc; v++) {
+        const lb_posthoc_result *ph = &rec->posthoc[v];
+        int k = 0;
+        while (k < p.n_variants && strcmp(p.variant[k], ph->name)) k++;
+        ck_assert_msg(k < p.n_variants, "%s: no pred_%s column", rec->strategy, ph->name);
+        int64_t *conf = calloc((size_t)C * C, sizeof *conf);
+        ck_assert_int_eq(lb_confusion_add(conf, C, p.label, p.variant_pred + (size_t)k * n, (size_t)n), LB_OK);
+        memset(&m, 0, sizeof m);
+        ck_assert_int_eq(lb_metrics_from_confusion(&m, conf, C, train_counts, NULL), LB_OK);
+        ck_assert_msg(m.balanced_accuracy == ph->metrics.balanced_accuracy && m.accuracy == ph->metrics.accuracy &&
+                          m.macro_f1 == ph->metrics.macro_f1,
+                      "%s / %s: re-scored balanced accuracy %.9g, recorded %.9g", rec->strategy, ph->name,
+                      m.balanced_accuracy, ph->metrics.balanced_accuracy);
+        lb_metrics_free(&m);
+        free(conf);
+    }
+    free(probs);
+    lb_predictions_free(&p);
+}
+
 /* --only I/N: each share runs its jobs (index % N) of each phase; a share whose grids lack
  * other shares' phase-1 records waits (deferred, a note) and leaves the shared folder alone;
  * run again, it plans phase 2; the shares together give the whole study's records bit for
@@ -481,6 +526,7 @@ START_TEST(test_study_variants)
             ck_assert(tn->tau >= 0 && tn->tau <= 2);
         }
     }
+    for (size_t i = 0; i < r->n_runs; i++) ck_rescored(tp("out/variants"), &r->runs[i], r->dataset.train_counts);
     /* ce and ce+crt are one model: three trained runs per seed */
     lb_buf b = {0};
     ck_assert_int_eq(lb_study_summary(st, &b), LB_OK);

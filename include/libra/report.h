@@ -61,6 +61,32 @@ typedef struct lb_posthoc_result {
     lb_metrics metrics;
 } lb_posthoc_result;
 
+/* A run's test predictions, for anyone to re-score (OUT/runs/<run>.predictions.csv, whose
+ * columns are index,label,pred,logit_0..logit_{C-1} and one pred_<variant> per post-hoc or
+ * stage variant; docs/formats.md). Row i is the i-th image of the test split. */
+typedef struct lb_predictions {
+    int n, n_classes, n_variants;
+    int *label, *pred;  /* [n]; pred: the row-argmax of the logits */
+    float *logits;      /* [n * n_classes], the model's */
+    char **variant;     /* [n_variants] names, e.g. "logit_adjust", "crt" */
+    int *variant_pred;  /* [n_variants][n]: each variant's predicted class */
+} lb_predictions;
+
+/* Copies logits [n, C] and labels [n]; pred is their row-argmax. LB_EINVAL, LB_ENOMEM. */
+int lb_predictions_set(lb_predictions *p, const float *logits, const int *labels, int n, int C);
+/* Adds a variant's predictions: the row-argmax of its scores [n, C] (logits or
+ * probabilities). name: [a-z0-9_]+, not yet used. */
+int lb_predictions_add_variant(lb_predictions *p, const char *name, const float *scores);
+void lb_predictions_free(lb_predictions *p);
+/* The CSV text; written through a temporary file (lb_buf_write). */
+int lb_predictions_to_csv(const lb_predictions *p, lb_buf *out);
+int lb_predictions_write_csv(const lb_predictions *p, const char *path);
+/* Reads what lb_predictions_to_csv wrote: LB_EFORMAT naming the file, line and cell of what
+ * is wrong (a header not index,label,pred,logit_0.., a row with another cell count, an index
+ * out of order, a label or prediction outside [0, C), a logit that is not a number). */
+int lb_predictions_parse_csv(lb_predictions *p, const char *text, size_t len, const char *name);
+int lb_predictions_read_csv(lb_predictions *p, const char *path);
+
 /* One (strategy, seed) run. */
 /* A curve of (x, y) points: precision-recall (x recall, y precision) or ROC (x false
  * positive rate, y true positive rate). */
@@ -96,6 +122,10 @@ typedef struct lb_run_record {
     lb_operating_point op;      /* binary tasks with a validation split */
     lb_notes warnings;          /* what the run could not do as asked (lb_train_result.warnings) */
     int rank;                   /* the MPI rank that trained it (a study across ranks); -1: not recorded */
+    char *predictions;          /* its predictions file relative to the study's folder, e.g.
+                                   "runs/ce@shuffle_s1.predictions.csv" ("predictions"; NULL: none) */
+    lb_predictions pred;        /* the predictions themselves, while the run is in memory (not in
+                                   the JSON: the study stores them in that file) */
 } lb_run_record;
 
 typedef struct lb_results {

@@ -104,6 +104,7 @@ static void put_record(lb_jw *w, const lb_run_record *r, int with_format)
     lb_jw_float(w, "wall_seconds", r->wall_seconds);
     lb_jw_float(w, "images_per_sec", r->images_per_sec);
     if (r->rank >= 0) lb_jw_int(w, "rank", r->rank); /* a study across ranks: who trained it */
+    if (r->predictions) lb_jw_string(w, "predictions", r->predictions);
     put_metrics(w, "metrics", &r->metrics);
     if (r->warnings.n) lb_jw_notes(w, "warnings", &r->warnings);
     put_posthoc(w, r);
@@ -597,10 +598,11 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
         "format",  "format_version", "libra_version", "strategy",
         "seed",    "steps",          "wall_seconds",  "images_per_sec",
         "metrics", "posthoc",        "curves",        "grid",
-        "operating_point", "warnings", "rank", NULL};
+        "operating_point", "warnings", "rank", "predictions", NULL};
     int st = only_keys(path, obj, "the run record", keys);
     if (!st) st = read_run_fields(path, obj, r);
     if (!st) st = read_rank(path, obj, r);
+    if (!st && lb__json_get(obj, "predictions")) st = get_string(path, obj, "predictions", &r->predictions);
     if (!st) st = read_notes(path, obj, &r->warnings);
     if (!st) st = read_posthoc(path, obj, r);
     if (!st) st = read_curves(path, obj, r);

@@ -137,6 +137,8 @@ void lb_run_record_free(lb_run_record *r)
     lb_notes_free(&r->warnings);
     if (!r) return;
     lb_free(r->strategy);
+    lb_free(r->predictions);
+    lb_predictions_free(&r->pred);
     lb_metrics_free(&r->metrics);
     lb_curve_free(&r->loss);
     lb_curve_free(&r->val_bacc);

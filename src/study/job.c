@@ -60,8 +60,9 @@ static int add_posthoc(lb_run_record *rec, const lb_train_result *res, const int
         lb_metrics m;
         memset(&m, 0, sizeof m);
         if (rc == LB_OK) rc = lb_metrics_from_scores(&m, probs, res->test_labels, (size_t)n, C, counts, NULL);
-        if (rc == LB_OK)
-            rc = lb_run_record_add_posthoc(rec, v == 0 ? "prior_correction" : "logit_adjust", v == 0 ? NAN : (float)tau, &m);
+        const char *name = v == 0 ? "prior_correction" : "logit_adjust";
+        if (rc == LB_OK) rc = lb_run_record_add_posthoc(rec, name, v == 0 ? NAN : (float)tau, &m);
+        if (rc == LB_OK) rc = lb_predictions_add_variant(&rec->pred, name, probs);
         lb_metrics_free(&m);
     }
     lb_free(probs);
@@ -123,6 +124,7 @@ static int add_stages(lb_run_record *rec, const lb_train_result *res, const int 
         rc = lb_softmax_rows(sr->test_logits, (size_t)n, C, probs);
         if (rc == LB_OK) rc = lb_metrics_from_scores(&m, probs, res->test_labels, (size_t)n, C, counts, NULL);
         if (rc == LB_OK) rc = lb_run_record_add_stage(rec, sr->name, sr->tau, sr->start_step, sr->steps, &m);
+        if (rc == LB_OK) rc = lb_predictions_add_variant(&rec->pred, sr->name, probs);
         lb_metrics_free(&m);
     }
     lb_free(probs);
@@ -159,6 +161,8 @@ int lb_study_run_one(const lb_train_opts *o, const lb_data *data, const lb_train
         rc = lb_curve_copy(&rec->loss, &res.loss);
         if (rc == LB_OK) rc = lb_curve_copy(&rec->val_bacc, &res.monitor_bacc);
     }
+    if (rc == LB_OK && res.n_test > 0)
+        rc = lb_predictions_set(&rec->pred, res.test_logits, res.test_labels, res.n_test, res.n_classes);
     if (rc == LB_OK && res.n_test > 0) rc = add_posthoc(rec, &res, data->split.train_counts);
     if (rc == LB_OK && res.n_test > 0) rc = add_stages(rec, &res, data->split.train_counts);
     if (rc == LB_OK && res.n_test > 0 && res.n_classes == 2) rc = add_binary(rec, &res, data->split.train_counts, target_recall);

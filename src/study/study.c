@@ -594,7 +594,17 @@ int lb_study_store(lb_study *st, const lb_job *job, const lb_run_record *rec)
     int rc = make_run_dirs(st);
     char *path = rc == LB_OK ? lb__job_path(st, job, 0) : NULL, *cpath = path ? lb__job_path(st, job, 1) : NULL;
     if (rc == LB_OK && !cpath) rc = LB_ENOMEM;
-    if (rc == LB_OK) rc = lb_run_record_write_json(rec, path);
+    lb_run_record named = *rec; /* the record naming its predictions file, written first */
+    char *ppath = NULL;
+    if (rc == LB_OK && rec->pred.n > 0) {
+        named.predictions = lb_strfmt("runs/%s.predictions.csv", job->name);
+        ppath = lb_strfmt("%s/%s.predictions.csv", st->runs_dir, job->name);
+        rc = named.predictions && ppath ? lb_predictions_write_csv(&rec->pred, ppath)
+                                        : lb_error(LB_ENOMEM, "study: out of memory");
+    }
+    if (rc == LB_OK) rc = lb_run_record_write_json(&named, path);
+    if (named.predictions != rec->predictions) lb_free(named.predictions);
+    lb_free(ppath);
     if (rc == LB_OK) {
         lb_buf b = {0};
         curve_csv(&b, rec);

@@ -135,7 +135,7 @@ static void on_hello(mpi_state *m, int w, const char *settings)
 }
 
 /* A record from rank w: stored as if this process had made it, then reported. */
-static void on_result(mpi_state *m, int w, const char *text)
+static void on_result(mpi_state *m, int w, char *text)
 {
     peer *p = &m->peers[w];
     char *end;
@@ -148,7 +148,10 @@ static void on_result(mpi_state *m, int w, const char *text)
     p->state = W_IDLE;
     p->job = NULL;
     lb_run_record rec;
+    char *csv = strchr(end + 1, '\f'); /* the predictions follow the record (JSON has no raw form feed) */
+    if (csv) *csv++ = '\0';
     int rc = lb_run_record_parse_json(&rec, end + 1, strlen(end + 1), job->name);
+    if (rc == LB_OK && csv) rc = lb_predictions_parse_csv(&rec.pred, csv, strlen(csv), job->name);
     if (rc == LB_OK) {
         rec.rank = w;
         rc = lb_study_store(m->st, job, &rec);
@@ -356,6 +359,10 @@ static int worker_job(mpi_state *m, char *text)
         rec.rank = m->rank;
         lb_buf_printf(&b, "%d\n", job.index);
         rc = lb_run_record_to_json(&rec, &b);
+        if (rc == LB_OK && rec.pred.n > 0) {
+            lb_buf_puts(&b, "\f");
+            rc = lb_predictions_to_csv(&rec.pred, &b);
+        }
     }
     lb_run_record_free(&rec);
     if (m->cancelled || lb_study_stopping(m->st)) rc = send_fail(job.index, LB_EINTR, "interrupted");

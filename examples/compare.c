@@ -240,7 +240,7 @@ static void on_job(void *ctx, const lb_job *job, const lb_run_record *r, int don
     if (*(int *)ctx) return;
     char rank[24] = "";
     if (r->rank >= 0) snprintf(rank, sizeof rank, ", rank %d", r->rank);
-    fprintf(stderr, "[%*d/%d] %-28s seed %-3llu bal.acc %.4f  acc %.4f  min.recall %.4f  (%.0f s, %.0f img/s%s)\n",
+    fprintf(stderr, "[%*d/%d] %-28s seed %-3llu balanced acc %.4f  acc %.4f  minority recall %.4f  (%.0f s, %.0f img/s%s)\n",
             total >= 100 ? 3 : 2, done, total, r->strategy, (unsigned long long)job->seed,
             r->metrics.balanced_accuracy, r->metrics.accuracy, r->metrics.minority_recall,
             seconds > 0 ? seconds : r->wall_seconds, r->images_per_sec, rank);

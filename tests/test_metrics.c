@@ -419,6 +419,66 @@ START_TEST(test_binary_curves)
 }
 END_TEST
 
+/* lb_t975 against scipy.stats.t.ppf(0.975, df) (Debian's python3-scipy, computed once when
+ * this test was written); lb_mean_ci95 on a hand-worked fixture. */
+START_TEST(test_t_interval)
+{
+    static const struct {
+        int df;
+        double t;
+    } ref[] = {{1, 12.706205}, {2, 4.302653}, {3, 3.182446}, {4, 2.776445}, {5, 2.570582},
+               {9, 2.262157}, {10, 2.228139}, {29, 2.045230}, {30, 2.042272}, {40, 2.021075},
+               {60, 2.000298}, {120, 1.979930}};
+    for (size_t i = 0; i < sizeof ref / sizeof *ref; i++)
+        ck_assert_msg(fabs(lb_t975(ref[i].df) - ref[i].t) < 2e-6, "df %d: %.7f, scipy %.6f", ref[i].df,
+                      lb_t975(ref[i].df), ref[i].t);
+    ck_assert(isnan(lb_t975(0)));
+    /* 0.80, 0.82, 0.84, 0.86, 0.88: mean 0.84, s = sqrt(0.001) = 0.0316228, half = 2.776445 s / sqrt 5 */
+    const double x[] = {0.80, 0.82, 0.84, 0.86, 0.88};
+    double m, lo, hi;
+    lb_mean_ci95(x, 5, &m, &lo, &hi);
+    ck_assert_close(m, 0.84, 1e-12);
+    ck_assert_close(hi - m, 2.776445 * sqrt(0.001) / sqrt(5.0), 1e-7);
+    ck_assert_close(m - lo, hi - m, 1e-12);
+    lb_mean_ci95(x, 1, &m, &lo, &hi);
+    ck_assert(m == 0.80 && isnan(lo) && isnan(hi));
+}
+END_TEST
+
+/* The paired bootstrap on fixtures with a known answer: the same predictions differ by
+ * exactly 0; a perfect classifier against one always wrong by exactly 1; and two classifiers
+ * on 2,000 balanced binary images, a right where b is on 50% of them and on 10% more, never
+ * the reverse: the difference is 0.1, and its per-image differences are 0/1 with p = 0.1, so
+ * the normal theory says 0.1 +- 1.96 sqrt(0.1 * 0.9 / 2000) = [0.0869, 0.1131]; the bootstrap
+ * must agree to its own resampling noise (+-0.003 here). Fixed seed: the same bits twice. */
+START_TEST(test_paired_bootstrap)
+{
+    enum { N = 2000, K = 3 };
+    static int y[N], a[N], b[N], wrong[N];
+    for (int i = 0; i < N; i++) {
+        y[i] = i % 2;
+        int right_b = (i / 2) % 10 < 5, right_a = (i / 2) % 10 < 6;
+        a[i] = right_a ? y[i] : 1 - y[i];
+        b[i] = right_b ? y[i] : 1 - y[i];
+        wrong[i] = 1 - y[i];
+    }
+    const int *pa[K] = {a, a, a}, *pb[K] = {b, b, b}, *py[K] = {y, y, y}, *pw[K] = {wrong, wrong, wrong};
+    lb_paired_diff d, e;
+    ck_assert_int_eq(lb_paired_bootstrap(pa, pa, y, N, K, 2, 1000, 7, &d), LB_OK);
+    ck_assert(d.diff == 0 && d.lo == 0 && d.hi == 0 && !d.excludes_zero);
+    ck_assert_int_eq(lb_paired_bootstrap(py, pw, y, N, K, 2, 1000, 7, &d), LB_OK);
+    ck_assert(d.diff == 1 && d.lo == 1 && d.hi == 1 && d.excludes_zero);
+    ck_assert_int_eq(lb_paired_bootstrap(pa, pb, y, N, K, 2, 10000, 7, &d), LB_OK);
+    ck_assert_close(d.diff, 0.1, 1e-12);
+    ck_assert_msg(fabs(d.lo - 0.0869) < 0.003 && fabs(d.hi - 0.1131) < 0.003, "interval [%g, %g]", d.lo, d.hi);
+    ck_assert(d.excludes_zero);
+    ck_assert_int_eq(lb_paired_bootstrap(pa, pb, y, N, K, 2, 10000, 7, &e), LB_OK);
+    ck_assert(d.diff == e.diff && d.lo == e.lo && d.hi == e.hi && d.excludes_zero == e.excludes_zero);
+    ck_assert_err(lb_paired_bootstrap(pa, pb, y, N, K, 1, 10, 7, &d), LB_EINVAL, "label 1 of image 1");
+    ck_assert_err(lb_paired_bootstrap(pa, pb, y, 0, K, 2, 10, 7, &d), LB_EINVAL, "0 images");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -438,6 +498,8 @@ int main(void)
     tcase_add_test(tc, test_prior_shift);
     tcase_add_test(tc, test_threshold_for_recall);
     tcase_add_test(tc, test_binary_curves);
+    tcase_add_test(tc, test_t_interval);
+    tcase_add_test(tc, test_paired_bootstrap);
     suite_add_tcase(s, tc);
     return lb_run_suite(s);
 }

@@ -531,6 +531,8 @@ START_TEST(test_study_variants)
     lb_buf b = {0};
     ck_assert_int_eq(lb_study_summary(st, &b), LB_OK);
     ck_assert_ptr_nonnull(strstr(b.p, "ce+crt / crt"));
+    ck_assert_ptr_nonnull(strstr(b.p, "vs baseline [95% bootstrap]")); /* every run has its predictions */
+    ck_assert_ptr_nonnull(strstr(b.p, "(best)"));
     lb_buf_free(&b);
     lb_study_free(st);
     char cmd[800];

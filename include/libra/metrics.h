@@ -179,6 +179,38 @@ int lb_binary_curves(const float *scores, const int *y, size_t n, int positive, 
  * else the most probable other class (ties to the lower index). */
 void lb_predict_with_threshold(const float *probs, size_t n, int n_classes, int positive, double t, int *pred);
 
+/* ---- which differences are real (docs/metrics.md, "Intervals") ---- */
+/* The 97.5% quantile of Student's t with df >= 1 degrees of freedom (12.706 at df 1, 1.960 as
+ * df grows): the factor of a two-sided 95% interval. */
+double lb_t975(int df);
+/* Mean of x[0..n) and the 95% t-interval mean ± t975(n-1) s / sqrt(n) (s the sample standard
+ * deviation); with n = 1 the interval is NaN (one seed says nothing of the spread). */
+void lb_mean_ci95(const double *x, int n, double *mean, double *lo, double *hi);
+
+/* The difference in balanced accuracy between strategy a and strategy b, k seeds each (seed j
+ * of a paired with seed j of b), on the same n test images (labels y, C classes). */
+typedef struct lb_paired_diff {
+    double diff;       /* mean over seeds of bacc(a_j) - bacc(b_j) on the whole test set */
+    double lo, hi;     /* the 95% percentile interval of the bootstrap */
+    int excludes_zero; /* lo > 0 or hi < 0 */
+} lb_paired_diff;
+/* The paired bootstrap: each of `resamples` rounds draws k seeds and n test images with
+ * replacement (the same draws for a and b: paired over images and seeds), and takes the mean
+ * over the drawn seeds of bacc(a) - bacc(b) on the drawn images (balanced accuracy over the
+ * classes the drawn images hold); lo and hi are the order statistics at floor(0.025 (R-1))
+ * and ceil(0.975 (R-1)) of the R differences. Draws from lb_rng seeded with `seed`. pred_a[j],
+ * pred_b[j]: the predicted classes [n] of seed j. LB_EINVAL on bad sizes or classes. */
+int lb_paired_bootstrap(const int *const *pred_a, const int *const *pred_b, const int *y, int n, int k, int C,
+                        int resamples, uint64_t seed, lb_paired_diff *out);
+/* The same resamples for several lines at once (what makes any two of them paired): pred
+ * [n_lines * k], line l's seed j at pred[l * k + j]; out [n_lines * resamples] gets, per line
+ * and resample, the mean over the drawn seeds of the balanced accuracy on the drawn images. */
+int lb_bootstrap_bacc(const int *const *pred, int n_lines, int k, const int *y, int n, int C, int resamples,
+                      uint64_t seed, double *out);
+/* The interval of a - b from two lines' resamples of lb_bootstrap_bacc; diff: the point
+ * estimate to report with it. */
+int lb_paired_diff_of(const double *boot_a, const double *boot_b, int resamples, double diff, lb_paired_diff *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -75,7 +75,8 @@ typedef struct lb_predictions {
 /* Copies logits [n, C] and labels [n]; pred is their row-argmax. LB_EINVAL, LB_ENOMEM. */
 int lb_predictions_set(lb_predictions *p, const float *logits, const int *labels, int n, int C);
 /* Adds a variant's predictions: the row-argmax of its scores [n, C] (logits or
- * probabilities). name: [a-z0-9_]+, not yet used. */
+ * probabilities). name: printable ASCII without space, comma or quote (e.g. "fsmote:k=3"),
+ * not yet used. */
 int lb_predictions_add_variant(lb_predictions *p, const char *name, const float *scores);
 void lb_predictions_free(lb_predictions *p);
 /* The CSV text; written through a temporary file (lb_buf_write). */

@@ -243,8 +243,11 @@ int lb_study_execute(lb_study *st, const lb_scheduler *sched);
 const lb_results *lb_study_results(lb_study *st);
 /* results.json, results.csv and report.html in the output folder. */
 int lb_study_write(lb_study *st);
-/* Appends the terminal summary: per strategy (and post-hoc variant) the mean and standard
- * deviation over seeds of balanced accuracy and minority recall, and macro-F1. */
+/* Appends the terminal summary: per strategy (and post-hoc variant) balanced accuracy's mean
+ * over seeds with its 95% t-interval, minority recall's mean and standard deviation, macro-F1,
+ * and, when every run has its predictions file, the difference from the baseline with its
+ * paired-bootstrap interval (10,000 resamples over test images and seeds, seed 2026) and which
+ * lines are not distinguishable from the best (docs/metrics.md). */
 int lb_study_summary(lb_study *st, lb_buf *out);
 
 #ifdef __cplusplus

@@ -45,12 +45,15 @@ int lb_predictions_set(lb_predictions *p, const float *logits, const int *labels
     return LB_OK;
 }
 
-/* name: [a-z0-9_]+, not yet a variant. */
+/* name: printable, without space, comma or quote (a CSV header cell as it stands, e.g.
+ * "fsmote:k=3"), not yet a variant. */
 static int check_variant_name(const lb_predictions *p, const char *name)
 {
-    size_t len = name ? strlen(name) : 0;
-    if (!len || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != len)
-        return lb_error(LB_EINVAL, "predictions: variant name '%s' is not [a-z0-9_]+", name ? name : "(null)");
+    int ok = name && *name;
+    for (const char *c = name; ok && *c; c++) ok = *c > ' ' && *c < 127 && *c != ',' && *c != '"';
+    if (!ok)
+        return lb_error(LB_EINVAL, "predictions: variant name '%s' is empty or holds a space, comma, quote or "
+                                   "control character", name ? name : "(null)");
     for (int v = 0; v < p->n_variants; v++)
         if (!strcmp(p->variant[v], name)) return lb_error(LB_EINVAL, "predictions: variant '%s' twice", name);
     return LB_OK;

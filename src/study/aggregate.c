@@ -127,48 +127,181 @@ int lb_study_write(lb_study *st)
     return LB_OK;
 }
 
-/* Mean and sample standard deviation of a sum and sum of squares over n values. */
-static void mean_std(double s1, double s2, int n, double *mean, double *sd)
+/* The paired bootstrap's resamples and seed (docs/metrics.md, "Intervals"). */
+#define BOOT_RESAMPLES 10000
+#define BOOT_SEED 2026
+
+/* One line of the summary: strategy s's raw model (v < 0) or its variant v, over its seeds. */
+typedef struct {
+    const lb_strategy *s;
+    int v;
+    char label[200];
+    const lb_run_record **rec; /* [seeds], its records in seed order */
+    int k;
+    double mean, lo, hi; /* balanced accuracy: mean over seeds and its 95% t-interval */
+} sum_line;
+
+/* The lines of the summary, in strategy order, each variant after its strategy's model. */
+static void free_lines(sum_line *L, int n)
 {
-    *mean = s1 / n;
-    *sd = n > 1 ? sqrt(fmax(0, (s2 - n * *mean * *mean) / (n - 1))) : 0;
+    for (int l = 0; l < n; l++) lb_free(L[l].rec);
+    lb_free(L);
 }
 
-/* One summary line: the raw model (v < 0) or post-hoc variant v of strategy s. */
-static void summary_line(const lb_results *r, const lb_strategy *s, int v, lb_buf *out, int *n_variants)
+static int summary_lines(const lb_study *st, const lb_results *r, sum_line **out, int *n_out)
 {
-    double s1 = 0, s2 = 0, m1 = 0, m2 = 0, f1 = 0;
-    int n = 0;
-    const char *vname = NULL;
-    for (size_t i = 0; i < r->n_runs; i++) {
-        const lb_run_record *rec = &r->runs[i];
-        if (strcmp(rec->strategy, s->spec) || (v >= 0 && (size_t)v >= rec->n_posthoc)) continue;
-        if (n == 0) *n_variants = (int)rec->n_posthoc;
-        const lb_metrics *m = v < 0 ? &rec->metrics : &rec->posthoc[v].metrics;
-        if (v >= 0) vname = rec->posthoc[v].name;
-        s1 += m->balanced_accuracy;
-        s2 += (double)m->balanced_accuracy * m->balanced_accuracy;
-        m1 += m->minority_recall;
-        m2 += (double)m->minority_recall * m->minority_recall;
-        f1 += m->macro_f1;
-        n++;
+    int n = 0, cap = 0, K = st->cfg.seeds;
+    sum_line *L = NULL;
+    double *b = lb_malloc(((size_t)K + 1) * sizeof *b);
+    if (!b) return lb_error(LB_ENOMEM, "summary: out of memory");
+    for (int i = 0; i < st->n_strat; i++)
+        for (int v = -1, nv = 0; v < nv; v++) {
+            sum_line x = {.s = &st->strat[i], .v = v, .rec = lb_malloc(((size_t)K + 1) * sizeof *x.rec)};
+            if (!x.rec) return lb_free(b), free_lines(L, n), lb_error(LB_ENOMEM, "summary: out of memory");
+            for (size_t j = 0; j < r->n_runs && x.k < K; j++) {
+                const lb_run_record *rec = &r->runs[j];
+                if (strcmp(rec->strategy, x.s->spec) || (v >= 0 && (size_t)v >= rec->n_posthoc)) continue;
+                if (x.k == 0) nv = (int)rec->n_posthoc;
+                b[x.k] = v < 0 ? rec->metrics.balanced_accuracy : rec->posthoc[v].metrics.balanced_accuracy;
+                x.rec[x.k++] = rec;
+            }
+            if (!x.k) {
+                lb_free(x.rec);
+                continue;
+            }
+            lb_mean_ci95(b, x.k, &x.mean, &x.lo, &x.hi);
+            snprintf(x.label, sizeof x.label, "%s%s%s", x.s->spec, v >= 0 ? " / " : "", v >= 0 ? x.rec[0]->posthoc[v].name : "");
+            if (n == cap) {
+                sum_line *g = lb_realloc(L, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *g);
+                if (!g) return lb_free(b), lb_free(x.rec), free_lines(L, n), lb_error(LB_ENOMEM, "summary: out of memory");
+                L = g;
+            }
+            L[n++] = x;
+        }
+    lb_free(b);
+    *out = L;
+    *n_out = n;
+    return LB_OK;
+}
+
+/* Line l's predicted classes of seed j, from its run's predictions file, into pred [n]. 0 when
+ * the record names none (a record of an older libra): no bootstrap then. */
+static int line_predictions(const lb_study *st, const sum_line *l, int j, int n, int *pred, int *y)
+{
+    const lb_run_record *rec = l->rec[j];
+    if (!rec->predictions) return 0;
+    char *path = lb_strfmt("%s/%s", st->out, rec->predictions);
+    lb_predictions p;
+    int rc = path ? lb_predictions_read_csv(&p, path) : lb_error(LB_ENOMEM, "summary: out of memory");
+    lb_free(path);
+    if (rc != LB_OK) return rc;
+    const char *vname = l->v >= 0 ? rec->posthoc[l->v].name : NULL;
+    const int *col = vname ? NULL : p.pred;
+    for (int v = 0; vname && v < p.n_variants; v++)
+        if (!strcmp(p.variant[v], vname)) col = p.variant_pred + (size_t)v * p.n;
+    if (!col || p.n != n)
+        rc = lb_error(LB_EFORMAT, "%s/%s: %s", st->out, rec->predictions,
+                      col ? "another number of test images than the study's" : "no column for the variant");
+    if (rc == LB_OK) {
+        memcpy(pred, col, (size_t)n * sizeof *pred);
+        memcpy(y, p.label, (size_t)n * sizeof *y);
     }
-    if (!n) return;
-    double mb, sb, mm, sm;
-    mean_std(s1, s2, n, &mb, &sb);
-    mean_std(m1, m2, n, &mm, &sm);
-    char label[200];
-    snprintf(label, sizeof label, "%s%s%s", s->spec, vname ? " / " : "", vname ? vname : "");
-    lb_buf_printf(out, "%-40s %.4f ± %.4f   %.4f ± %.4f   %.4f\n", label, mb, sb, mm, sm, f1 / n);
+    lb_predictions_free(&p);
+    return rc == LB_OK ? 1 : rc;
+}
+
+/* Every line's bootstrap resamples into boot [n_lines * R] (the same draws for all: paired);
+ * *have 0 when some run has no predictions file. */
+static int summary_bootstrap(const lb_study *st, const sum_line *L, int n_lines, int k, double *boot, int *have)
+{
+    int n = st->data->split.n_test, C = st->data->split.n_classes, rc = LB_OK;
+    int *all = lb_malloc((size_t)n_lines * k * n * sizeof *all + 1), *y = lb_malloc((size_t)n * sizeof *y + 1);
+    const int **pred = lb_malloc((size_t)n_lines * k * sizeof *pred + 1);
+    if (!all || !y || !pred) rc = lb_error(LB_ENOMEM, "summary: out of memory for the predictions");
+    *have = rc == LB_OK && n > 0;
+    for (int l = 0; rc == LB_OK && *have && l < n_lines; l++)
+        for (int j = 0; rc == LB_OK && *have && j < k; j++) {
+            int *p = all + ((size_t)l * k + j) * n, got = line_predictions(st, &L[l], j, n, p, y);
+            if (got < 0) rc = got;
+            *have = *have && got == 1;
+            pred[(size_t)l * k + j] = p;
+        }
+    if (rc == LB_OK && *have) rc = lb_bootstrap_bacc(pred, n_lines, k, y, n, C, BOOT_RESAMPLES, BOOT_SEED, boot);
+    lb_free(all);
+    lb_free(y);
+    lb_free(pred);
+    return rc;
+}
+
+/* Line l against line base: the mean of the per-seed differences, and its interval. */
+static int line_diff(const sum_line *L, const double *boot, int l, int base, lb_paired_diff *d)
+{
+    double diff = 0;
+    for (int j = 0; j < L[l].k; j++) {
+        const lb_run_record *a = L[l].rec[j], *b = L[base].rec[j];
+        diff += (L[l].v < 0 ? a->metrics.balanced_accuracy : a->posthoc[L[l].v].metrics.balanced_accuracy) -
+                (L[base].v < 0 ? b->metrics.balanced_accuracy : b->posthoc[L[base].v].metrics.balanced_accuracy);
+    }
+    return lb_paired_diff_of(boot + (size_t)l * BOOT_RESAMPLES, boot + (size_t)base * BOOT_RESAMPLES, BOOT_RESAMPLES,
+                             diff / L[l].k, d);
+}
+
+/* The summary's table: balanced accuracy with its t-interval, minority recall, macro F1, and
+ * (with predictions) the difference from the baseline with its bootstrap interval; '=' marks
+ * the lines whose difference from the best line's includes 0. */
+static int summary_table(const lb_study *st, const lb_results *r, const sum_line *L, int n_lines, const double *boot,
+                         int have, lb_buf *out)
+{
+    const char *bname = r->baseline ? r->baseline : "ce";
+    int base = -1, best = 0, rc = LB_OK;
+    for (int l = 0; l < n_lines; l++) {
+        if (base < 0 && L[l].v < 0 && !strcmp(L[l].s->spec, bname)) base = l;
+        if (L[l].mean > L[best].mean) best = l;
+    }
+    lb_buf_printf(out, "%-40s %-25s %-17s %-9s %s\n", "strategy", "balanced acc [95% CI]", "minority recall",
+                  "macro F1", have && base >= 0 ? "vs baseline [95% bootstrap]" : "");
+    for (int l = 0; l < n_lines && rc == LB_OK; l++) {
+        double s1 = 0, s2 = 0, f1 = 0, mm, sm;
+        for (int j = 0; j < L[l].k; j++) {
+            const lb_metrics *m = L[l].v < 0 ? &L[l].rec[j]->metrics : &L[l].rec[j]->posthoc[L[l].v].metrics;
+            s1 += m->minority_recall;
+            s2 += (double)m->minority_recall * m->minority_recall;
+            f1 += m->macro_f1;
+        }
+        mm = s1 / L[l].k;
+        sm = L[l].k > 1 ? sqrt(fmax(0, (s2 - L[l].k * mm * mm) / (L[l].k - 1))) : 0;
+        char ci[64] = "";
+        if (L[l].k > 1) snprintf(ci, sizeof ci, " [%.4f, %.4f]", L[l].lo, L[l].hi);
+        lb_buf_printf(out, "%-40s %.4f%-18s %.4f ± %.4f   %.4f", L[l].label, L[l].mean, ci, mm, sm, f1 / L[l].k);
+        lb_paired_diff d;
+        if (have && base >= 0 && l != base && (rc = line_diff(L, boot, l, base, &d)) == LB_OK)
+            lb_buf_printf(out, "    %+.4f [%+.4f, %+.4f]%s", d.diff, d.lo, d.hi, d.excludes_zero ? " *" : "");
+        if (have && l != best && rc == LB_OK && (rc = line_diff(L, boot, l, best, &d)) == LB_OK && !d.excludes_zero)
+            lb_buf_puts(out, "  = best");
+        if (l == best) lb_buf_puts(out, "  (best)");
+        lb_buf_puts(out, "\n");
+    }
+    lb_buf_printf(out, "(%d seeds, test set: mean and 95%% t-interval over seeds", st->cfg.seeds);
+    if (have && base >= 0)
+        lb_buf_printf(out, "; against %s, a paired bootstrap over test images and seeds (%d resamples, seed %d), "
+                           "* where it excludes 0", bname, BOOT_RESAMPLES, BOOT_SEED);
+    if (have) lb_buf_puts(out, "; '= best': not distinguishable from the best");
+    lb_buf_puts(out, ")\n");
+    return rc;
 }
 
 int lb_study_summary(lb_study *st, lb_buf *out)
 {
     const lb_results *r = lb_study_results(st);
     if (!r) return lb_last_status();
-    lb_buf_printf(out, "%-40s %-17s %-17s %s\n", "strategy", "balanced acc", "minority recall", "macro F1");
-    for (int i = 0; i < st->n_strat; i++)
-        for (int v = -1, nv = 0; v < nv; v++) summary_line(r, &st->strat[i], v, out, &nv);
-    lb_buf_printf(out, "(mean ± standard deviation over %d seeds, test set)\n", st->cfg.seeds);
-    return lb_buf_status(out, "summary");
+    sum_line *L = NULL;
+    int n_lines = 0, have = 0, k = st->cfg.seeds, rc = summary_lines(st, r, &L, &n_lines);
+    for (int l = 0; rc == LB_OK && l < n_lines; l++) have = l == 0 ? L[l].k == k : have && L[l].k == k;
+    double *boot = rc == LB_OK && have ? lb_malloc((size_t)n_lines * BOOT_RESAMPLES * sizeof *boot) : NULL;
+    if (boot) rc = summary_bootstrap(st, L, n_lines, k, boot, &have);
+    else have = 0;
+    if (rc == LB_OK) rc = summary_table(st, r, L, n_lines, boot, have, out);
+    lb_free(boot);
+    free_lines(L, n_lines);
+    return rc == LB_OK ? lb_buf_status(out, "summary") : rc;
 }

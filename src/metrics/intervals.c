@@ -76,14 +76,21 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int check_inputs(const int *const *pa, const int *const *pb, const int *y, int n, int k, int C, int R)
+static int check_labels(const int *y, int n, int k, int C, int R)
 {
-    if (!pa || !pb || !y || n < 1 || k < 1 || C < 1 || R < 1)
+    if (!y || n < 1 || k < 1 || C < 1 || R < 1)
         return lb_error(LB_EINVAL, "paired bootstrap: %d images, %d seeds, %d classes, %d resamples", n, k, C, R);
     for (int i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= C) return lb_error(LB_EINVAL, "paired bootstrap: label %d of image %d", y[i], i);
-    for (int j = 0; j < k; j++)
-        if (!pa[j] || !pb[j]) return lb_error(LB_EINVAL, "paired bootstrap: no predictions for seed %d", j);
+    return LB_OK;
+}
+
+/* m prediction arrays, each given. */
+static int check_preds(const int *const *pred, int m)
+{
+    if (!pred) return lb_error(LB_EINVAL, "paired bootstrap: no predictions");
+    for (int j = 0; j < m; j++)
+        if (!pred[j]) return lb_error(LB_EINVAL, "paired bootstrap: no predictions for seed %d", j);
     return LB_OK;
 }
 
@@ -105,8 +112,8 @@ static void resample(const int *const *pred, int n_lines, int k, const int *y, i
 int lb_bootstrap_bacc(const int *const *pred, int n_lines, int k, const int *y, int n, int C, int resamples,
                       uint64_t seed, double *out)
 {
-    int rc = n_lines < 1 ? lb_error(LB_EINVAL, "bootstrap: %d lines", n_lines) : LB_OK;
-    for (int l = 0; rc == LB_OK && l < n_lines; l++) rc = check_inputs(pred + (size_t)l * k, pred, y, n, k, C, resamples);
+    int rc = n_lines < 1 ? lb_error(LB_EINVAL, "bootstrap: %d lines", n_lines) : check_labels(y, n, k, C, resamples);
+    if (rc == LB_OK) rc = check_preds(pred, n_lines * k);
     if (rc != LB_OK) return rc;
     int *w = lb_malloc(((size_t)n + (size_t)k) * sizeof *w);
     double *scratch = lb_malloc(2 * (size_t)C * sizeof *scratch);
@@ -150,7 +157,9 @@ int lb_paired_diff_of(const double *boot_a, const double *boot_b, int resamples,
 int lb_paired_bootstrap(const int *const *pred_a, const int *const *pred_b, const int *y, int n, int k, int C,
                         int resamples, uint64_t seed, lb_paired_diff *out)
 {
-    int rc = check_inputs(pred_a, pred_b, y, n, k, C, resamples);
+    int rc = check_labels(y, n, k, C, resamples);
+    if (rc == LB_OK) rc = check_preds(pred_a, k);
+    if (rc == LB_OK) rc = check_preds(pred_b, k);
     const int **both = rc == LB_OK ? lb_malloc(2 * (size_t)k * sizeof *both) : NULL;
     double *boot = both ? lb_malloc(2 * (size_t)resamples * sizeof *boot) : NULL, diff = 0.0;
     if (rc == LB_OK && !boot) rc = lb_error(LB_ENOMEM, "paired bootstrap: out of memory");

@@ -184,30 +184,40 @@ static int summary_lines(const lb_study *st, const lb_results *r, sum_line **out
     return LB_OK;
 }
 
+/* The predictions file read last: the lines of one trained model (its variants, and the
+ * strategies that share the model) come one after another, so each file is read once. */
+typedef struct {
+    const char *rel; /* the record's "predictions" it was read from (NULL: none yet) */
+    lb_predictions p;
+} pred_cache;
+
 /* Line l's predicted classes of seed j, from its run's predictions file, into pred [n]. 0 when
  * the record names none (a record of an older libra): no bootstrap then. */
-static int line_predictions(const lb_study *st, const sum_line *l, int j, int n, int *pred, int *y)
+static int line_predictions(const lb_study *st, const sum_line *l, int j, int n, int *pred, int *y, pred_cache *c)
 {
     const lb_run_record *rec = l->rec[j];
     if (!rec->predictions) return 0;
-    char *path = lb_strfmt("%s/%s", st->out, rec->predictions);
-    lb_predictions p;
-    int rc = path ? lb_predictions_read_csv(&p, path) : lb_error(LB_ENOMEM, "summary: out of memory");
-    lb_free(path);
-    if (rc != LB_OK) return rc;
-    const char *vname = l->v >= 0 ? rec->posthoc[l->v].name : NULL;
-    const int *col = vname ? NULL : p.pred;
-    for (int v = 0; vname && v < p.n_variants; v++)
-        if (!strcmp(p.variant[v], vname)) col = p.variant_pred + (size_t)v * p.n;
-    if (!col || p.n != n)
-        rc = lb_error(LB_EFORMAT, "%s/%s: %s", st->out, rec->predictions,
-                      col ? "another number of test images than the study's" : "no column for the variant");
-    if (rc == LB_OK) {
-        memcpy(pred, col, (size_t)n * sizeof *pred);
-        memcpy(y, p.label, (size_t)n * sizeof *y);
+    int rc = LB_OK;
+    if (!c->rel || strcmp(c->rel, rec->predictions)) {
+        lb_predictions_free(&c->p);
+        c->rel = NULL;
+        char *path = lb_strfmt("%s/%s", st->out, rec->predictions);
+        rc = path ? lb_predictions_read_csv(&c->p, path) : lb_error(LB_ENOMEM, "summary: out of memory");
+        lb_free(path);
+        if (rc != LB_OK) return rc;
+        c->rel = rec->predictions;
     }
-    lb_predictions_free(&p);
-    return rc == LB_OK ? 1 : rc;
+    const lb_predictions *p = &c->p;
+    const char *vname = l->v >= 0 ? rec->posthoc[l->v].name : NULL;
+    const int *col = vname ? NULL : p->pred;
+    for (int v = 0; vname && v < p->n_variants; v++)
+        if (!strcmp(p->variant[v], vname)) col = p->variant_pred + (size_t)v * p->n;
+    if (!col || p->n != n)
+        return lb_error(LB_EFORMAT, "%s/%s: %s", st->out, rec->predictions,
+                        col ? "another number of test images than the study's" : "no column for the variant");
+    memcpy(pred, col, (size_t)n * sizeof *pred);
+    memcpy(y, p->label, (size_t)n * sizeof *y);
+    return 1;
 }
 
 /* Every line's bootstrap resamples into boot [n_lines * R] (the same draws for all: paired);
@@ -219,13 +229,15 @@ static int summary_bootstrap(const lb_study *st, const sum_line *L, int n_lines,
     const int **pred = lb_malloc((size_t)n_lines * k * sizeof *pred + 1);
     if (!all || !y || !pred) rc = lb_error(LB_ENOMEM, "summary: out of memory for the predictions");
     *have = rc == LB_OK && n > 0;
-    for (int l = 0; rc == LB_OK && *have && l < n_lines; l++)
-        for (int j = 0; rc == LB_OK && *have && j < k; j++) {
-            int *p = all + ((size_t)l * k + j) * n, got = line_predictions(st, &L[l], j, n, p, y);
+    pred_cache cache = {0};
+    for (int j = 0; rc == LB_OK && *have && j < k; j++) /* seed by seed: a model's lines one after another */
+        for (int l = 0; rc == LB_OK && *have && l < n_lines; l++) {
+            int *p = all + ((size_t)l * k + j) * n, got = line_predictions(st, &L[l], j, n, p, y, &cache);
             if (got < 0) rc = got;
             *have = *have && got == 1;
             pred[(size_t)l * k + j] = p;
         }
+    lb_predictions_free(&cache.p);
     if (rc == LB_OK && *have) rc = lb_bootstrap_bacc(pred, n_lines, k, y, n, C, BOOT_RESAMPLES, BOOT_SEED, boot);
     lb_free(all);
     lb_free(y);

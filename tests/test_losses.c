@@ -109,6 +109,11 @@ START_TEST(test_identities)
         expect_same("balanced_softmax", "logit_adjust:tau=1", lref_counts, z, y, n, 4);
         expect_same("ldam:drw_step=0,beta=0.99", "ldam:weights=effective,beta=0.99", lref_counts, z, y, n, 4);
     }
+    /* two classes: Lin et al.'s alpha_t (alpha_pos = A) is the per-class list 1 - A, A */
+    static const float z2[] = {2.0f, -1.0f, 0.3f, 0.4f, -3.0f, 4.0f, 0.0f, 0.0f, 7.0f, -7.0f};
+    static const int y2[] = {0, 1, 1, 0, 1};
+    expect_same("focal:gamma=2,alpha_pos=0.25", "focal:gamma=2,alpha=0.75,0.25", NULL, z2, y2, 5, 2);
+    expect_same("focal:gamma=0.5,alpha_pos=0.9", "focal:gamma=0.5,alpha=0.1,0.9", NULL, z2, y2, 5, 2);
 }
 END_TEST
 
@@ -220,6 +225,9 @@ START_TEST(test_finite_differences)
     fd_check("bce:pos_weight=0.5,1,2,4", NULL, lref_main_logits, lref_main_targets, LREF_MAIN_N, 4, 0, 0);
     fd_check("focal:gamma=2,alpha=0.1,0.2,0.3,0.4", NULL, lref_main_logits, lref_main_targets, LREF_MAIN_N,
              4, 0, 0);
+    static const float z2[] = {2.0f, -1.0f, 0.3f, 0.4f, -3.0f, 4.0f};
+    static const int y2[] = {0, 1, 1};
+    fd_check("focal:gamma=2,alpha_pos=0.25", NULL, z2, y2, 3, 2, 0, 0);
     /* moderate logits: the default ldam (s=30) is checked where its logits stay small */
     static const float small[] = {0.05f, -0.02f, 0.03f, 0.01f, -0.04f, 0.06f, 0.0f, 0.02f};
     static const int ys[] = {3, 1};
@@ -304,6 +312,8 @@ START_TEST(test_create_errors)
     } bad[] = {
         {"nope", NULL, "unknown loss 'nope'"},
         {"focal:gama=2", NULL, "unknown key 'gama'"},
+        {"focal:alpha_pos=0.25", NULL, "two classes"},
+        {"focal:alpha_pos=1.5", NULL, "alpha_pos"},
         {"ce:weights=1,2,3,4", NULL, "unknown key 'weights'"},
         {"focal:gamma=-1", NULL, "gamma"},
         {"focal:gamma=two", NULL, "gamma"},
@@ -346,8 +356,8 @@ START_TEST(test_canonical_spec)
         const char *in, *out;
     } cases[] = {
         {"ce", "ce:smoothing=0,reduction=mean"},
-        {"focal", "focal:gamma=2,alpha=none,beta=0.999,drw=none,drw_step=none,reduction=mean"},
-        {"focal:alpha=0.250,gamma=2.0", "focal:gamma=2,alpha=0.25,beta=0.999,drw=none,drw_step=none,reduction=mean"},
+        {"focal", "focal:gamma=2,alpha_pos=-1,alpha=none,beta=0.999,drw=none,drw_step=none,reduction=mean"},
+        {"focal:alpha=0.250,gamma=2.0", "focal:gamma=2,alpha_pos=-1,alpha=0.25,beta=0.999,drw=none,drw_step=none,reduction=mean"},
         {"wce:weights=1.0,2.00,4,8", "wce:weights=1,2,4,8,beta=0.999,drw=none,drw_step=none,reduction=mean"},
         {"ldam:drw=0.8", "ldam:max_m=0.5,s=30,weights=effective,beta=0.9999,drw=0.8,drw_step=none,reduction=mean"},
         {"sigmoid_focal:alpha=-1", "sigmoid_focal:gamma=2,alpha=-1,reduction=mean"},
@@ -457,8 +467,8 @@ START_TEST(test_named_list_worked_example)
     for (int order = 0; order < 2; order++) {
         lb_loss *L = lb_loss_new_named(spec, 2, NULL, order ? sorted : given);
         ck_assert_msg(L != NULL, "%s", lb_last_error());
-        ck_assert_str_eq(lb_loss_spec(L), order ? "focal:gamma=2,alpha=0.25,0.75,beta=0.999,drw=none,drw_step=none,reduction=mean"
-                                                : "focal:gamma=2,alpha=0.75,0.25,beta=0.999,drw=none,drw_step=none,reduction=mean");
+        ck_assert_str_eq(lb_loss_spec(L), order ? "focal:gamma=2,alpha_pos=-1,alpha=0.25,0.75,beta=0.999,drw=none,drw_step=none,reduction=mean"
+                                                : "focal:gamma=2,alpha_pos=-1,alpha=0.75,0.25,beta=0.999,drw=none,drw_step=none,reduction=mean");
         ck_assert_int_eq(lb_loss_eval(L, order ? z : lref_worked_logits, order ? y : lref_worked_targets, 5, per, NULL,
                                       NULL, 0, 0), LB_OK);
         for (int i = 0; i < 5; i++) ck_assert_close(per[i], lref_worked_focal[i], 1e-6);
@@ -550,7 +560,7 @@ START_TEST(test_named_list_canonical)
         lb_loss_free(A);
     }
     canonical_of("focal:gamma=2,alpha=T-shirt/top:0.20,Healthy:1e-1, Diseased:0.4,Ankle boot : .3", 0, NULL, a, sizeof a);
-    ck_assert_str_eq(a, "focal:gamma=2,alpha=Ankle boot:0.3,Diseased:0.4,Healthy:0.1,T-shirt/top:0.2,beta=0.999,"
+    ck_assert_str_eq(a, "focal:gamma=2,alpha_pos=-1,alpha=Ankle boot:0.3,Diseased:0.4,Healthy:0.1,T-shirt/top:0.2,beta=0.999,"
                         "drw=none,drw_step=none,reduction=mean");
     /* every class name in strcmp order: upper case before lower case */
     canonical_of("wce:weights=b:1,B:2,a:3", 0, NULL, a, sizeof a);

@@ -4,6 +4,7 @@
 #include "losses/internal.h"
 
 #include <math.h>
+#include <string.h>
 
 /* With p = p_y, r = -log(p) / (1 - p):
  *   dFL/dz_c = g * ([c == y] - p_c),  g = -(1 - p)^gamma * (1 + gamma * p * r),
@@ -32,30 +33,47 @@ double lb__loss_softmax_focal(int C, const float *z, int y, double gamma, double
     return -mod * lp;
 }
 
+/* gamma, and Lin et al.'s alpha_t for two classes: alpha_pos for class 1, 1 - alpha_pos for
+ * class 0 (alpha_pos < 0: off). */
+typedef struct {
+    double gamma, alpha_pos;
+} focal_state;
+
 static int focal_init(const lb_spec *spec, int C, const int *counts, void **state)
 {
-    (void)C;
     (void)counts;
-    double *gamma = lb_malloc(sizeof *gamma);
-    if (!gamma) return lb_error(LB_ENOMEM, "loss: out of memory");
-    int rc = lb_spec_number(spec, "gamma", 0.0, 100.0, gamma);
+    focal_state *s = lb_malloc(sizeof *s);
+    if (!s) return lb_error(LB_ENOMEM, "loss: out of memory");
+    int rc = lb_spec_number(spec, "gamma", 0.0, 100.0, &s->gamma);
+    if (rc == LB_OK) rc = lb_spec_number(spec, "alpha_pos", -1e6, 1.0, &s->alpha_pos);
+    if (rc == LB_OK && s->alpha_pos >= 0 && C != 2)
+        rc = lb_error(LB_EINVAL, "focal: alpha_pos (alpha for class 1, 1 - alpha for class 0) needs two classes, "
+                                 "not %d: give per-class weights with alpha=a0,a1,...", C);
+    if (rc == LB_OK && s->alpha_pos >= 0 && lb_spec_get(spec, "alpha") && strcmp(lb_spec_get(spec, "alpha"), "none"))
+        rc = lb_error(LB_EINVAL, "focal: give alpha or alpha_pos, not both");
     if (rc != LB_OK) {
-        lb_free(gamma);
+        lb_free(s);
         return rc;
     }
-    *state = gamma;
+    *state = s;
     return LB_OK;
 }
 
 static double focal_sample(const void *state, int C, const float *z, int y, double *dz)
 {
-    return lb__loss_softmax_focal(C, z, y, *(const double *)state, dz);
+    const focal_state *s = state;
+    double l = lb__loss_softmax_focal(C, z, y, s->gamma, dz);
+    if (s->alpha_pos < 0) return l;
+    double a = y == 1 ? s->alpha_pos : 1.0 - s->alpha_pos;
+    for (int c = 0; c < C; c++) dz[c] *= a;
+    return a * l;
 }
 
 static void free_state(void *state) { lb_free(state); }
 
 static const lb_loss_param focal_params[] = {
     {"gamma", "2", "focusing parameter: (1 - p_t)^gamma down-weights easy samples"},
+    {"alpha_pos", "-1", "two classes: Lin et al.'s alpha_t, this for class 1 and 1 - this for class 0; < 0: off"},
     {NULL, NULL, NULL}};
 
 const lb_loss_kind lb__kind_focal = {

@@ -5,7 +5,10 @@
  * library's (libra/study.h); this program reads the flags, picks a scheduler and prints.
  * Under mpirun (an MPI build) the ranks share the study: rank 0 plans, writes every file and
  * prints; the others run the jobs it hands them (docs/distributed.md). */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,8 @@
 #include "common/cli.h"
 #include "libra/dist.h"
 #include "libra/losses.h"
+#include "libra/data.h"
+#include "libra/report.h"
 #include "libra/study.h"
 
 static const char usage[] =
@@ -55,6 +60,9 @@ static const char usage[] =
     "  --aggregate            run nothing: aggregate the records in OUT into the results files (an\n"
     "                         error names the jobs that have no record); implies --resume\n"
     "  --quiet                only errors and the final paths\n"
+    "  --imbalance 'A|B|...'  a sweep: the whole study on each profile (e.g. 'longtail:10|50|100|200'),\n"
+    "                         each in OUT/<profile>/ with its own split from the same data seed; OUT\n"
+    "                         gets the sweep's results.json, results.csv, summary.csv and report.html\n"
     "  --list                 list the losses and samplers, then exit\n"
     "  --help                 this text\n"
     "\n"
@@ -262,14 +270,19 @@ static void on_note(void *ctx, const char *message)
 static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig) { stop_signal = sig; }
 
-/* The data, the long-tailed Fashion-MNIST preset unless a source is given. */
-static lb_data *open_data(flags *f, lb_data_opts *dopts)
+/* The data options, the long-tailed Fashion-MNIST preset unless a source is given. */
+static void data_options(flags *f, lb_data_opts *dopts)
 {
     int has_source = 0;
     for (int i = 0; i < f->df.n; i++) has_source |= f->df.code[i] == CLI_OPT_PRESET || f->df.code[i] == CLI_OPT_DATA;
     if (!has_source) cli_data_flag_first(&f->df, CLI_OPT_PRESET, "fmnist-lt100");
     cli_data_apply(&f->df, dopts);
     f->c.data = dopts;
+}
+
+/* The data of one profile (options set), after the checks that need none. */
+static lb_data *open_data(flags *f, lb_data_opts *dopts)
+{
     if (lb_arch_check(f->c.train.arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
     if (lb_study_check(&f->c) != LB_OK) cli_usage_error("--strategies: %s", lb_last_error());
     if (dist.rank == 0 && lb_check_output_dir(f->c.out_dir) != LB_OK)
@@ -316,7 +329,7 @@ static void free_all(lb_study *st, lb_data *data, lb_data_opts *dopts)
 {
     lb_study_free(st); /* takes away the folders of a study that stored nothing */
     lb_data_free(data);
-    lb_data_opts_free(dopts);
+    if (dopts) lb_data_opts_free(dopts);
 }
 
 /* The end of a study that ran on rank 0 (or alone): its files and summary, or a share's note. */
@@ -386,6 +399,118 @@ static int serve(lb_study *st, int saved[2])
     return 0;
 }
 
+/* ---- a sweep: the study once per profile ---- */
+
+typedef struct {
+    int n;
+    char **profile; /* as given */
+    char **dir;     /* OUT/<slug> */
+    char **rel;     /* <slug>, relative to OUT */
+} sweep;
+
+/* The profiles of --imbalance 'A|B|...' (n = 0: not a sweep), each checked. */
+static void sweep_parse(const char *spec, const char *out, sweep *w)
+{
+    memset(w, 0, sizeof *w);
+    if (!spec || !strchr(spec, '|')) return;
+    for (const char *p = spec;; p++) {
+        size_t k = strcspn(p, "|");
+        char *one = lb_strndup(p, k), slug[160];
+        if (!one) cli_fatal("out of memory");
+        if (!*one) cli_usage_error("--imbalance '%s': an empty profile between '|'s", spec);
+        if (lb_profile_check(one) != LB_OK) cli_usage_error("--imbalance '%s': %s", spec, lb_last_error());
+        for (int i = 0; i < w->n; i++)
+            if (!strcmp(w->profile[i], one)) cli_usage_error("--imbalance '%s': '%s' is given twice", spec, one);
+        w->profile = realloc(w->profile, (size_t)(w->n + 1) * sizeof *w->profile);
+        w->dir = realloc(w->dir, (size_t)(w->n + 1) * sizeof *w->dir);
+        w->rel = realloc(w->rel, (size_t)(w->n + 1) * sizeof *w->rel);
+        if (!w->profile || !w->dir || !w->rel) cli_fatal("out of memory");
+        w->profile[w->n] = one;
+        w->rel[w->n] = lb_strdup(lb_slug(one, slug, sizeof slug));
+        w->dir[w->n] = lb_strfmt("%s/%s", out, w->rel[w->n]);
+        if (!w->rel[w->n] || !w->dir[w->n]) cli_fatal("out of memory");
+        w->n++;
+        p += k;
+        if (!*p) break;
+    }
+}
+
+static void sweep_free(sweep *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        lb_free(w->profile[i]);
+        lb_free(w->dir[i]);
+        lb_free(w->rel[i]);
+    }
+    free(w->profile);
+    free(w->dir);
+    free(w->rel);
+}
+
+/* The sweep's own files in OUT, from every profile's results, and its table. */
+static int sweep_finish(const flags *f, const sweep *w, lb_study **st, const char *out)
+{
+    const lb_results **parts = lb_calloc((size_t)w->n, sizeof *parts);
+    if (!parts) cli_fatal("out of memory");
+    int rc = LB_OK;
+    for (int i = 0; i < w->n && rc == LB_OK; i++)
+        if (!(parts[i] = lb_study_results(st[i]))) rc = lb_last_status();
+    static const char *const names[] = {"results.json", "results.csv", "summary.csv", "report.html"};
+    for (int k = 0; k < 4 && rc == LB_OK; k++) {
+        char *path = lb_strfmt("%s/%s", out, names[k]);
+        if (!path) cli_fatal("out of memory");
+        const char *const *rel = (const char *const *)w->rel;
+        rc = k == 0   ? lb_sweep_write_json(parts, rel, w->n, path)
+             : k == 1 ? lb_sweep_write_csv(parts, w->n, path)
+             : k == 2 ? lb_report_write_summary_csv(parts, w->n, path)
+                      : lb_sweep_write_html(parts, rel, w->n, path);
+        lb_free(path);
+    }
+    if (rc == LB_OK && !f->quiet) {
+        lb_buf b = {0};
+        if (lb_sweep_summary_text(parts, w->n, &b) == LB_OK) fprintf(stderr, "\n%s\n", b.p);
+        lb_buf_free(&b);
+    }
+    lb_free(parts);
+    if (rc != LB_OK) {
+        fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
+        return CLI_EXIT_RUNTIME;
+    }
+    printf("sweep:   %s/results.json\ntable:   %s/results.csv\nreport:  %s/report.html\n", out, out, out);
+    return 0;
+}
+
+/* Every profile's study in its folder, one after another; the sweep's files once all are done. */
+static int run_sweep(flags *f, lb_data_opts *dopts, const sweep *w)
+{
+    if (dist.size > 1)
+        cli_usage_error("--imbalance '%s': a sweep does not run under mpirun yet; start one mpirun per profile "
+                        "(--imbalance A --out OUT/A, ...)", dopts->imbalance);
+    const char *out = f->c.out_dir, *all = dopts->imbalance;
+    lb_study **st = lb_calloc((size_t)w->n, sizeof *st);
+    lb_data **data = lb_calloc((size_t)w->n, sizeof *data);
+    if (!st || !data) cli_fatal("out of memory");
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) cli_fatal("--out %s: %s", out, strerror(errno));
+    int status = 0;
+    for (int i = 0; i < w->n && status == 0; i++) {
+        dopts->imbalance = w->profile[i];
+        f->c.out_dir = w->dir[i];
+        if (!f->quiet) fprintf(stderr, "\n== imbalance %s (%d of %d) -> %s\n", w->profile[i], i + 1, w->n, w->dir[i]);
+        data[i] = open_data(f, dopts);
+        if (!(st[i] = lb_study_new(&f->c, data[i]))) cli_fatal("%s", lb_last_error());
+        lb_study_set_stop(st[i], &stop_signal);
+        if (lb_study_set_flag(st[i], "sweep", all) != LB_OK) cli_fatal("%s", lb_last_error());
+        status = run_study(f, st[i]);
+    }
+    dopts->imbalance = (char *)all;
+    f->c.out_dir = out;
+    if (status == 0 && !f->plan && f->c.n_shards <= 1) status = sweep_finish(f, w, st, out);
+    for (int i = 0; i < w->n; i++) free_all(st[i], data[i], NULL);
+    lb_free(st);
+    lb_free(data);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argv);
@@ -404,13 +529,22 @@ int main(int argc, char **argv)
     f.c.worker = dist.rank > 0;
     lb_data_opts dopts;
     lb_data_opts_init(&dopts);
-    lb_data *data = open_data(&f, &dopts);
+    data_options(&f, &dopts);
     if (lb_set_threads(f.c.train.threads) != LB_OK) cli_fatal("--threads %d: %s", f.c.train.threads, lb_last_error());
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    sweep w;
+    sweep_parse(dopts.imbalance, f.c.out_dir, &w);
+    if (w.n > 0) {
+        int status = run_sweep(&f, &dopts, &w);
+        sweep_free(&w);
+        lb_data_opts_free(&dopts);
+        return status;
+    }
+    lb_data *data = open_data(&f, &dopts);
     lb_study *st = lb_study_new(&f.c, data);
     if (!st) cli_fatal("%s", lb_last_error());
     lb_study_set_stop(st, &stop_signal);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     int status = dist.rank > 0 ? serve(st, saved) : run_study(&f, st);
     free_all(st, data, &dopts);
     return status;

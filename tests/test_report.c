@@ -568,19 +568,20 @@ START_TEST(test_results_csv)
     char *t = slurp(p);
     /* header + 12 raw rows + 3 ce runs x 2 post-hoc rows */
     ck_assert_int_eq(count_of(t, "\r\n"), 1 + 12 + 6);
-    const char *head = "strategy,seed,variant,tau,steps,wall_seconds,images_per_sec,n,accuracy,"
+    const char *head = "profile,strategy,seed,variant,tau,steps,wall_seconds,images_per_sec,n,accuracy,"
                        "balanced_accuracy,";
     ck_assert(!strncmp(t, head, strlen(head)));
-    ck_assert_int_eq(count_of(t, "\r\nce,1,raw,,3000,"), 1); /* tau of the raw row is empty (NaN) */
-    ck_assert_int_eq(count_of(t, "\r\nce,2,prior_correction,,3000,"), 1);
-    ck_assert_int_eq(count_of(t, "\r\nce,3,logit_adjust,1,3000,"), 1);
-    ck_assert_int_eq(count_of(t, "\r\n\"mix:a=\"\"1\"\",b=2\",3,raw,"),
+    /* the records name no profile: the first field is empty */
+    ck_assert_int_eq(count_of(t, "\r\n,ce,1,raw,,3000,"), 1); /* tau of the raw row is empty (NaN) */
+    ck_assert_int_eq(count_of(t, "\r\n,ce,2,prior_correction,,3000,"), 1);
+    ck_assert_int_eq(count_of(t, "\r\n,ce,3,logit_adjust,1,3000,"), 1);
+    ck_assert_int_eq(count_of(t, "\r\n,\"mix:a=\"\"1\"\",b=2\",3,raw,"),
                      1); /* quoted, quotes doubled */
-    /* every row has the header's 20 fields; pr_auc (multi-class) is empty: ",," */
-    char *line = strstr(t, "\r\nce,1,raw") + 2;
+    /* every row has the header's 21 fields; pr_auc (multi-class) is empty: ",," */
+    char *line = strstr(t, "\r\n,ce,1,raw") + 2;
     int commas = 0;
     for (char *q = line; *q != '\r'; q++) commas += *q == ',';
-    ck_assert_int_eq(commas, 19);
+    ck_assert_int_eq(commas, 20);
     free(t);
     unlink(p);
     lb_results_free(&s);
@@ -688,7 +689,7 @@ START_TEST(test_atomic_write)
     spit(p, "old content that is longer than nothing\n");
     ck_assert_int_eq(lb_report_write_csv(&s, p), LB_OK);
     char *t = slurp(p);
-    ck_assert(!strncmp(t, "strategy,", 9)); /* replaced whole */
+    ck_assert(!strncmp(t, "profile,strategy,", 17)); /* replaced whole */
     free(t);
     struct stat st;
     ck_assert_int_eq(stat(p, &st), 0);

@@ -238,6 +238,16 @@ int lb_split_init(lb_split *out, const lb_split_input *in, const char *profile_s
                   double val_frac, uint64_t seed);
 void lb_split_free(lb_split *s);
 
+/* The profile of the class-balanced training set that matches split sp (the ceiling a study
+ * measures strategies against), into spec, and what it is into note (both appended):
+ *   binary:CLASS,R  ->  binary:CLASS,1: every image of CLASS the pool has and as many of the
+ *                       rest, the largest balanced set (the same total size would need more of
+ *                       CLASS than there are);
+ *   otherwise       ->  counts:n,...,n with n = (images the profile kept) / C: the same total
+ *                       size, each class capped at what it has (the note names the capped ones).
+ * source_names: the source's class names (for the note; NULL: indices). */
+int lb_balanced_profile(const lb_split *sp, const char *const *source_names, lb_buf *spec, lb_buf *note);
+
 /* Seeded stratified split of the entries idx[0..n) with labels y (n_classes classes):
  * round(frac * n_c) of each class go to `b` (at least 1 when n_c >= 2 and frac > 0,
  * never all n_c), the rest to `a`. a and b must hold n ints each; both come out sorted. */

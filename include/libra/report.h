@@ -127,7 +127,26 @@ typedef struct lb_run_record {
                                    "runs/ce@shuffle_s1.predictions.csv" ("predictions"; NULL: none) */
     lb_predictions pred;        /* the predictions themselves, while the run is in memory (not in
                                    the JSON: the study stores them in that file) */
+    char *profile;              /* the imbalance profile of the study it belongs to, e.g. "longtail:100"
+                                   ("profile"; NULL: not recorded) */
 } lb_run_record;
+
+/* One line of a study's summary: a strategy's model (variant NULL) or one of its variants,
+ * over its seeds (docs/metrics.md, "Intervals"). */
+typedef struct lb_summary_row {
+    char *profile;       /* the imbalance profile of its runs */
+    char *strategy;
+    char *variant;       /* NULL: the trained model itself */
+    int n_seeds;
+    double bacc, bacc_lo, bacc_hi; /* balanced accuracy: mean over seeds, 95% t-interval (NaN: 1 seed) */
+    double minority_recall, minority_recall_sd, macro_f1; /* means (and the sd) over seeds */
+    int has_diff;        /* the paired bootstrap against the baseline ran (every run has predictions) */
+    double diff, diff_lo, diff_hi; /* mean difference from the baseline and its 95% bootstrap interval */
+    int diff_excludes_zero;
+    int best;            /* the highest mean of its profile */
+    int same_as_best;    /* not distinguishable from the best: its difference's interval includes 0 */
+    double gap_recovered; /* (bacc - baseline) / (oracle - baseline); NaN without an oracle */
+} lb_summary_row;
 
 typedef struct lb_results {
     char *title;    /* NULL: "libra imbalance study" */
@@ -139,6 +158,12 @@ typedef struct lb_results {
     lb_kv *flags; /* the command-line flags, in order */
     size_t n_runs;
     lb_run_record *runs;
+    size_t n_summary;
+    lb_summary_row *summary;   /* per strategy and variant (lb_results_add_summary) */
+    int boot_resamples;        /* of the paired bootstrap (0: none ran) */
+    uint64_t boot_seed;
+    char *oracle_profile;      /* the balanced training set of the `oracle` strategy (NULL: none) */
+    char *oracle_note;         /* what it is: the same total size, or the largest the source has */
 } lb_results;
 
 /* ---- JSON output: the writer of every libra JSON file ----
@@ -163,6 +188,7 @@ void lb_jw_end(lb_jw *w, char close);   /* close: '}' or ']' */
 void lb_jw_string(lb_jw *w, const char *key, const char *s);   /* NULL: null */
 void lb_jw_float(lb_jw *w, const char *key, double v);
 void lb_jw_int(lb_jw *w, const char *key, int64_t v);
+void lb_jw_bool(lb_jw *w, const char *key, int v);
 void lb_jw_uint(lb_jw *w, const char *key, uint64_t v);
 void lb_jw_floats(lb_jw *w, const char *key, const float *v, size_t n);   /* an inline array */
 void lb_jw_ints(lb_jw *w, const char *key, const int *v, size_t n);
@@ -187,6 +213,12 @@ int lb_results_set_warnings(lb_results *s, const lb_notes *warnings, int n_skipp
 int lb_results_set_flag(lb_results *s, const char *key, const char *value);
 /* Moves *r into the study (r is left initialised and empty). */
 int lb_results_take_run(lb_results *s, lb_run_record *r);
+/* Appends a copy of *row (its strings copied). */
+int lb_results_add_summary(lb_results *s, const lb_summary_row *row);
+void lb_summary_row_free(lb_summary_row *row);
+/* The row of (profile, strategy, variant), or NULL (profile NULL: any). */
+const lb_summary_row *lb_results_summary_row(const lb_results *s, const char *profile, const char *strategy,
+                                             const char *variant);
 
 void lb_run_record_init(lb_run_record *r);
 void lb_run_record_free(lb_run_record *r);
@@ -211,11 +243,33 @@ int lb_run_record_read_json(lb_run_record *r, const char *path);
  * messages. */
 int lb_run_record_parse_json(lb_run_record *r, const char *text, size_t n, const char *name);
 
+/* The summary rows as a terminal table, grouped by profile: balanced accuracy's mean over
+ * seeds with its 95% t-interval, minority recall's mean and sd, macro-F1, the difference from
+ * the baseline with its bootstrap interval ('*': it excludes 0), gap_recovered when there is
+ * an oracle, "(best)", and "= best" for the lines not distinguishable from the best. */
+int lb_results_summary_text(const lb_results *s, lb_buf *out);
+
 /* ---- the study's files ---- */
 int lb_report_write_json(const lb_results *s, const char *path);
-/* One row per run and variant: the raw metrics ("raw") and each post-hoc correction. */
+/* One row per run and variant: the raw metrics ("raw") and each post-hoc correction, the
+ * run's profile first. */
 int lb_report_write_csv(const lb_results *s, const char *path);
+/* summary.csv: one row per summary line (lb_summary_row), the profile first. */
+int lb_report_write_summary_csv(const lb_results *const *parts, int n, const char *path);
 int lb_report_write_html(const lb_results *s, const char *path);
+
+/* ---- a sweep: one study per imbalance profile, each in its own folder ----
+ * parts[i] is profile i's results, dirs[i] its folder relative to the sweep's (e.g.
+ * "longtail-100"). results.json holds every record (its "profile", and its predictions path
+ * relative to the sweep's folder) and every summary line; results.csv every run of every
+ * profile; report.html the balanced accuracy against the profile's ratio per strategy, the
+ * table of every profile, and a link to each profile's own report. */
+int lb_sweep_write_json(const lb_results *const *parts, const char *const *dirs, int n, const char *path);
+int lb_sweep_write_csv(const lb_results *const *parts, int n, const char *path);
+/* The sweep's terminal table: per strategy and variant, each profile's balanced accuracy and
+ * (with an oracle) gap_recovered. */
+int lb_sweep_summary_text(const lb_results *const *parts, int n, lb_buf *out);
+int lb_sweep_write_html(const lb_results *const *parts, const char *const *dirs, int n, const char *path);
 
 #ifdef __cplusplus
 }

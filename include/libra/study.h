@@ -25,7 +25,9 @@
  * A strategy is LOSS[@SAMPLER][~MIX][+STAGE...][+posthoc]:
  *   ce, wce:weights=inverse, focal:gamma=2, ce@oversample, ce@smote, ldam:drw=0.8~remix,
  *   ce@balanced~mixup, ce+crt, ce+taunorm, ce+posthoc
- * (the mix may come before the sampler too: ce~mixup@balanced is ce@balanced~mixup)
+ * (the mix may come before the sampler too: ce~mixup@balanced is ce@balanced~mixup),
+ * and `oracle`: ce on a class-balanced training set of the same total size drawn from the
+ * same source (the ceiling; each strategy's gap_recovered is measured against it)
  * and the aliases `undersample` / `oversample` / `balanced` / `sqrt` / `progressive` / `smote`
  * / `borderline_smote` / `adasyn` / `ros_noise` mean ce with that sampler. Stages (lb_stage,
  * libra/train.h) and +posthoc are variants of the same trained model: each is scored beside
@@ -57,6 +59,8 @@ typedef struct lb_strategy {
     int posthoc;      /* +posthoc: report prior correction and logit adjustment too */
     int n_points;     /* grid points of the loss (1 without a grid) */
     char **points;    /* each point's loss spec, in order */
+    int oracle;       /* "oracle": ce trained on a class-balanced training set from the same source
+                         (lb_data_balanced_profile), the ceiling every strategy is measured against */
 } lb_strategy;
 
 /* Parses one strategy. Errors (empty parts, an unknown suffix, a malformed grid) name the
@@ -154,7 +158,8 @@ typedef struct lb_job {
     char *mix;           /* NULL: none */
     char *stages;        /* every stage any strategy of this training run asks for ('+'-joined), or NULL */
     uint64_t seed;
-    char *name;          /* file stem: <slug of LOSS@SAMPLER>-s<seed> */
+    int oracle;          /* trained on the study's balanced training set (the oracle strategy) */
+    char *name;          /* file stem: <slug of LOSS@SAMPLER>-s<seed>, or oracle-s<seed> */
     int done;            /* its record is stored */
 } lb_job;
 

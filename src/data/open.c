@@ -193,8 +193,18 @@ int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
         lb_source_free(&s);
         return rc ? rc : set_str(&o->data, value);
     }
-    if (strcmp(key, "imbalance") == 0 || strcmp(key, "profile") == 0) {
-        int rc = lb_profile_check(value);
+    if (strcmp(key, "imbalance") == 0 || strcmp(key, "profile") == 0) { /* 'A|B|...': a sweep's profiles */
+        int rc = LB_OK;
+        for (const char *p = value; rc == LB_OK;) {
+            size_t n = strcspn(p, "|");
+            char *one = lb_strndup(p, n);
+            rc = !one ? lb_error(LB_ENOMEM, "out of memory")
+                 : !*one && p[n] ? lb_error(LB_EINVAL, "imbalance '%s': an empty profile between '|'s", value)
+                                 : lb_profile_check(one);
+            lb_free(one);
+            if (!p[n]) break;
+            p += n + 1;
+        }
         return rc ? rc : set_str(&o->imbalance, value);
     }
     if (strcmp(key, "order") == 0) return set_str(&o->order, value);

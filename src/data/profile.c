@@ -110,6 +110,10 @@ int lb_profile_parse(lb_profile *out, const char *spec, int n_classes, const cha
 {
     memset(out, 0, sizeof *out);
     if (!spec || !*spec || strcmp(spec, "none") == 0) return LB_OK;
+    if (strchr(spec, '|'))
+        return lb_error(LB_EINVAL, "imbalance '%s': '|' lists the profiles of a sweep, which libra-compare runs as one "
+                                   "study per profile; one split takes one profile",
+                        spec);
     lb_spec *sp = lb_spec_new(spec);
     if (!sp) {
         lb_error_prefix("imbalance");
@@ -549,4 +553,54 @@ int lb_split_init(lb_split *out, const lb_split_input *in, const char *profile_s
     lb_free(kept_idx);
     if (rc) lb_split_free(out);
     return rc;
+}
+
+/* ---- the balanced counterpart of a split ---- */
+
+static int binary_balanced(const lb_split *sp, const lb_profile *p, const char *const *names, lb_buf *spec,
+                           lb_buf *note)
+{
+    int pos = p->pos_class, neg = 0;
+    for (int c = 0; c < sp->n_source_classes; c++)
+        if (c != pos) neg += sp->available[c];
+    int n = sp->available[pos] < neg ? sp->available[pos] : neg;
+    lb_buf_printf(spec, "binary:%d,1", pos);
+    lb_buf_printf(note, "the largest balanced set the source has: %d images of '%s' and %d of the rest (%d in all, "
+                        "against %d kept by %s)",
+                  n, names ? names[pos] : "", n, 2 * n, sp->n_train + sp->n_val, sp->profile);
+    return LB_OK;
+}
+
+int lb_balanced_profile(const lb_split *sp, const char *const *names, lb_buf *spec, lb_buf *note)
+{
+    const int C = sp->n_source_classes;
+    lb_profile p;
+    int rc = lb_profile_parse(&p, sp->profile, C, names);
+    if (rc != LB_OK) return rc;
+    if (p.kind == LB_PROFILE_BINARY) {
+        rc = binary_balanced(sp, &p, names, spec, note);
+        lb_profile_free(&p);
+        return rc == LB_OK ? lb_buf_status(spec, "balanced profile") : rc;
+    }
+    lb_profile_free(&p);
+    int total = 0, capped = 0, got = 0;
+    for (int c = 0; c < C; c++) total += sp->kept[c];
+    int n = total / C;
+    lb_buf_puts(spec, "counts:");
+    for (int r = 0; r < C; r++) {
+        int c = sp->order[r], k = sp->available[c] < n ? sp->available[c] : n;
+        lb_buf_printf(spec, "%s%d", r ? "," : "", k);
+        got += k;
+        capped += k < n;
+    }
+    lb_buf_printf(note, "%d images per class (%d in all): the same total size as the %d images %s kept", n, got,
+                  total, sp->profile);
+    for (int r = 0, first = 1; capped && r < C; r++) {
+        int c = sp->order[r];
+        if (sp->available[c] >= n) continue;
+        lb_buf_printf(note, "%s '%s' has only %d", first ? "; capped where the source has fewer:" : ",",
+                      names ? names[c] : "", sp->available[c]);
+        first = 0;
+    }
+    return lb_buf_status(spec, "balanced profile");
 }

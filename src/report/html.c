@@ -7,7 +7,7 @@
 
 #include "report/svg.h"
 
-static const char css[] =
+const char lb__report_css[] =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;"
     "max-width:1120px;padding:0 16px;color:#1d2330;background:#fff}\n"
     "h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:30px 0 4px;border-bottom:1px solid "
@@ -584,7 +584,7 @@ static void page_header(lb_buf *b, const lb_results *s, size_t ns)
         b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
     lb__html_escape(b, title, 0);
-    lb_buf_printf(b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>", css);
+    lb_buf_printf(b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>", lb__report_css);
     lb__html_escape(b, title, 0);
     lb_buf_puts(b, "</h1>\n<table class=\"meta\">\n<tr><td>data</td><td>");
     lb__html_escape(b, d->source, 0);

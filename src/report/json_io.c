@@ -89,8 +89,9 @@ static void put_grid(lb_jw *w, const lb_run_record *r)
     lb_jw_end(w, '}');
 }
 
-/* One record as a block object; with_format adds the keys of a record file of its own. */
-static void put_record(lb_jw *w, const lb_run_record *r, int with_format)
+/* One record as a block object; with_format adds the keys of a record file of its own; with
+ * prefix, its predictions path is relative to the folder above (a sweep's). */
+static void put_record_in(lb_jw *w, const lb_run_record *r, int with_format, const char *prefix)
 {
     lb_jw_object(w, NULL, 0);
     if (with_format) {
@@ -104,7 +105,13 @@ static void put_record(lb_jw *w, const lb_run_record *r, int with_format)
     lb_jw_float(w, "wall_seconds", r->wall_seconds);
     lb_jw_float(w, "images_per_sec", r->images_per_sec);
     if (r->rank >= 0) lb_jw_int(w, "rank", r->rank); /* a study across ranks: who trained it */
-    if (r->predictions) lb_jw_string(w, "predictions", r->predictions);
+    if (r->predictions && !prefix) lb_jw_string(w, "predictions", r->predictions);
+    if (r->predictions && prefix) {
+        char *p = lb_strfmt("%s/%s", prefix, r->predictions);
+        lb_jw_string(w, "predictions", p ? p : r->predictions);
+        lb_free(p);
+    }
+    if (r->profile) lb_jw_string(w, "profile", r->profile);
     put_metrics(w, "metrics", &r->metrics);
     if (r->warnings.n) lb_jw_notes(w, "warnings", &r->warnings);
     put_posthoc(w, r);
@@ -117,6 +124,70 @@ static void put_record(lb_jw *w, const lb_run_record *r, int with_format)
     if (r->op.set) put_operating_point(w, &r->op);
     put_grid(w, r);
     lb_jw_end(w, '}');
+}
+
+static void put_record(lb_jw *w, const lb_run_record *r, int with_format) { put_record_in(w, r, with_format, NULL); }
+
+void lb__jw_record(lb_jw *w, const lb_run_record *r, const char *prefix) { put_record_in(w, r, 0, prefix); }
+
+void lb__jw_summary_row(lb_jw *w, const lb_summary_row *r)
+{
+    lb_jw_object(w, NULL, 0);
+    if (r->profile) lb_jw_string(w, "profile", r->profile);
+    lb_jw_string(w, "strategy", r->strategy);
+    lb_jw_string(w, "variant", r->variant);
+    lb_jw_int(w, "seeds", r->n_seeds);
+    lb_jw_object(w, "balanced_accuracy", 1);
+    lb_jw_float(w, "mean", r->bacc);
+    lb_jw_array(w, "ci95", 1);
+    lb_jw_float(w, NULL, r->bacc_lo);
+    lb_jw_float(w, NULL, r->bacc_hi);
+    lb_jw_end(w, ']');
+    lb_jw_end(w, '}');
+    lb_jw_object(w, "minority_recall", 1);
+    lb_jw_float(w, "mean", r->minority_recall);
+    lb_jw_float(w, "sd", r->minority_recall_sd);
+    lb_jw_end(w, '}');
+    lb_jw_float(w, "macro_f1", r->macro_f1);
+    if (r->has_diff) {
+        lb_jw_object(w, "vs_baseline", 1);
+        lb_jw_float(w, "diff", r->diff);
+        lb_jw_array(w, "ci95", 1);
+        lb_jw_float(w, NULL, r->diff_lo);
+        lb_jw_float(w, NULL, r->diff_hi);
+        lb_jw_end(w, ']');
+        lb_jw_bool(w, "excludes_zero", r->diff_excludes_zero);
+        lb_jw_end(w, '}');
+    }
+    lb_jw_bool(w, "best", r->best);
+    lb_jw_bool(w, "same_as_best", r->same_as_best);
+    lb_jw_float(w, "gap_recovered", r->gap_recovered);
+    lb_jw_end(w, '}');
+}
+
+void lb__jw_summary_rows(lb_jw *w, const lb_summary_row *rows, size_t n)
+{
+    lb_jw_array(w, "summary", 0);
+    for (size_t i = 0; i < n; i++) lb__jw_summary_row(w, &rows[i]);
+    lb_jw_end(w, ']');
+}
+
+void lb__jw_summary(lb_jw *w, const lb_results *s)
+{
+    if (s->boot_resamples > 0) {
+        lb_jw_object(w, "bootstrap", 1);
+        lb_jw_string(w, "over", "test images and seeds, paired");
+        lb_jw_int(w, "resamples", s->boot_resamples);
+        lb_jw_uint(w, "seed", s->boot_seed);
+        lb_jw_end(w, '}');
+    }
+    if (s->oracle_profile) {
+        lb_jw_object(w, "oracle", 0);
+        lb_jw_string(w, "profile", s->oracle_profile);
+        lb_jw_string(w, "note", s->oracle_note);
+        lb_jw_end(w, '}');
+    }
+    if (s->n_summary) lb__jw_summary_rows(w, s->summary, s->n_summary);
 }
 
 /* What every writer checks before it formats a record. */
@@ -163,7 +234,7 @@ int lb_run_record_write_json(const lb_run_record *r, const char *path)
     return st;
 }
 
-static void put_dataset(lb_jw *w, const lb_dataset_info *d)
+void lb__jw_dataset(lb_jw *w, const lb_dataset_info *d)
 {
     lb_jw_object(w, "dataset", 0);
     lb_jw_string(w, "source", d->source);
@@ -185,7 +256,7 @@ static void put_dataset(lb_jw *w, const lb_dataset_info *d)
     lb_jw_end(w, '}');
 }
 
-int lb_report_write_json(const lb_results *s, const char *path)
+int lb__check_records(const lb_results *s, const char *path)
 {
     const lb_dataset_info *d = &s->dataset;
     if (d->n_classes < 1)
@@ -194,6 +265,14 @@ int lb_report_write_json(const lb_results *s, const char *path)
         int st = check_record(&s->runs[i], d->n_classes, path, i);
         if (st) return st;
     }
+    return LB_OK;
+}
+
+int lb_report_write_json(const lb_results *s, const char *path)
+{
+    const lb_dataset_info *d = &s->dataset;
+    int st0 = lb__check_records(s, path);
+    if (st0) return st0;
     lb_buf b = {0};
     lb_jw w;
     lb_jw_init(&w, &b);
@@ -203,10 +282,11 @@ int lb_report_write_json(const lb_results *s, const char *path)
     lb_jw_string(&w, "libra_version", lb_version());
     lb_jw_string(&w, "title", s->title ? s->title : "libra imbalance study");
     lb_jw_string(&w, "baseline", s->baseline ? s->baseline : "ce");
-    put_dataset(&w, d);
+    lb__jw_dataset(&w, d);
     lb_jw_object(&w, "flags", 0);
     for (size_t i = 0; i < s->n_flags; i++) lb_jw_string(&w, s->flags[i].key, s->flags[i].value);
     lb_jw_end(&w, '}');
+    lb__jw_summary(&w, s);
     lb_jw_array(&w, "runs", 0);
     for (size_t i = 0; i < s->n_runs; i++) put_record(&w, &s->runs[i], 0);
     lb_jw_end(&w, ']');
@@ -598,11 +678,12 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
         "format",  "format_version", "libra_version", "strategy",
         "seed",    "steps",          "wall_seconds",  "images_per_sec",
         "metrics", "posthoc",        "curves",        "grid",
-        "operating_point", "warnings", "rank", "predictions", NULL};
+        "operating_point", "warnings", "rank", "predictions", "profile", NULL};
     int st = only_keys(path, obj, "the run record", keys);
     if (!st) st = read_run_fields(path, obj, r);
     if (!st) st = read_rank(path, obj, r);
     if (!st && lb__json_get(obj, "predictions")) st = get_string(path, obj, "predictions", &r->predictions);
+    if (!st && lb__json_get(obj, "profile")) st = get_string(path, obj, "profile", &r->profile);
     if (!st) st = read_notes(path, obj, &r->warnings);
     if (!st) st = read_posthoc(path, obj, r);
     if (!st) st = read_curves(path, obj, r);

@@ -98,6 +98,12 @@ void lb_jw_float(lb_jw *w, const char *key, double v)
     else lb_buf_puts(w->out, "null");
 }
 
+void lb_jw_bool(lb_jw *w, const char *key, int v)
+{
+    member(w, key);
+    lb_buf_puts(w->out, v ? "true" : "false");
+}
+
 void lb_jw_int(lb_jw *w, const char *key, int64_t v)
 {
     member(w, key);

@@ -158,7 +158,8 @@ static int read_header(reader *r, lb_predictions *p, char **cells, int n)
                             cells[i], C);
         int rc = check_variant_name(p, cells[i] + 5);
         if (rc == LB_OK) rc = grow_variants(p);
-        if (rc == LB_OK && !(p->variant[p->n_variants] = lb_strdup(cells[i] + 5))) rc = LB_ENOMEM;
+        if (rc == LB_OK && !(p->variant[p->n_variants] = lb_strdup(cells[i] + 5)))
+            rc = lb_error(LB_ENOMEM, "out of memory for the variant's name");
         if (rc != LB_OK) return lb_error(rc, "%s:1: column '%s': %s", r->name, cells[i], lb_last_error());
         p->n_variants++;
     }

@@ -36,4 +36,16 @@ void lb__json_free(lb_json *v);
 const lb_json *lb__json_get(const lb_json *obj, const char *key);
 const char *lb__json_type_name(lb_json_type t);
 
+/* ---- pieces of results.json that a sweep's results.json shares ---- */
+/* A record as an item of "runs" (with prefix: its predictions path prefixed "PREFIX/"). */
+void lb__jw_record(lb_jw *w, const lb_run_record *r, const char *prefix);
+/* "summary": the summary lines, and "bootstrap" / "oracle" when the study had them. */
+void lb__jw_summary(lb_jw *w, const lb_results *s);
+void lb__jw_summary_rows(lb_jw *w, const lb_summary_row *rows, size_t n);
+void lb__jw_summary_row(lb_jw *w, const lb_summary_row *r); /* one item of "summary" */
+/* "dataset": what a study trained and tested on. */
+void lb__jw_dataset(lb_jw *w, const lb_dataset_info *d);
+/* Every record checked against the class count before anything is written. */
+int lb__check_records(const lb_results *s, const char *path);
+
 #endif

@@ -38,7 +38,50 @@ void lb_results_free(lb_results *s)
     lb_free(s->runs);
     lb_free(s->title);
     lb_free(s->baseline);
+    for (size_t i = 0; i < s->n_summary; i++) lb_summary_row_free(&s->summary[i]);
+    lb_free(s->summary);
+    lb_free(s->oracle_profile);
+    lb_free(s->oracle_note);
     lb_results_init(s);
+}
+
+void lb_summary_row_free(lb_summary_row *row)
+{
+    lb_free(row->profile);
+    lb_free(row->strategy);
+    lb_free(row->variant);
+    memset(row, 0, sizeof *row);
+}
+
+int lb_results_add_summary(lb_results *s, const lb_summary_row *row)
+{
+    lb_summary_row *g = lb_realloc(s->summary, (s->n_summary + 1) * sizeof *g);
+    if (!g) return lb_error(LB_ENOMEM, "lb_results_add_summary: out of memory");
+    s->summary = g;
+    lb_summary_row c = *row;
+    c.profile = row->profile ? lb_strdup(row->profile) : NULL;
+    c.strategy = lb_strdup(row->strategy ? row->strategy : "");
+    c.variant = row->variant ? lb_strdup(row->variant) : NULL;
+    if ((row->profile && !c.profile) || !c.strategy || (row->variant && !c.variant)) {
+        lb_summary_row_free(&c);
+        return lb_error(LB_ENOMEM, "lb_results_add_summary: out of memory");
+    }
+    g[s->n_summary++] = c;
+    return LB_OK;
+}
+
+static int same_or_null(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+const lb_summary_row *lb_results_summary_row(const lb_results *s, const char *profile, const char *strategy,
+                                             const char *variant)
+{
+    for (size_t i = 0; i < s->n_summary; i++) {
+        const lb_summary_row *r = &s->summary[i];
+        if ((!profile || same_or_null(r->profile, profile)) && !strcmp(r->strategy, strategy) &&
+            same_or_null(r->variant, variant))
+            return r;
+    }
+    return NULL;
 }
 
 static char *dup_or_empty(const char *s) { return lb_strdup(s ? s : ""); }
@@ -137,6 +180,7 @@ void lb_run_record_free(lb_run_record *r)
     lb_notes_free(&r->warnings);
     if (!r) return;
     lb_free(r->strategy);
+    lb_free(r->profile);
     lb_free(r->predictions);
     lb_predictions_free(&r->pred);
     lb_metrics_free(&r->metrics);

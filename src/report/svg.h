@@ -4,6 +4,9 @@
 
 #include "report/report_internal.h"
 
+/* The style sheet of every report page. */
+extern const char lb__report_css[];
+
 #define LB_PALETTE_N 10
 extern const char *const lb__palette[LB_PALETTE_N];
 
@@ -32,5 +35,19 @@ void lb__svg_bar_chart(lb_buf *b, const char *const *groups, size_t ng, const ch
 /* Confusion matrix counts [C*C] as row-normalised colours (share of each true class). */
 void lb__svg_heatmap(lb_buf *b, const char *const *labels, int C, const int64_t *cm,
                     const char *label);
+
+/* Horizontal dot plot: one row per item (in the order given) with its mean and interval [lo,
+ * hi] (NaN: none); mark 1 shades the row as the best, 2 as not distinguishable from it. */
+void lb__svg_dot_plot(lb_buf *b, const char *const *labels, const double *mean, const double *lo, const double *hi,
+                      const int *mark, size_t n, const char *xlabel);
+/* Values v [nr * nc] (shares in [0, 1]; NaN: empty cell) as coloured cells with their
+ * percentage, rows labelled on the left, columns on top. */
+void lb__svg_value_heatmap(lb_buf *b, const char *const *rows, size_t nr, const char *const *cols, size_t nc,
+                           const double *v, const char *label);
+/* One line per series over nx categories (profiles), with the intervals as bars:
+ * mean/lo/hi [ns * nx], series k at k * nx. */
+void lb__svg_sweep_plot(lb_buf *b, const char *const *xlabels, size_t nx, const char *const *names,
+                        const char *const *colors, size_t ns, const double *mean, const double *lo, const double *hi,
+                        const char *ylabel);
 
 #endif

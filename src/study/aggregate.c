@@ -76,52 +76,15 @@ static int add_records(lb_study *st, lb_results *res, int i)
         lb_free(path);
         if (rc != LB_OK) return rc;
         rc = lb_run_record_set_strategy(&r, s->spec);
+        lb_free(r.profile);
+        r.profile = lb_strdup(st->data->split.profile);
+        if (rc == LB_OK && !r.profile) rc = lb_error(LB_ENOMEM, "study: out of memory");
         if (rc == LB_OK) rc = keep_variants(s, &r, j);
         for (int g = 0; rc == LB_OK && s->n_points > 1 && g < s->n_points; g++)
             rc = lb_run_record_add_grid(&r, s->points[g], st->grid_vals[i][g]);
         if (s->n_points > 1) r.grid_chosen = st->chosen[i];
         if (rc == LB_OK) rc = lb_results_take_run(res, &r);
         lb_run_record_free(&r);
-        if (rc != LB_OK) return rc;
-    }
-    return LB_OK;
-}
-
-const lb_results *lb_study_results(lb_study *st)
-{
-    if (st->have_results) return &st->results;
-    if (!st->executed) {
-        lb_error(LB_ESTATE, "study: the results are not there until lb_study_execute has succeeded");
-        return NULL;
-    }
-    lb_results *r = &st->results;
-    lb_results_init(r);
-    const lb_split *sp = &st->data->split;
-    int rc = lb_results_set_dataset(r, st->data->train->source, sp->profile, sp->seed, sp->n_classes,
-                                    (const char *const *)sp->class_names, sp->train_counts, sp->val_counts,
-                                    sp->test_counts);
-    if (rc == LB_OK) rc = lb_results_set_warnings(r, &st->data->warnings, st->data->n_skipped);
-    if (rc == LB_OK) rc = set_flags(st, r);
-    for (int i = 0; rc == LB_OK && i < st->n_strat; i++) rc = add_records(st, r, i);
-    if (rc != LB_OK) {
-        lb_results_free(r);
-        return NULL;
-    }
-    st->have_results = 1;
-    return r;
-}
-
-int lb_study_write(lb_study *st)
-{
-    const lb_results *r = lb_study_results(st);
-    if (!r) return lb_last_status();
-    static const char *const names[] = {"results.json", "results.csv", "report.html"};
-    int (*const writers[])(const lb_results *, const char *) = {lb_report_write_json, lb_report_write_csv,
-                                                                lb_report_write_html};
-    for (int k = 0; k < 3; k++) {
-        char *path = lb_strfmt("%s/%s", st->out, names[k]);
-        int rc = path ? writers[k](r, path) : lb_error(LB_ENOMEM, "study: out of memory");
-        lb_free(path);
         if (rc != LB_OK) return rc;
     }
     return LB_OK;
@@ -258,62 +221,129 @@ static int line_diff(const sum_line *L, const double *boot, int l, int base, lb_
                              diff / L[l].k, d);
 }
 
-/* The summary's table: balanced accuracy with its t-interval, minority recall, macro F1, and
- * (with predictions) the difference from the baseline with its bootstrap interval; '=' marks
- * the lines whose difference from the best line's includes 0. */
-static int summary_table(const lb_study *st, const lb_results *r, const sum_line *L, int n_lines, const double *boot,
-                         int have, lb_buf *out)
+/* The summary's rows: per line, balanced accuracy with its t-interval, minority recall,
+ * macro F1, (with predictions) the difference from the baseline with its bootstrap interval
+ * and whether the best line's interval includes it, and the share of the baseline-to-oracle
+ * gap it recovers. */
+static double metric_of(const sum_line *l, int j, int which)
+{
+    const lb_metrics *m = l->v < 0 ? &l->rec[j]->metrics : &l->rec[j]->posthoc[l->v].metrics;
+    return which == 0 ? m->balanced_accuracy : which == 1 ? m->minority_recall : m->macro_f1;
+}
+
+static int summary_rows(lb_study *st, lb_results *r, const sum_line *L, int n_lines, const double *boot, int have)
 {
     const char *bname = r->baseline ? r->baseline : "ce";
-    int base = -1, best = 0, rc = LB_OK;
+    int base = -1, best = 0, oracle = -1, rc = LB_OK;
     for (int l = 0; l < n_lines; l++) {
         if (base < 0 && L[l].v < 0 && !strcmp(L[l].s->spec, bname)) base = l;
+        if (oracle < 0 && L[l].v < 0 && L[l].s->oracle) oracle = l;
         if (L[l].mean > L[best].mean) best = l;
     }
-    lb_buf_printf(out, "%-40s %-25s %-17s %-9s %s\n", "strategy", "balanced acc [95% CI]", "minority recall",
-                  "macro F1", have && base >= 0 ? "vs baseline [95% bootstrap]" : "");
+    double gap = base >= 0 && oracle >= 0 ? L[oracle].mean - L[base].mean : NAN;
     for (int l = 0; l < n_lines && rc == LB_OK; l++) {
-        double s1 = 0, s2 = 0, f1 = 0, mm, sm;
+        lb_summary_row row = {.profile = st->data->split.profile, .strategy = L[l].s->spec, .n_seeds = L[l].k,
+                              .bacc = L[l].mean, .bacc_lo = L[l].lo, .bacc_hi = L[l].hi, .best = l == best};
+        if (L[l].v >= 0) row.variant = L[l].rec[0]->posthoc[L[l].v].name;
+        double s1 = 0, s2 = 0, f1 = 0;
         for (int j = 0; j < L[l].k; j++) {
-            const lb_metrics *m = L[l].v < 0 ? &L[l].rec[j]->metrics : &L[l].rec[j]->posthoc[L[l].v].metrics;
-            s1 += m->minority_recall;
-            s2 += (double)m->minority_recall * m->minority_recall;
-            f1 += m->macro_f1;
+            double m = metric_of(&L[l], j, 1);
+            s1 += m;
+            s2 += m * m;
+            f1 += metric_of(&L[l], j, 2);
         }
-        mm = s1 / L[l].k;
-        sm = L[l].k > 1 ? sqrt(fmax(0, (s2 - L[l].k * mm * mm) / (L[l].k - 1))) : 0;
-        char ci[64] = "";
-        if (L[l].k > 1) snprintf(ci, sizeof ci, " [%.4f, %.4f]", L[l].lo, L[l].hi);
-        lb_buf_printf(out, "%-40s %.4f%-18s %.4f ± %.4f   %.4f", L[l].label, L[l].mean, ci, mm, sm, f1 / L[l].k);
+        row.minority_recall = s1 / L[l].k;
+        row.minority_recall_sd =
+            L[l].k > 1 ? sqrt(fmax(0, (s2 - L[l].k * row.minority_recall * row.minority_recall) / (L[l].k - 1))) : NAN;
+        row.macro_f1 = f1 / L[l].k;
+        row.gap_recovered = base >= 0 && oracle >= 0 && gap != 0 ? (L[l].mean - L[base].mean) / gap : NAN;
         lb_paired_diff d;
-        if (have && base >= 0 && l != base && (rc = line_diff(L, boot, l, base, &d)) == LB_OK)
-            lb_buf_printf(out, "    %+.4f [%+.4f, %+.4f]%s", d.diff, d.lo, d.hi, d.excludes_zero ? " *" : "");
-        if (have && l != best && rc == LB_OK && (rc = line_diff(L, boot, l, best, &d)) == LB_OK && !d.excludes_zero)
-            lb_buf_puts(out, "  = best");
-        if (l == best) lb_buf_puts(out, "  (best)");
-        lb_buf_puts(out, "\n");
+        if (have && base >= 0 && l != base && (rc = line_diff(L, boot, l, base, &d)) == LB_OK) {
+            row.has_diff = 1;
+            row.diff = d.diff;
+            row.diff_lo = d.lo;
+            row.diff_hi = d.hi;
+            row.diff_excludes_zero = d.excludes_zero;
+        }
+        if (have && l != best && rc == LB_OK && (rc = line_diff(L, boot, l, best, &d)) == LB_OK)
+            row.same_as_best = !d.excludes_zero;
+        if (rc == LB_OK) rc = lb_results_add_summary(r, &row);
     }
-    lb_buf_printf(out, "(%d seeds, test set: mean and 95%% t-interval over seeds", st->cfg.seeds);
-    if (have && base >= 0)
-        lb_buf_printf(out, "; against %s, a paired bootstrap over test images and seeds (%d resamples, seed %d), "
-                           "* where it excludes 0", bname, BOOT_RESAMPLES, BOOT_SEED);
-    if (have) lb_buf_puts(out, "; '= best': not distinguishable from the best");
-    lb_buf_puts(out, ")\n");
+    if (rc == LB_OK && have) {
+        r->boot_resamples = BOOT_RESAMPLES;
+        r->boot_seed = BOOT_SEED;
+    }
     return rc;
 }
 
-int lb_study_summary(lb_study *st, lb_buf *out)
+/* The summary of the study's records into its results. */
+static int add_summary(lb_study *st, lb_results *r)
 {
-    const lb_results *r = lb_study_results(st);
-    if (!r) return lb_last_status();
     sum_line *L = NULL;
     int n_lines = 0, have = 0, k = st->cfg.seeds, rc = summary_lines(st, r, &L, &n_lines);
     for (int l = 0; rc == LB_OK && l < n_lines; l++) have = l == 0 ? L[l].k == k : have && L[l].k == k;
     double *boot = rc == LB_OK && have ? lb_malloc((size_t)n_lines * BOOT_RESAMPLES * sizeof *boot) : NULL;
     if (boot) rc = summary_bootstrap(st, L, n_lines, k, boot, &have);
     else have = 0;
-    if (rc == LB_OK) rc = summary_table(st, r, L, n_lines, boot, have, out);
+    if (rc == LB_OK) rc = summary_rows(st, r, L, n_lines, boot, have);
     lb_free(boot);
     free_lines(L, n_lines);
-    return rc == LB_OK ? lb_buf_status(out, "summary") : rc;
+    if (rc == LB_OK && st->oracle_profile) {
+        r->oracle_profile = lb_strdup(st->oracle_profile);
+        r->oracle_note = lb_strdup(st->oracle_note);
+        if (!r->oracle_profile || !r->oracle_note) rc = lb_error(LB_ENOMEM, "study: out of memory");
+    }
+    return rc;
+}
+
+const lb_results *lb_study_results(lb_study *st)
+{
+    if (st->have_results) return &st->results;
+    if (!st->executed) {
+        lb_error(LB_ESTATE, "study: the results are not there until lb_study_execute has succeeded");
+        return NULL;
+    }
+    lb_results *r = &st->results;
+    lb_results_init(r);
+    const lb_split *sp = &st->data->split;
+    int rc = lb_results_set_dataset(r, st->data->train->source, sp->profile, sp->seed, sp->n_classes,
+                                    (const char *const *)sp->class_names, sp->train_counts, sp->val_counts,
+                                    sp->test_counts);
+    if (rc == LB_OK) rc = lb_results_set_warnings(r, &st->data->warnings, st->data->n_skipped);
+    if (rc == LB_OK) rc = set_flags(st, r);
+    for (int i = 0; rc == LB_OK && i < st->n_strat; i++) rc = add_records(st, r, i);
+    if (rc == LB_OK) rc = add_summary(st, r);
+    if (rc != LB_OK) {
+        lb_results_free(r);
+        return NULL;
+    }
+    st->have_results = 1;
+    return r;
+}
+
+int lb_study_write(lb_study *st)
+{
+    const lb_results *r = lb_study_results(st);
+    if (!r) return lb_last_status();
+    static const char *const names[] = {"results.json", "results.csv", "report.html"};
+    int (*const writers[])(const lb_results *, const char *) = {lb_report_write_json, lb_report_write_csv,
+                                                                lb_report_write_html};
+    for (int k = 0; k < 3; k++) {
+        char *path = lb_strfmt("%s/%s", st->out, names[k]);
+        int rc = path ? writers[k](r, path) : lb_error(LB_ENOMEM, "study: out of memory");
+        lb_free(path);
+        if (rc != LB_OK) return rc;
+    }
+    char *path = lb_strfmt("%s/summary.csv", st->out);
+    int rc = path ? lb_report_write_summary_csv(&r, 1, path) : lb_error(LB_ENOMEM, "study: out of memory");
+    lb_free(path);
+    return rc;
+}
+
+/* The terminal summary: a table of the summary rows. */
+int lb_study_summary(lb_study *st, lb_buf *out)
+{
+    const lb_results *r = lb_study_results(st);
+    if (!r) return lb_last_status();
+    return lb_results_summary_text(r, out);
 }

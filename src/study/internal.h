@@ -28,6 +28,8 @@ struct lb_study {
     int n_extra;
     lb_results results;
     int have_results;
+    lb_data *oracle_data;      /* the oracle's balanced training set (NULL: no oracle strategy) */
+    char *oracle_profile, *oracle_note;
 };
 
 /* The job for strategy s's training run with this loss (a grid point) and seed, added to the

@@ -160,7 +160,8 @@ static lb_job *new_job(lb_study *st, const lb_strategy *s, const char *loss, uin
         st->cap_jobs = cap;
     }
     lb_job *j = lb_calloc(1, sizeof *j);
-    char *key = lb_strfmt("%s@%s%s%s", loss, s->sampler, s->mix ? "~" : "", s->mix ? s->mix : "");
+    char *key = s->oracle ? lb_strdup("oracle")
+                          : lb_strfmt("%s@%s%s%s", loss, s->sampler, s->mix ? "~" : "", s->mix ? s->mix : "");
     char *slug = key ? lb_malloc(strlen(key) + 8) : NULL;
     if (j && slug) {
         j->loss = lb_strdup(loss);
@@ -175,6 +176,7 @@ static lb_job *new_job(lb_study *st, const lb_strategy *s, const char *loss, uin
         return NULL;
     }
     j->seed = seed;
+    j->oracle = s->oracle;
     j->index = st->n_jobs;
     st->jobs[st->n_jobs++] = j;
     return j;
@@ -187,7 +189,8 @@ lb_job *lb__study_job(lb_study *st, const lb_strategy *s, const char *loss, uint
     lb_job *j = NULL;
     for (int i = 0; i < st->n_jobs && !j; i++) {
         lb_job *c = st->jobs[i];
-        if (c->seed == seed && !strcmp(c->loss, loss) && !strcmp(c->sampler, s->sampler) && same_text(c->mix, s->mix))
+        if (c->seed == seed && c->oracle == s->oracle && !strcmp(c->loss, loss) && !strcmp(c->sampler, s->sampler) &&
+            same_text(c->mix, s->mix))
             j = c;
     }
     if (!j && !(j = new_job(st, s, loss, seed))) {
@@ -242,7 +245,11 @@ static int make_settings(lb_study *st)
     if (rc == LB_OK) {
         if (st->data->split.n_classes == 2) /* what binary records carry */
             lb_buf_printf(&b, "target_recall=%.9g\n", st->cfg.target_recall);
-        lb_buf_printf(&b, "data_fingerprint=%016" PRIx64 "\nlibra=%s\n", lb_data_fingerprint(st->data), lb_version());
+        lb_buf_printf(&b, "data_fingerprint=%016" PRIx64 "\n", lb_data_fingerprint(st->data));
+        if (st->oracle_data)
+            lb_buf_printf(&b, "oracle=%s\noracle_fingerprint=%016" PRIx64 "\n", st->oracle_profile,
+                          lb_data_fingerprint(st->oracle_data));
+        lb_buf_printf(&b, "libra=%s\n", lb_version());
         st->settings = lb_buf_take(&b);
         if (!st->settings) rc = LB_ENOMEM;
     }
@@ -454,6 +461,43 @@ static int check_against_data(lb_study *st)
     return LB_OK;
 }
 
+/* The oracle's data: the same source and options, with the balanced profile of the study's
+ * split (lb_balanced_profile), and the very same test images. */
+static int make_oracle(lb_study *st)
+{
+    int any = 0;
+    for (int i = 0; i < st->n_strat; i++) any |= st->strat[i].oracle;
+    if (!any) return LB_OK;
+    if (!st->cfg.data)
+        return lb_error(LB_EINVAL, "study: the oracle strategy opens the source again, and the study was given no "
+                                   "data options (lb_study_config.data)");
+    lb_buf spec = {0}, note = {0};
+    const lb_split *sp = &st->data->split;
+    int rc = lb_balanced_profile(sp, (const char *const *)st->data->train->class_names, &spec, &note);
+    if (rc == LB_OK) {
+        st->oracle_profile = lb_buf_take(&spec);
+        st->oracle_note = lb_buf_take(&note);
+        if (!st->oracle_profile || !st->oracle_note) rc = lb_error(LB_ENOMEM, "study: out of memory");
+    }
+    lb_buf_free(&spec);
+    lb_buf_free(&note);
+    if (rc != LB_OK) return rc;
+    lb_data_opts o = *st->cfg.data; /* strings borrowed, only the profile replaced */
+    o.imbalance = st->oracle_profile;
+    if (!(st->oracle_data = lb_data_new(&o))) {
+        lb_error_prefix("the oracle's balanced training set (%s)", st->oracle_profile);
+        return lb_last_status();
+    }
+    const lb_split *os = &st->oracle_data->split;
+    if (os->n_test != sp->n_test || os->n_classes != sp->n_classes ||
+        memcmp(os->test_idx, sp->test_idx, sizeof(int) * (size_t)sp->n_test) ||
+        memcmp(os->test_y, sp->test_y, sizeof(int) * (size_t)sp->n_test))
+        return lb_error(LB_EINVAL, "study: the oracle's split (%s) has other test images than the study's (%s): it "
+                                   "cannot be compared",
+                        st->oracle_profile, sp->profile);
+    return LB_OK;
+}
+
 lb_study *lb_study_new(const lb_study_config *c, const lb_data *data)
 {
     lb_study *st = lb_calloc(1, sizeof *st);
@@ -470,6 +514,7 @@ lb_study *lb_study_new(const lb_study_config *c, const lb_data *data)
     if (rc == LB_OK) rc = parse_strategies(st, c->strategies ? c->strategies : lb_default_strategy_list());
     if (rc == LB_OK) rc = check_fsmote_controls(st);
     if (rc == LB_OK) rc = check_against_data(st);
+    if (rc == LB_OK) rc = make_oracle(st);
     if (rc == LB_OK) {
         base_options(st);
         rc = make_settings(st);
@@ -509,6 +554,9 @@ void lb_study_free(lb_study *st)
     }
     lb_free(st->extra);
     if (st->have_results) lb_results_free(&st->results);
+    lb_data_free(st->oracle_data);
+    lb_free(st->oracle_profile);
+    lb_free(st->oracle_note);
     lb_free(st->settings);
     lb_free(st->out);
     lb_free(st->runs_dir);
@@ -554,6 +602,26 @@ int lb_study_run_job(const lb_study *st, const lb_job *job, lb_run_record *rec)
     return lb_study_run_job_hooked(st, job, NULL, rec);
 }
 
+/* The oracle's test metrics with the study's training counts, so that its minority recall and
+ * shot groups are over the same classes as every other strategy's (its own counts are all
+ * equal). */
+static int oracle_metrics(const lb_study *st, lb_run_record *rec)
+{
+    const lb_predictions *p = &rec->pred;
+    float *probs = lb_malloc((size_t)p->n * p->n_classes * sizeof *probs + 1);
+    lb_metrics m = {0};
+    int rc = probs ? lb_softmax_rows(p->logits, (size_t)p->n, p->n_classes, probs)
+                   : lb_error(LB_ENOMEM, "study: out of memory");
+    if (rc == LB_OK)
+        rc = lb_metrics_from_scores(&m, probs, p->label, (size_t)p->n, p->n_classes, st->data->split.train_counts,
+                                    NULL);
+    lb_free(probs);
+    if (rc != LB_OK) return rc;
+    lb_metrics_free(&rec->metrics);
+    rec->metrics = m;
+    return LB_OK;
+}
+
 int lb_study_run_job_hooked(const lb_study *st, const lb_job *job, const lb_train_hooks *hooks, lb_run_record *rec)
 {
     lb_train_opts o = st->base;
@@ -562,7 +630,8 @@ int lb_study_run_job_hooked(const lb_study *st, const lb_job *job, const lb_trai
     o.mix = job->mix;
     o.stages = job->stages;
     o.seed = job->seed;
-    int rc = lb_study_run_one(&o, st->data, hooks, st->cfg.target_recall, rec);
+    int rc = lb_study_run_one(&o, job->oracle ? st->oracle_data : st->data, hooks, st->cfg.target_recall, rec);
+    if (rc == LB_OK && job->oracle && rec->pred.n > 0) rc = oracle_metrics(st, rec);
     if (rc != LB_OK)
         lb_error_prefix("run %s@%s%s%s seed %" PRIu64, job->loss, job->sampler, job->mix ? "~" : "",
                         job->mix ? job->mix : "", job->seed);

@@ -57,6 +57,33 @@ errs=$(console_errors "$WORK/dom.log"; console_errors "$WORK/shot.log")
 [ -z "$errs" ] || fail "console errors while rendering report.html:
 $errs"
 
+# Widths: each page in a 1400-px and an 800-px window, measured by a script added to a copy
+# (the report has none): no element may reach past the window, except inside a container
+# that scrolls sideways (a wide table's); at 1400 px the summary table fits without scrolling.
+[ -s "$OUT/wide.html" ] && [ -s "$OUT/sweep.html" ] || fail "test_report wrote no wide.html / sweep.html"
+measure='<script>(function(){var d=document.documentElement,W=d.clientWidth,bad=[];
+if(d.scrollWidth>W)bad.push("page:"+d.scrollWidth);
+document.querySelectorAll("body *").forEach(function(e){
+for(var p=e.parentElement;p&&p!==document.body;p=p.parentElement){var o=getComputedStyle(p).overflowX;
+if(o==="auto"||o==="scroll"||o==="hidden")return;}
+var r=e.getBoundingClientRect();if(r.right>W+0.5)bad.push(e.tagName+":"+Math.round(r.right));});
+var t=document.querySelector("table.summary"),fits=!t||t.parentElement.scrollWidth<=t.parentElement.clientWidth;
+document.title="LAYOUT W="+W+" bad="+bad.length+" fits="+fits+" "+bad.slice(0,6).join(",");})();</script>'
+for page in report wide sweep; do
+    sed "s|</body>|$(printf '%s' "$measure" | tr -d '\n' | sed 's/[&|]/\\&/g')</body>|" "$OUT/$page.html" >"$WORK/m-$page.html"
+    for width in 1400 800; do
+        chrome "m-$page-$width" "file://$WORK/m-$page.html" --window-size=$width,900 --dump-dom >"$WORK/m-$page-$width.dom" ||
+            fail "chromium --dump-dom of $page.html at $width px failed"
+        got=$(grep -o '<title>LAYOUT[^<]*' "$WORK/m-$page-$width.dom" | sed 's/<title>//') ||
+            fail "$page.html at $width px: the measuring script did not run"
+        case "$got" in "LAYOUT W=$width bad=0 "*) ;; *) fail "$page.html at $width px: elements wider than the window: $got" ;; esac
+        if [ "$width" = 1400 ]; then
+            case "$got" in *" fits=true"*) ;; *) fail "$page.html at 1400 px: the summary table does not fit: $got" ;; esac
+        fi
+        echo "$page.html at $width px: $got"
+    done
+done
+
 for id in dataset summary recall confusion curves grids focal flags; do
     grep -q "<section id=\"$id\">" "$WORK/dom.html" || fail "rendered page has no section '$id'"
 done
@@ -70,5 +97,6 @@ read -r size colours < <("$TEST_REPORT" --count-colours "$WORK/shot.png") || fai
 # a blank page is one colour; text, bars and the heatmap give hundreds
 [ "$colours" -ge 100 ] || fail "screenshot looks blank: $colours distinct colours"
 
-echo "e2e_report_html: report rendered without console errors; 9 charts; screenshot $size with $colours colours"
+grep -q '<section id="intervals">' "$OUT/wide.html" || fail "the wide study's report has no dot plot section"
+echo "e2e_report_html: report rendered without console errors; 9 charts; screenshot $size with $colours colours; no element wider than 1400 or 800 px"
 echo "1 passed, 0 failed"

@@ -136,6 +136,70 @@ static void make_study(lb_results *s)
         }
 }
 
+/* A study as wide as a full one: the nineteen default strategies (long names, variants), the
+ * summary lines with intervals, and a 5 x 3 grid: what must fit a 1400-px window
+ * (e2e_report_html.sh renders it). The numbers are synthetic; only their layout matters. */
+static void make_wide_study(lb_results *s, const char *prof_name, double shift)
+{
+    static const char *const specs[] = {
+        "ce", "wce:weights=inverse", "wce:weights=effective", "focal:gamma=0|0.5|1|2|5,alpha=0.25|0.5|0.75",
+        "cb_focal", "undersample", "oversample", "ce@balanced", "ldam:drw=0.8", "logit_adjust", "balanced_softmax",
+        "ce+posthoc", "ce@smote", "ce~mixup", "ce~remix", "ldam:drw=0.8~remix", "ce+crt", "ce+taunorm", "oracle"};
+    const int ns = (int)(sizeof specs / sizeof *specs);
+    lb_results_init(s);
+    ck_assert_int_eq(lb_results_set_dataset(s, "fmnist", prof_name, 1, C, class_names, train, val, test_n), LB_OK);
+    for (int k = 0; k < ns; k++) {
+        double b[3];
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            lb_rng rng;
+            lb_rng_derive(&rng, seed, (uint64_t)k + 100);
+            lb_run_record r;
+            lb_run_record_init(&r);
+            ck_assert_int_eq(lb_run_record_set_strategy(&r, specs[k]), LB_OK);
+            r.profile = lb_strdup(prof_name);
+            r.seed = seed;
+            r.steps = 1500;
+            double top = 0.80 + 0.005 * k - shift;
+            synth_metrics(&r.metrics, (profile){top, 0.5 - 0.02 * k, 0.5}, &rng, 0.9, 0.05);
+            b[seed - 1] = r.metrics.balanced_accuracy;
+            if (k == 11) {
+                lb_metrics m;
+                synth_metrics(&m, (profile){top + 0.02, 0.3, 0.3}, &rng, 0.9, 0.05);
+                ck_assert_int_eq(lb_run_record_add_posthoc(&r, "prior_correction", NAN, &m), LB_OK);
+                synth_metrics(&m, (profile){top + 0.03, 0.25, 0.3}, &rng, 0.9, 0.05);
+                ck_assert_int_eq(lb_run_record_add_posthoc(&r, "logit_adjust", 1.0f, &m), LB_OK);
+            }
+            if (k == 3) {
+                static const char *const g[] = {"0", "0.5", "1", "2", "5"}, *const a[] = {"0.25", "0.5", "0.75"};
+                for (int i = 0; i < 5; i++)
+                    for (int j = 0; j < 3; j++) {
+                        char spec[64];
+                        snprintf(spec, sizeof spec, "focal:gamma=%s,alpha=%s", g[i], a[j]);
+                        ck_assert_int_eq(lb_run_record_add_grid(&r, spec, (float)(0.7 + 0.01 * i - 0.005 * j)), LB_OK);
+                    }
+                r.grid_chosen = 7;
+            }
+            ck_assert_int_eq(lb_results_take_run(s, &r), LB_OK);
+        }
+        lb_summary_row row = {.profile = (char *)prof_name, .strategy = (char *)specs[k], .n_seeds = 3};
+        lb_mean_ci95(b, 3, &row.bacc, &row.bacc_lo, &row.bacc_hi);
+        row.minority_recall = row.bacc - 0.2;
+        row.minority_recall_sd = 0.02;
+        row.macro_f1 = row.bacc - 0.01;
+        row.has_diff = k > 0;
+        row.diff = k > 0 ? row.bacc - s->summary[0].bacc : 0;
+        row.diff_lo = row.diff - 0.01;
+        row.diff_hi = row.diff + 0.01;
+        row.diff_excludes_zero = row.diff_lo > 0 || row.diff_hi < 0;
+        row.best = k == ns - 1;
+        row.same_as_best = k == ns - 2;
+        row.gap_recovered = k / (double)(ns - 1);
+        ck_assert_int_eq(lb_results_add_summary(s, &row), LB_OK);
+    }
+    s->boot_resamples = 10000;
+    s->boot_seed = 2026;
+}
+
 /* ---- helpers ---- */
 
 static char *path_in(const char *name)
@@ -623,7 +687,7 @@ START_TEST(test_report_html)
         ck_assert_msg(strstr(h, id), "missing %s", id);
     }
     /* summary: 4 strategies + 2 post-hoc rows of ce; best marked; differences from ce */
-    ck_assert_int_eq(count_of(h, "<em>+ "), 2);
+    ck_assert_int_eq(count_of(h, "<em>+ "), 2 * 2); /* the key columns' table and every metric's */
     ck_assert(count_of(h, "class=\"best\"") >= 5);
     ck_assert(count_of(h, "<small class=\"up\">+") > 0);
     ck_assert_ptr_nonnull(strstr(h, "focal:gamma=2 &#9733;")); /* the chosen grid point */
@@ -631,10 +695,31 @@ START_TEST(test_report_html)
     ck_assert_int_eq(count_of(h, "<section"), count_of(h, "</section>"));
     free(h);
     lb_results_free(&s);
+    /* the wide study, and a sweep of it on two profiles, for the e2e test to render */
+    lb_results w[2];
+    make_wide_study(&w[0], "longtail:100", 0);
+    make_wide_study(&w[1], "longtail:200", 0.03);
+    ck_assert_int_eq(lb_report_write_html(&w[0], path_in("wide.html")), LB_OK);
+    const lb_results *parts[2] = {&w[0], &w[1]};
+    const char *dirs[2] = {"longtail_100", "longtail_200"};
+    ck_assert_int_eq(lb_sweep_write_html(parts, dirs, 2, path_in("sweep.html")), LB_OK);
+    h = slurp(path_in("wide.html"));
+    ck_assert_ptr_nonnull(strstr(h, "<section id=\"intervals\">"));
+    ck_assert_int_eq(count_of(h, "<figure><figcaption>focal:gamma=0|0.5|1|2|5,alpha=0.25|0.5|0.75: validation"), 1);
+    ck_assert_ptr_nonnull(strstr(h, "gap recovered"));
+    free(h);
+    h = slurp(path_in("sweep.html"));
+    ck_assert_int_eq(count_of(h, "<polyline"), 19); /* one line per strategy */
+    ck_assert_ptr_nonnull(strstr(h, "href=\"longtail_200/report.html\""));
+    free(h);
+    lb_results_free(&w[0]);
+    lb_results_free(&w[1]);
     if (own_outdir) {
         unlink(p);
         unlink(path_in("results.json"));
         unlink(path_in("results.csv"));
+        unlink(path_in("wide.html"));
+        unlink(path_in("sweep.html"));
     }
     assert_no_temp_files();
 }

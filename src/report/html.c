@@ -1,4 +1,5 @@
-/* report.html: one self-contained page (inline CSS and SVG, no script, nothing fetched). */
+/* report.html: one self-contained page (inline CSS and SVG, no script, nothing
+ * fetched). */
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
@@ -8,33 +9,50 @@
 #include "report/svg.h"
 
 const char lb__report_css[] =
-    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;"
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe "
+    "UI',sans-serif;margin:24px auto;"
     "max-width:1120px;padding:0 16px;color:#1d2330;background:#fff}\n"
-    "h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:30px 0 4px;border-bottom:1px solid "
+    "h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:30px 0 "
+    "4px;border-bottom:1px solid "
     "#dde1e8;padding-bottom:4px}\n"
-    ".how{color:#555;margin:2px 0 10px;font-size:13px}.note{color:#777;font-style:italic}\n"
-    ".warn{border-left:4px solid #c77b00;background:#fff6e5;padding:4px 12px;margin:8px 0}\n"
-    "table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}\n"
+    ".how{color:#555;margin:2px 0 "
+    "10px;font-size:13px}.note{color:#777;font-style:italic}\n"
+    ".warn{border-left:4px solid #c77b00;background:#fff6e5;padding:4px "
+    "12px;margin:8px 0}\n"
+    "table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:"
+    "6px 0}\n"
     "th,td{padding:4px 8px;border-bottom:1px solid #e6e8ee;text-align:right}"
     "th:first-child,td:first-child,.l{text-align:left}th{background:#f4f5f8}\n"
-    ".summary td{white-space:nowrap}.summary small{display:block;font-size:11px}\n"
-    "td.best{font-weight:700;background:#e6f3e6}small{margin-left:4px}small.up{color:#2f7d3a}"
+    ".summary td{white-space:nowrap}.summary "
+    "small{display:block;font-size:11px}\n"
+    ".summary th{white-space:normal;vertical-align:bottom;min-width:56px}"
+    ".summary th:first-child,.summary "
+    "td:first-child{position:sticky;left:0;background:#fff;z-index:1;"
+    "white-space:normal;min-width:150px}.summary "
+    "th:first-child{background:#f4f5f8}\n"
+    "details>summary{cursor:pointer;color:#2c6fbb;margin:6px 0}\n"
+    "td.best{font-weight:700;background:#e6f3e6}small{margin-left:4px}small.up{"
+    "color:#2f7d3a}"
     "small.down{color:#b3372f}\n"
     ".meta td{text-align:left;border:none;padding:1px 14px 1px 0}\n"
     ".legend{margin:4px 0 8px}.legend "
     "span{display:inline-flex;align-items:center;margin-right:14px;"
-    "font-size:13px}.legend i{width:12px;height:12px;display:inline-block;margin-right:5px;"
+    "font-size:13px}.legend "
+    "i{width:12px;height:12px;display:inline-block;margin-right:5px;"
     "border-radius:2px}\n"
-    ".scroll{overflow-x:auto}svg.chart{max-width:100%;height:auto;display:block}svg text{font:11px "
+    ".scroll{overflow-x:auto}svg.chart{max-width:100%;height:auto;display:"
+    "block}svg text{font:11px "
     "system-ui,sans-serif;"
     "fill:#333}svg .axis{font-size:12px;fill:#111}svg .cell{font-size:10px}\n"
-    "svg .grid{stroke:#e3e5ea}svg .line{fill:none;stroke-width:1.6}svg .frame{fill:none;"
+    "svg .grid{stroke:#e3e5ea}svg .line{fill:none;stroke-width:1.6}svg "
+    ".frame{fill:none;"
     "stroke:#999}\n"
-    ".figs{display:flex;flex-wrap:wrap;gap:22px}figure{margin:0}figcaption{font-weight:600;"
+    ".figs{display:flex;flex-wrap:wrap;gap:22px}figure{margin:0}figcaption{"
+    "font-weight:600;"
     "margin-bottom:4px}\n";
 
-/* The metric columns of the summary table: the fields marked in_summary; a column that is
- * NaN everywhere is left out. */
+/* The metric columns of the summary table: the fields marked in_summary; a
+ * column that is NaN everywhere is left out. */
 #define NCOLS LB_N_METRIC_FIELDS
 #define COL(c) (&lb_metric_fields[c])
 
@@ -56,7 +74,8 @@ static const char *str(const char *s) { return s ? s : ""; }
 
 static float col_value(const lb_metrics *m, size_t c) { return lb_metric_get(m, COL(c)); }
 
-/* Mean and sample standard deviation of each column over the runs of one row. */
+/* Mean and sample standard deviation of each column over the runs of one row.
+ */
 static void aggregate(const lb_results *s, row *w)
 {
     for (size_t c = 0; c < NCOLS; c++) {
@@ -92,13 +111,15 @@ static void section(lb_buf *b, const char *id, const char *title, const char *ho
     lb_buf_printf(b, "<section id=\"%s\">\n<h2>%s</h2>\n<p class=\"how\">%s</p>\n", id, title, how);
 }
 
-/* The warnings about the data, where the reader of the report cannot miss them. */
+/* The warnings about the data, where the reader of the report cannot miss them.
+ */
 static void warnings_list(lb_buf *b, const lb_dataset_info *d)
 {
     if (d->warnings.n == 0) return;
     lb_buf_printf(b, "<div class=\"warn\"><p><b>%d warning%s about the data</b>", d->warnings.n,
                   d->warnings.n == 1 ? "" : "s");
-    if (d->n_skipped) lb_buf_printf(b, " (%d image file%s skipped)", d->n_skipped, d->n_skipped == 1 ? "" : "s");
+    if (d->n_skipped)
+        lb_buf_printf(b, " (%d image file%s skipped)", d->n_skipped, d->n_skipped == 1 ? "" : "s");
     lb_buf_puts(b, ":</p>\n<ul>\n");
     for (int i = 0; i < d->warnings.n_kept; i++) {
         lb_buf_puts(b, "<li>");
@@ -125,13 +146,13 @@ static void dataset_section(lb_buf *b, const lb_results *s)
     const lb_metrics_opts *o = &s->metrics_opts;
     char how[512];
     if (o->shot_mode == LB_SHOT_RELATIVE)
-        snprintf(
-            how, sizeof how,
-            "Images per class in the training split, before any resampling. "
-            "Shot groups: many &gt; %.3g, few &lt; %.3g training images (%.3g%% and %.3g%% of the "
-            "largest class).",
-            o->many_above * (double)mx, o->few_below * (double)mx, 100 * o->many_above,
-            100 * o->few_below);
+        snprintf(how, sizeof how,
+                 "Images per class in the training split, before any resampling. "
+                 "Shot groups: many &gt; %.3g, few &lt; %.3g training images "
+                 "(%.3g%% and %.3g%% of the "
+                 "largest class).",
+                 o->many_above * (double)mx, o->few_below * (double)mx, 100 * o->many_above,
+                 100 * o->few_below);
     else
         snprintf(how, sizeof how,
                  "Images per class in the training split, before any resampling. "
@@ -153,18 +174,18 @@ static void dataset_section(lb_buf *b, const lb_results *s)
     for (int c = 0; c < d->n_classes; c++) v[c] = (double)d->train_counts[c];
     const char *color = lb__palette[0];
     lb__svg_bar_chart(b, (const char *const *)d->class_names, (size_t)d->n_classes, NULL, &color, 1,
-                     v, "training images", NAN, d->n_classes <= 30);
+                      v, "training images", NAN, d->n_classes <= 30);
     lb_free(v);
     static const char *const group[] = {"many", "medium", "few"};
     lb_buf_puts(b,
-                "<details><summary>Counts per class</summary>\n<table><tr><th>class</th><th>#</th>"
+                "<details><summary>Counts per "
+                "class</summary>\n<table><tr><th>class</th><th>#</th>"
                 "<th>train</th><th>val</th><th>test</th><th>shot group</th></tr>\n");
     for (int c = 0; c < d->n_classes; c++) {
         lb_buf_puts(b, "<tr><td>");
         lb__html_escape(b, d->class_names[c], 0);
-        lb_buf_printf(b,
-                      "</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td></tr>\n",
-                      c, d->train_counts[c], d->val_counts[c], d->test_counts[c],
+        lb_buf_printf(b, "</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td></tr>\n", c,
+                      d->train_counts[c], d->val_counts[c], d->test_counts[c],
                       group[lb_shot_group(d->train_counts[c], mx, o)]);
     }
     lb_buf_puts(b, "</table></details>\n</section>\n");
@@ -180,6 +201,42 @@ static void row_name(lb_buf *b, const row *w)
     }
 }
 
+/* Is column c one of the few the summary shows before "every metric"? */
+static int key_column(size_t c)
+{
+    const char *n = COL(c)->name;
+    return !strcmp(n, "balanced_accuracy") || !strcmp(n, "minority_recall") ||
+           !strcmp(n, "macro_f1");
+}
+
+/* The interval cells of row w from the study's summary lines (blank without
+ * them). */
+static void interval_cells(lb_buf *b, const lb_results *s, const row *w, int have_diff,
+                           int have_gap)
+{
+    const lb_summary_row *r = lb_results_summary_row(s, NULL, w->strategy, w->variant);
+    lb_buf_puts(b, "<td>");
+    if (r && isfinite(r->bacc_lo))
+        lb_buf_printf(b, "[%.1f, %.1f]", 100 * r->bacc_lo, 100 * r->bacc_hi);
+    lb_buf_puts(b, "</td>");
+    if (have_diff) {
+        lb_buf_puts(b, "<td>");
+        if (r && r->has_diff)
+            lb_buf_printf(b, "%+.1f <small>[%+.1f, %+.1f]%s</small>", 100 * r->diff,
+                          100 * r->diff_lo, 100 * r->diff_hi, r->diff_excludes_zero ? " *" : "");
+        if (r && r->best)
+            lb_buf_puts(b, "<small>best</small>");
+        else if (r && r->same_as_best)
+            lb_buf_puts(b, "<small>= best</small>");
+        lb_buf_puts(b, "</td>");
+    }
+    if (have_gap) {
+        lb_buf_puts(b, "<td>");
+        if (r && isfinite(r->gap_recovered)) lb_buf_printf(b, "%.0f%%", 100 * r->gap_recovered);
+        lb_buf_puts(b, "</td>");
+    }
+}
+
 static void summary_section(lb_buf *b, const lb_results *s, row *rows, size_t nr)
 {
     const char *base = s->baseline ? s->baseline : "ce";
@@ -187,11 +244,23 @@ static void summary_section(lb_buf *b, const lb_results *s, row *rows, size_t nr
     for (size_t i = 0; i < nr; i++)
         if (!rows[i].variant && !strcmp(rows[i].strategy, base)) bl = &rows[i];
     section(b, "summary", "Summary",
-            "Test-set metrics in %, mean &#177; standard deviation over seeds. The best value of "
-            "each column is shaded; the small number is the difference from the baseline in "
-            "points (green: better). Rows marked + are variants of the same trained models: post-hoc "
-            "corrections, or a stage that re-balanced only the classifier (crt, lws, taunorm, fsmote: "
-            "within the same step budget). ECE: lower is better.");
+            "Test-set metrics in %, mean &#177; standard deviation over seeds. "
+            "The best value of "
+            "each column is shaded; the small number is the difference from the "
+            "baseline in "
+            "points (green: better). Beside balanced accuracy: its 95% "
+            "t-interval over seeds, the "
+            "difference from the baseline with its paired-bootstrap interval (* "
+            "where it excludes 0; "
+            "&#8220;= best&#8221;: not distinguishable from the best) and, with "
+            "an oracle, the share of the "
+            "baseline-to-oracle gap recovered. Rows marked + are variants of the "
+            "same trained models: post-hoc "
+            "corrections, or a stage that re-balanced only the classifier (crt, "
+            "lws, taunorm, fsmote: "
+            "within the same step budget). ECE: lower is better; the other "
+            "metrics are behind "
+            "&#8220;Every metric&#8221;.");
     lb_buf_puts(b, "<p class=\"how\">Baseline: <b>");
     lb__html_escape(b, base, 0);
     lb_buf_puts(b,
@@ -209,79 +278,164 @@ static void summary_section(lb_buf *b, const lb_results *s, row *rows, size_t nr
                 best[c] = m;
         }
     }
-    lb_buf_puts(
-        b, "<div class=\"scroll\"><table class=\"summary\"><tr><th>strategy</th><th>runs</th>");
-    for (size_t c = 0; c < NCOLS; c++)
-        if (show[c]) lb_buf_printf(b, "<th>%s</th>", COL(c)->label);
-    lb_buf_puts(b, "</tr>\n");
-    for (size_t i = 0; i < nr; i++) {
-        const row *w = &rows[i];
-        lb_buf_puts(b, "<tr><td>");
-        row_name(b, w);
-        lb_buf_printf(b, "</td><td>%d</td>", w->n);
+    int have_diff = 0, have_gap = 0;
+    for (size_t i = 0; i < s->n_summary; i++) {
+        have_diff |= s->summary[i].has_diff;
+        have_gap |= isfinite(s->summary[i].gap_recovered);
+    }
+    for (int all = 0; all < 2; all++) {
+        if (all) lb_buf_puts(b, "<details><summary>Every metric</summary>\n");
+        lb_buf_puts(b,
+                    "<div class=\"scroll\"><table "
+                    "class=\"summary\"><tr><th>strategy</th><th>runs</th>");
         for (size_t c = 0; c < NCOLS; c++) {
-            if (!show[c]) continue;
-            double m = w->mean[c];
-            if (!isfinite(m)) {
-                lb_buf_puts(b, "<td>&#8211;</td>");
-                continue;
-            }
-            lb_buf_printf(b, "<td%s>%.1f", m == best[c] ? " class=\"best\"" : "", 100 * m);
-            if (isfinite(w->std[c])) lb_buf_printf(b, " &#177; %.1f", 100 * w->std[c]);
-            if (bl && w != bl && isfinite(bl->mean[c])) {
-                double dlt = 100 * (m - bl->mean[c]);
-                int good = !COL(c)->higher_is_better ? dlt < 0 : dlt > 0;
-                lb_buf_printf(b, "<small class=\"%s\">%+.1f</small>",
-                              dlt == 0 ? ""
-                              : good   ? "up"
-                                       : "down",
-                              dlt);
-            }
-            lb_buf_puts(b, "</td>");
+            if (!show[c] || (!all && !key_column(c))) continue;
+            lb_buf_printf(b, "<th>%s</th>", COL(c)->label);
+            if (!all && !strcmp(COL(c)->name, "balanced_accuracy"))
+                lb_buf_printf(b, "<th>95%% t-interval</th>%s%s",
+                              have_diff ? "<th>vs baseline [95% bootstrap]</th>" : "",
+                              have_gap ? "<th>gap recovered</th>" : "");
         }
         lb_buf_puts(b, "</tr>\n");
+        for (size_t i = 0; i < nr; i++) {
+            const row *w = &rows[i];
+            lb_buf_puts(b, "<tr><td>");
+            row_name(b, w);
+            lb_buf_printf(b, "</td><td>%d</td>", w->n);
+            for (size_t c = 0; c < NCOLS; c++) {
+                if (!show[c] || (!all && !key_column(c))) continue;
+                int bacc = !all && !strcmp(COL(c)->name, "balanced_accuracy");
+                double m = w->mean[c];
+                if (!isfinite(m)) {
+                    lb_buf_puts(b, "<td>&#8211;</td>");
+                    if (bacc) interval_cells(b, s, w, have_diff, have_gap);
+                    continue;
+                }
+                lb_buf_printf(b, "<td%s>%.1f", m == best[c] ? " class=\"best\"" : "", 100 * m);
+                if (isfinite(w->std[c])) lb_buf_printf(b, " &#177; %.1f", 100 * w->std[c]);
+                if (bl && w != bl && isfinite(bl->mean[c])) {
+                    double dlt = 100 * (m - bl->mean[c]);
+                    int good = !COL(c)->higher_is_better ? dlt < 0 : dlt > 0;
+                    lb_buf_printf(b, "<small class=\"%s\">%+.1f</small>",
+                                  dlt == 0 ? ""
+                                  : good   ? "up"
+                                           : "down",
+                                  dlt);
+                }
+                lb_buf_puts(b, "</td>");
+                if (bacc) interval_cells(b, s, w, have_diff, have_gap);
+            }
+            lb_buf_puts(b, "</tr>\n");
+        }
+        lb_buf_puts(b, all ? "</table></div>\n</details>\n" : "</table></div>\n");
     }
-    lb_buf_puts(b, "</table></div>\n</section>\n");
+    lb_buf_puts(b, "</section>\n");
 }
 
-/* Per-class recall (mean over seeds) of each strategy's raw model. */
-static void recall_section(lb_buf *b, const lb_results *s, const char **strat, const char **colors,
-                           size_t ns)
+/* Per-class recall (mean over seeds) of each strategy's raw model: strategies x
+ * classes, the classes in training-count order (largest first). */
+static void recall_section(lb_buf *b, const lb_results *s, const char **strat, size_t ns)
 {
-    int C = s->dataset.n_classes;
+    const lb_dataset_info *d = &s->dataset;
+    int C = d->n_classes;
     section(b, "recall", "Recall per class",
-            "Share of each class's test images classified correctly, mean over seeds, one bar per "
-            "strategy. Imbalance usually shows as tall bars for the large classes and short ones "
-            "for the small classes; a good strategy evens them out.");
-    double *v = lb_calloc((size_t)C * ns, sizeof *v);
-    if (!v) {
+            "Share of each class's test images classified correctly, mean over "
+            "seeds; one row per strategy, the "
+            "classes from the most training images (left) to the fewest (right). "
+            "Imbalance shows as a light right "
+            "side; a good strategy evens the row out.");
+    double *v = lb_calloc((size_t)C * ns + 1, sizeof *v);
+    int *order = lb_malloc((size_t)C * sizeof *order + 1);
+    const char **cols = lb_malloc((size_t)C * sizeof *cols + 1);
+    if (!v || !order || !cols) {
         b->oom = 1;
-        return;
-    }
-    for (size_t k = 0; k < ns; k++) {
-        int n = 0;
-        for (size_t i = 0; i < s->n_runs; i++) {
-            if (strcmp(str(s->runs[i].strategy), strat[k])) continue;
-            n++;
-            for (int c = 0; c < C; c++) v[(size_t)c * ns + k] += s->runs[i].metrics.recall[c];
+    } else {
+        for (int c = 0; c < C; c++) order[c] = c;
+        for (int a = 1; a < C; a++) /* stable: ties keep the class order */
+            for (int k = a; k > 0 && d->train_counts[order[k]] > d->train_counts[order[k - 1]];
+                 k--) {
+                int t = order[k];
+                order[k] = order[k - 1];
+                order[k - 1] = t;
+            }
+        for (int c = 0; c < C; c++) cols[c] = d->class_names[order[c]];
+        for (size_t k = 0; k < ns; k++) {
+            int n = 0;
+            for (size_t i = 0; i < s->n_runs; i++) {
+                if (strcmp(str(s->runs[i].strategy), strat[k])) continue;
+                n++;
+                for (int c = 0; c < C; c++)
+                    v[k * (size_t)C + (size_t)c] += s->runs[i].metrics.recall[order[c]];
+            }
+            for (int c = 0; c < C; c++)
+                v[k * (size_t)C + (size_t)c] = n ? v[k * (size_t)C + (size_t)c] / n : NAN;
         }
-        for (int c = 0; c < C; c++) v[(size_t)c * ns + k] /= n;
+        lb__svg_value_heatmap(b, strat, ns, cols, (size_t)C, v, "recall per strategy and class");
     }
-    lb__html_legend(b, strat, colors, ns);
-    lb__svg_bar_chart(b, (const char *const *)s->dataset.class_names, (size_t)C, strat, colors, ns,
-                     v, "recall", 1.0, 0);
     lb_free(v);
+    lb_free(order);
+    lb_free(cols);
+    lb_buf_puts(b, "</section>\n");
+}
+
+/* Which differences are real: balanced accuracy's mean and t-interval per
+ * summary line, best first; the best and the lines not distinguishable from it
+ * shaded. */
+static void dots_section(lb_buf *b, const lb_results *s)
+{
+    size_t n = s->n_summary;
+    if (!n) return;
+    section(b, "intervals", "Which differences are real",
+            "Test balanced accuracy in %, mean over seeds with its 95% "
+            "t-interval, best first. Dark green: the best; "
+            "light green: not distinguishable from it (the paired bootstrap "
+            "interval of the difference includes 0; "
+            "docs/metrics.md).");
+    size_t *idx = lb_malloc(n * sizeof *idx);
+    const char **labels = lb_malloc(n * sizeof *labels);
+    char(*text)[200] = lb_malloc(n * sizeof *text);
+    double *v = lb_malloc(3 * n * sizeof *v);
+    int *mark = lb_malloc(n * sizeof *mark);
+    if (!idx || !labels || !text || !v || !mark) {
+        b->oom = 1;
+    } else {
+        for (size_t i = 0; i < n; i++) idx[i] = i;
+        for (size_t a = 1; a < n; a++)
+            for (size_t k = a; k > 0 && s->summary[idx[k]].bacc > s->summary[idx[k - 1]].bacc;
+                 k--) {
+                size_t t = idx[k];
+                idx[k] = idx[k - 1];
+                idx[k - 1] = t;
+            }
+        for (size_t i = 0; i < n; i++) {
+            const lb_summary_row *r = &s->summary[idx[i]];
+            snprintf(text[i], sizeof text[i], "%s%s%s", r->strategy, r->variant ? " / " : "",
+                     r->variant ? r->variant : "");
+            labels[i] = text[i];
+            v[i] = r->bacc;
+            v[n + i] = r->bacc_lo;
+            v[2 * n + i] = r->bacc_hi;
+            mark[i] = r->best ? 1 : r->same_as_best ? 2 : 0;
+        }
+        lb__svg_dot_plot(b, labels, v, v + n, v + 2 * n, mark, n, "test balanced accuracy (%)");
+    }
+    lb_free(idx);
+    lb_free(labels);
+    lb_free(text);
+    lb_free(v);
+    lb_free(mark);
     lb_buf_puts(b, "</section>\n");
 }
 
 static void confusion_section(lb_buf *b, const lb_results *s, const char **strat, size_t ns)
 {
     int C = s->dataset.n_classes;
-    section(
-        b, "confusion", "Confusion matrices",
-        "Rows are the true classes, columns the predicted ones; each cell is the % of the row's "
-        "test images (summed over seeds), so a perfect model is a dark diagonal. Hover a cell "
-        "for its count.");
+    section(b, "confusion", "Confusion matrices",
+            "Rows are the true classes, columns the predicted ones; each cell is "
+            "the % of the row's "
+            "test images (summed over seeds), so a perfect model is a dark "
+            "diagonal. Hover a cell "
+            "for its count.");
     int64_t *cm = lb_malloc((size_t)C * (size_t)C * sizeof *cm);
     if (!cm) {
         b->oom = 1;
@@ -308,7 +462,8 @@ static void confusion_section(lb_buf *b, const lb_results *s, const char **strat
     lb_free(cm);
 }
 
-/* One line per run, coloured by strategy; the legend names each strategy once. */
+/* One line per run, coloured by strategy; the legend names each strategy once.
+ */
 static void curve_chart(lb_buf *b, const lb_results *s, const char **strat, const char **colors,
                         size_t ns, int which, const char *ylabel)
 {
@@ -334,8 +489,8 @@ static void curve_chart(lb_buf *b, const lb_results *s, const char **strat, cons
         int first = 1; /* only the strategy's first run is named in the legend */
         for (size_t j = 0; j < i; j++) first &= strcmp(str(s->runs[j].strategy), strat[k]) != 0;
         snprintf(titles + i * 96, 96, "%.70s, seed %" PRIu64, str(r->strategy), r->seed);
-        ser[i] =
-            (lb_series){first ? strat[k] : NULL, titles + i * 96, colors[k], p, p + c->n, c->n, 0, 0};
+        ser[i] = (lb_series){
+            first ? strat[k] : NULL, titles + i * 96, colors[k], p, p + c->n, c->n, 0, 0};
         for (size_t j = 0; j < c->n; j++) {
             p[j] = (double)c->step[j];
             p[c->n + j] = c->value[j];
@@ -361,9 +516,10 @@ static void curve_chart(lb_buf *b, const lb_results *s, const char **strat, cons
     lb_free(titles);
 }
 
-/* Binary tasks: one chart (PR or ROC) with a line per run and, on the PR chart, a dot per
- * run at its operating point on the test split. */
-static void binary_chart(lb_buf *b, const lb_results *s, const char **strat, const char **colors, size_t ns, int roc)
+/* Binary tasks: one chart (PR or ROC) with a line per run and, on the PR chart,
+ * a dot per run at its operating point on the test split. */
+static void binary_chart(lb_buf *b, const lb_results *s, const char **strat, const char **colors,
+                         size_t ns, int roc)
 {
     size_t nr = s->n_runs, total = 0;
     for (size_t i = 0; i < nr; i++) total += s->runs[i].pr.n + 1;
@@ -385,37 +541,46 @@ static void binary_chart(lb_buf *b, const lb_results *s, const char **strat, con
             ser[n++] = (lb_series){NULL, titles + 2 * i * 128, colors[k], p, p + c->n, c->n, 0, 0};
             p += 2 * c->n;
             if (roc || !r->op.set) continue;
-            snprintf(titles + (2 * i + 1) * 128, 128, "%.60s, seed %" PRIu64 ": recall %.3f, precision %.3f",
-                     str(r->strategy), r->seed, r->op.test_recall, r->op.test_precision);
+            snprintf(titles + (2 * i + 1) * 128, 128,
+                     "%.60s, seed %" PRIu64 ": recall %.3f, precision %.3f", str(r->strategy),
+                     r->seed, r->op.test_recall, r->op.test_precision);
             p[0] = r->op.test_recall, p[1] = r->op.test_precision;
             ser[n++] = (lb_series){NULL, titles + (2 * i + 1) * 128, colors[k], p, p + 1, 1, 0, 1};
             p += 2;
         }
-        lb__svg_line_chart(b, ser, n, roc ? "false positive rate" : "recall", roc ? "true positive rate" : "precision", 1);
+        lb__svg_line_chart(b, ser, n, roc ? "false positive rate" : "recall",
+                           roc ? "true positive rate" : "precision", 1);
     }
     lb_free(ser);
     lb_free(xy);
     lb_free(titles);
 }
 
-/* The operating points: per run, the threshold chosen on validation and what it gives. */
+/* The operating points: per run, the threshold chosen on validation and what it
+ * gives. */
 static void operating_table(lb_buf *b, const lb_results *s)
 {
-    lb_buf_puts(b, "<table><tr><th class=\"l\">run</th><th>threshold</th><th>val. recall</th><th>val. precision</th>"
-                   "<th>test recall</th><th>test precision</th></tr>\n");
+    lb_buf_puts(b,
+                "<table><tr><th class=\"l\">run</th><th>threshold</th><th>val. "
+                "recall</th><th>val. precision</th>"
+                "<th>test recall</th><th>test precision</th></tr>\n");
     for (size_t i = 0; i < s->n_runs; i++) {
         const lb_run_record *r = &s->runs[i];
         if (!r->op.set) continue;
         lb_buf_puts(b, "<tr><td class=\"l\">");
         lb__html_escape(b, r->strategy, 60);
-        lb_buf_printf(b, ", seed %" PRIu64 "</td><td>%.4g</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n",
-                      r->seed, r->op.threshold, r->op.val_recall, r->op.val_precision, r->op.test_recall,
-                      r->op.test_precision);
+        lb_buf_printf(b,
+                      ", seed %" PRIu64
+                      "</td><td>%.4g</td><td>%.3f</td><td>%.3f</"
+                      "td><td>%.3f</td><td>%.3f</td></tr>\n",
+                      r->seed, r->op.threshold, r->op.val_recall, r->op.val_precision,
+                      r->op.test_recall, r->op.test_precision);
     }
     lb_buf_puts(b, "</table>\n");
 }
 
-static void binary_section(lb_buf *b, const lb_results *s, const char **strat, const char **colors, size_t ns)
+static void binary_section(lb_buf *b, const lb_results *s, const char **strat, const char **colors,
+                           size_t ns)
 {
     int any = 0, ops = 0, k = 1;
     float target = NAN;
@@ -427,8 +592,10 @@ static void binary_section(lb_buf *b, const lb_results *s, const char **strat, c
     if (!any) return;
     char how[400];
     snprintf(how, sizeof how,
-             "Binary task: the test precision-recall and ROC curves of the rare class, '%s', one line per run. The dots "
-             "are each run's operating point: the threshold on its probability that reaches recall %.2f on the "
+             "Binary task: the test precision-recall and ROC curves of the rare "
+             "class, '%s', one line per run. The dots "
+             "are each run's operating point: the threshold on its probability "
+             "that reaches recall %.2f on the "
              "validation split, applied to the test split.",
              s->dataset.n_classes > k ? str(s->dataset.class_names[k]) : "?", target);
     section(b, "binary", "Precision-recall, ROC and the operating point", how);
@@ -439,16 +606,137 @@ static void binary_section(lb_buf *b, const lb_results *s, const char **strat, c
     lb_buf_puts(b, "</section>\n");
 }
 
+/* The value of key in a loss spec "name:k1=v1,k2=v2" (a value may hold commas:
+ * the items up to the next "k=" are its), into out; 0 when absent. */
+static int spec_value(const char *spec, const char *key, char *out, size_t size)
+{
+    const char *p = strchr(spec, ':');
+    size_t kl = strlen(key);
+    while (p && *p) {
+        p++;
+        if (!strncmp(p, key, kl) && p[kl] == '=') {
+            const char *v = p + kl + 1, *e = v;
+            while (*e) { /* up to the "," before the next "k=" */
+                if (*e == ',') {
+                    size_t m = strcspn(e + 1, ",=");
+                    if (e[1 + m] == '=') break;
+                }
+                e++;
+            }
+            snprintf(out, size, "%.*s", (int)(e - v), v);
+            return 1;
+        }
+        p = strchr(p, ',');
+    }
+    return 0;
+}
+
+/* The keys of a grid whose values differ between its points (at most two), in
+ * spec order. */
+static int varying_keys(const lb_run_record *r, char keys[2][32])
+{
+    int n = 0;
+    const char *p = strchr(r->grid[0].spec, ':');
+    while (p && *p && n < 2) {
+        p++;
+        size_t m = strcspn(p, "=,");
+        if (p[m] == '=' && m < 32) {
+            char k[32], a[64] = "", v[64] = "";
+            snprintf(k, sizeof k, "%.*s", (int)m, p);
+            spec_value(r->grid[0].spec, k, a, sizeof a);
+            for (size_t g = 1; g < r->n_grid; g++)
+                if (spec_value(r->grid[g].spec, k, v, sizeof v) && strcmp(a, v)) {
+                    snprintf(keys[n++], 32, "%s", k);
+                    break;
+                }
+        }
+        p = strchr(p, ',');
+    }
+    return n;
+}
+
+/* Index of s in list [*n] (added if new). */
+static size_t index_of(char (*list)[64], size_t *n, const char *s)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(list[i], s)) return i;
+    snprintf(list[*n], 64, "%s", s);
+    return (*n)++;
+}
+
+/* A grid over two keys (focal's gamma x alpha, say) as a heatmap of validation
+ * balanced accuracy: the analogue of Lin et al.'s Table 1. */
+static void grid_heatmap(lb_buf *b, const lb_run_record *r)
+{
+    char keys[2][32];
+    if (r->n_grid < 2 || r->n_grid > 400 || varying_keys(r, keys) != 2) return;
+    char(*rv)[64] = lb_malloc(r->n_grid * 64), (*cv)[64] = lb_malloc(r->n_grid * 64);
+    const char **rl = lb_malloc(r->n_grid * sizeof *rl), **cl = lb_malloc(r->n_grid * sizeof *cl);
+    double *v = lb_malloc(r->n_grid * r->n_grid * sizeof *v);
+    size_t nr = 0, nc = 0;
+    if (!rv || !cv || !rl || !cl || !v) {
+        b->oom = 1;
+    } else {
+        for (size_t i = 0; i < r->n_grid * r->n_grid; i++) v[i] = NAN;
+        for (size_t g = 0; g < r->n_grid; g++) {
+            char a[64] = "", c[64] = "";
+            spec_value(r->grid[g].spec, keys[0], a, sizeof a);
+            spec_value(r->grid[g].spec, keys[1], c, sizeof c);
+            size_t i = index_of(rv, &nr, a), j = index_of(cv, &nc, c);
+            v[i * r->n_grid + j] = r->grid[g].val_balanced_accuracy;
+        }
+        for (size_t i = 0; i < nr; i++) {
+            char tmp[64];
+            snprintf(tmp, sizeof tmp, "%s = %s", keys[0], rv[i]);
+            snprintf(rv[i], 64, "%s", tmp);
+            rl[i] = rv[i];
+        }
+        for (size_t j = 0; j < nc; j++) {
+            char tmp[64];
+            snprintf(tmp, sizeof tmp, "%s = %s", keys[1], cv[j]);
+            snprintf(cv[j], 64, "%s", tmp);
+            cl[j] = cv[j];
+        }
+        double *packed = v; /* rows of nc values */
+        for (size_t i = 0; i < nr; i++) memmove(packed + i * nc, v + i * r->n_grid, nc * sizeof *v);
+        lb_buf_puts(b, "<figure><figcaption>");
+        lb__html_escape(b, r->strategy, 0);
+        lb_buf_puts(b, ": validation balanced accuracy (%) per grid point</figcaption>\n");
+        lb__svg_value_heatmap(b, rl, nr, cl, nc, packed,
+                              "validation balanced accuracy per grid point");
+        lb_buf_puts(b, "</figure>\n");
+    }
+    lb_free(rv);
+    lb_free(cv);
+    lb_free(rl);
+    lb_free(cl);
+    lb_free(v);
+}
+
 static void grid_section(lb_buf *b, const lb_results *s)
 {
     int any = 0;
     for (size_t i = 0; i < s->n_runs; i++) any |= s->runs[i].n_grid > 0;
     if (!any) return;
     section(b, "grids", "Tuning grids",
-            "Strategies with a hyper-parameter grid tried each point on the validation split; "
-            "the chosen point (highest validation balanced accuracy) is marked &#9733;.");
-    lb_buf_puts(b, "<table><tr><th>run</th><th class=\"l\">grid point</th><th>val. balanced acc. "
-                   "(%)</th></tr>\n");
+            "Strategies with a hyper-parameter grid tried each point on the "
+            "validation split; "
+            "the chosen point (highest validation balanced accuracy) is marked "
+            "&#9733;. A grid over two "
+            "keys is also drawn as a heatmap (rows: the first key, columns: the "
+            "second).");
+    for (size_t i = 0; i < s->n_runs; i++)
+        if (s->runs[i].n_grid > 1 && s->runs[i].grid_chosen >= 0) {
+            size_t k = 0; /* the first run of each strategy: its grid is the same on
+                             every seed */
+            while (k < i && strcmp(str(s->runs[k].strategy), str(s->runs[i].strategy))) k++;
+            if (k == i) grid_heatmap(b, &s->runs[i]);
+        }
+    lb_buf_puts(b,
+                "<details><summary>Every grid "
+                "point</summary>\n<table><tr><th>run</th><th class=\"l\">grid "
+                "point</th><th>val. balanced acc. "
+                "(%)</th></tr>\n");
     for (size_t i = 0; i < s->n_runs; i++) {
         const lb_run_record *r = &s->runs[i];
         for (size_t g = 0; g < r->n_grid; g++) {
@@ -464,7 +752,7 @@ static void grid_section(lb_buf *b, const lb_results *s)
                           100.0 * r->grid[g].val_balanced_accuracy);
         }
     }
-    lb_buf_puts(b, "</table>\n</section>\n");
+    lb_buf_puts(b, "</table>\n</details>\n</section>\n");
 }
 
 static void focal_section(lb_buf *b)
@@ -477,18 +765,19 @@ static void focal_section(lb_buf *b)
     static const char *const titles[] = {"gamma 0", "gamma 0.5", "gamma 1", "gamma 2", "gamma 5"};
     double x[NP], y[5][NP];
     lb_series ser[5];
-    section(
-        b, "focal", "Focal loss: the modulating factor",
-        "Focal loss multiplies each sample's cross-entropy by (1 &#8722; "
-        "p<sub>t</sub>)<sup>&#947;</sup>, "
-        "where p<sub>t</sub> is the probability the model gives the true class: well-classified "
-        "samples (p<sub>t</sub> near 1) are down-weighted more as &#947; grows.");
+    section(b, "focal", "Focal loss: the modulating factor",
+            "Focal loss multiplies each sample's cross-entropy by (1 &#8722; "
+            "p<sub>t</sub>)<sup>&#947;</sup>, "
+            "where p<sub>t</sub> is the probability the model gives the true class: "
+            "well-classified "
+            "samples (p<sub>t</sub> near 1) are down-weighted more as &#947; grows.");
     for (int i = 0; i < NP; i++) x[i] = i / (double)(NP - 1);
     lb_buf_puts(b, "<div class=\"legend\">");
     for (int g = 0; g < 5; g++) {
         for (int i = 0; i < NP; i++) y[g][i] = pow(1 - x[i], gammas[g]);
         ser[g] = (lb_series){NULL, titles[g], lb__palette[g], x, y[g], NP, 0, 0};
-        lb_buf_printf(b, "<span><i style=\"background:%s\"></i>%s</span>", lb__palette[g], names[g]);
+        lb_buf_printf(b, "<span><i style=\"background:%s\"></i>%s</span>", lb__palette[g],
+                      names[g]);
     }
     lb_buf_puts(b, "</div>\n");
     lb__svg_line_chart(b, ser, 5, "p_t (probability of the true class)", "(1 - p_t)^gamma", 1);
@@ -512,14 +801,15 @@ static void flags_section(lb_buf *b, const lb_results *s)
     lb_buf_puts(b, "</table>\n</section>\n");
 }
 
-/* Refuses a study without a dataset, or with a run whose metrics have another number of
- * classes; *max_rows is the most summary rows the runs can give. */
+/* Refuses a study without a dataset, or with a run whose metrics have another
+ * number of classes; *max_rows is the most summary rows the runs can give. */
 static int check_runs(const lb_results *s, const char *path, size_t *max_rows)
 {
     const lb_dataset_info *d = &s->dataset;
     if (d->n_classes < 1)
         return lb_error(LB_EINVAL,
-                        "%s: the study has no dataset description (call lb_results_set_dataset)",
+                        "%s: the study has no dataset description (call "
+                        "lb_results_set_dataset)",
                         path);
     *max_rows = 0;
     for (size_t i = 0; i < s->n_runs; i++) {
@@ -528,16 +818,17 @@ static int check_runs(const lb_results *s, const char *path, size_t *max_rows)
         for (size_t k = 0; k < r->n_posthoc; k++)
             bad |= r->posthoc[k].metrics.n_classes != d->n_classes;
         if (bad)
-            return lb_error(
-                LB_EINVAL,
-                "%s: run %zu (strategy \"%s\") has metrics for %d classes, the dataset has %d",
-                path, i, str(r->strategy), r->metrics.n_classes, d->n_classes);
+            return lb_error(LB_EINVAL,
+                            "%s: run %zu (strategy \"%s\") has metrics for %d "
+                            "classes, the dataset has %d",
+                            path, i, str(r->strategy), r->metrics.n_classes, d->n_classes);
         *max_rows += 1 + r->n_posthoc;
     }
     return LB_OK;
 }
 
-/* The strategies in order of first appearance, each with its colour; returns how many. */
+/* The strategies in order of first appearance, each with its colour; returns
+ * how many. */
 static size_t list_strategies(const lb_results *s, const char **strat, const char **colors)
 {
     size_t ns = 0;
@@ -552,8 +843,8 @@ static size_t list_strategies(const lb_results *s, const char **strat, const cha
     return ns;
 }
 
-/* The summary rows: per strategy the raw model, then each post-hoc variant its runs have;
- * returns how many. */
+/* The summary rows: per strategy the raw model, then each post-hoc variant its
+ * runs have; returns how many. */
 static size_t list_rows(const lb_results *s, const char **strat, size_t ns, row *rows)
 {
     size_t nr = 0;
@@ -575,38 +866,45 @@ static size_t list_rows(const lb_results *s, const char **strat, size_t ns, row 
     return nr;
 }
 
-/* The page's head (title, inline CSS) and its header table describing the study. */
+/* The page's head (title, inline CSS) and its header table describing the
+ * study. */
 static void page_header(lb_buf *b, const lb_results *s, size_t ns)
 {
     const lb_dataset_info *d = &s->dataset;
     const char *title = s->title ? s->title : "libra imbalance study";
-    lb_buf_puts(
-        b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
+    lb_buf_puts(b,
+                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                "<meta name=\"viewport\" content=\"width=device-width, "
+                "initial-scale=1\">\n<title>");
     lb__html_escape(b, title, 0);
-    lb_buf_printf(b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>", lb__report_css);
+    lb_buf_printf(b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<header>\n<h1>",
+                  lb__report_css);
     lb__html_escape(b, title, 0);
     lb_buf_puts(b, "</h1>\n<table class=\"meta\">\n<tr><td>data</td><td>");
     lb__html_escape(b, d->source, 0);
     lb_buf_puts(b, "</td></tr>\n<tr><td>imbalance profile</td><td>");
     lb__html_escape(b, d->profile, 0);
     lb_buf_printf(b,
-                  "</td></tr>\n<tr><td>split seed</td><td>%" PRIu64 "</td></tr>\n"
+                  "</td></tr>\n<tr><td>split seed</td><td>%" PRIu64
+                  "</td></tr>\n"
                   "<tr><td>runs</td><td>%zu (%zu strateg%s)</td></tr>\n"
                   "<tr><td>libra</td><td>%s</td></tr>\n</table>\n</header>\n",
                   d->split_seed, s->n_runs, ns, ns == 1 ? "y" : "ies", lb_version());
 }
 
 /* The sections about the runs' results (there is at least one strategy). */
-static void results_sections(lb_buf *b, const lb_results *s, const char **strat, const char **colors, size_t ns,
-                             row *rows, size_t nr)
+static void results_sections(lb_buf *b, const lb_results *s, const char **strat,
+                             const char **colors, size_t ns, row *rows, size_t nr)
 {
     summary_section(b, s, rows, nr);
-    recall_section(b, s, strat, colors, ns);
+    dots_section(b, s);
+    recall_section(b, s, strat, ns);
     confusion_section(b, s, strat, ns);
     section(b, "curves", "Training curves",
-            "Training loss (top) and validation balanced accuracy at each evaluation point "
-            "(bottom), one line per run, coloured by strategy. Hover a line for its run.");
+            "Training loss (top) and validation balanced accuracy at each "
+            "evaluation point "
+            "(bottom), one line per run, coloured by strategy. Hover a line for "
+            "its run.");
     curve_chart(b, s, strat, colors, ns, 0, "training loss");
     curve_chart(b, s, strat, colors, ns, 1, "validation balanced accuracy");
     lb_buf_puts(b, "</section>\n");
@@ -619,7 +917,8 @@ int lb_report_write_html(const lb_results *s, const char *path)
     size_t max_rows = 0;
     int st = check_runs(s, path, &max_rows);
     if (st) return st;
-    /* strategies in order of first appearance, and the summary rows (raw, then variants) */
+    /* strategies in order of first appearance, and the summary rows (raw, then
+     * variants) */
     const char **strat = lb_malloc((s->n_runs + 1) * sizeof *strat);
     const char **colors = lb_malloc((s->n_runs + 1) * sizeof *colors);
     row *rows = lb_calloc(max_rows + 1, sizeof *rows);
@@ -636,8 +935,10 @@ int lb_report_write_html(const lb_results *s, const char *path)
     lb_buf b = {0};
     page_header(&b, s, ns);
     dataset_section(&b, s);
-    if (ns) results_sections(&b, s, strat, colors, ns, rows, nr);
-    else lb_buf_puts(&b, "<p class=\"note\">No run has finished yet.</p>\n");
+    if (ns)
+        results_sections(&b, s, strat, colors, ns, rows, nr);
+    else
+        lb_buf_puts(&b, "<p class=\"note\">No run has finished yet.</p>\n");
     focal_section(&b);
     flags_section(&b, s);
     lb_buf_puts(&b, "</body>\n</html>\n");

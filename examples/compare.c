@@ -35,7 +35,7 @@ static const char usage[] =
     "                         lws[:steps=N] | taunorm | fsmote[:k=5] (N: default 10%% of the budget,\n"
     "                         counted in it); a value a|b|c is a grid tuned on the validation split.\n"
     "                         Default: %s\n"
-    "  --seeds N              seeds per strategy (default 3; --quick: 2)\n"
+    "  --seeds N              seeds per strategy (default 5; --quick: 2)\n"
     "  --seed N               first seed (default 1); runs use seeds N, N+1, ...\n"
     "  --steps N              step budget of every run (default 1500; --quick: 300)\n"
     "  --epochs N             instead of --steps: N epochs of the plain training set, as steps\n"
@@ -190,7 +190,7 @@ static void parse_flags(int argc, char **argv, flags *f)
     if (f->aggregate) f->c.resume = 1;
     if (f->list) list_and_exit();
     if (f->jobs < 1) f->jobs = 1;
-    f->c.seeds = (int)(f->seeds > 0 ? f->seeds : f->quick ? 2 : 3);
+    f->c.seeds = (int)(f->seeds > 0 ? f->seeds : f->quick ? 2 : 5);
     f->c.train.steps = f->epochs > 0 ? 0 : f->steps > 0 ? f->steps : f->quick ? 300 : 1500;
     f->c.train.epochs = f->epochs > 0 ? (int)f->epochs : 0;
     f->c.train.monitor = LB_MONITOR_VAL; /* what the study does; a split without validation is refused later */

@@ -1671,6 +1671,48 @@ START_TEST(test_open_idx_dir)
 }
 END_TEST
 
+/* The oracle's balanced profile, worked by hand: the kept images divided evenly over the
+ * classes, per rank in the split's order; capped where a class has fewer; binary gives the
+ * largest balanced set. */
+START_TEST(test_balanced_profile)
+{
+    static const char *const names[3] = {"a", "b", "c"};
+    int order[3] = {0, 1, 2}, avail[3] = {100, 100, 100}, kept[3] = {100, 50, 10};
+    lb_split sp = {.n_source_classes = 3, .n_classes = 3, .order = order, .available = avail, .kept = kept,
+                   .profile = "longtail:10", .n_train = 144, .n_val = 16};
+    lb_buf spec = {0}, note = {0};
+    ck_assert_int_eq(lb_balanced_profile(&sp, names, &spec, &note), LB_OK);
+    ck_assert_str_eq(spec.p, "counts:53,53,53"); /* 160 / 3 = 53 */
+    ck_assert_str_eq(note.p, "53 images per class (159 in all): the same total size as the 160 images longtail:10 kept");
+    lb_buf_free(&spec);
+    lb_buf_free(&note);
+    /* ranks follow the order: c (rank 1) has all it needs, b (rank 2) only 30 */
+    int order2[3] = {0, 2, 1}, avail2[3] = {100, 30, 100}, kept2[3] = {100, 30, 20};
+    sp.order = order2;
+    sp.available = avail2;
+    sp.kept = kept2;
+    ck_assert_int_eq(lb_balanced_profile(&sp, names, &spec, &note), LB_OK);
+    ck_assert_str_eq(spec.p, "counts:50,50,30");
+    ck_assert_str_eq(note.p, "50 images per class where the source has them (130 in all, against the 150 images "
+                             "longtail:10 kept); capped where the source has fewer: 'b' has only 30");
+    lb_buf_free(&spec);
+    lb_buf_free(&note);
+    /* binary: all 40 positives of b and 40 of the rest */
+    int avail3[3] = {100, 40, 100}, kept3[3] = {30, 6, 0};
+    sp.available = avail3;
+    sp.kept = kept3;
+    sp.profile = "binary:b,5";
+    sp.n_train = 32;
+    sp.n_val = 4;
+    ck_assert_int_eq(lb_balanced_profile(&sp, names, &spec, &note), LB_OK);
+    ck_assert_str_eq(spec.p, "binary:1,1");
+    ck_assert_str_eq(note.p, "the largest balanced set the source has: 40 images of 'b' and 40 of the rest (80 in all, "
+                             "against 36 kept by binary:b,5)");
+    lb_buf_free(&spec);
+    lb_buf_free(&note);
+}
+END_TEST
+
 static Suite *data_suite(void)
 {
     Suite *s = suite_create("data");
@@ -1707,6 +1749,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_classes_order_and_val_default);
     tcase_add_test(tc, test_profile_on_imbalanced_folder);
     tcase_add_test(tc, test_csv_source);
+    tcase_add_test(tc, test_balanced_profile);
     suite_add_tcase(s, tc);
     return s;
 }

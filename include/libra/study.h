@@ -124,7 +124,7 @@ float lb_run_record_val_bacc(const lb_run_record *rec, int keep_best);
  * was opened from, and where it writes. Strings are borrowed. */
 typedef struct lb_study_config {
     const char *strategies;       /* NULL: the default strategies */
-    int seeds;                    /* seeds per strategy (default 3) */
+    int seeds;                    /* seeds per strategy (default 5) */
     uint64_t seed0;               /* runs use seeds seed0, seed0 + 1, ... (default 1) */
     lb_train_opts train;          /* shared options (loss, sampler and seed are set per job);
                                      defaults: steps 1500, eval every steps/10, Adam 1e-3,

@@ -593,8 +593,12 @@ int lb_balanced_profile(const lb_split *sp, const char *const *names, lb_buf *sp
         got += k;
         capped += k < n;
     }
-    lb_buf_printf(note, "%d images per class (%d in all): the same total size as the %d images %s kept", n, got,
-                  total, sp->profile);
+    if (!capped)
+        lb_buf_printf(note, "%d images per class (%d in all): the same total size as the %d images %s kept", n, got,
+                      total, sp->profile);
+    else
+        lb_buf_printf(note, "%d images per class where the source has them (%d in all, against the %d images %s kept)",
+                      n, got, total, sp->profile);
     for (int r = 0, first = 1; capped && r < C; r++) {
         int c = sp->order[r];
         if (sp->available[c] >= n) continue;

@@ -11,7 +11,7 @@
 const char *const lb_default_strategies[] = {
     "ce", "wce:weights=inverse", "wce:weights=effective", "focal:gamma=2", "cb_focal", "undersample",
     "oversample", "ce@balanced", "ldam:drw=0.8", "logit_adjust", "balanced_softmax", "ce+posthoc",
-    "ce@smote", "ce~mixup", "ce~remix", "ldam:drw=0.8~remix", "ce+crt", "ce+taunorm", NULL};
+    "ce@smote", "ce~mixup", "ce~remix", "ldam:drw=0.8~remix", "ce+crt", "ce+taunorm", "oracle", NULL};
 
 static char *dup_range(const char *s, size_t n) { return lb_strndup(s, n); }
 

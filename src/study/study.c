@@ -15,7 +15,7 @@
 void lb_study_config_init(lb_study_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->seeds = 3;
+    c->seeds = 5;
     c->seed0 = 1;
     lb_train_opts_init(&c->train);
     c->train.steps = 1500;
@@ -632,6 +632,7 @@ int lb_study_run_job_hooked(const lb_study *st, const lb_job *job, const lb_trai
     o.seed = job->seed;
     int rc = lb_study_run_one(&o, job->oracle ? st->oracle_data : st->data, hooks, st->cfg.target_recall, rec);
     if (rc == LB_OK && job->oracle && rec->pred.n > 0) rc = oracle_metrics(st, rec);
+    if (rc == LB_OK && job->oracle) rc = lb_run_record_set_strategy(rec, "oracle");
     if (rc != LB_OK)
         lb_error_prefix("run %s@%s%s%s seed %" PRIu64, job->loss, job->sampler, job->mix ? "~" : "",
                         job->mix ? job->mix : "", job->seed);

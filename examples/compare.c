@@ -60,9 +60,10 @@ static const char usage[] =
     "  --aggregate            run nothing: aggregate the records in OUT into the results files (an\n"
     "                         error names the jobs that have no record); implies --resume\n"
     "  --quiet                only errors and the final paths\n"
-    "  --imbalance 'A|B|...'  a sweep: the whole study on each profile (e.g. 'longtail:10|50|100|200'),\n"
-    "                         each in OUT/<profile>/ with its own split from the same data seed; OUT\n"
-    "                         gets the sweep's results.json, results.csv, summary.csv and report.html\n"
+    "  --imbalance 'A|B|...'  a sweep: the whole study on each profile, each in OUT/<profile>/ with its\n"
+    "                         own split from the same data seed ('longtail:10|50|100|200' is four long\n"
+    "                         tails; 'longtail:100|step:100,0.5' two profiles); OUT gets the sweep's\n"
+    "                         results.json, results.csv, summary.csv and report.html\n"
     "  --list                 list the losses and samplers, then exit\n"
     "  --help                 this text\n"
     "\n"
@@ -408,30 +409,20 @@ typedef struct {
     char **rel;     /* <slug>, relative to OUT */
 } sweep;
 
-/* The profiles of --imbalance 'A|B|...' (n = 0: not a sweep), each checked. */
+/* The profiles of --imbalance 'A|B|...' (n = 0: not a sweep), as lb_profile_list spells them. */
 static void sweep_parse(const char *spec, const char *out, sweep *w)
 {
     memset(w, 0, sizeof *w);
     if (!spec || !strchr(spec, '|')) return;
-    for (const char *p = spec;; p++) {
-        size_t k = strcspn(p, "|");
-        char *one = lb_strndup(p, k), slug[160];
-        if (!one) cli_fatal("out of memory");
-        if (!*one) cli_usage_error("--imbalance '%s': an empty profile between '|'s", spec);
-        if (lb_profile_check(one) != LB_OK) cli_usage_error("--imbalance '%s': %s", spec, lb_last_error());
-        for (int i = 0; i < w->n; i++)
-            if (!strcmp(w->profile[i], one)) cli_usage_error("--imbalance '%s': '%s' is given twice", spec, one);
-        w->profile = realloc(w->profile, (size_t)(w->n + 1) * sizeof *w->profile);
-        w->dir = realloc(w->dir, (size_t)(w->n + 1) * sizeof *w->dir);
-        w->rel = realloc(w->rel, (size_t)(w->n + 1) * sizeof *w->rel);
-        if (!w->profile || !w->dir || !w->rel) cli_fatal("out of memory");
-        w->profile[w->n] = one;
-        w->rel[w->n] = lb_strdup(lb_slug(one, slug, sizeof slug));
-        w->dir[w->n] = lb_strfmt("%s/%s", out, w->rel[w->n]);
-        if (!w->rel[w->n] || !w->dir[w->n]) cli_fatal("out of memory");
-        w->n++;
-        p += k;
-        if (!*p) break;
+    if (lb_profile_list(spec, &w->profile, &w->n) != LB_OK) cli_usage_error("--imbalance: %s", lb_last_error());
+    w->dir = calloc((size_t)w->n, sizeof *w->dir);
+    w->rel = calloc((size_t)w->n, sizeof *w->rel);
+    if (!w->dir || !w->rel) cli_fatal("out of memory");
+    for (int i = 0; i < w->n; i++) {
+        char slug[160];
+        w->rel[i] = lb_strdup(lb_slug(w->profile[i], slug, sizeof slug));
+        w->dir[i] = lb_strfmt("%s/%s", out, w->rel[i]);
+        if (!w->rel[i] || !w->dir[i]) cli_fatal("out of memory");
     }
 }
 
@@ -442,7 +433,7 @@ static void sweep_free(sweep *w)
         lb_free(w->dir[i]);
         lb_free(w->rel[i]);
     }
-    free(w->profile);
+    lb_free(w->profile);
     free(w->dir);
     free(w->rel);
 }
@@ -490,7 +481,6 @@ static int run_sweep(flags *f, lb_data_opts *dopts, const sweep *w)
     lb_study **st = lb_calloc((size_t)w->n, sizeof *st);
     lb_data **data = lb_calloc((size_t)w->n, sizeof *data);
     if (!st || !data) cli_fatal("out of memory");
-    if (mkdir(out, 0777) != 0 && errno != EEXIST) cli_fatal("--out %s: %s", out, strerror(errno));
     int status = 0;
     for (int i = 0; i < w->n && status == 0; i++) {
         dopts->imbalance = w->profile[i];
@@ -505,7 +495,7 @@ static int run_sweep(flags *f, lb_data_opts *dopts, const sweep *w)
     dopts->imbalance = (char *)all;
     f->c.out_dir = out;
     if (status == 0 && !f->plan && f->c.n_shards <= 1) status = sweep_finish(f, w, st, out);
-    for (int i = 0; i < w->n; i++) free_all(st[i], data[i], NULL);
+    for (int i = w->n - 1; i >= 0; i--) free_all(st[i], data[i], NULL); /* the last made folder first */
     lb_free(st);
     lb_free(data);
     return status;

@@ -56,13 +56,21 @@ cp "$tmp/sw/results.json" "$tmp/first.json"
 diff <(strip "$tmp/first.json") <(strip "$tmp/sw/results.json") >/dev/null || fail "--resume changed the sweep's results"
 
 # bad lists: exit 2, naming the problem; nothing is written
-for bad in "longtail:20|longtail:20" "longtail:20|" "|none" "longtail:0.5|none" "longtail:20|sqrt:2"; do
+for bad in "longtail:20|longtail:20" "longtail:20|20" "longtail:20|" "|none" "50|longtail:20" "longtail:0.5|none" \
+           "longtail:20|sqrt:2" "longtail:20|0.5"; do
   "$bin" "${args[@]}" --imbalance "$bad" --out "$tmp/bad" >/dev/null 2>"$tmp/e"
   rc=$?
   [[ $rc -eq 2 ]] || { cat "$tmp/e"; fail "--imbalance '$bad': exit $rc, expected 2"; }
   grep -q -- "--imbalance" "$tmp/e" || { cat "$tmp/e"; fail "--imbalance '$bad': the message does not name the flag"; }
   [[ ! -e "$tmp/bad" ]] || fail "--imbalance '$bad' left $tmp/bad"
 done
+# the short form: numbers continue the profile before them; --plan plans each profile, writes nothing
+"$bin" "${args[@]}" --imbalance "longtail:20|40" --plan --out "$tmp/plan" >"$tmp/plan.txt" 2>"$tmp/e" ||
+  { cat "$tmp/e"; fail "--plan of a sweep"; }
+grep -q "== imbalance longtail:20 (1 of 2)" "$tmp/e" && grep -q "== imbalance longtail:40 (2 of 2) -> $tmp/plan/longtail_40" "$tmp/e" ||
+  { cat "$tmp/e"; fail "'longtail:20|40' is not two long tails"; }
+[[ $(grep -c "^phase 1: 6 jobs" "$tmp/plan.txt") -eq 2 ]] || { cat "$tmp/plan.txt"; fail "--plan of a sweep: two plans"; }
+[[ ! -e "$tmp/plan" ]] || fail "--plan of a sweep left $tmp/plan"
 # one split takes one profile: libra-train says so
 "${LIBRA_BINARY_DIR}/libra-train" --preset sample-folder --arch linear --steps 2 --imbalance "none|longtail:20" \
   --out "$tmp/t" >/dev/null 2>"$tmp/e"

@@ -1674,6 +1674,44 @@ END_TEST
 /* The oracle's balanced profile, worked by hand: the kept images divided evenly over the
  * classes, per rank in the split's order; capped where a class has fewer; binary gives the
  * largest balanced set. */
+/* A sweep's list: pieces that start with a letter are profiles, the others continue the one
+ * before them after its last ':' or ','. */
+START_TEST(test_profile_list)
+{
+    static const struct {
+        const char *in, *out; /* out: the profiles joined by ' ' */
+    } ok[] = {{"longtail:10|50|100|200", "longtail:10 longtail:50 longtail:100 longtail:200"},
+              {"binary:Shirt,10|50", "binary:Shirt,10 binary:Shirt,50"},
+              {"longtail:100|step:100,0.5|none", "longtail:100 step:100,0.5 none"},
+              {"longtail:100", "longtail:100"}};
+    for (size_t t = 0; t < sizeof ok / sizeof ok[0]; t++) {
+        char **v = NULL, joined[256] = "";
+        int n = 0;
+        ck_assert_msg(lb_profile_list(ok[t].in, &v, &n) == LB_OK, "%s: %s", ok[t].in, lb_last_error());
+        for (int i = 0; i < n; i++) {
+            if (i) strcat(joined, " ");
+            strcat(joined, v[i]);
+            lb_free(v[i]);
+        }
+        lb_free(v);
+        ck_assert_str_eq(joined, ok[t].out);
+    }
+    static const struct {
+        const char *in, *mention;
+    } bad[] = {{"longtail:10|10", "given twice"}, {"longtail:10|", "empty"}, {"|none", "empty"},
+               {"50|longtail:10", "continues no profile"}, {"longtail:10|0.5", "longtail"}, {"longtail:10|sqrt:2", "sqrt"}};
+    for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
+        char **v = (char **)1;
+        int n = 7;
+        ck_assert_int_eq(lb_profile_list(bad[t].in, &v, &n), LB_EINVAL);
+        ck_assert_ptr_null(v);
+        ck_assert_int_eq(n, 0);
+        ck_assert_msg(strstr(lb_last_error(), bad[t].mention) && strstr(lb_last_error(), bad[t].in), "%s: %s", bad[t].in,
+                      lb_last_error());
+    }
+}
+END_TEST
+
 START_TEST(test_balanced_profile)
 {
     static const char *const names[3] = {"a", "b", "c"};
@@ -1750,6 +1788,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, test_profile_on_imbalanced_folder);
     tcase_add_test(tc, test_csv_source);
     tcase_add_test(tc, test_balanced_profile);
+    tcase_add_test(tc, test_profile_list);
     suite_add_tcase(s, tc);
     return s;
 }

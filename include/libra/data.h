@@ -175,6 +175,15 @@ int lb_profile_parse(lb_profile *out, const char *spec, int n_classes, const cha
 void lb_profile_free(lb_profile *p);
 /* The checks of lb_profile_parse that need no data (kind, numbers and their ranges). */
 int lb_profile_check(const char *spec);
+/* A sweep's '|' list of profiles into single profiles (*out: n strings, lb_free each, then
+ * it). A piece that starts with a letter is a profile of its own; one that starts otherwise
+ * continues the piece before it, replacing what follows its last ':' or ',':
+ *   "longtail:10|50|100|200"         -> longtail:10, longtail:50, longtail:100, longtail:200
+ *   "binary:Shirt,10|50"             -> binary:Shirt,10, binary:Shirt,50
+ *   "longtail:100|step:100,0.5|none" -> the three as written.
+ * Each is checked (lb_profile_check); an empty piece, a leading continuation and a profile
+ * given twice are LB_EINVAL errors naming the list. A spec without '|' gives itself. */
+int lb_profile_list(const char *spec, char ***out, int *n);
 
 /* The rank order of the classes: order[k] = the class at rank k (rank 0 = the head).
  * spec NULL, "" or "count": by `available` count, largest first (ties: lower index first;

@@ -194,17 +194,10 @@ int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
         return rc ? rc : set_str(&o->data, value);
     }
     if (strcmp(key, "imbalance") == 0 || strcmp(key, "profile") == 0) { /* 'A|B|...': a sweep's profiles */
-        int rc = LB_OK;
-        for (const char *p = value; rc == LB_OK;) {
-            size_t n = strcspn(p, "|");
-            char *one = lb_strndup(p, n);
-            rc = !one ? lb_error(LB_ENOMEM, "out of memory")
-                 : !*one && p[n] ? lb_error(LB_EINVAL, "imbalance '%s': an empty profile between '|'s", value)
-                                 : lb_profile_check(one);
-            lb_free(one);
-            if (!p[n]) break;
-            p += n + 1;
-        }
+        char **list = NULL;
+        int n = 0, rc = strchr(value, '|') ? lb_profile_list(value, &list, &n) : lb_profile_check(value);
+        for (int i = 0; i < n; i++) lb_free(list[i]);
+        lb_free(list);
         return rc ? rc : set_str(&o->imbalance, value);
     }
     if (strcmp(key, "order") == 0) return set_str(&o->order, value);

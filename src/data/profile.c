@@ -1,6 +1,7 @@
 /* Imbalance profiles (how many training images each class keeps), class order, and splits. */
 #include "data/internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,68 @@ int lb_profile_check(const char *spec)
     int rc = lb_profile_parse(&p, spec, -1, NULL);
     lb_profile_free(&p);
     return rc;
+}
+
+static void free_pieces(char **v, int n)
+{
+    for (int i = 0; i < n; i++) lb_free(v[i]);
+    lb_free(v);
+}
+
+/* Piece `p` (k bytes) as a whole profile, or continuing `prev`. */
+static char *profile_piece(const char *p, size_t k, const char *prev)
+{
+    if (isalpha((unsigned char)p[0]) || !prev) return lb_strndup(p, k);
+    size_t keep = strlen(prev);
+    while (keep > 0 && prev[keep - 1] != ':' && prev[keep - 1] != ',') keep--;
+    return lb_strfmt("%.*s%.*s", (int)keep, prev, (int)k, p);
+}
+
+int lb_profile_list(const char *spec, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    char **v = NULL;
+    int m = 0, rc = LB_OK;
+    for (const char *p = spec ? spec : "";;) {
+        size_t k = strcspn(p, "|");
+        char **g = lb_realloc(v, ((size_t)m + 1) * sizeof *g);
+        if (!g) {
+            rc = lb_error(LB_ENOMEM, "imbalance '%s': out of memory", spec);
+            break;
+        }
+        v = g;
+        if (k == 0 && (strchr(spec, '|') || !*spec)) {
+            rc = strchr(spec, '|') ? lb_error(LB_EINVAL, "imbalance '%s': an empty profile between '|'s", spec) : LB_OK;
+            if (!strchr(spec, '|')) v[m++] = lb_strdup("none");
+            break;
+        }
+        if (!isalpha((unsigned char)p[0]) && m == 0) {
+            rc = lb_error(LB_EINVAL, "imbalance '%s': '%.*s' continues no profile (start with its name, longtail:10|50)",
+                          spec, (int)k, p);
+            break;
+        }
+        if (!(v[m] = profile_piece(p, k, m ? v[m - 1] : NULL))) {
+            rc = lb_error(LB_ENOMEM, "imbalance '%s': out of memory", spec);
+            break;
+        }
+        m++;
+        if ((rc = lb_profile_check(v[m - 1])) != LB_OK) {
+            lb_error_prefix("imbalance '%s'", spec);
+            break;
+        }
+        for (int i = 0; i < m - 1 && rc == LB_OK; i++)
+            if (!strcmp(v[i], v[m - 1])) rc = lb_error(LB_EINVAL, "imbalance '%s': '%s' is given twice", spec, v[i]);
+        if (rc != LB_OK || !p[k]) break;
+        p += k + 1;
+    }
+    if (rc != LB_OK) {
+        free_pieces(v, m);
+        return rc;
+    }
+    *out = v;
+    *n = m;
+    return LB_OK;
 }
 
 /* Classes by available count, largest first; ties keep the lower index first (a stable

@@ -237,99 +237,106 @@ static void interval_cells(lb_buf *b, const lb_results *s, const row *w, int hav
     }
 }
 
-static void summary_section(lb_buf *b, const lb_results *s, row *rows, size_t nr)
-{
-    const char *base = s->baseline ? s->baseline : "ce";
-    const row *bl = NULL;
-    for (size_t i = 0; i < nr; i++)
-        if (!rows[i].variant && !strcmp(rows[i].strategy, base)) bl = &rows[i];
-    section(b, "summary", "Summary",
-            "Test-set metrics in %, mean &#177; standard deviation over seeds. "
-            "The best value of "
-            "each column is shaded; the small number is the difference from the "
-            "baseline in "
-            "points (green: better). Beside balanced accuracy: its 95% "
-            "t-interval over seeds, the "
-            "difference from the baseline with its paired-bootstrap interval (* "
-            "where it excludes 0; "
-            "&#8220;= best&#8221;: not distinguishable from the best) and, with "
-            "an oracle, the share of the "
-            "baseline-to-oracle gap recovered. Rows marked + are variants of the "
-            "same trained models: post-hoc "
-            "corrections, or a stage that re-balanced only the classifier (crt, "
-            "lws, taunorm, fsmote: "
-            "within the same step budget). ECE: lower is better; the other "
-            "metrics are behind "
-            "&#8220;Every metric&#8221;.");
-    lb_buf_puts(b, "<p class=\"how\">Baseline: <b>");
-    lb__html_escape(b, base, 0);
-    lb_buf_puts(b,
-                bl ? "</b></p>\n" : "</b> (not among the runs, so no differences are shown)</p>\n");
+/* What the summary tables show: which metric columns, each one's best mean, whether there
+ * are intervals against the baseline and gaps. */
+typedef struct {
     int show[NCOLS];
     double best[NCOLS];
+    int have_diff, have_gap;
+    const row *bl; /* the baseline's row, or NULL */
+} table_plan;
+
+static void plan_table(const lb_results *s, const row *rows, size_t nr, table_plan *t)
+{
+    const char *base = s->baseline ? s->baseline : "ce";
+    t->bl = NULL;
+    for (size_t i = 0; i < nr; i++)
+        if (!rows[i].variant && !strcmp(rows[i].strategy, base)) t->bl = &rows[i];
     for (size_t c = 0; c < NCOLS; c++) {
-        show[c] = 0;
-        best[c] = NAN;
+        t->show[c] = 0;
+        t->best[c] = NAN;
         for (size_t i = 0; i < nr && COL(c)->in_summary; i++) {
             double m = rows[i].mean[c];
             if (!isfinite(m)) continue;
-            show[c] = 1;
-            if (!isfinite(best[c]) || (!COL(c)->higher_is_better ? m < best[c] : m > best[c]))
-                best[c] = m;
+            t->show[c] = 1;
+            if (!isfinite(t->best[c]) || (!COL(c)->higher_is_better ? m < t->best[c] : m > t->best[c]))
+                t->best[c] = m;
         }
     }
-    int have_diff = 0, have_gap = 0;
+    t->have_diff = t->have_gap = 0;
     for (size_t i = 0; i < s->n_summary; i++) {
-        have_diff |= s->summary[i].has_diff;
-        have_gap |= isfinite(s->summary[i].gap_recovered);
+        t->have_diff |= s->summary[i].has_diff;
+        t->have_gap |= isfinite(s->summary[i].gap_recovered);
     }
-    for (int all = 0; all < 2; all++) {
-        if (all) lb_buf_puts(b, "<details><summary>Every metric</summary>\n");
-        lb_buf_puts(b,
-                    "<div class=\"scroll\"><table "
-                    "class=\"summary\"><tr><th>strategy</th><th>runs</th>");
+}
+
+/* One cell: the mean ± sd, shaded when the best, with the difference from the baseline. */
+static void metric_cell(lb_buf *b, const table_plan *t, const row *w, size_t c)
+{
+    double m = w->mean[c];
+    if (!isfinite(m)) {
+        lb_buf_puts(b, "<td>&#8211;</td>");
+        return;
+    }
+    lb_buf_printf(b, "<td%s>%.1f", m == t->best[c] ? " class=\"best\"" : "", 100 * m);
+    if (isfinite(w->std[c])) lb_buf_printf(b, " &#177; %.1f", 100 * w->std[c]);
+    if (t->bl && w != t->bl && isfinite(t->bl->mean[c])) {
+        double dlt = 100 * (m - t->bl->mean[c]);
+        int good = !COL(c)->higher_is_better ? dlt < 0 : dlt > 0;
+        lb_buf_printf(b, "<small class=\"%s\">%+.1f</small>", dlt == 0 ? "" : good ? "up" : "down", dlt);
+    }
+    lb_buf_puts(b, "</td>");
+}
+
+/* The table of the key columns (all = 0, with the interval columns after balanced accuracy)
+ * or of every metric (all = 1). */
+static void metric_table(lb_buf *b, const lb_results *s, const row *rows, size_t nr, const table_plan *t, int all)
+{
+    lb_buf_puts(b, "<div class=\"scroll\"><table class=\"summary\"><tr><th>strategy</th><th>runs</th>");
+    for (size_t c = 0; c < NCOLS; c++) {
+        if (!t->show[c] || (!all && !key_column(c))) continue;
+        lb_buf_printf(b, "<th>%s</th>", COL(c)->label);
+        if (!all && !strcmp(COL(c)->name, "balanced_accuracy"))
+            lb_buf_printf(b, "<th>95%% t-interval</th>%s%s",
+                          t->have_diff ? "<th>vs baseline [95% bootstrap]</th>" : "",
+                          t->have_gap ? "<th>gap recovered</th>" : "");
+    }
+    lb_buf_puts(b, "</tr>\n");
+    for (size_t i = 0; i < nr; i++) {
+        lb_buf_puts(b, "<tr><td>");
+        row_name(b, &rows[i]);
+        lb_buf_printf(b, "</td><td>%d</td>", rows[i].n);
         for (size_t c = 0; c < NCOLS; c++) {
-            if (!show[c] || (!all && !key_column(c))) continue;
-            lb_buf_printf(b, "<th>%s</th>", COL(c)->label);
+            if (!t->show[c] || (!all && !key_column(c))) continue;
+            metric_cell(b, t, &rows[i], c);
             if (!all && !strcmp(COL(c)->name, "balanced_accuracy"))
-                lb_buf_printf(b, "<th>95%% t-interval</th>%s%s",
-                              have_diff ? "<th>vs baseline [95% bootstrap]</th>" : "",
-                              have_gap ? "<th>gap recovered</th>" : "");
+                interval_cells(b, s, &rows[i], t->have_diff, t->have_gap);
         }
         lb_buf_puts(b, "</tr>\n");
-        for (size_t i = 0; i < nr; i++) {
-            const row *w = &rows[i];
-            lb_buf_puts(b, "<tr><td>");
-            row_name(b, w);
-            lb_buf_printf(b, "</td><td>%d</td>", w->n);
-            for (size_t c = 0; c < NCOLS; c++) {
-                if (!show[c] || (!all && !key_column(c))) continue;
-                int bacc = !all && !strcmp(COL(c)->name, "balanced_accuracy");
-                double m = w->mean[c];
-                if (!isfinite(m)) {
-                    lb_buf_puts(b, "<td>&#8211;</td>");
-                    if (bacc) interval_cells(b, s, w, have_diff, have_gap);
-                    continue;
-                }
-                lb_buf_printf(b, "<td%s>%.1f", m == best[c] ? " class=\"best\"" : "", 100 * m);
-                if (isfinite(w->std[c])) lb_buf_printf(b, " &#177; %.1f", 100 * w->std[c]);
-                if (bl && w != bl && isfinite(bl->mean[c])) {
-                    double dlt = 100 * (m - bl->mean[c]);
-                    int good = !COL(c)->higher_is_better ? dlt < 0 : dlt > 0;
-                    lb_buf_printf(b, "<small class=\"%s\">%+.1f</small>",
-                                  dlt == 0 ? ""
-                                  : good   ? "up"
-                                           : "down",
-                                  dlt);
-                }
-                lb_buf_puts(b, "</td>");
-                if (bacc) interval_cells(b, s, w, have_diff, have_gap);
-            }
-            lb_buf_puts(b, "</tr>\n");
-        }
-        lb_buf_puts(b, all ? "</table></div>\n</details>\n" : "</table></div>\n");
     }
-    lb_buf_puts(b, "</section>\n");
+    lb_buf_puts(b, "</table></div>\n");
+}
+
+static void summary_section(lb_buf *b, const lb_results *s, row *rows, size_t nr)
+{
+    table_plan t;
+    plan_table(s, rows, nr, &t);
+    section(b, "summary", "Summary",
+            "Test-set metrics in %, mean &#177; standard deviation over seeds. The best value of each column is "
+            "shaded; the small number is the difference from the baseline in points (green: better). Beside "
+            "balanced accuracy: its 95% t-interval over seeds, the difference from the baseline with its "
+            "paired-bootstrap interval (* where it excludes 0; &#8220;= best&#8221;: not distinguishable from "
+            "the best) and, with an oracle, the share of the baseline-to-oracle gap recovered. Rows marked + are "
+            "variants of the same trained models: post-hoc corrections, or a stage that re-balanced only the "
+            "classifier (crt, lws, taunorm, fsmote: within the same step budget). ECE: lower is better; the "
+            "other metrics are behind &#8220;Every metric&#8221;.");
+    lb_buf_puts(b, "<p class=\"how\">Baseline: <b>");
+    lb__html_escape(b, s->baseline ? s->baseline : "ce", 0);
+    lb_buf_puts(b, t.bl ? "</b></p>\n" : "</b> (not among the runs, so no differences are shown)</p>\n");
+    metric_table(b, s, rows, nr, &t, 0);
+    lb_buf_puts(b, "<details><summary>Every metric</summary>\n");
+    metric_table(b, s, rows, nr, &t, 1);
+    lb_buf_puts(b, "</details>\n</section>\n");
 }
 
 /* Per-class recall (mean over seeds) of each strategy's raw model: strategies x

@@ -375,6 +375,75 @@ static void ck_rescored(const char *dir, const lb_run_record *rec, const int *tr
     lb_predictions_free(&p);
 }
 
+/* The oracle: ce on the balanced counterpart of the split (here longtail:10 of 3 x 200 images:
+ * 200 + 63 + 20 = 283 kept, so 94 per class, worked by hand), scored with the study's counts
+ * (every metric re-scored from its file with them), and the summary's gap_recovered: 0 for
+ * ce and 1 for the oracle by definition. */
+START_TEST(test_study_oracle)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    write_idx(tp("tri"), tp("trl"), 600, 3);
+    write_idx(tp("tei"), tp("tel"), 90, 3);
+    lb_data_opts d;
+    lb_data_opts_init(&d);
+    char spec[1200];
+    snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
+    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.2"), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&d, "imbalance", "longtail:10"), LB_OK);
+    lb_data *data = lb_data_new(&d);
+    ck_assert_ptr_nonnull(data);
+    lb_study_config c;
+    lb_study_config_init(&c);
+    c.strategies = "ce;oracle";
+    c.seeds = 2;
+    c.train.arch = "linear";
+    c.train.steps = 6;
+    c.out_dir = tp("out/oracle");
+    ck_assert_ptr_null(lb_study_new(&c, data)); /* no data options: the source cannot be opened again */
+    ck_error_mentions("data options");
+    c.data = &d;
+    lb_study *st = lb_study_new(&c, data);
+    ck_assert_msg(st != NULL, "%s", lb_last_error());
+    ck_assert_ptr_nonnull(strstr(lb_study_settings(st), "oracle=counts:94,94,94\n"));
+    lb_scheduler serial = lb_scheduler_serial();
+    ck_assert_int_eq(lb_study_execute(st, &serial), LB_OK);
+    const lb_results *r = lb_study_results(st);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(r->oracle_profile, "counts:94,94,94");
+    ck_assert_uint_eq(r->n_runs, 4);
+    ck_assert_str_eq(r->runs[2].strategy, "oracle");
+    ck_assert_str_eq(r->runs[2].profile, "longtail:10");
+    for (size_t i = 0; i < r->n_runs; i++) ck_rescored(tp("out/oracle"), &r->runs[i], r->dataset.train_counts);
+    ck_assert_uint_eq(r->n_summary, 2);
+    const lb_summary_row *ce = lb_results_summary_row(r, "longtail:10", "ce", NULL),
+                         *orc = lb_results_summary_row(r, "longtail:10", "oracle", NULL);
+    ck_assert(ce && orc);
+    ck_assert(ce->bacc != orc->bacc); /* else there is no gap to recover */
+    ck_assert(ce->gap_recovered == 0.0 && orc->gap_recovered == 1.0);
+    ck_assert(!ce->has_diff && orc->has_diff);
+    double diff = 0; /* the point estimate: the mean of the per-seed differences */
+    for (int k = 0; k < 2; k++) diff += r->runs[2 + k].metrics.balanced_accuracy - r->runs[k].metrics.balanced_accuracy;
+    ck_assert_double_eq_tol(orc->diff, diff / 2, 1e-6);
+    ck_assert_int_eq(ce->best + orc->best, 1);
+    ck_assert_int_eq(lb_study_write(st), LB_OK);
+    ck_assert(exists(tp("out/oracle/summary.csv")));
+    lb_study_free(st);
+    /* the oracle takes nothing else */
+    c.strategies = "ce;oracle@balanced";
+    ck_assert_int_eq(lb_study_check(&c), LB_EINVAL);
+    ck_error_mentions("the oracle is ce on a class-balanced training set");
+    c.strategies = "oracle+crt";
+    ck_assert_int_eq(lb_study_check(&c), LB_EINVAL);
+    lb_data_free(data);
+    lb_data_opts_free(&d);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* --only I/N: each share runs its jobs (index % N) of each phase; a share whose grids lack
  * other shares' phase-1 records waits (deferred, a note) and leaves the shared folder alone;
  * run again, it plans phase 2; the shares together give the whole study's records bit for
@@ -610,6 +679,7 @@ int main(void)
     TCase *te = tcase_create("engine");
     tcase_set_timeout(te, 300);
     tcase_add_test(te, test_study_engine);
+    tcase_add_test(te, test_study_oracle);
     tcase_add_test(te, test_study_variants);
     tcase_add_test(te, test_study_shares);
     suite_add_tcase(s, te);

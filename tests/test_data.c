@@ -1735,6 +1735,13 @@ START_TEST(test_balanced_profile)
                              "longtail:10 kept); capped where the source has fewer: 'b' has only 30");
     lb_buf_free(&spec);
     lb_buf_free(&note);
+    /* the largest balanced set: the fewest any class has, 30 of b, for every class */
+    ck_assert_int_eq(lb_full_balanced_profile(&sp, names, &spec, &note), LB_OK);
+    ck_assert_str_eq(spec.p, "counts:30,30,30");
+    ck_assert_str_eq(note.p, "the largest balanced set the source has: 30 images per class (90 in all; 'b' has 30), "
+                             "against the 160 images longtail:10 kept");
+    lb_buf_free(&spec);
+    lb_buf_free(&note);
     /* binary: all 40 positives of b and 40 of the rest */
     int avail3[3] = {100, 40, 100}, kept3[3] = {30, 6, 0};
     sp.available = avail3;

@@ -6,6 +6,7 @@
 #include "libra/losses.h"
 #include "libra/study.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,7 +397,7 @@ START_TEST(test_study_oracle)
     ck_assert_ptr_nonnull(data);
     lb_study_config c;
     lb_study_config_init(&c);
-    c.strategies = "ce;oracle";
+    c.strategies = "ce;oracle;oracle_full";
     c.seeds = 2;
     c.train.arch = "linear";
     c.train.steps = 6;
@@ -407,16 +408,19 @@ START_TEST(test_study_oracle)
     lb_study *st = lb_study_new(&c, data);
     ck_assert_msg(st != NULL, "%s", lb_last_error());
     ck_assert_ptr_nonnull(strstr(lb_study_settings(st), "oracle=counts:94,94,94\n"));
+    ck_assert_ptr_nonnull(strstr(lb_study_settings(st), "oracle_full=counts:200,200,200\n")); /* all of every class */
     lb_scheduler serial = lb_scheduler_serial();
     ck_assert_int_eq(lb_study_execute(st, &serial), LB_OK);
     const lb_results *r = lb_study_results(st);
     ck_assert_ptr_nonnull(r);
     ck_assert_str_eq(r->oracle_profile, "counts:94,94,94");
-    ck_assert_uint_eq(r->n_runs, 4);
+    ck_assert_uint_eq(r->n_runs, 6);
     ck_assert_str_eq(r->runs[2].strategy, "oracle");
+    ck_assert_str_eq(r->runs[4].strategy, "oracle_full");
+    ck_assert_str_eq(r->oracle_full_profile, "counts:200,200,200");
     ck_assert_str_eq(r->runs[2].profile, "longtail:10");
     for (size_t i = 0; i < r->n_runs; i++) ck_rescored(tp("out/oracle"), &r->runs[i], r->dataset.train_counts);
-    ck_assert_uint_eq(r->n_summary, 2);
+    ck_assert_uint_eq(r->n_summary, 3);
     const lb_summary_row *ce = lb_results_summary_row(r, "longtail:10", "ce", NULL),
                          *orc = lb_results_summary_row(r, "longtail:10", "oracle", NULL);
     ck_assert(ce && orc);
@@ -426,7 +430,10 @@ START_TEST(test_study_oracle)
     double diff = 0; /* the point estimate: the mean of the per-seed differences */
     for (int k = 0; k < 2; k++) diff += r->runs[2 + k].metrics.balanced_accuracy - r->runs[k].metrics.balanced_accuracy;
     ck_assert_double_eq_tol(orc->diff, diff / 2, 1e-6);
-    ck_assert_int_eq(ce->best + orc->best, 1);
+    const lb_summary_row *full = lb_results_summary_row(r, "longtail:10", "oracle_full", NULL);
+    ck_assert(full && isfinite(full->gap_recovered)); /* measured against the same-size oracle too */
+    ck_assert_double_eq_tol(full->gap_recovered, (full->bacc - ce->bacc) / (orc->bacc - ce->bacc), 1e-12);
+    ck_assert_int_eq(ce->best + orc->best + full->best, 1);
     ck_assert_int_eq(lb_study_write(st), LB_OK);
     ck_assert(exists(tp("out/oracle/summary.csv")));
     lb_study_free(st);

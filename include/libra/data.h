@@ -256,6 +256,9 @@ void lb_split_free(lb_split *s);
  *                       size, each class capped at what it has (the note names the capped ones).
  * source_names: the source's class names (for the note; NULL: indices). */
 int lb_balanced_profile(const lb_split *sp, const char *const *source_names, lb_buf *spec, lb_buf *note);
+/* The largest class-balanced training set the source has: counts:m,...,m with m the fewest
+ * images any class has in the pool (binary: as lb_balanced_profile). */
+int lb_full_balanced_profile(const lb_split *sp, const char *const *source_names, lb_buf *spec, lb_buf *note);
 
 /* Seeded stratified split of the entries idx[0..n) with labels y (n_classes classes):
  * round(frac * n_c) of each class go to `b` (at least 1 when n_c >= 2 and frac > 0,

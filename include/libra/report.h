@@ -164,6 +164,8 @@ typedef struct lb_results {
     uint64_t boot_seed;
     char *oracle_profile;      /* the balanced training set of the `oracle` strategy (NULL: none) */
     char *oracle_note;         /* what it is: the same total size, or the largest the source has */
+    char *oracle_full_profile; /* the same for the oracle_full strategy (NULL: none) */
+    char *oracle_full_note;
 } lb_results;
 
 /* ---- JSON output: the writer of every libra JSON file ----

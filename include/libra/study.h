@@ -59,8 +59,10 @@ typedef struct lb_strategy {
     int posthoc;      /* +posthoc: report prior correction and logit adjustment too */
     int n_points;     /* grid points of the loss (1 without a grid) */
     char **points;    /* each point's loss spec, in order */
-    int oracle;       /* "oracle": ce trained on a class-balanced training set from the same source
-                         (lb_data_balanced_profile), the ceiling every strategy is measured against */
+    int oracle;       /* 1 "oracle": ce trained on a class-balanced training set of the same total size
+                         from the same source (lb_balanced_profile), the ceiling every strategy's
+                         gap_recovered is measured against; 2 "oracle_full": ce on the largest
+                         balanced set the source has (lb_full_balanced_profile) */
 } lb_strategy;
 
 /* Parses one strategy. Errors (empty parts, an unknown suffix, a malformed grid) name the
@@ -158,7 +160,7 @@ typedef struct lb_job {
     char *mix;           /* NULL: none */
     char *stages;        /* every stage any strategy of this training run asks for ('+'-joined), or NULL */
     uint64_t seed;
-    int oracle;          /* trained on the study's balanced training set (the oracle strategy) */
+    int oracle;          /* trained on a balanced training set: 1 oracle, 2 oracle_full (0: the study's) */
     char *name;          /* file stem: <slug of LOSS@SAMPLER>-s<seed>, or oracle-s<seed> */
     int done;            /* its record is stored */
 } lb_job;

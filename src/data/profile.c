@@ -671,3 +671,23 @@ int lb_balanced_profile(const lb_split *sp, const char *const *names, lb_buf *sp
     }
     return lb_buf_status(spec, "balanced profile");
 }
+
+int lb_full_balanced_profile(const lb_split *sp, const char *const *names, lb_buf *spec, lb_buf *note)
+{
+    const int C = sp->n_source_classes;
+    lb_profile p;
+    int rc = lb_profile_parse(&p, sp->profile, C, names);
+    if (rc != LB_OK) return rc;
+    int binary = p.kind == LB_PROFILE_BINARY;
+    lb_profile_free(&p);
+    if (binary) return lb_balanced_profile(sp, names, spec, note);
+    int m = sp->available[0], fewest = 0;
+    for (int c = 1; c < C; c++)
+        if (sp->available[c] < m) m = sp->available[fewest = c];
+    lb_buf_puts(spec, "counts:");
+    for (int r = 0; r < C; r++) lb_buf_printf(spec, "%s%d", r ? "," : "", m);
+    lb_buf_printf(note, "the largest balanced set the source has: %d images per class (%d in all; '%s' has %d), against "
+                        "the %d images %s kept",
+                  m, m * C, names ? names[fewest] : "", m, sp->n_train + sp->n_val, sp->profile);
+    return lb_buf_status(spec, "balanced profile");
+}

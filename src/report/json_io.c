@@ -181,10 +181,12 @@ void lb__jw_summary(lb_jw *w, const lb_results *s)
         lb_jw_uint(w, "seed", s->boot_seed);
         lb_jw_end(w, '}');
     }
-    if (s->oracle_profile) {
-        lb_jw_object(w, "oracle", 0);
-        lb_jw_string(w, "profile", s->oracle_profile);
-        lb_jw_string(w, "note", s->oracle_note);
+    for (int k = 0; k < 2; k++) {
+        const char *prof = k ? s->oracle_full_profile : s->oracle_profile;
+        if (!prof) continue;
+        lb_jw_object(w, k ? "oracle_full" : "oracle", 0);
+        lb_jw_string(w, "profile", prof);
+        lb_jw_string(w, "note", k ? s->oracle_full_note : s->oracle_note);
         lb_jw_end(w, '}');
     }
     if (s->n_summary) lb__jw_summary_rows(w, s->summary, s->n_summary);

@@ -42,6 +42,8 @@ void lb_results_free(lb_results *s)
     lb_free(s->summary);
     lb_free(s->oracle_profile);
     lb_free(s->oracle_note);
+    lb_free(s->oracle_full_profile);
+    lb_free(s->oracle_full_note);
     lb_results_init(s);
 }
 

@@ -58,5 +58,7 @@ int lb_results_summary_text(const lb_results *s, lb_buf *out)
     if (have_gap) lb_buf_printf(out, "; gap recovered: (strategy - %s) / (oracle - %s)", bname, bname);
     lb_buf_puts(out, ")\n");
     if (s->oracle_profile) lb_buf_printf(out, "oracle: ce trained on %s, %s\n", s->oracle_profile, s->oracle_note);
+    if (s->oracle_full_profile)
+        lb_buf_printf(out, "oracle_full: ce trained on %s, %s\n", s->oracle_full_profile, s->oracle_full_note);
     return lb_buf_status(out, "summary");
 }

@@ -36,10 +36,12 @@ int lb_sweep_write_json(const lb_results *const *parts, const char *const *dirs,
         lb_jw_object(&w, NULL, 0);
         lb_jw_string(&w, "profile", parts[p]->dataset.profile);
         lb_jw_string(&w, "folder", dirs[p]);
-        if (parts[p]->oracle_profile) {
-            lb_jw_object(&w, "oracle", 1);
-            lb_jw_string(&w, "profile", parts[p]->oracle_profile);
-            lb_jw_string(&w, "note", parts[p]->oracle_note);
+        for (int k = 0; k < 2; k++) {
+            const char *prof = k ? parts[p]->oracle_full_profile : parts[p]->oracle_profile;
+            if (!prof) continue;
+            lb_jw_object(&w, k ? "oracle_full" : "oracle", 1);
+            lb_jw_string(&w, "profile", prof);
+            lb_jw_string(&w, "note", k ? parts[p]->oracle_full_note : parts[p]->oracle_note);
             lb_jw_end(&w, '}');
         }
         lb__jw_dataset(&w, &parts[p]->dataset);

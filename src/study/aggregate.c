@@ -237,7 +237,7 @@ static int summary_rows(lb_study *st, lb_results *r, const sum_line *L, int n_li
     int base = -1, best = 0, oracle = -1, rc = LB_OK;
     for (int l = 0; l < n_lines; l++) {
         if (base < 0 && L[l].v < 0 && !strcmp(L[l].s->spec, bname)) base = l;
-        if (oracle < 0 && L[l].v < 0 && L[l].s->oracle) oracle = l;
+        if (oracle < 0 && L[l].v < 0 && L[l].s->oracle == 1) oracle = l; /* the same-size one */
         if (L[l].mean > L[best].mean) best = l;
     }
     double gap = base >= 0 && oracle >= 0 ? L[oracle].mean - L[base].mean : NAN;
@@ -288,11 +288,13 @@ static int add_summary(lb_study *st, lb_results *r)
     if (rc == LB_OK) rc = summary_rows(st, r, L, n_lines, boot, have);
     lb_free(boot);
     free_lines(L, n_lines);
-    if (rc == LB_OK && st->oracle_profile) {
-        r->oracle_profile = lb_strdup(st->oracle_profile);
-        r->oracle_note = lb_strdup(st->oracle_note);
-        if (!r->oracle_profile || !r->oracle_note) rc = lb_error(LB_ENOMEM, "study: out of memory");
-    }
+    for (int k = 0; rc == LB_OK && k < 2; k++)
+        if (st->oracle_profile[k]) {
+            char **prof = k ? &r->oracle_full_profile : &r->oracle_profile, **note = k ? &r->oracle_full_note : &r->oracle_note;
+            *prof = lb_strdup(st->oracle_profile[k]);
+            *note = lb_strdup(st->oracle_note[k]);
+            if (!*prof || !*note) rc = lb_error(LB_ENOMEM, "study: out of memory");
+        }
     return rc;
 }
 

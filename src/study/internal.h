@@ -28,8 +28,8 @@ struct lb_study {
     int n_extra;
     lb_results results;
     int have_results;
-    lb_data *oracle_data;      /* the oracle's balanced training set (NULL: no oracle strategy) */
-    char *oracle_profile, *oracle_note;
+    lb_data *oracle_data[2];   /* the balanced training sets of oracle and oracle_full (NULL: not asked) */
+    char *oracle_profile[2], *oracle_note[2];
 };
 
 /* The job for strategy s's training run with this loss (a grid point) and seed, added to the

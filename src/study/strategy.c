@@ -262,7 +262,7 @@ static int parse_mix(lb_strategy *out, char *t, const char *text)
 /* The strategy as written, aliases expanded and the optional parts in their order. */
 static char *strategy_text(const lb_strategy *s)
 {
-    if (s->oracle) return lb_strdup("oracle");
+    if (s->oracle) return lb_strdup(s->oracle == 2 ? "oracle_full" : "oracle");
     int sampled = strcmp(s->sampler, "shuffle") != 0;
     return lb_strfmt("%s%s%s%s%s%s%s%s", s->loss, sampled ? "@" : "", sampled ? s->sampler : "", s->mix ? "~" : "",
                      s->mix ? s->mix : "", s->stages ? "+" : "", s->stages ? s->stages : "",
@@ -278,19 +278,20 @@ int lb_strategy_parse(lb_strategy *out, const char *text)
     if (rc == LB_OK) rc = parse_mix(out, t, text);
     if (rc != LB_OK) goto done;
     const char *loss = t, *sampler = "shuffle";
-    size_t ko = strlen("oracle");
+    size_t ko = strlen(!strncmp(t, "oracle_full", 11) ? "oracle_full" : "oracle");
     if (!strncmp(t, "oracle", ko) && strchr("@:", t[ko]) && t[ko]) {
         rc = lb_error(LB_EINVAL, "strategy '%s': the oracle is ce on a class-balanced training set; it takes no "
                                  "sampler, mix, stage or loss options (write 'oracle')", text);
         goto done;
     }
-    if (!strcmp(t, "oracle") && (out->mix || out->stages || out->posthoc)) {
+    int oracle = !strcmp(t, "oracle") ? 1 : !strcmp(t, "oracle_full") ? 2 : 0;
+    if (oracle && (out->mix || out->stages || out->posthoc)) {
         rc = lb_error(LB_EINVAL, "strategy '%s': the oracle is ce on a class-balanced training set; it takes no "
                                  "sampler, mix, stage or +posthoc (write 'oracle')", text);
         goto done;
     }
-    if (!strcmp(t, "oracle")) {
-        out->oracle = 1;
+    if (oracle) {
+        out->oracle = oracle;
         loss = "ce";
     }
     char *at = strchr(t, '@');
@@ -330,7 +331,7 @@ done:
 int lb_strategy_key(const lb_strategy *s, lb_buf *out)
 {
     if (s->oracle) {
-        lb_buf_puts(out, "oracle");
+        lb_buf_puts(out, s->oracle == 2 ? "oracle_full" : "oracle");
         return lb_buf_status(out, "strategy");
     }
     for (int i = 0; i < s->n_points; i++) {

@@ -160,7 +160,7 @@ static lb_job *new_job(lb_study *st, const lb_strategy *s, const char *loss, uin
         st->cap_jobs = cap;
     }
     lb_job *j = lb_calloc(1, sizeof *j);
-    char *key = s->oracle ? lb_strdup("oracle")
+    char *key = s->oracle ? lb_strdup(s->oracle == 2 ? "oracle_full" : "oracle")
                           : lb_strfmt("%s@%s%s%s", loss, s->sampler, s->mix ? "~" : "", s->mix ? s->mix : "");
     char *slug = key ? lb_malloc(strlen(key) + 8) : NULL;
     if (j && slug) {
@@ -246,9 +246,10 @@ static int make_settings(lb_study *st)
         if (st->data->split.n_classes == 2) /* what binary records carry */
             lb_buf_printf(&b, "target_recall=%.9g\n", st->cfg.target_recall);
         lb_buf_printf(&b, "data_fingerprint=%016" PRIx64 "\n", lb_data_fingerprint(st->data));
-        if (st->oracle_data)
-            lb_buf_printf(&b, "oracle=%s\noracle_fingerprint=%016" PRIx64 "\n", st->oracle_profile,
-                          lb_data_fingerprint(st->oracle_data));
+        for (int k = 0; k < 2; k++)
+            if (st->oracle_data[k])
+                lb_buf_printf(&b, "%s=%s\n%s_fingerprint=%016" PRIx64 "\n", k ? "oracle_full" : "oracle",
+                              st->oracle_profile[k], k ? "oracle_full" : "oracle", lb_data_fingerprint(st->oracle_data[k]));
         lb_buf_printf(&b, "libra=%s\n", lb_version());
         st->settings = lb_buf_take(&b);
         if (!st->settings) rc = LB_ENOMEM;
@@ -461,40 +462,42 @@ static int check_against_data(lb_study *st)
     return LB_OK;
 }
 
-/* The oracle's data: the same source and options, with the balanced profile of the study's
- * split (lb_balanced_profile), and the very same test images. */
-static int make_oracle(lb_study *st)
+/* Oracle k's data (0: oracle, 1: oracle_full): the same source and options, with the balanced
+ * profile of the study's split, and the very same test images. */
+static int make_oracle(lb_study *st, int k)
 {
     int any = 0;
-    for (int i = 0; i < st->n_strat; i++) any |= st->strat[i].oracle;
+    for (int i = 0; i < st->n_strat; i++) any |= st->strat[i].oracle == k + 1;
     if (!any) return LB_OK;
+    const char *name = k ? "oracle_full" : "oracle";
     if (!st->cfg.data)
-        return lb_error(LB_EINVAL, "study: the oracle strategy opens the source again, and the study was given no "
-                                   "data options (lb_study_config.data)");
+        return lb_error(LB_EINVAL, "study: the %s strategy opens the source again, and the study was given no "
+                                   "data options (lb_study_config.data)", name);
     lb_buf spec = {0}, note = {0};
     const lb_split *sp = &st->data->split;
-    int rc = lb_balanced_profile(sp, (const char *const *)st->data->train->class_names, &spec, &note);
+    const char *const *names = (const char *const *)st->data->train->class_names;
+    int rc = k ? lb_full_balanced_profile(sp, names, &spec, &note) : lb_balanced_profile(sp, names, &spec, &note);
     if (rc == LB_OK) {
-        st->oracle_profile = lb_buf_take(&spec);
-        st->oracle_note = lb_buf_take(&note);
-        if (!st->oracle_profile || !st->oracle_note) rc = lb_error(LB_ENOMEM, "study: out of memory");
+        st->oracle_profile[k] = lb_buf_take(&spec);
+        st->oracle_note[k] = lb_buf_take(&note);
+        if (!st->oracle_profile[k] || !st->oracle_note[k]) rc = lb_error(LB_ENOMEM, "study: out of memory");
     }
     lb_buf_free(&spec);
     lb_buf_free(&note);
     if (rc != LB_OK) return rc;
     lb_data_opts o = *st->cfg.data; /* strings borrowed, only the profile replaced */
-    o.imbalance = st->oracle_profile;
-    if (!(st->oracle_data = lb_data_new(&o))) {
-        lb_error_prefix("the oracle's balanced training set (%s)", st->oracle_profile);
+    o.imbalance = st->oracle_profile[k];
+    if (!(st->oracle_data[k] = lb_data_new(&o))) {
+        lb_error_prefix("the %s's balanced training set (%s)", name, st->oracle_profile[k]);
         return lb_last_status();
     }
-    const lb_split *os = &st->oracle_data->split;
+    const lb_split *os = &st->oracle_data[k]->split;
     if (os->n_test != sp->n_test || os->n_classes != sp->n_classes ||
         memcmp(os->test_idx, sp->test_idx, sizeof(int) * (size_t)sp->n_test) ||
         memcmp(os->test_y, sp->test_y, sizeof(int) * (size_t)sp->n_test))
-        return lb_error(LB_EINVAL, "study: the oracle's split (%s) has other test images than the study's (%s): it "
+        return lb_error(LB_EINVAL, "study: the %s's split (%s) has other test images than the study's (%s): it "
                                    "cannot be compared",
-                        st->oracle_profile, sp->profile);
+                        name, st->oracle_profile[k], sp->profile);
     return LB_OK;
 }
 
@@ -514,7 +517,8 @@ lb_study *lb_study_new(const lb_study_config *c, const lb_data *data)
     if (rc == LB_OK) rc = parse_strategies(st, c->strategies ? c->strategies : lb_default_strategy_list());
     if (rc == LB_OK) rc = check_fsmote_controls(st);
     if (rc == LB_OK) rc = check_against_data(st);
-    if (rc == LB_OK) rc = make_oracle(st);
+    if (rc == LB_OK) rc = make_oracle(st, 0);
+    if (rc == LB_OK) rc = make_oracle(st, 1);
     if (rc == LB_OK) {
         base_options(st);
         rc = make_settings(st);
@@ -554,9 +558,11 @@ void lb_study_free(lb_study *st)
     }
     lb_free(st->extra);
     if (st->have_results) lb_results_free(&st->results);
-    lb_data_free(st->oracle_data);
-    lb_free(st->oracle_profile);
-    lb_free(st->oracle_note);
+    for (int k = 0; k < 2; k++) {
+        lb_data_free(st->oracle_data[k]);
+        lb_free(st->oracle_profile[k]);
+        lb_free(st->oracle_note[k]);
+    }
     lb_free(st->settings);
     lb_free(st->out);
     lb_free(st->runs_dir);
@@ -630,9 +636,10 @@ int lb_study_run_job_hooked(const lb_study *st, const lb_job *job, const lb_trai
     o.mix = job->mix;
     o.stages = job->stages;
     o.seed = job->seed;
-    int rc = lb_study_run_one(&o, job->oracle ? st->oracle_data : st->data, hooks, st->cfg.target_recall, rec);
+    int rc = lb_study_run_one(&o, job->oracle ? st->oracle_data[job->oracle - 1] : st->data, hooks,
+                              st->cfg.target_recall, rec);
     if (rc == LB_OK && job->oracle && rec->pred.n > 0) rc = oracle_metrics(st, rec);
-    if (rc == LB_OK && job->oracle) rc = lb_run_record_set_strategy(rec, "oracle");
+    if (rc == LB_OK && job->oracle) rc = lb_run_record_set_strategy(rec, job->oracle == 2 ? "oracle_full" : "oracle");
     if (rc != LB_OK)
         lb_error_prefix("run %s@%s%s%s seed %" PRIu64, job->loss, job->sampler, job->mix ? "~" : "",
                         job->mix ? job->mix : "", job->seed);

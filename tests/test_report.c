@@ -710,6 +710,7 @@ START_TEST(test_report_html)
     free(h);
     h = slurp(path_in("sweep.html"));
     ck_assert_int_eq(count_of(h, "<polyline"), 19); /* one line per strategy */
+    ck_assert_int_eq(count_of(h, " (dashed)</span>"), 9); /* the legend names the 9 dashed ones */
     ck_assert_ptr_nonnull(strstr(h, "href=\"longtail_200/report.html\""));
     free(h);
     lb_results_free(&w[0]);

@@ -155,6 +155,8 @@ static void sweep_plot(lb_buf *b, const lb_results *const *parts, int n)
     } else {
         for (size_t k = 0; k < ns; k++) {
             row_label(&parts[0]->summary[k], labels[k], sizeof labels[k]);
+            if (k >= LB_PALETTE_N) /* the colours repeat: the legend says which line is dashed */
+                strncat(labels[k], " (dashed)", sizeof labels[k] - strlen(labels[k]) - 1);
             names[k] = labels[k];
             colors[k] = lb__palette[k % LB_PALETTE_N];
             for (size_t x = 0; x < nx; x++) {

@@ -305,8 +305,12 @@ static int make_out_dir(lb_study *st)
             char c = *s;
             *s = '\0';
             if (!is_dir(p)) {
-                if (mkdir(p, 0755) != 0) rc = lb_error(LB_EIO, "%s: cannot create '%s': %s", st->out, p, strerror(errno));
-                else if (st->n_made < (int)(sizeof st->made / sizeof st->made[0]) &&
+                /* another process sharing the folder (--only) may make it in between: fine */
+                if (mkdir(p, 0755) != 0) {
+                    int e = errno;
+                    if (e != EEXIST || !is_dir(p))
+                        rc = lb_error(LB_EIO, "%s: cannot create '%s': %s", st->out, p, strerror(e));
+                } else if (st->n_made < (int)(sizeof st->made / sizeof st->made[0]) &&
                          !(st->made[st->n_made++] = lb_strdup(p))) {
                     rmdir(p); /* cannot be remembered, so not left behind */
                     st->n_made--;

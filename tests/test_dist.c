@@ -37,6 +37,14 @@ START_TEST(test_job_message_roundtrip)
     ck_assert_str_eq(back.mix, "remix");
     ck_assert_str_eq(back.stages, "crt+taunorm");
     ck_assert_str_eq(back.name, a.name);
+    ck_assert_int_eq(back.oracle, 0);
+    lb_buf_free(&b);
+
+    lb_job o = job_of(3, "ce", "shuffle", NULL, NULL, 2, "oracle_full-s2");
+    o.oracle = 2; /* a worker that lost this trained the oracle on the study's own data */
+    ck_assert_int_eq(lb__job_encode(&o, &b), LB_OK);
+    ck_assert_int_eq(lb__job_decode(b.p, &back), LB_OK);
+    ck_assert_int_eq(back.oracle, 2);
     lb_buf_free(&b);
 
     lb_job c = job_of(0, "ce", "shuffle", NULL, NULL, 1, "ce@shuffle-s1");
@@ -53,12 +61,15 @@ START_TEST(test_job_message_errors)
     char short_text[] = "1\n2\nce\n";
     lb_job j;
     ck_assert_int_eq(lb__job_decode(short_text, &j), LB_EFORMAT);
-    ck_error_mentions("3 lines, expected 7");
-    char bad_index[] = "x\n1\nce\nshuffle\n\n\nn\n";
+    ck_error_mentions("3 lines, expected 8");
+    char bad_index[] = "x\n1\nce\nshuffle\n\n\nn\n0\n";
     ck_assert_int_eq(lb__job_decode(bad_index, &j), LB_EFORMAT);
     ck_error_mentions("index 'x'");
-    char no_loss[] = "1\n1\n\nshuffle\n\n\nn\n";
+    char no_loss[] = "1\n1\n\nshuffle\n\n\nn\n0\n";
     ck_assert_int_eq(lb__job_decode(no_loss, &j), LB_EFORMAT);
+    char bad_oracle[] = "1\n1\nce\nshuffle\n\n\nn\n3\n";
+    ck_assert_int_eq(lb__job_decode(bad_oracle, &j), LB_EFORMAT);
+    ck_error_mentions("oracle '3'");
 }
 END_TEST
 

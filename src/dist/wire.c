@@ -10,19 +10,19 @@
 
 int lb__job_encode(const lb_job *j, lb_buf *out)
 {
-    lb_buf_printf(out, "%d\n%" PRIu64 "\n%s\n%s\n%s\n%s\n%s\n", j->index, j->seed, j->loss, j->sampler,
-                  j->mix ? j->mix : "", j->stages ? j->stages : "", j->name);
+    lb_buf_printf(out, "%d\n%" PRIu64 "\n%s\n%s\n%s\n%s\n%s\n%d\n", j->index, j->seed, j->loss, j->sampler,
+                  j->mix ? j->mix : "", j->stages ? j->stages : "", j->name, j->oracle);
     return lb_buf_status(out, "a job's message");
 }
 
 int lb__job_decode(char *text, lb_job *out)
 {
-    char *line[7];
+    char *line[8];
     char *p = text;
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         char *nl = p ? strchr(p, '\n') : NULL;
-        if (!nl) return lb_error(LB_EFORMAT, "a job's message has %d lines, expected 7", i);
+        if (!nl) return lb_error(LB_EFORMAT, "a job's message has %d lines, expected 8", i);
         *nl = '\0';
         line[i] = p;
         p = nl + 1;
@@ -33,6 +33,9 @@ int lb__job_decode(char *text, lb_job *out)
     uint64_t seed = strtoull(line[1], &end, 10);
     if (*end || end == line[1]) return lb_error(LB_EFORMAT, "a job's message: seed '%s'", line[1]);
     if (!line[2][0] || !line[3][0] || !line[6][0]) return lb_error(LB_EFORMAT, "a job's message without a loss, sampler or name");
+    long oracle = strtol(line[7], &end, 10); /* which training set: the study's (0) or an oracle's */
+    if (*end || end == line[7] || oracle < 0 || oracle > 2)
+        return lb_error(LB_EFORMAT, "a job's message: oracle '%s' (0, 1 or 2)", line[7]);
     out->index = (int)index;
     out->seed = seed;
     out->loss = line[2];
@@ -40,6 +43,7 @@ int lb__job_decode(char *text, lb_job *out)
     out->mix = line[4][0] ? line[4] : NULL;
     out->stages = line[5][0] ? line[5] : NULL;
     out->name = line[6];
+    out->oracle = (int)oracle;
     return LB_OK;
 }
 

@@ -234,6 +234,7 @@ static void silence(int on, int saved[2])
         if (saved[k] >= 0) {
             dup2(saved[k], k + 1);
             close(saved[k]);
+            saved[k] = -1; /* once: a sweep's rank serves several studies */
         }
 }
 
@@ -471,30 +472,53 @@ static int sweep_finish(const flags *f, const sweep *w, lb_study **st, const cha
     return 0;
 }
 
-/* Every profile's study in its folder, one after another; the sweep's files once all are done. */
-static int run_sweep(flags *f, lb_data_opts *dopts, const sweep *w)
+/* Under mpirun, between two studies of a sweep: rank 0 tells the others that this one is
+ * over (they then serve the next); a rank other than 0 goes on unless rank 0 said stop. */
+static int next_study(const flags *f, lb_study *st, int *go_on)
 {
-    if (dist.size > 1)
-        cli_usage_error("--imbalance '%s': a sweep does not run under mpirun yet; start one mpirun per profile "
-                        "(--imbalance A --out OUT/A, ...)", dopts->imbalance);
+    *go_on = 1;
+    if (dist.size <= 1) return 0;
+    if (dist.rank > 0) {
+        *go_on = !lb_dist_stopped(&dist);
+        return 0;
+    }
+    int rc = lb_dist_next_study(&dist, st);
+    if (rc == LB_EINTR || stop_signal) {
+        fprintf(stderr, "%s: interrupted; finished runs are kept in %s/runs (--resume)\n", cli_prog, f->c.out_dir);
+        return 128 + (stop_signal ? stop_signal : SIGINT);
+    }
+    if (rc != LB_OK) {
+        fprintf(stderr, "%s: %s\n", cli_prog, lb_last_error());
+        return CLI_EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+/* Every profile's study in its folder, one after another; the sweep's files once all are
+ * done. Under mpirun every rank goes through the profiles in the same order: rank 0 runs each
+ * study, the others serve it. */
+static int run_sweep(flags *f, lb_data_opts *dopts, const sweep *w, int saved[2])
+{
     const char *out = f->c.out_dir, *all = dopts->imbalance;
     lb_study **st = lb_calloc((size_t)w->n, sizeof *st);
     lb_data **data = lb_calloc((size_t)w->n, sizeof *data);
     if (!st || !data) cli_fatal("out of memory");
-    int status = 0;
-    for (int i = 0; i < w->n && status == 0; i++) {
+    int status = 0, go_on = 1;
+    for (int i = 0; i < w->n && status == 0 && go_on; i++) {
         dopts->imbalance = w->profile[i];
         f->c.out_dir = w->dir[i];
         if (!f->quiet) fprintf(stderr, "\n== imbalance %s (%d of %d) -> %s\n", w->profile[i], i + 1, w->n, w->dir[i]);
+        if (dist.rank > 0 && i > 0) silence(1, saved); /* quiet again until it serves (rank 0 reports) */
         data[i] = open_data(f, dopts);
         if (!(st[i] = lb_study_new(&f->c, data[i]))) cli_fatal("%s", lb_last_error());
         lb_study_set_stop(st[i], &stop_signal);
         if (lb_study_set_flag(st[i], "sweep", all) != LB_OK) cli_fatal("%s", lb_last_error());
-        status = run_study(f, st[i]);
+        status = dist.rank > 0 ? serve(st[i], saved) : run_study(f, st[i]);
+        if (status == 0 && i + 1 < w->n) status = next_study(f, st[i], &go_on);
     }
     dopts->imbalance = (char *)all;
     f->c.out_dir = out;
-    if (status == 0 && !f->plan && f->c.n_shards <= 1) status = sweep_finish(f, w, st, out);
+    if (status == 0 && go_on && dist.rank == 0 && !f->plan && f->c.n_shards <= 1) status = sweep_finish(f, w, st, out);
     for (int i = w->n - 1; i >= 0; i--) free_all(st[i], data[i], NULL); /* the last made folder first */
     lb_free(st);
     lb_free(data);
@@ -526,7 +550,7 @@ int main(int argc, char **argv)
     sweep w;
     sweep_parse(dopts.imbalance, f.c.out_dir, &w);
     if (w.n > 0) {
-        int status = run_sweep(&f, &dopts, &w);
+        int status = run_sweep(&f, &dopts, &w, saved);
         sweep_free(&w);
         lb_data_opts_free(&dopts);
         return status;

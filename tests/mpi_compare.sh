@@ -3,7 +3,7 @@
 # machine give the results of --jobs 1 (apart from timings and ranks), rank 0 writing every
 # file; a rank killed in the middle aborts the job and --resume completes it with the same
 # results; SIGTERM keeps the records already received; flags that make no sense under mpirun
-# are refused once, exit 2.
+# are refused once, exit 2; a sweep across ranks gives --jobs 1's files.
 set -uo pipefail
 bin=${LIBRA_BINARY_DIR:?}/libra-compare
 src=${LIBRA_SOURCE_DIR:?}
@@ -97,7 +97,31 @@ timeout 120 "$mpirun" --oversubscribe -np 2 "$bin" "${slow[@]}" --out "$tmp/d2" 
 grep -q "^libra-compare: rank 2 ended before rank 0 told it to: $tmp/none/datasets/sample-folder: image folder not found" "$tmp/e" ||
   { cat "$tmp/e"; fail "no message of rank 2's failure"; }
 
-# 5. refused under mpirun, once (the other ranks stay quiet), exit 2
+# 5. a sweep with the oracle: 3 ranks = --jobs 1 for every profile and for the sweep's files
+# (the oracle's runs are handed out too: a rank trains them on the oracle's balanced set); a
+# rank on another list of profiles is refused at the first profile that differs
+sw=(--preset sample-folder --arch linear --steps 30 --seeds 2 --strategies "ce;focal:gamma=0|2;oracle")
+"$bin" "${sw[@]}" --imbalance "longtail:2|4|8" --jobs 1 --quiet --out "$tmp/sw1" >/dev/null 2>"$tmp/e" ||
+  { cat "$tmp/e"; fail "a sweep, --jobs 1"; }
+mpi 3 "$bin" "${sw[@]}" --imbalance "longtail:2|4|8" --out "$tmp/sw3" >"$tmp/sw3.out" 2>"$tmp/sw3.log" ||
+  { cat "$tmp/sw3.log"; fail "a sweep on 3 ranks"; }
+for p in "" longtail_2/ longtail_4/ longtail_8/; do
+  diff <(strip "$tmp/sw1/${p}results.json") <(strip "$tmp/sw3/${p}results.json") >/dev/null ||
+    fail "a sweep on 3 ranks: ${p}results.json differs from --jobs 1's"
+done
+diff -r "$tmp/sw1/longtail_8/curves" "$tmp/sw3/longtail_8/curves" >/dev/null || fail "a sweep on 3 ranks: the curves differ"
+grep -qE '"rank": [12],' "$tmp/sw3/longtail_"*/runs/oracle-s*.json || fail "no oracle run was trained on a rank other than 0"
+[[ $(grep -c "^sweep: " "$tmp/sw3.out") -eq 1 ]] || fail "the sweep's files were announced $(grep -c "^sweep: " "$tmp/sw3.out") times"
+[[ $(grep -c "keeps all its" "$tmp/sw3.log") -eq $(grep -c "keeps all its" <("$bin" "${sw[@]}" --imbalance "longtail:2|4|8" --plan 2>&1 >/dev/null)) ]] ||
+  fail "the other ranks' data warnings reach the terminal"
+timeout 120 "$mpirun" --oversubscribe -np 2 "$bin" "${sw[@]}" --imbalance "longtail:2|4" --out "$tmp/sw4" : -np 1 \
+  "$bin" "${sw[@]}" --imbalance "longtail:2|8" --out "$tmp/sw4" >/dev/null 2>"$tmp/e"; rc=$?
+[[ $rc -eq 1 ]] || { cat "$tmp/e"; fail "a rank on other profiles: exit $rc"; }
+grep -q "^libra-compare: rank 2's settings differ from rank 0's (imbalance: 'longtail:8' on rank 2, 'longtail:4' on rank 0)" "$tmp/e" ||
+  { cat "$tmp/e"; fail "no message naming rank 2's profile"; }
+[[ -e "$tmp/sw4/longtail_2/results.json" && ! -e "$tmp/sw4/results.json" ]] || fail "a refused sweep: the first profile's results, no sweep's"
+
+# 6. refused under mpirun, once (the other ranks stay quiet), exit 2
 for bad in "--jobs 2" "--plan" "--only 1/2" "--aggregate"; do
   # shellcheck disable=SC2086
   mpi 2 "$bin" --preset sample-folder $bad --out "$tmp/x" >/dev/null 2>"$tmp/e"; rc=$?

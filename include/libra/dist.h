@@ -92,6 +92,17 @@ lb_scheduler lb_scheduler_mpi(lb_dist *d);
  * (its running job is abandoned and rank 0 told); rank 0's refusal as LB_EINVAL. */
 int lb_dist_serve(lb_dist *d, lb_study *st);
 
+/* A sweep across ranks (one study per profile, one after another, on every rank): rank 0,
+ * after a study that is not the last, tells every rank that it is over and waits until each
+ * has said so; each rank's lb_dist_serve then returns LB_OK with lb_dist_stopped() 0, and
+ * the rank serves its next study (with a new HELLO, checked against rank 0's next study).
+ * A failure of a rank on the way (its message) or a signal (LB_EINTR) as in a phase.
+ * LB_OK at once when d is one rank or inactive. */
+int lb_dist_next_study(lb_dist *d, lb_study *st);
+/* A rank other than 0, after lb_dist_serve: 1 when rank 0 said stop (the job is ending), 0
+ * when it said that the study is over and another follows. */
+int lb_dist_stopped(const lb_dist *d);
+
 /* ---- data-parallel training across ranks (libra/train.h's lb_reducer) ----
  * The reducer of d's ranks, on a communicator of its own (every rank must ask for it, at the
  * same point): tree_sum follows lb_tree_step's schedule in point-to-point messages (rank r

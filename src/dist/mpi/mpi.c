@@ -7,7 +7,9 @@
  *                 FAIL   "INDEX\nSTATUS\nmessage" (INDEX -1: not about a job; LB_EINTR: a signal)
  *                 GONE   a message: ending before rank 0 said stop
  *                 BYE    told to stop, about to call MPI_Finalize
+ *                 DONE   told that the study is over (NEXT): about to serve the next one
  *   0 -> rank r   JOB    lb__job_encode's text;  CANCEL  stop the job you run;  STOP  [why]
+ *                 NEXT   this study is over, another follows (a sweep: one study per profile)
  * Waiting is polling (MPI_Iprobe, MPI_Test) with a 5 ms sleep: a blocking receive of Open
  * MPI spins a core, which on a shared node takes it from a training run. */
 #include <mpi.h>
@@ -21,12 +23,12 @@
 
 #include "dist/mpi/layer.h"
 
-enum { TAG_HELLO = 1, TAG_RESULT, TAG_FAIL, TAG_GONE, TAG_BYE, TAG_JOB, TAG_CANCEL, TAG_STOP };
+enum { TAG_HELLO = 1, TAG_RESULT, TAG_FAIL, TAG_GONE, TAG_BYE, TAG_JOB, TAG_CANCEL, TAG_STOP, TAG_NEXT, TAG_DONE };
 enum { W_NEW, W_IDLE, W_BUSY, W_GONE };
 
 typedef struct peer {
     int state;                  /* W_NEW until its hello */
-    int stop_sent, cancel_sent, bye;
+    int stop_sent, cancel_sent, bye, done;
     lb_job *job;                /* W_BUSY: the job it runs */
     double t0;
 } peer;
@@ -39,7 +41,7 @@ typedef struct mpi_state {
     int n, next;
     int rc, interrupted;        /* rank 0: the first failure (message in msg); a rank's signal */
     char msg[2048];
-    int got_stop, cancelled;    /* a worker */
+    int got_stop, got_next, cancelled; /* a worker */
     struct lb__reducer_state *red; /* data-parallel training (reduce.c), made on demand */
 } mpi_state;
 
@@ -202,6 +204,7 @@ static void service(mpi_state *m)
         case TAG_FAIL: on_fail(m, w, text); break;
         case TAG_GONE: on_gone(m, w, text); break;
         case TAG_BYE: m->peers[w].bye = 1; break;
+        case TAG_DONE: m->peers[w].done = 1; break;
         default: fail(m, lb_error(LB_ESTATE, "MPI: rank %d sent a message of unknown kind %d", w, s.MPI_TAG));
         }
         lb_free(text);
@@ -223,7 +226,7 @@ static void hand_out(mpi_state *m)
         int rc = lb__job_encode(job, &b);
         if (rc == LB_OK) rc = send_text(w, TAG_JOB, b.p, b.n);
         lb_buf_free(&b);
-        if (rc == LB_OK) *p = (peer){W_BUSY, p->stop_sent, 0, 0, job, lb_now()};
+        if (rc == LB_OK) *p = (peer){.state = W_BUSY, .stop_sent = p->stop_sent, .job = job, .t0 = lb_now()};
         fail(m, rc);
     }
 }
@@ -290,6 +293,38 @@ lb_scheduler lb_scheduler_mpi(lb_dist *d)
 {
     if (!d || !d->active || d->size <= 1 || !d->impl || d->rank != 0) return lb_scheduler_serial();
     return (lb_scheduler){"mpi", 1, d->impl, run_mpi};
+}
+
+/* Between two studies of a sweep: every rank still in the job told that this one is over,
+ * then each one's DONE awaited. The messages before it are handled as during a phase: a
+ * HELLO rank 0 had not seen (a study with no job to hand out) is checked, a failure kept.
+ * Each rank then says HELLO again, for the next study. */
+int lb_dist_next_study(lb_dist *d, lb_study *st)
+{
+    mpi_state *m = d && d->active && d->size > 1 ? d->impl : NULL;
+    if (!m) return LB_OK;
+    if (m->rank != 0) return lb_error(LB_ESTATE, "lb_dist_next_study: rank %d is not rank 0", m->rank);
+    m->st = st;
+    m->rc = LB_OK;
+    for (int w = 1; w < m->size && m->rc == LB_OK; w++)
+        if (m->peers[w].state != W_GONE) fail(m, send_str(w, TAG_NEXT, ""));
+    for (int left = 1; left && m->rc == LB_OK;) {
+        service(m);
+        left = 0;
+        for (int w = 1; w < m->size; w++) left += m->peers[w].state != W_GONE && !m->peers[w].done;
+        if (left) nap();
+    }
+    for (int w = 1; w < m->size; w++)
+        if (m->peers[w].state != W_GONE) m->peers[w] = (peer){.state = W_NEW};
+    m->st = NULL;
+    if (m->interrupted && m->rc == LB_OK) return lb_error(LB_EINTR, "interrupted");
+    return m->rc == LB_OK ? LB_OK : lb_error(m->rc, "%s", m->msg);
+}
+
+int lb_dist_stopped(const lb_dist *d)
+{
+    const mpi_state *m = d && d->active ? d->impl : NULL;
+    return m && m->got_stop;
 }
 
 /* Rank 0's end: every rank told to stop (a cancel first to a busy one), then every BYE
@@ -376,9 +411,10 @@ int lb_dist_serve(lb_dist *d, lb_study *st)
     mpi_state *m = d ? d->impl : NULL;
     if (!m || d->rank == 0) return lb_error(LB_ESTATE, "lb_dist_serve: not a rank other than 0 of an MPI job");
     m->st = st;
+    m->got_next = 0;
     int rc = send_str(0, TAG_HELLO, lb_study_settings(st)), told = 0;
     char *why = NULL;
-    while (rc == LB_OK && !m->got_stop) {
+    while (rc == LB_OK && !m->got_stop && !m->got_next) {
         MPI_Status s;
         if (lb_study_stopping(st) && !told) { /* a signal here: rank 0 stops the study */
             told = 1;
@@ -394,6 +430,9 @@ int lb_dist_serve(lb_dist *d, lb_study *st)
         else if (s.MPI_TAG == TAG_STOP) {
             m->got_stop = 1;
             why = text[0] ? text : NULL;
+        } else if (s.MPI_TAG == TAG_NEXT) {
+            m->got_next = 1;
+            rc = send_str(0, TAG_DONE, "");
         } /* a late cancel: nothing to stop */
         if (text != why) lb_free(text);
     }

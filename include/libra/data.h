@@ -475,6 +475,57 @@ void lb_mix_draw(const lb_mix *m, lb_rng *r, int n, const int *y, const int *cou
  * is written; scratch: n * size floats). */
 void lb_mix_images(float *x, int n, size_t size, double lambda, const int *perm, float *scratch);
 
+/* ======================================================================== dense canvases */
+
+/* A dense task's data, generated from an image source (docs/dense.md): canvases holding a few
+ * scaled objects on a textured background, one label per stride x stride cell.
+ *   dense:SOURCE[,canvas=64][,objects=0-3][,scale=0.5-1][,stride=8][,train=6000][,test=1000]
+ * SOURCE is any --data source (its own commas kept: the pieces whose key is one of the six
+ * above are the dense options, the rest, rejoined, the source). canvas: N or HxW (<= 4096);
+ * objects: how many objects a canvas gets, uniform in [A, B]; scale: an object is its source
+ * image resized by s ~ U[A, B]; stride: the output grid has (H/stride) x (W/stride) cells (the
+ * canvas must be a multiple of it); train, test: how many canvases of each. */
+typedef struct lb_dense_spec {
+    char *source;
+    int canvas_h, canvas_w;
+    int obj_min, obj_max;
+    double scale_min, scale_max;
+    int stride;
+    int n_train, n_test;
+} lb_dense_spec;
+
+/* Parses a dense spec; errors name the key and value (or the missing source). */
+int lb_dense_spec_parse(lb_dense_spec *out, const char *spec);
+void lb_dense_spec_free(lb_dense_spec *s);
+
+/* A set of generated canvases. A cell's target is the class of the object whose centre (the
+ * middle pixel of its resized box) lies in it, else background = n_classes. */
+typedef struct lb_dense_set {
+    int n, c, h, w;            /* canvases [n, c, h, w] */
+    uint8_t *pixels;
+    int grid_h, grid_w, stride;
+    int n_classes;             /* object classes (the source's); background = n_classes */
+    int *targets;              /* [n, grid_h, grid_w] */
+    int *objects;              /* [n] objects placed on each canvas */
+    long n_objects, n_dropped; /* placed; dropped because 8 tries found no free centre cell */
+    int *object_source;        /* [n_objects] the source image of each object placed */
+    int *object_class;         /* [n_objects] its class */
+    long *object_cell;         /* [n_objects] its cell: canvas * grid_h * grid_w + row * grid_w + col */
+    long n_foreground;         /* cells that are not background (= n_objects) */
+    double foreground_share;   /* n_foreground / (n * grid_h * grid_w) */
+} lb_dense_set;
+
+/* Makes n canvases from the source images pool[0..n_pool) (pool NULL: every image of src;
+ * the test set's canvases take the source's test images only). Canvas i: background level,
+ * grating and noise, then k ~ U{A..B} objects, each an image drawn uniformly from the pool,
+ * resized (lb_data's resizer), placed uniformly where it fits and pasted by per-pixel max; an
+ * object whose centre cell is taken is placed again (up to 8 tries), else dropped (counted).
+ * Every draw of canvas i comes from lb_rng_derive(seed, i): same seed, same canvases, in any
+ * order. Errors: objects larger than the canvas at the largest scale, an empty source. */
+int lb_dense_make(const lb_dense_spec *s, const lb_dataset *src, const int *pool, int n_pool, int n, uint64_t seed,
+                  lb_dense_set *out);
+void lb_dense_set_free(lb_dense_set *d);
+
 /* ======================================================================== one call */
 
 /* Everything that selects the data of a run; the keys of lb_data_opts_set and of a preset

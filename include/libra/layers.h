@@ -164,6 +164,12 @@ typedef enum {
 /* Sets the bias of the last dense layer from class priors pi_c = counts_c / sum (every
  * count > 0, n must equal the layer's outputs). */
 int lb_model_prior_bias(lb_model *m, const int *class_counts, int n, lb_prior_mode mode);
+/* The prior of a dense head (Lin et al. 2017, Sec. 3.3): the model's last layer is a convolution
+ * with a bias, K outputs per location. LB_PRIOR_SIGMOID (one-vs-all, K object classes): every
+ * b_c = -log((1 - pi)/pi), so every class starts at probability pi everywhere; LB_PRIOR_SOFTMAX
+ * (K = C + 1, the last output the background): b_c = log(pi) for the C object classes and
+ * log(1 - C pi) for the background, so softmax starts at pi per object class. pi in (0, 1). */
+int lb_model_prior_bias_dense(lb_model *m, double pi, lb_prior_mode mode);
 
 #ifdef __cplusplus
 }

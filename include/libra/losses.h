@@ -118,6 +118,33 @@ int lb_loss_eval_ex(lb_loss *loss, const float *logits, const int *targets, int 
                     float *loss_per_sample, float *dlogits, double *sum_out, double *denom_out,
                     long step, long total_steps);
 
+/* ---- dense tasks: one prediction per location (docs/dense.md) ----
+ * Logits [N, K, H, W] (a fully convolutional head), targets [N, H, W] (row-major, N*H*W ints).
+ * Two ways to say "background" (no object at a location):
+ *   one-vs-all losses (LB_LOSS_ONE_VS_ALL: bce, sigmoid_focal, cb_focal) have K = C outputs, one
+ *     per object class, and the target C (lb_loss_dense_background) is negative for every class;
+ *   every other loss is a softmax over K = C + 1 outputs whose last class, C, is background.
+ * The loss is summed over locations (and, for one-vs-all, classes), class weights where the loss
+ * has them (the background's weight is 1 for one-vs-all losses), and divided by the number of
+ * foreground locations of the batch (targets other than background; Lin et al. 2017, Sec. 4.1),
+ * not by N*H*W. A batch without any foreground location divides by 1, as Detectron's
+ * max(1, n_fg): its loss is then the plain sum of its background terms. Only the mean reduction
+ * (the default) has this meaning: a loss made with reduction=sum or none is refused. */
+/* The background target of a dense task for this loss: lb_loss_classes(L) for one-vs-all
+ * losses, lb_loss_classes(L) - 1 for the others. */
+int lb_loss_dense_background(const lb_loss *loss);
+/* The number of foreground locations among targets[0..n) (targets other than background). */
+long lb_dense_foreground(const int *targets, size_t n, int background);
+/* The dense loss node (scalar [1]); *n_fg (may be NULL) gets the foreground count it divided by
+ * before the max(1, .). Errors: logits not [N, K, H, W] with K = lb_loss_classes(L) (both shapes
+ * named), a target outside [0, background] (its location named), a reduction other than mean. */
+lb_node *lb_loss_forward_dense(lb_loss *loss, lb_graph *g, lb_node *logits, const int *targets, long step,
+                               long total_steps, long *n_fg);
+/* The same without a tape, on logits [N, K, H, W]: *loss (may be NULL) in double, dlogits (may be
+ * NULL; the logits' layout) the gradient of *loss. Finite-difference checks use it. */
+int lb_loss_eval_dense(lb_loss *loss, const float *logits, int N, int K, int H, int W, const int *targets,
+                       float *dlogits, double *loss_out, long *n_fg, long step, long total_steps);
+
 /* ---- user-defined losses ---- */
 typedef struct lb_loss_param {
     const char *key;
@@ -128,7 +155,9 @@ typedef struct lb_loss_param {
 enum {
     LB_LOSS_NEEDS_COUNTS = 1,    /* lb_loss_new refuses class_counts == NULL */
     LB_LOSS_WEIGHTED_MEAN = 2,   /* mean divides by sum_i w_{y_i} (PyTorch) instead of N */
-    LB_LOSS_NORMALIZE_LIST = 4   /* an explicit weight list is scaled to sum to C */
+    LB_LOSS_NORMALIZE_LIST = 4,  /* an explicit weight list is scaled to sum to C */
+    LB_LOSS_ONE_VS_ALL = 8       /* one binary problem per class (bce, sigmoid_focal, cb_focal): the
+                                    target C (no class) is a sample negative for every class */
 };
 
 /* What a loss is. The loss itself computes the unweighted per-sample value and gradient;

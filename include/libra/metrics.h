@@ -129,6 +129,24 @@ int lb_roc_auc_ovr(const float *scores, const int *y_true, size_t n, int n_class
  * sum over distinct thresholds of (R_k - R_{k-1}) * P_k. NaN when there is no positive. */
 int lb_average_precision(const float *scores, const int *y_true, size_t n, int n_classes,
                          int positive, double *out);
+/* The same for one binary problem: scores[i] ranks sample i, positive[i] != 0 marks it. */
+int lb_average_precision_binary(const float *scores, const unsigned char *positive, size_t n, double *out);
+
+/* ---- dense tasks: one score per class per location (docs/dense.md) ----
+ * scores [N, K, H, W] (K >= C planes; planes 0..C-1 are the object classes: sigmoid or softmax
+ * probabilities, or any scores that rank like them), targets [N, H, W] in [0, C], C = background.
+ * Per class c: location AP, the step-wise AP of plane c over all N*H*W locations with the
+ * locations whose target is c as positives; image AP, the AP of max over an image's locations of
+ * plane c, positive when the image has a location of class c. A class without a positive gets
+ * NaN; the means are over the classes that have one (n_used: how many), NaN if none has.
+ * location_ap and image_ap: C doubles each (either may be NULL). */
+typedef struct lb_dense_ap {
+    double mean_ap;        /* mean of location_ap */
+    double image_mean_ap;  /* mean of image_ap */
+    int n_used, n_used_image;
+} lb_dense_ap;
+int lb_dense_average_precision(const float *scores, const int *targets, int N, int K, int H, int W, int C,
+                               double *location_ap, double *image_ap, lb_dense_ap *out);
 /* Top-label expected calibration error with n_bins equal-width bins over (0, 1]:
  * sum_b |B_b|/n * |accuracy(B_b) - mean confidence(B_b)|. */
 int lb_expected_calibration_error(const float *probs, const int *y_true, size_t n, int n_classes,

@@ -106,3 +106,22 @@ int lb_model_prior_bias(lb_model *m, const int *class_counts, int n, lb_prior_mo
     }
     return LB_OK;
 }
+
+int lb_model_prior_bias_dense(lb_model *m, double pi, lb_prior_mode mode)
+{
+    const lb_layer *last = m->n_layers ? &m->layers[m->n_layers - 1] : NULL;
+    if (!last || last->kind != LB_LAYER_CONV2D || last->b < 0)
+        return lb_error(LB_EINVAL, "prior bias: a dense head must end in a convolution with a bias (the last layer "
+                        "is %s)", last ? last->name : "missing");
+    if (!(pi > 0.0 && pi < 1.0)) return lb_error(LB_EINVAL, "prior bias: prior=%g must be in (0, 1)", pi);
+    int K = last->out_shape[0], C = mode == LB_PRIOR_SIGMOID ? K : K - 1;
+    if (mode == LB_PRIOR_SOFTMAX && !(C >= 1 && C * pi < 1.0))
+        return lb_error(LB_EINVAL, "prior bias: %d object classes at prior=%g leave no probability for the "
+                        "background (need classes * prior < 1)", C, pi);
+    float *b = lb_params_value(m->params, last->b);
+    for (int c = 0; c < K; c++) {
+        if (mode == LB_PRIOR_SIGMOID) b[c] = (float)-log((1.0 - pi) / pi);
+        else b[c] = (float)(c < C ? log(pi) : log(1.0 - C * pi));
+    }
+    return LB_OK;
+}

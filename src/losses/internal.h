@@ -22,6 +22,23 @@ double lb__loss_sigmoid_focal(int C, const float *z, int y, double gamma, double
 /* log(1 + e^x) without overflow. */
 double lb__softplus(double x);
 
+/* A loss: its kind, state, class weights and reduction (made by lb_loss_new_named). */
+struct lb_loss {
+    char name[32];
+    const char *op;     /* the registry's copy of the name: outlives the loss, for tape nodes */
+    const lb_loss_kind *kind;
+    void *state;
+    int C;
+    lb_reduction reduction;
+    double *weights;    /* C class weights, or NULL when the loss has none */
+    double drw_frac;    /* switch weights on at this fraction of total_steps; < 0: not set */
+    long drw_step;      /* ... or at this step; < 0: not set */
+    char *spec;         /* canonical */
+};
+
+/* Whether the class weights are in force at this step (DRW switches them on late). */
+int lb__loss_weights_on(const lb_loss *L, long step, long total, int *on);
+
 /* The built-in kinds (one file per family). */
 extern const lb_loss_kind lb__kind_ce, lb__kind_wce, lb__kind_ldam, lb__kind_logit_adjust,
     lb__kind_balanced_softmax;

@@ -37,18 +37,6 @@ static struct {
 } g_custom[MAX_CUSTOM];
 static int g_ncustom;
 
-struct lb_loss {
-    char name[32];
-    const char *op;     /* the registry's copy of the name: outlives the loss, for tape nodes */
-    const lb_loss_kind *kind;
-    void *state;
-    int C;
-    lb_reduction reduction;
-    double *weights;    /* C class weights, or NULL when the loss has none */
-    double drw_frac;    /* switch weights on at this fraction of total_steps; < 0: not set */
-    long drw_step;      /* ... or at this step; < 0: not set */
-    char *spec;         /* canonical */
-};
 
 static int n_kinds(void) { return N_BUILTIN + g_ncustom; }
 
@@ -454,7 +442,7 @@ lb_reduction lb_loss_reduction(const lb_loss *L) { return L->reduction; }
 int lb_loss_weighted_mean(const lb_loss *L) { return (L->kind->flags & LB_LOSS_WEIGHTED_MEAN) != 0; }
 
 /* Whether the class weights are in force at this step (*on), or an error. */
-static int weights_on(const lb_loss *L, long step, long total, int *on)
+int lb__loss_weights_on(const lb_loss *L, long step, long total, int *on)
 {
     *on = L->weights != NULL;
     if (!*on) return LB_OK;
@@ -472,7 +460,7 @@ static int weights_on(const lb_loss *L, long step, long total, int *on)
 double lb_loss_class_weight(const lb_loss *L, int c, long step, long total_steps)
 {
     int on;
-    if (c < 0 || c >= L->C || weights_on(L, step, total_steps, &on) != LB_OK || !on) return 1.0;
+    if (c < 0 || c >= L->C || lb__loss_weights_on(L, step, total_steps, &on) != LB_OK || !on) return 1.0;
     return L->weights[c];
 }
 
@@ -540,7 +528,7 @@ static int eval_core_mult(lb_loss *L, const float *z, const int *y, int n, float
 {
     if (!z || !y) return lb_error(LB_EINVAL, "%s: NULL logits or targets", L->name);
     if (n <= 0) return lb_error(LB_EINVAL, "%s: %d samples", L->name, n);
-    int on, rc = weights_on(L, step, total, &on);
+    int on, rc = lb__loss_weights_on(L, step, total, &on);
     if (rc != LB_OK) return rc;
     enum { ON_STACK = 256 }; /* classes whose gradient needs no allocation (2 KB) */
     double stack[ON_STACK], *scratch = L->C <= ON_STACK ? stack : lb_malloc((size_t)L->C * sizeof(double));
@@ -556,7 +544,7 @@ static int den_core(lb_loss *L, const int *y, int n, long step, long total, cons
 {
     if (!y) return lb_error(LB_EINVAL, "%s: NULL targets", L->name);
     int on, wmean = (L->kind->flags & LB_LOSS_WEIGHTED_MEAN) != 0;
-    int rc = weights_on(L, step, total, &on);
+    int rc = lb__loss_weights_on(L, step, total, &on);
     if (rc != LB_OK) return rc;
     double den = 0;
     for (int i = 0; i < n; i++) {

@@ -70,7 +70,8 @@ static const lb_loss_param bce_params[] = {
     {NULL, NULL, NULL}};
 
 const lb_loss_kind lb__kind_bce = {
-    "one-vs-all binary cross-entropy with logits, summed over classes", bce_params, NULL, NULL, 0, 0,
+    "one-vs-all binary cross-entropy with logits, summed over classes", bce_params, NULL, NULL, 0,
+    LB_LOSS_ONE_VS_ALL,
     bce_init, bce_sample, free_state};
 
 /* ---- sigmoid_focal ---- */
@@ -112,7 +113,8 @@ static const lb_loss_param sf_params[] = {
     {NULL, NULL, NULL}};
 
 const lb_loss_kind lb__kind_sigmoid_focal = {
-    "one-vs-all sigmoid focal loss (torchvision's), summed over classes", sf_params, NULL, NULL, 0, 0,
+    "one-vs-all sigmoid focal loss (torchvision's), summed over classes", sf_params, NULL, NULL, 0,
+    LB_LOSS_ONE_VS_ALL,
     sf_init, sf_sample, free_state};
 
 /* ---- cb_focal: sigmoid focal (no alpha) times effective-number class weights ---- */
@@ -129,4 +131,4 @@ static const lb_loss_param cb_params[] = {
 
 const lb_loss_kind lb__kind_cb_focal = {
     "class-balanced sigmoid focal loss (Cui et al. 2019), mean over N", cb_params, "weights",
-    "effective", 0.9999, LB_LOSS_NORMALIZE_LIST, cb_init, sf_sample, free_state};
+    "effective", 0.9999, LB_LOSS_NORMALIZE_LIST | LB_LOSS_ONE_VS_ALL, cb_init, sf_sample, free_state};

@@ -90,20 +90,14 @@ int lb_roc_auc_ovr(const float *scores, const int *y_true, size_t n, int n_class
     return LB_OK;
 }
 
-int lb_average_precision(const float *scores, const int *y_true, size_t n, int n_classes,
-                         int positive, double *out)
+/* Step-wise AP of scores sorted ascending: sum over distinct thresholds, from the highest
+ * score down, of (R_k - R_{k-1}) P_k (a group of tied scores is one threshold); NaN without
+ * a positive. */
+static double ap_of_ranked(const scored *v, size_t n)
 {
-    int st = check_inputs("lb_average_precision", scores, y_true, n, n_classes);
-    if (st) return st;
-    if (positive < 0 || positive >= n_classes)
-        return lb_error(LB_EINVAL, "lb_average_precision: positive class %d outside [0, %d)",
-                        positive, n_classes);
-    scored *v = ranked_column(scores, y_true, n, n_classes, positive);
-    if (!v) return lb_error(LB_ENOMEM, "lb_average_precision: out of memory for %zu samples", n);
     double npos = 0;
     for (size_t i = 0; i < n; i++) npos += v[i].pos;
     double ap = 0, tp = 0, seen = 0, prev_recall = 0;
-    /* walk thresholds from the highest score down; a group of tied scores is one threshold */
     for (size_t i = n; i > 0;) {
         size_t j = i;
         while (j > 0 && v[j - 1].s == v[i - 1].s) {
@@ -118,8 +112,40 @@ int lb_average_precision(const float *scores, const int *y_true, size_t n, int n
         }
         i = j;
     }
+    return npos > 0 ? ap : NAN;
+}
+
+int lb_average_precision(const float *scores, const int *y_true, size_t n, int n_classes,
+                         int positive, double *out)
+{
+    int st = check_inputs("lb_average_precision", scores, y_true, n, n_classes);
+    if (st) return st;
+    if (positive < 0 || positive >= n_classes)
+        return lb_error(LB_EINVAL, "lb_average_precision: positive class %d outside [0, %d)",
+                        positive, n_classes);
+    scored *v = ranked_column(scores, y_true, n, n_classes, positive);
+    if (!v) return lb_error(LB_ENOMEM, "lb_average_precision: out of memory for %zu samples", n);
+    *out = ap_of_ranked(v, n);
     lb_free(v);
-    *out = npos > 0 ? ap : NAN;
+    return LB_OK;
+}
+
+int lb_average_precision_binary(const float *scores, const unsigned char *positive, size_t n, double *out)
+{
+    if (n && (!scores || !positive)) return lb_error(LB_EINVAL, "lb_average_precision_binary: NULL array");
+    scored *v = lb_malloc((n ? n : 1) * sizeof *v);
+    if (!v) return lb_error(LB_ENOMEM, "lb_average_precision_binary: out of memory for %zu samples", n);
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(scores[i])) {
+            lb_free(v);
+            return lb_error(LB_ENUMERIC, "lb_average_precision_binary: score %zu is not finite", i);
+        }
+        v[i].s = scores[i];
+        v[i].pos = positive[i] != 0;
+    }
+    qsort(v, n, sizeof *v, by_score_asc);
+    *out = ap_of_ranked(v, n);
+    lb_free(v);
     return LB_OK;
 }
 

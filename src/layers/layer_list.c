@@ -131,7 +131,8 @@ static int add_item(lb_model *m, const lb_spec *sp, const char *rest, int last, 
                                "flatten, dense)", name);
 }
 
-/* Builds the list into m, the canonical spec into canon. */
+/* Builds the list into m, the canonical spec into canon. n_classes > 0: a classifier, which
+ * ends in n_classes features; 0: a trunk, which ends in [C, H, W] (lb_model_new_fcn). */
 static int build_list(lb_model *m, const char *arch, int n_classes, lb_buf *canon)
 {
     int rc = LB_OK, item = 0;
@@ -151,6 +152,9 @@ static int build_list(lb_model *m, const char *arch, int n_classes, lb_buf *cano
         while (rc == LB_OK && (*p == ' ' || *p == ';')) p++;
     }
     if (rc == LB_OK && item == 0) rc = lb_error(LB_EINVAL, "no layers");
+    if (rc == LB_OK && n_classes == 0 && m->layers[m->n_layers - 1].out_ndim != 3)
+        rc = lb_error(LB_ESHAPE, "a trunk must end in [C, H, W] (no gap, flatten or dense)");
+    if (rc == LB_OK && n_classes == 0) return lb_buf_status(canon, "model");
     if (rc == LB_OK && m->layers[m->n_layers - 1].out_ndim != 1)
         rc = lb_error(LB_ESHAPE, "the last layer's output is [C, H, W]: end with gap or flatten and dense");
     if (rc == LB_OK && lb_model_n_outputs(m) != n_classes)
@@ -168,4 +172,33 @@ int lb__model_layers(lb_model *m, const char *arch, int n_classes)
     if (rc == LB_OK) snprintf(m->arch, sizeof m->arch, "%s", canon.p);
     lb_buf_free(&canon);
     return rc;
+}
+
+lb_model *lb_model_new_fcn(const char *trunk, int c, int h, int w, int n_outputs, int stride, int head_k)
+{
+    if (!trunk || n_outputs < 1 || stride < 1 || head_k < 1 || head_k % 2 == 0) {
+        lb_error(LB_EINVAL, "fcn: trunk '%s', %d outputs, stride %d, head %dx%d (need a trunk, outputs >= 1, stride "
+                 ">= 1 and an odd head size)", trunk ? trunk : "(null)", n_outputs, stride, head_k, head_k);
+        return NULL;
+    }
+    lb_model *m = lb_model_new(c, h, w);
+    lb_buf canon = {0};
+    int rc = m ? build_list(m, trunk, 0, &canon) : lb_last_status();
+    const lb_layer *top = rc == LB_OK ? &m->layers[m->n_layers - 1] : NULL;
+    if (top && (h % stride || w % stride || top->out_shape[1] != h / stride || top->out_shape[2] != w / stride))
+        rc = lb_error(LB_ESHAPE, "the trunk ends in [%d, %d, %d]; stride %d on %dx%d inputs needs a %dx%d grid",
+                      top->out_shape[0], top->out_shape[1], top->out_shape[2], stride, h, w, h / stride, w / stride);
+    if (rc == LB_OK) rc = lb_model_add_conv2d(m, n_outputs, head_k, 1, head_k / 2, 1);
+    if (rc == LB_OK) lb_buf_printf(&canon, ";head:%d,%d", n_outputs, head_k);
+    if (rc == LB_OK) rc = lb_buf_status(&canon, "model");
+    if (rc == LB_OK && canon.n >= sizeof m->arch)
+        rc = lb_error(LB_EINVAL, "the canonical spec is %zu characters, more than %d", canon.n, LB_ARCH_MAX - 1);
+    if (rc == LB_OK) snprintf(m->arch, sizeof m->arch, "%s", canon.p);
+    lb_buf_free(&canon);
+    if (rc != LB_OK) {
+        lb_error_prefix("fcn '%s' on %dx%dx%d inputs", trunk, c, h, w);
+        lb_model_free(m);
+        return NULL;
+    }
+    return m;
 }

@@ -102,6 +102,7 @@ START_TEST(test_finite_differences)
     const int counts[4] = {30, 10, 5, 100};
     fd_dense("bce", 3, NULL, 3);
     fd_dense("bce:pos_weight=2", 3, NULL, 3);
+    fd_dense("bce:alpha=0.75", 3, NULL, 3);
     fd_dense("sigmoid_focal:gamma=2,alpha=0.25", 3, NULL, 3);
     fd_dense("sigmoid_focal:gamma=0.5,alpha=0.9", 3, NULL, 3);
     fd_dense("cb_focal", 3, counts, 3);
@@ -465,6 +466,65 @@ START_TEST(test_fcn_learns_the_task)
 }
 END_TEST
 
+/* True when v is one of idx[0..n). */
+static int in_list(int v, const int *idx, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (idx[i] == v) return 1;
+    return 0;
+}
+
+static void expect_from(const lb_dense_set *s, const int *idx, int n, const char *what)
+{
+    for (long j = 0; j < s->n_objects; j++)
+        ck_assert_msg(in_list(s->object_source[j], idx, n), "%s canvas object %ld is image %d, not of its split", what,
+                      j, s->object_source[j]);
+}
+
+/* lb_data_new of a dense source (Debian's Fashion-MNIST): training canvases from the split's
+ * training images, validation canvases from its validation images, test canvases from the test
+ * images only; the profile shapes which objects exist. */
+START_TEST(test_data_new_dense)
+{
+    lb_data_opts o;
+    lb_data_opts_init(&o);
+    ck_assert_int_eq(lb_data_opts_set(&o, "data", "dense:fmnist,canvas=32,objects=1-3,train=60,test=30"), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&o, "imbalance", "longtail:100"), LB_OK);
+    lb_data *d = lb_data_new(&o);
+    ck_assert_msg(d != NULL, "%s", lb_last_error());
+    ck_assert_ptr_nonnull(d->dense);
+    const lb_dense_data *dd = d->dense;
+    const lb_split *sp = &d->split;
+    ck_assert_int_eq(dd->train.n, 60);
+    ck_assert_int_eq(dd->val.n, 6); /* 60 x the validation fraction 0.1 */
+    ck_assert_int_eq(dd->test.n, 30);
+    expect_from(&dd->train, sp->train_idx, sp->n_train, "training");
+    expect_from(&dd->val, sp->val_idx, sp->n_val, "validation");
+    expect_from(&dd->test, sp->test_idx, sp->n_test, "test");
+    ck_assert_int_eq(dd->train.n_foreground, lb_dense_foreground(dd->train.targets, 60 * 16, 10));
+    ck_assert(dd->std[0] > 0 && dd->mean[0] > 0 && dd->mean[0] < 1);
+    /* the same options make the same canvases; another data seed others */
+    lb_data *same = lb_data_new(&o);
+    ck_assert_ptr_nonnull(same);
+    ck_assert_int_eq(memcmp(same->dense->test.pixels, dd->test.pixels, 30 * 32 * 32), 0);
+    ck_assert(lb_data_fingerprint(same) == lb_data_fingerprint(d));
+    ck_assert_int_eq(lb_data_opts_set(&o, "seed", "2"), LB_OK);
+    lb_data *other = lb_data_new(&o);
+    ck_assert_ptr_nonnull(other);
+    ck_assert(lb_data_fingerprint(other) != lb_data_fingerprint(d));
+    lb_data_free(other);
+    lb_data_free(same);
+    lb_data_free(d);
+    /* refused: a dense source of a dense source, a profile that regroups the classes */
+    ck_assert_err(lb_data_opts_set(&o, "data", "dense:dense:fmnist"), LB_EINVAL, "");
+    ck_assert_int_eq(lb_data_opts_set(&o, "data", "dense:fmnist,train=10,test=10"), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&o, "imbalance", "binary:Bag,100"), LB_OK);
+    ck_assert_ptr_null(lb_data_new(&o));
+    ck_error_mentions("regroups the source's classes");
+    lb_data_opts_free(&o);
+}
+END_TEST
+
 static Suite *dense_suite(void)
 {
     Suite *s = suite_create("dense");
@@ -481,6 +541,7 @@ static Suite *dense_suite(void)
     tcase_add_test(tc, test_generator_reaches_one_in_a_thousand);
     tcase_add_test(tc, test_fcn_shapes_and_errors);
     tcase_add_test(tc, test_fcn_learns_the_task);
+    tcase_add_test(tc, test_data_new_dense);
     suite_add_tcase(s, tc);
     return s;
 }

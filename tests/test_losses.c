@@ -98,6 +98,8 @@ START_TEST(test_identities)
         int n = set ? LREF_LARGE_N : LREF_MAIN_N;
         expect_same("focal:gamma=0", "ce", NULL, z, y, n, 4);
         expect_same("sigmoid_focal:gamma=0,alpha=-1", "bce", NULL, z, y, n, 4);
+        /* Lin et al.'s alpha-balanced CE is the focal loss at gamma = 0 (torchvision's semantics) */
+        expect_same("sigmoid_focal:gamma=0,alpha=0.25", "bce:alpha=0.25", NULL, z, y, n, 4);
         expect_same("wce:weights=1,1,1,1", "ce", NULL, z, y, n, 4);
         expect_same("wce:weights=inverse", "ce", uniform, z, y, n, 4);
         expect_same("balanced_softmax", "ce", uniform, z, y, n, 4);
@@ -362,7 +364,7 @@ START_TEST(test_canonical_spec)
         {"ldam:drw=0.8", "ldam:max_m=0.5,s=30,weights=effective,beta=0.9999,drw=0.8,drw_step=none,reduction=mean"},
         {"sigmoid_focal:alpha=-1", "sigmoid_focal:gamma=2,alpha=-1,reduction=mean"},
         {"cb_focal:beta=0.9999,gamma=1", "cb_focal:gamma=1,weights=effective,beta=0.9999,drw=none,drw_step=none,reduction=mean"},
-        {"bce:reduction=sum", "bce:pos_weight=1,reduction=sum"},
+        {"bce:reduction=sum", "bce:alpha=-1,pos_weight=1,reduction=sum"},
         {"balanced_softmax", "balanced_softmax:weights=none,beta=0.9999,drw=none,drw_step=none,reduction=mean"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -407,7 +409,7 @@ static const struct {
 } NAMED_PAIRS[] = {
     {"focal:gamma=2,alpha=0.1,0.2,0.3,0.4", "focal:alpha=Diseased:0.40,Ankle boot:0.3,Healthy:.1,T-shirt/top:2e-1,gamma=2"},
     {"wce:weights=1,2,4,8", "wce:weights=T-shirt/top:2, Healthy : 1 ,Diseased:8,Ankle boot:4.0"},
-    {"bce:pos_weight=1,2,3,4", "bce:pos_weight=Ankle boot:3,Diseased:4,Healthy:1,T-shirt/top:2"},
+    {"bce:pos_weight=1,2,3,4", "bce:alpha=-1,pos_weight=Ankle boot:3,Diseased:4,Healthy:1,T-shirt/top:2"},
     {"cb_focal:weights=0.5,1,2,4", "cb_focal:weights=Diseased:4,T-shirt/top:1,Healthy:0.5,Ankle boot:2"},
     {"ldam:weights=3,1,2,5,drw=0.5", "ldam:drw=0.5,weights=Ankle boot:2,Diseased:5,Healthy:3,T-shirt/top:1"},
     {"logit_adjust:weights=1,1,2,2", "logit_adjust:weights=Healthy:1,Diseased:2,T-shirt/top:1,Ankle boot:2"},

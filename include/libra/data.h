@@ -526,6 +526,19 @@ int lb_dense_make(const lb_dense_spec *s, const lb_dataset *src, const int *pool
                   lb_dense_set *out);
 void lb_dense_set_free(lb_dense_set *d);
 
+/* The data of a dense task: what lb_data_new makes of a "dense:" source. The source is opened
+ * as any --data source (with the same imbalance profile, order, validation fraction and seed:
+ * the profile shapes which objects exist), then the training canvases take objects from the
+ * split's training images only, the validation canvases (n_train * val_frac of them, none
+ * without a validation split) from its validation images only, the test canvases from its
+ * test images only. Canvas seeds: lb_hash64 of the data seed and the set (1 train, 2 val,
+ * 3 test). Classes are the source dataset's (names in the lb_data's train->class_names). */
+typedef struct lb_dense_data {
+    lb_dense_spec spec;
+    lb_dense_set train, val, test;
+    float mean[3], std[3];   /* of the training canvases' pixels / 255, per channel */
+} lb_dense_data;
+
 /* ======================================================================== one call */
 
 /* Everything that selects the data of a run; the keys of lb_data_opts_set and of a preset
@@ -579,10 +592,14 @@ typedef struct lb_data {
      * image size and channels when not given, images resized or converted, files that are not
      * images, where the validation split came from. */
     lb_notes info;
+    /* A dense task (a "dense:" source; NULL otherwise): the canvases, made from train, test and
+     * the split above, which stay the source's. */
+    lb_dense_data *dense;
 } lb_data;
 
 /* Loads the source, applies channel/size conversion, builds the split and computes the
- * normalisation statistics. NULL (message and status stored) on failure. */
+ * normalisation statistics; a "dense:SOURCE,..." source also makes its canvases (d->dense).
+ * NULL (message and status stored) on failure. */
 lb_data *lb_data_new(const lb_data_opts *o);
 /* Every image of o's source as one dataset, for prediction (no split, no profile): a folder
  * (any layout: train, val and test trees together) or a CSV with all its rows, each image's

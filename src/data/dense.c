@@ -2,8 +2,7 @@
  * background, with one label per stride x stride cell (the object class whose centre is in
  * the cell, else background). Canvas i is drawn from its own stream, lb_rng_derive(seed, i),
  * so a set does not depend on the order canvases are made in. */
-#include "data/images.h"
-#include "libra/data.h"
+#include "data/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -274,4 +273,112 @@ int lb_dense_make(const lb_dense_spec *s, const lb_dataset *src, const int *pool
     out->n_foreground = out->n_objects; /* each placed object marks one free cell */
     out->foreground_share = (double)out->n_foreground / ((double)n * m.gh * m.gw);
     return LB_OK;
+}
+
+/* ---- a dense task's data: canvases from a split source (lb_data_new of "dense:...") ---- */
+
+void lb__dense_data_free(lb_dense_data *dd)
+{
+    if (!dd) return;
+    lb_dense_set_free(&dd->train);
+    lb_dense_set_free(&dd->val);
+    lb_dense_set_free(&dd->test);
+    lb_dense_spec_free(&dd->spec);
+    lb_free(dd);
+}
+
+static uint64_t set_hash(const lb_dense_set *s, uint64_t h)
+{
+    h = lb_hash64(s->pixels, (size_t)s->n * s->c * s->h * s->w, h);
+    return lb_hash64(s->targets, (size_t)s->n * s->grid_h * s->grid_w * sizeof(int), h);
+}
+
+uint64_t lb__dense_data_hash(const lb_dense_data *dd, uint64_t h)
+{
+    h = set_hash(&dd->train, h);
+    if (dd->val.n > 0) h = set_hash(&dd->val, h);
+    return set_hash(&dd->test, h);
+}
+
+/* Per channel mean and standard deviation of the canvases' pixels / 255. */
+static void canvas_stats(const lb_dense_set *s, float *mean, float *std)
+{
+    size_t plane = (size_t)s->h * s->w;
+    for (int ch = 0; ch < s->c; ch++) {
+        double sum = 0, sq = 0;
+        for (int i = 0; i < s->n; i++) {
+            const uint8_t *p = s->pixels + ((size_t)i * s->c + ch) * plane;
+            for (size_t k = 0; k < plane; k++) {
+                double v = p[k] / 255.0;
+                sum += v;
+                sq += v * v;
+            }
+        }
+        double n = (double)s->n * plane, m = sum / n, var = sq / n - m * m;
+        mean[ch] = (float)m;
+        std[ch] = (float)(var > 1e-12 ? sqrt(var) : 1.0);
+    }
+}
+
+static uint64_t set_seed(uint64_t data_seed, uint64_t which)
+{
+    return lb_hash64(&which, sizeof which, lb_hash64(&data_seed, sizeof data_seed, LB_HASH_INIT));
+}
+
+static void note_set(lb_notes *info, const char *name, const lb_dense_set *s)
+{
+    lb_notes_add(info, "dense: %d %s canvases %dx%d, grid %dx%d (stride %d), %ld objects, foreground share 1:%.0f%s",
+                 s->n, name, s->h, s->w, s->grid_h, s->grid_w, s->stride, s->n_objects,
+                 s->foreground_share > 0 ? 1.0 / s->foreground_share : 0.0, s->n_dropped ? " (some dropped)" : "");
+    if (s->n_dropped)
+        lb_notes_add(info, "dense: %ld %s objects dropped: 8 tries found no free centre cell", s->n_dropped, name);
+}
+
+/* The canvases of d's split (d already holds the opened source). */
+static int make_sets(lb_data *d, lb_dense_data *dd, double val_frac, uint64_t seed)
+{
+    const lb_split *sp = &d->split;
+    int n_val = sp->n_val > 0 ? (int)lrint(dd->spec.n_train * val_frac) : 0;
+    int rc = lb_dense_make(&dd->spec, d->train, sp->train_idx, sp->n_train, dd->spec.n_train, set_seed(seed, 1),
+                           &dd->train);
+    if (rc == LB_OK && n_val > 0)
+        rc = lb_dense_make(&dd->spec, d->train, sp->val_idx, sp->n_val, n_val, set_seed(seed, 2), &dd->val);
+    if (rc == LB_OK)
+        rc = lb_dense_make(&dd->spec, d->test, sp->test_idx, sp->n_test, dd->spec.n_test, set_seed(seed, 3), &dd->test);
+    if (rc != LB_OK) return rc;
+    canvas_stats(&dd->train, dd->mean, dd->std);
+    note_set(&d->info, "training", &dd->train);
+    if (n_val > 0) note_set(&d->info, "validation", &dd->val);
+    note_set(&d->info, "test", &dd->test);
+    return LB_OK;
+}
+
+lb_data *lb__data_new_dense(const lb_data_opts *o)
+{
+    lb_dense_data *dd = lb_calloc(1, sizeof *dd);
+    if (!dd) {
+        lb_error(LB_ENOMEM, "dense: out of memory");
+        return NULL;
+    }
+    int rc = lb_dense_spec_parse(&dd->spec, o->data);
+    if (rc == LB_OK && strncmp(dd->spec.source, "dense:", 6) == 0)
+        rc = lb_error(LB_EINVAL, "dense: the source of '%s' is itself dense; give an image source", o->data);
+    lb_data *d = NULL;
+    if (rc == LB_OK) {
+        lb_data_opts so = *o;
+        so.data = dd->spec.source;
+        d = lb_data_new(&so);
+        rc = d ? LB_OK : lb_last_status();
+    }
+    if (rc == LB_OK && d->split.n_classes != d->train->n_classes)
+        rc = lb_error(LB_EINVAL, "dense: '%s' regroups the source's classes; a dense task keeps them",
+                      o->imbalance ? o->imbalance : "");
+    if (rc == LB_OK) rc = make_sets(d, dd, o->val_frac, o->seed);
+    if (rc != LB_OK) {
+        lb__dense_data_free(dd);
+        lb_data_free(d);
+        return NULL;
+    }
+    d->dense = dd;
+    return d;
 }

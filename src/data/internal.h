@@ -13,4 +13,9 @@ void lb__free_names(char **names, int n);
 /* qsort comparator for ints. */
 int lb__cmp_int(const void *a, const void *b);
 
+/* Dense tasks (dense.c): lb_data_new of a "dense:" source, and its parts. */
+lb_data *lb__data_new_dense(const lb_data_opts *o);
+void lb__dense_data_free(lb_dense_data *dd);
+uint64_t lb__dense_data_hash(const lb_dense_data *dd, uint64_t h);
+
 #endif

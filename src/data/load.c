@@ -16,6 +16,7 @@ void lb_data_free(lb_data *d)
     lb_split_free(&d->split);
     lb_notes_free(&d->warnings);
     lb_notes_free(&d->info);
+    lb__dense_data_free(d->dense);
     lb_free(d);
 }
 
@@ -490,6 +491,7 @@ static int collect_notes(lb_data *d)
 
 lb_data *lb_data_new(const lb_data_opts *o)
 {
+    if (o->data && strncmp(o->data, "dense:", 6) == 0) return lb__data_new_dense(o);
     lb_source src;
     if (lb_source_parse(&src, o->data ? o->data : "fmnist") != LB_OK) return NULL;
     lb_data *d = lb_calloc(1, sizeof *d);
@@ -534,7 +536,8 @@ uint64_t lb_data_fingerprint(const lb_data *d)
     const lb_split *sp = &d->split;
     h = lb_hash64(sp->train_idx, sizeof(int) * (size_t)sp->n_train, h);
     h = lb_hash64(sp->val_idx, sizeof(int) * (size_t)sp->n_val, h);
-    return lb_hash64(sp->test_idx, sizeof(int) * (size_t)sp->n_test, h);
+    h = lb_hash64(sp->test_idx, sizeof(int) * (size_t)sp->n_test, h);
+    return d->dense ? lb__dense_data_hash(d->dense, h) : h;
 }
 
 /* ---- every image of a source, for prediction ---- */

@@ -188,9 +188,13 @@ int lb_data_opts_set(lb_data_opts *o, const char *key, const char *value)
     double d;
     int i;
     if (strcmp(key, "data") == 0 || strcmp(key, "source") == 0) {
-        lb_source s;
-        int rc = lb_source_parse(&s, value);
+        lb_source s = {0};
+        lb_dense_spec ds = {0};
+        int dense = strncmp(value, "dense:", 6) == 0;
+        int rc = dense ? lb_dense_spec_parse(&ds, value) : LB_OK;
+        if (rc == LB_OK) rc = lb_source_parse(&s, dense ? ds.source : value);
         lb_source_free(&s);
+        lb_dense_spec_free(&ds);
         return rc ? rc : set_str(&o->data, value);
     }
     if (strcmp(key, "imbalance") == 0 || strcmp(key, "profile") == 0) { /* 'A|B|...': a sweep's profiles */

@@ -37,35 +37,44 @@ double lb__loss_sigmoid_focal(int C, const float *z, int y, double gamma, double
 
 static void free_state(void *state) { lb_free(state); }
 
-/* ---- bce: pos_weight (one number or one per class) scales the positive term ---- */
+/* ---- bce: alpha (Lin et al.'s alpha-balanced CE: alpha on the positive term, 1 - alpha on the
+ * negatives; < 0: off) and pos_weight (one number or one per class) on the positive term ---- */
+typedef struct {
+    double alpha;
+    double pos_weight[];
+} bce_state;
+
 static double bce_sample(const void *state, int C, const float *z, int y, double *dz)
 {
-    return lb__loss_sigmoid_focal(C, z, y, 0.0, -1.0, state, dz);
+    const bce_state *s = state;
+    return lb__loss_sigmoid_focal(C, z, y, 0.0, s->alpha, s->pos_weight, dz);
 }
 
 static int bce_init(const lb_spec *spec, int C, const int *counts, void **state)
 {
     (void)counts;
-    double *pw = lb_malloc((size_t)C * sizeof(double));
-    if (!pw) return lb_error(LB_ENOMEM, "loss: out of memory");
+    bce_state *s = lb_malloc(sizeof *s + (size_t)C * sizeof(double));
+    if (!s) return lb_error(LB_ENOMEM, "loss: out of memory");
+    double *pw = s->pos_weight;
     const char *v = lb_spec_get(spec, "pos_weight");
-    int n = 1, rc = LB_OK;
+    int n = 1, rc = lb_spec_number(spec, "alpha", -1e6, 1.0, &s->alpha);
     for (const char *p = v; *p; p++) n += *p == ',';
-    if (n != 1 && n != C)
+    if (rc == LB_OK && n != 1 && n != C)
         rc = lb_error(LB_EINVAL, "bce: pos_weight has %d values; give one per class (%d) or one for all", n, C);
     if (rc == LB_OK) rc = lb_spec_numbers(spec, "pos_weight", pw, C, &n);
     for (int c = 0; c < n && rc == LB_OK; c++)
         if (!(pw[c] > 0)) rc = lb_error(LB_EINVAL, "bce: pos_weight value %d (%g) must be > 0", c + 1, pw[c]);
     if (rc != LB_OK) {
-        lb_free(pw);
+        lb_free(s);
         return rc;
     }
     for (int c = n; c < C; c++) pw[c] = pw[0];
-    *state = pw;
+    *state = s;
     return LB_OK;
 }
 
 static const lb_loss_param bce_params[] = {
+    {"alpha", "-1", "alpha-balanced: weight of the positive term (1 - alpha: negatives); < 0 disables"},
     {"pos_weight", "1", "weight of the positive term: one number, or one per class"},
     {NULL, NULL, NULL}};
 

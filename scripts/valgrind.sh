@@ -2,7 +2,7 @@
 # Valgrind memcheck over Check suites and one short training run.
 #   usage: scripts/valgrind.sh BUILD_DIR [test names...]
 # Names are "tensor" or "test_tensor". Default: test_tensor, plus test_data, test_csv, test_losses,
-# test_reliability, test_synth, test_mix, test_stage and test_shards when the build has them, and then two
+# test_reliability, test_synth, test_mix, test_stage, test_shards and test_dense_study when the build has them, and then two
 # short libra-train runs (20 steps of a narrow CNN on the bundled sample folder: one with --save
 # and --out, started from an empty directory; one with SMOTE images and Remix) unless test
 # names are given. Configures BUILD_DIR if it has no CMakeCache.txt
@@ -37,7 +37,7 @@ if [ $# -gt 0 ]; then
 else
     tests=(test_tensor)
     train_run=1
-    for t in test_data test_csv test_losses test_reliability test_synth test_mix test_stage test_shards; do
+    for t in test_data test_csv test_losses test_reliability test_synth test_mix test_stage test_shards test_dense_study; do
         if [ -f "$src/tests/$t.c" ] || [ -x "$build/tests/$t" ]; then tests+=("$t"); fi
     done
 fi

@@ -273,6 +273,70 @@ int lb_sweep_write_csv(const lb_results *const *parts, int n, const char *path);
 int lb_sweep_summary_text(const lb_results *const *parts, int n, lb_buf *out);
 int lb_sweep_write_html(const lb_results *const *parts, const char *const *dirs, int n, const char *path);
 
+/* ======================================================================== dense tasks */
+
+/* One run of a dense task (lb_dense_train, libra/train.h; docs/dense.md), as stored by a dense
+ * study in OUT/runs/<name>.json. */
+typedef struct lb_dense_record {
+    char *strategy;               /* the study's name for it: LOSS, or LOSS+noprior (NULL outside a study) */
+    char *loss_spec;              /* the loss spec, canonical */
+    uint64_t seed;
+    double prior;                 /* as given (0: off) */
+    int n_classes;                /* object classes C */
+    int one_vs_all;               /* K = C sigmoid outputs (else a softmax over C + 1) */
+    long total_steps, steps;      /* the budget, and the steps done */
+    long diverged_step;           /* 0, or the step at which training stopped on a non-finite value */
+    char diverged_reason[256];
+    double train_seconds, wall_seconds, images_per_second;
+    double foreground_share;      /* of the training canvases' locations */
+    double test_foreground_share;
+    double mean_ap, image_mean_ap;   /* on the test canvases (NaN when diverged) */
+    double *ap, *image_ap;        /* [n_classes]: per class, location and image level */
+    float final_loss;             /* mean of the last log window */
+    lb_curve loss;                /* mean training loss of each log window (o->log_every) */
+    lb_curve val_map;             /* validation mean AP at each evaluation point */
+    int n_maps, grid_h, grid_w;
+    float *maps;                  /* [n_maps, n_classes, grid_h, grid_w]: probabilities */
+    uint64_t param_hash;
+} lb_dense_record;
+
+void lb_dense_record_free(lb_dense_record *r);
+/* The record as JSON (docs/formats.md), and back; reading checks every field's type and names
+ * the file, line and field of a problem. */
+int lb_dense_record_to_json(const lb_dense_record *r, lb_buf *out);
+int lb_dense_record_write_json(const lb_dense_record *r, const char *path);
+int lb_dense_record_read_json(lb_dense_record *r, const char *path);
+
+/* What a dense study's results files say besides the records (borrowed). */
+typedef struct lb_dense_report_info {
+    const char *data, *settings, *trunk;
+    int n_classes;
+    const char *const *class_names;
+    int seeds;
+    double foreground_share, test_foreground_share;
+    int n_maps, c, h, w, grid_h, grid_w;   /* the first n_maps test canvases, for the heat maps: */
+    const uint8_t *pixels;                 /* [n_maps, c, h, w] */
+    const int *targets;                    /* [n_maps, grid_h, grid_w] in [0, n_classes] */
+} lb_dense_report_info;
+
+/* One strategy over its runs (the records with its name, in order of first appearance):
+ * the means and 95% t-intervals (lb_mean_ci95) of mean AP and image mean AP over the runs that
+ * did not diverge, how many did. */
+typedef struct lb_dense_summary_row {
+    const char *strategy, *loss;   /* borrowed from the first record */
+    double prior;
+    int runs, diverged;
+    double map, map_lo, map_hi, image_map, image_map_lo, image_map_hi, final_loss, images_per_second;
+} lb_dense_summary_row;
+/* rows: room for n; *n_rows gets how many strategies there are. */
+int lb_dense_summarise(const lb_dense_record *recs, int n, lb_dense_summary_row *rows, int *n_rows);
+/* DIR/results.json, DIR/results.csv (one row per run) and DIR/report.html (summary table, mean
+ * AP with intervals, loss and validation curves, heat maps of the best strategy's first run
+ * beside the truth), each written atomically. */
+int lb_dense_report_write(const lb_dense_record *recs, int n, const lb_dense_report_info *info, const char *dir);
+/* The terminal table: per strategy mean AP and image mean AP with intervals, diverged runs. */
+int lb_dense_summary_text(const lb_dense_record *recs, int n, lb_buf *out);
+
 #ifdef __cplusplus
 }
 #endif

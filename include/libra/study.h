@@ -257,6 +257,61 @@ int lb_study_write(lb_study *st);
  * lines are not distinguishable from the best (docs/metrics.md). */
 int lb_study_summary(lb_study *st, lb_buf *out);
 
+/* ======================================================================== dense studies */
+
+/* A dense study (docs/dense.md): each strategy trained on the same generated canvases
+ * (lb_data of a "dense:" source) with the same budget and seeds; records in OUT/runs/<name>.json
+ * (lb_dense_record), then OUT/results.json, results.csv and report.html (lb_dense_report_write).
+ * A strategy is LOSS or LOSS+noprior (the head's bias left at zero instead of the prior); a loss
+ * value written a|b|c gives one strategy per point, every point reported (a reproduction study
+ * reads the whole table; nothing is chosen). One-vs-all losses (bce, sigmoid_focal, cb_focal)
+ * get C sigmoid outputs; every other loss a softmax over C + 1 with the background last. */
+typedef struct lb_dense_study_config {
+    const char *strategies;   /* NULL: lb_dense_default_strategies */
+    int seeds;                /* [3] */
+    uint64_t seed0;           /* [1] runs use seeds seed0, seed0 + 1, ... */
+    lb_train_opts train;      /* shared options; loss and seed are set per job. arch [NULL: the
+                                 stride's lb_dense_default_trunk], batch [32], steps [600], threads [1] */
+    double prior;             /* [0.01] pi of the head's prior for the strategies without +noprior */
+    int n_maps;               /* [4] test canvases whose heat maps each record keeps and the report shows */
+    const lb_data_opts *data; /* what the data was opened from (settings) */
+    const char *out_dir;      /* [results/dense] */
+    int resume, force;        /* reuse the stored runs (same settings); replace another study's */
+    int shard, n_shards;      /* run only the jobs with index % n_shards == shard (n_shards <= 1: all) */
+} lb_dense_study_config;
+
+typedef struct lb_dense_study lb_dense_study;
+
+typedef struct lb_dense_study_events {
+    void *ctx;
+    void (*on_job)(void *ctx, const char *name, const lb_dense_record *rec, int done, int total, double seconds);
+} lb_dense_study_events;
+
+extern const char *const lb_dense_default_strategies[];
+const char *lb_dense_default_strategy_list(void);
+void lb_dense_study_config_init(lb_dense_study_config *c);
+/* The strategies (parsed, every loss canonical, duplicates refused), seeds, budget, prior. */
+int lb_dense_study_check(const lb_dense_study_config *c);
+/* The same, and every strategy's loss made with d's classes and training-location counts (a
+ * value a loss refuses, a per-class list of the wrong length). */
+int lb_dense_study_check_data(const lb_dense_study_config *c, const lb_data *d);
+/* The plan for d (borrowed) and the output folder: created; refused when it holds an earlier
+ * study, unless resume or a share (n_shards > 1) with the same settings (its records are
+ * reused) or force (its run records are removed). NULL with the status stored. */
+lb_dense_study *lb_dense_study_new(const lb_dense_study_config *c, const lb_data *d);
+void lb_dense_study_free(lb_dense_study *st);
+int lb_dense_study_n_jobs(const lb_dense_study *st);
+/* Which jobs lb_dense_study_run runs: index % n_shards == shard (n_shards <= 1: all). */
+void lb_dense_study_set_share(lb_dense_study *st, int shard, int n_shards);
+int lb_dense_study_n_strategies(const lb_dense_study *st);
+const char *lb_dense_study_trunk(const lb_dense_study *st);
+/* Runs this share's jobs that have no record, storing each (atomically) as it ends. Stops
+ * before the next job once *stop is set (LB_EINTR); stored runs stay. */
+int lb_dense_study_run(lb_dense_study *st, const lb_dense_study_events *ev, volatile sig_atomic_t *stop);
+/* Reads every job's record (an error names a missing one) and writes the results files;
+ * summary (may be NULL) gets the terminal table (lb_dense_summary_text). */
+int lb_dense_study_write(lb_dense_study *st, lb_buf *summary);
+
 #ifdef __cplusplus
 }
 #endif

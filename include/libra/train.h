@@ -17,6 +17,7 @@
 #include "libra/layers.h"
 #include "libra/metrics.h"
 #include "libra/optim.h"
+#include "libra/report.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -384,6 +385,33 @@ int lb_stage_run(const lb_stage *s, lb_model *m, lb_graph *g, const lb_data *d, 
  * fails halfway (steps done so far); free it with lb_train_result_free. */
 int lb_train_run(const lb_train_opts *o, const lb_data_opts *data_opts, const lb_data *data,
                  const lb_train_hooks *hooks, lb_train_result *result);
+
+/* ======================================================================== dense tasks */
+
+/* One training run of a dense task (docs/dense.md) on d->dense (lb_data_new of a "dense:"
+ * source): an FCN of trunk o->arch (a layer list ending in the stride's grid; see
+ * lb_dense_default_trunk) with a 3x3 head (lb_model_new_fcn), K = C sigmoid outputs for a
+ * one-vs-all loss (bce, sigmoid_focal, cb_focal), else a softmax over C + 1 with the background
+ * last; the loss o->loss per location, divided by the batch's foreground count
+ * (lb_loss_forward_dense); prior > 0 sets the head's bias so that every class starts at
+ * probability prior (lb_model_prior_bias_dense; 0: the initialiser's zero bias). Batches of
+ * o->batch canvases in a new shuffled order each epoch (from o->seed's sampler stream); Adam (or
+ * o->optimizer) for o->steps steps; validation mean AP every o->eval_every steps; then AP on the
+ * test canvases and the class probabilities of the first n_maps of them. A non-finite loss or
+ * gradient ends training at that step (diverged_step, and the metrics are NaN): a result of
+ * the run, not an error. res (libra/report.h) gets everything but the strategy, which is the
+ * caller's. Options for classification only (samplers, mixing, stages, keep best,
+ * shards, checkpoints) are refused. Errors name the option or the shapes at fault. */
+
+int lb_dense_train(const lb_train_opts *o, const lb_data *d, double prior, int n_maps, const lb_train_hooks *hooks,
+                   lb_dense_record *res);
+/* The default trunk for a stride (a power of two): log2(stride) blocks conv 3x3 + ReLU + 2x2
+ * pool of 8, 16, 32, 32, 64... channels, then two conv 3x3 + ReLU of 32 channels at the grid
+ * (with the 3x3 head, a receptive field of 34 pixels at stride 4: a whole 28-pixel object).
+ * Returns buf. */
+const char *lb_dense_default_trunk(int stride, char *buf, size_t size);
+/* 1 when the loss named by spec is one-vs-all (LB_LOSS_ONE_VS_ALL), else 0. */
+int lb_loss_is_one_vs_all(const char *spec);
 
 #ifdef __cplusplus
 }

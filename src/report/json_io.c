@@ -303,13 +303,7 @@ int lb_report_write_json(const lb_results *s, const char *path)
 
 #define MAX_CLASSES 100000
 
-static int bad(const char *path, const lb_json *at, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int bad(const char *path, const lb_json *at, const char *fmt, ...)
+int lb__json_bad(const char *path, const lb_json *at, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -320,24 +314,24 @@ static int bad(const char *path, const lb_json *at, const char *fmt, ...)
 }
 
 /* Every key of obj must be one of `allowed` (a NULL-terminated list). */
-static int only_keys(const char *path, const lb_json *obj, const char *where,
+int lb__json_only_keys(const char *path, const lb_json *obj, const char *where,
                      const char *const *allowed)
 {
     for (size_t i = 0; i < obj->n; i++) {
         const char *const *a = allowed;
         while (*a && strcmp(*a, obj->keys[i])) a++;
-        if (!*a) return bad(path, &obj->items[i], "unknown key \"%s\" in %s", obj->keys[i], where);
+        if (!*a) return lb__json_bad(path, &obj->items[i], "unknown key \"%s\" in %s", obj->keys[i], where);
     }
     return LB_OK;
 }
 
-static int member(const char *path, const lb_json *obj, const char *k, lb_json_type t,
+int lb__json_member(const char *path, const lb_json *obj, const char *k, lb_json_type t,
                   const lb_json **out)
 {
     const lb_json *v = lb__json_get(obj, k);
-    if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
+    if (!v) return lb__json_bad(path, obj, "missing key \"%s\" in this object", k);
     if (v->type != t)
-        return bad(path, v, "\"%s\" must be %s %s, found %s", k,
+        return lb__json_bad(path, v, "\"%s\" must be %s %s, found %s", k,
                    t == LB_JSON_ARRAY || t == LB_JSON_OBJECT ? "an" : "a", lb__json_type_name(t),
                    lb__json_type_name(v->type));
     *out = v;
@@ -345,50 +339,50 @@ static int member(const char *path, const lb_json *obj, const char *k, lb_json_t
 }
 
 /* A number (or null = NaN) as a float. */
-static int to_float(const char *path, const lb_json *v, const char *what, float *out)
+int lb__json_to_float(const char *path, const lb_json *v, const char *what, float *out)
 {
     if (v->type == LB_JSON_NULL) {
         *out = NAN;
         return LB_OK;
     }
     if (v->type != LB_JSON_NUMBER)
-        return bad(path, v, "%s must be a number or null, found %s", what,
+        return lb__json_bad(path, v, "%s must be a number or null, found %s", what,
                    lb__json_type_name(v->type));
     *out = strtof(v->str, NULL);
-    if (!isfinite(*out)) return bad(path, v, "%s = %s does not fit a float", what, v->str);
+    if (!isfinite(*out)) return lb__json_bad(path, v, "%s = %s does not fit a float", what, v->str);
     return LB_OK;
 }
 
-static int to_int64(const char *path, const lb_json *v, const char *what, int64_t lo, int64_t *out)
+int lb__json_to_int64(const char *path, const lb_json *v, const char *what, int64_t lo, int64_t *out)
 {
     if (v->type != LB_JSON_NUMBER || strpbrk(v->str, ".eE"))
-        return bad(path, v, "%s must be an integer, found %s", what,
+        return lb__json_bad(path, v, "%s must be an integer, found %s", what,
                    v->type == LB_JSON_NUMBER ? v->str : lb__json_type_name(v->type));
     errno = 0;
     long long x = strtoll(v->str, NULL, 10);
-    if (errno == ERANGE || x < lo) return bad(path, v, "%s = %s is out of range", what, v->str);
+    if (errno == ERANGE || x < lo) return lb__json_bad(path, v, "%s = %s is out of range", what, v->str);
     *out = (int64_t)x;
     return LB_OK;
 }
 
-static int get_float(const char *path, const lb_json *obj, const char *k, float *out)
+int lb__json_get_float(const char *path, const lb_json *obj, const char *k, float *out)
 {
     const lb_json *v = lb__json_get(obj, k);
-    if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
-    return to_float(path, v, k, out);
+    if (!v) return lb__json_bad(path, obj, "missing key \"%s\" in this object", k);
+    return lb__json_to_float(path, v, k, out);
 }
 
-static int get_int64(const char *path, const lb_json *obj, const char *k, int64_t lo, int64_t *out)
+int lb__json_get_int64(const char *path, const lb_json *obj, const char *k, int64_t lo, int64_t *out)
 {
     const lb_json *v = lb__json_get(obj, k);
-    if (!v) return bad(path, obj, "missing key \"%s\" in this object", k);
-    return to_int64(path, v, k, lo, out);
+    if (!v) return lb__json_bad(path, obj, "missing key \"%s\" in this object", k);
+    return lb__json_to_int64(path, v, k, lo, out);
 }
 
-static int get_string(const char *path, const lb_json *obj, const char *k, char **out)
+int lb__json_get_string(const char *path, const lb_json *obj, const char *k, char **out)
 {
     const lb_json *v = NULL;
-    int st = member(path, obj, k, LB_JSON_STRING, &v);
+    int st = lb__json_member(path, obj, k, LB_JSON_STRING, &v);
     if (st) return st;
     *out = lb_strdup(v->str);
     return *out ? LB_OK : lb_error(LB_ENOMEM, "%s: out of memory", path);
@@ -398,11 +392,11 @@ static int get_float_array(const char *path, const lb_json *obj, const char *k, 
                            float *out)
 {
     const lb_json *v = NULL;
-    int st = member(path, obj, k, LB_JSON_ARRAY, &v);
+    int st = lb__json_member(path, obj, k, LB_JSON_ARRAY, &v);
     if (st) return st;
     if (v->n != n)
-        return bad(path, v, "\"%s\" has %zu values, expected %zu (one per class)", k, v->n, n);
-    for (size_t i = 0; i < n && !st; i++) st = to_float(path, &v->items[i], k, &out[i]);
+        return lb__json_bad(path, v, "\"%s\" has %zu values, expected %zu (one per class)", k, v->n, n);
+    for (size_t i = 0; i < n && !st; i++) st = lb__json_to_float(path, &v->items[i], k, &out[i]);
     return st;
 }
 
@@ -413,26 +407,26 @@ static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
     const char *arrays[] = {"per_class_precision", "per_class_recall", "per_class_f1", "confusion", NULL};
     memcpy(keys + 3 + LB_N_METRIC_FIELDS, arrays, sizeof arrays);
     int64_t C = 0;
-    int st = only_keys(path, obj, "metrics", keys);
-    if (!st) st = get_int64(path, obj, "n_classes", 1, &C);
+    int st = lb__json_only_keys(path, obj, "metrics", keys);
+    if (!st) st = lb__json_get_int64(path, obj, "n_classes", 1, &C);
     if (!st && C > MAX_CLASSES)
-        st = bad(path, lb__json_get(obj, "n_classes"), "n_classes = %" PRId64 " is more than %d", C,
+        st = lb__json_bad(path, lb__json_get(obj, "n_classes"), "n_classes = %" PRId64 " is more than %d", C,
                  MAX_CLASSES);
     /* The confusion matrix's shape is checked before its C*C counts are allocated, so a
      * small file cannot make the reader allocate for a huge class count (fuzz/fuzz_record.c
      * found n_classes = 99999 asking for 80 GB). */
     const lb_json *cm = NULL;
-    if (!st) st = member(path, obj, "confusion", LB_JSON_ARRAY, &cm);
+    if (!st) st = lb__json_member(path, obj, "confusion", LB_JSON_ARRAY, &cm);
     if (!st && cm->n != (size_t)C)
-        st = bad(path, cm, "\"confusion\" has %zu rows, expected %" PRId64, cm->n, C);
+        st = lb__json_bad(path, cm, "\"confusion\" has %zu rows, expected %" PRId64, cm->n, C);
     for (size_t t = 0; !st && t < (size_t)C; t++)
         if (cm->items[t].type != LB_JSON_ARRAY || cm->items[t].n != (size_t)C)
-            st = bad(path, &cm->items[t], "confusion row %zu must be an array of %" PRId64 " counts", t, C);
+            st = lb__json_bad(path, &cm->items[t], "confusion row %zu must be an array of %" PRId64 " counts", t, C);
     if (!st) st = lb_metrics_init(m, (int)C);
     if (st) return st;
-    if (!st) st = get_int64(path, obj, "n", 0, &m->n);
+    if (!st) st = lb__json_get_int64(path, obj, "n", 0, &m->n);
     for (int i = 0; i < LB_N_METRIC_FIELDS && !st; i++)
-        st = get_float(path, obj, lb_metric_fields[i].name, lb_metric_ptr(m, &lb_metric_fields[i]));
+        st = lb__json_get_float(path, obj, lb_metric_fields[i].name, lb_metric_ptr(m, &lb_metric_fields[i]));
     if (!st) st = get_float_array(path, obj, "per_class_precision", (size_t)C, m->precision);
     if (!st) st = get_float_array(path, obj, "per_class_recall", (size_t)C, m->recall);
     if (!st) st = get_float_array(path, obj, "per_class_f1", (size_t)C, m->f1);
@@ -441,33 +435,33 @@ static int read_metrics(const char *path, const lb_json *obj, lb_metrics *m)
         const lb_json *row = &cm->items[t];
         int64_t support = 0;
         for (size_t p = 0; !st && p < (size_t)C; p++) {
-            st = to_int64(path, &row->items[p], "a confusion count", 0, &m->confusion[t * (size_t)C + p]);
+            st = lb__json_to_int64(path, &row->items[p], "a confusion count", 0, &m->confusion[t * (size_t)C + p]);
             support += m->confusion[t * (size_t)C + p];
         }
         scored += support > 0;
     }
     int64_t x = 0;
-    if (!st) st = get_int64(path, obj, "classes_scored", 0, &x);
+    if (!st) st = lb__json_get_int64(path, obj, "classes_scored", 0, &x);
     if (!st && x != scored)
-        st = bad(path, lb__json_get(obj, "classes_scored"),
+        st = lb__json_bad(path, lb__json_get(obj, "classes_scored"),
                  "classes_scored = %" PRId64 " but %d rows of the confusion matrix have test samples", x, scored);
     if (!st) m->n_scored = scored;
     if (st) lb_metrics_free(m);
     return st;
 }
 
-static int read_curve(const char *path, const lb_json *obj, const char *k, lb_curve *c)
+int lb__json_read_curve(const char *path, const lb_json *obj, const char *k, lb_curve *c)
 {
     const lb_json *v = NULL;
-    int st = member(path, obj, k, LB_JSON_ARRAY, &v);
+    int st = lb__json_member(path, obj, k, LB_JSON_ARRAY, &v);
     for (size_t i = 0; !st && i < v->n; i++) {
         const lb_json *pt = &v->items[i];
         int64_t step = 0;
         float val = 0;
         if (pt->type != LB_JSON_ARRAY || pt->n != 2)
-            return bad(path, pt, "a point of curve \"%s\" must be [step, value]", k);
-        st = to_int64(path, &pt->items[0], "a curve step", INT64_MIN, &step);
-        if (!st) st = to_float(path, &pt->items[1], "a curve value", &val);
+            return lb__json_bad(path, pt, "a point of curve \"%s\" must be [step, value]", k);
+        st = lb__json_to_int64(path, &pt->items[0], "a curve step", INT64_MIN, &step);
+        if (!st) st = lb__json_to_float(path, &pt->items[1], "a curve value", &val);
         if (!st) st = lb_curve_append(c, step, val);
     }
     return st;
@@ -477,13 +471,13 @@ static int read_curve(const char *path, const lb_json *obj, const char *k, lb_cu
 static int read_seed(const char *path, const lb_json *obj, lb_run_record *r)
 {
     const lb_json *seed = NULL;
-    int st = member(path, obj, "seed", LB_JSON_NUMBER, &seed);
+    int st = lb__json_member(path, obj, "seed", LB_JSON_NUMBER, &seed);
     if (!st) {
         errno = 0;
         char *end;
         r->seed = strtoull(seed->str, &end, 10);
         if (seed->str[0] == '-' || *end || errno == ERANGE)
-            st = bad(path, seed, "seed must be an integer in [0, 2^64), found %s", seed->str);
+            st = lb__json_bad(path, seed, "seed must be an integer in [0, 2^64), found %s", seed->str);
     }
     return st;
 }
@@ -493,19 +487,19 @@ static int read_run_fields(const char *path, const lb_json *obj, lb_run_record *
 {
     const lb_json *v = NULL;
     int64_t x = 0;
-    int st = member(path, obj, "format", LB_JSON_STRING, &v);
+    int st = lb__json_member(path, obj, "format", LB_JSON_STRING, &v);
     if (!st && strcmp(v->str, "libra-run"))
-        st = bad(path, v, "format is \"%s\", expected \"libra-run\"", v->str);
-    if (!st) st = get_int64(path, obj, "format_version", 0, &x);
+        st = lb__json_bad(path, v, "format is \"%s\", expected \"libra-run\"", v->str);
+    if (!st) st = lb__json_get_int64(path, obj, "format_version", 0, &x);
     if (!st && x != FORMAT_VERSION)
-        st = bad(path, lb__json_get(obj, "format_version"),
+        st = lb__json_bad(path, lb__json_get(obj, "format_version"),
                  "format_version %" PRId64 " is not %d (this libra's)", x, FORMAT_VERSION);
-    if (!st) st = get_string(path, obj, "strategy", &r->strategy);
+    if (!st) st = lb__json_get_string(path, obj, "strategy", &r->strategy);
     if (!st) st = read_seed(path, obj, r);
-    if (!st) st = get_int64(path, obj, "steps", 0, &r->steps);
-    if (!st) st = get_float(path, obj, "wall_seconds", &r->wall_seconds);
-    if (!st) st = get_float(path, obj, "images_per_sec", &r->images_per_sec);
-    if (!st) st = member(path, obj, "metrics", LB_JSON_OBJECT, &v);
+    if (!st) st = lb__json_get_int64(path, obj, "steps", 0, &r->steps);
+    if (!st) st = lb__json_get_float(path, obj, "wall_seconds", &r->wall_seconds);
+    if (!st) st = lb__json_get_float(path, obj, "images_per_sec", &r->images_per_sec);
+    if (!st) st = lb__json_member(path, obj, "metrics", LB_JSON_OBJECT, &v);
     if (!st) st = read_metrics(path, v, &r->metrics);
     return st;
 }
@@ -521,20 +515,20 @@ static int read_posthoc_entry(const char *path, const lb_json *p, lb_run_record 
     int64_t from = -1, steps = -1;
     lb_metrics m = {0};
     int st = LB_OK;
-    if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a post-hoc entry must be an object");
-    if (!st) st = only_keys(path, p, "a post-hoc entry", pkeys);
-    if (!st) st = get_string(path, p, "name", &name);
-    if (!st) st = get_float(path, p, "tau", &tau);
+    if (p->type != LB_JSON_OBJECT) st = lb__json_bad(path, p, "a post-hoc entry must be an object");
+    if (!st) st = lb__json_only_keys(path, p, "a post-hoc entry", pkeys);
+    if (!st) st = lb__json_get_string(path, p, "name", &name);
+    if (!st) st = lb__json_get_float(path, p, "tau", &tau);
     if (!st && lb__json_get(p, "steps")) { /* a stage: both or neither */
-        st = get_int64(path, p, "steps", 0, &steps);
-        if (!st) st = get_int64(path, p, "start_step", 0, &from);
+        st = lb__json_get_int64(path, p, "steps", 0, &steps);
+        if (!st) st = lb__json_get_int64(path, p, "start_step", 0, &from);
     } else if (!st && lb__json_get(p, "start_step")) {
-        st = bad(path, p, "a post-hoc entry has \"start_step\" without \"steps\"");
+        st = lb__json_bad(path, p, "a post-hoc entry has \"start_step\" without \"steps\"");
     }
-    if (!st) st = member(path, p, "metrics", LB_JSON_OBJECT, &pm);
+    if (!st) st = lb__json_member(path, p, "metrics", LB_JSON_OBJECT, &pm);
     if (!st) st = read_metrics(path, pm, &m);
     if (!st && m.n_classes != r->metrics.n_classes)
-        st = bad(path, pm, "post-hoc metrics have %d classes, the run has %d", m.n_classes,
+        st = lb__json_bad(path, pm, "post-hoc metrics have %d classes, the run has %d", m.n_classes,
                  r->metrics.n_classes);
     if (!st) st = lb_run_record_add_stage(r, name, tau, from, steps, &m);
     lb_free(name);
@@ -546,7 +540,7 @@ static int read_posthoc_entry(const char *path, const lb_json *p, lb_run_record 
 static int read_posthoc(const char *path, const lb_json *obj, lb_run_record *r)
 {
     const lb_json *arr = NULL;
-    int st = member(path, obj, "posthoc", LB_JSON_ARRAY, &arr);
+    int st = lb__json_member(path, obj, "posthoc", LB_JSON_ARRAY, &arr);
     for (size_t i = 0; !st && i < arr->n; i++) st = read_posthoc_entry(path, &arr->items[i], r);
     return st;
 }
@@ -556,17 +550,17 @@ static int read_xy(const char *path, const lb_json *obj, const char *k, lb_xy *c
 {
     const lb_json *v = lb__json_get(obj, k);
     if (!v) return LB_OK;
-    if (v->type != LB_JSON_ARRAY || v->n > 101) return bad(path, v, "\"%s\" must be an array of at most 101 points", k);
+    if (v->type != LB_JSON_ARRAY || v->n > 101) return lb__json_bad(path, v, "\"%s\" must be an array of at most 101 points", k);
     if (!(c->x = lb_malloc(sizeof(float) * (v->n + 1))) || !(c->y = lb_malloc(sizeof(float) * (v->n + 1))))
         return lb_error(LB_ENOMEM, "%s: out of memory", path);
     int st = LB_OK;
     for (size_t i = 0; !st && i < v->n; i++) {
         const lb_json *pt = &v->items[i];
-        if (pt->type != LB_JSON_ARRAY || pt->n != 2) return bad(path, pt, "a point of \"%s\" must be [x, y]", k);
-        st = to_float(path, &pt->items[0], "a curve x", &c->x[i]);
-        if (!st) st = to_float(path, &pt->items[1], "a curve y", &c->y[i]);
+        if (pt->type != LB_JSON_ARRAY || pt->n != 2) return lb__json_bad(path, pt, "a point of \"%s\" must be [x, y]", k);
+        st = lb__json_to_float(path, &pt->items[0], "a curve x", &c->x[i]);
+        if (!st) st = lb__json_to_float(path, &pt->items[1], "a curve y", &c->y[i]);
         if (!st && !(c->x[i] >= 0 && c->x[i] <= 1 && c->y[i] >= 0 && c->y[i] <= 1))
-            st = bad(path, pt, "a point of \"%s\" must lie in [0, 1]", k);
+            st = lb__json_bad(path, pt, "a point of \"%s\" must lie in [0, 1]", k);
         if (!st) c->n = i + 1;
     }
     return st;
@@ -577,14 +571,14 @@ static int read_xy(const char *path, const lb_json *obj, const char *k, lb_xy *c
 static int read_curves(const char *path, const lb_json *obj, lb_run_record *r)
 {
     const lb_json *v = NULL;
-    int st = member(path, obj, "curves", LB_JSON_OBJECT, &v);
+    int st = lb__json_member(path, obj, "curves", LB_JSON_OBJECT, &v);
     static const char *const ckeys[] = {"loss", "val_balanced_accuracy", "pr", "roc", NULL};
-    if (!st) st = only_keys(path, v, "curves", ckeys);
-    if (!st) st = read_curve(path, v, "loss", &r->loss);
-    if (!st) st = read_curve(path, v, "val_balanced_accuracy", &r->val_bacc);
+    if (!st) st = lb__json_only_keys(path, v, "curves", ckeys);
+    if (!st) st = lb__json_read_curve(path, v, "loss", &r->loss);
+    if (!st) st = lb__json_read_curve(path, v, "val_balanced_accuracy", &r->val_bacc);
     if (!st) st = read_xy(path, v, "pr", &r->pr);
     if (!st) st = read_xy(path, v, "roc", &r->roc);
-    if (!st && r->pr.n != r->roc.n) st = bad(path, v, "the pr and roc curves have %zu and %zu points", r->pr.n, r->roc.n);
+    if (!st && r->pr.n != r->roc.n) st = lb__json_bad(path, v, "the pr and roc curves have %zu and %zu points", r->pr.n, r->roc.n);
     return st;
 }
 
@@ -595,14 +589,14 @@ static int read_notes(const char *path, const lb_json *obj, lb_notes *n)
     const lb_json *v = lb__json_get(obj, "warnings"), *arr = NULL;
     if (!v) return LB_OK;
     int64_t count = 0;
-    int st = v->type == LB_JSON_OBJECT ? only_keys(path, v, "warnings", keys) : bad(path, v, "\"warnings\" must be an object");
-    if (!st) st = get_int64(path, v, "count", 0, &count);
-    if (!st && count > 0x7fffffff) st = bad(path, v, "warnings: a count of %" PRId64 " is out of range", count);
-    if (!st) st = member(path, v, "messages", LB_JSON_ARRAY, &arr);
-    if (!st && (int64_t)arr->n > count) st = bad(path, arr, "warnings: %zu messages but a count of %" PRId64, arr->n, count);
+    int st = v->type == LB_JSON_OBJECT ? lb__json_only_keys(path, v, "warnings", keys) : lb__json_bad(path, v, "\"warnings\" must be an object");
+    if (!st) st = lb__json_get_int64(path, v, "count", 0, &count);
+    if (!st && count > 0x7fffffff) st = lb__json_bad(path, v, "warnings: a count of %" PRId64 " is out of range", count);
+    if (!st) st = lb__json_member(path, v, "messages", LB_JSON_ARRAY, &arr);
+    if (!st && (int64_t)arr->n > count) st = lb__json_bad(path, arr, "warnings: %zu messages but a count of %" PRId64, arr->n, count);
     for (size_t i = 0; !st && i < arr->n; i++)
         st = arr->items[i].type == LB_JSON_STRING ? lb_notes_add(n, "%s", arr->items[i].str)
-                                                  : bad(path, &arr->items[i], "a warning must be a string");
+                                                  : lb__json_bad(path, &arr->items[i], "a warning must be a string");
     if (!st) n->n = (int)count; /* counted beyond the kept ones */
     return st;
 }
@@ -614,18 +608,18 @@ static int read_operating_point(const char *path, const lb_json *obj, lb_operati
                                        "test_recall", "test_precision", "threshold",  NULL};
     const lb_json *v = lb__json_get(obj, "operating_point");
     if (!v) return LB_OK;
-    if (v->type != LB_JSON_OBJECT) return bad(path, v, "\"operating_point\" must be an object");
+    if (v->type != LB_JSON_OBJECT) return lb__json_bad(path, v, "\"operating_point\" must be an object");
     int64_t k = 0;
-    int st = only_keys(path, v, "operating_point", keys);
-    if (!st) st = get_int64(path, v, "class", 0, &k);
-    if (!st && k > 1) st = bad(path, v, "operating_point: class %" PRId64 " of a binary task", k);
+    int st = lb__json_only_keys(path, v, "operating_point", keys);
+    if (!st) st = lb__json_get_int64(path, v, "class", 0, &k);
+    if (!st && k > 1) st = lb__json_bad(path, v, "operating_point: class %" PRId64 " of a binary task", k);
     op->positive = (int)k;
-    if (!st) st = get_float(path, v, "target_recall", &op->target_recall);
-    if (!st) st = get_float(path, v, "threshold", &op->threshold);
-    if (!st) st = get_float(path, v, "val_recall", &op->val_recall);
-    if (!st) st = get_float(path, v, "val_precision", &op->val_precision);
-    if (!st) st = get_float(path, v, "test_recall", &op->test_recall);
-    if (!st) st = get_float(path, v, "test_precision", &op->test_precision);
+    if (!st) st = lb__json_get_float(path, v, "target_recall", &op->target_recall);
+    if (!st) st = lb__json_get_float(path, v, "threshold", &op->threshold);
+    if (!st) st = lb__json_get_float(path, v, "val_recall", &op->val_recall);
+    if (!st) st = lb__json_get_float(path, v, "val_precision", &op->val_precision);
+    if (!st) st = lb__json_get_float(path, v, "test_recall", &op->test_recall);
+    if (!st) st = lb__json_get_float(path, v, "test_precision", &op->test_precision);
     op->set = !st;
     return st;
 }
@@ -637,10 +631,10 @@ static int read_grid_point(const char *path, const lb_json *p, lb_run_record *r)
     char *spec = NULL;
     float acc = 0;
     int st = LB_OK;
-    if (p->type != LB_JSON_OBJECT) st = bad(path, p, "a grid point must be an object");
-    if (!st) st = only_keys(path, p, "a grid point", pkeys);
-    if (!st) st = get_string(path, p, "spec", &spec);
-    if (!st) st = get_float(path, p, "val_balanced_accuracy", &acc);
+    if (p->type != LB_JSON_OBJECT) st = lb__json_bad(path, p, "a grid point must be an object");
+    if (!st) st = lb__json_only_keys(path, p, "a grid point", pkeys);
+    if (!st) st = lb__json_get_string(path, p, "spec", &spec);
+    if (!st) st = lb__json_get_float(path, p, "val_balanced_accuracy", &acc);
     if (!st) st = lb_run_record_add_grid(r, spec, acc);
     lb_free(spec);
     return st;
@@ -652,13 +646,13 @@ static int read_grid(const char *path, const lb_json *obj, lb_run_record *r)
     static const char *const gkeys[] = {"chosen", "points", NULL};
     const lb_json *v = NULL, *arr = NULL;
     int64_t x = 0;
-    int st = member(path, obj, "grid", LB_JSON_OBJECT, &v);
-    if (!st) st = only_keys(path, v, "grid", gkeys);
-    if (!st) st = member(path, v, "points", LB_JSON_ARRAY, &arr);
+    int st = lb__json_member(path, obj, "grid", LB_JSON_OBJECT, &v);
+    if (!st) st = lb__json_only_keys(path, v, "grid", gkeys);
+    if (!st) st = lb__json_member(path, v, "points", LB_JSON_ARRAY, &arr);
     for (size_t i = 0; !st && i < arr->n; i++) st = read_grid_point(path, &arr->items[i], r);
-    if (!st) st = get_int64(path, v, "chosen", -1, &x);
+    if (!st) st = lb__json_get_int64(path, v, "chosen", -1, &x);
     if (!st && x >= (int64_t)r->n_grid && !(x == -1))
-        st = bad(path, lb__json_get(v, "chosen"), "chosen = %" PRId64 " but the grid has %zu points",
+        st = lb__json_bad(path, lb__json_get(v, "chosen"), "chosen = %" PRId64 " but the grid has %zu points",
                  x, r->n_grid);
     if (!st) r->grid_chosen = (int)x;
     return st;
@@ -668,8 +662,8 @@ static int read_grid(const char *path, const lb_json *obj, lb_run_record *r)
 static int read_rank(const char *path, const lb_json *obj, lb_run_record *r)
 {
     int64_t x = -1;
-    int st = lb__json_get(obj, "rank") ? get_int64(path, obj, "rank", 0, &x) : LB_OK;
-    if (!st && x > 0x7fffffff) st = bad(path, lb__json_get(obj, "rank"), "rank = %" PRId64 " is out of range", x);
+    int st = lb__json_get(obj, "rank") ? lb__json_get_int64(path, obj, "rank", 0, &x) : LB_OK;
+    if (!st && x > 0x7fffffff) st = lb__json_bad(path, lb__json_get(obj, "rank"), "rank = %" PRId64 " is out of range", x);
     r->rank = st ? -1 : (int)x;
     return st;
 }
@@ -681,11 +675,11 @@ static int read_record(const char *path, const lb_json *obj, lb_run_record *r)
         "seed",    "steps",          "wall_seconds",  "images_per_sec",
         "metrics", "posthoc",        "curves",        "grid",
         "operating_point", "warnings", "rank", "predictions", "profile", NULL};
-    int st = only_keys(path, obj, "the run record", keys);
+    int st = lb__json_only_keys(path, obj, "the run record", keys);
     if (!st) st = read_run_fields(path, obj, r);
     if (!st) st = read_rank(path, obj, r);
-    if (!st && lb__json_get(obj, "predictions")) st = get_string(path, obj, "predictions", &r->predictions);
-    if (!st && lb__json_get(obj, "profile")) st = get_string(path, obj, "profile", &r->profile);
+    if (!st && lb__json_get(obj, "predictions")) st = lb__json_get_string(path, obj, "predictions", &r->predictions);
+    if (!st && lb__json_get(obj, "profile")) st = lb__json_get_string(path, obj, "profile", &r->profile);
     if (!st) st = read_notes(path, obj, &r->warnings);
     if (!st) st = read_posthoc(path, obj, r);
     if (!st) st = read_curves(path, obj, r);
@@ -712,7 +706,7 @@ int lb_run_record_parse_json(lb_run_record *r, const char *text, size_t n, const
     lb_json root;
     int st = lb__json_parse(text, n, path, &root);
     if (st) return st;
-    if (root.type != LB_JSON_OBJECT) st = bad(path, &root, "a run record must be a JSON object");
+    if (root.type != LB_JSON_OBJECT) st = lb__json_bad(path, &root, "a run record must be a JSON object");
     if (!st) st = read_record(path, &root, r);
     lb__json_free(&root);
     if (st) lb_run_record_free(r);

@@ -4,6 +4,7 @@
 #define LIBRA_REPORT_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "libra/report.h"
 
@@ -32,6 +33,24 @@ typedef struct lb_json {
  * "<name>:<line>:<col>: <what>". Nesting deeper than 64 levels is refused. */
 int lb__json_parse(const char *text, size_t len, const char *name, lb_json *out);
 void lb__json_free(lb_json *v);
+
+/* Reading values of a parsed record, each error LB_EFORMAT "<path>:<line>:<col>: <what>"
+ * (json_io.c): a located message; every key of obj one of allowed (NULL-terminated); the
+ * member k of type t; a number or null (NaN) as a float; an integer >= lo; a string (copied);
+ * a curve of [step, value] points appended to c. */
+int lb__json_bad(const char *path, const lb_json *at, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+int lb__json_only_keys(const char *path, const lb_json *obj, const char *where, const char *const *allowed);
+int lb__json_member(const char *path, const lb_json *obj, const char *k, lb_json_type t, const lb_json **out);
+int lb__json_to_float(const char *path, const lb_json *v, const char *what, float *out);
+int lb__json_to_int64(const char *path, const lb_json *v, const char *what, int64_t lo, int64_t *out);
+int lb__json_get_float(const char *path, const lb_json *obj, const char *k, float *out);
+int lb__json_get_int64(const char *path, const lb_json *obj, const char *k, int64_t lo, int64_t *out);
+int lb__json_get_string(const char *path, const lb_json *obj, const char *k, char **out);
+int lb__json_read_curve(const char *path, const lb_json *obj, const char *k, lb_curve *c);
 /* The value of key in an object, or NULL. */
 const lb_json *lb__json_get(const lb_json *obj, const char *key);
 const char *lb__json_type_name(lb_json_type t);

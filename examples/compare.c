@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/dense.h"
 #include "libra/dist.h"
 #include "libra/losses.h"
 #include "libra/data.h"
@@ -65,6 +66,17 @@ static const char usage[] =
     "                         tails; 'longtail:100|step:100,0.5' two profiles); OUT gets the sweep's\n"
     "                         results.json, results.csv, summary.csv and report.html\n"
     "  --list                 list the losses and samplers, then exit\n"
+    "\n"
+    "Dense task (docs/dense.md): --task dense with --data dense:SOURCE[,canvas=64][,objects=0-3]\n"
+    "[,scale=0.5-1][,stride=8][,train=6000][,test=1000] (default dense:fmnist): generated canvases, one\n"
+    "label per stride x stride cell, a fully convolutional model, AP over test locations and images.\n"
+    "  --task classify|dense  the task (default classify)\n"
+    "  --prior P              dense: the head's prior probability for strategies without +noprior\n"
+    "                         (default 0.01; Lin et al. 2017, Sec. 3.3)\n"
+    "  dense strategies are LOSS or LOSS+noprior, every grid point reported; defaults\n"
+    "                         %s\n"
+    "  dense defaults: 3 seeds, 600 steps, batch 32, validation every steps/10, the stride's trunk;\n"
+    "  --quick: 2 seeds, 200 steps; --out default results/dense; not under mpirun, no sweeps\n"
     "  --help                 this text\n"
     "\n"
     "%s"
@@ -83,7 +95,7 @@ static const char usage[] =
 enum {
     OPT_STRATEGIES = 1, OPT_SEEDS, OPT_SEED, OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_ARCH, OPT_THREADS,
     OPT_JOBS, OPT_TARGET_RECALL, OPT_QUICK, OPT_OUT, OPT_RESUME, OPT_FORCE, OPT_QUIET, OPT_LIST, OPT_HELP,
-    OPT_PLAN, OPT_ONLY, OPT_AGGREGATE
+    OPT_PLAN, OPT_ONLY, OPT_AGGREGATE, OPT_TASK, OPT_PRIOR
 };
 
 static const struct option longopts[] = {
@@ -107,6 +119,8 @@ static const struct option longopts[] = {
     {"plan", no_argument, 0, OPT_PLAN},
     {"only", required_argument, 0, OPT_ONLY},
     {"aggregate", no_argument, 0, OPT_AGGREGATE},
+    {"task", required_argument, 0, OPT_TASK},
+    {"prior", required_argument, 0, OPT_PRIOR},
     CLI_DATA_LONGOPTS,
     CLI_TRAIN_LONGOPTS,
     {0, 0, 0, 0}};
@@ -116,6 +130,8 @@ typedef struct {
     cli_data_flags df;
     long jobs, steps, epochs, seeds;
     int quick, quiet, list, jobs_given, plan, aggregate;
+    int dense, batch_given, arch_given, out_given, target_given;
+    double prior;   /* --prior (dense), < 0: not given */
 } flags;
 
 /* This process's place among the ranks of an MPI job (one rank of one without mpirun). */
@@ -150,6 +166,7 @@ static void parse_flags(int argc, char **argv, flags *f)
     lb_study_config_init(&f->c);
     f->jobs = sysconf(_SC_NPROCESSORS_ONLN);
     f->steps = f->epochs = f->seeds = -1;
+    f->prior = -1;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (cli_data_flag(&f->df, c, optarg) || cli_train_flag(&f->c.train, c, optarg)) continue;
@@ -159,16 +176,34 @@ static void parse_flags(int argc, char **argv, flags *f)
         case OPT_SEED: f->c.seed0 = cli_u64("seed", optarg); break;
         case OPT_STEPS: f->steps = cli_long("steps", optarg, 1, 100000000L); break;
         case OPT_EPOCHS: f->epochs = cli_long("epochs", optarg, 1, 100000); break;
-        case OPT_BATCH: f->c.train.batch = (int)cli_long("batch", optarg, 1, 65536); break;
-        case OPT_ARCH: f->c.train.arch = optarg; break;
+        case OPT_BATCH:
+            f->c.train.batch = (int)cli_long("batch", optarg, 1, 65536);
+            f->batch_given = 1;
+            break;
+        case OPT_ARCH:
+            f->c.train.arch = optarg;
+            f->arch_given = 1;
+            break;
+        case OPT_TASK:
+            if (strcmp(optarg, "dense") != 0 && strcmp(optarg, "classify") != 0)
+                cli_usage_error("--task: '%s' is not a task (classify or dense)", optarg);
+            f->dense = strcmp(optarg, "dense") == 0;
+            break;
+        case OPT_PRIOR: f->prior = cli_double("prior", optarg, 1e-6, 0.5); break;
         case OPT_THREADS: f->c.train.threads = (int)cli_long("threads", optarg, 1, 256); break;
         case OPT_JOBS:
             f->jobs = cli_long("jobs", optarg, 1, 256);
             f->jobs_given = 1;
             break;
-        case OPT_TARGET_RECALL: f->c.target_recall = cli_double("target-recall", optarg, 1e-9, 1.0); break;
+        case OPT_TARGET_RECALL:
+            f->c.target_recall = cli_double("target-recall", optarg, 1e-9, 1.0);
+            f->target_given = 1;
+            break;
         case OPT_QUICK: f->quick = 1; break;
-        case OPT_OUT: f->c.out_dir = optarg; break;
+        case OPT_OUT:
+            f->c.out_dir = optarg;
+            f->out_given = 1;
+            break;
         case OPT_RESUME: f->c.resume = 1; break;
         case OPT_FORCE: f->c.force = 1; break;
         case OPT_QUIET: f->quiet = 1; break;
@@ -177,7 +212,9 @@ static void parse_flags(int argc, char **argv, flags *f)
         case OPT_ONLY: parse_only(&f->c, optarg); break;
         case OPT_AGGREGATE: f->aggregate = 1; break;
         case 'h':
-        case OPT_HELP: printf(usage, lb_default_strategy_list(), cli_train_help, cli_data_help); exit(0);
+        case OPT_HELP:
+            printf(usage, lb_default_strategy_list(), lb_dense_default_strategy_list(), cli_train_help, cli_data_help);
+            exit(0);
         default: cli_bad_option();
         }
     }
@@ -189,6 +226,7 @@ static void parse_flags(int argc, char **argv, flags *f)
     if (f->c.n_shards > 1 && f->c.force)
         cli_usage_error("--force and --only: remove the old study from --out (or choose another) before the shares");
     if (f->aggregate) f->c.resume = 1;
+    if (!f->dense && f->prior > 0) cli_usage_error("--prior: the head's prior of a dense task (--task dense)");
     if (f->list) list_and_exit();
     if (f->jobs < 1) f->jobs = 1;
     f->c.seeds = (int)(f->seeds > 0 ? f->seeds : f->quick ? 2 : 5);
@@ -277,7 +315,7 @@ static void data_options(flags *f, lb_data_opts *dopts)
 {
     int has_source = 0;
     for (int i = 0; i < f->df.n; i++) has_source |= f->df.code[i] == CLI_OPT_PRESET || f->df.code[i] == CLI_OPT_DATA;
-    if (!has_source) cli_data_flag_first(&f->df, CLI_OPT_PRESET, "fmnist-lt100");
+    if (!has_source) cli_data_flag_first(&f->df, f->dense ? CLI_OPT_DATA : CLI_OPT_PRESET, f->dense ? "dense:fmnist" : "fmnist-lt100");
     cli_data_apply(&f->df, dopts);
     f->c.data = dopts;
 }
@@ -525,6 +563,56 @@ static int run_sweep(flags *f, lb_data_opts *dopts, const sweep *w, int saved[2]
     return status;
 }
 
+/* --task dense: the flags of a classification study that mean nothing here are refused. */
+static void check_dense_flags(const flags *f, const lb_data_opts *dopts)
+{
+    if (!dopts->data || strncmp(dopts->data, "dense:", 6) != 0)
+        cli_usage_error("--task dense: give --data dense:SOURCE,... (got '%s')", dopts->data ? dopts->data : "");
+    if (dist.size > 1) cli_usage_error("--task dense: a dense study runs without mpirun (--jobs, --only)");
+    if (dopts->imbalance && strchr(dopts->imbalance, '|')) cli_usage_error("--imbalance: sweeps are for classification");
+    if (f->epochs > 0) cli_usage_error("--epochs: a dense study counts steps (--steps)");
+    if (f->plan) cli_usage_error("--plan: not for a dense study (its plan is strategies x seeds)");
+    if (f->target_given) cli_usage_error("--target-recall: for binary classification, not for a dense study");
+    if (f->c.train.keep_best || f->c.train.patience > 0)
+        cli_usage_error("--keep best / --patience: not for a dense study (every run trains its whole budget)");
+}
+
+static int run_dense(flags *f, lb_data_opts *dopts)
+{
+    check_dense_flags(f, dopts);
+    cli_dense_compare a;
+    memset(&a, 0, sizeof a);
+    lb_dense_study_config_init(&a.c);
+    lb_train_opts t = f->c.train;
+    t.arch = f->arch_given ? f->c.train.arch : NULL;
+    t.batch = f->batch_given ? f->c.train.batch : 32;
+    t.steps = f->steps > 0 ? f->steps : f->quick ? 200 : 600;
+    t.eval_every = t.eval_every > 0 ? t.eval_every : (t.steps / 10 > 0 ? t.steps / 10 : 1);
+    t.log_every = 5;
+    t.monitor = LB_MONITOR_NONE;
+    t.loss = NULL;
+    a.c.train = t;
+    a.c.strategies = f->c.strategies;
+    a.c.seeds = (int)(f->seeds > 0 ? f->seeds : f->quick ? 2 : 3);
+    a.c.seed0 = f->c.seed0;
+    if (f->prior > 0) a.c.prior = f->prior;
+    a.c.data = dopts;
+    if (f->out_given) a.c.out_dir = f->c.out_dir;
+    a.c.resume = f->c.resume, a.c.force = f->c.force;
+    a.c.shard = f->c.shard, a.c.n_shards = f->c.n_shards;
+    a.jobs = f->jobs, a.quiet = f->quiet, a.aggregate = f->aggregate;
+    if (lb_dense_study_check(&a.c) != LB_OK) cli_usage_error("--strategies: %s", lb_last_error());
+    if (t.arch && lb_arch_check(t.arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
+    if (lb_check_output_dir(a.c.out_dir) != LB_OK) cli_fatal("--out %s: %s", a.c.out_dir, lb_last_error());
+    if (!f->quiet) cli_print_header(stderr, a.c.seed0, t.threads, "task dense");
+    lb_data *d = cli_data_load(dopts, f->quiet);
+    if (lb_dense_study_check_data(&a.c, d) != LB_OK) cli_usage_error("--strategies: %s", lb_last_error());
+    int status = cli_dense_compare_run(&a, d, &stop_signal);
+    lb_data_free(d);
+    lb_data_opts_free(dopts);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argv);
@@ -547,6 +635,7 @@ int main(int argc, char **argv)
     if (lb_set_threads(f.c.train.threads) != LB_OK) cli_fatal("--threads %d: %s", f.c.train.threads, lb_last_error());
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    if (f.dense) return run_dense(&f, &dopts);
     sweep w;
     sweep_parse(dopts.imbalance, f.c.out_dir, &w);
     if (w.n > 0) {

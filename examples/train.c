@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/dense.h"
 #include "libra/dist.h"
 #include "libra/losses.h"
 #include "libra/report.h"
@@ -44,6 +45,15 @@ static const char usage[] =
     "                         'conv:32,3;bn;relu;pool:2;conv:64,3;bn;relu;pool:2;gap;dense'\n"
     "  --init NAME            default (PyTorch's), kaiming-normal, kaiming-uniform, xavier-normal, xavier-uniform\n"
     "  --prior-bias           set the last layer's bias to log(class prior)\n"
+    "Dense task (docs/dense.md):\n"
+    "  --task classify|dense  dense: --data dense:SOURCE[,canvas=64][,objects=0-3][,scale=0.5-1][,stride=8]\n"
+    "                         [,train=6000][,test=1000] (default dense:fmnist); a fully convolutional model\n"
+    "                         (--arch: a layer list ending in the stride's grid, default the stride's trunk)\n"
+    "                         with a 3x3 head; loss per location divided by the batch's foreground count\n"
+    "                         (default sigmoid_focal:gamma=2,alpha=0.25); --steps (default 600), --batch\n"
+    "                         (default 32); prints AP per class over test locations and images\n"
+    "  --prior P              dense: the head's bias starts every class at probability P (default 0.01;\n"
+    "                         0: off)\n"
     "Evaluation and files:\n"
     "  --monitor WHERE        val (default when there is a validation split), none, or test: evaluate\n"
     "                         at each evaluation point (test: shown only, it never chooses anything)\n"
@@ -67,7 +77,7 @@ static const char usage[] =
 enum {
     OPT_EPOCHS = 1, OPT_STEPS, OPT_BATCH, OPT_LOSS, OPT_SAMPLER, OPT_CROP, OPT_HFLIP, OPT_SEED, OPT_THREADS, OPT_ARCH, OPT_INIT,
     OPT_PRIOR, OPT_MONITOR, OPT_EVAL_BATCH, OPT_SAVE, OPT_SAVE_EVERY, OPT_RESUME, OPT_OUT, OPT_LOG_EVERY,
-    OPT_PROGRESS_EVERY, OPT_QUIET, OPT_NAN_CHECK, OPT_NO_NAN_CHECK, OPT_MIX, OPT_SHARDS
+    OPT_PROGRESS_EVERY, OPT_QUIET, OPT_NAN_CHECK, OPT_NO_NAN_CHECK, OPT_MIX, OPT_SHARDS, OPT_TASK, OPT_HEAD_PRIOR
 };
 
 static const struct option longopts[] = {
@@ -85,6 +95,8 @@ static const struct option longopts[] = {
     {"arch", required_argument, 0, OPT_ARCH},
     {"init", required_argument, 0, OPT_INIT},
     {"prior-bias", no_argument, 0, OPT_PRIOR},
+    {"task", required_argument, 0, OPT_TASK},
+    {"prior", required_argument, 0, OPT_HEAD_PRIOR},
     {"monitor", required_argument, 0, OPT_MONITOR},
     {"eval-batch", required_argument, 0, OPT_EVAL_BATCH},
     {"save", required_argument, 0, OPT_SAVE},
@@ -324,6 +336,8 @@ typedef struct {
     const char *out;
     long progress_every;
     int quiet, monitor_set, epochs_set;
+    int dense, loss_set, batch_set, prior_set;   /* --task dense, and which defaults it changes */
+    double prior;                                /* --prior (dense) */
 } flags;
 
 /* One flag of the training options (the data flags are collected in f->df). */
@@ -333,8 +347,14 @@ static void apply_flag(flags *f, int code, const char *a)
     switch (code) {
     case OPT_EPOCHS: o->epochs = (int)cli_long("epochs", a, 1, 100000); f->epochs_set = 1; break;
     case OPT_STEPS: o->steps = cli_long("steps", a, 1, 1000000000L); break;
-    case OPT_BATCH: o->batch = (int)cli_long("batch", a, 1, 65536); break;
-    case OPT_LOSS: o->loss = a; break;
+    case OPT_BATCH: o->batch = (int)cli_long("batch", a, 1, 65536); f->batch_set = 1; break;
+    case OPT_LOSS: o->loss = a; f->loss_set = 1; break;
+    case OPT_TASK:
+        if (strcmp(a, "dense") != 0 && strcmp(a, "classify") != 0)
+            cli_usage_error("--task: '%s' is not a task (classify or dense)", a);
+        f->dense = strcmp(a, "dense") == 0;
+        break;
+    case OPT_HEAD_PRIOR: f->prior = cli_double("prior", a, 0, 0.5); f->prior_set = 1; break;
     case OPT_SAMPLER: o->sampler = a; break;
     case OPT_MIX: o->mix = a; break;
     case OPT_CROP: o->augment.crop_pad = (int)cli_long("crop-pad", a, 0, 64); break;
@@ -429,6 +449,33 @@ static void parse_flags(int argc, char **argv, flags *f)
     cli_train_check(&f->o);
 }
 
+/* --task dense: defaults of its own, and the classification flags refused. */
+static void dense_flags(flags *f, const lb_reducer *ranks)
+{
+    lb_train_opts *o = &f->o;
+    int has_source = 0;
+    for (int i = 0; i < f->df.n; i++) has_source |= f->df.code[i] == CLI_OPT_PRESET || f->df.code[i] == CLI_OPT_DATA;
+    if (!has_source) {
+        lb_data_opts_free(&f->dopts);
+        lb_data_opts_init(&f->dopts);
+        cli_data_flag_first(&f->df, CLI_OPT_DATA, "dense:fmnist");
+        cli_data_apply(&f->df, &f->dopts);
+    }
+    if (strncmp(f->dopts.data, "dense:", 6) != 0)
+        cli_usage_error("--task dense: give --data dense:SOURCE,... (got '%s')", f->dopts.data);
+    const char *bad = ranks ? "mpirun" : o->save ? "--save" : o->resume ? "--resume" : o->shards > 1 ? "--shards"
+                    : f->epochs_set ? "--epochs (a dense run counts --steps)" : o->keep_best ? "--keep best"
+                    : o->patience > 0 ? "--patience" : strcmp(o->sampler, "shuffle") ? "--sampler" : o->mix ? "--mix"
+                    : o->augment.crop_pad || o->augment.hflip ? "--crop-pad / --hflip"
+                    : o->prior_bias ? "--prior-bias (a dense head takes --prior P)" : NULL;
+    if (bad) cli_usage_error("--task dense: %s is not for a dense run", bad);
+    if (!f->loss_set) o->loss = "sigmoid_focal:gamma=2,alpha=0.25";
+    if (!f->batch_set) o->batch = 32;
+    if (o->steps <= 0) o->steps = 600;
+    if (o->eval_every <= 0) o->eval_every = o->steps / 10 > 0 ? o->steps / 10 : 1;
+    if (!f->prior_set) f->prior = 0.01;
+}
+
 static void print_result(const flags *f, const lb_train_result *r, const lb_data *data)
 {
     const lb_metrics *m = &r->test;
@@ -460,6 +507,8 @@ int main(int argc, char **argv)
     parse_flags(argc, argv, &f);
     f.o.reducer = ranks;
     if (ranks) check_shards(&f.o);
+    if (f.dense) dense_flags(&f, ranks);
+    else if (f.prior_set) cli_usage_error("--prior: the head's prior of a dense task (--task dense)");
     f.quiet |= !rank0; /* only rank 0 talks */
     if (lb_set_threads(f.o.threads) != LB_OK) cli_fatal("--threads %d: %s", f.o.threads, lb_last_error());
     if (!f.quiet) {
@@ -480,6 +529,13 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    if (f.dense) {
+        int status = cli_dense_train_run(&f.o, f.prior, data, f.out, f.quiet, f.progress_every, &stop_signal);
+        lb_data_free(data);
+        lb_data_opts_free(&f.dopts);
+        lb_checkpoint_free(&f.ck);
+        return status;
+    }
     ui u = {.quiet = f.quiet, .saved_step = -1};
     cli_progress_init(&u.bar, f.quiet, f.progress_every);
     lb_train_hooks hooks = {&u, hook_start, hook_step, hook_epoch, hook_checkpoint};

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Runs libra-bench and bench/torch_ref.py in alternation (libra, PyTorch, libra, ...) for
 # each configuration, so both see the same machine load, and prints per configuration the
-# medians (min-max) over the rounds and the ratio libra / PyTorch.
+# medians (min-max) over the rounds, PyTorch's best process (it is bimodal: a new process
+# trains either fast or at a third of that speed, so its median flatters libra) and the
+# ratios of libra's median to PyTorch's median (paired rounds) and to its best process.
+# Each round starts one PyTorch process per FLUSH setting (torch.set_flush_denormal off/on);
+# the best is over all of them, and says which setting it had.
 #
 # usage: bench/compare.sh [BUILD_DIR]   (default: ../build next to this script)
-#   env: BATCHES="32 64 128" THREADS="1 2" ROUNDS=5 STEPS=40 REPEATS=3
+#   env: BATCHES="32 64 128" THREADS="1 2" ROUNDS=6 STEPS=40 REPEATS=3 FLUSH="0 1"
 #        ARCH=smallcnn INPUT=1x28x28 (e.g. ARCH=resnet:depth=20 INPUT=3x32x32: both sides build it)
 #        PYTHON=/usr/bin/python3  BENCH=path/to/libra-bench  OUT=dir for the raw JSON lines
 # Both programs inherit this shell's environment (OPENBLAS_CORETYPE etc.): to compare
@@ -18,7 +22,8 @@ bench=${BENCH:-$build/libra-bench}
 python=${PYTHON:-/usr/bin/python3}
 batches=${BATCHES:-"32 64 128"}
 threads=${THREADS:-"1 2"}
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-6}
+flush=${FLUSH:-"0 1"}
 steps=${STEPS:-40}
 repeats=${REPEATS:-3}
 out=${OUT:-$(mktemp -d)}
@@ -43,8 +48,10 @@ for b in $batches; do
             "$bench" --json --arch "$arch" --input "$input" --batch "$b" --threads "$t" --steps "$steps" --repeats "$repeats" \
                 >> "$out/libra-b$b-t$t.jsonl"
             if [ "$have_torch" = 1 ]; then
-                "$python" "$here/torch_ref.py" --arch "$arch" --input "$input" --batch "$b" --threads "$t" --steps "$steps" --repeats "$repeats" \
-                    >> "$out/torch-b$b-t$t.jsonl"
+                for fl in $flush; do
+                    "$python" "$here/torch_ref.py" --arch "$arch" --input "$input" --batch "$b" --threads "$t" --steps "$steps" --repeats "$repeats" \
+                        --flush-denormal "$fl" >> "$out/torch-b$b-t$t.jsonl"
+                done
             fi
             r=$((r + 1))
         done
@@ -63,19 +70,29 @@ def agg(rows, key):
     return (statistics.median(v), min(v), max(v)) if v else None
 def fmt(s): return "%7.0f (%.0f-%.0f)" % s if s else "%19s" % "-"
 # ratio: libra's round i over PyTorch's round i (run back to back, so under the same load),
-# median over the rounds (min-max)
+# median over the rounds (min-max); PyTorch's rounds are those of the first FLUSH setting
 def paired(L, T, key):
     v = [a[key]["median"] / b[key]["median"] for a, b in zip(L, T)]
     return "%.2f (%.2f-%.2f)" % (statistics.median(v), min(v), max(v)) if v else "-"
-print("%-6s %-3s %-5s %-21s %-21s %-18s %8s %8s" % ("batch", "thr", "what", "libra img/s", "pytorch img/s", "ratio", "libraMB", "torchMB"))
+# PyTorch's best process: the largest per-process median of any setting, and which setting
+def best(T, key):
+    if not T: return None, "-"
+    r = max(T, key=lambda r: r[key]["median"])
+    return r[key]["median"], "fd%d" % r.get("flush_denormal", 0)
+print("%-6s %-3s %-5s %-21s %-21s %-14s %-16s %-11s %8s %8s" % ("batch", "thr", "what", "libra img/s", "pytorch img/s",
+      "pytorch best", "ratio (median)", "ratio best", "libraMB", "torchMB"))
 for b in batches:
     for t in threads:
         L, T = load(f"{out}/libra-b{b}-t{t}.jsonl"), load(f"{out}/torch-b{b}-t{t}.jsonl")
+        T0 = [r for r in T if r.get("flush_denormal", 0) == T[0].get("flush_denormal", 0)] if T else []
         for what, key in (("train", "train_images_per_s"), ("eval", "eval_images_per_s")):
             l, p = agg(L, key), agg(T, key)
-            ratio = paired(L, T, key)
+            ratio = paired(L, T0, key)
+            bv, bs = best(T, key)
+            rb = "%.2f" % (l[0] / bv) if l and bv else "-"
+            bt = "%.0f %s" % (bv, bs) if bv else "-"
             lm = "%.0f" % max(r["peak_rss_mb"] for r in L) if L else "-"
             tm = "%.0f" % max(r["peak_rss_mb"] for r in T) if T else "-"
-            print("%-6s %-3s %-5s %-21s %-21s %-18s %8s %8s" % (b, t, what, fmt(l), fmt(p), ratio, lm, tm))
+            print("%-6s %-3s %-5s %-21s %-21s %-14s %-16s %-11s %8s %8s" % (b, t, what, fmt(l), fmt(p), bt, ratio, rb, lm, tm))
 print("# raw JSON lines:", out)
 EOF

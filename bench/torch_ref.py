@@ -63,6 +63,7 @@ def main():
     ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument("--arch", default="smallcnn")
     ap.add_argument("--input", default="1x28x28")
+    ap.add_argument("--flush-denormal", type=int, default=0, help="1: torch.set_flush_denormal(True)")
     a = ap.parse_args()
     if a.blas_threads > 0:  # read by OpenBLAS when torch loads it
         os.environ["OPENBLAS_NUM_THREADS"] = str(a.blas_threads)
@@ -72,6 +73,8 @@ def main():
         print("torch_ref: PyTorch is not installed (Debian package python3-torch)", file=sys.stderr)
         return 3
     torch.set_num_threads(a.threads)
+    if a.flush_denormal:
+        torch.set_flush_denormal(True)
     torch.manual_seed(0)
     x = load_idx(os.path.join(a.data, "train-images-idx3-ubyte.gz"))
     y = load_idx(os.path.join(a.data, "train-labels-idx1-ubyte.gz"))
@@ -132,6 +135,7 @@ def main():
     print(json.dumps({"impl": "pytorch", "version": torch.__version__, "arch": a.arch, "input": a.input,
                       "batch": B, "threads": a.threads,
                       "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+                      "flush_denormal": a.flush_denormal,
                       "train_images_per_s": stat(tr), "eval_images_per_s": stat(ev),
                       "peak_rss_mb": rss}))
     return 0

@@ -4,6 +4,7 @@
 #include "fuzz_common.h"
 
 #include <libra/data.h>
+#include <string.h>
 
 int libra_fuzz_preset(const uint8_t *data, size_t size)
 {
@@ -23,11 +24,16 @@ int libra_fuzz_preset(const uint8_t *data, size_t size)
     FZ_CHECK(o.val_frac >= 0.0 && o.val_frac < 1.0, "val %g", o.val_frac);
     FZ_CHECK(o.test_frac > 0.0 && o.test_frac < 1.0, "test %g", o.test_frac);
     FZ_CHECK(o.channels == 0 || o.channels == 1 || o.channels == 3, "channels %d", o.channels);
-    if (o.data) {
+    if (o.data) { /* a dense source's own source parses too */
+        lb_dense_spec ds = {0};
+        int dense = strncmp(o.data, "dense:", 6) == 0;
+        int rd = dense ? lb_dense_spec_parse(&ds, o.data) : LB_OK;
+        FZ_CHECK(rd == LB_OK, "accepted data = '%s' is no dense spec: %s", o.data, lb_last_error());
         lb_source s;
-        int rs = lb_source_parse(&s, o.data);
+        int rs = lb_source_parse(&s, dense ? ds.source : o.data);
         FZ_CHECK(rs == LB_OK, "accepted data = '%s' does not parse: %s", o.data, lb_last_error());
         lb_source_free(&s);
+        lb_dense_spec_free(&ds);
     }
     lb_profile pr;
     if (lb_profile_parse(&pr, o.imbalance, 10, lb_fmnist_classes) == LB_OK) lb_profile_free(&pr);

@@ -37,6 +37,11 @@ expect 2 "--sampler is not for a dense run" "$train" --task dense --sampler over
 expect 2 "--prior: the head's prior of a dense task" "$train" --prior 0.01
 expect 2 "--prior: 0.9 is outside" "$train" --task dense --prior 0.9
 
+echo "-- a run that fails (a trunk whose grid is not the stride's) leaves no folder"
+expect 1 "needs a 4x4 grid" "$compare" --task dense --data "$data" --arch "conv:8,3;relu" --steps 2 --seeds 1 \
+  --strategies bce --out "$tmp/failed/deep"
+[[ ! -e "$tmp/failed" ]] || fail "a failed study left $(find "$tmp/failed")"
+
 echo "-- a study: files, heat maps, the foreground share"
 S="bce;sigmoid_focal:gamma=2,alpha=0.25+noprior"
 "$compare" "${small[@]}" --strategies "$S" --seeds 2 --jobs 2 --out "$tmp/d" >"$tmp/d.out" 2>"$tmp/d.err" ||

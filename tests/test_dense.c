@@ -5,6 +5,9 @@
  * test time. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "check_util.h"
 #include "libra/data.h"
@@ -525,6 +528,28 @@ START_TEST(test_data_new_dense)
 }
 END_TEST
 
+/* A preset's relative paths are taken from its folder, the dense source's own source too. */
+START_TEST(test_preset_rebases_the_dense_source)
+{
+    char dir[] = "/tmp/libra-test-dense-preset-XXXXXX", path[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/p.ini", dir);
+    FILE *f = fopen(path, "w");
+    fputs("data = dense:folder:pics,canvas=32,objects=1-2\n", f);
+    fclose(f);
+    lb_data_opts o;
+    lb_data_opts_init(&o);
+    ck_assert_msg(lb_data_preset_load(&o, path, NULL) == LB_OK, "%s", lb_last_error());
+    char want[256];
+    snprintf(want, sizeof want, "dense:folder:%s/pics,canvas=32x32,objects=1-2,scale=0.5-1,stride=8,train=6000,test=1000",
+             dir);
+    ck_assert_str_eq(o.data, want);
+    lb_data_opts_free(&o);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *dense_suite(void)
 {
     Suite *s = suite_create("dense");
@@ -542,6 +567,7 @@ static Suite *dense_suite(void)
     tcase_add_test(tc, test_fcn_shapes_and_errors);
     tcase_add_test(tc, test_fcn_learns_the_task);
     tcase_add_test(tc, test_data_new_dense);
+    tcase_add_test(tc, test_preset_rebases_the_dense_source);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -91,6 +91,13 @@ void lb_dense_spec_free(lb_dense_spec *s)
     s->source = NULL;
 }
 
+char *lb__dense_spec_format(const lb_dense_spec *s, const char *source)
+{
+    return lb_strfmt("dense:%s,canvas=%dx%d,objects=%d-%d,scale=%.9g-%.9g,stride=%d,train=%d,test=%d", source,
+                     s->canvas_h, s->canvas_w, s->obj_min, s->obj_max, s->scale_min, s->scale_max, s->stride,
+                     s->n_train, s->n_test);
+}
+
 int lb_dense_spec_parse(lb_dense_spec *out, const char *spec)
 {
     *out = (lb_dense_spec){NULL, 64, 64, 0, 3, 0.5, 1.0, 8, 6000, 1000};

@@ -17,5 +17,7 @@ int lb__cmp_int(const void *a, const void *b);
 lb_data *lb__data_new_dense(const lb_data_opts *o);
 void lb__dense_data_free(lb_dense_data *dd);
 uint64_t lb__dense_data_hash(const lb_dense_data *dd, uint64_t h);
+/* "dense:SOURCE,canvas=HxW,..." with every option of s spelled out (lb_strfmt'd; NULL: no memory). */
+char *lb__dense_spec_format(const lb_dense_spec *s, const char *source);
 
 #endif

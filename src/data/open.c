@@ -263,6 +263,15 @@ static int file_exists(const char *p)
 /* Rewrites the relative paths of a source spec (and a csv's root) as relative to `dir`. */
 static char *rebase_source(const char *spec, const char *dir)
 {
+    if (strncmp(spec, "dense:", 6) == 0) { /* the dense options kept, its source rebased */
+        lb_dense_spec ds;
+        if (lb_dense_spec_parse(&ds, spec) != LB_OK) return NULL;
+        char *inner = rebase_source(ds.source, dir), *out = NULL;
+        if (inner) out = lb__dense_spec_format(&ds, inner);
+        lb_free(inner);
+        lb_dense_spec_free(&ds);
+        return out;
+    }
     lb_source s;
     if (lb_source_parse(&s, spec) != LB_OK) return NULL;
     char **paths[LB_SOURCE_MAX_PATHS + 1];

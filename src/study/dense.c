@@ -36,6 +36,8 @@ struct lb_dense_study {
     dense_strategy *strategies;
     dense_job *jobs;
     lb_buf settings;
+    int made_runs;             /* this study created OUT/runs (removed again if it stored nothing) */
+    char kept[4096];           /* the nearest part of OUT's path that existed before */
 };
 
 void lb_dense_study_config_init(lb_dense_study_config *c)
@@ -258,6 +260,16 @@ static int open_out_dir(lb_dense_study *st)
     char runs[4096], path[4200];
     snprintf(runs, sizeof runs, "%s/runs", st->c.out_dir);
     snprintf(path, sizeof path, "%s/settings.txt", runs);
+    st->made_runs = access(runs, F_OK) != 0;
+    snprintf(st->kept, sizeof st->kept, "%s", st->c.out_dir);
+    while (access(st->kept, F_OK) != 0) {
+        char *slash = strrchr(st->kept, '/');
+        if (!slash) {
+            snprintf(st->kept, sizeof st->kept, ".");
+            break;
+        }
+        *slash = '\0';
+    }
     int rc = lb_make_dirs(runs);
     if (rc != LB_OK) return rc;
     char *old = NULL;
@@ -303,9 +315,31 @@ lb_dense_study *lb_dense_study_new(const lb_dense_study_config *c, const lb_data
     return st;
 }
 
+/* A folder this study made and stored nothing in goes again (a failed command leaves none). */
+static void remove_if_unused(const lb_dense_study *st)
+{
+    if (!st->made_runs) return;
+    char path[4200];
+    for (int j = 0; j < st->n_jobs; j++) { /* stored here, or by a forked share */
+        job_path(st, &st->jobs[j], path, sizeof path);
+        if (access(path, F_OK) == 0) return;
+    }
+    snprintf(path, sizeof path, "%s/runs/settings.txt", st->c.out_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/runs", st->c.out_dir);
+    if (rmdir(path) != 0) return;
+    snprintf(path, sizeof path, "%s", st->c.out_dir); /* then each folder made for OUT, deepest first */
+    while (strcmp(path, st->kept) != 0 && strcmp(path, ".") != 0 && rmdir(path) == 0) {
+        char *slash = strrchr(path, '/');
+        if (!slash) break;
+        *slash = '\0';
+    }
+}
+
 void lb_dense_study_free(lb_dense_study *st)
 {
     if (!st) return;
+    remove_if_unused(st);
     strategies_free(st->strategies, st->n_strategies);
     for (int j = 0; j < st->n_jobs; j++) lb_free(st->jobs[j].name);
     lb_free(st->jobs);

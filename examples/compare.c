@@ -602,7 +602,7 @@ static int run_dense(flags *f, lb_data_opts *dopts)
     a.c.shard = f->c.shard, a.c.n_shards = f->c.n_shards;
     a.jobs = f->jobs, a.quiet = f->quiet, a.aggregate = f->aggregate;
     if (lb_dense_study_check(&a.c) != LB_OK) cli_usage_error("--strategies: %s", lb_last_error());
-    if (t.arch && lb_arch_check(t.arch) != LB_OK) cli_usage_error("--arch: %s", lb_last_error());
+    cli_dense_check_arch(t.arch, dopts->data);
     if (lb_check_output_dir(a.c.out_dir) != LB_OK) cli_fatal("--out %s: %s", a.c.out_dir, lb_last_error());
     if (!f->quiet) cli_print_header(stderr, a.c.seed0, t.threads, "task dense");
     lb_data *d = cli_data_load(dopts, f->quiet);

@@ -336,7 +336,7 @@ typedef struct {
     const char *out;
     long progress_every;
     int quiet, monitor_set, epochs_set;
-    int dense, loss_set, batch_set, prior_set;   /* --task dense, and which defaults it changes */
+    int dense, loss_set, batch_set, prior_set, arch_set; /* --task dense, and which defaults it changes */
     double prior;                                /* --prior (dense) */
 } flags;
 
@@ -362,7 +362,7 @@ static void apply_flag(flags *f, int code, const char *a)
     case OPT_SEED: o->seed = cli_u64("seed", a); break;
     case OPT_THREADS: o->threads = (int)cli_long("threads", a, 1, 256); break;
     case OPT_SHARDS: o->shards = (int)cli_long("shards", a, 1, 65536); break;
-    case OPT_ARCH: o->arch = a; break;
+    case OPT_ARCH: o->arch = a; f->arch_set = 1; break;
     case OPT_INIT: {
         lb_init_kind k;
         if (lb_init_parse(a, &k) != LB_OK) cli_usage_error("--init: %s", lb_last_error());
@@ -470,6 +470,8 @@ static void dense_flags(flags *f, const lb_reducer *ranks)
                     : o->prior_bias ? "--prior-bias (a dense head takes --prior P)" : NULL;
     if (bad) cli_usage_error("--task dense: %s is not for a dense run", bad);
     if (!f->loss_set) o->loss = "sigmoid_focal:gamma=2,alpha=0.25";
+    if (!f->arch_set) o->arch = NULL; /* the stride's default trunk */
+    cli_dense_check_arch(o->arch, f->dopts.data);
     if (!f->batch_set) o->batch = 32;
     if (o->steps <= 0) o->steps = 600;
     if (o->eval_every <= 0) o->eval_every = o->steps / 10 > 0 ? o->steps / 10 : 1;

@@ -37,9 +37,13 @@ expect 2 "--sampler is not for a dense run" "$train" --task dense --sampler over
 expect 2 "--prior: the head's prior of a dense task" "$train" --prior 0.01
 expect 2 "--prior: 0.9 is outside" "$train" --task dense --prior 0.9
 
-echo "-- a run that fails (a trunk whose grid is not the stride's) leaves no folder"
-expect 1 "needs a 4x4 grid" "$compare" --task dense --data "$data" --arch "conv:8,3;relu" --steps 2 --seeds 1 \
-  --strategies bce --out "$tmp/failed/deep"
+expect 2 "--arch: fcn 'conv:8,3;relu' on 1x32x32 inputs: the trunk ends in [8, 32, 32]; stride 8 on 32x32 inputs needs a 4x4 grid" \
+  "$compare" --task dense --data "$data" --arch "conv:8,3;relu" --out "$tmp/failed/deep"
+expect 2 "--arch: fcn 'smallcnn'" "$train" --task dense --arch smallcnn
+[[ ! -e "$tmp/failed" ]] || fail "a refused study left $(find "$tmp/failed")"
+
+echo "-- a loss the data's 10 classes cannot take: refused after loading, before any folder"
+expect 2 "pos_weight has 2 values" "$compare" "${small[@]}" --strategies "bce:pos_weight=1,2" --seeds 1 --out "$tmp/failed/deep"
 [[ ! -e "$tmp/failed" ]] || fail "a failed study left $(find "$tmp/failed")"
 
 echo "-- a study: files, heat maps, the foreground share"

@@ -374,6 +374,19 @@ START_TEST(test_fcn_shapes_and_errors)
     lb_model_free(m);
     ck_assert_ptr_null(lb_model_new_fcn("conv:8,3;relu;pool:2", 1, 32, 32, 5, 4, 3));
     ck_error_mentions("ends in [8, 16, 16]; stride 4 on 32x32 inputs needs a 8x8 grid");
+    /* He et al.'s CIFAR ResNet as the trunk: three stages, strides 1, 2, 2, so a grid at stride 4 */
+    m = lb_model_new_fcn("resnet:depth=8,width=4", 1, 32, 32, 5, 4, 3);
+    ck_assert_msg(m != NULL, "%s", lb_last_error());
+    head = &m->layers[m->n_layers - 1];
+    ck_assert(head->kind == LB_LAYER_CONV2D && head->out_shape[0] == 5 && head->out_shape[1] == 8 &&
+              head->out_shape[2] == 8 && head->b >= 0);
+    ck_assert_int_eq(m->layers[m->n_layers - 2].out_shape[0], 16); /* 4W channels before the head */
+    ck_assert_str_eq(m->arch, "resnet:depth=8,width=4;head:5,3");
+    lb_model_free(m);
+    ck_assert_ptr_null(lb_model_new_fcn("resnet:depth=8", 1, 32, 32, 5, 8, 3));
+    ck_error_mentions("stride 8 on 32x32 inputs needs a 4x4 grid");
+    ck_assert_ptr_null(lb_model_new_fcn("smallcnn", 1, 32, 32, 5, 4, 3));
+    ck_error_mentions("a trunk is a layer list or resnet");
     ck_assert_ptr_null(lb_model_new_fcn("conv:8,3;gap", 1, 32, 32, 5, 1, 1));
     ck_error_mentions("must end in [C, H, W]");
 }

@@ -313,7 +313,18 @@ START_TEST(test_dense_study)
     c.train.eval_every = 3;
     c.n_maps = 2;
     c.out_dir = out;
+    /* a study that stores nothing takes the folders it made away again */
+    char deep[340];
+    snprintf(deep, sizeof deep, "%s/a/b", tmpdir);
+    c.out_dir = deep;
     lb_dense_study *st = lb_dense_study_new(&c, d);
+    ck_assert_msg(st != NULL, "%s", lb_last_error());
+    lb_dense_study_free(st);
+    snprintf(path, sizeof path, "%s/a", tmpdir);
+    ck_assert_msg(access(path, F_OK) != 0, "%s is left", path);
+    ck_assert_int_eq(access(tmpdir, F_OK), 0);
+    c.out_dir = out;
+    st = lb_dense_study_new(&c, d);
     ck_assert_msg(st != NULL, "%s", lb_last_error());
     ck_assert_int_eq(lb_dense_study_n_strategies(st), 3);
     ck_assert_int_eq(lb_dense_study_n_jobs(st), 6);

@@ -107,6 +107,16 @@ int cli_dense_compare_run(cli_dense_compare *a, const lb_data *data, volatile si
     return status;
 }
 
+void cli_dense_check_arch(const char *arch, const char *data)
+{
+    lb_dense_spec ds;
+    if (!arch || lb_dense_spec_parse(&ds, data) != LB_OK) return; /* the data's own error comes later */
+    lb_model *probe = lb_model_new_fcn(arch, 1, ds.canvas_h, ds.canvas_w, 2, ds.stride, 3);
+    lb_dense_spec_free(&ds);
+    if (!probe) cli_usage_error("--arch: %s", lb_last_error());
+    lb_model_free(probe);
+}
+
 /* ---- libra-train --task dense ---- */
 
 typedef struct {
@@ -139,7 +149,7 @@ int cli_dense_train_run(lb_train_opts *o, double prior, const lb_data *d, const 
                         long progress_every, volatile sig_atomic_t *stop)
 {
     char trunk[512];
-    if (!o->arch || strcmp(o->arch, "smallcnn") == 0) o->arch = lb_dense_default_trunk(d->dense->spec.stride, trunk, sizeof trunk);
+    if (!o->arch) o->arch = lb_dense_default_trunk(d->dense->spec.stride, trunk, sizeof trunk);
     if (!quiet) fprintf(stderr, "model: %s; 3x3 head\n", o->arch);
     cli_progress prog;
     cli_progress_init(&prog, quiet, progress_every);

@@ -17,7 +17,11 @@ typedef struct cli_dense_compare {
  * share of --only) the results files and the summary. Returns the exit status. */
 int cli_dense_compare_run(cli_dense_compare *a, const lb_data *data, volatile sig_atomic_t *stop);
 
-/* One dense training run (o->arch "smallcnn" or NULL: the stride's default trunk), its per
+/* Exit 2 unless arch (NULL: the default) builds a fully convolutional model on the canvases of
+ * the dense spec `data` (a layer list ending in the stride's grid, or resnet). */
+void cli_dense_check_arch(const char *arch, const char *data);
+
+/* One dense training run (o->arch NULL: the stride's default trunk), its per
  * class AP printed, its record written to OUT/dense.json when out is given. Returns the exit
  * status (128 + signal when stopped). */
 int cli_dense_train_run(lb_train_opts *o, double prior, const lb_data *d, const char *out, int quiet,

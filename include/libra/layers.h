@@ -103,10 +103,11 @@ int lb_model_add_sum(lb_model *m, int a, int b);
  * m->arch gets the canonical spec (every option spelled out), which checkpoints compare. */
 lb_model *lb_model_new_arch(const char *arch, int c, int h, int w, int n_classes);
 /* A fully convolutional model for a dense task (docs/dense.md): a trunk written as a layer list
- * that ends in [C, H/stride, W/stride] (no gap, flatten or dense), then a head convolution of
+ * that ends in [C, H/stride, W/stride] (no gap, flatten or dense), or resnet[:depth=D,width=W]
+ * without its pooling and dense layer (it ends at stride 4), then a head convolution of
  * n_outputs channels, head_k x head_k (odd), stride 1, padding head_k/2, with a bias: the output
  * is [N, n_outputs, H/stride, W/stride], RetinaNet's classification subnet in one layer.
- * m->arch = the trunk's canonical list + ";head:K,k". Errors name both the trunk's output and
+ * m->arch = the trunk's canonical spec + ";head:K,k". Errors name both the trunk's output and
  * the grid the stride needs. */
 lb_model *lb_model_new_fcn(const char *trunk, int c, int h, int w, int n_outputs, int stride, int head_k);
 /* LB_OK if `arch` names an architecture with valid options (checked without data: errors

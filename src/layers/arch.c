@@ -115,7 +115,7 @@ static int residual_block(lb_model *m, int width, int stride)
 
 /* The CIFAR ResNet of depth 6n + 2: a 3x3 conv of width W, three stages of n blocks at
  * widths W, 2W, 4W (the first block of stages 2 and 3 at stride 2), global average pooling,
- * one dense layer. */
+ * one dense layer; n_classes 0: the trunk alone, ending in [4W, H/4, W/4]. */
 static int build_resnet(lb_model *m, const arch_opts *o, int n_classes)
 {
     if (o->depth < 8 || (o->depth - 2) % 6 != 0)
@@ -127,8 +127,22 @@ static int build_resnet(lb_model *m, const arch_opts *o, int n_classes)
     for (int stage = 0; stage < 3 && rc == LB_OK; stage++)
         for (int blk = 0; blk < (o->depth - 2) / 6 && rc == LB_OK; blk++)
             rc = residual_block(m, o->width << stage, stage > 0 && blk == 0 ? 2 : 1);
-    if (rc == LB_OK) rc = lb_model_add_global_avgpool(m);
-    if (rc == LB_OK) rc = lb_model_add_dense(m, n_classes, 1);
+    if (rc == LB_OK && n_classes > 0) rc = lb_model_add_global_avgpool(m);
+    if (rc == LB_OK && n_classes > 0) rc = lb_model_add_dense(m, n_classes, 1);
+    return rc;
+}
+
+int lb__resnet_trunk(lb_model *m, const char *arch, lb_buf *canon)
+{
+    lb_spec *sp = lb_spec_new(arch);
+    if (!sp) return lb_last_status();
+    arch_opts o = {0, 32, 64, 128, 128, 20, 16, 0.0f};
+    int rc = strcmp(lb_spec_name(sp), "resnet") == 0
+                 ? parse_opts(arch, sp, "depth width", &o)
+                 : lb_error(LB_EINVAL, "a trunk is a layer list or resnet[:depth=D,width=W], not '%s'", lb_spec_name(sp));
+    lb_spec_free(sp);
+    if (rc == LB_OK) rc = build_resnet(m, &o, 0);
+    if (rc == LB_OK) lb_buf_printf(canon, "resnet:depth=%d,width=%d", o.depth, o.width);
     return rc;
 }
 

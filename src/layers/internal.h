@@ -8,5 +8,8 @@
 int lb__is_layer_list(const char *arch);
 /* Adds the layers of the list to the empty model m and sets m->arch to the canonical list. */
 int lb__model_layers(lb_model *m, const char *arch, int n_classes);
+/* The resnet[:depth=D,width=W] spec's trunk (no pooling, no dense layer: it ends in
+ * [4W, H/4, W/4]) added to m, its canonical spec appended to canon (arch.c). */
+int lb__resnet_trunk(lb_model *m, const char *arch, lb_buf *canon);
 
 #endif

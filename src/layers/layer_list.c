@@ -183,7 +183,8 @@ lb_model *lb_model_new_fcn(const char *trunk, int c, int h, int w, int n_outputs
     }
     lb_model *m = lb_model_new(c, h, w);
     lb_buf canon = {0};
-    int rc = m ? build_list(m, trunk, 0, &canon) : lb_last_status();
+    int rc = !m ? lb_last_status() : lb__is_layer_list(trunk) ? build_list(m, trunk, 0, &canon)
+                                                               : lb__resnet_trunk(m, trunk, &canon);
     const lb_layer *top = rc == LB_OK ? &m->layers[m->n_layers - 1] : NULL;
     if (top && (h % stride || w % stride || top->out_shape[1] != h / stride || top->out_shape[2] != w / stride))
         rc = lb_error(LB_ESHAPE, "the trunk ends in [%d, %d, %d]; stride %d on %dx%d inputs needs a %dx%d grid",

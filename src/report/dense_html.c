@@ -286,10 +286,11 @@ static void html_curves(lb_buf *b, const lb_dense_record *recs, int n, const lb_
         const lb_curve *c = val ? &r->val_map : &r->loss;
         s[j] = (lb_series){rows[j].strategy, NULL, lb__palette[j % LB_PALETTE_N], xy + at, xy + at + 4096, 0,
                            rows[j].prior <= 0, 0};
-        for (size_t i = 0; i < c->n && i < 4096 && c->step[i] <= max_step; i++) {
-            xy[at + i] = (double)c->step[i];
-            xy[at + 4096 + i] = c->value[i];
-            s[j].n = i + 1;
+        size_t every = (c->n + 4095) / 4096; /* a long curve is drawn from every k-th point */
+        for (size_t i = 0, k = 0; i < c->n && c->step[i] <= max_step; i += every ? every : 1, k++) {
+            xy[at + k] = (double)c->step[i];
+            xy[at + 4096 + k] = c->value[i];
+            s[j].n = k + 1;
         }
         at += 2 * 4096;
     }

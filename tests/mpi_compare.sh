@@ -67,7 +67,9 @@ n=$(ls "$tmp/k/runs/"*.json | wc -l)
 "$bin" "${slow[@]}" --resume --jobs 1 --out "$tmp/k" >/dev/null 2>"$tmp/e" || { cat "$tmp/e"; fail "--resume after the kill"; }
 grep -q -- "--resume: $n finished runs reused" "$tmp/e" || { cat "$tmp/e"; fail "--resume did not reuse the $n records"; }
 diff <(strip "$tmp/ref/results.json") <(strip "$tmp/k/results.json") >/dev/null || fail "resumed after a kill: results differ"
-[[ $(grep -oE '"rank": [0-9]+' "$tmp/k/runs/"*.json | sort -u -k2 | wc -l) -ge 2 ]] || fail "one rank did every job"
+# (Which ranks stored the records before the kill depends on timing: rank 1 is killed once one record
+# exists, and on a loaded machine that one may be rank 0's alone. So no check of it here; section 1
+# checks that every run of a finished study records its rank.)
 
 # 3. SIGTERM to rank 0: its own job stops, the others are told, records received are kept, 143
 mpi 3 "$bin" "${slow[@]}" --out "$tmp/t" >/dev/null 2>"$tmp/t.log" & mp=$!

@@ -24,18 +24,6 @@ void lb_dense_record_free(lb_dense_record *r)
     memset(r, 0, sizeof *r);
 }
 
-static void put_curve(lb_jw *w, const char *key, const lb_curve *c)
-{
-    lb_jw_array(w, key, 1);
-    for (size_t i = 0; i < c->n; i++) {
-        lb_jw_array(w, NULL, 1);
-        lb_jw_int(w, NULL, c->step[i]);
-        lb_jw_float(w, NULL, c->value[i]);
-        lb_jw_end(w, ']');
-    }
-    lb_jw_end(w, ']');
-}
-
 static void put_doubles(lb_jw *w, const char *key, const double *v, int n)
 {
     lb_jw_array(w, key, 1);
@@ -75,8 +63,8 @@ int lb_dense_record_to_json(const lb_dense_record *r, lb_buf *out)
     put_doubles(&w, "ap", r->ap, r->n_classes);
     put_doubles(&w, "image_ap", r->image_ap, r->n_classes);
     lb_jw_float(&w, "final_loss", r->final_loss);
-    put_curve(&w, "loss_curve", &r->loss);
-    put_curve(&w, "val_mean_ap", &r->val_map);
+    lb__jw_curve(&w, "loss_curve", &r->loss);
+    lb__jw_curve(&w, "val_mean_ap", &r->val_map);
     lb_jw_int(&w, "grid_h", r->grid_h);
     lb_jw_int(&w, "grid_w", r->grid_w);
     lb_jw_int(&w, "n_maps", r->maps ? r->n_maps : 0);

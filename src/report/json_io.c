@@ -13,7 +13,7 @@
 
 /* ---- writing ---- */
 
-static void put_curve(lb_jw *w, const char *key, const lb_curve *c)
+void lb__jw_curve(lb_jw *w, const char *key, const lb_curve *c)
 {
     lb_jw_array(w, key, 1);
     for (size_t i = 0; i < c->n; i++) {
@@ -116,8 +116,8 @@ static void put_record_in(lb_jw *w, const lb_run_record *r, int with_format, con
     if (r->warnings.n) lb_jw_notes(w, "warnings", &r->warnings);
     put_posthoc(w, r);
     lb_jw_object(w, "curves", 0);
-    put_curve(w, "loss", &r->loss);
-    put_curve(w, "val_balanced_accuracy", &r->val_bacc);
+    lb__jw_curve(w, "loss", &r->loss);
+    lb__jw_curve(w, "val_balanced_accuracy", &r->val_bacc);
     if (r->pr.n) put_xy(w, "pr", &r->pr); /* binary tasks: class 1 on the test split */
     if (r->roc.n) put_xy(w, "roc", &r->roc);
     lb_jw_end(w, '}');

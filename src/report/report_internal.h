@@ -57,6 +57,8 @@ const char *lb__json_type_name(lb_json_type t);
 
 /* ---- pieces of results.json that a sweep's results.json shares ---- */
 /* A record as an item of "runs" (with prefix: its predictions path prefixed "PREFIX/"). */
+/* A curve as [[step, value], ...] under key (json_io.c). */
+void lb__jw_curve(lb_jw *w, const char *key, const lb_curve *c);
 void lb__jw_record(lb_jw *w, const lb_run_record *r, const char *prefix);
 /* "summary": the summary lines, and "bootstrap" / "oracle" when the study had them. */
 void lb__jw_summary(lb_jw *w, const lb_results *s);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check_util.h"
+#include "dense_fixture.h"
 #include "libra/data.h"
 #include "libra/layers.h"
 #include "libra/losses.h"
@@ -392,28 +393,6 @@ START_TEST(test_fcn_shapes_and_errors)
 }
 END_TEST
 
-/* Four patterns of 8 x 8, six images each (brightness 150..200): a horizontal bar, a vertical
- * bar, a filled square, a hollow square. */
-static lb_dataset *pattern_source(void)
-{
-    lb_dataset *ds = lb_calloc(1, sizeof *ds);
-    ds->n = 24, ds->c = 1, ds->h = 8, ds->w = 8, ds->n_classes = 4;
-    ds->pixels = lb_calloc(24 * 64, 1);
-    ds->labels = lb_malloc(24 * sizeof(int));
-    for (int j = 0; j < 24; j++) {
-        int cls = j % 4;
-        uint8_t v = (uint8_t)(150 + 10 * (j / 4));
-        for (int y = 0; y < 8; y++)
-            for (int x = 0; x < 8; x++) {
-                int on = cls == 0 ? (y == 3 || y == 4) : cls == 1 ? (x == 3 || x == 4) : cls == 2 ? 1
-                         : (y == 0 || y == 7 || x == 0 || x == 7);
-                if (on) ds->pixels[j * 64 + y * 8 + x] = v;
-            }
-        ds->labels[j] = cls;
-    }
-    return ds;
-}
-
 static double train_ap(const lb_dense_set *d, const float *scores)
 {
     lb_dense_ap r;
@@ -478,7 +457,7 @@ START_TEST(test_fcn_learns_the_task)
     lb_model_free(m);
     lb_dense_set_free(&d);
     lb_dense_spec_free(&sp);
-    free_source(src);
+    free_pattern_source(src);
 }
 END_TEST
 

@@ -10,32 +10,8 @@
 #include <unistd.h>
 
 #include "check_util.h"
+#include "dense_fixture.h"
 #include "libra/study.h"
-
-/* Four patterns of 8 x 8, six images each: a horizontal bar, a vertical bar, a filled square,
- * a hollow square (brightness 150..200). */
-static lb_dataset *pattern_source(void)
-{
-    lb_dataset *ds = lb_calloc(1, sizeof *ds);
-    ds->n = 24, ds->c = 1, ds->h = 8, ds->w = 8, ds->n_classes = 4;
-    ds->pixels = lb_calloc(24 * 64, 1);
-    ds->labels = lb_malloc(24 * sizeof(int));
-    ds->class_names = lb_malloc(4 * sizeof(char *));
-    static const char *const names[4] = {"hbar", "vbar", "square", "frame"};
-    for (int k = 0; k < 4; k++) ds->class_names[k] = lb_strdup(names[k]);
-    for (int j = 0; j < 24; j++) {
-        int cls = j % 4;
-        uint8_t v = (uint8_t)(150 + 10 * (j / 4));
-        for (int y = 0; y < 8; y++)
-            for (int x = 0; x < 8; x++) {
-                int on = cls == 0 ? (y == 3 || y == 4) : cls == 1 ? (x == 3 || x == 4) : cls == 2 ? 1
-                         : (y == 0 || y == 7 || x == 0 || x == 7);
-                if (on) ds->pixels[j * 64 + y * 8 + x] = v;
-            }
-        ds->labels[j] = cls;
-    }
-    return ds;
-}
 
 /* A dense lb_data of 64 training, 16 validation and 16 test canvases of 32 x 32, stride 8. */
 static lb_data *pattern_data(void)
@@ -60,11 +36,7 @@ static void free_data(lb_data *d)
     lb_dense_set_free(&dd->test);
     lb_dense_spec_free(&dd->spec);
     lb_free(dd);
-    for (int k = 0; k < 4; k++) lb_free(d->train->class_names[k]);
-    lb_free(d->train->class_names);
-    lb_free(d->train->pixels);
-    lb_free(d->train->labels);
-    lb_free(d->train);
+    free_pattern_source(d->train);
     lb_free(d);
 }
 

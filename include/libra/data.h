@@ -525,6 +525,9 @@ typedef struct lb_dense_set {
 int lb_dense_make(const lb_dense_spec *s, const lb_dataset *src, const int *pool, int n_pool, int n, uint64_t seed,
                   lb_dense_set *out);
 void lb_dense_set_free(lb_dense_set *d);
+/* The locations of each target over the set: counts[0..n_classes) the object classes, then the
+ * background; a class with none counts 1 (the class counts a loss's weights are made from). */
+void lb_dense_location_counts(const lb_dense_set *s, int *counts);
 
 /* The data of a dense task: what lb_data_new makes of a "dense:" source. The source is opened
  * as any --data source (with the same imbalance profile, order, validation fraction and seed:

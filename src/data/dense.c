@@ -282,6 +282,13 @@ int lb_dense_make(const lb_dense_spec *s, const lb_dataset *src, const int *pool
     return LB_OK;
 }
 
+void lb_dense_location_counts(const lb_dense_set *s, int *counts)
+{
+    memset(counts, 0, (size_t)(s->n_classes + 1) * sizeof(int));
+    for (size_t i = 0, n = (size_t)s->n * s->grid_h * s->grid_w; i < n; i++) counts[s->targets[i]]++;
+    for (int c = 0; c <= s->n_classes; c++) counts[c] += counts[c] == 0;
+}
+
 /* ---- a dense task's data: canvases from a split source (lb_data_new of "dense:...") ---- */
 
 void lb__dense_data_free(lb_dense_data *dd)

@@ -167,8 +167,7 @@ static int check_losses(const dense_strategy *s, int n, const lb_dense_set *tr)
     int C = tr->n_classes, rc = LB_OK;
     int *counts = lb_calloc((size_t)C + 1, sizeof(int));
     if (!counts) return lb_error(LB_ENOMEM, "dense study: out of memory");
-    for (size_t i = 0, m = (size_t)tr->n * tr->grid_h * tr->grid_w; i < m; i++) counts[tr->targets[i]]++;
-    for (int c = 0; c <= C; c++) counts[c] += counts[c] == 0;
+    lb_dense_location_counts(tr, counts);
     for (int i = 0; i < n && rc == LB_OK; i++) {
         lb_loss *L = lb_loss_new(s[i].loss, lb_loss_is_one_vs_all(s[i].loss) ? C : C + 1, counts);
         if (!L) {

@@ -69,13 +69,6 @@ static void fill_batch(const dense_run *r, const lb_dense_set *s, const int *idx
     }
 }
 
-/* Class counts over the training locations: C object classes, then the background. */
-static void location_counts(const lb_dense_set *s, int *counts)
-{
-    memset(counts, 0, (size_t)(s->n_classes + 1) * sizeof(int));
-    for (size_t i = 0, n = (size_t)s->n * s->grid_h * s->grid_w; i < n; i++) counts[s->targets[i]]++;
-}
-
 static int build(dense_run *r)
 {
     const lb_train_opts *o = r->o;
@@ -86,8 +79,7 @@ static int build(dense_run *r)
     r->C = tr->n_classes;
     r->K = ova ? r->C : r->C + 1;
     r->res->one_vs_all = ova;
-    location_counts(tr, counts);
-    for (int c = 0; c <= r->C; c++) counts[c] = counts[c] > 0 ? counts[c] : 1;
+    lb_dense_location_counts(tr, counts);
     r->loss = lb_loss_new(spec, r->K, counts);
     lb_free(counts);
     if (!r->loss) return lb_last_status();

@@ -1,7 +1,9 @@
 /* conv2d as im2col + sgemm per image (output written in place in NCHW), backward as two
- * sgemms + col2im per image, split over images on libra's threads; optionally with the
- * ReLU fused in (lb_conv2d_relu). The direct convolution lives in tests/ only,
- * as the oracle. */
+ * sgemms + col2im per image, split over images on libra's threads; 3x3 stride-1 kernels with
+ * enough channels by Winograd F(2x2, 3x3) over chunks of images instead (ops_winograd.c);
+ * optionally with the ReLU, or ReLU and 2x2 max-pool, fused in. The direct convolution lives
+ * in tests/ only, as the oracle. */
+#include "conv.h"
 #include "internal.h"
 
 #include <string.h>
@@ -13,9 +15,6 @@ typedef struct {
     int pool;   /* 2x2 stride-2 max-pool fused in after the ReLU */
 } conv_args;
 
-typedef struct {
-    int N, C, H, W, F, KH, KW, OH, OW, sh, sw, pt, pl;
-} conv_geom;
 
 static conv_geom geom_of(const lb_node *y)
 {
@@ -150,148 +149,220 @@ static double row_sum(const float *r, int n)
     return s;
 }
 
-/* Work shared by the parts of a convolution: images [lo, hi) of part i use scratch
- * col + i * CKK * P (and dcol, dw, db likewise), taken from the arena beforehand. */
+/* Work shared by the parts of a convolution: images [lo, hi) of part i, in chunks of `chunk`
+ * images (1 on the im2col path), use scratch col + i * CKK * P (and dcol, dw, db, dym, z, ws
+ * likewise), taken from the arena beforehand. */
 typedef struct {
     const lb_node *y;
     conv_geom q;
-    int CKK, direct;
+    int CKK, direct, wino, chunk;
     size_t P, xs;
     float *col, *dcol, *dw; /* dw: weight-gradient partials of parts 1.. (part 0 adds into w->grad) */
     double *db;             /* bias-gradient partials, F per part */
-    float *dym;             /* fused ReLU: dY masked by y > 0, F * P per part */
+    float *dym;             /* fused ReLU: dY masked by y > 0, chunk * F * P per part */
     int relu, pool;         /* fused ReLU; fused 2x2 stride-2 max-pool (after the ReLU) */
-    float *z;               /* fused pool: the conv+ReLU output of one image, F * P per part */
+    float *z;               /* fused pool: the conv+ReLU output of a chunk, chunk * F * P per part */
     unsigned char *arg;     /* fused pool: per pooled output, the chosen cell of its 2x2 window
                              * (0..3, row-major), or NO_GRAD where the ReLU passes none */
+    float *U, *dU, *ws;     /* Winograd: U [16, F, C]; dU partials and scratch per part */
+    size_t ws_n;            /* Winograd: scratch floats per part */
 } conv_work;
 
 #define NO_GRAD 255
 
-/* ReLU then 2x2 stride-2 max-pool of one image's conv output z [F, OH, OW] into y
- * [F, OH/2, OW/2], with the same values lb_maxpool2d(lb_relu(.)) gives (first maximum wins,
- * NaN is chosen). arg (may be NULL) gets the chosen cell, or NO_GRAD if its value is not > 0:
- * there ReLU's gradient is 0. One byte per output, a quarter of an int index. */
-static void relu_pool(const conv_geom *q, float *z, float *y, unsigned char *arg)
+/* Four 2x2 windows at a time as vectors (GCC's vector extension, SSE width: every x86-64 has
+ * it): the windows' four cells are split out of two 8-float loads per row. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+#if defined(__clang__)
+#define SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
+#else
+#define SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, (v4i){i0, i1, i2, i3})
+#endif
+
+/* The cells c[0..3] (row-major) of windows pw .. pw + 3. */
+static void window_cells(const float *r0, const float *r1, int pw, v4f c[4])
+{
+    v4f a0, a1, b0, b1;
+    memcpy(&a0, r0 + 2 * pw, sizeof a0), memcpy(&a1, r0 + 2 * pw + 4, sizeof a1);
+    memcpy(&b0, r1 + 2 * pw, sizeof b0), memcpy(&b1, r1 + 2 * pw + 4, sizeof b1);
+    c[0] = SHUFFLE4(a0, a1, 0, 2, 4, 6), c[1] = SHUFFLE4(a0, a1, 1, 3, 5, 7);
+    c[2] = SHUFFLE4(b0, b1, 0, 2, 4, 6), c[3] = SHUFFLE4(b0, b1, 1, 3, 5, 7);
+}
+
+/* One row of 2x2 windows (rows r0, r1) pooled into yo: the first maximum in row-major order wins
+ * and NaN is chosen (v > m or v is NaN takes the place), as lb_maxpool2d does; arg (may be NULL)
+ * gets the cell (0..3), or NO_GRAD where the maximum is not > 0. Four windows at a time, then
+ * the rest one by one with the same rule. */
+static void pool_row(const float *r0, const float *r1, int PW, float *yo, unsigned char *ao)
+{
+    int pw = 0;
+    for (; pw + 4 <= PW; pw += 4) {
+        v4f c[4];
+        window_cells(r0, r1, pw, c);
+        v4f m = c[0];
+        v4i best = {0, 0, 0, 0};
+        for (int j = 1; j < 4; j++) {
+            v4i t = (c[j] > m) | (c[j] != c[j]);
+            m = (v4f)(((v4i)c[j] & t) | ((v4i)m & ~t));
+            best = (t & j) | (best & ~t);
+        }
+        memcpy(yo + pw, &m, sizeof m);
+        v4i pos = m > 0.0f;
+        for (int j = 0; ao && j < 4; j++) ao[pw + j] = (unsigned char)(pos[j] ? best[j] : NO_GRAD);
+    }
+    for (; pw < PW; pw++) {
+        float v[4] = {r0[2 * pw], r0[2 * pw + 1], r1[2 * pw], r1[2 * pw + 1]}, m = v[0];
+        int best = 0;
+        for (int j = 1; j < 4; j++) {
+            int t = (v[j] > m) | (v[j] != v[j]);
+            m = t ? v[j] : m, best = t ? j : best;
+        }
+        yo[pw] = m;
+        if (ao) ao[pw] = (unsigned char)(m > 0.0f ? best : NO_GRAD);
+    }
+}
+
+/* 2x2 stride-2 max-pool of one image's conv+ReLU output z [F, OH, OW] into y [F, OH/2, OW/2],
+ * with the same values lb_maxpool2d(lb_relu(.)) gives (first maximum wins, NaN is chosen). arg
+ * (may be NULL) gets the chosen cell, or NO_GRAD if its value is not > 0: there ReLU's gradient
+ * is 0. One byte per output, a quarter of an int index. */
+static void relu_pool(const conv_geom *q, const float *z, float *y, unsigned char *arg)
 {
     int OH = q->OH, OW = q->OW, PH = OH / 2, PW = OW / 2;
-    for (size_t i = 0; i < (size_t)q->F * OH * OW; i++) {
-        float u = z[i];
-        z[i] = u * (u > 0.0f ? 1.0f : 0.0f);
-    }
     for (int f = 0; f < q->F; f++)
         for (int ph = 0; ph < PH; ph++) {
             const float *r0 = z + (size_t)(f * OH + 2 * ph) * OW, *r1 = r0 + OW;
             float *yo = y + ((size_t)f * PH + ph) * PW;
-            unsigned char *ao = arg ? arg + ((size_t)f * PH + ph) * PW : NULL;
-            for (int pw = 0; pw < PW; pw++) {
-                int i0 = 2 * pw, best = 0;
-                float m = r0[i0], v = r0[i0 + 1];
-                int take = (v > m) | (v != v);
-                m = take ? v : m;
-                best = take ? 1 : best;
-                v = r1[i0];
-                take = (v > m) | (v != v);
-                m = take ? v : m;
-                best = take ? 2 : best;
-                v = r1[i0 + 1];
-                take = (v > m) | (v != v);
-                m = take ? v : m;
-                best = take ? 3 : best;
-                yo[pw] = m;
-                if (ao) ao[pw] = m > 0.0f ? (unsigned char)best : NO_GRAD;
-            }
+            pool_row(r0, r1, PW, yo, arg ? arg + ((size_t)f * PH + ph) * PW : NULL);
         }
+}
+
+/* Bias, then the fused ReLU or ReLU and pool, on image n's convolution yn [F, P] while it is
+ * still in cache; the ReLU as lb_relu computes it. */
+static void conv_epilogue(const conv_work *k, float *yn, int n)
+{
+    const lb_node *y = k->y, *b = y->n_in > 2 ? y->in[2] : NULL;
+    const conv_geom *q = &k->q;
+    for (int f = 0; f < q->F; f++) {
+        float *restrict r = yn + (size_t)f * k->P, bias = b ? b->val[f] : 0.0f;
+        if (k->relu)
+            for (size_t i = 0; i < k->P; i++) {
+                float u = r[i] + bias;
+                r[i] = u * (u > 0.0f ? 1.0f : 0.0f);
+            }
+        else if (b)
+            for (size_t i = 0; i < k->P; i++) r[i] += bias;
+    }
+    if (k->pool) {
+        size_t ps = (size_t)q->F * (q->OH / 2) * (q->OW / 2);
+        relu_pool(q, yn, y->val + (size_t)n * ps, k->arg ? k->arg + (size_t)n * ps : NULL);
+    }
 }
 
 static void conv_forward_part(void *p, int part, int n_parts)
 {
     const conv_work *k = p;
-    const lb_node *y = k->y, *x = y->in[0], *w = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
+    const lb_node *y = k->y, *x = y->in[0], *w = y->in[1];
     const conv_geom *q = &k->q;
-    float *col = k->direct ? NULL : k->col + (size_t)part * k->CKK * k->P;
+    float *col = k->direct || k->wino ? NULL : k->col + (size_t)part * k->CKK * k->P;
+    size_t FP = (size_t)q->F * k->P;
     int lo, hi;
     lb_split_range(q->N, part, n_parts, &lo, &hi);
-    for (int n = lo; n < hi; n++) {
-        const float *xn = x->val + (size_t)n * k->xs;
-        float *yn = k->pool ? k->z + (size_t)part * q->F * k->P : y->val + (size_t)n * q->F * k->P;
-        if (!k->direct) im2col(q, xn, col);
-        lb__gemm_serial(0, 0, q->F, (int)k->P, k->CKK, w->val, k->CKK, k->direct ? xn : col, (int)k->P, 0.0f, yn,
-                       (int)k->P);
-        /* bias and ReLU while y_n is still in cache; the ReLU as lb_relu computes it */
-        for (int f = 0; f < q->F; f++) {
-            float *restrict r = yn + (size_t)f * k->P, bias = b ? b->val[f] : 0.0f;
-            if (k->relu && !k->pool)
-                for (size_t i = 0; i < k->P; i++) {
-                    float u = r[i] + bias;
-                    r[i] = u * (u > 0.0f ? 1.0f : 0.0f);
-                }
-            else if (b)
-                for (size_t i = 0; i < k->P; i++) r[i] += bias; /* (pool: ReLU in relu_pool) */
+    for (int n0 = lo; n0 < hi; n0 += k->chunk) {
+        int m = hi - n0 < k->chunk ? hi - n0 : k->chunk;
+        const float *x0 = x->val + (size_t)n0 * k->xs;
+        float *out = k->pool ? k->z + (size_t)part * k->chunk * FP : y->val + (size_t)n0 * FP;
+        if (k->wino)
+            lb__wino_forward(q, k->U, x0, k->xs, m, out, FP, k->ws + (size_t)part * k->ws_n);
+        for (int i = 0; i < m && !k->wino; i++) {
+            if (!k->direct) im2col(q, x0 + (size_t)i * k->xs, col);
+            lb__gemm_serial(0, 0, q->F, (int)k->P, k->CKK, w->val, k->CKK, k->direct ? x0 + (size_t)i * k->xs : col,
+                           (int)k->P, 0.0f, out + (size_t)i * FP, (int)k->P);
         }
-        if (k->pool) {
-            size_t ps = (size_t)q->F * (q->OH / 2) * (q->OW / 2);
-            relu_pool(q, yn, y->val + (size_t)n * ps, k->arg ? k->arg + (size_t)n * ps : NULL);
-        }
+        for (int i = 0; i < m; i++) conv_epilogue(k, out + (size_t)i * FP, n0 + i);
     }
 }
 
-/* Per image: with the NCHW layout, dY_n is already the GEMM's [F, P] operand, so there is
- * no permute; the column matrix is rebuilt from x rather than kept from the forward pass
- * (a copy costs less than holding C*KH*KW*N*P floats for the whole step). */
-static void conv_backward_part(void *p, int part, int n_parts)
+/* dY of image n as the convolution's own output [F, P] sees it: scattered through the fused
+ * pool's choices (ReLU's mask is in arg), or masked by the fused ReLU, into m; or y->grad. */
+static const float *conv_dy(const conv_work *k, int n, float *m)
 {
-    const conv_work *k = p;
-    const lb_node *y = k->y, *x = y->in[0], *w = y->in[1];
+    const lb_node *y = k->y;
+    const conv_geom *q = &k->q;
+    const float *dy = y->grad + (size_t)n * (size_t)y->size / q->N;
+    if (k->pool) {
+        int PH = q->OH / 2, PW = q->OW / 2;
+        const unsigned char *a = k->arg + (size_t)n * q->F * PH * PW;
+        memset(m, 0, (size_t)q->F * k->P * sizeof(float));
+        for (int f = 0; f < q->F; f++)
+            for (int ph = 0; ph < PH; ph++) {
+                size_t o = ((size_t)f * PH + ph) * PW;
+                float *r = m + (size_t)(f * q->OH + 2 * ph) * q->OW;
+                for (int pw = 0; pw < PW; pw++)
+                    if (a[o + pw] != NO_GRAD) r[2 * pw + (a[o + pw] & 1) + (a[o + pw] >> 1) * q->OW] = dy[o + pw];
+            }
+        return m;
+    }
+    if (k->relu) { /* ReLU's gradient: y > 0 exactly where its input was > 0 */
+        const float *restrict yv = y->val + (size_t)n * q->F * k->P;
+        for (size_t i = 0; i < (size_t)q->F * k->P; i++) m[i] = dy[i] * (yv[i] > 0.0f ? 1.0f : 0.0f);
+        return m;
+    }
+    return dy;
+}
+
+/* The im2col path's gradients of one image: with the NCHW layout, dY_n is already the GEMM's
+ * [F, P] operand, so there is no permute; the column matrix is rebuilt from x rather than kept
+ * from the forward pass (a copy costs less than holding C*KH*KW*N*P floats for the whole step). */
+static void gemm_backward_image(const conv_work *k, int part, int n, const float *dy, float *dw)
+{
+    const lb_node *x = k->y->in[0], *w = k->y->in[1];
     const conv_geom *q = &k->q;
     int CKK = k->CKK, P = (int)k->P;
     float *col = k->direct ? NULL : k->col + (size_t)part * CKK * k->P;
     float *dcol = k->dcol ? k->dcol + (size_t)part * CKK * k->P : NULL;
-    float *dw = part == 0 ? w->grad : k->dw + (size_t)(part - 1) * q->F * CKK;
+    const float *xn = x->val + (size_t)n * k->xs;
+    if (w->requires_grad) {
+        if (!k->direct) im2col(q, xn, col);
+        lb__gemm_serial(0, 1, q->F, CKK, P, dy, P, k->direct ? xn : col, P, 1.0f, dw, CKK);
+    }
+    if (x->requires_grad) {
+        float *dx = x->grad + (size_t)n * k->xs;
+        if (k->direct) {
+            lb__gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 1.0f, dx, P);
+        } else {
+            lb__gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 0.0f, dcol, P);
+            col2im(q, dcol, dx);
+        }
+    }
+}
+
+static void conv_backward_part(void *p, int part, int n_parts)
+{
+    const conv_work *k = p;
+    const lb_node *x = k->y->in[0], *w = k->y->in[1];
+    const conv_geom *q = &k->q;
+    size_t FP = (size_t)q->F * k->P, dws = k->wino ? 16 * (size_t)q->F * q->C : (size_t)q->F * k->CKK;
+    float *dw = k->wino ? k->dU + (size_t)part * dws : part == 0 ? w->grad : k->dw + (size_t)(part - 1) * dws;
     double *db = k->db ? k->db + (size_t)part * q->F : NULL;
-    if (part > 0 && w->requires_grad)
-        for (size_t i = 0; i < (size_t)q->F * CKK; i++) dw[i] = 0.0f;
+    if ((part > 0 || k->wino) && w->requires_grad)
+        for (size_t i = 0; i < dws; i++) dw[i] = 0.0f;
     if (db)
         for (int f = 0; f < q->F; f++) db[f] = 0.0;
     int lo, hi;
     lb_split_range(q->N, part, n_parts, &lo, &hi);
-    for (int n = lo; n < hi; n++) {
-        const float *dy = y->grad + (size_t)n * (size_t)y->size / q->N;
-        if (k->pool) { /* scatter dY to the chosen cells; ReLU's mask is in arg */
-            int PH = q->OH / 2, PW = q->OW / 2;
-            const unsigned char *a = k->arg + (size_t)n * q->F * PH * PW;
-            float *m = k->dym + (size_t)part * q->F * k->P;
-            memset(m, 0, (size_t)q->F * k->P * sizeof(float));
-            for (int f = 0; f < q->F; f++)
-                for (int ph = 0; ph < PH; ph++) {
-                    size_t o = ((size_t)f * PH + ph) * PW;
-                    float *r = m + (size_t)(f * q->OH + 2 * ph) * q->OW;
-                    for (int pw = 0; pw < PW; pw++)
-                        if (a[o + pw] != NO_GRAD) r[2 * pw + (a[o + pw] & 1) + (a[o + pw] >> 1) * q->OW] = dy[o + pw];
-                }
-            dy = m;
-        } else if (k->relu) { /* ReLU's gradient: y > 0 exactly where its input was > 0 */
-            const float *restrict yv = y->val + (size_t)n * q->F * k->P, *restrict d = dy;
-            float *restrict m = k->dym + (size_t)part * q->F * k->P;
-            for (size_t i = 0; i < (size_t)q->F * k->P; i++) m[i] = d[i] * (yv[i] > 0.0f ? 1.0f : 0.0f);
-            dy = m;
-        }
-        const float *xn = x->val + (size_t)n * k->xs;
-        if (w->requires_grad) {
-            if (!k->direct) im2col(q, xn, col);
-            lb__gemm_serial(0, 1, q->F, CKK, P, dy, P, k->direct ? xn : col, P, 1.0f, dw, CKK);
-        }
-        if (db)
-            for (int f = 0; f < q->F; f++) db[f] += row_sum(dy + (size_t)f * k->P, P);
-        if (x->requires_grad) {
-            float *dx = x->grad + (size_t)n * k->xs;
-            if (k->direct) {
-                lb__gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 1.0f, dx, P);
-            } else {
-                lb__gemm_serial(1, 0, CKK, P, q->F, w->val, CKK, dy, P, 0.0f, dcol, P);
-                col2im(q, dcol, dx);
-            }
-        }
+    for (int n0 = lo; n0 < hi; n0 += k->chunk) {
+        int m = hi - n0 < k->chunk ? hi - n0 : k->chunk;
+        const float *dy[LB_WINO_TILES]; /* chunk <= LB_WINO_TILES images */
+        for (int i = 0; i < m; i++) dy[i] = conv_dy(k, n0 + i, k->dym ? k->dym + ((size_t)part * k->chunk + i) * FP : NULL);
+        for (int i = 0; i < m && db; i++)
+            for (int f = 0; f < q->F; f++) db[f] += row_sum(dy[i] + (size_t)f * k->P, (int)k->P);
+        if (k->wino) /* the chunk's dY is contiguous: y->grad's images, or dym's */
+            lb__wino_backward(q, k->U, x->val + (size_t)n0 * k->xs, dy[0], k->xs, FP, m, w->requires_grad ? dw : NULL,
+                              x->requires_grad ? x->grad + (size_t)n0 * k->xs : NULL, k->ws + (size_t)part * k->ws_n);
+        else
+            for (int i = 0; i < m; i++) gemm_backward_image(k, part, n0 + i, dy[i], dw);
     }
 }
 
@@ -302,40 +373,67 @@ static int conv_parts(int N)
     return t < N ? t : N;
 }
 
+/* The algorithm and its sizes; U (Winograd) from the weight's current values. */
+static int conv_plan(lb_graph *g, conv_work *k, int parts)
+{
+    k->CKK = k->q.C * k->q.KH * k->q.KW;
+    k->P = (size_t)k->q.OH * k->q.OW;
+    k->xs = (size_t)k->q.C * k->q.H * k->q.W;
+    k->direct = col_is_input(&k->q);
+    k->wino = lb__wino_applies(&k->q);
+    k->chunk = k->wino ? lb__wino_chunk(&k->q, (k->q.N + parts - 1) / parts) : 1;
+    if (!k->wino) return LB_OK;
+    if (!(k->U = lb_graph_floats(g, 16 * (size_t)k->q.F * k->q.C))) return lb_last_status();
+    lb__wino_weights(&k->q, k->y->in[1]->val, k->U);
+    return LB_OK;
+}
+
+/* Part sums in part order: the result depends on the thread count only. */
+static void conv_sum_parts(const conv_work *k, int parts)
+{
+    lb_node *w = k->y->in[1], *b = k->y->n_in > 2 ? k->y->in[2] : NULL;
+    size_t dws = k->wino ? 16 * (size_t)k->q.F * k->q.C : (size_t)k->q.F * k->CKK;
+    if (w->requires_grad && k->wino) {
+        for (int i = 1; i < parts; i++)
+            for (size_t j = 0; j < dws; j++) k->dU[j] += k->dU[(size_t)i * dws + j];
+        lb__wino_weight_grad(&k->q, k->dU, w->grad);
+    } else if (w->requires_grad) {
+        for (int i = 1; i < parts; i++) {
+            const float *d = k->dw + (size_t)(i - 1) * dws;
+            for (size_t j = 0; j < dws; j++) w->grad[j] += d[j];
+        }
+    }
+    if (k->db)
+        for (int f = 0; f < k->q.F; f++) {
+            double s = 0.0;
+            for (int i = 0; i < parts; i++) s += k->db[(size_t)i * k->q.F + f];
+            b->grad[f] += (float)s;
+        }
+}
+
 static int conv_backward(lb_node *y)
 {
     lb_node *x = y->in[0], *w = y->in[1], *b = y->n_in > 2 ? y->in[2] : NULL;
     const conv_args *a = LB_ARGS(y, conv_args);
-    conv_work k = {y, geom_of(y), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, a->relu, a->pool, NULL, y->aux};
-    k.CKK = k.q.C * k.q.KH * k.q.KW;
-    k.P = (size_t)k.q.OH * k.q.OW;
-    k.xs = (size_t)k.q.C * k.q.H * k.q.W;
-    k.direct = col_is_input(&k.q);
-    int parts = conv_parts(k.q.N);
-    size_t cs = (size_t)parts * k.CKK * k.P;
-    int bad = 0;
-    if (!k.direct && w->requires_grad) bad |= !(k.col = lb_graph_floats(y->g, cs));
-    if (!k.direct && x->requires_grad) bad |= !(k.dcol = lb_graph_floats(y->g, cs));
-    if (parts > 1 && w->requires_grad) bad |= !(k.dw = lb_graph_floats(y->g, (size_t)(parts - 1) * k.q.F * k.CKK));
+    conv_work k = {.y = y, .q = geom_of(y), .relu = a->relu, .pool = a->pool, .arg = y->aux};
+    int parts = conv_parts(k.q.N), bad = conv_plan(y->g, &k, parts) != LB_OK;
+    size_t cs = (size_t)parts * k.CKK * k.P, FP = (size_t)k.q.F * k.P;
+    int gemm = !k.direct && !k.wino;
+    if (gemm && w->requires_grad) bad |= !(k.col = lb_graph_floats(y->g, cs));
+    if (gemm && x->requires_grad) bad |= !(k.dcol = lb_graph_floats(y->g, cs));
+    if (!k.wino && parts > 1 && w->requires_grad)
+        bad |= !(k.dw = lb_graph_floats(y->g, (size_t)(parts - 1) * k.q.F * k.CKK));
+    if (k.wino && w->requires_grad) bad |= !(k.dU = lb_graph_floats(y->g, (size_t)parts * 16 * k.q.F * k.q.C));
+    k.ws_n = k.wino ? lb__wino_backward_floats(&k.q, k.chunk) : 0;
+    if (k.ws_n) bad |= !(k.ws = lb_graph_floats(y->g, (size_t)parts * k.ws_n));
     if (b && b->requires_grad) bad |= !(k.db = lb_graph_alloc(y->g, (size_t)parts * k.q.F * sizeof(double)));
-    if (k.relu) bad |= !(k.dym = lb_graph_floats(y->g, (size_t)parts * k.q.F * k.P));
+    if (k.relu) bad |= !(k.dym = lb_graph_floats(y->g, (size_t)parts * k.chunk * FP));
     if (bad) {
         lb_error_prefix("%s backward", y->op);
         return lb_last_status();
     }
     lb_parallel(parts, conv_backward_part, &k);
-    /* partials summed in part order: the result depends on the thread count only */
-    if (w->requires_grad)
-        for (int i = 1; i < parts; i++) {
-            const float *d = k.dw + (size_t)(i - 1) * k.q.F * k.CKK;
-            for (size_t j = 0; j < (size_t)k.q.F * k.CKK; j++) w->grad[j] += d[j];
-        }
-    if (k.db)
-        for (int f = 0; f < k.q.F; f++) {
-            double s = 0.0;
-            for (int i = 0; i < parts; i++) s += k.db[(size_t)i * k.q.F + f];
-            b->grad[f] += (float)s;
-        }
+    conv_sum_parts(&k, parts);
     return LB_OK;
 }
 
@@ -373,15 +471,14 @@ static lb_node *conv_new(lb_graph *g, lb_node *x, lb_node *w, lb_node *b, int st
                              b ? 3 : 2, in, conv_backward);
     if (!y) return NULL;
     *LB_ARGS(y, conv_args) = (conv_args){stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right, relu, pool};
-    conv_work k = {y, geom_of(y), 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, relu, pool, NULL, NULL};
+    conv_work k = {.y = y, .q = geom_of(y), .relu = relu, .pool = pool};
     if (pool && y->requires_grad && !(y->aux = k.arg = lb_graph_alloc(g, y->size))) return NULL;
-    k.CKK = k.q.C * k.q.KH * k.q.KW;
-    k.P = (size_t)k.q.OH * k.q.OW;
-    k.xs = (size_t)k.q.C * k.q.H * k.q.W;
-    k.direct = col_is_input(&k.q);
     int parts = conv_parts(k.q.N);
-    if (!k.direct && !(k.col = lb_graph_floats(g, (size_t)parts * k.CKK * k.P))) return NULL;
-    if (pool && !(k.z = lb_graph_floats(g, (size_t)parts * k.q.F * k.P))) return NULL;
+    if (conv_plan(g, &k, parts) != LB_OK) return NULL;
+    if (!k.direct && !k.wino && !(k.col = lb_graph_floats(g, (size_t)parts * k.CKK * k.P))) return NULL;
+    if (pool && !(k.z = lb_graph_floats(g, (size_t)parts * k.chunk * k.q.F * k.P))) return NULL;
+    k.ws_n = k.wino ? lb__wino_forward_floats(&k.q, k.chunk) : 0;
+    if (k.ws_n && !(k.ws = lb_graph_floats(g, (size_t)parts * k.ws_n))) return NULL;
     lb_parallel(parts, conv_forward_part, &k);
     return y;
 }

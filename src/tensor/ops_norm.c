@@ -69,42 +69,143 @@ static bn_geom bn_geom_of(const lb_node *x)
 
 #define BN_AT(q, n, c, i) (((size_t)(n) * (q).C + (c)) * (q).inner + (i))
 
+/* Sums over a channel's N runs of `inner` floats, in double, in 8 interleaved partial sums per
+ * run (one running sum is a chain of dependent additions: it was most of batch norm's time)
+ * added in a fixed order, so the result depends on neither the thread count nor the split. */
+#define LANES 8
+static double lane_sum(const float *x, size_t n) /* sum x */
+{
+    double acc[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
+    double s = 0.0;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+static double lane_sq(const float *x, size_t n, double m) /* sum (x - m)^2 */
+{
+    double acc[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            double d = (double)x[i + j] - m;
+            acc[j] += d * d;
+        }
+    double s = 0.0;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += ((double)x[i] - m) * ((double)x[i] - m);
+    return s;
+}
+
+static double lane_dot(const float *a, const float *b, size_t n) /* sum a * b */
+{
+    double acc[LANES] = {0};
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += (double)a[i + j] * b[i + j];
+    double s = 0.0;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* A batch norm node's work, split over libra's threads by channel. */
+typedef struct {
+    lb_node *y;
+    bn_geom q;
+    int N, training;
+    float *running_mean, *running_var, momentum, eps;
+} bn_work;
+
+static void bn_backward_channel(const bn_work *k, size_t c)
+{
+    lb_node *y = k->y, *x = y->in[0], *gamma = y->in[1], *beta = y->in[2];
+    bn_geom q = k->q;
+    const float *invstd = (const float *)y->aux + q.C, *xhat = (const float *)y->aux + 2 * q.C;
+    double sd = 0.0, sdx = 0.0;
+    for (int n = 0; n < k->N; n++) {
+        size_t k0 = BN_AT(q, n, c, 0);
+        sd += lane_sum(y->grad + k0, q.inner);
+        sdx += lane_dot(y->grad + k0, xhat + k0, q.inner);
+    }
+    if (gamma->requires_grad) gamma->grad[c] += (float)sdx;
+    if (beta->requires_grad) beta->grad[c] += (float)sd;
+    if (!x->requires_grad) return;
+    float gs = gamma->val[c] * invstd[c];
+    /* training: dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)); running statistics
+     * (eval) are constants: dx = gamma*invstd*dy */
+    float mean_d = k->training ? (float)(sd / (double)q.M) : 0.0f;
+    float mean_dx = k->training ? (float)(sdx / (double)q.M) : 0.0f;
+    for (int n = 0; n < k->N; n++) {
+        size_t k0 = BN_AT(q, n, c, 0);
+        float *restrict dx = x->grad + k0;
+        const float *restrict dy = y->grad + k0, *restrict xh = xhat + k0;
+        for (size_t i = 0; i < q.inner; i++) dx[i] += gs * (dy[i] - mean_d - xh[i] * mean_dx);
+    }
+}
+
+static void bn_backward_part(void *p, int part, int n_parts)
+{
+    const bn_work *k = p;
+    int lo, hi;
+    lb_split_range((int)k->q.C, part, n_parts, &lo, &hi);
+    for (int c = lo; c < hi; c++) bn_backward_channel(k, (size_t)c);
+}
+
+static int bn_threads(const bn_geom *q)
+{
+    int t = lb_get_threads();
+    return (size_t)t < q->C ? t : (int)q->C;
+}
+
 static int bn_backward(lb_node *y)
 {
-    lb_node *x = y->in[0], *gamma = y->in[1], *beta = y->in[2];
-    bn_geom q = bn_geom_of(x);
-    int N = x->shape[0];
-    const float *invstd = (const float *)y->aux + q.C, *xhat = (const float *)y->aux + 2 * q.C;
-    int training = LB_ARGS(y, bn_args)->training;
-    for (size_t c = 0; c < q.C; c++) {
-        double sd = 0.0, sdx = 0.0;
-        for (int n = 0; n < N; n++)
-            for (size_t i = 0; i < q.inner; i++) {
-                size_t k = BN_AT(q, n, c, i);
-                sd += y->grad[k];
-                sdx += (double)y->grad[k] * xhat[k];
-            }
-        if (gamma->requires_grad) gamma->grad[c] += (float)sdx;
-        if (beta->requires_grad) beta->grad[c] += (float)sd;
-        if (!x->requires_grad) continue;
-        float gs = gamma->val[c] * invstd[c];
-        if (!training) { /* running statistics are constants */
-            for (int n = 0; n < N; n++)
-                for (size_t i = 0; i < q.inner; i++) {
-                    size_t k = BN_AT(q, n, c, i);
-                    x->grad[k] += gs * y->grad[k];
-                }
-            continue;
-        }
-        /* dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)) */
-        float mean_d = (float)(sd / (double)q.M), mean_dx = (float)(sdx / (double)q.M);
-        for (int n = 0; n < N; n++)
-            for (size_t i = 0; i < q.inner; i++) {
-                size_t k = BN_AT(q, n, c, i);
-                x->grad[k] += gs * (y->grad[k] - mean_d - xhat[k] * mean_dx);
-            }
-    }
+    bn_work k = {.y = y, .q = bn_geom_of(y->in[0]), .N = y->in[0]->shape[0], .training = LB_ARGS(y, bn_args)->training};
+    lb_parallel(bn_threads(&k.q), bn_backward_part, &k);
     return LB_OK;
+}
+
+static void bn_forward_channel(const bn_work *k, size_t c)
+{
+    lb_node *y = k->y, *x = y->in[0], *gamma = y->in[1], *beta = y->in[2];
+    bn_geom q = k->q;
+    float *mean = y->aux, *invstd = mean + q.C, *xhat = mean + 2 * q.C;
+    double m, v;
+    if (k->training) {
+        double s = 0.0, ss = 0.0;
+        for (int n = 0; n < k->N; n++) s += lane_sum(x->val + BN_AT(q, n, c, 0), q.inner);
+        m = s / (double)q.M;
+        for (int n = 0; n < k->N; n++) ss += lane_sq(x->val + BN_AT(q, n, c, 0), q.inner, m);
+        v = ss / (double)q.M;
+        k->running_mean[c] = (1.0f - k->momentum) * k->running_mean[c] + k->momentum * (float)m;
+        k->running_var[c] = (1.0f - k->momentum) * k->running_var[c] + k->momentum * (float)(ss / (double)(q.M - 1));
+    } else {
+        m = k->running_mean[c];
+        v = k->running_var[c];
+    }
+    mean[c] = (float)m;
+    invstd[c] = (float)(1.0 / sqrt(v + k->eps));
+    float mc = mean[c], is = invstd[c], ga = gamma->val[c], be = beta->val[c];
+    for (int n = 0; n < k->N; n++) {
+        size_t k0 = BN_AT(q, n, c, 0);
+        const float *restrict xv = x->val + k0;
+        float *restrict xh = xhat + k0, *restrict yv = y->val + k0;
+        for (size_t i = 0; i < q.inner; i++) {
+            xh[i] = (xv[i] - mc) * is;
+            yv[i] = ga * xh[i] + be;
+        }
+    }
+}
+
+static void bn_forward_part(void *p, int part, int n_parts)
+{
+    const bn_work *k = p;
+    int lo, hi;
+    lb_split_range((int)k->q.C, part, n_parts, &lo, &hi);
+    for (int c = lo; c < hi; c++) bn_forward_channel(k, (size_t)c);
 }
 
 lb_node *lb_batchnorm2d(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, float *running_mean,
@@ -129,37 +230,9 @@ lb_node *lb_batchnorm2d(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, 
     if (!y) return NULL;
     float *aux = lb_graph_floats(g, 2 * q.C + x->size);
     if (!aux) return NULL;
-    float *mean = aux, *invstd = aux + q.C, *xhat = aux + 2 * q.C;
     y->aux = aux;
     LB_ARGS(y, bn_args)->training = training;
-    int N = x->shape[0];
-    for (size_t c = 0; c < q.C; c++) {
-        double m, v;
-        if (training) {
-            double s = 0.0, ss = 0.0;
-            for (int n = 0; n < N; n++)
-                for (size_t i = 0; i < q.inner; i++) s += x->val[BN_AT(q, n, c, i)];
-            m = s / (double)q.M;
-            for (int n = 0; n < N; n++)
-                for (size_t i = 0; i < q.inner; i++) {
-                    double d = x->val[BN_AT(q, n, c, i)] - m;
-                    ss += d * d;
-                }
-            v = ss / (double)q.M;
-            running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float)m;
-            running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)(ss / (double)(q.M - 1));
-        } else {
-            m = running_mean[c];
-            v = running_var[c];
-        }
-        mean[c] = (float)m;
-        invstd[c] = (float)(1.0 / sqrt(v + eps));
-        for (int n = 0; n < N; n++)
-            for (size_t i = 0; i < q.inner; i++) {
-                size_t k = BN_AT(q, n, c, i);
-                xhat[k] = (x->val[k] - mean[c]) * invstd[c];
-                y->val[k] = gamma->val[c] * xhat[k] + beta->val[c];
-            }
-    }
+    bn_work k = {y, q, x->shape[0], training, running_mean, running_var, momentum, eps};
+    lb_parallel(bn_threads(&q), bn_forward_part, &k);
     return y;
 }

@@ -32,7 +32,7 @@ static size_t out_floats(const conv_geom *q) { return (size_t)4 * tiles_h(q) * t
 
 int lb__wino_applies(const conv_geom *q)
 {
-    return q->KH == 3 && q->KW == 3 && q->sh == 1 && q->sw == 1 && q->C >= 8 && q->F >= 8;
+    return q->KH == 3 && q->KW == 3 && q->sh == 1 && q->sw == 1 && q->C >= LB_WINO_MIN && q->F >= LB_WINO_MIN;
 }
 
 int lb__wino_tiles(const conv_geom *q) { return tiles_h(q) * tiles_w(q); }

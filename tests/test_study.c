@@ -451,6 +451,61 @@ START_TEST(test_study_oracle)
 }
 END_TEST
 
+/* The forked scheduler hands a phase's jobs out largest first (lb__job_cost: a synthetic
+ * sampler, then stages), not in plan order. Two processes, stopped once the first job is
+ * done: whatever the timing, the two jobs that ran are the first two handed out. */
+static volatile sig_atomic_t fork_stop;
+static unsigned fork_ran; /* bit i: job i is done */
+static void stop_after_one(void *ctx, const lb_job *job, const lb_run_record *rec, int done, int total, double sec)
+{
+    (void)ctx, (void)rec, (void)done, (void)total, (void)sec;
+    fork_ran |= 1u << job->index;
+    fork_stop = 1;
+}
+
+START_TEST(test_study_fork_largest_first)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    write_idx(tp("tri"), tp("trl"), 600, 3);
+    write_idx(tp("tei"), tp("tel"), 90, 3);
+    lb_data_opts d;
+    lb_data_opts_init(&d);
+    char spec[1200];
+    snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
+    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.2"), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(&d, "imbalance", "longtail:10"), LB_OK);
+    lb_data *data = lb_data_new(&d);
+    ck_assert_ptr_nonnull(data);
+    lb_study_config c;
+    lb_study_config_init(&c);
+    /* plan order 0..3, estimated costs 1, 1, 1.1 (a stage), 1.5 (SMOTE): handed out 3, 2, 0, 1 */
+    c.strategies = "ce;wce:weights=inverse;wce:weights=effective+crt;ce@smote";
+    c.seeds = 1;
+    c.train.arch = "linear";
+    c.train.steps = 6;
+    c.data = &d;
+    c.out_dir = tp("out/fork");
+    lb_study *st = lb_study_new(&c, data);
+    ck_assert_msg(st != NULL, "%s", lb_last_error());
+    lb_study_events ev = {.on_job = stop_after_one};
+    lb_study_set_events(st, &ev);
+    fork_stop = 0;
+    fork_ran = 0;
+    lb_study_set_stop(st, &fork_stop);
+    lb_scheduler two = lb_scheduler_fork(2);
+    ck_assert_int_eq(lb_study_execute(st, &two), LB_EINTR);
+    ck_assert_uint_eq(fork_ran, (1u << 3) | (1u << 2)); /* plan order would have run 0 and 1 */
+    lb_study_free(st);
+    lb_data_free(data);
+    lb_data_opts_free(&d);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* --only I/N: each share runs its jobs (index % N) of each phase; a share whose grids lack
  * other shares' phase-1 records waits (deferred, a note) and leaves the shared folder alone;
  * run again, it plans phase 2; the shares together give the whole study's records bit for
@@ -689,6 +744,7 @@ int main(void)
     tcase_add_test(te, test_study_oracle);
     tcase_add_test(te, test_study_variants);
     tcase_add_test(te, test_study_shares);
+    tcase_add_test(te, test_study_fork_largest_first);
     suite_add_tcase(s, te);
     TCase *tb = tcase_create("behaviour");
     tcase_set_timeout(tb, 300);

@@ -3,8 +3,9 @@
  * reports it done in the calling process (lb_study_job_done):
  *   lb_scheduler_serial()   one after the other, in this process;
  *   lb_scheduler_fork(n)    n at a time in forked processes (the data is loaded once, before
- *                           the fork, and shared copy-on-write); each child stores its own
- *                           record, so the parent only waits and reports;
+ *                           the fork, and shared copy-on-write), the next one started as one
+ *                           ends, largest first as under MPI (below); each child stores its
+ *                           own record, so the parent only waits and reports;
  *   lb_scheduler_mpi(d)     across the ranks of an MPI job (below).
  * This is the only module that knows about processes and MPI. The MPI layer is its own
  * library (libra_mpi, built from src/dist/mpi/ when CMake's LIBRA_MPI is on, from the

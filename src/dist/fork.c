@@ -1,6 +1,7 @@
 /* The forked scheduler: up to n jobs at a time, each in a child process that runs the job,
- * stores its record and exits; the parent waits, reports, and starts the next. */
-#include "libra/dist.h"
+ * stores its record and exits; the parent waits, reports, and starts the next, largest first
+ * (lb__jobs_by_cost, as the MPI layer hands them out), so the last jobs to end are short ones. */
+#include "dist/internal.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -59,11 +60,14 @@ static int reap(lb_study *st, slot *running, int *n_running)
     return lb_error(LB_ESTATE, "%s", got > 0 ? msg : "a run failed");
 }
 
-static int run_forked(void *ctx, lb_study *st, lb_job *const *todo, int n)
+static int run_forked(void *ctx, lb_study *st, lb_job *const *plan, int n)
 {
     int width = (int)(intptr_t)ctx, next = 0, n_running = 0, rc = LB_OK;
     slot running[256];
     if (width > 256) width = 256;
+    lb_job **todo = lb_malloc(((size_t)n + 1) * sizeof *todo);
+    if (!todo) return lb_error(LB_ENOMEM, "study: out of memory");
+    lb__jobs_by_cost(plan, n, todo);
     while ((next < n && rc == LB_OK && !lb_study_stopping(st)) || n_running > 0) {
         while (n_running < width && next < n && rc == LB_OK && !lb_study_stopping(st)) {
             int fds[2];
@@ -90,6 +94,7 @@ static int run_forked(void *ctx, lb_study *st, lb_job *const *todo, int n)
         int r = reap(st, running, &n_running);
         if (r != LB_OK && rc == LB_OK) rc = r; /* the first failure; the others finish */
     }
+    lb_free(todo);
     if (rc == LB_OK && lb_study_stopping(st)) rc = lb_error(LB_EINTR, "interrupted");
     return rc;
 }

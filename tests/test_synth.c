@@ -762,6 +762,88 @@ START_TEST(test_dataset)
 }
 END_TEST
 
+/* A dataset of n images of 1 x 1 x dim, labels shuffled: each value `top` with probability
+ * 15/16, else one of the three below it. Distances are small whole numbers, ties everywhere;
+ * with top 255 the rows are near-white and their products approach the float limit of the
+ * exact runs, where a sum beyond 2^24 would round and reorder near neighbours. */
+static lb_dataset *drawn_dataset(uint64_t seed, const int *counts, int C, int dim, int top)
+{
+    lb_dataset *ds = lb_calloc(1, sizeof *ds);
+    int n = 0;
+    for (int c = 0; c < C; c++) n += counts[c];
+    ds->n = n;
+    ds->c = ds->h = 1;
+    ds->w = dim;
+    ds->n_classes = C;
+    ds->pixels = lb_malloc((size_t)n * (size_t)dim);
+    ds->labels = lb_malloc(sizeof(int) * (size_t)n);
+    ds->class_names = lb_calloc((size_t)C, sizeof(char *));
+    for (int c = 0; c < C; c++) ds->class_names[c] = lb_strfmt("%d", c);
+    ds->source = lb_strdup("drawn");
+    lb_rng r;
+    lb_rng_seed(&r, seed);
+    for (int c = 0, i = 0; c < C; c++)
+        for (int j = 0; j < counts[c]; j++) ds->labels[i++] = c;
+    lb_rng_shuffle(&r, ds->labels, (size_t)n);
+    for (size_t i = 0; i < (size_t)n * (size_t)dim; i++)
+        ds->pixels[i] = (uint8_t)(lb_rng_below(&r, 16) ? (uint64_t)top : (uint64_t)top - 1 - lb_rng_below(&r, 3));
+    return ds;
+}
+
+/* The uint8 path (float products in exact runs of 256, the symmetric search over a class)
+ * against the float-row path (dgemm over each class's distinct bases) on the same images:
+ * the same plan, neighbour for neighbour, and each pixel the nearest value to the float
+ * row's. Both are exact, so any difference is a bug of one of them. */
+static void check_pixels_match_floats(const char *spec, const lb_dataset *ds, int k)
+{
+    int n = ds->n, dim = ds->w, *idx = malloc(sizeof(int) * (size_t)n);
+    float *x = malloc(sizeof(float) * (size_t)n * (size_t)dim);
+    for (int i = 0; i < n; i++) idx[i] = i;
+    for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) x[i] = ds->pixels[i];
+    lb_synth_plan p, q;
+    lb_dataset *out = lb_synth_dataset(spec, ds, idx, ds->labels, n, ds->n_classes, 5, &p);
+    ck_assert_msg(out != NULL, "%s: %s", spec, lb_last_error());
+    lb_synth_spec s = parse_ok(spec);
+    lb_rng rng;
+    lb_rng_seed(&rng, 5);
+    ck_assert_int_eq(lb_synth_plan_rows(&s, x, ds->labels, n, dim, ds->n_classes, &rng, &q), LB_OK);
+    ck_assert_int_eq(q.n, p.n);
+    for (int r = n; r < p.n; r++)
+        ck_assert_msg(p.source[r] == q.source[r] && p.neighbour[r] == q.neighbour[r],
+                      "%s dim %d: row %d from (%d, %d) on pixels, (%d, %d) on floats", spec, dim, r, p.source[r],
+                      p.neighbour[r], q.source[r], q.neighbour[r]);
+    float *fx = malloc(sizeof(float) * (size_t)p.n * (size_t)dim);
+    ck_assert_int_eq(lb_synth_fill_rows(&s, &q, x, dim, 5, fx), LB_OK);
+    for (size_t i = (size_t)n * (size_t)dim; i < (size_t)p.n * (size_t)dim; i++)
+        ck_assert_msg(fabs(out->pixels[i] - fx[i]) <= 0.5 + 1e-4, "%s: value %zu: %d, float %g", spec, i, out->pixels[i],
+                      (double)fx[i]);
+    check_smote_plan(&p, x, ds->labels, n, dim, k, NULL);
+    free(fx);
+    free(idx);
+    free(x);
+    lb_synth_spec_free(&s);
+    lb_synth_plan_free(&p);
+    lb_synth_plan_free(&q);
+    lb_dataset_free(out);
+}
+
+START_TEST(test_pixels_match_floats)
+{
+    /* 700 rows of class 1 grown by 700: most are bases, so the symmetric search runs over two
+     * blocks (512 + 188); values 0..3 tie constantly */
+    int counts[] = {1400, 700};
+    lb_dataset *ds = drawn_dataset(8, counts, 2, 6, 3);
+    check_pixels_match_floats("smote:k=3", ds, 3);
+    lb_dataset_free(ds);
+    /* rows of 600 near-white pixels: three runs of products (256 + 256 + 88), each run's
+     * sums up to 256 x 255^2, just below 2^24 */
+    int c2[] = {90, 40};
+    ds = drawn_dataset(9, c2, 2, 600, 255);
+    check_pixels_match_floats("smote:k=4", ds, 4);
+    lb_dataset_free(ds);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ allocation failures */
 
 /* Every allocation of planning and filling, failing in turn: LB_ENOMEM, a message, no leak. */
@@ -852,6 +934,7 @@ static Suite *synth_suite(void)
     tcase_add_test(tc, test_warnings);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_dataset);
+    tcase_add_test(tc, test_pixels_match_floats);
     tcase_add_test(tc, test_alloc_failures);
     tcase_add_test(tc, test_sampler_kind);
     suite_add_tcase(s, tc);

@@ -268,67 +268,112 @@ static void row_get(const rows *x, int i, double *out)
 
 /* ======================================================================== neighbours */
 
+/* Pixel rows take the products in float, K_EXACT values at a time: 256 products of whole
+ * numbers <= 255^2 sum to at most 16,646,400 < 2^24, so every partial sum of such a run is
+ * a whole float and sgemm's result is exact in any order; the runs are added in double.
+ * So the distances are the very numbers dgemm gave, at about half the time. */
+#define K_EXACT 256
+
 typedef struct knn_ws {
     int b;                  /* rows per block */
-    double *qd, *rd;        /* [b, dim] query and reference rows */
+    double *qd, *rd;        /* float rows: [b, dim] query and reference rows, as double */
+    float *qf, *rf, *f;     /* pixel rows: the same as float, and [b, b] products of one run */
     double *qn, *rn;        /* [b] their squared norms */
     double *d;              /* [b, b] -2 q.r */
-    double *td;             /* [b, kk] the kept distances of each query of the block */
-    int *cnt;               /* [b] how many kept */
 } knn_ws;
 
 static void knn_ws_free(knn_ws *w)
 {
     lb_free(w->qd);
     lb_free(w->rd);
+    lb_free(w->qf);
+    lb_free(w->rf);
+    lb_free(w->f);
     lb_free(w->qn);
     lb_free(w->rn);
     lb_free(w->d);
-    lb_free(w->td);
-    lb_free(w->cnt);
 }
 
-static int knn_ws_init(knn_ws *w, int dim, int kk)
+static int knn_ws_init(knn_ws *w, const rows *x)
 {
     memset(w, 0, sizeof *w);
-    int b = (1 << 19) / dim;
+    int b = (1 << 19) / x->dim;
     w->b = b > 512 ? 512 : b < 16 ? 16 : b;
-    size_t bd = (size_t)w->b * (size_t)dim, bb = (size_t)w->b;
-    w->qd = lb_malloc(bd * sizeof(double));
-    w->rd = lb_malloc(bd * sizeof(double));
+    size_t bd = (size_t)w->b * (size_t)x->dim, bb = (size_t)w->b;
+    int ok = 1;
+    if (x->px) {
+        ok = (w->qf = lb_malloc(bd * sizeof(float))) && (w->rf = lb_malloc(bd * sizeof(float))) &&
+             (w->f = lb_malloc(bb * bb * sizeof(float)));
+    } else {
+        ok = (w->qd = lb_malloc(bd * sizeof(double))) && (w->rd = lb_malloc(bd * sizeof(double)));
+    }
     w->qn = lb_malloc(bb * sizeof(double));
     w->rn = lb_malloc(bb * sizeof(double));
     w->d = lb_malloc(bb * bb * sizeof(double));
-    w->td = lb_malloc(bb * (size_t)kk * sizeof(double) + 1);
-    w->cnt = lb_malloc(bb * sizeof(int));
-    if (!w->qd || !w->rd || !w->qn || !w->rn || !w->d || !w->td || !w->cnt) {
+    if (!ok || !w->qn || !w->rn || !w->d) {
         knn_ws_free(w);
         return lb_error(LB_ENOMEM, "synthetic sampler: out of memory for blocks of distances (%d rows of %d values)",
-                        w->b, dim);
+                        w->b, x->dim);
     }
     return LB_OK;
 }
 
-/* Rows list[first .. first+m) (list NULL: the rows themselves) into out, and their norms. */
-static void load_block(const rows *x, const int *list, int first, int m, double *out, double *norm)
+/* Rows list[first .. first+m) (list NULL: the rows themselves) into the block (fb for pixel
+ * rows, db for float rows), and their squared norms (exact for pixels: whole numbers). */
+static void load_block(const rows *x, const int *list, int first, int m, float *fb, double *db, double *norm)
 {
     size_t d = (size_t)x->dim;
     for (int i = 0; i < m; i++) {
-        double *o = out + (size_t)i * d, s = 0.0;
-        row_get(x, list ? list[first + i] : first + i, o);
-        for (size_t j = 0; j < d; j++) s += o[j] * o[j];
-        norm[i] = s;
+        int row = list ? list[first + i] : first + i;
+        if (x->px) {
+            const uint8_t *p = x->px + (size_t)x->idx[row] * d;
+            float *o = fb + (size_t)i * d;
+            long long s = 0;
+            for (size_t j = 0; j < d; j++) {
+                o[j] = p[j];
+                s += p[j] * p[j];
+            }
+            norm[i] = (double)s;
+        } else {
+            double *o = db + (size_t)i * d, s = 0.0;
+            row_get(x, row, o);
+            for (size_t j = 0; j < d; j++) s += o[j] * o[j];
+            norm[i] = s;
+        }
     }
 }
 
-/* Keeps (d, row) in the ascending list td/ti of at most kk if it is among the kk smallest;
- * an equal distance never displaces a kept one (rows arrive in increasing order). */
+/* w->d[i, j] = -2 q_i.r_j for the nq x nr rows in the blocks: dgemm for float rows, exact
+ * float runs of K_EXACT values for pixel rows (see K_EXACT). */
+static void knn_products(knn_ws *w, int dim, int nq, int nr)
+{
+    if (!w->qf) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nr, dim, -2.0, w->qd, dim, w->rd, dim, 0.0, w->d, w->b);
+        return;
+    }
+    for (int k0 = 0; k0 < dim; k0 += K_EXACT) {
+        int kc = dim - k0 < K_EXACT ? dim - k0 : K_EXACT;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nr, kc, 1.0f, w->qf + k0, dim, w->rf + k0, dim, 0.0f,
+                    w->f, w->b);
+        for (int i = 0; i < nq; i++) {
+            double *d = w->d + (size_t)i * (size_t)w->b;
+            const float *f = w->f + (size_t)i * (size_t)w->b;
+            if (k0 == 0)
+                for (int j = 0; j < nr; j++) d[j] = -2.0 * (double)f[j];
+            else
+                for (int j = 0; j < nr; j++) d[j] -= 2.0 * (double)f[j];
+        }
+    }
+}
+
+/* Keeps (d, row) in the ascending list td/ti of at most kk if it is among the kk smallest,
+ * ordered by distance, then row: so ties go to the lower row in whatever order rows come. */
 static void top_insert(double *td, int *ti, int *cnt, int kk, double d, int row)
 {
     int c = *cnt;
-    if (c == kk && !(d < td[kk - 1])) return;
+    if (c == kk && !(d < td[kk - 1] || (d == td[kk - 1] && row < ti[kk - 1]))) return;
     int at = c < kk ? c : kk - 1;
-    while (at > 0 && td[at - 1] > d) {
+    while (at > 0 && (td[at - 1] > d || (td[at - 1] == d && ti[at - 1] > row))) {
         td[at] = td[at - 1];
         ti[at] = ti[at - 1];
         at--;
@@ -338,47 +383,61 @@ static void top_insert(double *td, int *ti, int *cnt, int kk, double d, int row)
     if (c < kk) *cnt = c + 1;
 }
 
-/* The distances of one query block (q[q0 ..], nq rows, in w->qd) to one reference block
- * (r[r0 ..], nr rows, in w->rd), merged into the queries' lists nb. */
-static void knn_pair(knn_ws *w, const rows *x, const int *q, int q0, int nq, const int *r, int r0, int nr, int kk, int *nb)
+/* The search's lists: for each query, the kept distances (td, kk each) and how many (cnt). */
+typedef struct knn_lists {
+    double *td;
+    int *cnt, *nb, kk;
+} knn_lists;
+
+/* The distances of one query block (q[q0 ..], nq rows, in the ws) to one reference block
+ * (r[r0 ..], nr rows), merged into the queries' lists; `both` (the symmetric search, r = q)
+ * merges each distance into the reference row's list too: on pixel rows d(i, j) = d(j, i)
+ * exactly, so this is the list the reference row would get as a query. */
+static void knn_pair(knn_ws *w, const rows *x, const int *q, int q0, int nq, const int *r, int r0, int nr, int both,
+                     knn_lists *L)
 {
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nr, x->dim, -2.0, w->qd, x->dim, w->rd, x->dim, 0.0, w->d,
-                w->b);
+    knn_products(w, x->dim, nq, nr);
+    size_t kk = (size_t)L->kk;
     for (int i = 0; i < nq; i++) {
-        int self = q[q0 + i];
+        int qi = q0 + i, self = q[qi];
         const double *drow = w->d + (size_t)i * (size_t)w->b;
-        double *td = w->td + (size_t)i * (size_t)kk;
-        int *ti = nb + (size_t)(q0 + i) * (size_t)kk;
         for (int j = 0; j < nr; j++) {
             int row = r ? r[r0 + j] : r0 + j;
             if (row == self) continue;
-            top_insert(td, ti, &w->cnt[i], kk, w->qn[i] + w->rn[j] + drow[j], row);
+            double d = w->qn[i] + w->rn[j] + drow[j];
+            top_insert(L->td + qi * kk, L->nb + qi * kk, &L->cnt[qi], L->kk, d, row);
+            if (both) top_insert(L->td + (size_t)(r0 + j) * kk, L->nb + (size_t)(r0 + j) * kk, &L->cnt[r0 + j], L->kk, d, self);
         }
     }
 }
 
-/* nb[i * kk .. i * kk + kk) = the kk nearest of r[0..nr) (increasing rows; NULL: rows
- * 0..nr-1) to query row q[i], nearest first, ties to the lower row, the query itself left
- * out; -1 fills a list with fewer candidates. */
-static int knn(const rows *x, const int *q, int nq, const int *r, int nr, int kk, int *nb)
+/* nb[i * kk .. i * kk + kk) = the kk nearest of r[0..nr) (NULL: rows 0..nr-1) to query row
+ * q[i], nearest first, ties to the lower row, the query itself left out; -1 fills a list
+ * with fewer candidates. w: a workspace for at least kk. Pixel rows searched among
+ * themselves (r == q) take only the block pairs on and above the diagonal (half the
+ * products): their distances are exact, so both halves are the same numbers. */
+static int knn(knn_ws *w, const rows *x, const int *q, int nq, const int *r, int nr, int kk, int *nb)
 {
-    if (kk <= 0 || nq <= 0) return LB_OK;
-    knn_ws w;
-    int rc = knn_ws_init(&w, x->dim, kk);
-    if (rc != LB_OK) return rc;
-    for (int q0 = 0; q0 < nq; q0 += w.b) {
-        int bq = nq - q0 < w.b ? nq - q0 : w.b;
-        load_block(x, q, q0, bq, w.qd, w.qn);
-        memset(w.cnt, 0, sizeof(int) * (size_t)bq);
-        for (int r0 = 0; r0 < nr; r0 += w.b) {
-            int br = nr - r0 < w.b ? nr - r0 : w.b;
-            load_block(x, r, r0, br, w.rd, w.rn);
-            knn_pair(&w, x, q, q0, bq, r, r0, br, kk, nb);
-        }
-        for (int i = 0; i < bq; i++)
-            for (int j = w.cnt[i]; j < kk; j++) nb[(size_t)(q0 + i) * (size_t)kk + (size_t)j] = -1;
+    int sym = x->px && r == q && nr == nq;
+    knn_lists L = {lb_malloc(sizeof(double) * (size_t)nq * (size_t)kk), lb_calloc((size_t)nq, sizeof(int)), nb, kk};
+    if (!L.td || !L.cnt) {
+        lb_free(L.td);
+        lb_free(L.cnt);
+        return lb_error(LB_ENOMEM, "synthetic sampler: out of memory for the neighbour lists of %d rows", nq);
     }
-    knn_ws_free(&w);
+    for (int q0 = 0; q0 < nq; q0 += w->b) {
+        int bq = nq - q0 < w->b ? nq - q0 : w->b;
+        load_block(x, q, q0, bq, w->qf, w->qd, w->qn);
+        for (int r0 = sym ? q0 : 0; r0 < nr; r0 += w->b) {
+            int br = nr - r0 < w->b ? nr - r0 : w->b;
+            load_block(x, r, r0, br, w->rf, w->rd, w->rn);
+            knn_pair(w, x, q, q0, bq, r, r0, br, sym && r0 != q0, &L);
+        }
+    }
+    for (int i = 0; i < nq; i++)
+        for (int j = L.cnt[i]; j < kk; j++) nb[(size_t)i * (size_t)kk + (size_t)j] = -1;
+    lb_free(L.td);
+    lb_free(L.cnt);
     return LB_OK;
 }
 
@@ -392,10 +451,25 @@ typedef struct planner {
     int *start, *pos;   /* the rows grouped by class (lb_group_by_class) */
     lb_rng *rng;
     lb_synth_plan *p;   /* p->n grows as rows are appended */
+    knn_ws ws;          /* the neighbour searches' workspace, once has_ws */
+    int has_ws;
 } planner;
 
 #define CLASS_ROWS(pl, c) ((pl)->pos + (pl)->start[c])
 #define CLASS_N(pl, c) ((pl)->start[(c) + 1] - (pl)->start[c])
+
+/* knn() in the planner's workspace, made on first need: one for all the classes, not one
+ * per class (fresh pages cost a fault each). */
+static int planner_knn(planner *pl, const int *q, int nq, const int *r, int nr, int kk, int *nb)
+{
+    if (kk <= 0 || nq <= 0) return LB_OK;
+    if (!pl->has_ws) {
+        int rc = knn_ws_init(&pl->ws, pl->x);
+        if (rc != LB_OK) return rc;
+        pl->has_ws = 1;
+    }
+    return knn(&pl->ws, pl->x, q, nq, r, nr, kk, nb);
+}
 
 void lb_synth_plan_free(lb_synth_plan *p)
 {
@@ -457,7 +531,11 @@ static int interpolate(planner *pl, int cls, const int *bp, int t)
         rc = lb_error(LB_ENOMEM, "synthetic sampler %s: out of memory for the neighbours of class %d (%d images)",
                       pl->s->name, cls, nc);
     int nq = rc == LB_OK ? distinct_bases(mem, nc, bp, t, slot, q) : 0;
-    if (rc == LB_OK) rc = knn(pl->x, q, nq, mem, nc, kk, nb);
+    if (rc == LB_OK && pl->x->px && 2 * nq > nc) { /* the symmetric search over the class costs less */
+        for (int i = 0; i < nc; i++) slot[i] = i;
+        rc = planner_knn(pl, mem, nc, mem, nc, kk, nb);
+    } else if (rc == LB_OK)
+        rc = planner_knn(pl, q, nq, mem, nc, kk, nb);
     if (rc == LB_OK) {
         int r0 = p->n;
         for (int i = 0; i < t; i++) {
@@ -521,7 +599,7 @@ static int other_class_neighbours(planner *pl, int cls, int kk, int *other)
     if (!nb)
         return lb_error(LB_ENOMEM, "synthetic sampler %s: out of memory for %d x %d neighbours of class %d", pl->s->name, nc,
                         kk, cls);
-    int rc = knn(pl->x, mem, nc, NULL, pl->n, kk, nb);
+    int rc = planner_knn(pl, mem, nc, NULL, pl->n, kk, nb);
     for (int i = 0; rc == LB_OK && i < nc; i++) {
         other[i] = 0;
         for (int j = 0; j < kk; j++) {
@@ -679,7 +757,8 @@ static int plan_classes(planner *pl, const int *targets)
 static int plan_core(const lb_synth_spec *s, const rows *x, const int *y, int C, lb_rng *rng, lb_synth_plan *p)
 {
     int n = x->n;
-    planner pl = {s, x, y, n, C, lb_malloc(sizeof(int) * ((size_t)C + 1)), lb_malloc(sizeof(int) * (size_t)n), rng, p};
+    planner pl = {s, x, y, n, C, lb_malloc(sizeof(int) * ((size_t)C + 1)), lb_malloc(sizeof(int) * (size_t)n), rng, p,
+                  {0}, 0};
     int *counts = lb_malloc(sizeof(int) * (size_t)C), *targets = lb_malloc(sizeof(int) * (size_t)C);
     int rc = pl.start && pl.pos && counts && targets
                  ? LB_OK
@@ -694,6 +773,7 @@ static int plan_core(const lb_synth_spec *s, const rows *x, const int *y, int C,
         rc = lb_error(LB_EINVAL, "synthetic sampler %s: a resampled set of %lld rows is too large", s->name, cap);
     if (rc == LB_OK) rc = plan_alloc(p, y, n, C, (int)cap);
     if (rc == LB_OK) rc = plan_classes(&pl, targets);
+    if (pl.has_ws) knn_ws_free(&pl.ws);
     lb_free(pl.start);
     lb_free(pl.pos);
     lb_free(counts);
@@ -840,6 +920,30 @@ static void put_pixels(void *ctx, int r, const double *v, int dim)
     }
 }
 
+/* The interpolating kinds' synthetic images straight from the uint8 rows: the same doubles
+ * as synth_row + put_pixels (a + u (b - a)), clamped first, so that adding a half and
+ * truncating is the rounding put_pixels does (for v in [0, 255], floor(v + 0.5) is the
+ * truncation of v + 0.5), in one loop the compiler vectorises. */
+static void fill_pixels(const lb_synth_plan *p, const rows *x, uint8_t *out)
+{
+    size_t d = (size_t)x->dim;
+    for (int r = p->n_orig; r < p->n; r++) {
+        const uint8_t *a = x->px + (size_t)x->idx[p->source[r]] * d;
+        uint8_t *o = out + (size_t)r * d;
+        if (p->neighbour[r] < 0) {
+            memcpy(o, a, d);
+            continue;
+        }
+        const uint8_t *b = x->px + (size_t)x->idx[p->neighbour[r]] * d;
+        double u = p->gap[r];
+        for (size_t j = 0; j < d; j++) {
+            double v = (double)a[j] + u * ((double)b[j] - (double)a[j]);
+            v = v < 0.0 ? 0.0 : v > 255.0 ? 255.0 : v;
+            o[j] = (uint8_t)(int)(v + 0.5);
+        }
+    }
+}
+
 /* The arguments of lb_synth_dataset: a dataset with pixels, entries inside it. */
 static int check_dataset_args(const lb_synth_spec *s, const lb_dataset *ds, const int *idx, int n, int n_classes)
 {
@@ -901,7 +1005,9 @@ static lb_dataset *synth_dataset(const lb_synth_spec *s, const lb_dataset *ds, c
     if (!out) return NULL;
     for (int i = 0; i < n; i++)
         memcpy(out->pixels + (size_t)i * (size_t)dim, ds->pixels + (size_t)idx[i] * (size_t)dim, (size_t)dim);
-    if (fill_synthetic(s, plan, &x, seed, put_pixels, out->pixels) != LB_OK) {
+    if (s->kind != LB_SYNTH_ROS_NOISE)
+        fill_pixels(plan, &x, out->pixels);
+    else if (fill_synthetic(s, plan, &x, seed, put_pixels, out->pixels) != LB_OK) {
         lb_dataset_free(out);
         return NULL;
     }

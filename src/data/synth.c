@@ -28,6 +28,7 @@
  * the minority has makes nothing (imblearn raises); the uint8 path rounds to the nearest
  * value (imblearn's astype truncates toward zero), so that a synthetic image is the image
  * nearest to the point on the segment. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "data/internal.h"
 
 #include <cblas.h>
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ======================================================================== specs */
 
@@ -959,6 +961,22 @@ static int check_dataset_args(const lb_synth_spec *s, const lb_dataset *ds, cons
     return rc;
 }
 
+/* Asks Linux for 2 MiB pages under the whole 2 MiB stretches of a large new buffer (numpy
+ * does the same for its arrays): writing a resampled set of 42 MB first touched 10,000 4 KiB
+ * pages, a fault each, about a quarter of SMOTE's time on this machine's VM. Only advice:
+ * where transparent huge pages are off or absent nothing changes. */
+static void advise_huge_pages(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)1 << 21;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + n) & ~(huge - 1);
+    if (e > a) (void)madvise((void *)a, (size_t)(e - a), MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 /* The new dataset's shape, labels, class names (ds's when it has n_classes classes, else
  * "0", "1", ...), source and pixels (allocated, not yet written). */
 static lb_dataset *synth_dataset_shell(const lb_synth_spec *s, const lb_dataset *ds, const lb_synth_plan *p)
@@ -975,6 +993,7 @@ static lb_dataset *synth_dataset_shell(const lb_synth_spec *s, const lb_dataset 
     out->w = ds->w;
     out->n_classes = p->n_classes;
     out->pixels = lb_malloc((size_t)p->n * dim);
+    if (out->pixels) advise_huge_pages(out->pixels, (size_t)p->n * dim);
     out->labels = lb_malloc(sizeof(int) * (size_t)p->n);
     int same = ds->n_classes == p->n_classes && ds->class_names;
     out->class_names = lb__names(p->n_classes, same ? (const char *const *)ds->class_names : NULL);

@@ -228,21 +228,31 @@ static int exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-/* More classes than v1's 64-entry arrays held; stored, resumed, refused and replaced. */
-START_TEST(test_study_engine)
+/* A fresh temp folder (tmpdir) with IDX training (n_train) and test (n_test) sets of
+ * `classes` classes, and the data of them with --val val and --imbalance imb (NULL: none);
+ * d must outlive the data's study. */
+static lb_data *study_data(lb_data_opts *d, int n_train, int n_test, int classes, const char *val, const char *imb)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    write_idx(tp("tri"), tp("trl"), 280, 70);
-    write_idx(tp("tei"), tp("tel"), 70, 70);
-    lb_data_opts d;
-    lb_data_opts_init(&d);
+    write_idx(tp("tri"), tp("trl"), n_train, classes);
+    write_idx(tp("tei"), tp("tel"), n_test, classes);
+    lb_data_opts_init(d);
     char spec[1200];
     snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
-    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.25"), LB_OK);
-    lb_data *data = lb_data_new(&d);
-    ck_assert_ptr_nonnull(data);
+    ck_assert_int_eq(lb_data_opts_set(d, "data", spec), LB_OK);
+    ck_assert_int_eq(lb_data_opts_set(d, "val", val), LB_OK);
+    if (imb) ck_assert_int_eq(lb_data_opts_set(d, "imbalance", imb), LB_OK);
+    lb_data *data = lb_data_new(d);
+    ck_assert_msg(data != NULL, "%s", lb_last_error());
+    return data;
+}
+
+/* More classes than v1's 64-entry arrays held; stored, resumed, refused and replaced. */
+START_TEST(test_study_engine)
+{
+    lb_data_opts d;
+    lb_data *data = study_data(&d, 280, 70, 70, "0.25", NULL);
     lb_study_config c;
     lb_study_config_init(&c);
     c.strategies = "ce;wce:weights=inverse;focal:gamma=0|2";
@@ -382,19 +392,8 @@ static void ck_rescored(const char *dir, const lb_run_record *rec, const int *tr
  * ce and 1 for the oracle by definition. */
 START_TEST(test_study_oracle)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    write_idx(tp("tri"), tp("trl"), 600, 3);
-    write_idx(tp("tei"), tp("tel"), 90, 3);
     lb_data_opts d;
-    lb_data_opts_init(&d);
-    char spec[1200];
-    snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
-    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.2"), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&d, "imbalance", "longtail:10"), LB_OK);
-    lb_data *data = lb_data_new(&d);
-    ck_assert_ptr_nonnull(data);
+    lb_data *data = study_data(&d, 600, 90, 3, "0.2", "longtail:10");
     lb_study_config c;
     lb_study_config_init(&c);
     c.strategies = "ce;oracle;oracle_full";
@@ -465,19 +464,8 @@ static void stop_after_one(void *ctx, const lb_job *job, const lb_run_record *re
 
 START_TEST(test_study_fork_largest_first)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    write_idx(tp("tri"), tp("trl"), 600, 3);
-    write_idx(tp("tei"), tp("tel"), 90, 3);
     lb_data_opts d;
-    lb_data_opts_init(&d);
-    char spec[1200];
-    snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
-    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.2"), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&d, "imbalance", "longtail:10"), LB_OK);
-    lb_data *data = lb_data_new(&d);
-    ck_assert_ptr_nonnull(data);
+    lb_data *data = study_data(&d, 600, 90, 3, "0.2", "longtail:10");
     lb_study_config c;
     lb_study_config_init(&c);
     /* plan order 0..3, estimated costs 1, 1, 1.1 (a stage), 1.5 (SMOTE): handed out 3, 2, 0, 1 */
@@ -512,18 +500,8 @@ END_TEST
  * bit. Also the plan's text, a worker rank's study (no folder, no store) and the checks. */
 START_TEST(test_study_shares)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    write_idx(tp("tri"), tp("trl"), 160, 4);
-    write_idx(tp("tei"), tp("tel"), 40, 4);
     lb_data_opts d;
-    lb_data_opts_init(&d);
-    char spec[1200];
-    snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
-    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.25"), LB_OK);
-    lb_data *data = lb_data_new(&d);
-    ck_assert_ptr_nonnull(data);
+    lb_data *data = study_data(&d, 160, 40, 4, "0.25", NULL);
     lb_study_config c;
     lb_study_config_init(&c);
     c.strategies = "ce;focal:gamma=0|2";
@@ -612,19 +590,8 @@ END_TEST
  * runs that model again. */
 START_TEST(test_study_variants)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/libra-test-study-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    write_idx(tp("tri"), tp("trl"), 240, 4);
-    write_idx(tp("tei"), tp("tel"), 40, 4);
     lb_data_opts d;
-    lb_data_opts_init(&d);
-    char spec[1200];
-    snprintf(spec, sizeof spec, "idx:%s,%s,%s,%s", tp("tri"), tp("trl"), tp("tei"), tp("tel"));
-    ck_assert_int_eq(lb_data_opts_set(&d, "data", spec), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&d, "imbalance", "longtail:10"), LB_OK);
-    ck_assert_int_eq(lb_data_opts_set(&d, "val", "0.25"), LB_OK);
-    lb_data *data = lb_data_new(&d);
-    ck_assert_ptr_nonnull(data);
+    lb_data *data = study_data(&d, 240, 40, 4, "0.25", "longtail:10");
     lb_study_config c;
     lb_study_config_init(&c);
     c.strategies = "ce;ce+crt;ce~remix;ce@smote:k=2+taunorm";

@@ -415,7 +415,7 @@ static void knn_pair(knn_ws *w, const rows *x, const int *q, int q0, int nq, con
 
 /* nb[i * kk .. i * kk + kk) = the kk nearest of r[0..nr) (NULL: rows 0..nr-1) to query row
  * q[i], nearest first, ties to the lower row, the query itself left out; -1 fills a list
- * with fewer candidates. w: a workspace for at least kk. Pixel rows searched among
+ * with fewer candidates, in the workspace w. Pixel rows searched among
  * themselves (r == q) take only the block pairs on and above the diagonal (half the
  * products): their distances are exact, so both halves are the same numbers. */
 static int knn(knn_ws *w, const rows *x, const int *q, int nq, const int *r, int nr, int kk, int *nb)
@@ -912,20 +912,23 @@ int lb_synth_fill_rows(const lb_synth_spec *s, const lb_synth_plan *p, const flo
 /* ======================================================================== datasets */
 
 /* Nearest uint8, halves up, clamped to 0..255 (imblearn's astype would truncate toward
- * zero; the nearest value keeps a synthetic image the image nearest to its point). */
+ * zero; the nearest value keeps a synthetic image the image nearest to its point). Clamped
+ * first, so that adding a half and truncating is floor(v + 0.5): one form the compiler
+ * vectorises, for every pixel path. */
+static inline uint8_t nearest_pixel(double v)
+{
+    v = v < 0.0 ? 0.0 : v > 255.0 ? 255.0 : v;
+    return (uint8_t)(int)(v + 0.5);
+}
+
 static void put_pixels(void *ctx, int r, const double *v, int dim)
 {
     uint8_t *o = (uint8_t *)ctx + (size_t)r * (size_t)dim;
-    for (int j = 0; j < dim; j++) {
-        double a = floor(v[j] + 0.5);
-        o[j] = (uint8_t)(a < 0.0 ? 0.0 : a > 255.0 ? 255.0 : a);
-    }
+    for (int j = 0; j < dim; j++) o[j] = nearest_pixel(v[j]);
 }
 
 /* The interpolating kinds' synthetic images straight from the uint8 rows: the same doubles
- * as synth_row + put_pixels (a + u (b - a)), clamped first, so that adding a half and
- * truncating is the rounding put_pixels does (for v in [0, 255], floor(v + 0.5) is the
- * truncation of v + 0.5), in one loop the compiler vectorises. */
+ * as synth_row + put_pixels (a + u (b - a)), without the row copies. */
 static void fill_pixels(const lb_synth_plan *p, const rows *x, uint8_t *out)
 {
     size_t d = (size_t)x->dim;
@@ -938,11 +941,7 @@ static void fill_pixels(const lb_synth_plan *p, const rows *x, uint8_t *out)
         }
         const uint8_t *b = x->px + (size_t)x->idx[p->neighbour[r]] * d;
         double u = p->gap[r];
-        for (size_t j = 0; j < d; j++) {
-            double v = (double)a[j] + u * ((double)b[j] - (double)a[j]);
-            v = v < 0.0 ? 0.0 : v > 255.0 ? 255.0 : v;
-            o[j] = (uint8_t)(int)(v + 0.5);
-        }
+        for (size_t j = 0; j < d; j++) o[j] = nearest_pixel((double)a[j] + u * ((double)b[j] - (double)a[j]));
     }
 }
 

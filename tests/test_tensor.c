@@ -52,9 +52,12 @@
 #include "libra/tensor.h"
 #include "naive_ops.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1680,6 +1683,73 @@ START_TEST(test_backward_out_of_memory)
 }
 END_TEST
 
+/* lb_parallel's pool: every part runs exactly once per call, whatever the part count from one
+ * call to the next (the pool grows, and a smaller call leaves workers idle); a part's own call
+ * (the pool is busy) and calls from two threads at once each get all their parts; and a forked
+ * child, which has none of the parent's workers, gets all its parts too (it would hang or
+ * miss parts if it waited on the parent's pool). Expected counts are by construction. */
+typedef struct {
+    int hits[64];
+    int nested; /* 1: each part makes a call of 3 parts of its own */
+    int inner[64][3];
+} parts_probe;
+
+static void count_inner(void *p, int part, int n_parts)
+{
+    (void)n_parts;
+    int *row = p;
+    __atomic_fetch_add(&row[part], 1, __ATOMIC_RELAXED);
+}
+
+static void count_part(void *p, int part, int n_parts)
+{
+    parts_probe *q = p;
+    (void)n_parts;
+    __atomic_fetch_add(&q->hits[part], 1, __ATOMIC_RELAXED);
+    if (q->nested) lb_parallel(3, count_inner, q->inner[part]);
+}
+
+static int probe_calls(int nested)
+{
+    static const int sizes[] = {2, 5, 3, 8, 2, 64, 7};
+    for (int c = 0; c < 7; c++) {
+        parts_probe q = {.nested = nested};
+        lb_parallel(sizes[c], count_part, &q);
+        for (int i = 0; i < 64; i++) {
+            if (q.hits[i] != (i < sizes[c])) return 0;
+            for (int k = 0; k < 3; k++)
+                if (q.inner[i][k] != (nested && i < sizes[c])) return 0;
+        }
+    }
+    return 1;
+}
+
+static void *probe_thread(void *ok)
+{
+    for (int r = 0; r < 50; r++)
+        if (!probe_calls(r % 2)) *(int *)ok = 0;
+    return NULL;
+}
+
+START_TEST(test_parallel_pool)
+{
+    ck_assert(probe_calls(0));
+    ck_assert(probe_calls(1));
+    int ok[2] = {1, 1};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, probe_thread, &ok[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    ck_assert(ok[0] && ok[1]);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) _exit(probe_calls(0) && probe_calls(1) ? 0 : 3);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tensor");
@@ -1742,6 +1812,7 @@ int main(void)
     tcase_add_checked_fixture(threads, NULL, threads_back_to_one);
     tcase_add_loop_test(threads, test_grad_threads, 0, 4);
     tcase_add_test(threads, test_threads_network);
+    tcase_add_test(threads, test_parallel_pool);
     suite_add_tcase(s, threads);
 
     TCase *asym = tcase_create("conv_asym");

@@ -1,12 +1,16 @@
 /* libra's one threading layer: lb_set_threads(n) keeps OpenBLAS at 1 thread and runs
  * work split n ways here (images of a convolution, rows or columns of a GEMM). Each part
  * is a fixed function of (part index, part count), so a result depends only on the thread
- * count, never on scheduling. Threads are created per call: a call is milliseconds of
- * work, thread creation tens of microseconds. */
+ * count, never on scheduling. The parts run on a pool of threads started at the first call
+ * and kept (a call is a millisecond or less of work in evaluation; creating and joining a
+ * thread per call cost several percent of it). One caller at a time has the pool; a call made
+ * while it is busy (another thread's call, or a part's own) starts threads of its own for
+ * that call, as every call did before the pool. A forked child starts a pool of its own. */
 #include "internal.h"
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdint.h>
 
 static int n_threads = 1;
 /* Set while a thread runs a part of lb_parallel: work inside a part runs on that one thread
@@ -27,6 +31,8 @@ int lb_set_threads(int n)
 }
 
 int lb_get_threads(void) { return in_part ? 1 : n_threads; }
+
+enum { MAX_PARTS = 64 };
 
 typedef struct {
     void (*fn)(void *arg, int part, int n_parts);
@@ -50,14 +56,9 @@ static void *run_job(void *p)
     return NULL;
 }
 
-void lb_parallel(int n_parts, void (*fn)(void *arg, int part, int n_parts), void *arg)
+/* Parts 1.. on threads made for this call, part 0 here; a part with no thread runs here. */
+static void run_spawned(int n_parts, void (*fn)(void *, int, int), void *arg)
 {
-    enum { MAX_PARTS = 64 };
-    if (n_parts > MAX_PARTS) n_parts = MAX_PARTS;
-    if (n_parts <= 1) {
-        run_part(fn, arg, 0, 1);
-        return;
-    }
     job jobs[MAX_PARTS];
     pthread_t tid[MAX_PARTS];
     int started[MAX_PARTS] = {0};
@@ -70,6 +71,121 @@ void lb_parallel(int n_parts, void (*fn)(void *arg, int part, int n_parts), void
         if (started[i]) pthread_join(tid[i], NULL);
         else run_part(fn, arg, i, n_parts); /* no thread to be had: same part, same result, serially */
     }
+}
+
+/* The pool: worker w (1 <= w <= n_workers) runs part w of each generation with
+ * n_parts > w. `owner` is held by the one caller using it; `m` guards the rest. */
+static struct {
+    pthread_mutex_t owner, m;
+    pthread_cond_t go, done;
+    pthread_t tid[MAX_PARTS];
+    unsigned long born[MAX_PARTS]; /* the generation current when worker w was started */
+    unsigned long generation;
+    int n_workers, remaining, quit;
+    job work;
+} pool = {.owner = PTHREAD_MUTEX_INITIALIZER, .m = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER};
+
+static void *worker(void *p)
+{
+    int me = (int)(intptr_t)p;
+    pthread_mutex_lock(&pool.m);
+    unsigned long seen = pool.born[me];
+    for (;;) {
+        while (!pool.quit && pool.generation == seen) pthread_cond_wait(&pool.go, &pool.m);
+        if (pool.quit) break;
+        seen = pool.generation;
+        if (me >= pool.work.n_parts) continue;
+        job w = pool.work;
+        pthread_mutex_unlock(&pool.m);
+        run_part(w.fn, w.arg, me, w.n_parts);
+        pthread_mutex_lock(&pool.m);
+        if (--pool.remaining == 0) pthread_cond_signal(&pool.done);
+    }
+    pthread_mutex_unlock(&pool.m);
+    return NULL;
+}
+
+/* fork() with the pool idle and unlocked in the child, whose pool has no threads yet. */
+static void pool_prepare(void)
+{
+    pthread_mutex_lock(&pool.owner);
+    pthread_mutex_lock(&pool.m);
+}
+static void pool_parent(void)
+{
+    pthread_mutex_unlock(&pool.m);
+    pthread_mutex_unlock(&pool.owner);
+}
+static void pool_child(void)
+{
+    pthread_mutex_init(&pool.owner, NULL);
+    pthread_mutex_init(&pool.m, NULL);
+    pthread_cond_init(&pool.go, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pool.n_workers = 0;
+}
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { pthread_atfork(pool_prepare, pool_parent, pool_child); }
+
+/* Workers up to n - 1 (the caller runs part 0); fewer if the system has no more threads. */
+static void pool_grow(int n)
+{
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&pool.m);
+    while (pool.n_workers < n - 1) {
+        int w = pool.n_workers + 1;
+        pool.born[w] = pool.generation;
+        if (pthread_create(&pool.tid[w], NULL, worker, (void *)(intptr_t)w) != 0) break;
+        pool.n_workers = w;
+    }
+    pthread_mutex_unlock(&pool.m);
+}
+
+/* At exit the workers are told to stop and joined (unless a call still has the pool). */
+__attribute__((destructor)) static void pool_stop(void)
+{
+    if (pthread_mutex_trylock(&pool.owner) != 0) return;
+    pthread_mutex_lock(&pool.m);
+    pool.quit = 1;
+    pthread_cond_broadcast(&pool.go);
+    int n = pool.n_workers;
+    pthread_mutex_unlock(&pool.m);
+    for (int w = 1; w <= n; w++) pthread_join(pool.tid[w], NULL);
+    pool.n_workers = 0;
+    pthread_mutex_unlock(&pool.owner);
+}
+
+static void run_pooled(int n_parts, void (*fn)(void *, int, int), void *arg)
+{
+    pool_grow(n_parts);
+    pthread_mutex_lock(&pool.m);
+    int n_workers = pool.n_workers < n_parts - 1 ? pool.n_workers : n_parts - 1;
+    pool.work = (job){fn, arg, 0, n_parts};
+    pool.remaining = n_workers;
+    pool.generation++;
+    pthread_cond_broadcast(&pool.go);
+    pthread_mutex_unlock(&pool.m);
+    run_part(fn, arg, 0, n_parts);
+    for (int i = n_workers + 1; i < n_parts; i++) run_part(fn, arg, i, n_parts); /* no worker for it */
+    pthread_mutex_lock(&pool.m);
+    while (pool.remaining > 0) pthread_cond_wait(&pool.done, &pool.m);
+    pthread_mutex_unlock(&pool.m);
+}
+
+void lb_parallel(int n_parts, void (*fn)(void *arg, int part, int n_parts), void *arg)
+{
+    if (n_parts > MAX_PARTS) n_parts = MAX_PARTS;
+    if (n_parts <= 1) {
+        run_part(fn, arg, 0, 1);
+        return;
+    }
+    if (pthread_mutex_trylock(&pool.owner) != 0) {
+        run_spawned(n_parts, fn, arg);
+        return;
+    }
+    run_pooled(n_parts, fn, arg);
+    pthread_mutex_unlock(&pool.owner);
 }
 
 void lb_split_range(int n, int part, int n_parts, int *lo, int *hi)

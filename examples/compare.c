@@ -606,7 +606,12 @@ static int run_dense(flags *f, lb_data_opts *dopts)
     if (lb_check_output_dir(a.c.out_dir) != LB_OK) cli_fatal("--out %s: %s", a.c.out_dir, lb_last_error());
     if (!f->quiet) cli_print_header(stderr, a.c.seed0, t.threads, "task dense");
     lb_data *d = cli_data_load(dopts, f->quiet);
-    if (lb_dense_study_check_data(&a.c, d) != LB_OK) cli_usage_error("--strategies: %s", lb_last_error());
+    if (lb_dense_study_check_data(&a.c, d) != LB_OK) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", lb_last_error());
+        lb_data_free(d); /* nothing is left allocated when the program stops on the usage error */
+        cli_usage_error("--strategies: %s", why);
+    }
     int status = cli_dense_compare_run(&a, d, &stop_signal);
     lb_data_free(d);
     lb_data_opts_free(dopts);

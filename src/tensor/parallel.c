@@ -5,7 +5,8 @@
  * and kept (a call is a millisecond or less of work in evaluation; creating and joining a
  * thread per call cost several percent of it). One caller at a time has the pool; a call made
  * while it is busy (another thread's call, or a part's own) starts threads of its own for
- * that call, as every call did before the pool. A forked child starts a pool of its own. */
+ * that call, as every call did before the pool. A forked child starts a pool of its own. The
+ * workers are never stopped: they wait, holding nothing, until the process ends. */
 #include "internal.h"
 
 #include <cblas.h>
@@ -140,20 +141,6 @@ static void pool_grow(int n)
         pool.n_workers = w;
     }
     pthread_mutex_unlock(&pool.m);
-}
-
-/* At exit the workers are told to stop and joined (unless a call still has the pool). */
-__attribute__((destructor)) static void pool_stop(void)
-{
-    if (pthread_mutex_trylock(&pool.owner) != 0) return;
-    pthread_mutex_lock(&pool.m);
-    pool.quit = 1;
-    pthread_cond_broadcast(&pool.go);
-    int n = pool.n_workers;
-    pthread_mutex_unlock(&pool.m);
-    for (int w = 1; w <= n; w++) pthread_join(pool.tid[w], NULL);
-    pool.n_workers = 0;
-    pthread_mutex_unlock(&pool.owner);
 }
 
 static void run_pooled(int n_parts, void (*fn)(void *, int, int), void *arg)

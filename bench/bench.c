@@ -129,6 +129,20 @@ static double layer_flop(const lb_layer *l, int n)
     return 0.0;
 }
 
+/* "conv2d_1+relu+pool", "batchnorm2d_7+add+relu": layer i and the `fused` layers after it that
+ * one node computes. */
+static void fused_name(const lb_model *m, int i, int fused, const char *phase, char *out, size_t size)
+{
+    int k = snprintf(out, size, "%s", m->layers[i].name);
+    for (int j = i + 1; j <= i + fused && j < m->n_layers && k > 0 && (size_t)k < size; j++) {
+        lb_layer_kind kind = m->layers[j].kind;
+        const char *part = kind == LB_LAYER_RELU ? "relu" : kind == LB_LAYER_MAXPOOL2D ? "pool"
+                           : kind == LB_LAYER_ADD ? "add" : m->layers[j].name;
+        k += snprintf(out + k, size - (size_t)k, "+%s", part);
+    }
+    if (k > 0 && (size_t)k < size) snprintf(out + k, size - (size_t)k, " %s", phase);
+}
+
 /* One training step with a timer around each layer's forward, each node's backward
  * (attributed to the layer that recorded it) and each phase; same work as lb_trainer_step. */
 static void instrumented_step(lb_trainer *t, lb_batcher *bt, const int *idx, int n, breakdown *bd)
@@ -136,7 +150,7 @@ static void instrumented_step(lb_trainer *t, lb_batcher *bt, const int *idx, int
     lb_model *m = t->model;
     lb_graph *g = t->graph;
     int owner[4096];   /* node id -> layer index, -1 for input, n_layers for the loss */
-    int fused_as[256] = {0}; /* per layer: 1 = fused with the next relu, 2 = and the pool after it */
+    int fused_as[256] = {0}; /* per layer: how many layers after it its node computes */
     double t0 = lb_now();
     if (lb_batcher_fill(bt, idx, NULL, n, NULL) != LB_OK) die("batch");
     bd->s[slot_of(bd, "data batching")].seconds += lb_now() - t0;
@@ -158,7 +172,7 @@ static void instrumented_step(lb_trainer *t, lb_batcher *bt, const int *idx, int
         x = lb_model_forward_layer(m, g, i, x, &used); /* the same (fused) ops as lb_model_forward */
         fused = used - 1;
         double dt = lb_now() - t0;
-        snprintf(name, sizeof name, "%s%s fwd", l->name, fused == 2 ? "+relu+pool" : fused ? "+relu" : "");
+        fused_name(m, i, fused, "fwd", name, sizeof name);
         int k = slot_of(bd, name);
         bd->s[k].seconds += dt;
         bd->s[k].flop = layer_flop(l, n);
@@ -187,8 +201,7 @@ static void instrumented_step(lb_trainer *t, lb_batcher *bt, const int *idx, int
         double dt = lb_now() - t0;
         int o = id < 4096 ? owner[id] : m->n_layers;
         if (o >= 0 && o < m->n_layers) {
-            snprintf(name, sizeof name, "%s%s bwd", m->layers[o].name, fused_as[o] == 2 ? "+relu+pool" :
-                                                                      fused_as[o] ? "+relu" : "");
+            fused_name(m, o, fused_as[o], "bwd", name, sizeof name);
             int k = slot_of(bd, name);
             bd->s[k].seconds += dt;
             bd->s[k].flop = (m->layers[o].kind == LB_LAYER_CONV2D && o == 0 ? 1.0 : 2.0) *

@@ -41,6 +41,9 @@
  *   softmax log_softmax         1e-2   5e-4   1e-4   a whole row moves per perturbation
  *   batchnorm2d (train)         1e-2   1e-3   1e-4   every output of the channel moves
  *   batchnorm2d (eval)          1e-2   2e-4   5e-5   affine in x with running statistics
+ *   batchnorm2d_relu,           as batchnorm2d, train and eval: piecewise the same function; the
+ *   batchnorm2d_add_relu                             inputs keep every output 0.06 or more from the kink,
+ *                                                    beyond what a step of eps moves it
  * eps was chosen per op from measured errors at 1e-2, 3e-3 and 1e-3 (rounding grows as eps
  * shrinks, truncation as it grows); the tolerances leave about 5x or more over the worst
  * |num - ana| measured (LIBRA_GRADCHECK_VERBOSE=1 prints the worst |num - ana| / allowed per
@@ -130,6 +133,7 @@ static const gc_tol TOLS[] = {
     {"batchnorm2d_eval", 1e-2, 2e-4, 5e-5}, {"conv2d_relu", 1e-2, 1e-3, 1e-4},
     {"conv2d_relu_maxpool2", 1e-2, 1e-3, 1e-4}, {"matmul_mt", 2.5e-1, 1e-4, 5e-5},
     {"conv2d_winograd", 1e-1, 1e-3, 3e-4}, {"conv2d_relu_winograd", 1e-2, 1e-3, 2e-3},
+    {"batchnorm2d_relu_train", 1e-2, 1e-3, 1e-4}, {"batchnorm2d_relu_eval", 1e-2, 2e-4, 5e-5},
 };
 
 static const gc_tol *tol_of(const char *op)
@@ -140,7 +144,7 @@ static const gc_tol *tol_of(const char *op)
     return NULL;
 }
 
-#define GC_MAX_IN 3
+#define GC_MAX_IN 4
 
 typedef struct gc gc;
 typedef lb_node *(*gc_build)(lb_graph *g, lb_node **in, gc *c);
@@ -304,6 +308,14 @@ static lb_node *b_batchnorm(lb_graph *g, lb_node **in, gc *c)
 {
     lb_graph_set_training(g, c->iarg[0]);
     return lb_batchnorm2d(g, in[0], in[1], in[2], c->rmean, c->rvar, 0.1f, 1e-5f);
+}
+
+/* iarg[0]: training; a fourth input is the residual */
+static lb_node *b_batchnorm_relu(lb_graph *g, lb_node **in, gc *c)
+{
+    lb_graph_set_training(g, c->iarg[0]);
+    if (c->n_in > 3) return lb_batchnorm2d_add_relu(g, in[0], in[1], in[2], in[3], c->rmean, c->rvar, 0.1f, 1e-5f);
+    return lb_batchnorm2d_relu(g, in[0], in[1], in[2], c->rmean, c->rvar, 0.1f, 1e-5f);
 }
 
 /* A random shape: 2-D [N, C] or 4-D [N, C, H, W], batch 1 included, odd sizes likely. */
@@ -557,6 +569,121 @@ START_TEST(test_grad_batchnorm)
     fill_uniform(&r, gc_input(&c, 1, C, 0, 0, 0), C, -0.5, 0.5);
     for (int i = 0; i < C; i++) c.rmean[i] = 0.2f * (float)i - 0.1f, c.rvar[i] = 0.5f + 0.4f * (float)i;
     gradcheck(&c);
+}
+END_TEST
+
+/* The value batch norm gives before any ReLU (+ the residual, input 3), in double from its
+ * definition: batch mean and biased variance in training, the running statistics in eval. */
+static void bn_reference(const gc *c, int train, double *z)
+{
+    int N = c->shape[0][0], C = c->shape[0][1];
+    size_t inner = gc_size(c, 0) / ((size_t)N * (size_t)C);
+    for (int ch = 0; ch < C; ch++) {
+        double m = 0.0, v = 0.0, M = (double)N * (double)inner;
+        for (int n = 0; n < N; n++)
+            for (size_t i = 0; i < inner; i++) m += c->x[0][((size_t)n * C + ch) * inner + i] / M;
+        for (int n = 0; n < N; n++)
+            for (size_t i = 0; i < inner; i++) {
+                double d = c->x[0][((size_t)n * C + ch) * inner + i] - m;
+                v += d * d / M;
+            }
+        if (!train) m = c->rmean[ch], v = c->rvar[ch];
+        for (int n = 0; n < N; n++)
+            for (size_t i = 0; i < inner; i++) {
+                size_t k = ((size_t)n * C + ch) * inner + i;
+                z[k] = c->x[1][ch] * (c->x[0][k] - m) / sqrt(v + 1e-5) + c->x[2][ch] + (c->n_in > 3 ? c->x[3][k] : 0.0);
+            }
+    }
+}
+
+/* _i: 0 train 4-D, 1 train 2-D, 2 eval 4-D, 3 eval 2-D; + 4: with a residual. Inputs whose
+ * outputs come nearer than 0.06 to the ReLU's kink are drawn again (no residual) or have that
+ * output's residual moved by 0.2 away from it. */
+START_TEST(test_grad_batchnorm_relu)
+{
+    int train = _i % 4 < 2, four = _i % 2 == 0, residual = _i >= 4, C = 3;
+    for (int attempt = 0;; attempt++) {
+        ck_assert_msg(attempt < 500, "no input away from the kink in 500 draws");
+        lb_rng r;
+        lb_rng_seed(&r, 1300 + 1000 * (uint64_t)_i + (uint64_t)attempt);
+        gc c = {.tol = train ? "batchnorm2d_relu_train" : "batchnorm2d_relu_eval", .build = b_batchnorm_relu,
+                .iarg = {train}};
+        float *x = four ? gc_input(&c, 4, 2, C, 3, 3) : gc_input(&c, 2, 6, C, 0, 0);
+        fill_uniform(&r, x, gc_size(&c, 0), -2, 2);
+        fill_uniform(&r, gc_input(&c, 1, C, 0, 0, 0), C, 0.5, 1.5);
+        fill_uniform(&r, gc_input(&c, 1, C, 0, 0, 0), C, -0.5, 0.5);
+        if (residual) fill_uniform(&r, four ? gc_input(&c, 4, 2, C, 3, 3) : gc_input(&c, 2, 6, C, 0, 0), gc_size(&c, 0), -1, 1);
+        for (int i = 0; i < C; i++) c.rmean[i] = 0.2f * (float)i - 0.1f, c.rvar[i] = 0.5f + 0.4f * (float)i;
+        double z[64];
+        bn_reference(&c, train, z);
+        int near = 0;
+        for (size_t k = 0; k < gc_size(&c, 0); k++) {
+            if (fabs(z[k]) >= 0.06) continue;
+            if (residual) c.x[3][k] += z[k] >= 0 ? 0.2f : -0.2f;
+            near = 1;
+        }
+        if (near && !residual) {
+            gc_free(&c);
+            continue;
+        }
+        gradcheck(&c);
+        break;
+    }
+}
+END_TEST
+
+/* The fused node against the ops it stands for, on a larger shape at 1 and 2 threads:
+ * lb_relu(lb_add(lb_batchnorm2d(x), r)) (the add's operands either way round, as the model's
+ * two kinds of shortcut give them) and lb_relu(lb_batchnorm2d(x)); every value and every
+ * gradient the same bits, in training and evaluation. */
+START_TEST(test_batchnorm_relu_is_the_composition)
+{
+    enum { N = 3, C = 5, H = 6, W = 7, S = N * C * H * W };
+    int train = _i % 2, threads = 1 + (_i / 2) % 2, residual = _i / 4, swap = residual && threads == 2;
+    lb_rng r;
+    lb_rng_seed(&r, 77 + (uint64_t)_i);
+    float *x = fill_uniform(&r, malloc(S * sizeof(float)), S, -2, 2), *res = fill_uniform(&r, malloc(S * sizeof(float)), S, -1, 1);
+    float *up = fill_uniform(&r, malloc(S * sizeof(float)), S, -1, 1), gb[2][C];
+    fill_uniform(&r, gb[0], C, 0.5, 1.5);
+    fill_uniform(&r, gb[1], C, -0.5, 0.5);
+    ck_assert_int_eq(lb_set_threads(threads), LB_OK);
+    float *got[2][5], stats[2][2 * C];
+    for (int fused = 0; fused < 2; fused++) {
+        float *rm = stats[fused], *rv = stats[fused] + C;
+        for (int i = 0; i < C; i++) rm[i] = 0.1f * (float)i, rv[i] = 1.0f + 0.2f * (float)i;
+        lb_graph *g = lb_graph_new();
+        lb_graph_set_training(g, train);
+        int shape[4] = {N, C, H, W};
+        lb_node *in[4] = {lb_leaf(g, 4, shape, x, 1), lb_leaf(g, 1, (int[]){C}, gb[0], 1),
+                          lb_leaf(g, 1, (int[]){C}, gb[1], 1), lb_leaf(g, 4, shape, res, 1)};
+        lb_node *y;
+        if (fused)
+            y = residual ? lb_batchnorm2d_add_relu(g, in[0], in[1], in[2], in[3], rm, rv, 0.1f, 1e-5f)
+                         : lb_batchnorm2d_relu(g, in[0], in[1], in[2], rm, rv, 0.1f, 1e-5f);
+        else {
+            y = lb_batchnorm2d(g, in[0], in[1], in[2], rm, rv, 0.1f, 1e-5f);
+            if (residual) y = swap ? lb_add(g, in[3], y) : lb_add(g, y, in[3]);
+            y = lb_relu(g, y);
+        }
+        ck_assert_msg(y != NULL, "%s", lb_last_error());
+        lb_node *L = lb_sum(g, lb_mul(g, lb_leaf(g, 4, shape, up, 0), y));
+        ck_assert_int_eq(lb_backward(g, L), LB_OK);
+        const float *src[5] = {y->val, in[0]->grad, in[1]->grad, in[2]->grad, in[3]->grad};
+        size_t n[5] = {S, S, C, C, S};
+        for (int k = 0; k < 5; k++) got[fused][k] = memcpy(malloc(n[k] * sizeof(float)), src[k], n[k] * sizeof(float));
+        lb_graph_free(g);
+    }
+    const char *what[5] = {"value", "x gradient", "gamma gradient", "beta gradient", "residual gradient"};
+    size_t n[5] = {S, S, C, C, S};
+    for (int k = 0; k < 5; k++) {
+        if (k == 4 && !residual) break;
+        ck_assert_msg(memcmp(got[0][k], got[1][k], n[k] * sizeof(float)) == 0, "case %d: %s differs", _i, what[k]);
+    }
+    ck_assert_msg(memcmp(stats[0], stats[1], sizeof stats[0]) == 0, "case %d: running statistics differ", _i);
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < 5; k++) free(got[f][k]);
+    free(x), free(res), free(up);
+    lb_set_threads(1);
 }
 END_TEST
 
@@ -937,6 +1064,10 @@ START_TEST(test_shape_errors)
     expect_error(lb_pick(g, a234, (int[]){0, 0}), "pick", "[2, 3, 4]", "2-D");
     float rm[4] = {0}, rv[4] = {1, 1, 1, 1};
     expect_error(lb_batchnorm2d(g, x4, v4, v4, rm, rv, 0.1f, 1e-5f), "batchnorm2d", "[1, 3, 5, 5]", "[4]");
+    lb_node *c3 = leaf(g, 1, 3, 0, 0, 0, NULL);
+    expect_error(lb_batchnorm2d_add_relu(g, x4, c3, c3, leaf(g, 4, 1, 3, 5, 4, NULL), rm, rv, 0.1f, 1e-5f),
+                 "batchnorm2d_add_relu", "[1, 3, 5, 5]", "[1, 3, 5, 4]");
+    expect_error(lb_batchnorm2d_relu(g, x4, v4, v4, rm, rv, 0.1f, 1e-5f), "batchnorm2d_relu", "[1, 3, 5, 5]", "[4]");
     /* argument (not shape) errors name the op and the value */
     expect_error(lb_pick(g, a23, (int[]){1, 3}), "pick", "index[1] = 3", "[0, 3)");
     expect_error(lb_dropout(g, a23, 1.0f, NULL), "dropout", "p = 1", "[0, 1)");
@@ -974,6 +1105,8 @@ START_TEST(test_null_propagates)
         lb_maxpool2d(g, bad, 2, 2, 0), lb_avgpool2d(g, bad, 2, 2, 0), lb_global_avgpool(g, bad),
         lb_dropout(g, bad, 0.5f, &r), lb_batchnorm2d(g, bad, v, v, rm, rv, 0.1f, 1e-5f),
         lb_batchnorm2d(g, a, bad, v, rm, rv, 0.1f, 1e-5f), lb_batchnorm2d(g, a, v, bad, rm, rv, 0.1f, 1e-5f),
+        lb_batchnorm2d_relu(g, bad, v, v, rm, rv, 0.1f, 1e-5f), lb_batchnorm2d_add_relu(g, a, v, v, bad, rm, rv, 0.1f, 1e-5f),
+        lb_batchnorm2d_add_relu(g, bad, v, v, a, rm, rv, 0.1f, 1e-5f),
         /* nesting: the innermost failure's message survives the whole chain */
         lb_mean(g, lb_log_softmax(g, lb_add(g, lb_matmul(g, a, a, 0, 0), v))),
     };
@@ -1777,6 +1910,8 @@ int main(void)
     tcase_add_loop_test(grad, test_grad_pool, 0, 2 * N_POOL_CASES);
     tcase_add_loop_test(grad, test_grad_dropout, 0, 2);
     tcase_add_loop_test(grad, test_grad_batchnorm, 0, 4);
+    tcase_add_loop_test(grad, test_grad_batchnorm_relu, 0, 8);
+    tcase_add_loop_test(grad, test_batchnorm_relu_is_the_composition, 0, 8);
     suite_add_tcase(s, grad);
 
     TCase *naive = tcase_create("naive");

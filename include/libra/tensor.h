@@ -241,6 +241,13 @@ lb_node *lb_dropout(lb_graph *g, lb_node *x, float p, lb_rng *rng);
  * statistics. gamma, beta: [C] nodes; running_mean/var: caller-owned arrays of C floats. */
 lb_node *lb_batchnorm2d(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta,
                         float *running_mean, float *running_var, float momentum, float eps);
+/* lb_relu(lb_batchnorm2d(...)) and lb_relu(lb_add(lb_batchnorm2d(...), residual)) as one node:
+ * the same values and gradients, bit for bit, with one tensor stored instead of three (a
+ * residual block's end). residual: the shape of x. */
+lb_node *lb_batchnorm2d_relu(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta,
+                             float *running_mean, float *running_var, float momentum, float eps);
+lb_node *lb_batchnorm2d_add_relu(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, lb_node *residual,
+                                 float *running_mean, float *running_var, float momentum, float eps);
 
 #ifdef __cplusplus
 }

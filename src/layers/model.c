@@ -318,6 +318,32 @@ static lb_node *fused_conv(lb_model *m, lb_graph *g, int i, lb_node *x, lb_node 
     return x;
 }
 
+/* batchnorm + relu, or batchnorm + add + relu (a residual block's end, the batchnorm being
+ * either side of the sum), as one node when nothing else reads the parts; *n_layers says how
+ * many layers it took (1: not fused, NULL returned). */
+static lb_node *fused_bn(lb_model *m, lb_graph *g, int i, lb_node *x, lb_node *gamma, lb_node *beta, int *n_layers)
+{
+    const lb_layer *l = &m->layers[i], *s = i + 1 < m->n_layers ? &m->layers[i + 1] : NULL;
+    float *rm = m->state + l->state_offset, *rv = rm + l->in_shape[0];
+    if (feeds_next_only(m, i) && s->kind == LB_LAYER_RELU) {
+        *n_layers = 2;
+        x = lb_batchnorm2d_relu(g, x, gamma, beta, rm, rv, l->momentum, l->eps);
+    } else if (s && s->kind == LB_LAYER_ADD && l->n_uses == 1 && (s->src == i) != (s->src2 == i) &&
+               feeds_next_only(m, i + 1) && m->layers[i + 2].kind == LB_LAYER_RELU) {
+        lb_node *r = output_node(m, s->src == i ? s->src2 : s->src);
+        *n_layers = 3;
+        if (!r) {
+            lb_error(LB_ESTATE, "model: layer %s reads an output not recorded in this pass", s->name);
+            return NULL;
+        }
+        x = lb_batchnorm2d_add_relu(g, x, gamma, beta, r, rm, rv, l->momentum, l->eps);
+    } else {
+        return NULL;
+    }
+    if (!x) lb_error_prefix("model: layers %s + %s%s", l->name, s->name, *n_layers == 3 ? " + relu" : "");
+    return x;
+}
+
 static lb_node *layer_op(lb_model *m, lb_graph *g, int i, lb_node *x, int *n_layers)
 {
     lb_layer *l = &m->layers[i];
@@ -332,8 +358,9 @@ static lb_node *layer_op(lb_model *m, lb_graph *g, int i, lb_node *x, int *n_lay
         x = lb_matmul(g, x, w, 0, 1);
         return b && x ? lb_add(g, x, b) : x;
     case LB_LAYER_BATCHNORM2D: {
+        lb_node *f = fused_bn(m, g, i, x, w, b, n_layers);
         float *rm = m->state + l->state_offset;
-        return lb_batchnorm2d(g, x, w, b, rm, rm + l->in_shape[0], l->momentum, l->eps);
+        return f || *n_layers > 1 ? f : lb_batchnorm2d(g, x, w, b, rm, rm + l->in_shape[0], l->momentum, l->eps);
     }
     case LB_LAYER_DROPOUT:
         /* identity in evaluation: skip the op (and its copy) altogether */

@@ -10,7 +10,7 @@ typedef struct {
 } dropout_args;
 
 typedef struct {
-    int training;
+    int training, relu; /* relu: the fused ReLU of lb_batchnorm2d_relu / _add_relu */
 } bn_args;
 
 static int dropout_backward(lb_node *y)
@@ -54,7 +54,7 @@ lb_node *lb_dropout(lb_graph *g, lb_node *x, float p, lb_rng *rng)
     return y;
 }
 
-/* Batch norm. aux holds per channel: mean, invstd (2*C floats), and xhat (size floats). */
+/* Batch norm. aux holds per channel: mean, invstd (2*C floats); xhat is recomputed from x. */
 typedef struct {
     size_t C, inner, M; /* channels, H*W, elements per channel (N*H*W) */
 } bn_geom;
@@ -100,18 +100,6 @@ static double lane_sq(const float *x, size_t n, double m) /* sum (x - m)^2 */
     return s;
 }
 
-static double lane_dot(const float *a, const float *b, size_t n) /* sum a * b */
-{
-    double acc[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) acc[j] += (double)a[i + j] * b[i + j];
-    double s = 0.0;
-    for (int j = 0; j < LANES; j++) s += acc[j];
-    for (; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
 /* A batch norm node's work, split over libra's threads by channel. */
 typedef struct {
     lb_node *y;
@@ -120,30 +108,56 @@ typedef struct {
     float *running_mean, *running_var, momentum, eps;
 } bn_work;
 
+/* The gradient reaching the normalised value: dy, where the fused ReLU let it through. */
+static inline float bn_dz(const bn_args *a, float dy, float y) { return a->relu ? dy * (y > 0.0f ? 1.0f : 0.0f) : dy; }
+
 static void bn_backward_channel(const bn_work *k, size_t c)
 {
-    lb_node *y = k->y, *x = y->in[0], *gamma = y->in[1], *beta = y->in[2];
+    lb_node *y = k->y, *x = y->in[0], *gamma = y->in[1], *beta = y->in[2], *r = y->n_in > 3 ? y->in[3] : NULL;
+    const bn_args *a = LB_ARGS(y, bn_args);
     bn_geom q = k->q;
-    const float *invstd = (const float *)y->aux + q.C, *xhat = (const float *)y->aux + 2 * q.C;
+    /* xhat = (x - mean) * invstd again rather than stored: the same floats, one tensor fewer */
+    float mc = ((const float *)y->aux)[c], is = ((const float *)y->aux)[q.C + c];
     double sd = 0.0, sdx = 0.0;
     for (int n = 0; n < k->N; n++) {
         size_t k0 = BN_AT(q, n, c, 0);
-        sd += lane_sum(y->grad + k0, q.inner);
-        sdx += lane_dot(y->grad + k0, xhat + k0, q.inner);
+        const float *restrict dy = y->grad + k0, *restrict yv = y->val + k0, *restrict xv = x->val + k0;
+        double acc_d[LANES] = {0}, acc_dx[LANES] = {0};
+        size_t i = 0;
+        for (; i + LANES <= q.inner; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float dz = bn_dz(a, dy[i + j], yv[i + j]);
+                acc_d[j] += dz;
+                acc_dx[j] += (double)dz * ((xv[i + j] - mc) * is);
+            }
+        double s = 0.0, sx = 0.0;
+        for (int j = 0; j < LANES; j++) s += acc_d[j], sx += acc_dx[j];
+        for (; i < q.inner; i++) {
+            float dz = bn_dz(a, dy[i], yv[i]);
+            s += dz;
+            sx += (double)dz * ((xv[i] - mc) * is);
+        }
+        sd += s;
+        sdx += sx;
     }
     if (gamma->requires_grad) gamma->grad[c] += (float)sdx;
     if (beta->requires_grad) beta->grad[c] += (float)sd;
-    if (!x->requires_grad) return;
-    float gs = gamma->val[c] * invstd[c];
-    /* training: dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)); running statistics
-     * (eval) are constants: dx = gamma*invstd*dy */
+    float gs = gamma->val[c] * is;
+    /* training: dx = gamma*invstd/M * (M*dz - sum(dz) - xhat*sum(dz*xhat)); running statistics
+     * (eval) are constants: dx = gamma*invstd*dz. The residual gets dz itself. */
     float mean_d = k->training ? (float)(sd / (double)q.M) : 0.0f;
     float mean_dx = k->training ? (float)(sdx / (double)q.M) : 0.0f;
-    for (int n = 0; n < k->N; n++) {
+    for (int n = 0; n < k->N && (x->requires_grad || (r && r->requires_grad)); n++) {
         size_t k0 = BN_AT(q, n, c, 0);
-        float *restrict dx = x->grad + k0;
-        const float *restrict dy = y->grad + k0, *restrict xh = xhat + k0;
-        for (size_t i = 0; i < q.inner; i++) dx[i] += gs * (dy[i] - mean_d - xh[i] * mean_dx);
+        const float *restrict dy = y->grad + k0, *restrict yv = y->val + k0, *restrict xv = x->val + k0;
+        if (x->requires_grad) {
+            float *restrict dx = x->grad + k0;
+            for (size_t i = 0; i < q.inner; i++) dx[i] += gs * (bn_dz(a, dy[i], yv[i]) - mean_d - ((xv[i] - mc) * is) * mean_dx);
+        }
+        if (r && r->requires_grad) {
+            float *restrict dr = r->grad + k0;
+            for (size_t i = 0; i < q.inner; i++) dr[i] += bn_dz(a, dy[i], yv[i]);
+        }
     }
 }
 
@@ -168,11 +182,12 @@ static int bn_backward(lb_node *y)
     return LB_OK;
 }
 
-static void bn_forward_channel(const bn_work *k, size_t c)
+/* The channel's mean and 1/sqrt(var + eps): the batch's (and the running statistics moved
+ * towards it) in training, the running statistics in evaluation. */
+static void bn_statistics(const bn_work *k, size_t c, float *mean, float *invstd)
 {
-    lb_node *y = k->y, *x = y->in[0], *gamma = y->in[1], *beta = y->in[2];
+    const lb_node *x = k->y->in[0];
     bn_geom q = k->q;
-    float *mean = y->aux, *invstd = mean + q.C, *xhat = mean + 2 * q.C;
     double m, v;
     if (k->training) {
         double s = 0.0, ss = 0.0;
@@ -186,17 +201,32 @@ static void bn_forward_channel(const bn_work *k, size_t c)
         m = k->running_mean[c];
         v = k->running_var[c];
     }
-    mean[c] = (float)m;
-    invstd[c] = (float)(1.0 / sqrt(v + k->eps));
+    *mean = (float)m;
+    *invstd = (float)(1.0 / sqrt(v + k->eps));
+}
+
+static void bn_forward_channel(const bn_work *k, size_t c)
+{
+    lb_node *y = k->y, *x = y->in[0], *gamma = y->in[1], *beta = y->in[2], *r = y->n_in > 3 ? y->in[3] : NULL;
+    bn_geom q = k->q;
+    float *mean = y->aux, *invstd = mean + q.C;
+    bn_statistics(k, c, &mean[c], &invstd[c]);
     float mc = mean[c], is = invstd[c], ga = gamma->val[c], be = beta->val[c];
+    float lo = LB_ARGS(y, bn_args)->relu ? 0.0f : 1.0f; /* the slope below 0, as lb_relu */
     for (int n = 0; n < k->N; n++) {
         size_t k0 = BN_AT(q, n, c, 0);
-        const float *restrict xv = x->val + k0;
-        float *restrict xh = xhat + k0, *restrict yv = y->val + k0;
-        for (size_t i = 0; i < q.inner; i++) {
-            xh[i] = (xv[i] - mc) * is;
-            yv[i] = ga * xh[i] + be;
-        }
+        const float *restrict xv = x->val + k0, *restrict rv = r ? r->val + k0 : NULL;
+        float *restrict yv = y->val + k0;
+        if (rv)
+            for (size_t i = 0; i < q.inner; i++) {
+                float z = ga * ((xv[i] - mc) * is) + be + rv[i];
+                yv[i] = z * (z > 0.0f ? 1.0f : lo);
+            }
+        else
+            for (size_t i = 0; i < q.inner; i++) {
+                float z = ga * ((xv[i] - mc) * is) + be;
+                yv[i] = z * (z > 0.0f ? 1.0f : lo);
+            }
     }
 }
 
@@ -208,31 +238,49 @@ static void bn_forward_part(void *p, int part, int n_parts)
     for (int c = lo; c < hi; c++) bn_forward_channel(k, (size_t)c);
 }
 
-lb_node *lb_batchnorm2d(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, float *running_mean,
-                        float *running_var, float momentum, float eps)
+static lb_node *bn_new(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, lb_node *residual, int relu,
+                       float *running_mean, float *running_var, float momentum, float eps)
 {
+    const char *op = residual ? "batchnorm2d_add_relu" : relu ? "batchnorm2d_relu" : "batchnorm2d";
     LB_NEED(x);
     LB_NEED(gamma);
     LB_NEED(beta);
-    if (x->ndim != 4 && x->ndim != 2) return lb__shape_error("batchnorm2d", x, NULL, "input must be [N,C,H,W] or [N,C]");
-    if (gamma->ndim != 1 || gamma->shape[0] != x->shape[1])
-        return lb__shape_error("batchnorm2d", x, gamma, "gamma must be [C]");
-    if (!lb_same_shape(gamma, beta)) return lb__shape_error("batchnorm2d", gamma, beta, "beta must match gamma");
+    if (x->ndim != 4 && x->ndim != 2) return lb__shape_error(op, x, NULL, "input must be [N,C,H,W] or [N,C]");
+    if (gamma->ndim != 1 || gamma->shape[0] != x->shape[1]) return lb__shape_error(op, x, gamma, "gamma must be [C]");
+    if (!lb_same_shape(gamma, beta)) return lb__shape_error(op, gamma, beta, "beta must match gamma");
+    if (residual && !lb_same_shape(x, residual)) return lb__shape_error(op, x, residual, "the residual must match the input");
     if (!running_mean || !running_var) {
-        lb_error(LB_EINVAL, "batchnorm2d: running statistics are NULL");
+        lb_error(LB_EINVAL, "%s: running statistics are NULL", op);
         return NULL;
     }
     bn_geom q = bn_geom_of(x);
     int training = lb_graph_training(g);
-    if (training && q.M < 2) return lb__shape_error("batchnorm2d", x, NULL, "training needs more than one value per channel");
-    lb_node *in[3] = {x, gamma, beta};
-    lb_node *y = lb_node_new(g, "batchnorm2d", x->ndim, x->shape, 3, in, bn_backward);
+    if (training && q.M < 2) return lb__shape_error(op, x, NULL, "training needs more than one value per channel");
+    lb_node *in[4] = {x, gamma, beta, residual};
+    lb_node *y = lb_node_new(g, op, x->ndim, x->shape, residual ? 4 : 3, in, bn_backward);
     if (!y) return NULL;
-    float *aux = lb_graph_floats(g, 2 * q.C + x->size);
-    if (!aux) return NULL;
-    y->aux = aux;
-    LB_ARGS(y, bn_args)->training = training;
+    if (!(y->aux = lb_graph_floats(g, 2 * q.C))) return NULL;
+    *LB_ARGS(y, bn_args) = (bn_args){training, relu};
     bn_work k = {y, q, x->shape[0], training, running_mean, running_var, momentum, eps};
     lb_parallel(bn_threads(&q), bn_forward_part, &k);
     return y;
+}
+
+lb_node *lb_batchnorm2d(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, float *running_mean,
+                        float *running_var, float momentum, float eps)
+{
+    return bn_new(g, x, gamma, beta, NULL, 0, running_mean, running_var, momentum, eps);
+}
+
+lb_node *lb_batchnorm2d_relu(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, float *running_mean,
+                             float *running_var, float momentum, float eps)
+{
+    return bn_new(g, x, gamma, beta, NULL, 1, running_mean, running_var, momentum, eps);
+}
+
+lb_node *lb_batchnorm2d_add_relu(lb_graph *g, lb_node *x, lb_node *gamma, lb_node *beta, lb_node *residual,
+                                 float *running_mean, float *running_var, float momentum, float eps)
+{
+    LB_NEED(residual); /* an earlier op failed: not "no residual" */
+    return bn_new(g, x, gamma, beta, residual, 1, running_mean, running_var, momentum, eps);
 }

@@ -666,26 +666,34 @@ END_TEST
 
 /* ------------------------------------------------------------------ datasets */
 
+/* An n-image dataset of 1 x h x w in C classes named PREFIX0, PREFIX1, ..., its pixels and
+ * labels allocated and left for the caller to write. */
+static lb_dataset *blank_dataset(int n, int h, int w, int C, const char *prefix, const char *source)
+{
+    lb_dataset *ds = lb_calloc(1, sizeof *ds);
+    ds->n = n;
+    ds->c = 1;
+    ds->h = h;
+    ds->w = w;
+    ds->n_classes = C;
+    ds->pixels = lb_malloc((size_t)n * (size_t)h * (size_t)w);
+    ds->labels = lb_malloc(sizeof(int) * (size_t)n);
+    ds->class_names = lb_calloc((size_t)C, sizeof(char *));
+    for (int c = 0; c < C; c++) ds->class_names[c] = lb_strfmt("%s%d", prefix, c);
+    ds->source = lb_strdup(source);
+    return ds;
+}
+
 /* 20 images of 1x2x5 in 4 classes (labels i % 4), pixels spread over 0..255. */
 static lb_dataset *tiny_dataset(void)
 {
-    lb_dataset *ds = lb_calloc(1, sizeof *ds);
-    ds->n = 20;
-    ds->c = 1;
-    ds->h = 2;
-    ds->w = 5;
-    ds->n_classes = 4;
-    ds->pixels = lb_malloc(200);
-    ds->labels = lb_malloc(sizeof(int) * 20);
-    ds->class_names = lb_calloc(4, sizeof(char *));
-    for (int c = 0; c < 4; c++) ds->class_names[c] = lb_strfmt("name%d", c);
+    lb_dataset *ds = blank_dataset(20, 2, 5, 4, "name", "tiny");
     lb_rng r;
     lb_rng_seed(&r, 4);
     for (int i = 0; i < 20; i++) {
         ds->labels[i] = i % 4;
         for (int j = 0; j < 10; j++) ds->pixels[i * 10 + j] = (uint8_t)lb_rng_below(&r, 256);
     }
-    ds->source = lb_strdup("tiny");
     return ds;
 }
 
@@ -768,18 +776,9 @@ END_TEST
  * exact runs, where a sum beyond 2^24 would round and reorder near neighbours. */
 static lb_dataset *drawn_dataset(uint64_t seed, const int *counts, int C, int dim, int top)
 {
-    lb_dataset *ds = lb_calloc(1, sizeof *ds);
     int n = 0;
     for (int c = 0; c < C; c++) n += counts[c];
-    ds->n = n;
-    ds->c = ds->h = 1;
-    ds->w = dim;
-    ds->n_classes = C;
-    ds->pixels = lb_malloc((size_t)n * (size_t)dim);
-    ds->labels = lb_malloc(sizeof(int) * (size_t)n);
-    ds->class_names = lb_calloc((size_t)C, sizeof(char *));
-    for (int c = 0; c < C; c++) ds->class_names[c] = lb_strfmt("%d", c);
-    ds->source = lb_strdup("drawn");
+    lb_dataset *ds = blank_dataset(n, 1, dim, C, "", "drawn");
     lb_rng r;
     lb_rng_seed(&r, seed);
     for (int c = 0, i = 0; c < C; c++)

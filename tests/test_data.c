@@ -5,6 +5,7 @@
  * in issue 4 (Cui et al.'s formula worked out by hand there); every other expected count or
  * value is worked out by hand in the comment next to it. No test needs Python. */
 #include "check_util.h"
+#include "dataset_fixture.h"
 #include "libra/data.h"
 
 #include <dirent.h>
@@ -531,21 +532,9 @@ END_TEST
 /* An in-memory dataset with the given class counts (images 1x2x2, pixel = index & 255). */
 static lb_dataset *fake_dataset(const int *counts, int C)
 {
-    lb_dataset *ds = calloc(1, sizeof *ds);
     int n = 0;
     for (int c = 0; c < C; c++) n += counts[c];
-    ds->n = n;
-    ds->c = 1;
-    ds->h = ds->w = 2;
-    ds->n_classes = C;
-    ds->pixels = lb_malloc((size_t)n * 4);
-    ds->labels = lb_malloc(sizeof(int) * (size_t)n);
-    ds->class_names = lb_calloc((size_t)C, sizeof(char *));
-    for (int c = 0; c < C; c++) {
-        char nm[16];
-        snprintf(nm, sizeof nm, "c%d", c);
-        ds->class_names[c] = lb_strdup(nm);
-    }
+    lb_dataset *ds = blank_dataset(n, 2, 2, C, "c", "fake");
     /* interleave the classes so that index order is not class order */
     int *left = calloc((size_t)C, sizeof(int)), i = 0;
     memcpy(left, counts, sizeof(int) * (size_t)C);
@@ -558,7 +547,6 @@ static lb_dataset *fake_dataset(const int *counts, int C)
                 i++;
             }
     free(left);
-    ds->source = lb_strdup("fake");
     return ds;
 }
 

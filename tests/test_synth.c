@@ -8,6 +8,7 @@
  * checked against a brute-force recomputation in this file (distances in double, ties by
  * index) or worked out by hand in the comment next to it. No test needs Python. */
 #include "check_util.h"
+#include "dataset_fixture.h"
 #include "libra/data.h"
 
 #include <stdio.h>
@@ -665,24 +666,6 @@ START_TEST(test_errors)
 END_TEST
 
 /* ------------------------------------------------------------------ datasets */
-
-/* An n-image dataset of 1 x h x w in C classes named PREFIX0, PREFIX1, ..., its pixels and
- * labels allocated and left for the caller to write. */
-static lb_dataset *blank_dataset(int n, int h, int w, int C, const char *prefix, const char *source)
-{
-    lb_dataset *ds = lb_calloc(1, sizeof *ds);
-    ds->n = n;
-    ds->c = 1;
-    ds->h = h;
-    ds->w = w;
-    ds->n_classes = C;
-    ds->pixels = lb_malloc((size_t)n * (size_t)h * (size_t)w);
-    ds->labels = lb_malloc(sizeof(int) * (size_t)n);
-    ds->class_names = lb_calloc((size_t)C, sizeof(char *));
-    for (int c = 0; c < C; c++) ds->class_names[c] = lb_strfmt("%s%d", prefix, c);
-    ds->source = lb_strdup(source);
-    return ds;
-}
 
 /* 20 images of 1x2x5 in 4 classes (labels i % 4), pixels spread over 0..255. */
 static lb_dataset *tiny_dataset(void)
